@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kvmcd CPG wire protocol.
+ *
+ * Every message is a 12-byte header followed by a type-specific payload, all integers in network
+ * byte order (big-endian):
+ *
+ *   u32 magic   'KVMC' (0x4b564d43)
+ *   u16 version protocol version the payload is encoded in
+ *   u16 type    enum wire_type; numbers are never reused or renumbered
+ *   u32 length  payload length in bytes (the message is exactly 12 + length bytes)
+ *
+ * Strings are u16 length + bytes (no NUL, no embedded NUL allowed), blobs u32 length + bytes.
+ * A payload may be longer than the fields the receiver knows: trailing bytes are ignored, so a
+ * later protocol version may append fields without breaking older readers.
+ *
+ * Versions and rolling upgrades: each daemon supports a range [proto_min, proto_max]. The
+ * cluster speaks the lowest proto_max among the members of the view (negotiated in the sync
+ * round); members whose proto_min is above that are "incompatible": they stay in the CPG group
+ * but are never elected, never apply changes, and report it in status. WIRE_SYNC_INFO is frozen
+ * at version 1 and always encoded as version 1, so that every version can read it and the
+ * negotiation itself can never fail. Any other message whose header version is outside the
+ * receiver's range is dropped and counted.
+ *
+ * The decoder (wire.c) is bounds-checked, never allocates and never trusts a length; decoded
+ * strings and blobs point into the caller's buffer (borrowed).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC 0x4b564d43u
+#define WIRE_HEADER_SIZE 12u
+#define WIRE_PROTO_BASE 1u    /* the version WIRE_SYNC_INFO is always encoded in */
+#define WIRE_PROTO_MIN 1u     /* oldest version this build reads and writes */
+#define WIRE_PROTO_MAX 1u     /* newest version this build reads and writes */
+
+#define WIRE_MAX_MEMBERS 128u      /* CPG_MEMBERS_MAX */
+#define WIRE_MAX_NAME 255u         /* node names */
+#define WIRE_MAX_TEXT 4096u        /* error messages */
+#define WIRE_MAX_PAYLOAD (1u << 20) /* 1 MiB: larger states travel as WIRE_STATE_CHUNK */
+#define WIRE_CHUNK_SIZE (256u * 1024u)
+
+enum wire_type {
+	WIRE_SYNC_INFO = 1,   /* a member's view of itself for one sync round */
+	WIRE_STATE_CHUNK = 2, /* a piece of the newest state, sent to bring stale members up */
+	WIRE_REQUEST = 3,     /* a member forwards a client's change request to the leader */
+	WIRE_PROPOSE = 4,     /* the leader's change; applied by every member on delivery */
+	WIRE_ACK = 5,         /* a member has applied and persisted a version */
+	WIRE_REJECT = 6,      /* the leader refuses a request */
+	WIRE_HEARTBEAT = 7,   /* the leader is alive and its messages are being delivered */
+	_WIRE_TYPE_MAX,
+};
+
+enum wire_request_kind {
+	WIRE_KIND_SPEC = 1,   /* payload is the whole new spec (JSON) */
+	WIRE_KIND_STATUS = 2, /* payload is the whole new status (JSON) */
+};
+
+#define WIRE_INFO_QUORATE 0x1u /* sender's votequorum says quorate */
+
+struct wire_bytes {
+	const uint8_t *data; /* borrowed from the decoded buffer */
+	uint32_t len;
+};
+
+struct wire_sync_info {
+	uint32_t round;          /* sync round within the current view */
+	uint32_t n_members;      /* the sender's view: sorted node ids */
+	uint32_t members[WIRE_MAX_MEMBERS];
+	uint16_t proto_min, proto_max;
+	uint32_t flags;          /* WIRE_INFO_* */
+	struct wire_bytes name;  /* node name */
+	uint64_t state_epoch;    /* leader epoch that committed the sender's state */
+	uint64_t state_version;
+	uint64_t state_hash;
+	uint32_t leader_id;      /* who the sender follows; 0 = none */
+	uint64_t leader_epoch;
+	uint64_t max_epoch;      /* highest epoch the sender has ever seen (persisted) */
+};
+
+struct wire_state_chunk {
+	uint32_t round;
+	uint64_t state_epoch, state_version, state_hash;
+	uint32_t total_len;      /* whole serialized state */
+	uint32_t offset;         /* of this chunk */
+	struct wire_bytes data;
+};
+
+struct wire_request {
+	uint64_t request_id;     /* unique per origin process */
+	uint16_t kind;           /* enum wire_request_kind */
+	struct wire_bytes payload;
+};
+
+struct wire_propose {
+	uint64_t leader_epoch;
+	uint64_t base_version;   /* applies only on top of exactly this version */
+	uint32_t origin;         /* node that asked (0 = the leader itself) */
+	uint64_t request_id;
+	uint16_t kind;
+	struct wire_bytes payload;
+};
+
+struct wire_ack {
+	uint64_t leader_epoch;
+	uint64_t version;
+	uint64_t hash;
+};
+
+struct wire_reject {
+	uint32_t origin;
+	uint64_t request_id;
+	int32_t error;           /* positive errno */
+	struct wire_bytes message;
+};
+
+struct wire_heartbeat {
+	uint64_t leader_epoch;
+	uint64_t seq;
+};
+
+struct wire_msg {
+	uint16_t version;
+	uint16_t type;
+	union {
+		struct wire_sync_info info;
+		struct wire_state_chunk chunk;
+		struct wire_request request;
+		struct wire_propose propose;
+		struct wire_ack ack;
+		struct wire_reject reject;
+		struct wire_heartbeat heartbeat;
+	};
+};
+
+/* Why a message was dropped; indexes the counters in status. */
+enum wire_error {
+	WIRE_OK = 0,
+	WIRE_ERR_SHORT,       /* shorter than the header or than its own length */
+	WIRE_ERR_MAGIC,
+	WIRE_ERR_VERSION,     /* header version outside [min, max] */
+	WIRE_ERR_TYPE,        /* unknown type */
+	WIRE_ERR_MALFORMED,   /* a field runs past the payload or breaks a bound */
+	_WIRE_ERR_MAX,
+};
+
+const char *wire_error_name(enum wire_error e);
+const char *wire_type_name(uint16_t type);
+
+/*
+ * Decodes buf[0..len) into *out. Accepts header versions in [proto_min, proto_max], except
+ * WIRE_SYNC_INFO which is accepted at any version >= 1. Returns WIRE_OK or why it was refused;
+ * *out is only meaningful on WIRE_OK and borrows from buf.
+ */
+enum wire_error wire_decode(const void *buf, size_t len, uint16_t proto_min, uint16_t proto_max,
+			    struct wire_msg *out);
+
+/*
+ * Encodes *msg (msg->type, msg->version and the matching union member) into a newly allocated
+ * buffer. Returns 0 and sets *out/*out_len (owned by the caller, free()) or -EINVAL when a field
+ * breaks a bound, -ENOMEM.
+ */
+int wire_encode(const struct wire_msg *msg, uint8_t **out, size_t *out_len);

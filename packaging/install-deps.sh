@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs everything kvmcd needs to build, run its demo and run its tests on Debian 12.
+# Idempotent: safe to run again. Needs root (or sudo).
+set -eu
+
+BUILD="build-essential meson ninja-build pkg-config clang llvm libclang-rt-14-dev"
+LIBS="libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libcorosync-common-dev
+      libsystemd-dev libjansson-dev libcurl4-openssl-dev libvirt-dev libdlm-dev libnvme-dev
+      libinih-dev libmicrohttpd-dev libgnutls28-dev"
+# Runtime of the demo and the multi-node tests: real corosync per network namespace.
+RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=""
+for p in $BUILD $LIBS $RUNTIME; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Package scripts must not start corosync on the host: the tests run their own per namespace.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	created_policy=1
+fi
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
+[ "$created_policy" -eq 0 ] || $SUDO rm -f "$policy"
