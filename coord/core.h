@@ -79,7 +79,9 @@ enum core_action_type {
 	CORE_ACT_PERSIST, /* write core_persist_json() to disk atomically before the next action */
 	CORE_ACT_REPLY,   /* answer client_id: error (0 or negative errno), text, version */
 	CORE_ACT_LOG,     /* a decision, for the journal and the scenario logs */
-	CORE_ACT_ROLE,    /* leadership of this node changed: is_leader, epoch */
+	CORE_ACT_ROLE,    /* this node gained (is_leader, epoch) or lost the leadership. It is held
+			     across sync rounds of the same epoch; it ends at once on quorum loss,
+			     a stall, a lost corosync connection or another node's election. */
 };
 
 enum core_log_level { CORE_LOG_ERR = 3, CORE_LOG_WARNING = 4, CORE_LOG_NOTICE = 5, CORE_LOG_INFO = 6, CORE_LOG_DEBUG = 7 };
@@ -114,6 +116,13 @@ void core_disconnected(struct core *c, uint64_t now);
 /* members: node ids of the new view (any order, this node included). */
 void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t n_members,
 		  const struct core_left *left, size_t n_left);
+/*
+ * Votequorum's node list from the same notification, passed just before core_quorum(). Optional
+ * but recommended: when a CPG view reports a node NODEDOWN, the core waits for votequorum to
+ * confirm the quorum of the new ring (at most stall_timeout/8) unless this list already shows
+ * the node gone -- an isolated node must never lead on a stale "quorate".
+ */
+void core_quorum_nodes(struct core *c, const uint32_t *nodes, size_t n_nodes);
 void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_votes, uint32_t expected_votes);
 void core_message(struct core *c, uint64_t now, uint32_t sender, const void *data, size_t len);
 void core_tick(struct core *c, uint64_t now);
@@ -139,7 +148,7 @@ json_t *core_spec_json(const struct core *c);
 char *core_persist_json(const struct core *c);
 
 /* Quick accessors (for the shell and tests). */
-bool core_is_leader(const struct core *c);       /* leading and acting right now */
+bool core_is_leader(const struct core *c);       /* holds the leadership right now */
 uint64_t core_leader_epoch(const struct core *c); /* 0 when there is no leader */
 uint32_t core_leader_id(const struct core *c);
 uint64_t core_state_version(const struct core *c);

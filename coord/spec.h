@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SPEC_MAX_BYTES (64u * 1024u * 1024u)
 #define SPEC_MAX_PROBLEMS 100u

@@ -160,7 +160,7 @@ enum wire_error wire_decode(const void *buf, size_t len, uint16_t proto_min, uin
 
 /*
  * Encodes *msg (msg->type, msg->version and the matching union member) into a newly allocated
- * buffer. Returns 0 and sets *out/*out_len (owned by the caller, free()) or -EINVAL when a field
+ * buffer. Returns 0 and sets *out and *out_len (owned by the caller, free()) or -EINVAL when a field
  * breaks a bound, -ENOMEM.
  */
 int wire_encode(const struct wire_msg *msg, uint8_t **out, size_t *out_len);

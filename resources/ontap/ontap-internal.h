@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Internals shared by the files of the ONTAP client; not installed, not for other modules. */
+#pragma once
+
+#include <curl/curl.h>
+#include <stdarg.h>
+
+#include "ontap-client.h"
+
+struct ontap_request {
+	struct ontap_client *client;         /* borrowed: the client outlives its requests */
+	struct ontap_request *prev, *next;   /* in client->requests */
+	enum {
+		REQ_QUEUED,        /* waiting for a concurrency slot */
+		REQ_RUNNING,       /* an easy handle is in the multi */
+		REQ_WAIT_RETRY,    /* timer armed for the next attempt */
+		REQ_WAIT_JOB,      /* 202 seen: polling the job through child requests */
+	} state;
+	char *method;                        /* owned */
+	char *path;                          /* owned, from the server root: "/api/…" */
+	char *body;                          /* owned serialized JSON or NULL */
+	unsigned flags;
+	bool mutating;
+	uint64_t epoch;                      /* for mutations: the epoch it was issued under */
+
+	CURL *easy;                          /* owned while REQ_RUNNING */
+	struct curl_slist *headers;          /* owned while REQ_RUNNING */
+	char *buf;                           /* owned response body of the current attempt */
+	size_t len;
+	int64_t retry_after;                 /* from the current attempt, -1 none */
+	char errbuf[CURL_ERROR_SIZE];
+	unsigned attempts;
+	uint64_t first_usec;                 /* CLOCK_MONOTONIC of the first attempt of this page */
+	sd_event_source *timer;              /* owned: retry or job poll timer */
+
+	json_t *acc;                         /* owned: pages collected so far (ALL_PAGES) */
+	unsigned pages;
+
+	char job_uuid[64];
+	uint64_t job_deadline, job_interval;
+	unsigned job_errors;                 /* consecutive failed job GETs */
+	bool job_full_read;                  /* the child in progress reads code + message */
+	struct ontap_request *job_child;     /* borrowed: the job GET in progress, NULL once done */
+	struct ontap_request *job_parent;    /* borrowed: for a job GET, its parent */
+
+	ontap_request_fn cb;
+	void *userdata;
+};
+
+struct ontap_client {
+	sd_event *event;                     /* owned ref */
+	CURLM *multi;                        /* owned */
+	sd_event_source *curl_timer;         /* owned: curl's one timer */
+	char *base_url;                      /* owned "https://address" */
+	char *svm;                           /* owned */
+	char *node;                          /* owned */
+	char *username, *password;           /* owned, wiped on free; never logged */
+	char *ca_file, *client_cert, *client_key; /* owned or NULL */
+	bool tls_verify;
+	unsigned max_concurrency;
+	unsigned request_timeout_ms, job_timeout_ms;
+	struct ontap_retry_policy retry;
+	uint64_t job_poll_initial, job_poll_max;
+
+	uint64_t epoch;
+	bool epoch_valid;
+	ontap_epoch_fn epoch_fn;
+	void *epoch_userdata;
+
+	ontap_log_fn log_fn;
+	void *log_userdata;
+
+	struct ontap_request *requests;      /* all live requests, FIFO order */
+	unsigned in_flight;
+	bool dispatching, dispatch_again, closing;
+	uint64_t rng;
+	struct ontap_client_stats stats;
+
+	struct ontap_version version;
+	bool version_known;
+};
+
+void ontap_log(struct ontap_client *c, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+uint64_t ontap_now_usec(struct ontap_client *c);
+
+/* jobs.c */
+void ontap_job_start(struct ontap_request *req, const char *uuid);
+void ontap_job_abort(struct ontap_request *req);
+
+/* client.c, used by jobs.c */
+int ontap_request_submit(struct ontap_client *c, const char *method, const char *path_from_root,
+			 const char *body, unsigned flags, uint64_t epoch, ontap_request_fn cb,
+			 void *userdata, struct ontap_request **ret);
+void ontap_request_finish(struct ontap_request *req, int r, long http_status, const json_t *body,
+			  struct ontap_error *err);
+/* Drops a request without calling its callback. */
+void ontap_request_drop(struct ontap_request *req);
