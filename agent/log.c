@@ -102,7 +102,19 @@ json_t *klog_ring_json(const struct klog *l)
 	for (unsigned i = 0; i < l->n; i++) {
 		unsigned slot = (l->head + LOG_RING_LINES - l->n + i) % LOG_RING_LINES;
 
-		if (json_array_append_new(a, json_string(l->ring[slot])) < 0) {
+		json_t *s = json_string(l->ring[slot]);
+
+		if (!s) {
+			/* Not UTF-8 (a peer's bytes in a message): show it, minus the bytes JSON refuses. */
+			_cleanup_free_ char *copy = strdup(l->ring[slot]);
+
+			if (copy)
+				for (char *p = copy; *p; p++)
+					if ((unsigned char)*p >= 0x80)
+						*p = '?';
+			s = copy ? json_string(copy) : NULL;
+		}
+		if (json_array_append_new(a, s) < 0) {
 			json_decref(a);
 			return NULL;
 		}

@@ -40,7 +40,9 @@
 #define WIRE_MAX_MEMBERS 128u      /* CPG_MEMBERS_MAX */
 #define WIRE_MAX_NAME 255u         /* node names */
 #define WIRE_MAX_TEXT 4096u        /* error messages */
-#define WIRE_MAX_PAYLOAD (1u << 20) /* 1 MiB: larger states travel as WIRE_STATE_CHUNK */
+/* Specs travel whole in REQUEST/PROPOSE (corosync 3 splits CPG messages above its IPC size);
+ * a state transfer is cut into WIRE_CHUNK_SIZE pieces so other traffic interleaves. */
+#define WIRE_MAX_PAYLOAD (64u << 20)
 #define WIRE_CHUNK_SIZE (256u * 1024u)
 
 enum wire_type {

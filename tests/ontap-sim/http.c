@@ -227,16 +227,18 @@ static bool route_match(const char *pattern, const char *path, struct req *r)
 	const char *p = pattern, *q = path;
 	size_t nargs = 0;
 
+	for (size_t i = 0; i < ARRAY_SIZE(r->arg); i++) {
+		free(r->arg[i]);
+		r->arg[i] = NULL;
+	}
+
 	while (*p && *q) {
 		if (p[0] == '{' && p[1] == '}') {
 			const char *end = strchr(q, '/');
 			size_t n = end ? (size_t)(end - q) : strlen(q);
 			if (n == 0 || nargs >= ARRAY_SIZE(r->arg))
 				return false;
-			if (r) {
-				free(r->arg[nargs]);
-				r->arg[nargs] = strndup(q, n);
-			}
+			r->arg[nargs] = strndup(q, n);
 			nargs++;
 			p += 2;
 			q += n;
