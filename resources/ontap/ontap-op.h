@@ -91,8 +91,12 @@ void op_free(struct op *op);
 static inline void op_freep(struct op **op) { op_free(*op); }
 #define _cleanup_op_ __attribute__((cleanup(op_freep)))
 
-/* Lookup query "name=<v>&svm.name=<svm>" (values quoted/encoded). */
-int op_query_by(struct op *op, const char *key, const char *value);
+/* Adds key=value to the lookup query (quoted/encoded); with_svm also svm.name=<client svm>. */
+int op_query_by(struct op *op, const char *key, const char *value, bool with_svm);
+/* strdup()s into a field, -ENOMEM on failure. */
+int op_set(char **field, const char *value);
+
+#define TRY(x) do { int _r = (x); if (_r < 0) return _r; } while (0)
 int op_set_parent(struct op *op, const char *what, const char *collection, const char *key,
 		  const char *value);
 /* Sets op->err (-EEXIST) to "<what> '<name>' exists with <field> <have>, asked <want>". */

@@ -162,13 +162,24 @@ int op_new(struct ontap_client *c, enum op_kind kind, const char *what, const ch
 	return 0;
 }
 
-int op_query_by(struct op *op, const char *key, const char *value)
+int op_set(char **field, const char *value)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return -ENOMEM;
+	free(*field);
+	*field = v;
+	return 0;
+}
+
+int op_query_by(struct op *op, const char *key, const char *value, bool with_svm)
 {
 	int r = ontap_query_add(&op->query, key, value, false);
 
 	if (r < 0)
 		return r;
-	if (*ontap_client_svm(op->client))
+	if (with_svm && *ontap_client_svm(op->client))
 		r = ontap_query_add(&op->query, "svm.name", ontap_client_svm(op->client), false);
 	return r;
 }
