@@ -48,6 +48,13 @@ struct api_server_ops {
 int api_server_new(sd_event *e, struct klog *log, const char *path, const char *group,
 		   const struct api_server_ops *ops, void *userdata, struct api_server **out);
 
+/*
+ * Shutting down: every client still waiting for an answer gets a copy of reply (borrowed), sent
+ * at once without blocking (a reply line fits any socket buffer; a client that cannot take it
+ * gets nothing, as if it had left).
+ */
+void api_server_answer_waiting(struct api_server *s, const json_t *reply);
+
 /* Closes every connection and the socket, and removes the socket file; accepts NULL. */
 void api_server_free(struct api_server *s);
 

@@ -11,12 +11,15 @@
  */
 #pragma once
 
+#include <string.h>
+
 #include "ontap.h"
 #include "ontap-internal.h"
 
 struct op;
 
-/* 0 = matches; otherwise a negative errno with op->err message set (op_mismatch()). */
+/* 0 = matches; -EAGAIN = not yet (re-read later when op->wait_settled); otherwise a negative
+ * errno with op->err message set (op_mismatch()). */
 typedef int (*op_verify_fn)(struct op *op, const json_t *record);
 /* PATCH: 0 = nothing to do, 1 = send *ret_body (owned), < 0 = refuse (op->err set). */
 typedef int (*op_decide_fn)(struct op *op, const json_t *record, json_t **ret_body);
@@ -59,7 +62,8 @@ struct op {
 	char *reread_path;                  /* owned; NULL = the lookup again */
 	int64_t dup_codes[4];               /* ONTAP codes meaning "exists already" */
 	bool reread_after_create;           /* ignore return_records: always re-read */
-	bool wait_settled;                  /* PATCH/ACTION: re-read until verify == 0 */
+	bool wait_settled;                  /* PATCH/ACTION: re-read while verify says -EAGAIN */
+	bool follow_created;                /* ACTION: re-read the created record (collection/uuid) */
 
 	op_verify_fn verify;
 	op_decide_fn decide;
@@ -98,10 +102,15 @@ int op_set(char **field, const char *value);
 
 #define TRY(x) do { int _r = (x); if (_r < 0) return _r; } while (0)
 int op_set_parent(struct op *op, const char *what, const char *collection, const char *key,
-		  const char *value);
+		  const char *value, bool with_svm);
 /* Sets op->err (-EEXIST) to "<what> '<name>' exists with <field> <have>, asked <want>". */
 int op_mismatch(struct op *op, const char *field, const char *have, const char *want);
 int op_mismatch_u64(struct op *op, const char *field, uint64_t have, uint64_t want);
+
+static inline bool streq_null(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
 
 /* jansson helpers tolerant of missing members. */
 const json_t *jget(const json_t *v, const char *dotted);
@@ -111,3 +120,42 @@ bool jbool(const json_t *v, const char *dotted, bool dflt);
 int json_set_path(json_t *obj, const char *dotted, json_t *val); /* steals val */
 /* ONTAP nsid / anagrpid "00000001h" → 1; a plain integer also works. -1 on garbage. */
 int64_t ontap_parse_hex_id(const json_t *v);
+
+/* ------------------------------------------------------------------ shared by the families */
+
+/* LUNs and namespaces: compared by os_type and space.size. */
+struct size_want {
+	uint64_t size;
+	char *os_type;
+};
+int ontap_space_object_op(struct ontap_client *c, enum op_kind kind, const char *what,
+			  const char *collection, const char *fields, const char *path,
+			  ontap_done_fn done, void *userdata, struct op **ret);
+/* Grow-only resize: same size → no PATCH; smaller → -EINVAL, nothing sent. */
+int ontap_space_object_resize(struct ontap_client *c, const char *what, const char *collection,
+			      const char *fields, const char *path, uint64_t size,
+			      ontap_done_fn done, void *userdata);
+
+/* igroups (initiators), subsystems (hosts): os_type, protocol and an exact member set. */
+struct name_set {
+	char *os_type, *protocol;   /* owned or NULL (not compared) */
+	char **names;               /* owned, lower-cased */
+	size_t n;
+	const char *member;         /* static: "initiators" / "hosts" / "volumes" */
+	const char *key;            /* static: "name" / "nqn" */
+};
+int ontap_name_set_new(const char *os_type, const char *protocol, const char *const *names, size_t n,
+		       const char *member, const char *key, struct name_set **ret);
+void ontap_name_set_free(void *p);
+int ontap_name_set_verify(struct op *op, const json_t *rec);
+
+/* Members of a parent keyed by name (igroup initiators, subsystem hosts): ensure or delete. */
+int ontap_member_op(struct ontap_client *c, enum op_kind kind, const char *what,
+		    const char *parent_what, const char *parent_coll, const char *parent,
+		    const char *coll, const char *key, const char *member, int64_t dup,
+		    ontap_done_fn done, void *userdata);
+/* Per-SVM protocol service record (iSCSI, NVMe, NFS). */
+int ontap_service_get(struct ontap_client *c, const char *what, const char *collection,
+		      const char *fields, ontap_done_fn done, void *userdata);
+/* Two-key instance paths: spec = const char *[3] {collection, key1 path, key2 path}. */
+int ontap_pair_path(struct op *op, const json_t *rec, char **ret);

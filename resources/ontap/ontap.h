@@ -55,6 +55,7 @@ struct ontap_volume_spec {
 	const char *snapshot_policy; /* NULL = "none" */
 	const char *junction_path;  /* NULL: not mounted (SAN) */
 	const char *export_policy;  /* NULL = default */
+	const char *type;           /* NULL = "rw"; "dp" for a SnapMirror destination */
 	const char *comment;
 };
 int ontap_volume_ensure(struct ontap_client *c, const struct ontap_volume_spec *spec,

@@ -185,13 +185,13 @@ int op_query_by(struct op *op, const char *key, const char *value, bool with_svm
 }
 
 int op_set_parent(struct op *op, const char *what, const char *collection, const char *key,
-		  const char *value)
+		  const char *value, bool with_svm)
 {
 	_cleanup_free_ char *q = NULL;
 	int r;
 
 	r = ontap_query_add(&q, key, value, false);
-	if (r >= 0 && *ontap_client_svm(op->client))
+	if (r >= 0 && with_svm && *ontap_client_svm(op->client))
 		r = ontap_query_add(&q, "svm.name", ontap_client_svm(op->client), false);
 	if (r < 0)
 		return r;
@@ -539,6 +539,7 @@ static void after_mutate(struct op *op, int r, const struct ontap_reply *reply)
 		}
 		if (op->kind == OP_ENSURE && is_duplicate(op, reply->error)) {
 			op->adopted = true;  /* exists (a race, or our own resent POST): verify it */
+			ontap_error_copy(&op->err, reply->error);
 			step_reread(op);
 			return;
 		}
@@ -568,6 +569,18 @@ static void after_mutate(struct op *op, int r, const struct ontap_reply *reply)
 		step_reread(op);
 		return;
 	case OP_ACTION:
+		if (op->follow_created && records_one(op, reply->body, &rec) == 1 && jstring(rec, "uuid")) {
+			_cleanup_free_ char *coll = subst_parent(op, op->collection);
+			_cleanup_free_ char *enc = ontap_url_encode(jstring(rec, "uuid"), true);
+
+			free(op->reread_path);
+			op->reread_path = NULL;
+			if (!coll || !enc || asprintf(&op->reread_path, "%s/%s%s%s", coll, enc,
+						      op->fields ? "?fields=" : "", op->fields ?: "") < 0) {
+				op_complete(op, -ENOMEM);
+				return;
+			}
+		}
 		if (op->wait_settled) {
 			step_reread(op);
 			return;
@@ -609,6 +622,11 @@ static void after_reread(struct op *op, int r, const struct ontap_reply *reply)
 		op_complete(op, -EIO);
 		return;
 	}
+	if (n == 0 && op->adopted) {
+		/* "Exists" said ONTAP, yet not under this name/key (e.g. mapped elsewhere). */
+		op_complete(op, op->err.error ?: -EEXIST);
+		return;
+	}
 	if (n == 0) {
 		ontap_error_setf(&op->err, -EIO, "%s '%s' is not visible after %s", op->what, op->name,
 				 op->purged ? "its job was purged" : "it was created");
@@ -617,10 +635,12 @@ static void after_reread(struct op *op, int r, const struct ontap_reply *reply)
 	}
 	set_record(op, rec);
 	r = op->verify ? op->verify(op, op->record) : 0;
-	if (r < 0 && op->wait_settled && r != -EEXIST) {
-		reread_later(op, r);
+	if (r == -EAGAIN && op->wait_settled) {
+		reread_later(op, -ETIME);
 		return;
 	}
+	if (r == -EAGAIN)
+		r = -EIO;
 	op_complete(op, r);
 }
 

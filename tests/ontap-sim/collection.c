@@ -275,6 +275,25 @@ static int select_fields(struct req *r, struct coll *c, json_t *full, bool insta
 	return 0;
 }
 
+static int check_fields(struct req *r, struct coll *c)
+{
+	const char *fields = req_param(r, "fields");
+	_cleanup_free_ char *list = fields ? strdup(fields) : NULL;
+	char *save = NULL;
+
+	if (!list)
+		return 0;
+	for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		while (*f == ' ')
+			f++;
+		if (strcmp(f, "*") && strcmp(f, "**") && strcmp(f, "_links") &&
+		    !schema_has(r->sim, c, f))
+			return req_error(r, 400, "262197", "fields",
+					 "The value \"%s\" is invalid for field \"fields\"", f);
+	}
+	return 0;
+}
+
 static bool is_common_param(const char *name)
 {
 	if (strncmp(name, "start.", 6) == 0)
@@ -523,6 +542,8 @@ int coll_list(struct req *r, struct coll *c, json_t *records)
 	json_auto_t *all = json_array();
 
 	/* validate query parameters first */
+	if (check_fields(r, c) < 0)
+		return -EINVAL;
 	json_object_foreach(r->query, key, v) {
 		if (is_common_param(key) || is_route_param(r, key))
 			continue;
@@ -568,12 +589,12 @@ int coll_list(struct req *r, struct coll *c, json_t *records)
 	ctx.n = ncur;
 	ctx.desc = false;
 	if ((s = req_param(r, "order_by")) && *s) {
-		char *f;
+		char *f, *sp;
 		order = strdup(s);
 		f = order;
 		while (*f == ' ')
 			f++;
-		char *sp = strpbrk(f, " +");
+		sp = strpbrk(f, " +");
 		if (sp) {
 			*sp = '\0';
 			ctx.desc = strncasecmp(sp + 1, "desc", 4) == 0;
@@ -670,6 +691,8 @@ int coll_get(struct req *r, struct coll *c, json_t *rec)
 		if (!is_common_param(key) && !is_route_param(r, key))
 			return req_error(r, 400, "262179", key, "Unexpected argument \"%s\".", key);
 	}
+	if (check_fields(r, c) < 0)
+		return -EINVAL;
 	if (!rec)
 		return req_error(r, 404, "4", "uuid", "entry doesn't exist");
 	full = coll_render(r->sim, c, rec);

@@ -323,6 +323,7 @@ static int check_auth(struct sim *sim, struct MHD_Connection *con, struct req *r
 
 	if (user) {
 		*user_out = strdup(user);
+		pthread_mutex_lock(&sim->lock);
 		for (size_t i = 0; i < sim->cfg.n_users; i++) {
 			struct sim_user *u = &sim->cfg.users[i];
 			if (strcmp(u->name, user) == 0 && pass && strcmp(u->password, pass) == 0) {
@@ -330,6 +331,7 @@ static int check_auth(struct sim *sim, struct MHD_Connection *con, struct req *r
 				break;
 			}
 		}
+		pthread_mutex_unlock(&sim->lock);
 	}
 	MHD_free(user);
 	MHD_free(pass);

@@ -106,6 +106,7 @@ int64_t sim_now_us(struct sim *sim);
 char *sim_time_iso(int64_t us, bool millis); /* malloc'd "2026-01-01T00:00:00+00:00" */
 void sim_uuid(char out[37]);
 int sim_version_ge(struct sim *sim, int gen, int major, int minor);
+int parse_version(const char *s, int v[3]);
 json_t *state_array(struct sim *sim, const char *name); /* borrowed; created on demand */
 json_t *state_find(struct sim *sim, const char *coll, const char *path, const char *value);
 json_t *state_find2(struct sim *sim, const char *coll, const char *path1, const char *v1,

@@ -73,6 +73,16 @@ int sim_version_ge(struct sim *sim, int gen, int major, int minor)
 	return v[2] >= minor;
 }
 
+int parse_version(const char *s, int v[3])
+{
+	int n = 0;
+
+	v[0] = v[1] = v[2] = 0;
+	if (!s || sscanf(s, "%d.%d.%d%n", &v[0], &v[1], &v[2], &n) != 3 || v[0] < 9)
+		return -EINVAL;
+	return 0;
+}
+
 json_t *jpath(json_t *v, const char *path)
 {
 	char buf[256], *save = NULL, *tok;

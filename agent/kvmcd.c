@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kvmcd: the cluster coordination agent. See daemon.h for what runs inside.
+ *
+ * kvmcd never forks: systemd (Type=notify) or a test harness supervises it. --foreground sends
+ * the log to stderr whatever [log] target says, for interactive runs and tests.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "macros.h"
+
+#define DEFAULT_CONFIG KVMCD_SYSCONFDIR "/kvmcd/kvmcd.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmcd [--config FILE] [--foreground] [--version]\n"
+		"       kvmcd --check-config [--config FILE]\n"
+		"       kvmcd --print-example-config\n"
+		"\n"
+		"  -c, --config FILE         configuration file (default %s; defaults apply if it is missing)\n"
+		"  -f, --foreground          log to stderr whatever [log] target says\n"
+		"      --check-config        load the configuration, print every problem, exit\n"
+		"      --print-example-config  print every key with its default and description\n"
+		"  -V, --version             print the version\n",
+		DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	enum { ARG_CHECK = 0x100, ARG_EXAMPLE };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "check-config", no_argument, NULL, ARG_CHECK },
+		{ "print-example-config", no_argument, NULL, ARG_EXAMPLE },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_args args = { .config_path = DEFAULT_CONFIG };
+	struct config_errors errors = { 0 };
+	struct kvmcd_config *cfg = NULL;
+	struct klog *log = NULL;
+	bool check_only = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:fVh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			args.config_path = optarg;
+			args.config_explicit = true;
+			break;
+		case 'f':
+			args.foreground = true;
+			break;
+		case 'V':
+			printf("kvmcd %s\n", KVMCD_VERSION);
+			return EXIT_SUCCESS;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		case ARG_CHECK:
+			check_only = true;
+			break;
+		case ARG_EXAMPLE:
+			config_write_example(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvmcd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	if (klog_new(&log) < 0) {
+		fputs("kvmcd: out of memory\n", stderr);
+		return EXIT_FAILURE;
+	}
+	klog_configure(log, LOG_INFO, LOG_TARGET_AUTO, args.foreground || check_only);
+	r = config_load(args.config_path, !args.config_explicit, &cfg, &errors);
+	if (r < 0) {
+		for (size_t i = 0; i < errors.n; i++)
+			klog(log, LOG_ERR, "%s", errors.text[i]);
+		if (r == -ENOMEM)
+			klog(log, LOG_ERR, "%s: out of memory", args.config_path);
+		klog(log, LOG_ERR, "Configuration %s has %zu problem%s; refusing to start", args.config_path, errors.n,
+		     errors.n == 1 ? "" : "s");
+		config_errors_clear(&errors);
+		klog_free(log);
+		return EXIT_FAILURE;
+	}
+	if (check_only) {
+		printf("%s: OK\n", args.config_path);
+		config_free(cfg);
+		klog_free(log);
+		return EXIT_SUCCESS;
+	}
+	klog_configure(log, cfg->log_level, cfg->log_target, args.foreground);
+	r = daemon_run(&args, log, cfg);
+	klog_free(log);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
