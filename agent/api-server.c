@@ -425,8 +425,9 @@ int api_server_set_group(struct api_server *s, const char *group)
 	free(s->group);
 	s->group = copy;
 	s->gid = lookup_group(s, group);
-	/* Owner root (or us), group as configured; -1 leaves the group as the directory gave it. */
-	if (chown(s->path, geteuid(), s->gid) < 0) {
+	/* Owner root (or us), group as configured; without the group, our own, so that members
+	 * of a group named earlier lose access at the file, not just at the credential check. */
+	if (chown(s->path, geteuid(), s->gid != (gid_t)-1 ? s->gid : getegid()) < 0) {
 		int r = -errno;
 
 		klog(s->log, LOG_WARNING, "Cannot give %s to group '%s': %s", s->path, group, strerror(-r));

@@ -40,7 +40,11 @@ struct cpg_glue {
 	sd_event_source *cpg_src;         /* owned; NULL once disconnected */
 	sd_event_source *quorum_src;      /* owned; NULL once disconnected */
 	bool in_dispatch;                 /* inside cpg/quorum dispatch: handles must stay alive */
-	bool failed;                      /* lost while in_dispatch; torn down when it returns */
+	bool failed;                      /* lost while sending or dispatching; torn down from the
+					   * loop (lost_defer or the dispatch's return), never from
+					   * inside a hook that is still draining the core */
+	const char *fail_reason;          /* static text for the log line */
+	sd_event_source *lost_defer;      /* owned: runs connection_lost() on the next iteration */
 	bool stopped;                     /* cpg_glue_stop() ran: no more hooks, no reconnects */
 
 	/* Reconnecting. */
@@ -149,22 +153,49 @@ static void teardown(struct cpg_glue *g)
 /* The connection is gone: tell the core at once, then come back with backoff. */
 static void connection_lost(struct cpg_glue *g, const char *why)
 {
+	sd_event_source_set_enabled(g->lost_defer, SD_EVENT_OFF);
 	if (g->in_dispatch) {
 		g->failed = true; /* the dispatch still uses the handle; finish when it returns */
+		g->fail_reason = why;
 		return;
 	}
 	if (!g->connected && !g->cpg)
 		return;
 	klog(g->log, LOG_WARNING, "Lost the connection to corosync (%s); leadership dropped, reconnecting", why);
 	g->connected = false;
-	teardown(g);
-	if (!g->stopped) {
+	queue_clear(g);
+	/* Tell the core before finalizing: finalizing handles of a dead corosync can take 100+ ms,
+	 * and leadership must end at once. Sends from the hook are dropped (not connected). */
+	if (!g->stopped)
 		g->ops->disconnected(g->userdata);
+	teardown(g);
+	if (!g->stopped)
 		schedule_reconnect(g);
-	}
 }
 
 /* ---- outgoing ------------------------------------------------------------------------------- */
+
+/*
+ * A send failed. Sends happen while the owner performs the core's actions, so reporting the loss
+ * right here would feed the core a new event in the middle of that; finish on the next loop
+ * iteration instead (nothing more is sent or delivered meanwhile).
+ */
+static void send_failed(struct cpg_glue *g, const char *why)
+{
+	g->failed = true;
+	g->fail_reason = why;
+	if (!g->in_dispatch)
+		sd_event_source_set_enabled(g->lost_defer, SD_EVENT_ONESHOT);
+}
+
+static int on_lost_defer(sd_event_source *s, void *userdata)
+{
+	struct cpg_glue *g = userdata;
+
+	if (g->failed)
+		connection_lost(g, g->fail_reason ? g->fail_reason : "send failed");
+	return 0;
+}
 
 static void flush(struct cpg_glue *g)
 {
@@ -201,7 +232,7 @@ static void flush(struct cpg_glue *g)
 				free(m);
 				continue;
 			}
-			connection_lost(g, cs_text(e));
+			send_failed(g, cs_text(e));
 			return;
 		}
 		g->head = m->next;
@@ -239,7 +270,7 @@ void cpg_glue_send(struct cpg_glue *g, uint8_t *data, size_t len)
 	if (!m) {
 		/* Losing a message silently would break the protocol; a reconnect resyncs instead. */
 		free(data);
-		connection_lost(g, "out of memory queueing a message");
+		send_failed(g, "out of memory queueing a message");
 		return;
 	}
 	m->data = data;
@@ -321,7 +352,9 @@ static void on_quorum_notify(quorum_handle_t handle, uint32_t quorate, struct qu
 		} else
 			klog(g->log, LOG_DEBUG, "votequorum_getinfo: %s", cs_text(e));
 	}
-	g->ops->quorum(g->userdata, quorate != 0, total, expected);
+	klog(g->log, LOG_DEBUG, "Quorum notification: %s, %u nodes in the ring, votes %u/%u",
+	     quorate ? "quorate" : "not quorate", n_members, total, expected);
+	g->ops->quorum(g->userdata, quorate != 0, total, expected, members, n_members);
 }
 
 static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -337,7 +370,7 @@ static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	e = cpg_dispatch(g->cpg, CS_DISPATCH_ALL);
 	g->in_dispatch = false;
 	if (g->failed)
-		connection_lost(g, "send failed during dispatch");
+		connection_lost(g, g->fail_reason ? g->fail_reason : "send failed");
 	else if (e != CS_OK && e != CS_ERR_TRY_AGAIN)
 		connection_lost(g, cs_text(e));
 	return 0;
@@ -356,7 +389,7 @@ static int on_quorum_io(sd_event_source *s, int fd, uint32_t revents, void *user
 	e = quorum_dispatch(g->quorum, CS_DISPATCH_ALL);
 	g->in_dispatch = false;
 	if (g->failed)
-		connection_lost(g, "send failed during dispatch");
+		connection_lost(g, g->fail_reason ? g->fail_reason : "send failed");
 	else if (e != CS_OK && e != CS_ERR_TRY_AGAIN)
 		connection_lost(g, cs_text(e));
 	return 0;
@@ -475,6 +508,10 @@ int cpg_glue_new(sd_event *e, struct klog *log, const char *group, unsigned reco
 		r = sd_event_add_time(e, &g->retry_timer, CLOCK_MONOTONIC, 0, 1 * USEC_PER_MSEC, on_retry_timer, g);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(g->retry_timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(e, &g->lost_defer, on_lost_defer, g);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(g->lost_defer, SD_EVENT_OFF);
 	if (r < 0) {
 		cpg_glue_free(g);
 		return r;
@@ -514,6 +551,7 @@ void cpg_glue_free(struct cpg_glue *g)
 	cpg_glue_stop(g);
 	sd_event_source_disable_unref(g->reconnect_timer);
 	sd_event_source_disable_unref(g->retry_timer);
+	sd_event_source_disable_unref(g->lost_defer);
 	free(g);
 }
 

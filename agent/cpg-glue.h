@@ -34,7 +34,9 @@ struct cpg_glue_ops {
 	void (*disconnected)(void *userdata);
 	void (*confchg)(void *userdata, const uint32_t *members, size_t n_members,
 			const struct core_left *left, size_t n_left);
-	void (*quorum)(void *userdata, bool quorate, uint32_t total_votes, uint32_t expected_votes);
+	/* nodes: the quorum service's member list of the same notification (the ring it judged). */
+	void (*quorum)(void *userdata, bool quorate, uint32_t total_votes, uint32_t expected_votes,
+		       const uint32_t *nodes, size_t n_nodes);
 	void (*message)(void *userdata, uint32_t sender, const void *data, size_t len);
 	void (*send_blocked)(void *userdata);
 };

@@ -192,12 +192,16 @@ static void on_confchg(void *userdata, const uint32_t *members, size_t n_members
 	drain(d);
 }
 
-static void on_quorum(void *userdata, bool quorate, uint32_t total, uint32_t expected)
+static void on_quorum(void *userdata, bool quorate, uint32_t total, uint32_t expected, const uint32_t *nodes,
+		      size_t n_nodes)
 {
 	struct daemon *d = userdata;
 
 	if (d->fatal)
 		return;
+	/* The node list first: it tells the core whether this verdict already covers the ring a
+	 * NODEDOWN in the CPG view came from (CPG and quorum callbacks arrive in either order). */
+	core_quorum_nodes(d->core, nodes, n_nodes);
 	core_quorum(d->core, now_usec(), quorate, total, expected);
 	drain(d);
 }
@@ -369,8 +373,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		changed = config_reload_merge(next, d->cfg, note_reload, d);
 		klog_configure(d->log, next->log_level, next->log_target, d->args->foreground);
 		cpg_glue_set_reconnect_max(d->glue, next->reconnect_max_ms);
-		if (strcmp(next->api_group, d->cfg->api_group) != 0)
-			(void)api_server_set_group(d->api, next->api_group);
+		/* Always: the group may have been created (or renumbered) since the last look. */
+		(void)api_server_set_group(d->api, next->api_group);
 		config_free(d->cfg);
 		d->cfg = next;
 		klog(d->log, LOG_INFO, "Reloaded %s (%zu key%s changed)", d->args->config_path, changed,

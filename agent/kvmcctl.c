@@ -157,8 +157,8 @@ static int call(struct ctl *ctl, json_t *req, json_t **out)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
-		fprintf(stderr, "kvmcctl: cannot reach kvmcd at %s: %s (is kvmcd running?)\n", ctl->socket_path,
-			strerror(-r));
+		fprintf(stderr, "kvmcctl: cannot reach kvmcd at %s: %s (%s)\n", ctl->socket_path, strerror(-r),
+			r == -EACCES ? "only root and members of the [api] group may use it" : "is kvmcd running?");
 		return r;
 	}
 	text = json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -431,10 +431,9 @@ static int cmd_spec(struct ctl *ctl, int argc, char **argv)
 		else {
 			const char *diff = str_or(reply, "diff", "");
 
+			/* Like diff(1): nothing at all when there is no difference. */
 			if (*diff)
-				fputs(diff, stdout), fputs(diff[strlen(diff) - 1] == '\n' ? "" : "\n", stdout);
-			else
-				fprintf(stderr, "no changes (version %" JSON_INTEGER_FORMAT ")\n", int_of(reply, "version"));
+				printf("%s%s", diff, diff[strlen(diff) - 1] == '\n' ? "" : "\n");
 		}
 		json_decref(reply);
 		return EXIT_SUCCESS;

@@ -26,6 +26,7 @@
 #include "ontap-test.h"
 
 struct sim {
+	long log_mark;          /* sim_log_count() looks only past this offset */
 	pid_t pid;
 	int port;
 	char dir[128];
@@ -187,7 +188,15 @@ static inline void sim_options(struct sim *s, struct ontap_options *o)
 	o->job_timeout_ms = 20000;
 }
 
-/* Counts request-log lines containing all of the given substrings. */
+/* From now on sim_log_count() ignores what is already in the request log. */
+static inline void sim_log_mark(struct sim *s)
+{
+	struct stat st;
+
+	s->log_mark = stat(s->log, &st) == 0 ? (long) st.st_size : 0;
+}
+
+/* Counts request-log lines (past the mark) containing all of the given substrings. */
 static inline int sim_log_count(struct sim *s, const char *a, const char *b)
 {
 	char line[4096];
@@ -196,6 +205,7 @@ static inline int sim_log_count(struct sim *s, const char *a, const char *b)
 
 	if (!f)
 		return -1;
+	fseek(f, s->log_mark, SEEK_SET);
 	while (fgets(line, sizeof line, f))
 		if (strstr(line, a) && (!b || strstr(line, b)))
 			n++;

@@ -74,7 +74,7 @@ static void test_errno(void)
 	CHECK(ontap_errno_from(CURLE_PEER_FAILED_VERIFICATION, 0, 0, NULL) == -EBADE);
 	CHECK(ontap_errno_from(CURLE_GOT_NOTHING, 0, 0, NULL) == -ECONNRESET);
 	CHECK(ontap_errno_from(CURLE_OPERATION_TIMEDOUT, 0, 0, NULL) == -ETIMEDOUT);
-	CHECK(ontap_errno_from(CURLE_OK, 401, 6, "Authentication failed.") == -EACCES ||
+	CHECK(ontap_errno_from(CURLE_OK, 401, 6, "Authentication failed.") == -EKEYREJECTED &&
 	      ontap_errno_from(CURLE_OK, 401, 0, NULL) == -EKEYREJECTED);
 	CHECK(ontap_errno_from(CURLE_OK, 401, 0, NULL) == -EKEYREJECTED);
 	CHECK(ontap_errno_from(CURLE_OK, 403, 6, NULL) == -EACCES);
@@ -245,6 +245,16 @@ static void test_retry(void)
 	CHECK(ontap_retry_delay(&p, &in) == 0);         /* never retry an untrusted peer */
 }
 
+static void test_wwid(void)
+{
+	char buf[64];
+
+	CHECK(ontap_lun_wwid("80D3A+LXmTbC", buf, sizeof buf) == 0);
+	CHECK_STR(buf, "3600a098038304433412b4c586d546243");
+	CHECK(ontap_lun_wwid("short", buf, sizeof buf) == -EINVAL);
+	CHECK(ontap_lun_wwid("80D3A+LXmTbC", buf, 20) == -EINVAL);
+}
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
@@ -399,6 +409,24 @@ static void test_guard_and_queue(const char *dir)
 	CHECK(st.in_flight == 0);
 	/* typed ops refuse synchronously too */
 	CHECK(ontap_volume_delete(c, "ds1", (ontap_done_fn) abort, NULL) == -ESTALE);
+
+	/* field gating by discovered version */
+	{
+		static const struct ontap_field_gate g[] = { { "a.new", 9, 16, 1 }, { "b.old", 9, 8, 0 } };
+		char *f = ontap_fields_for(c, "uuid,name", g, ARRAY_SIZE(g));
+
+		CHECK_STR(f, "uuid,name");   /* version unknown: nothing gated */
+		free(f);
+		ontap_client_set_version(c, &(struct ontap_version) { 9, 14, 1, "NetApp Release 9.14.1" });
+		f = ontap_fields_for(c, "uuid,name", g, ARRAY_SIZE(g));
+		CHECK_STR(f, "uuid,name,b.old");
+		free(f);
+		ontap_client_set_version(c, &(struct ontap_version) { 9, 16, 1, "NetApp Release 9.16.1" });
+		f = ontap_fields_for(c, "uuid,name", g, ARRAY_SIZE(g));
+		CHECK_STR(f, "uuid,name,a.new,b.old");
+		free(f);
+		CHECK(ontap_client_version_at_least(c, 9, 16, 0) && !ontap_client_version_at_least(c, 9, 17, 0));
+	}
 out:
 	ontap_client_free(c);
 	sd_event_unref(ev);
@@ -417,6 +445,7 @@ int main(void)
 	test_pages();
 	test_url();
 	test_retry();
+	test_wwid();
 	test_credentials(dir);
 	test_guard_and_queue(dir);
 	{

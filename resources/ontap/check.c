@@ -105,7 +105,6 @@ static const struct {
 	int min_minor;          /* ONTAP 9.x minor version where the endpoint appeared */
 } probes[] = {
 	{ "volumes",            "/storage/volumes?max_records=1",             "/storage/volumes/00000000-0000-0000-0000-000000000000", 0 },
-	{ "snapshots",          "/storage/volumes?max_records=1&fields=snapshot_count", NULL, 0 },
 	{ "luns",               "/storage/luns?max_records=1",                "/storage/luns/00000000-0000-0000-0000-000000000000", 0 },
 	{ "igroups",            "/protocols/san/igroups?max_records=1",       "/protocols/san/igroups/00000000-0000-0000-0000-000000000000", 0 },
 	{ "lun-maps",           "/protocols/san/lun-maps?max_records=1",      NULL, 0 },

@@ -143,7 +143,8 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 			return -1;
 		return 0;
 	}
-	if (sd_event_add_time_relative(c->event, &c->curl_timer, CLOCK_MONOTONIC, usec, 0,
+	/* Accuracy 1 µs: 0 would mean sd-event's default slack of 250 ms on every curl timeout. */
+	if (sd_event_add_time_relative(c->event, &c->curl_timer, CLOCK_MONOTONIC, usec, 1,
 				       on_curl_timer, c) < 0)
 		return -1;
 	(void) sd_event_source_set_description(c->curl_timer, "ontap-curl-timer");
@@ -374,6 +375,12 @@ static int attempt_start(struct ontap_request *req)
 			    curl_easy_setopt(e, CURLOPT_USERNAME, c->username) != CURLE_OK ||
 			    curl_easy_setopt(e, CURLOPT_PASSWORD, c->password) != CURLE_OK))
 		goto fail;
+	/* curl silently resends a request once when a reused connection turns out dead before any
+	 * answer. Harmless for reads and "ensure" mutations; for anything else a fresh connection
+	 * makes every send ours to decide (ontap_retry_delay). */
+	if (req->mutating && !(req->flags & ONTAP_REQ_IDEMPOTENT) &&
+	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
+		goto fail;
 	if (strcmp(req->method, "GET") == 0) {
 		if (curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
 			goto fail;
@@ -491,6 +498,14 @@ static void attempt_done(struct ontap_request *req, CURLcode cc)
 	req->easy = NULL;
 	req->state = REQ_QUEUED;  /* not running any more; callers below set the real state */
 
+	if (cc == CURLE_OK && http >= 200 && http < 300 && req->len > 0 && !body) {
+		/* A success we cannot read must not pass for "no records": a lookup would then
+		 * create, or a delete report success. */
+		ontap_error_setf(&err, -EBADMSG, "%s %s: HTTP %ld with a malformed JSON body", req->method,
+				 req->path, http);
+		r = -EBADMSG;
+		goto fail;
+	}
 	if (cc == CURLE_OK && http >= 200 && http < 300) {
 		if (http == 202 && (req->flags & ONTAP_REQ_WAIT_JOB) &&
 		    ontap_parse_job_ref(body, jobuuid, sizeof jobuuid) == 0) {
@@ -555,7 +570,7 @@ static void attempt_done(struct ontap_request *req, CURLcode cc)
 		ontap_error_clear(&err);
 		c->stats.retries++;
 		req->state = REQ_WAIT_RETRY;
-		if (sd_event_add_time_relative(c->event, &req->timer, CLOCK_MONOTONIC, delay, 0,
+		if (sd_event_add_time_relative(c->event, &req->timer, CLOCK_MONOTONIC, delay, 1,
 					       on_retry_timer, req) < 0) {
 			ontap_error_setf(&err, -ENOMEM, "cannot arm retry timer");
 			r = -ENOMEM;

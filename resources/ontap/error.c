@@ -137,6 +137,9 @@ int ontap_errno_from(CURLcode cc, long http_status, int64_t ontap_code, const ch
 		return errno_from_curl(cc);
 	if (http_status >= 200 && http_status < 300 && ontap_code == 0)
 		return 0;
+	/* Bad credentials are told apart from a missing privilege (ONTAP sends code 6 for both). */
+	if (http_status == 401)
+		return -EKEYREJECTED;
 	/* "temporarily locked" is ONTAP's way of saying "busy, try again" whatever the code. */
 	if (message && strcasestr(message, "temporarily locked"))
 		return -EAGAIN;

@@ -52,7 +52,7 @@ static void job_schedule(struct ontap_request *parent)
 		return;
 	}
 	if (sd_event_add_time_relative(c->event, &parent->timer, CLOCK_MONOTONIC,
-				       parent->job_interval, 0, on_job_timer, parent) < 0) {
+				       parent->job_interval, 1, on_job_timer, parent) < 0) {
 		job_fail(parent, -ENOMEM, 0, false, "cannot arm poll timer");
 		return;
 	}
@@ -110,7 +110,8 @@ static void on_job_reply(struct ontap_client *c, int r, const struct ontap_reply
 		if (e >= 0)
 			e = -EIO;
 		ontap_error_setf(&err, e, "%s", job.message ?: "job failed without a message");
-		ontap_request_finish(parent, e, reply->http_status, reply->body, &err);
+		/* No HTTP status: the request was accepted (202); its job failed. */
+		ontap_request_finish(parent, e, 0, reply->body, &err);
 		ontap_error_clear(&err);
 		return;
 	}

@@ -56,6 +56,8 @@ struct op {
 	char *query;                        /* owned lookup query (no fields); NULL = collection is
 					     * an instance/singleton path */
 	char *fields;                       /* owned or NULL */
+	char *fields_fallback;              /* owned: fields without version-gated ones, used once
+					     * if ONTAP still refuses a field (262197) */
 	json_t *body;                       /* owned POST/PATCH body or NULL */
 	char *post_query;                   /* owned, added to the POST */
 	char *mutate_query;                 /* owned, added to DELETE/PATCH */
@@ -97,6 +99,8 @@ static inline void op_freep(struct op **op) { op_free(*op); }
 
 /* Adds key=value to the lookup query (quoted/encoded); with_svm also svm.name=<client svm>. */
 int op_query_by(struct op *op, const char *key, const char *value, bool with_svm);
+/* Sets op->fields from ontap_fields_for() and keeps base as the fallback. */
+int op_set_fields_gated(struct op *op, const char *base, const struct ontap_field_gate *gates, size_t n);
 /* strdup()s into a field, -ENOMEM on failure. */
 int op_set(char **field, const char *value);
 

@@ -31,12 +31,27 @@ struct ontap_object {
 				 * export rule index; -1 when not applicable */
 	const char *serial;     /* LUN serial_number, subsystem target_nqn, iSCSI target IQN */
 	const char *state;      /* state / status.state / enabled ("true"/"false") */
-	bool adopted;           /* ensure: existed and matched; delete: was already gone */
+	bool adopted;           /* ensure: existed and matched; delete: was already gone;
+				 * resize/transition: already as asked, nothing sent */
 	const json_t *record;   /* the full record; list operations: {"records":[…],"num_records":n} */
 };
 
 typedef void (*ontap_done_fn)(void *userdata, int r, const struct ontap_object *obj,
 			      const struct ontap_error *err);
+
+/* ---------------------------------------------------------------- field gating */
+/* A field that exists only from an ONTAP release on (asking older releases for it → 262197). */
+struct ontap_field_gate {
+	const char *field;
+	int generation, major, minor;
+};
+/* base plus each gated field the discovered version has (none while the version is unknown).
+ * Returns a new string or NULL on OOM. */
+char *ontap_fields_for(struct ontap_client *c, const char *base, const struct ontap_field_gate *gates,
+		       size_t n);
+
+/* LUN serial (12 ASCII chars) → Linux multipath WWID "3600a0980" + hex (notes §7.1); buf ≥ 34. */
+int ontap_lun_wwid(const char *serial, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- cluster, SVM, aggregates */
 /* GET /cluster?fields=version (falls back to /cluster/nodes for SVM-scoped users); stores the

@@ -119,6 +119,7 @@ void op_free(struct op *op)
 	free(op->collection);
 	free(op->query);
 	free(op->fields);
+	free(op->fields_fallback);
 	json_decref(op->body);
 	free(op->post_query);
 	free(op->mutate_query);
@@ -409,7 +410,7 @@ static void reread_later(struct op *op, int r)
 	}
 	if (now + op->reread_interval > op->reread_deadline ||
 	    sd_event_add_time_relative(ontap_client_get_event(op->client), &op->timer, CLOCK_MONOTONIC,
-				       op->reread_interval, 0, on_reread_timer, op) < 0) {
+				       op->reread_interval, 1, on_reread_timer, op) < 0) {
 		op_complete(op, r);
 		return;
 	}
@@ -443,10 +444,20 @@ static int records_one(struct op *op, const json_t *body, const json_t **ret)
 	const json_t *recs = json_object_get(body, "records");
 	size_t n;
 
-	if (!json_is_array(recs)) {
+	if (!json_is_object(body)) {
+		ontap_error_setf(&op->err, -EBADMSG, "no JSON object in ONTAP's answer about %s '%s'",
+				 op->what, op->name);
+		return -EBADMSG;
+	}
+	if (!recs) {
 		/* An instance path answers with the object itself. */
-		*ret = json_is_object(body) ? body : NULL;
-		return *ret ? 1 : 0;
+		*ret = body;
+		return 1;
+	}
+	if (!json_is_array(recs)) {
+		ontap_error_setf(&op->err, -EBADMSG, "malformed records in ONTAP's answer about %s '%s'",
+				 op->what, op->name);
+		return -EBADMSG;
 	}
 	n = json_array_size(recs);
 	if (n > 1) {
@@ -554,7 +565,8 @@ static void after_mutate(struct op *op, int r, const struct ontap_reply *reply)
 	switch (op->kind) {
 	case OP_ENSURE:
 		if (!op->reread_after_create && reply->http_status == 201 &&
-		    records_one(op, reply->body, &rec) == 1 && json_object_get(reply->body, "records")) {
+		    json_is_array(json_object_get(reply->body, "records")) &&
+		    records_one(op, reply->body, &rec) == 1) {
 			set_record(op, rec);
 			r = op->verify ? op->verify(op, op->record) : 0;
 			op_complete(op, r);
@@ -569,7 +581,8 @@ static void after_mutate(struct op *op, int r, const struct ontap_reply *reply)
 		step_reread(op);
 		return;
 	case OP_ACTION:
-		if (op->follow_created && records_one(op, reply->body, &rec) == 1 && jstring(rec, "uuid")) {
+		if (op->follow_created && json_is_array(json_object_get(reply->body, "records")) &&
+		    records_one(op, reply->body, &rec) == 1 && jstring(rec, "uuid")) {
 			_cleanup_free_ char *coll = subst_parent(op, op->collection);
 			_cleanup_free_ char *enc = ontap_url_encode(jstring(rec, "uuid"), true);
 
@@ -677,10 +690,62 @@ static void after_parent(struct op *op, const struct ontap_reply *reply)
 		op_complete(op, r);
 }
 
+char *ontap_fields_for(struct ontap_client *c, const char *base, const struct ontap_field_gate *gates,
+		       size_t n)
+{
+	char *out = strdup(base), *t;
+
+	for (size_t i = 0; out && i < n; i++) {
+		if (!ontap_client_version_at_least(c, gates[i].generation, gates[i].major, gates[i].minor))
+			continue;
+		if (asprintf(&t, "%s,%s", out, gates[i].field) < 0)
+			t = NULL;
+		free(out);
+		out = t;
+	}
+	return out;
+}
+
+int op_set_fields_gated(struct op *op, const char *base, const struct ontap_field_gate *gates, size_t n)
+{
+	char *f = ontap_fields_for(op->client, base, gates, n);
+
+	if (!f)
+		return -ENOMEM;
+	free(op->fields);
+	op->fields = f;
+	if (strcmp(f, base) != 0)
+		return op_set(&op->fields_fallback, base);
+	return 0;
+}
+
+/* A release refusing a field we gated in (our version table was wrong): fall back once. */
+static bool retry_without_gated_fields(struct op *op, int r, const struct ontap_reply *reply)
+{
+	if (r >= 0 || !op->fields_fallback || reply->error->code != ONTAP_E_INVALID_FIELD ||
+	    (op->state != S_LOOKUP && op->state != S_REREAD))
+		return false;
+	ontap_log(op->client, LOG_WARNING, "ONTAP refuses fields '%s' for %s '%s'; retrying with '%s'",
+		  op->fields, op->what, op->name, op->fields_fallback);
+	free(op->fields);
+	op->fields = TAKE_PTR(op->fields_fallback);
+	if (op->state == S_REREAD) {
+		op->rereads--;
+		step_reread(op);
+	} else {
+		r = step_lookup(op);
+		if (r < 0)
+			op_complete(op, r);
+	}
+	return true;
+}
+
 static void on_reply(struct ontap_client *c, int r, const struct ontap_reply *reply, void *userdata)
 {
 	struct op *op = userdata;
 
+	if (retry_without_gated_fields(op, r, reply))
+		return;
 	switch (op->state) {
 	case S_PARENT:
 		if (r < 0)

@@ -12,6 +12,24 @@
 
 #define LUN_FIELDS "uuid,name,os_type,space.size,serial_number,status.state,location.volume.name"
 
+/* Newer releases report the serial in hex too (first release unconfirmed: 9.16.1 assumed; a
+ * refusal falls back to LUN_FIELDS). */
+static const struct ontap_field_gate lun_gates[] = {
+	{ "serial_number_hex", 9, 16, 1 },
+};
+
+int ontap_lun_wwid(const char *serial, char *buf, size_t size)
+{
+	size_t n = serial ? strlen(serial) : 0;
+
+	if (n != 12 || size < 9 + 2 * n + 1)
+		return -EINVAL;
+	memcpy(buf, "3600a0980", 9);
+	for (size_t i = 0; i < n; i++)
+		snprintf(buf + 9 + 2 * i, 3, "%02x", (unsigned char) serial[i]);
+	return 0;
+}
+
 static void size_want_free(void *p)
 {
 	struct size_want *w = p;
@@ -74,7 +92,10 @@ int ontap_space_object_op(struct ontap_client *c, enum op_kind kind, const char 
 	TRY(op_new(c, kind, what, path, done, userdata, &op));
 	TRY(op_set(&op->collection, collection));
 	TRY(op_query_by(op, "name", path, true));
-	TRY(op_set(&op->fields, fields));
+	if (strcmp(collection, "/storage/luns") == 0 && strcmp(fields, LUN_FIELDS) == 0)
+		TRY(op_set_fields_gated(op, fields, lun_gates, ARRAY_SIZE(lun_gates)));
+	else
+		TRY(op_set(&op->fields, fields));
 	op->spec = calloc(1, sizeof(struct size_want));
 	op->spec_free = size_want_free;
 	if (!op->spec)

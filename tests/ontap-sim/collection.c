@@ -482,8 +482,6 @@ struct sort_ctx {
 	bool desc;
 };
 
-static __thread struct sort_ctx *sort_ctx;
-
 static int cmp_on(json_t *a, json_t *b, const char *path)
 {
 	char x[512], y[512];
@@ -493,14 +491,15 @@ static int cmp_on(json_t *a, json_t *b, const char *path)
 	return cmp_vals(x, y);
 }
 
-static int cmp_records(const void *pa, const void *pb)
+static int cmp_records(const void *pa, const void *pb, void *arg)
 {
 	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	const struct sort_ctx *ctx = arg;
 
-	for (size_t i = 0; i < sort_ctx->n; i++) {
-		int c = cmp_on(a, b, sort_ctx->paths[i]);
+	for (size_t i = 0; i < ctx->n; i++) {
+		int c = cmp_on(a, b, ctx->paths[i]);
 		if (c)
-			return sort_ctx->desc ? -c : c;
+			return ctx->desc ? -c : c;
 	}
 	return 0;
 }
@@ -533,7 +532,7 @@ int coll_list(struct req *r, struct coll *c, json_t *records)
 	_cleanup_free_ char *cursor = strdup(c->cursor ? c->cursor : "uuid");
 	_cleanup_free_ char *order = NULL;
 	_cleanup_free_ char *next = NULL;
-	char *cpaths[4];
+	char *cpaths[4], *order_field = NULL;
 	size_t ncur, n = 0, i, start_at = 0, max = SIZE_MAX, off = 0, len = 0;
 	const char *key, *value, *s;
 	json_t *rec, *v, *out, *page;
@@ -589,26 +588,24 @@ int coll_list(struct req *r, struct coll *c, json_t *records)
 	ctx.n = ncur;
 	ctx.desc = false;
 	if ((s = req_param(r, "order_by")) && *s) {
-		char *f, *sp;
+		char *sp;
 		order = strdup(s);
-		f = order;
-		while (*f == ' ')
-			f++;
-		sp = strpbrk(f, " +");
+		order_field = order;
+		while (*order_field == ' ')
+			order_field++;
+		sp = strpbrk(order_field, " +");
 		if (sp) {
 			*sp = '\0';
 			ctx.desc = strncasecmp(sp + 1, "desc", 4) == 0;
 		}
-		if (!schema_has(r->sim, c, f))
+		if (!schema_has(r->sim, c, order_field))
 			return req_error(r, 500, "262210", "order_by",
-					 "Invalid order_by field \"%s\".", f);
-		ctx.paths = &f;
+					 "Invalid order_by field \"%s\".", order_field);
+		ctx.paths = &order_field;
 		ctx.n = 1;
 		use_offset = true;
 	}
-	sort_ctx = &ctx;
-	qsort(arr, n, sizeof(*arr), cmp_records);
-	sort_ctx = NULL;
+	qsort_r(arr, n, sizeof(*arr), cmp_records, &ctx);
 
 	/* cursor: skip records before the start.<key> tuple */
 	if (!use_offset) {

@@ -305,13 +305,16 @@ static int control_locked(struct sim *sim, const char *method, const char *path,
 			sim->cfg.version = strdup(v);
 			memcpy(sim->cfg.ver, ver, sizeof(ver));
 		}
+		if (json_is_boolean(json_object_get(body, "run_schedules")))
+			sim->cfg.run_schedules = json_is_true(json_object_get(body, "run_schedules"));
 		if (json_is_boolean(json_object_get(body, "empty_next_page")))
 			sim->cfg.empty_next_page = json_is_true(json_object_get(body, "empty_next_page"));
 		sim->cfg.job_ms = jint(body, "job_ms", sim->cfg.job_ms);
 		sim->cfg.transfer_ms = jint(body, "transfer_ms", sim->cfg.transfer_ms);
 		sim->cfg.job_purge_s = jint(body, "job_purge_seconds", sim->cfg.job_purge_s);
-		*resp = json_pack("{s:s,s:b,s:I,s:I,s:I}", "ontap_version", sim->cfg.version,
-				  "empty_next_page", sim->cfg.empty_next_page, "job_ms",
+		*resp = json_pack("{s:s,s:b,s:b,s:I,s:I,s:I}", "ontap_version", sim->cfg.version,
+				  "empty_next_page", sim->cfg.empty_next_page, "run_schedules",
+				  sim->cfg.run_schedules, "job_ms",
 				  (json_int_t)sim->cfg.job_ms, "transfer_ms",
 				  (json_int_t)sim->cfg.transfer_ms, "job_purge_seconds",
 				  (json_int_t)sim->cfg.job_purge_s);
@@ -340,7 +343,11 @@ static int control_locked(struct sim *sim, const char *method, const char *path,
 		}
 		free(u->password);
 		u->password = strdup(pw);
-		u->readonly = streq_ci(jstr(body, "role"), "readonly");
+		if (role_parse(jstr(body, "role"), &u->role) < 0) {
+			*status = 400;
+			*resp = err_body("\"role\" must be admin, readonly or vsadmin.");
+			return -EINVAL;
+		}
 		*status = 201;
 		*resp = json_object();
 		return 0;

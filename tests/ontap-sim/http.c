@@ -191,11 +191,47 @@ static void log_request(struct sim *sim, struct MHD_Connection *con, struct req 
 	pthread_mutex_unlock(&sim->log_lock);
 }
 
+/* With "Accept: application/json" ONTAP omits the HAL links, except the pagination link. */
+static void strip_links(json_t *v, bool top)
+{
+	const char *key;
+	json_t *x;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			strip_links(x, false);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	if (json_object_get(v, "_links")) {
+		json_t *next = json_object_get(json_object_get(v, "_links"), "next");
+		if (top && next)
+			json_object_set_new(v, "_links", json_pack("{s:O}", "next", next));
+		else
+			json_object_del(v, "_links");
+	}
+	json_object_foreach(v, key, x)
+		strip_links(x, false);
+}
+
+static bool plain_json(struct MHD_Connection *con)
+{
+	const char *a = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Accept");
+
+	return a && strstr(a, "application/json") && !strstr(a, "hal+json");
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *con, struct req *r)
 {
 	struct MHD_Response *resp;
 	char *text;
 	enum MHD_Result ret;
+	bool plain = plain_json(con);
+
+	if (plain && r->resp && !r->job_uuid)
+		strip_links(r->resp, true);
 
 	text = r->resp ? json_dumps(r->resp, JSON_COMPACT) : strdup("{}");
 	if (!text)
@@ -206,7 +242,7 @@ static enum MHD_Result send_json(struct MHD_Connection *con, struct req *r)
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Server", "libzapid-httpd");
-	MHD_add_response_header(resp, "Content-Type", "application/hal+json");
+	MHD_add_response_header(resp, "Content-Type", plain ? "application/json" : "application/hal+json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache,no-store,must-revalidate");
 	if (r->location)
 		MHD_add_response_header(resp, "Location", r->location);
@@ -327,7 +363,7 @@ static int check_auth(struct sim *sim, struct MHD_Connection *con, struct req *r
 		for (size_t i = 0; i < sim->cfg.n_users; i++) {
 			struct sim_user *u = &sim->cfg.users[i];
 			if (strcmp(u->name, user) == 0 && pass && strcmp(u->password, pass) == 0) {
-				ret = u->readonly ? 1 : 0;
+				ret = (int)u->role;
 				break;
 			}
 		}
@@ -414,7 +450,12 @@ static enum MHD_Result handle(struct sim *sim, struct MHD_Connection *con, const
 		r.retry_after = fd.retry_after;
 		goto reply;
 	}
-	if (auth == 1 && r.m != M_GET) {
+	if (auth == ROLE_READONLY && r.m != M_GET) {
+		req_error(&r, 403, "6", "", "User is not authorized.");
+		goto reply;
+	}
+	if (auth == ROLE_VSADMIN &&
+	    (strcmp(url, "/api/cluster") == 0 || strncmp(url, "/api/storage/aggregates", 23) == 0)) {
 		req_error(&r, 403, "6", "", "User is not authorized.");
 		goto reply;
 	}
@@ -443,8 +484,9 @@ static enum MHD_Result handle(struct sim *sim, struct MHD_Connection *con, const
 		return MHD_NO;
 	}
 reply:
-	mret = send_json(con, &r);
+	/* logged before the answer leaves, so a test that got the answer also finds the line */
 	log_request(sim, con, &r, fd.name);
+	mret = send_json(con, &r);
 	req_free(&r);
 	return mret;
 }
@@ -483,6 +525,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
 	return handle(cls, con, url, method, c);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	fputs("ontap-sim: mhd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char *key_pem,
 	       void **daemon_out)
 {
@@ -491,6 +539,7 @@ int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char 
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 				     MHD_USE_TLS | MHD_USE_ERROR_LOG,
 			     0, NULL, NULL, on_access, sim,
+			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, sim,
 			     MHD_OPTION_LISTEN_SOCKET, listen_fd,
 			     MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
 			     MHD_OPTION_HTTPS_MEM_KEY, key_pem,

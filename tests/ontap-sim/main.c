@@ -17,13 +17,13 @@
 
 static void usage(void)
 {
-	fputs("Usage: ontap-sim [--listen HOST:PORT] [--user NAME:PASSWORD[:readonly]]...\n"
+	fputs("Usage: ontap-sim [--listen HOST:PORT] [--user NAME:PASSWORD[:admin|readonly|vsadmin]]...\n"
 	      "                 [--tls-cert FILE --tls-key FILE] [--tls-cert-out FILE]\n"
 	      "                 [--ontap-version X.Y.Z] [--svm NAME]... [--data-ip IP]...\n"
 	      "                 [--state FILE] [--backing-dir DIR] [--request-log FILE]\n"
 	      "                 [--control-token TOKEN] [--job-purge-seconds N] [--job-ms N]\n"
-	      "                 [--transfer-ms N] [--empty-next-page] [--fault JSON]...\n"
-	      "                 [--port-file FILE]\n"
+	      "                 [--transfer-ms N] [--empty-next-page] [--run-schedules]\n"
+	      "                 [--fault JSON]... [--port-file FILE]\n"
 	      "See tests/ontap-sim/README.md.\n", stderr);
 }
 
@@ -60,23 +60,21 @@ static int add_user(struct sim_config *cfg, const char *spec)
 	_cleanup_free_ char *s = strdup(spec);
 	char *colon, *role;
 	struct sim_user *u;
-	bool ro = false;
+	enum sim_role r = ROLE_ADMIN;
 
 	if (!s || !(colon = strchr(s, ':')))
 		return -EINVAL;
 	*colon = '\0';
 	role = strrchr(colon + 1, ':');
-	if (role && (strcmp(role + 1, "readonly") == 0 || strcmp(role + 1, "admin") == 0)) {
-		ro = strcmp(role + 1, "readonly") == 0;
+	if (role && role_parse(role + 1, &r) == 0)
 		*role = '\0';
-	}
 	u = realloc(cfg->users, (cfg->n_users + 1) * sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	cfg->users = u;
 	u[cfg->n_users].name = strdup(s);
 	u[cfg->n_users].password = strdup(colon + 1);
-	u[cfg->n_users].readonly = ro;
+	u[cfg->n_users].role = r;
 	cfg->n_users++;
 	return 0;
 }
@@ -157,7 +155,7 @@ int main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING,
 	       O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
-	       O_DATA_IP, O_HELP };
+	       O_DATA_IP, O_RUN_SCHED, O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "user", required_argument, NULL, O_USER },
@@ -175,6 +173,7 @@ int main(int argc, char **argv)
 		{ "job-ms", required_argument, NULL, O_JOB_MS },
 		{ "transfer-ms", required_argument, NULL, O_XFER_MS },
 		{ "empty-next-page", no_argument, NULL, O_EMPTY },
+		{ "run-schedules", no_argument, NULL, O_RUN_SCHED },
 		{ "fault", required_argument, NULL, O_FAULT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "help", no_argument, NULL, O_HELP },
@@ -218,6 +217,7 @@ int main(int argc, char **argv)
 		case O_JOB_MS: cfg->job_ms = atoll(optarg); break;
 		case O_XFER_MS: cfg->transfer_ms = atoll(optarg); break;
 		case O_EMPTY: cfg->empty_next_page = true; break;
+		case O_RUN_SCHED: cfg->run_schedules = true; break;
 		case O_PORT_FILE: cfg->port_file = strdup(optarg); break;
 		case O_FAULT: {
 			json_error_t jerr;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "sim.h"
 
@@ -666,11 +667,120 @@ static void transfer_done(struct sim *sim, json_t *t, json_t *rel, int64_t now)
 		json_object_set_new(rel, "state", json_string("snapmirrored"));
 }
 
+/* ---- schedules acting on the simulated clock (--run-schedules) ---- */
+
+static bool cron_field_ok(json_t *cron, const char *key, int v)
+{
+	json_t *a = json_object_get(cron, key), *x;
+	size_t i;
+
+	if (json_array_size(a) == 0)
+		return true;
+	json_array_foreach(a, i, x)
+		if (json_integer_value(x) == v)
+			return true;
+	return false;
+}
+
+static bool cron_matches(json_t *sched, const struct tm *tm)
+{
+	json_t *cron = json_object_get(sched, "cron");
+
+	if (!streq_ci(jstr(sched, "type"), "cron"))
+		return false;
+	return cron_field_ok(cron, "minutes", tm->tm_min) && cron_field_ok(cron, "hours", tm->tm_hour) &&
+	       cron_field_ok(cron, "days", tm->tm_mday) && cron_field_ok(cron, "months", tm->tm_mon + 1) &&
+	       cron_field_ok(cron, "weekdays", tm->tm_wday);
+}
+
+/* One scheduled snapshot: "<prefix>.<YYYY-MM-DD_HHMM>", then prune the oldest beyond count. */
+static void policy_snapshot(struct sim *sim, json_t *vol, json_t *copy, const struct tm *tm)
+{
+	const char *prefix = jstr(copy, "prefix") ? jstr(copy, "prefix") : jstr(copy, "schedule.name");
+	json_int_t keep = jint(copy, "count", 0);
+	char name[256], pfx[200];
+	json_t *s, *oldest;
+	size_t i, n;
+
+	snprintf(pfx, sizeof(pfx), "%s.", prefix);
+	snprintf(name, sizeof(name), "%s%04d-%02d-%02d_%02d%02d", pfx, tm->tm_year + 1900,
+		 tm->tm_mon + 1, tm->tm_mday, tm->tm_hour, tm->tm_min);
+	if (keep <= 0 || snapshot_create(sim, vol, name, jstr(copy, "snapmirror_label"), NULL) < 0)
+		return;
+	for (;;) {
+		n = 0;
+		oldest = NULL;
+		json_array_foreach(state_array(sim, "snapshots"), i, s) {
+			if (!streq_ci(jstr(s, "volume.uuid"), jstr(vol, "uuid")) ||
+			    strncmp(jstr(s, "name"), pfx, strlen(pfx)) != 0)
+				continue;
+			n++;
+			if (!state_find(sim, "volumes", "clone.parent_snapshot.uuid", jstr(s, "uuid")) &&
+			    (!oldest || jint(s, "_sim.seq", 0) < jint(oldest, "_sim.seq", 0)))
+				oldest = s;
+		}
+		if ((json_int_t)n <= keep || !oldest)
+			break;
+		state_remove(sim, "snapshots", oldest);
+	}
+}
+
+static int schedules_tick(struct sim *sim, int64_t now)
+{
+	json_t *cnt = json_object_get(sim->state, "counters");
+	int64_t now_min = now / 60000000, last;
+	int changed = 0;
+
+	if (!cnt) {
+		cnt = json_object();
+		json_object_set_new(sim->state, "counters", cnt);
+	}
+	last = jint(cnt, "schedule_minute", 0);
+	if (!sim->cfg.run_schedules || last == 0 || now_min < last) {
+		if (last != now_min)
+			json_object_set_new(cnt, "schedule_minute", json_integer(now_min));
+		return 0;
+	}
+	if (now_min - last > 7 * 24 * 60)
+		last = now_min - 7 * 24 * 60; /* a big clock skip only replays the last week */
+	for (int64_t m = last + 1; m <= now_min; m++) {
+		time_t t = (time_t)(m * 60);
+		struct tm tm;
+		json_t *vol, *rel, *pol, *copy, *sched;
+		size_t i, k;
+
+		gmtime_r(&t, &tm);
+		json_array_foreach(state_array(sim, "volumes"), i, vol) {
+			if (!streq_ci(jstr(vol, "type"), "rw") ||
+			    !(pol = state_find(sim, "snapshot_policies", "name", jstr(vol, "snapshot_policy.name"))) ||
+			    !json_is_true(json_object_get(pol, "enabled")))
+				continue;
+			json_array_foreach(json_object_get(pol, "copies"), k, copy) {
+				sched = state_find(sim, "schedules", "name", jstr(copy, "schedule.name"));
+				if (sched && cron_matches(sched, &tm)) {
+					policy_snapshot(sim, vol, copy, &tm);
+					changed = 1;
+				}
+			}
+		}
+		json_array_foreach(state_array(sim, "snapmirror_relationships"), i, rel) {
+			sched = state_find(sim, "schedules", "uuid", jstr(rel, "transfer_schedule.uuid"));
+			if (sched && cron_matches(sched, &tm) && streq_ci(jstr(rel, "state"), "snapmirrored") &&
+			    !active_transfer(sim, rel)) {
+				transfer_start(sim, rel, "update");
+				changed = 1;
+			}
+		}
+	}
+	json_object_set_new(cnt, "schedule_minute", json_integer(now_min));
+	return changed;
+}
+
 int protect_tick(struct sim *sim, int64_t now)
 {
 	json_t *t;
 	size_t i;
-	int changed = 0;
+	int changed = schedules_tick(sim, now);
 
 	json_array_foreach(state_array(sim, "snapmirror_transfers"), i, t) {
 		const char *st = jstr(t, "state");
@@ -865,7 +975,7 @@ static int rel_patch(struct req *r, json_t *rel)
 	json_t *args;
 	int ret;
 
-	ret = coll_check_body(r, &coll_sm_relationships, NULL);
+	ret = coll_check_body(r, &coll_sm_relationships, "restore_to_snapshot");
 	if (ret < 0)
 		return ret;
 	if (rel_job_pending(sim, rel))
@@ -884,6 +994,9 @@ static int rel_patch(struct req *r, json_t *rel)
 		    (strcmp(cur, "snapmirrored") == 0 || strcmp(cur, "in_sync") == 0))
 			return req_error(r, 400, "13303832", "state",
 					 "The relationship is already initialized and in state \"%s\".", cur);
+		if (strcmp(want, "broken_off") == 0 && active_transfer(sim, rel))
+			return req_error(r, 409, "13303808", "state",
+					 "Break failed: a transfer is in progress. Abort it or wait.");
 		if (strcmp(cur, "uninitialized") == 0 &&
 		    (strcmp(want, "broken_off") == 0 || strcmp(want, "paused") == 0))
 			return req_error(r, 400, "13303818", "state",

@@ -19,11 +19,19 @@
 
 struct fault;
 
+enum sim_role {
+	ROLE_ADMIN,     /* cluster admin: everything */
+	ROLE_READONLY,  /* GET only; mutations -> 403 code 6 */
+	ROLE_VSADMIN,   /* SVM-scoped: refused on /api/cluster and /api/storage/aggregates */
+};
+
 struct sim_user {
 	char *name;     /* owned */
 	char *password; /* owned */
-	bool readonly;
+	enum sim_role role;
 };
+
+int role_parse(const char *s, enum sim_role *out);
 
 struct sim_config {
 	char *listen_host;   /* owned */
@@ -40,6 +48,7 @@ struct sim_config {
 	int64_t job_ms;
 	int64_t transfer_ms;
 	bool empty_next_page;
+	bool run_schedules;   /* snapshot policies and SnapMirror schedules act on the clock */
 };
 
 struct sim {

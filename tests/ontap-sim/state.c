@@ -73,6 +73,19 @@ int sim_version_ge(struct sim *sim, int gen, int major, int minor)
 	return v[2] >= minor;
 }
 
+int role_parse(const char *s, enum sim_role *out)
+{
+	if (!s || strcmp(s, "admin") == 0)
+		*out = ROLE_ADMIN;
+	else if (strcmp(s, "readonly") == 0)
+		*out = ROLE_READONLY;
+	else if (strcmp(s, "vsadmin") == 0)
+		*out = ROLE_VSADMIN;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int parse_version(const char *s, int v[3])
 {
 	int n = 0;
@@ -280,6 +293,8 @@ int state_persist(struct sim *sim)
 
 	if (!sim->cfg.state_path)
 		return 0;
+	/* the simulated clock survives a restart, or pending jobs would wait for the old skew */
+	json_object_set_new(sim->state, "clock_skew_us", json_integer(sim->skew_us));
 	text = json_dumps(sim->state, JSON_INDENT(1));
 	if (!text)
 		return -ENOMEM;
@@ -319,6 +334,7 @@ int state_load_or_init(struct sim *sim)
 		}
 		json_decref(sim->state);
 		sim->state = st;
+		sim->skew_us = jint(st, "clock_skew_us", 0);
 		return 0;
 	}
 	json_decref(sim->state);

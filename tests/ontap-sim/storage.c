@@ -101,6 +101,7 @@ json_t *volume_by_name(struct sim *sim, const char *svm_uuid, const char *name)
 	return state_find2(sim, "volumes", "name", name, "svm.uuid", svm_uuid);
 }
 
+/* Space held by space-reserved (thick) LUNs and namespaces; thin ones hold none here. */
 static json_int_t blocks_used(struct sim *sim, json_t *vol)
 {
 	static const char *const kinds[] = { "luns", "namespaces" };
@@ -110,7 +111,8 @@ static json_int_t blocks_used(struct sim *sim, json_t *vol)
 		json_t *x;
 		size_t i;
 		json_array_foreach(state_array(sim, kinds[k]), i, x)
-			if (streq_ci(jstr(x, "location.volume.uuid"), jstr(vol, "uuid")))
+			if (streq_ci(jstr(x, "location.volume.uuid"), jstr(vol, "uuid")) &&
+			    json_is_true(jpath(x, "space.guarantee.requested")))
 				used += jint(x, "space.size", 0);
 	}
 	return used;
@@ -122,6 +124,24 @@ json_int_t volume_free(struct sim *sim, json_t *vol)
 	json_int_t reserve = jint(vol, "space.snapshot.reserve_percent", 0);
 
 	return size - size * reserve / 100 - blocks_used(sim, vol);
+}
+
+/*
+ * A LUN/namespace must fit its volume: a thin one may not be larger than the volume's usable
+ * size, a space-reserved one must also find the growth free (notes §8.13; code 1245212).
+ */
+static int space_check(struct sim *sim, json_t *vol, bool thick, json_int_t size, json_int_t cur,
+		       struct sim_err *err)
+{
+	json_int_t vsize = jint(vol, "size", 0);
+	json_int_t usable = vsize - vsize * jint(vol, "space.snapshot.reserve_percent", 0) / 100;
+
+	if (size > usable || (thick && size - cur > volume_free(sim, vol)))
+		return sim_err_set(err, 500, 1245212, "space.size",
+				   "Not enough space in volume \"%s\": %lld bytes requested, %lld usable, %lld free.",
+				   jstr(vol, "name"), (long long)size, (long long)usable,
+				   (long long)volume_free(sim, vol));
+	return 0;
 }
 
 bool lun_is_mapped(struct sim *sim, const char *lun_uuid)
@@ -582,9 +602,14 @@ static int h_volume_patch(struct req *r, json_t *vol)
 
 	if (!r->body)
 		r->body = body;
-	ret = coll_check_body(r, &coll_volumes, NULL);
+	ret = coll_check_body(r, &coll_volumes, "restore_to");
 	if (ret < 0)
 		return ret;
+	/* restore_to may come as query parameters or in the body */
+	if (!rs_name)
+		rs_name = jstr(body, "restore_to.snapshot.name");
+	if (!rs_uuid)
+		rs_uuid = jstr(body, "restore_to.snapshot.uuid");
 	args = json_pack("{s:s,s:O}", "uuid", jstr(vol, "uuid"), "body", body);
 	if (rs_name || rs_uuid) {
 		json_auto_t *ref = json_pack("{s:s?,s:s?}", "name", rs_name, "uuid", rs_uuid);
@@ -954,7 +979,7 @@ struct coll coll_luns = {
 		  "'space':{'size':0,'used':0,'guarantee':{'requested':true,'reserved':true},"
 		  "'scsi_thin_provisioning_support_enabled':true},"
 		  "'status':{'state':'','mapped':true,'read_only':true,'container_state':''},"
-		  "'qos_policy':{'name':'','uuid':''},"
+		  "'qos_policy':{'name':'','uuid':''},'clone':{'source':{'name':'','uuid':''}},"
 		  "'lun_maps':[{'igroup':{'name':'','uuid':''},'logical_unit_number':0}]}",
 	.keys = "uuid,name",
 	.cursor = "uuid",
@@ -1031,10 +1056,10 @@ static int block_make(struct sim *sim, const struct block_kind *k, json_t *args,
 	if (block_path_taken(sim, jstr(svm, "uuid"), path))
 		return sim_err_set(err, 409, atol(k->dup), "name",
 				   "A LUN or NVMe namespace already exists at path \"%s\".", path);
-	if (size > volume_free(sim, vol))
-		return sim_err_set(err, 500, 1245212, "space.size",
-				   "Not enough space in volume \"%s\" for \"%s\" (%lld bytes requested, %lld available).",
-				   vname, path, (long long)size, (long long)volume_free(sim, vol));
+	/* a LUN clone shares its source's blocks */
+	if (!jstr(args, "clone.source.uuid") &&
+	    space_check(sim, vol, json_is_true(jpath(args, "space.guarantee.requested")), size, 0, err) < 0)
+		return -EINVAL;
 	sim_uuid(uuid);
 	rec = json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:b}", "uuid", uuid, "name", path, "svm",
 			ref_of(svm), "os_type", ostype, "comment",
@@ -1060,7 +1085,16 @@ static int block_make(struct sim *sim, const struct block_kind *k, json_t *args,
 	} else
 		jset(rec, "space.block_size", json_integer(jint(args, "space.block_size",
 								 streq_ci(ostype, "vmware") ? 512 : 4096)));
-	ret = backing_resize(sim, rec, size);
+	if (jstr(args, "clone.source.uuid")) {
+		json_t *src = state_find(sim, "luns", "uuid", jstr(args, "clone.source.uuid"));
+		if (!src) {
+			json_decref(rec);
+			return sim_err_set(err, 404, 5374859, "clone.source.name",
+					   "The source LUN no longer exists.");
+		}
+		ret = backing_copy(sim, src, rec, size);
+	} else
+		ret = backing_resize(sim, rec, size);
 	if (ret < 0) {
 		json_decref(rec);
 		return sim_err_set(err, 500, 262145, "", "Cannot create backing file: %s",
@@ -1113,6 +1147,23 @@ static int block_post(struct req *r, const struct block_kind *k)
 	ret = req_svm(r, json_object_get(r->body, "svm"), true, &svm);
 	if (ret < 0)
 		return ret;
+	if (is_lun && jpath(r->body, "clone.source")) {
+		/* a LUN clone inherits os_type and size from its source */
+		json_t *cs = jpath(r->body, "clone.source");
+		json_t *src = jstr(cs, "uuid") ? state_find(r->sim, "luns", "uuid", jstr(cs, "uuid"))
+					       : state_find2(r->sim, "luns", "name", jstr(cs, "name"),
+							     "svm.uuid", jstr(svm, "uuid"));
+		if (!src)
+			return req_error(r, 404, "5374859", "clone.source.name",
+					 "The source LUN \"%s\" does not exist.",
+					 jstr(cs, "name") ? jstr(cs, "name") : jstr(cs, "uuid"));
+		jset(r->body, "clone.source", json_pack("{s:s,s:s}", "name", jstr(src, "name"),
+							 "uuid", jstr(src, "uuid")));
+		if (!jstr(r->body, "os_type"))
+			jset(r->body, "os_type", json_string(jstr(src, "os_type")));
+		if (!jpath(r->body, "space.size"))
+			jset(r->body, "space.size", json_integer(jint(src, "space.size", 0)));
+	}
 	if (!jstr(r->body, "name"))
 		return req_error(r, 400, missing, "name", "Missing value for field \"name\".");
 	if (!jstr(r->body, "os_type"))
@@ -1149,21 +1200,18 @@ static int block_post(struct req *r, const struct block_kind *k)
 		const char *path = jstr(args, "name");
 		json_t *vol;
 
-		if (split_path(path, vname, qt, base, sizeof(vname)) < 0) {
+		if (split_path(path, vname, qt, base, sizeof(vname)) < 0)
+			ret = req_error(r, 400, k->bad_name, "name", "Invalid path \"%s\".", path);
+		else if (!(vol = volume_by_name(r->sim, jstr(svm, "uuid"), vname)))
+			ret = req_error(r, 404, "917927", "name",
+					"Volume \"%s\" not found in Vserver \"%s\".", vname,
+					jstr(svm, "name"));
+		else if (block_path_taken(r->sim, jstr(svm, "uuid"), path))
+			ret = req_error(r, 409, k->dup, "name",
+					"A LUN or NVMe namespace already exists at path \"%s\".", path);
+		if (ret < 0) {
 			json_decref(args);
-			return req_error(r, 400, k->bad_name, "name", "Invalid path \"%s\".", path);
-		}
-		vol = volume_by_name(r->sim, jstr(svm, "uuid"), vname);
-		if (!vol) {
-			json_decref(args);
-			return req_error(r, 404, "917927", "name",
-					 "Volume \"%s\" not found in Vserver \"%s\".", vname,
-					 jstr(svm, "name"));
-		}
-		if (block_path_taken(r->sim, jstr(svm, "uuid"), path)) {
-			json_decref(args);
-			return req_error(r, 409, k->dup, "name",
-					 "A LUN or NVMe namespace already exists at path \"%s\".", path);
+			return ret;
 		}
 	}
 	/* the version switch of notes §8.2: async from 9.16.1 */
@@ -1182,6 +1230,7 @@ static int block_patch(struct req *r, const struct block_kind *k, json_t *rec)
 	bool is_lun = strcmp(k->coll, "luns") == 0;
 	json_t *vol = state_find(r->sim, "volumes", "uuid", jstr(rec, "location.volume.uuid"));
 	json_int_t size, cur = jint(rec, "space.size", 0);
+	struct sim_err serr = { 0 };
 	int ret;
 
 	ret = coll_check_body(r, k->c, NULL);
@@ -1203,11 +1252,9 @@ static int block_patch(struct req *r, const struct block_kind *k, json_t *rec)
 		if (size > BLK_MAX)
 			return req_error(r, 400, k->too_large, "space.size",
 					 "The specified size is too large. Maximum size is 128TB.");
-		if (vol && size - cur > volume_free(r->sim, vol))
-			return req_error(r, 500, "1245212", "space.size",
-					 "Not enough space in volume \"%s\" (%lld bytes more requested, %lld available).",
-					 jstr(vol, "name"), (long long)(size - cur),
-					 (long long)volume_free(r->sim, vol));
+		if (vol && space_check(r->sim, vol, json_is_true(jpath(rec, "space.guarantee.requested")),
+				       size, cur, &serr) < 0)
+			return req_error_from(r, &serr);
 	}
 	if (jstr(r->body, "name") && strcmp(jstr(r->body, "name"), jstr(rec, "name")) != 0) {
 		char vname[256], qt[256], base[256];

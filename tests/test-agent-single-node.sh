@@ -1,0 +1,237 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kvmcd + kvmcctl against one real corosync, in a private network + mount namespace (so it never
+# meets the host's corosync or tests/multinode's nodes). Checks what an admin would check:
+#   - quorate, this node leads with epoch 1; status --json has the documented keys
+#   - spec apply / get / diff; an invalid spec lists every problem and changes nothing
+#   - SIGHUP with a broken config keeps the old one; a good one applies runtime keys
+#   - corosync SIGKILLed: no leader, "not connected", apply refused with exit 2; corosync back:
+#     reconnected and leading with a new epoch
+#   - SIGTERM exits 0; restart recovers state.json; a corrupt state.json refuses to start
+#   - state.json unwritable: kvmcd stops (never acks unpersisted state), the client exits 3
+# Needs root, corosync, unshare/nsenter and jq; exits 77 (skipped) otherwise.
+set -u
+
+BUILD=${KVMCD_BUILD_DIR:-$(dirname "$0")/../build}
+KVMCD=$BUILD/agent/kvmcd
+KVMCCTL=$BUILD/agent/kvmcctl
+NS=kvmcd-agent-$$
+T=""
+COROSYNC_PID=""
+KVMCD_PID=""
+FAILED=0
+START=$(date +%s%N)
+
+log() { printf '[%6.2f] %s\n' "$(( ($(date +%s%N) - START) / 10000000 ))e-2" "$*"; }
+ok() { log "ok: $*"; }
+fail() { log "FAIL: $*"; FAILED=1; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+[ "$(id -u)" = 0 ] || skip "needs root"
+for c in corosync unshare nsenter ip jq; do command -v $c >/dev/null || skip "no $c"; done
+[ -x "$KVMCD" ] && [ -x "$KVMCCTL" ] || skip "no $KVMCD / $KVMCCTL"
+KVMCD=$(readlink -f "$KVMCD")
+KVMCCTL=$(readlink -f "$KVMCCTL")
+
+in_node() { nsenter --mount="$T/ns/mnt" --net="/run/netns/$NS" "$@"; }
+ctl() { "$KVMCCTL" --config "$T/kvmcd.conf" "$@"; }
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: the harness polls; the daemon never does.
+wait_until() {
+	local t=$1 what=$2 end
+	shift 2
+	end=$(( $(date +%s%N) + t * 1000000000 ))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s%N)" -ge "$end" ]; then
+			fail "timed out after ${t}s waiting for: $what"
+			return 1
+		fi
+		sleep 0.1
+	done
+	ok "$what"
+}
+
+stop_pid() { # pid: TERM, wait up to 5 s, KILL
+	local p=$1 i
+	alive "$p" || return 0
+	kill -TERM "$p" 2>/dev/null
+	for i in $(seq 50); do alive "$p" || return 0; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null
+}
+
+cleanup() {
+	local p
+	stop_pid "$KVMCD_PID"
+	stop_pid "$COROSYNC_PID"
+	if [ -n "$T" ]; then
+		for p in $(cat "$T/corosync.pids" 2>/dev/null); do
+			alive "$p" || rm -rf /dev/shm/qb-"$p"-* /dev/shm/qb-corosync-"$p"-*
+		done
+		if [ "$FAILED" = 1 ]; then
+			log "kvmcd log:"; sed 's/^/    /' "$T/kvmcd.log" 2>/dev/null | tail -40
+		fi
+		umount "$T/ns/mnt" 2>/dev/null
+		umount "$T/ns" 2>/dev/null
+		rm -rf "$T"
+	fi
+	ip netns del "$NS" 2>/dev/null
+}
+trap cleanup EXIT
+
+# ---- the node ------------------------------------------------------------------------------
+T=$(mktemp -d /tmp/kvmcd-agent-test.XXXXXX)
+mkdir -p "$T"/{ns,run,etc-corosync,lib-corosync,log-corosync,state}
+ip netns add "$NS" || skip "cannot create a network namespace"
+ip -n "$NS" link set lo up
+mount --bind "$T/ns" "$T/ns" && mount --make-private "$T/ns"
+touch "$T/ns/mnt"
+unshare --mount="$T/ns/mnt" --propagation private true || skip "cannot create a mount namespace"
+# corosync hard-codes /var/run/corosync.pid: every node needs its own /run.
+in_node sh -c "umount -R /run/netns 2>/dev/null; mount --bind $T/run /run &&
+	mount --bind $T/etc-corosync /etc/corosync && mount --bind $T/lib-corosync /var/lib/corosync &&
+	mount --bind $T/log-corosync /var/log/corosync" || skip "cannot set up the node's mounts"
+
+cat >"$T/etc-corosync/corosync.conf" <<'EOF'
+totem {
+	version: 2
+	cluster_name: agenttest
+	transport: knet
+	crypto_cipher: none
+	crypto_hash: none
+	token: 1000
+}
+nodelist {
+	node {
+		ring0_addr: 127.0.0.1
+		nodeid: 1
+		name: n1
+	}
+}
+quorum {
+	provider: corosync_votequorum
+}
+logging {
+	to_stderr: yes
+	to_syslog: no
+	to_logfile: no
+}
+EOF
+
+cat >"$T/kvmcd.conf" <<EOF
+[node]
+name = n1
+[cluster]
+stall_timeout = 4s
+request_timeout = 5s
+reconnect_max = 500
+[paths]
+state_dir = $T/state
+run_dir = $T/run/kvmcd
+[log]
+level = debug
+target = stderr
+EOF
+
+start_corosync() {
+	in_node sh -c 'corosync -f >>'"$T"'/corosync.log 2>&1 & echo $!' >"$T/corosync.pid"
+	COROSYNC_PID=$(cat "$T/corosync.pid")
+	echo "$COROSYNC_PID" >>"$T/corosync.pids"
+}
+
+start_kvmcd() {
+	in_node sh -c "exec $KVMCD --config $T/kvmcd.conf --foreground >>$T/kvmcd.log 2>&1" &
+	KVMCD_PID=$!
+}
+
+status_json() { ctl status --json; }
+jq_is() { # jq-filter expected
+	[ "$(status_json | jq -r "$1")" = "$2" ]
+}
+
+start_corosync
+start_kvmcd
+wait_until 15 "kvmcd is quorate and leads with epoch 1" \
+	jq_is '.quorate and .leader.id == .node.id and .leader.epoch == 1 and .is_leader' true
+
+# ---- status ----------------------------------------------------------------------------------
+S=$(status_json)
+for k in node quorate leader members state_version; do
+	[ "$(jq "has(\"$k\")" <<<"$S")" = true ] && ok "status --json has .$k" || fail "status --json lacks .$k"
+done
+[ "$(jq -r '.members | length' <<<"$S")" = 1 ] && ok "one member" || fail "members: $(jq -c .members <<<"$S")"
+[ "$(jq -r '.node.name' <<<"$S")" = n1 ] && ok "node name n1" || fail "node name"
+H=$(ctl status)
+grep -q '^Leader: .*epoch 1 (this node)' <<<"$H" && ok "human status names the leader" || fail "human status: $H"
+
+# ---- spec ------------------------------------------------------------------------------------
+SPEC='{"nodes":[{"name":"n1","id":1,"labels":{"rack":"a"}}],"labels":{"env":"prod"}}'
+out=$(printf '%s' "$SPEC" | ctl spec apply - 2>&1)
+[ "$out" = "applied: version 1" ] && ok "spec apply: $out" || fail "spec apply: $out"
+[ "$(ctl spec get | jq -cS .)" = "$(jq -cS . <<<"$SPEC")" ] && ok "spec get returns the spec" || fail "spec get"
+out=$(printf '%s' "$SPEC" | ctl spec diff - 2>&1)
+[ -z "$out" ] && ok "spec diff of the same spec is empty" || fail "spec diff same: '$out'"
+out=$(printf '%s' '{"labels":{"env":"dev"}}' | ctl spec diff - 2>&1)
+grep -q 'labels.env' <<<"$out" && ok "spec diff shows the change" || fail "spec diff: '$out'"
+
+BAD='{"nodes":[{"name":"n1","id":0},{"name":"n1","id":1,"bogus":1}],"labels":{"env":5},"typo":1}'
+out=$(printf '%s' "$BAD" | ctl spec apply - 2>&1); rc=$?
+[ $rc = 1 ] && ok "invalid spec: exit 1" || fail "invalid spec: exit $rc"
+n=$(grep -c -E 'nodes\[0\]\.id|bogus|already used|labels\.env|typo' <<<"$out")
+[ "$n" -ge 5 ] && ok "invalid spec: all $n problems listed" || fail "invalid spec problems: $out"
+jq_is .state_version 1 && ok "invalid spec changed nothing" || fail "state_version moved"
+
+# ---- reload ----------------------------------------------------------------------------------
+cp "$T/kvmcd.conf" "$T/kvmcd.conf.good"
+printf '[cluster]\nbogus = 1\n[log]\nlevel = loud\n' >>"$T/kvmcd.conf"
+kill -HUP "$KVMCD_PID"
+wait_until 5 "bad reload is refused" grep -q 'Reload failed (2 problems)' "$T/kvmcd.log"
+alive "$KVMCD_PID" && jq_is .quorate true && ok "still running after a bad reload" || fail "died on bad reload"
+sed 's/reconnect_max = 500/reconnect_max = 400/; s/stall_timeout = 4s/stall_timeout = 5s/' "$T/kvmcd.conf.good" >"$T/kvmcd.conf"
+kill -HUP "$KVMCD_PID"
+wait_until 5 "good reload applies reconnect_max" grep -q 'cluster.reconnect_max changed, applied' "$T/kvmcd.log"
+grep -q 'cluster.stall_timeout changed, needs restart' "$T/kvmcd.log" && ok "stall_timeout needs restart" ||
+	fail "stall_timeout reload message"
+cp "$T/kvmcd.conf.good" "$T/kvmcd.conf"
+
+# ---- corosync dies and comes back ------------------------------------------------------------
+kill -KILL "$COROSYNC_PID"
+wait_until 5 "corosync gone: not connected, no leader" jq_is '(.daemon.connected | not) and .leader == null' true
+out=$(printf '%s' '{"labels":{"x":"y"}}' | ctl spec apply - 2>&1); rc=$?
+[ $rc = 2 ] && ok "apply while disconnected: exit 2 ($out)" || fail "apply while disconnected: exit $rc: $out"
+while alive "$COROSYNC_PID"; do sleep 0.1; done
+rm -rf /dev/shm/qb-"$COROSYNC_PID"-* /dev/shm/qb-corosync-"$COROSYNC_PID"-*
+start_corosync
+wait_until 15 "reconnected and leading with epoch 2" jq_is '.daemon.connected and .is_leader and .leader.epoch' 2
+
+# ---- restart: state recovered ----------------------------------------------------------------
+kill -TERM "$KVMCD_PID"; wait "$KVMCD_PID"; rc=$?
+[ $rc = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
+grep -q "Left CPG group" "$T/kvmcd.log" && ok "left the CPG group" || fail "no clean leave"
+start_kvmcd
+wait_until 15 "restarted: leads with epoch 3, state version 1" \
+	jq_is '"\(.leader.epoch) \(.state_version)"' "3 1"
+[ "$(ctl spec get | jq -cS .)" = "$(jq -cS . <<<"$SPEC")" ] && ok "spec recovered from state.json" || fail "spec lost"
+
+# ---- state.json cannot be written: stop, never ack -------------------------------------------
+in_node sh -c "mount --bind $T/state $T/state && mount -o remount,bind,ro $T/state"
+out=$(printf '%s' '{"labels":{"ro":"yes"}}' | ctl spec apply - 2>&1); rc=$?
+[ $rc = 3 ] && ok "apply with read-only state: exit 3 ($out)" || fail "read-only state: exit $rc: $out"
+wait "$KVMCD_PID"; rc=$?
+[ $rc != 0 ] && ok "kvmcd stopped with exit $rc" || fail "kvmcd exit 0 after a persist failure"
+in_node umount "$T/state"
+grep -q '"version": 1' "$T/state/state.json" && ok "state.json still holds version 1" || fail "state.json changed"
+
+# ---- a corrupt state.json refuses to start ---------------------------------------------------
+cp "$T/state/state.json" "$T/state.json.good"
+printf '{"format":1,' >"$T/state/state.json"
+in_node "$KVMCD" --config "$T/kvmcd.conf" --foreground >"$T/refused.log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "State file $T/state/state.json is unusable" "$T/refused.log" &&
+	ok "corrupt state.json: refused (exit $rc) naming the file" || { fail "corrupt state.json: exit $rc"; cat "$T/refused.log"; }
+cp "$T/state.json.good" "$T/state/state.json"
+KVMCD_PID=""
+
+[ "$FAILED" = 0 ] && { log "PASS agent-single-node"; exit 0; }
+log "FAIL agent-single-node"
+exit 1
