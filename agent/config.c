@@ -703,6 +703,26 @@ size_t config_reload_merge(struct kvmcd_config *next, const struct kvmcd_config 
 
 /* ---- documentation -------------------------------------------------------------------------- */
 
+/* Writes text as "# " comment lines of at most ~96 columns, breaking at spaces. */
+static void write_comment(FILE *f, const char *text)
+{
+	while (*text) {
+		size_t n = strlen(text);
+
+		if (n > 94) {
+			n = 94;
+			while (n > 0 && text[n] != ' ')
+				n--;
+			if (n == 0)
+				n = strcspn(text, " ");
+		}
+		fprintf(f, "# %.*s\n", (int)n, text);
+		text += n;
+		while (*text == ' ')
+			text++;
+	}
+}
+
 void config_write_example(FILE *f)
 {
 	const char *section = NULL;
@@ -716,12 +736,17 @@ void config_write_example(FILE *f)
 			section = k->section;
 			fprintf(f, "\n[%s]\n", section);
 		}
-		fprintf(f, "# %s", k->description);
-		if (k->type == CFG_UINT || k->type == CFG_DURATION_MS)
-			fprintf(f, " Range %u..%u%s%s.", k->min, k->max, k->unit ? " " : "", k->unit ? k->unit : "");
-		if (!k->runtime)
-			fputs(" Changing it needs a restart.", f);
-		fputc('\n', f);
+		{
+			char text[512];
+			int n = snprintf(text, sizeof(text), "%s", k->description);
+
+			if (k->type == CFG_UINT || k->type == CFG_DURATION_MS)
+				n += snprintf(text + n, sizeof(text) - (size_t)n, " Range %u..%u%s%s.", k->min, k->max,
+					      k->unit ? " " : "", k->unit ? k->unit : "");
+			if (!k->runtime)
+				snprintf(text + n, sizeof(text) - (size_t)n, " Changing it needs a restart.");
+			write_comment(f, text);
+		}
 		if (k->def)
 			fprintf(f, "#%s = %s\n", k->key, k->def);
 		else if (k->def_text)

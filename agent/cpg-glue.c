@@ -161,7 +161,7 @@ static void connection_lost(struct cpg_glue *g, const char *why)
 	}
 	if (!g->connected && !g->cpg)
 		return;
-	klog(g->log, LOG_WARNING, "Lost the connection to corosync (%s); leadership dropped, reconnecting", why);
+	klog(g->log, LOG_WARNING, "Lost the connection to corosync (%s): no membership or leadership until reconnected", why);
 	g->connected = false;
 	queue_clear(g);
 	/* Tell the core before finalizing: finalizing handles of a dead corosync can take 100+ ms,

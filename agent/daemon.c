@@ -59,7 +59,8 @@ static void update_status(struct daemon *d)
 			     core_leader_id(d->core), core_leader_epoch(d->core), core_state_version(d->core));
 	else
 		r = asprintf(&text, "No leader (%s), state version %" PRIu64,
-			     core_is_quorate(d->core) ? "syncing" : "not quorate", core_state_version(d->core));
+			     core_is_quorate(d->core) ? "membership syncing or stalled" : "not quorate",
+			     core_state_version(d->core));
 	if (r < 0)
 		return;
 	if (d->status_text && strcmp(d->status_text, text) == 0)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -136,11 +137,24 @@ static int write_all(int fd, const char *p, size_t len)
 }
 
 /*
- * Sends req (borrowed) and returns the reply object in *out (owned). On failure prints why and
- * returns a negative errno.
+ * How long to wait for an answer. kvmcd answers a spec-apply at the latest when its request
+ * timeout expires; everything else at once. The margin covers a daemon that is busy, not one
+ * that is hung (then the watchdog restarts it and we say so rather than hang).
  */
-static int call(struct ctl *ctl, json_t *req, json_t **out)
+static unsigned answer_timeout_ms(const struct ctl *ctl, bool waits_for_commit)
 {
+	if (!waits_for_commit)
+		return 30000;
+	return (ctl->cfg ? ctl->cfg->request_timeout_ms : 3600000) + 30000;
+}
+
+/*
+ * Sends req (borrowed) and returns the reply object in *out (owned). On failure prints why and
+ * returns a negative errno (-ETIMEDOUT when no answer came within timeout_ms).
+ */
+static int call(struct ctl *ctl, json_t *req, unsigned timeout_ms, json_t **out)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *text = NULL, *buf = NULL;
@@ -172,6 +186,7 @@ static int call(struct ctl *ctl, json_t *req, json_t **out)
 		return r;
 	}
 	(void)shutdown(fd, SHUT_WR);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* The daemon answers a spec-apply only after commit or its own request timeout; wait for it. */
 	for (;;) {
 		ssize_t n;
@@ -193,6 +208,11 @@ static int call(struct ctl *ctl, json_t *req, json_t **out)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN) {
+				fprintf(stderr, "kvmcctl: kvmcd at %s did not answer within %us\n", ctl->socket_path,
+					timeout_ms / 1000);
+				return -ETIMEDOUT;
+			}
 			r = -errno;
 			fprintf(stderr, "kvmcctl: reading from kvmcd at %s: %s\n", ctl->socket_path, strerror(-r));
 			return r;
@@ -252,18 +272,25 @@ static int report_error(const char *what, json_t *reply)
 static int request(struct ctl *ctl, const char *what, json_t *req, json_t **out)
 {
 	json_t *reply = NULL;
+	bool apply;
+	int r;
 
 	if (!req) {
 		fputs("kvmcctl: out of memory\n", stderr);
 		return EXIT_FAILURE;
 	}
-	if (resolve_socket(ctl) < 0 || call(ctl, req, &reply) < 0) {
+	apply = strcmp(json_string_value(json_object_get(req, "cmd")) ?: "", "spec-apply") == 0;
+	if (resolve_socket(ctl) < 0) {
 		json_decref(req);
 		return EXIT_FAILURE;
 	}
+	r = call(ctl, req, answer_timeout_ms(ctl, apply), &reply);
 	json_decref(req);
+	if (r < 0)
+		/* A change that got no answer may still commit. */
+		return r == -ETIMEDOUT && apply ? EXIT_UNKNOWN : EXIT_FAILURE;
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		int r = report_error(what, reply);
+		r = report_error(what, reply);
 
 		json_decref(reply);
 		return r;

@@ -78,9 +78,9 @@ void klogv(struct klog *l, int level, const char *fmt, va_list ap)
 	ring_add(l, level, buf);
 	if (level > l->level)
 		return;
-	if (l->journal)
-		sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=kvmcd", NULL);
-	else
+	/* Without a journal (a container, early boot) the line still goes somewhere. */
+	if (!l->journal ||
+	    sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=kvmcd", NULL) < 0)
 		fprintf(stderr, "kvmcd[%d]: %s: %s\n", (int)getpid(), level_tag[level & 7], buf);
 }
 

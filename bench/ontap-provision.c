@@ -15,6 +15,7 @@
  * Exit 77 when the simulator is not built, 1 when the target is missed or a call failed.
  */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,14 @@ int main(int argc, char **argv)
 	printf("  lower bound = max of the two:         %7.3f s\n", lb);
 	printf("  concurrent wall time:                 %7.3f s  = %.2f × lower bound (target ≤ 1.50)\n",
 	       t_conc, t_conc / lb);
+	{
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("  client CPU (all runs):                %7.3f s\n",
+		       (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		       (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	}
 	if (seq_n > 0)
 		printf("  sequential wall time (%d datastores): %7.3f s  (%llu requests)%s → %.3f s for %d; "
 		       "speed-up %.1f×\n", seq_n, t_seq, (unsigned long long) req_seq,

@@ -104,6 +104,10 @@ struct core {
 	uint64_t next_base;              /* leader: base version of the next PROPOSE */
 	uint64_t hb_seq, next_hb;
 	uint64_t committed;              /* highest version acked by every compatible member */
+	bool election_pending;           /* the view's members disagree on quorum: some have not
+					    had votequorum's verdict on this ring yet. The next round
+					    (their quorum event starts it) decides; until then the
+					    leadership neither changes nor issues changes. */
 
 	/* state transfer of the current round */
 	uint32_t xfer_from;
@@ -306,10 +310,10 @@ static void set_held(struct core *c, bool held, uint64_t now)
 				       .epoch = held ? c->leader_epoch : 0 });
 }
 
-/* The leader issues changes only in a synced view. */
+/* The leader issues changes only in a synced view with a settled election. */
 static bool can_propose(const struct core *c)
 {
-	return c->held && c->phase == PHASE_SYNCED;
+	return c->held && c->phase == PHASE_SYNCED && !c->election_pending;
 }
 
 /* Ends whatever leadership we follow or hold; the next election gives a new epoch. */
@@ -459,6 +463,7 @@ static void set_phase(struct core *c, enum phase ph, uint64_t now)
 static void start_round(struct core *c, uint32_t round, uint64_t now)
 {
 	c->round = round;
+	c->election_pending = false;
 	for (size_t i = 0; i < c->n_members; i++)
 		c->members[i].have_info = false;
 	free(c->xfer_buf);
@@ -493,7 +498,15 @@ static void elect(struct core *c, uint64_t now)
 	uint32_t leader = 0;
 	uint64_t epoch, max_epoch = c->max_epoch;
 	bool kept = false;
+	size_t n_quorate = 0;
 
+	for (size_t i = 0; i < c->n_members; i++)
+		n_quorate += c->members[i].quorate;
+	c->election_pending = n_quorate > 0 && n_quorate < c->n_members;
+	if (c->election_pending) {
+		logf_(c, CORE_LOG_INFO, "election waits: %zu of %zu members report quorum", n_quorate, c->n_members);
+		return;
+	}
 	for (size_t i = 0; i < c->n_members; i++) {
 		const struct member *m = &c->members[i];
 		if (m->max_epoch > max_epoch)

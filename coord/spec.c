@@ -320,6 +320,8 @@ static int flatten(struct flat *f, const char *path, const json_t *v)
 		}
 		return 0;
 	}
+	if (!*path)
+		return 0; /* an empty spec has no leaves */
 	return flat_add(f, path, v);
 }
 
@@ -348,7 +350,7 @@ static size_t *flat_order(const struct flat *f)
 	return idx;
 }
 
-static int out_append(char **buf, size_t *len, const char *fmt, ...)
+_printf_(3, 4) static int out_append(char **buf, size_t *len, const char *fmt, ...)
 {
 	va_list ap;
 	char *line = NULL, *nb;

@@ -35,7 +35,8 @@ KVMCD=$(readlink -f "$KVMCD")
 KVMCCTL=$(readlink -f "$KVMCCTL")
 
 in_node() { nsenter --mount="$T/ns/mnt" --net="/run/netns/$NS" "$@"; }
-ctl() { "$KVMCCTL" --config "$T/kvmcd.conf" "$@"; }
+# --socket, not --config: the reload checks below break the config file on purpose.
+ctl() { "$KVMCCTL" --socket "$T/run/kvmcd/kvmcd.sock" "$@"; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 # wait_until SECONDS DESCRIPTION COMMAND...: the harness polls; the daemon never does.
@@ -141,7 +142,9 @@ start_corosync() {
 }
 
 start_kvmcd() {
-	in_node sh -c "exec $KVMCD --config $T/kvmcd.conf --foreground >>$T/kvmcd.log 2>&1" &
+	# nsenter execs kvmcd (no fork without --pid), so $! is kvmcd itself: signals and `wait`.
+	nsenter --mount="$T/ns/mnt" --net="/run/netns/$NS" "$KVMCD" --config "$T/kvmcd.conf" --foreground \
+		>>"$T/kvmcd.log" 2>&1 &
 	KVMCD_PID=$!
 }
 
@@ -203,7 +206,7 @@ out=$(printf '%s' '{"labels":{"x":"y"}}' | ctl spec apply - 2>&1); rc=$?
 while alive "$COROSYNC_PID"; do sleep 0.1; done
 rm -rf /dev/shm/qb-"$COROSYNC_PID"-* /dev/shm/qb-corosync-"$COROSYNC_PID"-*
 start_corosync
-wait_until 15 "reconnected and leading with epoch 2" jq_is '.daemon.connected and .is_leader and .leader.epoch' 2
+wait_until 15 "reconnected and leading with epoch 2" jq_is '"\(.daemon.connected) \(.is_leader) \(.leader.epoch)"' "true true 2"
 
 # ---- restart: state recovered ----------------------------------------------------------------
 kill -TERM "$KVMCD_PID"; wait "$KVMCD_PID"; rc=$?

@@ -131,6 +131,10 @@ static void test_volumes(void)
 	CHECK(w.adopted);
 	CHECK(sim_log_count(&S, "\"PATCH\"", "/api/storage/volumes/") == patches);
 
+	/* no aggregate: ONTAP places the FlexVol */
+	OK(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "auto1", .size = 1ULL << 30 }, wait_done, &w));
+	OK(w, ontap_volume_delete(c, "auto1", wait_done, &w));
+
 	/* names with query operators are quoted */
 	v.name = "ds*2";
 	v.size = 1ULL << 30;
@@ -228,6 +232,8 @@ static void test_san(void)
 	OK(w, ontap_igroup_ensure(c, &ga, wait_done, &w));
 	CHECK(w.adopted);
 	OK(w, ontap_igroup_ensure(c, &gb, wait_done, &w));
+	OK(w, ontap_igroup_get(c, "kvm-b", wait_done, &w));
+	CHECK(json_array_size(json_object_get(w.rec, "initiators")) == 1);
 	ga.initiators = ini_b;
 	CHECK(RUN(w, ontap_igroup_ensure(c, &ga, wait_done, &w)) == -EEXIST);
 	CHECK(w.err.message && strstr(w.err.message, "kvm-a") && strstr(w.err.message, "initiators"));
@@ -309,6 +315,8 @@ static void test_nvme(void)
 	CHECK(strstr(w.serial, ":subsystem.kvm-a-ss") != NULL);
 	OK(w, ontap_subsystem_ensure(c, &ss, wait_done, &w));
 	CHECK(w.adopted);
+	OK(w, ontap_subsystem_get(c, "kvm-a-ss", wait_done, &w));
+	CHECK(strstr(w.serial, ":subsystem.kvm-a-ss") != NULL);
 	OK(w, ontap_subsystem_add_host(c, "kvm-a-ss", "nqn.2014-08.org.nvmexpress:uuid:AAAA", wait_done, &w));
 	CHECK(w.adopted);
 	OK(w, ontap_subsystem_add_host(c, "kvm-a-ss", "nqn.2014-08.org.nvmexpress:uuid:bbbb", wait_done, &w));
@@ -426,6 +434,10 @@ static void test_protect(void)
 	CHECK(RUN(w, ontap_snapmirror_ensure(c, &sm, wait_done, &w)) == -EEXIST);
 	OK(w, ontap_snapmirror_initialize(c, "svm1:dst", wait_done, &w));
 	CHECK(strcmp(w.state, "snapmirrored") == 0);
+	OK(w, ontap_snapmirror_initialize(c, "svm1:dst", wait_done, &w));
+	CHECK(w.adopted);   /* already initialized: nothing sent */
+	OK(w, ontap_snapmirror_get(c, "svm1:dst", wait_done, &w));
+	CHECK(strcmp(w.state, "snapmirrored") == 0 && jbool(w.rec, "healthy", false));
 	OK(w, ontap_snapmirror_update(c, "svm1:dst", wait_done, &w));
 	CHECK(strcmp(w.state, "success") == 0);
 	OK(w, ontap_snapmirror_quiesce(c, "svm1:dst", wait_done, &w));

@@ -85,7 +85,8 @@ typedef void (*ontap_log_fn)(void *userdata, int prio, const char *msg);
  */
 int ontap_client_new(struct ontap_client **ret, sd_event *event, const struct ontap_options *opts,
 		     const char *node_name, struct ontap_error *err);
-/* Completes every pending request with -ECANCELED, then frees. NULL is fine. */
+/* Completes every pending request with -ECANCELED, then frees. NULL is fine. Not from inside
+ * one of the client's callbacks. */
 void ontap_client_free(struct ontap_client *c);
 static inline void ontap_client_freep(struct ontap_client **c) { ontap_client_free(*c); }
 #define _cleanup_ontap_client_ __attribute__((cleanup(ontap_client_freep)))
@@ -94,7 +95,10 @@ void ontap_client_set_log(struct ontap_client *c, ontap_log_fn fn, void *userdat
 sd_event *ontap_client_get_event(struct ontap_client *c);
 const char *ontap_client_svm(struct ontap_client *c);
 
-/* Leader guard. set_epoch() and epoch_changed() cancel every stale mutating request. */
+/* Leader guard. set_epoch() and epoch_changed() cancel every stale mutating request (queued,
+ * in flight, waiting for a retry or for its job); their callbacks run, with -ESTALE, before the
+ * call returns. Reads are never cancelled. With an epoch source, call epoch_changed() whenever
+ * the source's answer changes; it is also consulted before each send. */
 void ontap_client_set_epoch(struct ontap_client *c, uint64_t epoch, bool valid);
 void ontap_client_set_epoch_source(struct ontap_client *c, ontap_epoch_fn fn, void *userdata);
 void ontap_client_epoch_changed(struct ontap_client *c);

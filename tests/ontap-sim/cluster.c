@@ -292,6 +292,8 @@ static int h_svm(struct req *r)
 	if (!svm)
 		return req_error(r, 404, "4", "uuid", "SVM \"%s\" does not exist.", r->arg[0]);
 	if (r->m == M_PATCH) {
+		if (!r->body)
+			return req_error(r, 400, "262177", "", "A request body is required.");
 		ret = coll_check_body(r, &coll_svms, NULL);
 		if (ret < 0)
 			return ret;

@@ -108,6 +108,8 @@ int faults_check(struct sim *sim, const char *method, const char *path, struct f
 				snprintf(d->code, sizeof(d->code), "%lld",
 					 (long long)jint(f->spec, "code", 0));
 			snprintf(d->message, sizeof(d->message), "%s", msg ? msg : "Injected error.");
+			snprintf(d->target, sizeof(d->target), "%s",
+				 jstr(f->spec, "target") ? jstr(f->spec, "target") : "");
 			break;
 		case FT_THROTTLE:
 			d->action = FA_REPLY;
@@ -152,7 +154,8 @@ int faults_take_job(struct sim *sim, const char *method, const char *path, json_
 			*hang = true;
 		else {
 			code = json_object_get(f->spec, "code");
-			*fail_out = json_pack("{s:O,s:s}", "code", code ? code : json_integer(460770),
+			code = code ? json_incref(code) : json_integer(460770);
+			*fail_out = json_pack("{s:o,s:s}", "code", code,
 					      "message", jstr(f->spec, "message") ? jstr(f->spec, "message")
 										   : "Injected job failure.");
 		}

@@ -3,6 +3,10 @@
  * ontap-sim: the HTTPS front end — libmicrohttpd glue (one thread per connection), Basic auth,
  * fault injection, routing, the common query-parameter rules, error bodies and the request log.
  * Handlers run with sim->lock held; latency faults sleep before the lock is taken.
+ *
+ * One thread per connection keeps the simulator simple and lets a request block (latency
+ * faults, return_timeout waiting on sim->changed) without stalling other clients, as a real
+ * cluster does not stall either.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -351,24 +355,48 @@ static int dispatch(struct req *r)
 	return 0;
 }
 
+/* A login by client certificate: CN = user name, no password (notes §1). */
+static int check_cert_auth(struct sim *sim, struct MHD_Connection *con, char **user_out)
+{
+	const union MHD_ConnectionInfo *ci;
+	_cleanup_free_ char *cn = NULL;
+	int ret = -EACCES;
+
+	if (!sim->cfg.client_ca)
+		return -EACCES;
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || tls_peer_common_name(ci->tls_session, &cn) < 0)
+		return -EACCES;
+	pthread_mutex_lock(&sim->lock);
+	for (size_t i = 0; i < sim->cfg.n_users; i++) {
+		if (strcmp(sim->cfg.users[i].name, cn) == 0) {
+			ret = (int)sim->cfg.users[i].role;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sim->lock);
+	*user_out = TAKE_PTR(cn);
+	return ret;
+}
+
 static int check_auth(struct sim *sim, struct MHD_Connection *con, struct req *r, char **user_out)
 {
 	char *pass = NULL;
 	char *user = MHD_basic_auth_get_username_password(con, &pass);
 	int ret = -EACCES;
 
-	if (user) {
-		*user_out = strdup(user);
-		pthread_mutex_lock(&sim->lock);
-		for (size_t i = 0; i < sim->cfg.n_users; i++) {
-			struct sim_user *u = &sim->cfg.users[i];
-			if (strcmp(u->name, user) == 0 && pass && strcmp(u->password, pass) == 0) {
-				ret = (int)u->role;
-				break;
-			}
+	if (!user)
+		return check_cert_auth(sim, con, user_out);
+	*user_out = strdup(user);
+	pthread_mutex_lock(&sim->lock);
+	for (size_t i = 0; i < sim->cfg.n_users; i++) {
+		struct sim_user *u = &sim->cfg.users[i];
+		if (strcmp(u->name, user) == 0 && pass && strcmp(u->password, pass) == 0) {
+			ret = (int)u->role;
+			break;
 		}
-		pthread_mutex_unlock(&sim->lock);
 	}
+	pthread_mutex_unlock(&sim->lock);
 	MHD_free(user);
 	MHD_free(pass);
 	return ret;
@@ -446,7 +474,7 @@ static enum MHD_Result handle(struct sim *sim, struct MHD_Connection *con, const
 		return MHD_NO;
 	}
 	if (fd.action == FA_REPLY) {
-		req_error(&r, fd.status, fd.code, "", "%s", fd.message);
+		req_error(&r, fd.status, fd.code, fd.target, "%s", fd.message);
 		r.retry_after = fd.retry_after;
 		goto reply;
 	}
@@ -525,6 +553,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
 	return handle(cls, con, url, method, c);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	fputs("ontap-sim: mhd: ", stderr);
@@ -532,8 +561,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char *key_pem,
-	       void **daemon_out)
+	       const char *trust_pem, void **daemon_out)
 {
+	/* with a trust CA, MHD asks clients for a certificate (optional for them) */
+	struct MHD_OptionItem trust[] = {
+		{ trust_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, (void *)trust_pem },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	struct MHD_Daemon *d;
 
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -546,6 +580,7 @@ int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char 
 			     MHD_OPTION_URI_LOG_CALLBACK, uri_logger, sim,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+			     MHD_OPTION_ARRAY, trust,
 			     MHD_OPTION_END);
 	if (!d)
 		return -EIO;

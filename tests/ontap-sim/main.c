@@ -18,7 +18,7 @@
 static void usage(void)
 {
 	fputs("Usage: ontap-sim [--listen HOST:PORT] [--user NAME:PASSWORD[:admin|readonly|vsadmin]]...\n"
-	      "                 [--tls-cert FILE --tls-key FILE] [--tls-cert-out FILE]\n"
+	      "                 [--tls-cert FILE --tls-key FILE] [--tls-cert-out FILE] [--client-ca FILE]\n"
 	      "                 [--ontap-version X.Y.Z] [--svm NAME]... [--data-ip IP]...\n"
 	      "                 [--state FILE] [--backing-dir DIR] [--request-log FILE]\n"
 	      "                 [--control-token TOKEN] [--job-purge-seconds N] [--job-ms N]\n"
@@ -155,13 +155,14 @@ int main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING,
 	       O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
-	       O_DATA_IP, O_RUN_SCHED, O_HELP };
+	       O_DATA_IP, O_RUN_SCHED, O_CLIENT_CA, O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "user", required_argument, NULL, O_USER },
 		{ "tls-cert", required_argument, NULL, O_CERT },
 		{ "tls-key", required_argument, NULL, O_KEY },
 		{ "tls-cert-out", required_argument, NULL, O_CERT_OUT },
+		{ "client-ca", required_argument, NULL, O_CLIENT_CA },
 		{ "ontap-version", required_argument, NULL, O_VERSION },
 		{ "state", required_argument, NULL, O_STATE },
 		{ "backing-dir", required_argument, NULL, O_BACKING },
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 		.log_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct sim_config *cfg = &sim.cfg;
-	_cleanup_free_ char *cert = NULL, *key = NULL;
+	_cleanup_free_ char *cert = NULL, *key = NULL, *trust = NULL;
 	json_auto_t *faults = json_array();
 	void *daemon = NULL;
 	pthread_t jobs_tid;
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
 		case O_CERT: cfg->tls_cert = strdup(optarg); break;
 		case O_KEY: cfg->tls_key = strdup(optarg); break;
 		case O_CERT_OUT: cfg->tls_cert_out = strdup(optarg); break;
+		case O_CLIENT_CA: cfg->client_ca = strdup(optarg); break;
 		case O_VERSION: free(cfg->version); cfg->version = strdup(optarg); break;
 		case O_STATE: cfg->state_path = strdup(optarg); break;
 		case O_BACKING: cfg->backing_dir = strdup(optarg); break;
@@ -300,6 +302,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (cfg->client_ca && !(trust = read_file(cfg->client_ca))) {
+		fprintf(stderr, "ontap-sim: cannot read '%s': %m\n", cfg->client_ca);
+		return 1;
+	}
 	if (cfg->tls_cert_out && (ret = write_file(cfg->tls_cert_out, cert)) < 0) {
 		fprintf(stderr, "ontap-sim: cannot write '%s': %s\n", cfg->tls_cert_out, strerror(-ret));
 		return 1;
@@ -324,7 +330,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ontap-sim: cannot start the job thread: %s\n", strerror(-ret));
 		return 1;
 	}
-	ret = http_start(&sim, fd, cert, key, &daemon);
+	ret = http_start(&sim, fd, cert, key, trust, &daemon);
 	if (ret < 0) {
 		fprintf(stderr, "ontap-sim: cannot start the HTTPS server\n");
 		return 1;

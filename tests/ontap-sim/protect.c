@@ -597,7 +597,6 @@ static void transfer_done(struct sim *sim, json_t *t, json_t *rel, int64_t now)
 	json_t *src = state_find(sim, "volumes", "uuid", jstr(rel, "_sim.src_volume"));
 	json_t *dst = state_find(sim, "volumes", "uuid", jstr(rel, "_sim.dst_volume"));
 	json_t *snap = NULL, *dsnap = NULL;
-	json_auto_t *ref = json_pack("{s:s}", "name", jstr(t, "snapshot"));
 	_cleanup_free_ char *end = sim_time_iso(now, false);
 	json_int_t bytes = src ? jint(src, "size", 0) / 100 : 1 << 20;
 	char dur[64];
@@ -975,6 +974,8 @@ static int rel_patch(struct req *r, json_t *rel)
 	json_t *args;
 	int ret;
 
+	if (!r->body)
+		return req_error(r, 400, "262177", "", "A request body is required.");
 	ret = coll_check_body(r, &coll_sm_relationships, "restore_to_snapshot");
 	if (ret < 0)
 		return ret;

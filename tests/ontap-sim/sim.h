@@ -39,6 +39,7 @@ struct sim_config {
 	struct sim_user *users; /* owned array */
 	size_t n_users;
 	char *tls_cert, *tls_key, *tls_cert_out; /* owned paths or NULL */
+	char *client_ca;     /* owned path or NULL: CA for client-certificate logins */
 	char *version;       /* owned, "9.14.1" */
 	int ver[3];          /* parsed version */
 	char **svms;         /* owned, NULL-terminated */
@@ -143,7 +144,8 @@ void req_reply(struct req *r, int status, json_t *body /* taken */);
 const char *req_param(struct req *r, const char *name);
 bool req_flag(struct req *r, const char *name);
 int req_svm(struct req *r, json_t *body_svm, bool required, json_t **svm_out);
-int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char *key_pem, void **daemon_out);
+int http_start(struct sim *sim, int listen_fd, const char *cert_pem, const char *key_pem,
+	       const char *trust_pem, void **daemon_out);
 void http_stop(void *daemon);
 
 /* ---- collection.c: generic rendering, fields, filters, pagination ---- */
@@ -186,6 +188,7 @@ struct fault_decision {
 	int status;
 	char code[32];
 	char message[256];
+	char target[64];
 	int retry_after;
 	const char *name;     /* static */
 };
@@ -199,6 +202,7 @@ int control_handle(struct sim *sim, const char *method, const char *path, json_t
 
 /* ---- tls.c ---- */
 int tls_make_self_signed(const char *host, char **cert_pem, char **key_pem);
+int tls_peer_common_name(void *gnutls_session, char **cn_out);
 
 /* ---- resource families ---- */
 extern const struct route cluster_routes[], storage_routes[], san_routes[], protect_routes[],

@@ -51,7 +51,7 @@ class Sim:
                 "--user", "%s:%s:vsadmin" % VS,
                 "--control-token", TOKEN, "--ontap-version", self.version,
                 "--state", self.state, "--backing-dir", self.backing,
-                "--job-ms", "150", "--transfer-ms", "400"] + self.extra
+                "--job-ms", "150", "--transfer-ms", "800"] + self.extra
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.fullmatch(r"ontap-sim listening on https://127\.0\.0\.1:(\d+)", line)
@@ -924,6 +924,34 @@ def test_version_switch(sim):
     assert sim.get("/api/application/consistency-groups")["num_records"] >= 0
 
 
+def test_concurrency(sim):
+    """20 concurrent clients (Trident's per-LIF limit) creating, reading and deleting igroups."""
+    import threading
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(10):
+                name = "cc-%d-%d" % (n, i)
+                st, _, b = sim.req("POST", "/api/protocols/san/igroups?return_records=true",
+                                   {"name": name, "svm": {"name": "svm1"}, "os_type": "linux",
+                                    "initiators": [{"name": "iqn.2000-01.com.example:%s" % name}]})
+                assert st == 201, (st, b)
+                uuid = b["records"][0]["uuid"]
+                assert sim.get("/api/protocols/san/igroups/%s" % uuid)["name"] == name
+                assert sim.req("DELETE", "/api/protocols/san/igroups/%s" % uuid)[0] == 200
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    assert sim.get("/api/protocols/san/igroups?name=cc-*")["num_records"] == 0
+
+
 def test_run_schedules(sim):
     vol = make_volume(sim, "schedv", 1 << 30, snapshot_policy={"name": "default"})
     src_path = "/api/storage/volumes/%s/snapshots" % vol["uuid"]
@@ -943,6 +971,47 @@ def test_run_schedules(sim):
         assert all(re.fullmatch(r"hourly\.\d{4}-\d\d-\d\d_\d\d05", n) for n in hourly), hourly
     finally:
         sim.ctl("POST", "/_sim/config", {"run_schedules": False})
+
+
+def test_client_cert(sim):
+    """Login by client certificate (CN = user name) with --client-ca; needs the openssl CLI."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("  skipped: no openssl CLI to make certificates")
+        return
+    d = tempfile.mkdtemp(prefix="ontap-sim-cert-", dir=sim.dir)
+
+    def run(*args):
+        subprocess.run([openssl] + list(args), cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=kvmcd-test-ca")
+    for cn in ("admin", "ro", "stranger"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", cn + ".key", "-out", cn + ".csr",
+            "-subj", "/CN=" + cn)
+        run("x509", "-req", "-in", cn + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", cn + ".pem", "-days", "2")
+    other = Sim(sim.binary, d, extra=["--client-ca", os.path.join(d, "ca.pem")])
+    try:
+        def get(cn, method="GET", path="/api/cluster", body=None):
+            ctx = ssl.create_default_context(cafile=other.cert)
+            if cn:
+                ctx.load_cert_chain(os.path.join(d, cn + ".pem"), os.path.join(d, cn + ".key"))
+            conn = http.client.HTTPSConnection("127.0.0.1", other.port, context=ctx, timeout=10)
+            conn.request(method, path, body=json.dumps(body) if body else None)
+            r = conn.getresponse()
+            data = r.read()
+            conn.close()
+            return r.status, json.loads(data) if data else None
+        assert get("admin")[0] == 200
+        assert get("stranger")[0] == 401
+        assert get(None)[0] == 401
+        st, b = get("ro", "POST", "/api/protocols/san/igroups", {"name": "x", "svm": {"name": "svm1"},
+                                                                 "os_type": "linux"})
+        assert st == 403 and b["error"]["code"] == "6", (st, b)
+        assert other.req("GET", "/api/cluster")[0] == 200, "Basic auth still works"
+    finally:
+        other.stop()
 
 
 def test_persistence(sim):
@@ -966,7 +1035,7 @@ TESTS = [
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
     test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror,
     test_policies_schedules_cg, test_nfs, test_faults, test_permissions_and_log,
-    test_version_switch, test_run_schedules, test_persistence,
+    test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
 ]
 
 

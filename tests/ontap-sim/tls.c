@@ -37,6 +37,32 @@ static int add_san(gnutls_x509_crt_t crt, const char *host)
 						    (unsigned)strlen(host), GNUTLS_FSAN_APPEND);
 }
 
+/*
+ * The Common Name of the client certificate, if the client sent one that chains to the
+ * --client-ca trust (ONTAP maps it to the user of the same name). -ENOENT: no certificate,
+ * -EACCES: a certificate that does not verify.
+ */
+int tls_peer_common_name(void *gnutls_session, char **cn_out)
+{
+	gnutls_session_t s = gnutls_session;
+	const gnutls_datum_t *peers;
+	_cleanup_(crtp) gnutls_x509_crt_t crt = NULL;
+	unsigned n = 0, status = 0;
+	char cn[256];
+	size_t len = sizeof(cn);
+
+	if (!s || !(peers = gnutls_certificate_get_peers(s, &n)) || n == 0)
+		return -ENOENT;
+	if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0)
+		return -EACCES;
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) < 0)
+		return -EACCES;
+	*cn_out = strndup(cn, len);
+	return *cn_out ? 0 : -ENOMEM;
+}
+
 static char *export_datum(gnutls_datum_t *d)
 {
 	char *s = strndup((const char *)d->data, d->size);
