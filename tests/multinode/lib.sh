@@ -198,10 +198,11 @@ spec_is_all() { # JSON NODES...: every node's spec equals JSON
 members_count() { jget "$1" '.members | length'; }
 has_members() { [ "$(members_count "$1")" = "$2" ]; }
 
-# apply_spec I JSON: kvmcctl spec apply - on node I; prints its output; returns its status.
+# apply_spec I JSON: kvmcctl spec apply - on node I; logs its output (also in APPLY_OUT);
+# returns its exit status (124 when it did not answer within APPLY_TIMEOUT, default 20 s).
 apply_spec() {
 	local i=$1 json=$2 out rc
-	out=$(printf '%s\n' "$json" | "$CLUSTER" exec "$i" timeout 20 kvmcctl spec apply - 2>&1)
+	out=$(printf '%s\n' "$json" | "$CLUSTER" exec "$i" timeout "${APPLY_TIMEOUT:-20}" kvmcctl spec apply - 2>&1)
 	rc=$?
 	APPLY_OUT=$out
 	log "n$i: kvmcctl spec apply -> exit $rc: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-200)"
