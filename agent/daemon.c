@@ -14,6 +14,7 @@
 #include "core.h"
 #include "cpg-glue.h"
 #include "daemon.h"
+#include "leader-ontap.h"
 #include "persist.h"
 #include "spec.h"
 
@@ -31,6 +32,7 @@ struct daemon {
 	bool fatal;                     /* a PERSIST failed: feed and perform nothing more */
 	char *status_text;              /* owned: last STATUS= sent to systemd */
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
+	struct leader_ontap *ontap;     /* owned; NULL when [ontap] is not configured */
 };
 
 static uint64_t now_usec(void)
@@ -118,7 +120,9 @@ static void perform(struct daemon *d, struct core_action *a)
 		if (a->is_leader) {
 			klog(d->log, LOG_NOTICE, "This node is now the leader (epoch %" PRIu64 ")", a->epoch);
 			d->led_epoch = a->epoch;
+			leader_ontap_role(d->ontap, true, a->epoch);
 		} else {
+			leader_ontap_role(d->ontap, false, 0);
 			klog(d->log, LOG_NOTICE, "This node no longer leads (epoch %" PRIu64 " ended)",
 			     a->epoch ? a->epoch : d->led_epoch);
 			d->led_epoch = 0;
@@ -249,6 +253,7 @@ static json_t *api_status(struct daemon *d)
 			    json_pack("{sssisbsIssssss}", "version", KVMCD_VERSION, "pid", (int)getpid(), "connected",
 				      cpg_glue_is_connected(d->glue), "send_queue", (json_int_t)cpg_glue_queued(d->glue),
 				      "config", d->cfg->path, "socket", d->cfg->socket_path, "group", d->cfg->cluster_group));
+	json_object_set_new(st, "ontap", d->ontap ? leader_ontap_status(d->ontap) : json_null());
 	return json_pack("{sbso}", "ok", 1, "status", st);
 }
 
@@ -398,6 +403,7 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->sig_hup);
 	cpg_glue_free(d->glue);
 	api_server_free(d->api);
+	leader_ontap_free(d->ontap);
 	core_free(d->core);
 	sd_event_unref(d->event);
 	config_free(d->cfg);
@@ -478,6 +484,14 @@ static int setup(struct daemon *d)
 		r = sd_event_source_set_enabled(d->core_timer, SD_EVENT_OFF);
 	if (r < 0)
 		return klog_errno(d->log, LOG_ERR, r, "Cannot set up the event loop: %s", strerror(-r));
+
+	{
+		_cleanup_free_ char *error = NULL;
+		r = leader_ontap_new(&d->ontap, d->event, &d->cfg->ontap, d->cfg->node_name, d->log, &error);
+		if (r < 0)
+			return klog_errno(d->log, LOG_ERR, r, "[ontap] in %s is unusable: %s; refusing to start",
+					  d->cfg->path, error ? error : strerror(-r));
+	}
 
 	r = api_server_new(d->event, d->log, d->cfg->socket_path, d->cfg->api_group, &api_ops, d, &d->api);
 	if (r == -EADDRINUSE)

@@ -64,6 +64,7 @@ stop_pid() { # pid: TERM, wait up to 5 s, KILL
 
 cleanup() {
 	local p
+	stop_pid "${SIM_PID:-}"
 	stop_pid "$KVMCD_PID"
 	stop_pid "$COROSYNC_PID"
 	if [ -n "$T" ]; then
@@ -234,6 +235,47 @@ in_node "$KVMCD" --config "$T/kvmcd.conf" --foreground >"$T/refused.log" 2>&1; r
 	ok "corrupt state.json: refused (exit $rc) naming the file" || { fail "corrupt state.json: exit $rc"; cat "$T/refused.log"; }
 cp "$T/state.json.good" "$T/state/state.json"
 KVMCD_PID=""
+
+# ---- ONTAP: only a safe credentials file starts; the leader alone talks to ONTAP -------------
+SIM=$BUILD/tests/ontap-sim/ontap-sim
+if [ -x "$SIM" ]; then
+	SIM=$(readlink -f "$SIM")
+	in_node sh -c "'$SIM' --listen 127.0.0.1:0 --port-file '$T/sim.port' --user kvmcd:S3cret-pw \
+		--tls-cert-out '$T/sim.pem' --request-log '$T/sim.log' >'$T/sim.out' 2>&1 & echo \$!" >"$T/sim.pid"
+	SIM_PID=$(cat "$T/sim.pid")
+	wait_until 10 "ontap-sim listening" test -s "$T/sim.port"
+	printf 'username=kvmcd\npassword=S3cret-pw\n' >"$T/ontap.cred"
+	chmod 0644 "$T/ontap.cred"
+	cp "$T/kvmcd.conf" "$T/kvmcd.conf.no-ontap"
+	{
+		echo "[ontap]"
+		echo "address = 127.0.0.1:$(cat "$T/sim.port")"
+		echo "svm = svm1"
+		echo "credentials_file = $T/ontap.cred"
+		echo "ca_file = $T/sim.pem"
+	} >>"$T/kvmcd.conf"
+	in_node "$KVMCD" --config "$T/kvmcd.conf" --foreground >"$T/refused-cred.log" 2>&1; rc=$?
+	[ $rc != 0 ] && grep -q "$T/ontap.cred" "$T/refused-cred.log" &&
+		ok "credentials file readable by others: refused (exit $rc) naming the file" ||
+		{ fail "unsafe credentials file: exit $rc"; cat "$T/refused-cred.log"; }
+	chmod 0600 "$T/ontap.cred"
+	start_kvmcd
+	wait_until 15 "leader reached ONTAP: version 9.14.1 under its epoch" \
+		jq_is '"\(.is_leader) \(.ontap.version) \(.ontap.leader_epoch == .leader.epoch)"' "true 9.14.1 true"
+	epoch=$(status_json | jq -r .leader.epoch)
+	n=$(wc -l <"$T/sim.log")
+	[ "$n" -gt 0 ] && ok "ONTAP saw $n request(s)" || fail "no ONTAP request logged"
+	bad=$(jq -c --arg e "$epoch" 'select(.node != "n1" or .epoch != $e)' "$T/sim.log")
+	[ -z "$bad" ] && ok "every ONTAP request came from n1 under epoch $epoch" || fail "requests not stamped by the leader: $bad"
+	grep -q "S3cret-pw" "$T/kvmcd.log" && fail "the ONTAP password appears in kvmcd's log" || ok "password not in the log"
+	kill -KILL "$COROSYNC_PID"
+	wait_until 5 "corosync gone: the ONTAP link has no leadership" jq_is '.ontap.leader_epoch' 0
+	stop_pid "$KVMCD_PID"; KVMCD_PID=""
+	stop_pid "$SIM_PID"; SIM_PID=""
+	cp "$T/kvmcd.conf.no-ontap" "$T/kvmcd.conf"
+else
+	log "skipped the ONTAP part: no $SIM"
+fi
 
 [ "$FAILED" = 0 ] && { log "PASS agent-single-node"; exit 0; }
 log "FAIL agent-single-node"

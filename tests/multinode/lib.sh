@@ -97,7 +97,13 @@ mn_begin() {
 	trap _mn_cleanup EXIT
 	trap _mn_on_signal INT TERM HUP
 	# Overall watchdog: the trap still tears the cluster down when we run out of time.
-	( sleep "$timeout"; echo "watchdog: $MN_TEST exceeded ${timeout}s" >&2; kill -TERM $$ ) 9>&- &
+	# (Its sleep is killed with it, so no stray process keeps the test's stdout open: meson
+	# waits for EOF on it.)
+	(
+		trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+		sleep "$timeout" & sp=$!
+		wait "$sp" && { echo "watchdog: $MN_TEST exceeded ${timeout}s" >&2; kill -TERM $$; }
+	) 9>&- </dev/null &
 	_mn_watchdog=$!
 	log "=== $MN_TEST (build $KVMCD_BUILD_DIR)"
 }
