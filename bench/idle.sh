@@ -5,7 +5,8 @@
 # `meson test`. Needs root.
 #
 # For each kvmcd (and, for comparison, each corosync) over DURATION seconds (default 60) of an
-# idle, synced cluster: RSS (VmRSS, peak VmHWM; target for kvmcd <= 10 MB), context switches
+# idle, synced cluster: RSS (VmRSS = anon + file-backed (shared libraries) + shmem, peak VmHWM;
+# target for kvmcd <= 10 MB), context switches
 # per second (voluntary + involuntary, from /proc/PID/status: each is a wakeup), CPU time, and,
 # when perf's syscall tracepoints are usable, epoll_wait calls per second.
 #
@@ -34,7 +35,7 @@ for i in 1 2 3; do
 	done
 done
 
-perf_ok=0
+perf_ok=0 perf_pids=""
 if command -v perf >/dev/null 2>&1 && perf stat -e 'syscalls:sys_enter_epoll_wait' -x, -- true >/dev/null 2>&1; then
 	perf_ok=1
 fi
@@ -43,16 +44,17 @@ for k in $rows; do
 	if [ "$perf_ok" = 1 ]; then
 		PERFOUT[$k]=$(mktemp /tmp/kvmcd-bench-idle.XXXXXX)
 		perf stat -x, -e 'syscalls:sys_enter_epoll_wait' -p "${PID[$k]}" -o "${PERFOUT[$k]}" -- sleep "$DURATION" &
+		perf_pids+=" $!"
 	fi
 done
 log "measuring $DURATION s (perf epoll_wait tracepoint: $([ "$perf_ok" = 1 ] && echo yes || echo unavailable))"
 sleep "$DURATION"
-wait
+[ -z "$perf_pids" ] || wait $perf_pids
 hz=$(getconf CLK_TCK)
 
 echo
 echo "idle 3-node cluster, $DURATION s"
-printf '%-4s %-9s %7s %9s %9s %10s %8s %12s\n' node process pid "RSS(KiB)" "HWM(KiB)" "wakeups/s" "CPU %" "epoll_wait/s"
+printf '%-4s %-9s %7s %9s %9s %9s %9s %10s %8s %12s\n' node process pid "RSS(KiB)" "anon" "file" "HWM(KiB)" "wakeups/s" "CPU %" "epoll_wait/s"
 for k in $rows; do
 	pid=${PID[$k]}
 	rss=$(field "$pid" VmRSS); hwm=$(field "$pid" VmHWM)
@@ -63,7 +65,8 @@ for k in $rows; do
 		ep=$(awk -F, -v d="$DURATION" '/epoll_wait/ { if ($1 ~ /^[0-9]+$/) printf "%.1f", $1 / d; else print "n/a" }' "${PERFOUT[$k]}")
 		rm -f "${PERFOUT[$k]}"
 	fi
-	printf '%-4s %-9s %7s %9s %9s %10s %8s %12s\n' "n${k:0:1}" "${k:1}" "$pid" "$rss" "$hwm" \
+	printf '%-4s %-9s %7s %9s %9s %9s %9s %10s %8s %12s\n' "n${k:0:1}" "${k:1}" "$pid" "$rss" \
+		"$(field "$pid" RssAnon)" "$(( $(field "$pid" RssFile) + $(field "$pid" RssShmem) ))" "$hwm" \
 		"$(awk -v a="$dctx" -v d="$DURATION" 'BEGIN{printf "%.1f", a/d}')" \
 		"$(awk -v a="$dcpu" -v d="$DURATION" -v hz="$hz" 'BEGIN{printf "%.2f", 100*a/hz/d}')" "${ep:--}"
 	if [ "${k:1}" = kvmcd ] && [ "${rss:-0}" -gt 10240 ]; then log "WARNING: n${k:0:1} kvmcd RSS $rss KiB is above the 10 MB target"; fi
