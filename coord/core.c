@@ -40,6 +40,7 @@ struct member {
 	uint64_t state_epoch, state_version, state_hash;
 	uint32_t leader_id;
 	uint64_t leader_epoch, max_epoch;
+	uint32_t expected_votes;
 	bool compatible;         /* valid once the info phase completed */
 	uint64_t acked_version;  /* highest version it acked in this view */
 };
@@ -104,6 +105,7 @@ struct core {
 	uint64_t next_base;              /* leader: base version of the next PROPOSE */
 	uint64_t hb_seq, next_hb;
 	uint64_t committed;              /* highest version acked by every compatible member */
+	char no_leader_why[160];         /* why the last settled election found no leader */
 	bool election_pending;           /* the view's members disagree on quorum: some have not
 					    had votequorum's verdict on this ring yet. The next round
 					    (their quorum event starts it) decides; until then the
@@ -450,6 +452,7 @@ static void send_info(struct core *c, uint32_t round)
 	i->leader_id = c->claim_id;
 	i->leader_epoch = c->claim_epoch;
 	i->max_epoch = c->max_epoch;
+	i->expected_votes = c->expected_votes;
 	send_msg(c, &m);
 }
 
@@ -507,14 +510,37 @@ static void elect(struct core *c, uint64_t now)
 		logf_(c, CORE_LOG_INFO, "election waits: %zu of %zu members report quorum", n_quorate, c->n_members);
 		return;
 	}
+	uint32_t expected = 0;
+	size_t n_eligible = 0;
+
 	for (size_t i = 0; i < c->n_members; i++) {
 		const struct member *m = &c->members[i];
 		if (m->max_epoch > max_epoch)
 			max_epoch = m->max_epoch;
 		if (m->leader_id && (!prev || m->leader_epoch > prev->leader_epoch))
 			prev = m;
+		if (m->expected_votes > expected)
+			expected = m->expected_votes;
+		n_eligible += m->compatible && m->quorate;
 	}
 	c->max_epoch = max_epoch;
+	/*
+	 * corosync's quorum counts hosts whose corosync runs, not whose kvmcd runs. Every change is
+	 * committed by all kvmcd members of a view; demanding that the members of a leader's view
+	 * be a majority of the expected votes makes every such view overlap every committing one,
+	 * so "newest state wins" always carries the last committed change forward. Without it, a
+	 * node with a stale disk starting alone beside idle corosyncs could lead and overwrite it.
+	 */
+	if (n_quorate && expected && n_eligible * 2 <= expected) {
+		snprintf(c->no_leader_why, sizeof(c->no_leader_why),
+			 "only %zu of %" PRIu32 " expected members run kvmcd here; a majority is needed to be sure no committed change is missed",
+			 n_eligible, expected);
+		if (c->leader_id || !c->claim_id)
+			logf_(c, CORE_LOG_NOTICE, "no leader: %s", c->no_leader_why);
+		c->leader_id = 0;
+		c->leader_epoch = 0;
+		return;
+	}
 	if (prev) {
 		self_claim = member_cget(c, prev->leader_id);
 		/* A leadership older than an epoch some member has seen cannot continue: versions
@@ -535,6 +561,7 @@ static void elect(struct core *c, uint64_t now)
 	if (!leader) {
 		/* Nobody vouches for quorum yet; a quorum event will start the next round. The claim
 		 * stays: only a confirmed quorum loss ends a leadership. */
+		snprintf(c->no_leader_why, sizeof(c->no_leader_why), "no member of this view reports quorum");
 		if (c->leader_id)
 			logf_(c, CORE_LOG_NOTICE, "no leader: no member reports quorum (votes %" PRIu32 "/%" PRIu32 ")",
 			      c->votes, c->expected_votes);
@@ -545,6 +572,7 @@ static void elect(struct core *c, uint64_t now)
 	if (leader != c->leader_id || epoch != c->leader_epoch)
 		logf_(c, CORE_LOG_NOTICE, "leader %" PRIu32 " epoch %" PRIu64 " (%s)", leader, epoch,
 		      kept ? "kept" : "new");
+	c->no_leader_why[0] = 0;
 	c->leader_id = c->claim_id = leader;
 	c->leader_epoch = c->claim_epoch = epoch;
 	if (epoch > c->max_epoch)
@@ -693,6 +721,7 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 	m->leader_id = in->leader_id;
 	m->leader_epoch = in->leader_epoch;
 	m->max_epoch = in->max_epoch;
+	m->expected_votes = in->expected_votes;
 
 	if (c->phase != PHASE_INFO)
 		return;
@@ -1085,6 +1114,7 @@ void core_send_blocked(struct core *c, uint64_t now)
 	c->stalled_since = now;
 	logf_(c, CORE_LOG_WARNING, "membership stalled: corosync refuses to send (try again) for too long");
 	drop_leader(c, now, "membership stalled");
+	fail_pending(c, -EAGAIN, "cluster membership stalled (corosync refuses to send) before the change committed; retry");
 	trigger_round(c, now);
 }
 
@@ -1100,6 +1130,7 @@ void core_tick(struct core *c, uint64_t now)
 		logf_(c, CORE_LOG_WARNING, "membership stalled: nothing delivered by corosync for %.1fs",
 		      (double)(now - c->last_delivery) / 1e6);
 		drop_leader(c, now, "membership stalled");
+		fail_pending(c, -EAGAIN, "cluster membership stalled (corosync delivers nothing) before the change committed; nothing applied here, retry");
 		/* Queued until corosync delivers again, it makes everyone resync at once then. */
 		trigger_round(c, now);
 	}
@@ -1185,6 +1216,11 @@ void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const c
 		free(canon);
 		reply(c, client_id, -EAGAIN, c->version,
 		      "refused: cluster membership is stalled (corosync delivers nothing); nothing applied");
+		return;
+	}
+	if (c->phase == PHASE_SYNCED && !c->leader_id && !c->election_pending && c->no_leader_why[0]) {
+		free(canon);
+		reply(c, client_id, -EAGAIN, c->version, "refused: no leader: %s; nothing applied", c->no_leader_why);
 		return;
 	}
 	p = calloc(1, sizeof(*p));

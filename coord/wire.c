@@ -111,6 +111,7 @@ static void decode_info(struct rd *r, struct wire_sync_info *m)
 	m->leader_id = rd_u32(r);
 	m->leader_epoch = rd_u64(r);
 	m->max_epoch = rd_u64(r);
+	m->expected_votes = rd_u32(r);
 	if (m->leader_epoch > m->max_epoch || m->state_epoch > m->max_epoch)
 		r->bad = true;
 }
@@ -322,6 +323,7 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 		wr_u32(&w, m->info.leader_id);
 		wr_u64(&w, m->info.leader_epoch);
 		wr_u64(&w, m->info.max_epoch);
+		wr_u32(&w, m->info.expected_votes);
 		break;
 	case WIRE_STATE_CHUNK:
 		wr_u32(&w, m->chunk.round);

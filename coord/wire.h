@@ -81,6 +81,7 @@ struct wire_sync_info {
 	uint32_t leader_id;      /* who the sender follows; 0 = none */
 	uint64_t leader_epoch;
 	uint64_t max_epoch;      /* highest epoch the sender has ever seen (persisted) */
+	uint32_t expected_votes; /* votequorum's expected votes as the sender knows them */
 };
 
 struct wire_state_chunk {

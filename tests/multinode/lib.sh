@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # AGREED_LEADER, SAME_VERSION, APPLY_OUT are results for the tests
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Helpers for tests/multinode/test-*.sh. Source it, then:
 #
@@ -217,7 +219,7 @@ apply_spec() {
 
 # A small valid spec (see coord/spec.h): labels only.
 spec_json() { # KEY VALUE...
-	local args=() k
+	local args=()
 	while [ $# -ge 2 ]; do args+=(--arg "$1" "$2"); shift 2; done
 	jq -cn '$ARGS.named | {labels: .}' "${args[@]}"
 }
