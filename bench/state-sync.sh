@@ -22,7 +22,8 @@ PY
 size=$(stat -c %s /tmp/kvmcd-bench-spec.json)
 $C exec 1 kvmcctl spec apply - < /tmp/kvmcd-bench-spec.json
 want=$($C exec 1 kvmcctl status --json | jq .state_version)
-state=$($C paths | awk '/^n3 /{print $2}')/state/state.json
+state=$($C paths | sed -n 's/^  n3 .*, state \(.*\)$/\1/p')/state.json
+[ -f "$state" ] || { echo "state-sync: cannot find node 3's state file ($state)" >&2; exit 1; }
 $C stop 3 kvmcd
 rm -f "$state"
 t0=$(date +%s%N)
@@ -34,8 +35,10 @@ while :; do
 done
 t1=$(date +%s%N)
 log=$($C logs 3 kvmcd)
-view=$(printf '%s\n' "$log" | grep -m1 'view \[' | awk '{print $1}')
-took=$(printf '%s\n' "$log" | grep -m1 'took state' | awk '{print $1}')
+# The last start of node 3's kvmcd: its view, and the state it took.
+last=$(printf '%s\n' "$log" | awk '/kvmcd start ---/{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}')
+view=$(printf '%s' "$last" | grep -m1 'view \[' | awk '{print $1}')
+took=$(printf '%s' "$last" | grep -m1 'took state' | awk '{print $1}')
 printf 'spec: %d entries, %d bytes\n' "$N" "$size"
 printf 'joining node: start -> synced as seen by kvmcctl: %d ms\n' $(( (t1 - t0) / 1000000 ))
 printf 'joining node log: view at %s, state taken at %s\n' "$view" "$took"
