@@ -306,7 +306,7 @@ static void set_held(struct core *c, bool held, uint64_t now)
 	c->held = held;
 	if (held) {
 		c->next_base = c->version;
-		c->next_hb = now + c->cfg.stall_timeout_usec / 4;
+		c->next_hb = now + c->cfg.stall_timeout_usec / 2;
 	}
 	push(c, &(struct core_action){ .type = CORE_ACT_ROLE, .is_leader = held,
 				       .epoch = held ? c->leader_epoch : 0 });
@@ -1144,7 +1144,7 @@ void core_tick(struct core *c, uint64_t now)
 		m.heartbeat.leader_epoch = c->leader_epoch;
 		m.heartbeat.seq = ++c->hb_seq;
 		send_msg(c, &m);
-		c->next_hb = now + c->cfg.stall_timeout_usec / 4;
+		c->next_hb = now + c->cfg.stall_timeout_usec / 2;
 	}
 	for (p = c->pending; p; p = next) {
 		next = p->next;

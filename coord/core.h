@@ -36,10 +36,12 @@
  *    committed when every compatible member of the view has acked it; the origin then answers
  *    its client. A view change during a commit is resolved by the next sync: the origin answers
  *    success if the state that survived contains the change, an error otherwise.
- * 5. Liveness. The leader multicasts WIRE_HEARTBEAT every stall_timeout/4. A member that has a
- *    leader (or is syncing) and sees no delivery at all for stall_timeout is "stalled" (corosync
- *    re-forming without completing, e.g. an asymmetric partition): status says so and a stalled
- *    leader stops leading. The next delivery starts a new round.
+ * 5. Liveness. The leader multicasts WIRE_HEARTBEAT every stall_timeout/2 (idle cost per beat:
+ *    one timer, one IPC round trip, one delivery). A member that has a leader (or is syncing) and
+ *    sees no delivery at all for stall_timeout -- two missed beats -- is "stalled" (corosync
+ *    re-forming without completing, e.g. an asymmetric partition): status says so, a stalled
+ *    leader stops leading and pending requests fail at once. The next delivery starts a new
+ *    round; the resync it queued at the stall goes out as soon as corosync moves again.
  */
 #pragma once
 

@@ -8,7 +8,7 @@ LIBS="libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libcoros
       libsystemd-dev libjansson-dev libcurl4-openssl-dev libvirt-dev libdlm-dev libnvme-dev
       libinih-dev libmicrohttpd-dev libgnutls28-dev libjson-c-dev"
 # Runtime of the demo and the multi-node tests: real corosync per network namespace.
-RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl"
+RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl openssl"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
