@@ -4,6 +4,7 @@
  * error paths of shared/notes/ontap-rest.md §9. Exit 77 (skipped) when the simulator is not
  * built. Each test_* function is independent; the simulator is reset between them.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -653,6 +654,147 @@ static void test_security(void)
 	wait_reset(&w);
 }
 
+/* ---------------------------------------------------------------- client certificate */
+
+/* Runs "openssl ARGS... NULL" in dir, output to dir/openssl.log: its exit status, 127 when
+ * there is no openssl to run, -1 when it died. */
+static int __attribute__((sentinel)) openssl_run(const char *dir, ...)
+{
+	const char *argv[32] = { "openssl" };
+	char log[300];
+	int n = 1, status, fd;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, dir);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	snprintf(log, sizeof log, "%s/openssl.log", dir);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || chdir(dir) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execvp("openssl", (char *const *) argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* A throw-away CA (NAME-ca.pem) and a client certificate it signed (NAME.pem, NAME.key) with
+ * CN=cn, in dir. 0 on success. */
+static int make_client_cert(const char *dir, const char *name, const char *cn)
+{
+	char ca[64], cakey[64], crt[64], key[64], csr[64], casubj[80], subj[80];
+
+	snprintf(ca, sizeof ca, "%s-ca.pem", name);
+	snprintf(cakey, sizeof cakey, "%s-ca.key", name);
+	snprintf(crt, sizeof crt, "%s.pem", name);
+	snprintf(key, sizeof key, "%s.key", name);
+	snprintf(csr, sizeof csr, "%s.csr", name);
+	snprintf(casubj, sizeof casubj, "/CN=kvmcd-test-%s-ca", name);
+	snprintf(subj, sizeof subj, "/CN=%s", cn);
+	return openssl_run(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+			   "-nodes", "-keyout", cakey, "-out", ca, "-days", "2", "-subj", casubj, NULL) ?:
+	       openssl_run(dir, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+			   "-nodes", "-keyout", key, "-out", csr, "-subj", subj, NULL) ?:
+	       openssl_run(dir, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+			   "-out", crt, "-days", "2", NULL);
+}
+
+/* Certificate-only login (no credentials_file): CN = ONTAP user; a certificate from a CA the
+ * cluster does not trust is refused with a message naming the certificate. Runs its own
+ * simulator with --client-ca. */
+static void test_client_cert(void)
+{
+	struct ontap_options o = {};
+	struct ontap_client *c = NULL;
+	struct ontap_error e = {};
+	struct wait w = {};
+	struct sim C;
+	char dir[200], ca[256], path[256], buf[1024];
+	const char *const extra[] = { "--client-ca", ca, "--user", "certop:unused-Pw1", NULL };
+
+	reset("client-cert");
+	snprintf(dir, sizeof dir, "%s/certs", S.dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		CHECK(!"mkdir certs");
+		return;
+	}
+	if (openssl_run(dir, "version", NULL) == 127) {
+		fprintf(stderr, "  skipped: no 'openssl' command line tool to make certificates\n");
+		return;
+	}
+	if (make_client_cert(dir, "good", "certop") != 0 || make_client_cert(dir, "rogue", "certop") != 0) {
+		fprintf(stderr, "[%s] openssl failed, see %s/openssl.log (ONTAP_TEST_KEEP=1 keeps it)\n",
+			current, dir);
+		failures++;
+		return;
+	}
+	snprintf(ca, sizeof ca, "%s/good-ca.pem", dir);
+	if (sim_start(&C, extra) < 0) {
+		CHECK(!"second ontap-sim with --client-ca");
+		return;
+	}
+	sim_control(&C, "POST", "/_sim/config", "{\"job_ms\":100}");
+
+	/* the production constructor: no credentials file is read or required */
+	sim_options(&C, &o);
+	free(o.credentials_file);
+	o.credentials_file = NULL;
+	snprintf(path, sizeof path, "%s/good.pem", dir);
+	o.client_cert = strdup(path);
+	snprintf(path, sizeof path, "%s/good.key", dir);
+	o.client_key = strdup(path);
+	CHECK(ontap_client_new(&c, ev, &o, "node-a", &e) == 0);
+	if (!c) {
+		fprintf(stderr, "[%s] client: %s\n", current, e.message ?: "?");
+		goto out;
+	}
+	ontap_client_set_epoch(c, 1, true);
+	ontap_client_set_job_poll(c, 50000, 200000);
+	OK(w, ontap_cluster_discover(c, wait_done, &w));
+	CHECK(ontap_client_version(c) && ontap_client_version(c)->major == 14);
+	OK(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "certvol", .size = 1ULL << 30,
+		.aggregate = "aggr1", .thin = true }, wait_done, &w));
+	CHECK(!w.adopted && w.uuid[0]);
+	CHECK(sim_log_count(&C, "\"path\":\"/api/cluster?", "\"user\":\"certop\"") == 1);
+	CHECK(sim_log_count(&C, "\"method\":\"POST\"", "\"user\":\"certop\"") == 1);
+	CHECK(sim_log_count(&C, "\"user\":", NULL) == sim_log_count(&C, "\"user\":\"certop\"", NULL));
+	ontap_client_free(c);
+	c = NULL;
+
+	/* same CN, untrusted CA: 401 → -EKEYREJECTED, naming the certificate, not retried */
+	sim_log_mark(&C);
+	free(o.client_cert);
+	free(o.client_key);
+	snprintf(path, sizeof path, "%s/rogue.pem", dir);
+	o.client_cert = strdup(path);
+	snprintf(path, sizeof path, "%s/rogue.key", dir);
+	o.client_key = strdup(path);
+	CHECK(ontap_client_new(&c, ev, &o, "node-a", NULL) == 0);
+	CHECK(RUN(w, ontap_cluster_discover(c, wait_done, &w)) == -EKEYREJECTED);
+	CHECK(w.err.http_status == 401);
+	ontap_error_format(&w.err, buf, sizeof buf);
+	CHECK(strstr(buf, "rejected the client certificate") && strstr(buf, "rogue.pem"));
+	if (getenv("ONTAP_TEST_VERBOSE"))
+		fprintf(stderr, "  untrusted certificate: %s\n", buf);
+	CHECK(sim_log_count(&C, "\"status\":401", NULL) == 1);
+	CHECK(sim_log_count(&C, "certop", NULL) == 0);
+out:
+	ontap_client_free(c);
+	ontap_options_clear(&o);
+	ontap_error_clear(&e);
+	wait_reset(&w);
+	sim_stop(&C);
+}
+
 /* ---------------------------------------------------------------- leader guard */
 
 static uint64_t source_epoch;
@@ -832,6 +974,7 @@ int main(int argc, char **argv)
 		{ "cluster", test_cluster }, { "volumes", test_volumes }, { "san", test_san },
 		{ "nvme", test_nvme }, { "nas", test_nas }, { "protect", test_protect },
 		{ "jobs", test_jobs }, { "retries", test_retries }, { "security", test_security },
+		{ "client-cert", test_client_cert },
 		{ "leader-guard", test_leader_guard }, { "pagination", test_pagination },
 		{ "check", test_check },
 	};

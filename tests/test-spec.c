@@ -69,19 +69,19 @@ int main(void)
 		free(cb);
 	}
 	d = spec_diff(a, b);
-	CHECK(d && !*d, "equal specs differ: %s", d);
+	CHECK(d && !*d, "equal specs differ: %s", d ? d : "(null)");
 	free(d);
 	json_decref(b);
 
 	b = json_loads("{\"labels\":{\"a\":\"1\",\"b\":\"3\",\"c\":\"4\"},\"nodes\":[{\"name\":\"kvm2\",\"id\":2}]}", 0, NULL);
 	d = spec_diff(a, b);
-	CHECK(d && strstr(d, "~ labels.b: \"2\" -> \"3\""), "changed value: %s", d);
-	CHECK(d && strstr(d, "+ labels.c = \"4\""), "added value: %s", d);
-	CHECK(d && strstr(d, "+ nodes[name=kvm2].id = 2"), "added node: %s", d);
-	CHECK(d && !strstr(d, "labels.a"), "unchanged value reported: %s", d);
+	CHECK(d && strstr(d, "~ labels.b: \"2\" -> \"3\""), "changed value: %s", d ? d : "(null)");
+	CHECK(d && strstr(d, "+ labels.c = \"4\""), "added value: %s", d ? d : "(null)");
+	CHECK(d && strstr(d, "+ nodes[name=kvm2].id = 2"), "added node: %s", d ? d : "(null)");
+	CHECK(d && !strstr(d, "labels.a"), "unchanged value reported: %s", d ? d : "(null)");
 	free(d);
 	d = spec_diff(b, a);
-	CHECK(d && strstr(d, "- labels.c = \"4\""), "removed value: %s", d);
+	CHECK(d && strstr(d, "- labels.c = \"4\""), "removed value: %s", d ? d : "(null)");
 	free(d);
 	json_decref(a);
 	json_decref(b);

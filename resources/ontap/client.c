@@ -552,7 +552,11 @@ static void attempt_done(struct ontap_request *req, CURLcode cc)
 	r = ontap_errno_from(cc, http, err.code, err.message);
 	if (r == 0)
 		r = -EIO;
-	if (http == 401)
+	if (http == 401 && !c->username && c->client_cert)
+		ontap_error_setf(&err, r, "ONTAP rejected the client certificate '%s' (HTTP 401): it must chain "
+				 "to a CA the cluster trusts and its CN must name an ONTAP user%s%s",
+				 c->client_cert, err.message ? ": " : "", err.message ?: "");
+	else if (http == 401)
 		ontap_error_setf(&err, r, "ONTAP rejected the credentials (HTTP 401)%s%s",
 				 err.message ? ": " : "", err.message ?: "");
 
