@@ -15,9 +15,12 @@
 #include "resources/ontap/ontap.h"
 
 /*
- * The ONTAP client lives in a module, kvmcd-ontap.so, dlopen()ed the first time [ontap] is
- * configured (systemd's pattern for optional dependencies): kvmcd itself does not link libcurl
- * and its ~40 libraries, so a node without [ontap] never maps them. Every client function this
+ * The ONTAP client lives in a module, kvmcd-ontap.so, dlopen()ed the first time this node becomes
+ * leader with [ontap] configured (systemd's pattern for optional dependencies): kvmcd itself does
+ * not link libcurl and its ~40 libraries (TLS, LDAP, Kerberos, SSH, ... about 10 MB of RSS), so
+ * a follower, which never talks to ONTAP, never maps them. The [ontap] section is still checked
+ * whole at start-up on every node (ontap_options_check(), built into kvmcd: no libcurl), and the
+ * module must be there, so a node refuses to start on a problem it would only hit as leader. Every client function this
  * file calls goes through the table below; kvmcd does not link the client, so a direct call
  * would fail to link. Each pointer has the type of the header's declaration (typeof), so a
  * changed signature fails to compile here. The module's version script
@@ -30,9 +33,7 @@
 	X(ontap_client_set_log)                                                                    \
 	X(ontap_client_set_epoch)                                                                  \
 	X(ontap_client_version)                                                                    \
-	X(ontap_cluster_discover)                                                                  \
-	X(ontap_error_format)                                                                      \
-	X(ontap_error_clear)
+	X(ontap_cluster_discover)
 
 static struct {
 	void *handle;
@@ -92,7 +93,7 @@ static int ontap_module_load(char **error)
 	if (ontap_dl.handle)
 		return 0;
 	path = ontap_module_path(buf, sizeof(buf));
-	/* RTLD_NOW: a module with an unresolvable symbol fails here, at start-up, not mid-request. */
+	/* RTLD_NOW: a module with an unresolvable symbol fails here, not mid-request. */
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		why = dlerror();
@@ -118,9 +119,11 @@ static int ontap_module_load(char **error)
 }
 
 struct leader_ontap {
-	struct ontap_client *client; /* owned */
+	struct ontap_client *client; /* owned; NULL until this node first leads */
 	struct klog *log;            /* borrowed */
-	char *address, *svm;         /* owned copies for status */
+	sd_event *event;             /* reference */
+	struct ontap_options opts;   /* owned deep copy: the daemon's config is replaced on reload */
+	char *node_name;             /* owned */
 	uint64_t epoch;              /* leadership the client acts under; 0 = none */
 	char version[128];           /* "" until discovered under some leadership */
 	char last_error[512];
@@ -141,14 +144,32 @@ static void on_discovered(void *userdata, int r, const struct ontap_object *obj,
 	if (r == -ECANCELED)
 		return;
 	if (r < 0) {
-		snprintf(l->last_error, sizeof(l->last_error), "%s", ontap_dl.ontap_error_format(err, buf, sizeof(buf)));
-		klog(l->log, LOG_ERR, "Leader cannot reach ONTAP at %s: %s", l->address, l->last_error);
+		snprintf(l->last_error, sizeof(l->last_error), "%s", ontap_error_format(err, buf, sizeof(buf)));
+		klog(l->log, LOG_ERR, "Leader cannot reach ONTAP at %s: %s", l->opts.address, l->last_error);
 		return;
 	}
 	l->last_error[0] = 0;
 	snprintf(l->version, sizeof(l->version), "%d.%d.%d", v->generation, v->major, v->minor);
-	klog(l->log, LOG_NOTICE, "Leader (epoch %" PRIu64 ") reached ONTAP at %s: %s, SVM %s", l->epoch, l->address,
-	     v->full, l->svm);
+	klog(l->log, LOG_NOTICE, "Leader (epoch %" PRIu64 ") reached ONTAP at %s: %s, SVM %s", l->epoch, l->opts.address,
+	     v->full, l->opts.svm ? l->opts.svm : "");
+}
+
+static int strdup_opt(char **dst, const char *src)
+{
+	*dst = NULL;
+	return src && !(*dst = strdup(src)) ? -ENOMEM : 0;
+}
+
+static int options_copy(struct ontap_options *dst, const struct ontap_options *src)
+{
+	*dst = *src;
+	dst->address = dst->svm = dst->credentials_file = dst->ca_file = dst->client_cert = dst->client_key = NULL;
+	if (strdup_opt(&dst->address, src->address) < 0 || strdup_opt(&dst->svm, src->svm) < 0 ||
+	    strdup_opt(&dst->credentials_file, src->credentials_file) < 0 ||
+	    strdup_opt(&dst->ca_file, src->ca_file) < 0 || strdup_opt(&dst->client_cert, src->client_cert) < 0 ||
+	    strdup_opt(&dst->client_key, src->client_key) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct ontap_options *opts,
@@ -156,32 +177,39 @@ int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct on
 {
 	struct leader_ontap *l;
 	struct ontap_error err = { 0 };
-	char buf[512];
+	char buf[PATH_MAX + 64];
+	const char *module;
 	int r;
 
 	*out = NULL;
 	if (!opts->address || !*opts->address)
 		return 0;
-	r = ontap_module_load(error);
-	if (r < 0)
+	r = ontap_options_check(opts, &err);
+	if (r < 0) {
+		if (asprintf(error, "%s", ontap_error_format(&err, buf, sizeof(buf))) < 0)
+			*error = NULL;
+		ontap_error_clear(&err);
 		return r;
+	}
+	module = ontap_module_path(buf, sizeof(buf));
+	if (access(module, R_OK) < 0) {
+		r = -errno;
+		if (asprintf(error, "the ONTAP client module %s: %s (it is loaded when this node becomes leader)",
+			     module, strerror(-r)) < 0)
+			*error = NULL;
+		return -ELIBACC;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->log = log;
-	l->address = strdup(opts->address);
-	l->svm = strdup(opts->svm ? opts->svm : "");
-	r = ontap_dl.ontap_client_new(&l->client, event, opts, node_name, &err);
-	if (r < 0) {
-		if (asprintf(error, "%s", ontap_dl.ontap_error_format(&err, buf, sizeof(buf))) < 0)
-			*error = NULL;
-		ontap_dl.ontap_error_clear(&err);
+	l->event = sd_event_ref(event);
+	if (options_copy(&l->opts, opts) < 0 || strdup_opt(&l->node_name, node_name) < 0) {
 		leader_ontap_free(l);
-		return r;
+		return -ENOMEM;
 	}
-	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
-	/* No leadership yet: every mutation would be refused with -ESTALE. */
-	ontap_dl.ontap_client_set_epoch(l->client, 0, false);
+	if (!opts->tls_verify)
+		klog(log, LOG_WARNING, "[ontap] tls_verify=false: TLS verification of %s is DISABLED", opts->address);
 	*out = l;
 	return 0;
 }
@@ -190,10 +218,39 @@ void leader_ontap_free(struct leader_ontap *l)
 {
 	if (!l)
 		return;
-	ontap_dl.ontap_client_free(l->client);
-	free(l->address);
-	free(l->svm);
+	if (l->client)
+		ontap_dl.ontap_client_free(l->client);
+	ontap_options_clear(&l->opts);
+	free(l->node_name);
+	sd_event_unref(l->event);
 	free(l);
+}
+
+/* Loads the module and builds the client, once. A failure is logged and shown in status; this
+ * node goes on leading without ONTAP and tries again at its next leadership. */
+static int client_create(struct leader_ontap *l)
+{
+	_cleanup_free_ char *error = NULL;
+	struct ontap_error err = { 0 };
+	char buf[512];
+	int r;
+
+	if (l->client)
+		return 0;
+	r = ontap_module_load(&error);
+	if (r >= 0) {
+		r = ontap_dl.ontap_client_new(&l->client, l->event, &l->opts, l->node_name, &err);
+		if (r < 0 && asprintf(&error, "%s", ontap_error_format(&err, buf, sizeof(buf))) < 0)
+			error = NULL;
+		ontap_error_clear(&err);
+	}
+	if (r < 0) {
+		snprintf(l->last_error, sizeof(l->last_error), "%s", error ? error : strerror(-r));
+		klog(l->log, LOG_ERR, "Leader cannot set up the ONTAP client for %s: %s", l->opts.address, l->last_error);
+		return r;
+	}
+	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
+	return 0;
 }
 
 void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
@@ -203,20 +260,23 @@ void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
 	if (!l)
 		return;
 	l->epoch = is_leader ? epoch : 0;
+	if (!l->client && (!is_leader || client_create(l) < 0))
+		return;
 	/* Cancels queued and in-flight mutations of an older leadership before anything new goes. */
 	ontap_dl.ontap_client_set_epoch(l->client, epoch, is_leader);
 	if (!is_leader)
 		return;
 	r = ontap_dl.ontap_cluster_discover(l->client, on_discovered, l);
 	if (r < 0)
-		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->address, strerror(-r));
+		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->opts.address, strerror(-r));
 }
 
 json_t *leader_ontap_status(const struct leader_ontap *l)
 {
 	if (!l)
 		return NULL;
-	return json_pack("{sssssIss?ss?}", "address", l->address, "svm", l->svm, "leader_epoch", (json_int_t)l->epoch,
+	return json_pack("{sssssIsbss?ss?}", "address", l->opts.address, "svm", l->opts.svm ? l->opts.svm : "",
+			 "leader_epoch", (json_int_t)l->epoch, "client_loaded", l->client != NULL,
 			 "version", l->version[0] ? l->version : NULL,
 			 "last_error", l->last_error[0] ? l->last_error : NULL);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The leader's link to ONTAP. Every node builds the client at start-up (so a bad [ontap]
- * section or an unsafe credentials file stops the daemon at once, naming the problem), but only
- * the leader uses it: leadership (the core's ROLE actions) sets the epoch the client stamps on
- * and checks before every mutating request; losing it cancels what is in flight.
+ * The leader's link to ONTAP. Every node checks the [ontap] section at start-up (so a bad section
+ * or an unsafe credentials file stops the daemon at once, naming the problem), but only the
+ * leader loads the client (kvmcd-ontap.so, with libcurl) and uses it: leadership (the core's
+ * ROLE actions) sets the epoch the client stamps on and checks before every mutating request;
+ * losing it cancels what is in flight.
  */
 #pragma once
 
@@ -26,5 +27,5 @@ void leader_ontap_free(struct leader_ontap *l);
 /* This node gained (is_leader, epoch) or lost the leadership. */
 void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch);
 
-/* {"address","svm","leader_epoch","version","last_error"} for status; NULL when not configured. */
+/* {"address","svm","leader_epoch","client_loaded","version","last_error"} for status; NULL when not configured. */
 json_t *leader_ontap_status(const struct leader_ontap *l);

@@ -10,13 +10,16 @@
 # per second (voluntary + involuntary, from /proc/PID/status: each is a wakeup), CPU time, and,
 # when perf's syscall tracepoints are usable, epoll_wait calls per second.
 #
-# Usage: bench/idle.sh        DURATION=20 bench/idle.sh
+# With ONTAP=1 every node gets an [ontap] section (cluster up --ontap): the leader loads the
+# ONTAP client module (libcurl and its TLS stack) and reaches ontap-sim; followers do not.
+#
+# Usage: bench/idle.sh        DURATION=20 bench/idle.sh        ONTAP=1 bench/idle.sh
 DURATION=${DURATION:-60}
 WARMUP=${WARMUP:-5}
 BENCH_DIR=$(dirname "$(readlink -f "$0")")
 . "$BENCH_DIR/../tests/multinode/lib.sh"
 mn_begin bench-idle $(( DURATION + WARMUP + 120 ))
-mn_up 3
+mn_up 3 ${ONTAP:+--ontap}
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 sleep "$WARMUP"
 

@@ -259,10 +259,17 @@ if [ -x "$SIM" ]; then
 		ok "credentials file readable by others: refused (exit $rc) naming the file" ||
 		{ fail "unsafe credentials file: exit $rc"; cat "$T/refused-cred.log"; }
 	chmod 0600 "$T/ontap.cred"
+	sed -i "s|^ca_file = .*|ca_file = $T/missing.pem|" "$T/kvmcd.conf"
+	in_node "$KVMCD" --config "$T/kvmcd.conf" --foreground >"$T/refused-ca.log" 2>&1; rc=$?
+	[ $rc != 0 ] && grep -q "ca_file '$T/missing.pem': No such file" "$T/refused-ca.log" &&
+		ok "missing ca_file: refused at start (exit $rc) naming it, before any leadership" ||
+		{ fail "missing ca_file: exit $rc"; cat "$T/refused-ca.log"; }
+	sed -i "s|^ca_file = .*|ca_file = $T/sim.pem|" "$T/kvmcd.conf"
 	start_kvmcd
 	wait_until 15 "leader reached ONTAP: version 9.14.1 under its epoch" \
 		jq_is '"\(.is_leader) \(.ontap.version) \(.ontap.leader_epoch == .leader.epoch)"' "true 9.14.1 true"
 	epoch=$(status_json | jq -r .leader.epoch)
+	log "kvmcd $(grep VmRSS /proc/$KVMCD_PID/status | tr -s "\t " " ") with the ONTAP module loaded (for the README's idle numbers)"
 	n=$(wc -l <"$T/sim.log")
 	[ "$n" -gt 0 ] && ok "ONTAP saw $n request(s)" || fail "no ONTAP request logged"
 	bad=$(jq -c --arg e "$epoch" 'select(.node != "n1" or .epoch != $e)' "$T/sim.log")

@@ -742,19 +742,12 @@ int ontap_client_new_for_test(struct ontap_client **ret, sd_event *event,
 	char host[256];
 	int r;
 
-	if (!opts || !opts->address || !*opts->address) {
-		if (err)
-			ontap_error_setf(err, -EINVAL, "ONTAP address is not configured");
-		return -EINVAL;
-	}
-	if (strpbrk(opts->address, "/@?# \t\r\n")) {
-		if (err)
-			ontap_error_setf(err, -EINVAL, "ONTAP address '%s' must be host or host:port", opts->address);
-		return -EINVAL;
-	}
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
+	r = ontap_options_check_for_test(opts, credentials_owner, &c->username, &c->password, err);
+	if (r < 0)
+		return r;
 	c->event = sd_event_ref(event);
 	c->tls_verify = opts->tls_verify;
 	c->max_concurrency = opts->max_concurrency ?: 8;
@@ -784,21 +777,6 @@ int ontap_client_new_for_test(struct ontap_client **ret, sd_event *event,
 	    (opts->client_cert && !(c->client_cert = strdup(opts->client_cert))) ||
 	    (opts->client_key && !(c->client_key = strdup(opts->client_key))))
 		return -ENOMEM;
-	if (!!opts->client_cert != !!opts->client_key) {
-		if (err)
-			ontap_error_setf(err, -EINVAL, "client_cert and client_key must be given together");
-		return -EINVAL;
-	}
-	if (opts->credentials_file) {
-		r = ontap_credentials_load(opts->credentials_file, credentials_owner, &c->username,
-					   &c->password, err);
-		if (r < 0)
-			return r;
-	} else if (!opts->client_cert) {
-		if (err)
-			ontap_error_setf(err, -EINVAL, "neither credentials_file nor client_cert is configured");
-		return -EINVAL;
-	}
 	if (!c->tls_verify)
 		ontap_log(c, LOG_WARNING,
 			  "TLS verification of %s is DISABLED (tls_verify=false): anyone on the path can "

@@ -85,6 +85,11 @@ typedef void (*ontap_log_fn)(void *userdata, int prio, const char *msg);
  */
 int ontap_client_new(struct ontap_client **ret, sd_event *event, const struct ontap_options *opts,
 		     const char *node_name, struct ontap_error *err);
+/* The checks ontap_client_new() starts with (address syntax, client_cert with client_key, the
+ * PEM files readable, the credentials file safe and complete) without libcurl or an event loop:
+ * kvmcd runs them at start-up on every node and loads the client only on the leader. 0, or
+ * -errno with err (may be NULL) naming the key or file and the problem. */
+int ontap_options_check(const struct ontap_options *opts, struct ontap_error *err);
 /* Completes every pending request with -ECANCELED, then frees. NULL is fine. Not from inside
  * one of the client's callbacks. */
 void ontap_client_free(struct ontap_client *c);

@@ -110,11 +110,11 @@ mn_begin() {
 	log "=== $MN_TEST (build $KVMCD_BUILD_DIR)"
 }
 
-mn_up() {
+mn_up() { # [N] [cluster up options...]
 	local n=${1:-3}
 	MN_NODES=$(seq 1 "$n" | tr '\n' ' ')
-	log "cluster up $n"
-	"$CLUSTER" up "$n" 9>&- || fail "cluster up $n failed"
+	log "cluster up $n ${*:2}"
+	"$CLUSTER" up "$n" "${@:2}" 9>&- || fail "cluster up $n ${*:2} failed"
 }
 
 mn_pass() { _mn_result=pass; exit 0; }
