@@ -313,6 +313,25 @@ static json_int_t int_of(json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
+/* The [ontap] link: only the leader has one; null when [ontap] is not configured. */
+static void print_ontap(json_t *o)
+{
+	json_int_t epoch = int_of(o, "leader_epoch");
+	const char *version = str_or(o, "version", NULL), *error = str_or(o, "last_error", NULL);
+
+	if (!json_is_object(o))
+		return;
+	printf("ONTAP:       %s, SVM %s: ", str_or(o, "address", "?"), str_or(o, "svm", "?"));
+	if (epoch == 0)
+		printf("not this node's job (only the leader talks to ONTAP)\n");
+	else if (error)
+		printf("leader (epoch %" JSON_INTEGER_FORMAT ") CANNOT reach it: %s\n", epoch, error);
+	else if (version)
+		printf("reached by this leader (epoch %" JSON_INTEGER_FORMAT "), ONTAP %s\n", epoch, version);
+	else
+		printf("leader (epoch %" JSON_INTEGER_FORMAT ") connecting\n", epoch);
+}
+
 static void print_status(json_t *st)
 {
 	json_t *node = json_object_get(st, "node"), *leader = json_object_get(st, "leader");
@@ -348,6 +367,7 @@ static void print_status(json_t *st)
 		       json_number_value(json_object_get(sync, "seconds_in_state")));
 	if (!connected)
 		printf("WARNING:     this daemon is not connected to corosync; it follows no leader\n");
+	print_ontap(json_object_get(st, "ontap"));
 }
 
 static int cmd_status(struct ctl *ctl, int argc, char **argv)

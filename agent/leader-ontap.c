@@ -260,6 +260,8 @@ void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
 	if (!l)
 		return;
 	l->epoch = is_leader ? epoch : 0;
+	if (is_leader) /* what status shows is about this leadership's link */
+		l->version[0] = l->last_error[0] = 0;
 	if (!l->client && (!is_leader || client_create(l) < 0))
 		return;
 	/* Cancels queued and in-flight mutations of an older leadership before anything new goes. */
