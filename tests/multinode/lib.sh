@@ -55,6 +55,15 @@ _mn_cleanup() {
 		done
 	fi
 	"$CLUSTER" down >/dev/null 2>&1 || "$CLUSTER" down
+	# A sanitizer build (run-tests' build-asan) reports into the daemons' logs, also at exit
+	# (LeakSanitizer, when `down` stops them): any report fails the test.
+	local san
+	san=$(grep -l -E "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$MN_RUN_BASE"/last-"${MN_PREFIX:-kvmcd}"/*.log 2>/dev/null)
+	if [ -n "$san" ]; then
+		log "FAIL: sanitizer reports in $san:"
+		grep -h -A25 -E "ERROR: [A-Za-z]+Sanitizer|runtime error:" $san | head -60 | sed 's/^/    /'
+		_mn_result=fail
+	fi
 	if [ "$_mn_result" = fail ]; then
 		local keep="$MN_RUN_BASE/failed/$MN_TEST"
 		rm -rf "$keep"; mkdir -p "$keep"
