@@ -118,8 +118,13 @@ static int ontap_module_load(char **error)
 	return 0;
 }
 
+/* A leader that could not build the client (module unloadable, credentials file changed since
+ * start-up) tries again this often while it leads. */
+#define CLIENT_RETRY_USEC (5 * USEC_PER_SEC)
+
 struct leader_ontap {
 	struct ontap_client *client; /* owned; NULL until this node first leads */
+	sd_event_source *retry;      /* owned; armed while a leader has no client */
 	struct klog *log;            /* borrowed */
 	sd_event *event;             /* reference */
 	struct ontap_options opts;   /* owned deep copy: the daemon's config is replaced on reload */
@@ -220,6 +225,7 @@ void leader_ontap_free(struct leader_ontap *l)
 		return;
 	if (l->client)
 		ontap_dl.ontap_client_free(l->client);
+	sd_event_source_disable_unref(l->retry);
 	ontap_options_clear(&l->opts);
 	free(l->node_name);
 	sd_event_unref(l->event);
@@ -227,7 +233,7 @@ void leader_ontap_free(struct leader_ontap *l)
 }
 
 /* Loads the module and builds the client, once. A failure is logged and shown in status; this
- * node goes on leading without ONTAP and tries again at its next leadership. */
+ * node goes on leading without ONTAP and tries again every CLIENT_RETRY_USEC while it leads. */
 static int client_create(struct leader_ontap *l)
 {
 	_cleanup_free_ char *error = NULL;
@@ -245,12 +251,41 @@ static int client_create(struct leader_ontap *l)
 		ontap_error_clear(&err);
 	}
 	if (r < 0) {
-		snprintf(l->last_error, sizeof(l->last_error), "%s", error ? error : strerror(-r));
-		klog(l->log, LOG_ERR, "Leader cannot set up the ONTAP client for %s: %s", l->opts.address, l->last_error);
+		const char *why = error ? error : strerror(-r);
+
+		/* Said once per distinct problem, not at every retry. */
+		if (strncmp(l->last_error, why, sizeof(l->last_error) - 1) != 0)
+			klog(l->log, LOG_ERR, "Leader cannot set up the ONTAP client for %s: %s (trying again every %us)",
+			     l->opts.address, why, (unsigned)(CLIENT_RETRY_USEC / USEC_PER_SEC));
+		snprintf(l->last_error, sizeof(l->last_error), "%s", why);
 		return r;
 	}
 	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
 	return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct leader_ontap *l = userdata;
+
+	if (l->epoch && !l->client)
+		leader_ontap_role(l, true, l->epoch);
+	return 0;
+}
+
+static void retry_arm(struct leader_ontap *l)
+{
+	int r;
+
+	if (l->retry) {
+		r = sd_event_source_set_time_relative(l->retry, CLIENT_RETRY_USEC);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(l->retry, SD_EVENT_ONESHOT);
+	} else
+		r = sd_event_add_time_relative(l->event, &l->retry, CLOCK_MONOTONIC, CLIENT_RETRY_USEC,
+					       USEC_PER_SEC / 10, on_retry, l);
+	if (r < 0)
+		klog(l->log, LOG_ERR, "Cannot schedule another try at the ONTAP client: %s", strerror(-r));
 }
 
 void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
@@ -260,10 +295,19 @@ void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
 	if (!l)
 		return;
 	l->epoch = is_leader ? epoch : 0;
+	if (l->retry)
+		(void)sd_event_source_set_enabled(l->retry, SD_EVENT_OFF);
+	if (!l->client) {
+		if (!is_leader)
+			return;
+		l->version[0] = 0;
+		if (client_create(l) < 0) {
+			retry_arm(l);
+			return;
+		}
+	}
 	if (is_leader) /* what status shows is about this leadership's link */
 		l->version[0] = l->last_error[0] = 0;
-	if (!l->client && (!is_leader || client_create(l) < 0))
-		return;
 	/* Cancels queued and in-flight mutations of an older leadership before anything new goes. */
 	ontap_dl.ontap_client_set_epoch(l->client, epoch, is_leader);
 	if (!is_leader)
