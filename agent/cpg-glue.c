@@ -357,17 +357,19 @@ static void on_quorum_notify(quorum_handle_t handle, uint32_t quorate, struct qu
 	g->ops->quorum(g->userdata, quorate != 0, total, expected, members, n_members);
 }
 
-static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* One readiness event on a corosync fd: a hang-up or a failed dispatch (or a send that failed
+ * inside a callback) drops the whole connection. */
+static int dispatch_io(struct cpg_glue *g, uint32_t revents, const char *hangup_reason,
+		       cs_error_t (*dispatch)(struct cpg_glue *g))
 {
-	struct cpg_glue *g = userdata;
 	cs_error_t e;
 
 	if (revents & (EPOLLHUP | EPOLLERR)) {
-		connection_lost(g, "CPG connection hung up");
+		connection_lost(g, hangup_reason);
 		return 0;
 	}
 	g->in_dispatch = true;
-	e = cpg_dispatch(g->cpg, CS_DISPATCH_ALL);
+	e = dispatch(g);
 	g->in_dispatch = false;
 	if (g->failed)
 		connection_lost(g, g->fail_reason ? g->fail_reason : "send failed");
@@ -376,23 +378,17 @@ static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	return 0;
 }
 
+static cs_error_t cpg_dispatch_all(struct cpg_glue *g) { return cpg_dispatch(g->cpg, CS_DISPATCH_ALL); }
+static cs_error_t quorum_dispatch_all(struct cpg_glue *g) { return quorum_dispatch(g->quorum, CS_DISPATCH_ALL); }
+
+static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	return dispatch_io(userdata, revents, "CPG connection hung up", cpg_dispatch_all);
+}
+
 static int on_quorum_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	struct cpg_glue *g = userdata;
-	cs_error_t e;
-
-	if (revents & (EPOLLHUP | EPOLLERR)) {
-		connection_lost(g, "quorum connection hung up");
-		return 0;
-	}
-	g->in_dispatch = true;
-	e = quorum_dispatch(g->quorum, CS_DISPATCH_ALL);
-	g->in_dispatch = false;
-	if (g->failed)
-		connection_lost(g, g->fail_reason ? g->fail_reason : "send failed");
-	else if (e != CS_OK && e != CS_ERR_TRY_AGAIN)
-		connection_lost(g, cs_text(e));
-	return 0;
+	return dispatch_io(userdata, revents, "quorum connection hung up", quorum_dispatch_all);
 }
 
 /* ---- connecting ----------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include "macros.h"
 #include "ontap-internal.h"
 #include "ontap-test.h"
+#include "secret.h"
 
 #define MAX_BODY_BYTES (64u * 1024 * 1024)
 #define MAX_PAGES 100000u
@@ -801,14 +802,6 @@ int ontap_client_new(struct ontap_client **ret, sd_event *event, const struct on
 	return ontap_client_new_for_test(ret, event, opts, node_name, 0, err);
 }
 
-static void wipe(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void ontap_client_free(struct ontap_client *c)
 {
 	if (!c)
@@ -834,8 +827,8 @@ void ontap_client_free(struct ontap_client *c)
 	free(c->base_url);
 	free(c->svm);
 	free(c->node);
-	wipe(c->username);
-	wipe(c->password);
+	ontap_secret_free(c->username);
+	ontap_secret_free(c->password);
 	free(c->ca_file);
 	free(c->client_cert);
 	free(c->client_key);

@@ -14,16 +14,9 @@
 
 #include "macros.h"
 #include "ontap-test.h"
+#include "secret.h"
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void wipe_freep(char **s) { wipe_free(*s); }
+static void wipe_freep(char **s) { ontap_secret_free(*s); }
 
 int ontap_credentials_load(const char *path, uid_t required_owner, char **ret_user,
 			   char **ret_password, struct ontap_error *err)
@@ -119,7 +112,7 @@ int ontap_credentials_load(const char *path, uid_t required_owner, char **ret_us
 						 path);
 			return -EINVAL;
 		}
-		wipe_free(*slot);
+		ontap_secret_free(*slot);
 		*slot = strdup(v);
 		if (!*slot)
 			return -ENOMEM;

@@ -86,26 +86,18 @@ int ontap_subsystem_ensure(struct ontap_client *c, const struct ontap_subsystem_
 {
 	_cleanup_op_ struct op *op = NULL;
 	struct name_set *s;
-	json_t *hosts;
 
 	if (!spec)
 		return -EINVAL;
 	TRY(subsystem_op(c, OP_ENSURE, spec->name, done, userdata, &op));
 	TRY(ontap_name_set_new(spec->os_type ?: "linux", NULL, spec->hosts, spec->n_hosts, "hosts", "nqn", &s));
-	op->spec = s;
-	op->spec_free = ontap_name_set_free;
-	op->verify = ontap_name_set_verify;
+	ontap_op_verify_name_set(op, s);
 	TRY(op_set(&op->post_query, "return_records=true"));
 	op->body = json_pack("{s:{s:s},s:s,s:s}", "svm", "name", ontap_client_svm(c),
 			     "name", spec->name, "os_type", s->os_type);
 	if (!op->body)
 		return -ENOMEM;
-	if (s->n > 0) {
-		hosts = json_array();
-		for (size_t i = 0; hosts && i < s->n; i++)
-			json_array_append_new(hosts, json_pack("{s:s}", "nqn", s->names[i]));
-		TRY(json_set_path(op->body, "hosts", hosts));
-	}
+	TRY(ontap_name_set_put_members(s, op->body));
 	return op_start(TAKE_PTR(op));
 }
 

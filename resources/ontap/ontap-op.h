@@ -150,8 +150,11 @@ struct name_set {
 };
 int ontap_name_set_new(const char *os_type, const char *protocol, const char *const *names, size_t n,
 		       const char *member, const char *key, struct name_set **ret);
-void ontap_name_set_free(void *p);
 int ontap_name_set_verify(struct op *op, const json_t *rec);
+/* s (owned by op from here on) becomes what an existing object is verified against. */
+void ontap_op_verify_name_set(struct op *op, struct name_set *s);
+/* Sets body.<s->member> = [{<s->key>: name}, ...] when s has members. 0 or -ENOMEM. */
+int ontap_name_set_put_members(const struct name_set *s, json_t *body);
 
 /* Members of a parent keyed by name (igroup initiators, subsystem hosts): ensure or delete. */
 int ontap_member_op(struct ontap_client *c, enum op_kind kind, const char *what,

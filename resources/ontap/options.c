@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ontap-test.h"
+#include "secret.h"
 
 /* A PEM file named in the config: it must exist and be readable by this process. */
 static int check_readable(const char *key, const char *path, struct ontap_error *err)
@@ -22,14 +23,6 @@ static int check_readable(const char *key, const char *path, struct ontap_error 
 	if (err)
 		ontap_error_setf(err, r, "%s '%s': %s", key, path, strerror(-r));
 	return r;
-}
-
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 int ontap_options_check_for_test(const struct ontap_options *opts, uid_t credentials_owner,
@@ -78,8 +71,8 @@ int ontap_options_check_for_test(const struct ontap_options *opts, uid_t credent
 		*ret_user = user;
 		*ret_password = password;
 	} else {
-		wipe_free(user);
-		wipe_free(password);
+		ontap_secret_free(user);
+		ontap_secret_free(password);
 	}
 	return 0;
 }

@@ -172,9 +172,7 @@ int ontap_cg_ensure(struct ontap_client *c, const char *name, const char *const 
 		return -EINVAL;
 	TRY(cg_op(c, OP_ENSURE, name, done, userdata, &op));
 	TRY(ontap_name_set_new(NULL, NULL, volumes, n_volumes, "volumes", "name", &s));
-	op->spec = s;
-	op->spec_free = ontap_name_set_free;
-	op->verify = ontap_name_set_verify;
+	ontap_op_verify_name_set(op, s);
 	a = json_array();
 	for (size_t i = 0; a && i < n_volumes; i++)
 		json_array_append_new(a, json_pack("{s:s,s:{s:s}}", "name", volumes[i],

@@ -239,7 +239,28 @@ int ontap_name_set_new(const char *os_type, const char *protocol, const char *co
 	return 0;
 }
 
-void ontap_name_set_free(void *p) { name_set_free(p); }
+
+void ontap_op_verify_name_set(struct op *op, struct name_set *s)
+{
+	op->spec = s;
+	op->spec_free = name_set_free;
+	op->verify = ontap_name_set_verify;
+}
+
+int ontap_name_set_put_members(const struct name_set *s, json_t *body)
+{
+	json_t *members;
+
+	if (s->n == 0)
+		return 0;
+	members = json_array();
+	for (size_t i = 0; members && i < s->n; i++)
+		if (json_array_append_new(members, json_pack("{s:s}", s->key, s->names[i])) < 0) {
+			json_decref(members);
+			return -ENOMEM;
+		}
+	return json_set_path(body, s->member, members);
+}
 
 /* Compares os_type, protocol and the member set (IQNs/NQNs case-insensitively, notes §9.10). */
 int ontap_name_set_verify(struct op *op, const json_t *rec)
@@ -294,27 +315,19 @@ int ontap_igroup_ensure(struct ontap_client *c, const struct ontap_igroup_spec *
 {
 	_cleanup_op_ struct op *op = NULL;
 	struct name_set *s;
-	json_t *inits;
 
 	if (!spec)
 		return -EINVAL;
 	TRY(igroup_op(c, OP_ENSURE, spec->name, done, userdata, &op));
 	TRY(ontap_name_set_new(spec->os_type ?: "linux", spec->protocol ?: "iscsi", spec->initiators,
 			       spec->n_initiators, "initiators", "name", &s));
-	op->spec = s;
-	op->spec_free = name_set_free;
-	op->verify = ontap_name_set_verify;
+	ontap_op_verify_name_set(op, s);
 	TRY(op_set(&op->post_query, "return_records=true"));
 	op->body = json_pack("{s:{s:s},s:s,s:s,s:s}", "svm", "name", ontap_client_svm(c),
 			     "name", spec->name, "os_type", s->os_type, "protocol", s->protocol);
 	if (!op->body)
 		return -ENOMEM;
-	if (s->n > 0) {
-		inits = json_array();
-		for (size_t i = 0; inits && i < s->n; i++)
-			json_array_append_new(inits, json_pack("{s:s}", "name", s->names[i]));
-		TRY(json_set_path(op->body, "initiators", inits));
-	}
+	TRY(ontap_name_set_put_members(s, op->body));
 	return op_start(TAKE_PTR(op));
 }
 
