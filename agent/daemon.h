@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The kvmcd daemon: one sd-event loop that runs the coordination core (coord/core.h) between
+ * The kvmcd daemon: one sd-event loop that runs the coordination core (coord/cluster/core.h) between
  * corosync (cpg-glue), the local API (api-server), the state file (persist) and the journal.
  *
  * After EVERY event fed to the core, the queued actions are performed in order -- SEND queues a

@@ -2,7 +2,7 @@
 /*
  * Golden scenario runner for the coordination core.
  *
- * Runs N cores (coord/core.c, the same code the daemon runs) in one process over a simulated
+ * Runs N cores (coord/cluster/core.c, the same code the daemon runs) in one process over a simulated
  * corosync: CPG with extended virtual synchrony (messages are delivered in one total order, only
  * in the view they were sent in; messages of a view in flight at a membership change are flushed
  * to the members that stay together, the rest dropped), votequorum (one vote per node whose

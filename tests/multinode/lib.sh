@@ -226,7 +226,7 @@ apply_spec() {
 	return $rc
 }
 
-# A small valid spec (see coord/spec.h): labels only.
+# A small valid spec (see coord/spec/spec.h): labels only.
 spec_json() { # KEY VALUE...
 	local args=()
 	while [ $# -ge 2 ]; do args+=(--arg "$1" "$2"); shift 2; done
