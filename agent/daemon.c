@@ -113,8 +113,14 @@ static void perform(struct daemon *d, struct core_action *a)
 			api_server_reply(d->api, a->client_id, api_error(-ENOMEM, "out of memory"));
 		break;
 	}
-	case CORE_ACT_LOG:
-		klog(d->log, a->level, "%s", a->text ? a->text : "");
+	case CORE_ACT_LOG: {
+		_cleanup_free_ char *text = core_log_text(a);
+
+		klog(d->log, a->level, "%s", text ? text : a->event);
+		break;
+	}
+	case CORE_ACT_LEADING:
+	case CORE_ACT_COMMITTED:
 		break;
 	case CORE_ACT_ROLE:
 		if (a->is_leader) {
@@ -430,7 +436,7 @@ static int load_core(struct daemon *d)
 		return klog_errno(d->log, LOG_ERR, r,
 				  "Cannot read state file %s/%s: %s; refusing to start (fix or move the file away; a node without it rejoins as a fresh member)",
 				  d->cfg->state_dir, PERSIST_STATE_FILE, strerror(-r));
-	r = core_new(&cc, persisted, &d->core, &error);
+	r = core_new(&cc, persisted, NULL, &d->core, &error);
 	if (r == -EINVAL)
 		return klog_errno(d->log, LOG_ERR, r,
 				  "State file %s/%s is unusable: %s; refusing to start (fix or move the file away; a node without it rejoins as a fresh member)",

@@ -39,7 +39,9 @@ static void drain(int i, size_t *bytes)
 			q[qt++ % (1 << 16)] = (struct queued){ (uint32_t)i, TAKE_PTR(a.data), a.len };
 			*bytes += a.len;
 		} else if (a.type == CORE_ACT_LOG && getenv("BENCH_DEBUG")) {
-			fprintf(stderr, "n%d: %s\n", i, a.text);
+			char *t = core_log_trace(&a);
+			fprintf(stderr, "n%d: %s\n", i, t);
+			free(t);
 		} else if (a.type == CORE_ACT_PERSIST) {
 			free(core_persist_json(cores[i])); /* the serialization the daemon writes */
 		}
@@ -69,7 +71,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i <= N; i++) {
 		struct core_config cfg = { .nodeid = (uint32_t)i, .name = i == 1 ? "n1" : i == 2 ? "n2" : "n3",
 					   .proto_min = 1, .proto_max = 1 };
-		if (core_new(&cfg, NULL, &cores[i], &err) < 0)
+		if (core_new(&cfg, NULL, NULL, &cores[i], &err) < 0)
 			return 1;
 		core_connected(cores[i], now, (uint32_t)i);
 		core_quorum(cores[i], now, true, 3, 3);

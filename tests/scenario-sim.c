@@ -320,8 +320,11 @@ static void drain(struct node *nd)
 			    a.error ? strerror(-a.error) : "ok", a.version, a.text);
 			break;
 		case CORE_ACT_LOG:
-			if (a.level <= CORE_LOG_INFO)
-				out("n%d: %s", nd->id, a.text);
+			if (a.level <= CORE_LOG_INFO) {
+				char *t = core_log_text(&a);
+				out("n%d: %s", nd->id, t ? t : "?");
+				free(t);
+			}
 			break;
 		case CORE_ACT_ROLE:
 			if (a.is_leader) {
@@ -339,6 +342,9 @@ static void drain(struct node *nd)
 			} else {
 				out("n%d: == no longer leader", nd->id);
 			}
+			break;
+		case CORE_ACT_LEADING:
+		case CORE_ACT_COMMITTED:
 			break;
 		}
 		core_action_clear(&a);
@@ -423,7 +429,7 @@ static void agent_start(int i)
 		return;
 	snprintf(name, sizeof(name), "n%d", i);
 	cfg.name = name;
-	if (core_new(&cfg, nd->disk, &nd->core, &err) < 0) {
+	if (core_new(&cfg, nd->disk, NULL, &nd->core, &err) < 0) {
 		out("n%d: agent refuses to start: %s", i, err ? err : "?");
 		return;
 	}

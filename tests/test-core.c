@@ -14,7 +14,7 @@ static struct core *mk(const char *disk, int *r, char **err)
 {
 	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = 1 };
 	struct core *c = NULL;
-	*r = core_new(&cfg, disk, &c, err);
+	*r = core_new(&cfg, disk, NULL, &c, err);
 	return c;
 }
 

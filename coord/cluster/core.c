@@ -143,6 +143,7 @@ void core_action_clear(struct core_action *a)
 {
 	free(a->data);
 	free(a->text);
+	json_decref(a->fields);
 	*a = (struct core_action){ 0 };
 }
 
@@ -154,7 +155,7 @@ static void push(struct core *c, const struct core_action *a)
 		/* Out of memory while queueing: dropping a LOG is harmless, anything else is not. */
 		if (a->type != CORE_ACT_LOG)
 			abort();
-		free(a->text);
+		json_decref(a->fields);
 		return;
 	}
 	n->a = *a;
@@ -181,14 +182,15 @@ bool core_next_action(struct core *c, struct core_action *a)
 
 _printf_(3, 4) static void logf_(struct core *c, int level, const char *fmt, ...)
 {
-	struct core_action a = { .type = CORE_ACT_LOG, .level = level };
+	struct core_action a = { .type = CORE_ACT_LOG, .level = level, .event = "log" };
+	_cleanup_free_ char *text = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&a.text, fmt, ap) < 0)
-		a.text = NULL;
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	if (a.text)
+	if (text && (a.fields = json_pack("{ss}", "text", text)))
 		push(c, &a);
 }
 
@@ -1278,7 +1280,8 @@ out:
 	return r;
 }
 
-int core_new(const struct core_config *cfg, const char *persisted, struct core **out, char **error)
+int core_new(const struct core_config *cfg, const char *persisted, const char *journal, struct core **out,
+	     char **error)
 {
 	struct core *c = calloc(1, sizeof(*c));
 
@@ -1411,3 +1414,48 @@ uint64_t core_state_version(const struct core *c) { return c->version; }
 uint64_t core_state_hash(const struct core *c) { return c->hash; }
 bool core_is_synced(const struct core *c) { return c->phase == PHASE_SYNCED && !c->stalled; }
 bool core_is_quorate(const struct core *c) { return c->quorate; }
+
+char *core_log_text(const struct core_action *a)
+{
+	const char *t = json_string_value(json_object_get(a->fields, "text"));
+
+	return strdup(t ? t : "");
+}
+
+char *core_log_trace(const struct core_action *a)
+{
+	_cleanup_free_ char *f = a->fields ? json_dumps(a->fields, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	char *s;
+
+	if (asprintf(&s, "%s %s", a->event ? a->event : "?", f ? f : "{}") < 0)
+		return NULL;
+	return s;
+}
+
+int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t *patch, uint64_t *version,
+		      char **error)
+{
+	return -EOPNOTSUPP;
+}
+
+int core_node_publish(struct core *c, uint64_t now, const json_t *section, char **error)
+{
+	return -EOPNOTSUPP;
+}
+
+static json_t *empty_object(void)
+{
+	static json_t *e;
+
+	if (!e)
+		e = json_object();
+	return e;
+}
+const json_t *core_records(const struct core *c) { return empty_object(); }
+const json_t *core_node_sections(const struct core *c) { return empty_object(); }
+const json_t *core_spec(const struct core *c) { return c->spec; }
+const char *core_cluster_id(const struct core *c) { return ""; }
+bool core_is_acting(const struct core *c) { return can_propose(c); }
+bool core_may_act(const struct core *c) { return c->phase == PHASE_SYNCED && c->quorate && !c->stalled; }
+uint64_t core_committed_version(const struct core *c) { return c->committed; }
+const char *core_no_leader_reason(const struct core *c) { return c->leader_id ? "" : c->no_leader_why; }

@@ -42,6 +42,41 @@
  *    re-forming without completing, e.g. an asymmetric partition): status says so, a stalled
  *    leader stops leading and pending requests fail at once. The next delivery starts a new
  *    round; the resync it queued at the stall goes out as soon as corosync moves again.
+ * 6. The replicated document and its update kinds. The state every member holds is a set of
+ *    sections, each written by one kind of update (enum core_update_kind, never renumbered: the
+ *    numbers travel in REQUEST / PROPOSE and in the journal on disk):
+ *      - "spec": the user's desired state. CORE_UPDATE_SPEC: a client replaces it whole; goes
+ *        to the leader as a REQUEST, which validates it and PROPOSEs it. Durable.
+ *      - "records": the leader's own records (fence state, VM ownership, plan progress,
+ *        protection runs): a map key -> JSON value. CORE_UPDATE_LEADER_PATCH: a merge patch
+ *        over the map (a member's value replaces the record whole, null deletes it), proposed
+ *        by the leader itself and only under the epoch it acts in: a patch issued under an
+ *        older epoch is refused (-ESTALE) before anything is sent, and one in flight when the
+ *        leadership changes is dropped by every member (PROPOSE carries the epoch). Durable.
+ *      - "cluster_id": the cluster's identity, minted once by the first leader of a cluster
+ *        that has none (CORE_UPDATE_META), carried in every SYNC_INFO; state of another
+ *        cluster is never taken, whatever its epoch. Durable.
+ *      - "nodes": each node's own facts (initiator names, attached datastores, running
+ *        domains...). CORE_UPDATE_NODE_SECTION: a node multicasts its own section directly
+ *        (no leader involved; the CPG sender IS the owner, so no node can write another's).
+ *        SOFT state: not persisted, not part of the version or hash; every member re-sends
+ *        its section after each completed sync, and the sections of members that left the
+ *        view are dropped, so the map always describes the current view.
+ *    Durable updates are versioned: (state_epoch, version) orders them and the hash covers
+ *    spec, records and cluster_id. Applying one costs its own size, not the document's: the
+ *    PROPOSE carries only the update, the hash is updated incrementally (records hash = sum of
+ *    per-record hashes), and the PERSIST action hands the shell a journal record to append
+ *    and fdatasync; the shell folds the journal into a snapshot (core_persist_json) when it
+ *    grows past the snapshot's size. Only a state transfer moves the whole document.
+ * 7. "May act". Drivers that act on the state learn when they may:
+ *      CORE_ACT_ROLE      leadership held / ended (kept across sync rounds of one epoch: the
+ *                         ONTAP client's epoch guard follows it);
+ *      CORE_ACT_LEADING   acting as leader under epoch E may start (the view is synced, the
+ *                         election settled) / must stop now (a sync round began, or the
+ *                         leadership ended): start no new leader work until the next start;
+ *      CORE_ACT_COMMITTED version V is held by every compatible member of a synced, quorate
+ *                         view, so a member may act on it (may_act); may_act false: the view
+ *                         is syncing, stalled or inquorate, act on nothing new.
  */
 #pragma once
 
@@ -54,12 +89,24 @@
 
 struct core;
 
+#define CORE_CLUSTER_ID_LEN 32u          /* lower-case hex characters */
+#define CORE_MAX_RECORD_KEY 200u         /* records: keys of [A-Za-z0-9._:/@-], 1..200 bytes */
+#define CORE_MAX_SECTION_BYTES (1u << 20) /* one node section, canonical JSON */
+#define CORE_MAX_PATCH_BYTES (4u << 20)   /* one leader patch, canonical JSON */
+
 struct core_config {
 	uint32_t nodeid;            /* corosync node id of this node; may be 0 until connected */
 	const char *name;           /* node name (borrowed during core_new, copied) */
 	uint16_t proto_min, proto_max; /* normally WIRE_PROTO_MIN/MAX; scenarios vary them */
+	/* Safety timing, derived in coord/timeouts.h (0 = that file's defaults). */
 	uint64_t stall_timeout_usec;   /* no delivery for this long while led/syncing = stalled */
+	uint64_t heartbeat_usec;       /* the leader's heartbeat period (< stall_timeout / 1.5) */
+	uint64_t quorum_grace_usec;    /* wait for votequorum's verdict after a NODEDOWN view */
 	uint64_t request_timeout_usec; /* a client request not committed by then fails */
+	/* CORE_CLUSTER_ID_LEN hex characters from the shell's random source (borrowed during
+	 * core_new, copied): becomes the cluster's identity if this node is the first leader of a
+	 * cluster that has none. NULL: this node never mints one (tests that do not care). */
+	const char *cluster_id_candidate;
 };
 
 /* Why a member left the CPG view (values of corosync's cpg_reason_t). */
@@ -76,40 +123,77 @@ struct core_left {
 	uint32_t reason; /* enum core_leave_reason */
 };
 
+/*
+ * The kinds of update to the replicated document (see 6. above). Never renumbered: they travel
+ * on the wire (wire_request.kind / wire_propose.kind) and in the journal on disk.
+ */
+enum core_update_kind {
+	CORE_UPDATE_SPEC = 1,          /* = WIRE_KIND_SPEC: a client replaces the spec */
+	/* 2: protocol 1's whole-"status" replace; never sent, refused when received */
+	CORE_UPDATE_LEADER_PATCH = 3,  /* the leader's merge patch over "records" */
+	CORE_UPDATE_NODE_SECTION = 4,  /* a node replaces its own soft section */
+	CORE_UPDATE_META = 5,          /* {"cluster_id": ...}: the first leader mints the identity */
+};
+
 enum core_action_type {
-	CORE_ACT_SEND,    /* multicast data[0..len) to the group, in order */
-	CORE_ACT_PERSIST, /* write core_persist_json() to disk atomically before the next action */
-	CORE_ACT_REPLY,   /* answer client_id: error (0 or negative errno), text, version */
-	CORE_ACT_LOG,     /* a decision, for the journal and the scenario logs */
-	CORE_ACT_ROLE,    /* this node gained (is_leader, epoch) or lost the leadership. It is held
-			     across sync rounds of the same epoch; it ends at once on quorum loss,
-			     a stall, a lost corosync connection or another node's election. */
+	CORE_ACT_SEND,      /* multicast data[0..len) to the group, in order */
+	CORE_ACT_PERSIST,   /* make the state durable before the next action: data[0..len) is one
+			       journal record (a line of JSON, no newline) to append and fdatasync;
+			       data == NULL: write core_persist_json() as the new snapshot and
+			       empty the journal (after a state transfer or a format change) */
+	CORE_ACT_REPLY,     /* answer client_id: error (0 or negative errno), outcome, text, version */
+	CORE_ACT_LOG,       /* a decision: event (static name) + fields, for the journal and the
+			       scenario traces; core_log_text() renders it for people */
+	CORE_ACT_ROLE,      /* this node gained (is_leader, epoch) or lost the leadership. It is held
+			       across sync rounds of the same epoch; it ends at once on quorum loss,
+			       a stall, a lost corosync connection or another node's election. */
+	CORE_ACT_LEADING,   /* is_leader: acting as leader under epoch may start; false: stop now */
+	CORE_ACT_COMMITTED, /* version is committed in a synced quorate view (may_act), or the
+			       node may no longer act (may_act false; version = last committed) */
 };
 
 enum core_log_level { CORE_LOG_ERR = 3, CORE_LOG_WARNING = 4, CORE_LOG_NOTICE = 5, CORE_LOG_INFO = 6, CORE_LOG_DEBUG = 7 };
 
+/* What a client's change came to; decides kvmcctl's exit status (0 / 2 / 3). */
+enum core_outcome {
+	CORE_OUTCOME_COMMITTED = 0, /* committed (or already the state: "unchanged") */
+	CORE_OUTCOME_REFUSED = 1,   /* refused before anything was sent: nothing applied anywhere */
+	CORE_OUTCOME_UNKNOWN = 2,   /* it left this node and may yet commit through the others */
+};
+
 struct core_action {
 	enum core_action_type type;
-	uint8_t *data;       /* SEND: message bytes (owned by the action) */
+	uint8_t *data;       /* SEND: message bytes; PERSIST: journal record or NULL (owned) */
 	size_t len;
 	uint64_t client_id;  /* REPLY */
 	int error;           /* REPLY: 0 or negative errno */
-	char *text;          /* REPLY: message for the user; LOG: the line (owned by the action) */
-	uint64_t version;    /* REPLY: committed state version */
+	enum core_outcome outcome; /* REPLY */
+	char *text;          /* REPLY: message for the user (owned) */
+	uint64_t version;    /* REPLY: state version; COMMITTED: the committed version */
 	int level;           /* LOG: enum core_log_level */
-	bool is_leader;      /* ROLE */
-	uint64_t epoch;      /* ROLE */
+	const char *event;   /* LOG: decision name (static string, e.g. "elect") */
+	json_t *fields;      /* LOG: the decision's fields (owned reference) */
+	bool is_leader;      /* ROLE, LEADING */
+	bool may_act;        /* COMMITTED */
+	uint64_t epoch;      /* ROLE, LEADING */
 };
 
 /* Releases what an action owns; accepts a zeroed action. */
 void core_action_clear(struct core_action *a);
 
+/* A LOG action as one line for people ("leader 2 epoch 5 (new)"). Owned; NULL on ENOMEM. */
+char *core_log_text(const struct core_action *a);
+/* A LOG action as one trace line: `event {"canonical":"fields"}`. Owned; NULL on ENOMEM. */
+char *core_log_trace(const struct core_action *a);
+
 /*
- * Creates a core. persisted_json is the content of the state file written earlier from
- * core_persist_json() (NULL for a fresh node). Returns 0, -EINVAL with *error (owned, for the
- * user) when the persisted state is unreadable, -ENOMEM.
+ * Creates a core. snapshot is the last core_persist_json() written (NULL for a fresh node) and
+ * journal the records appended since (NULL or "" for none; one per line; a torn last line, as
+ * a crash mid-append leaves it, is ignored: it was never acknowledged). Returns 0, -EINVAL with
+ * *error (owned, for the user) when the persisted state is unreadable, -ENOMEM.
  */
-int core_new(const struct core_config *cfg, const char *persisted_json, struct core **out, char **error);
+int core_new(const struct core_config *cfg, const char *snapshot, const char *journal, struct core **out,
+	     char **error);
 void core_free(struct core *c);
 
 /* Events. `now` is CLOCK_MONOTONIC in microseconds. */
@@ -121,7 +205,7 @@ void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t 
 /*
  * Votequorum's node list from the same notification, passed just before core_quorum(). Optional
  * but recommended: when a CPG view reports a node NODEDOWN, the core waits for votequorum to
- * confirm the quorum of the new ring (at most stall_timeout/8) unless this list already shows
+ * confirm the quorum of the new ring (at most quorum_grace) unless this list already shows
  * the node gone -- an isolated node must never lead on a stale "quorate".
  */
 void core_quorum_nodes(struct core *c, const uint32_t *nodes, size_t n_nodes);
@@ -134,9 +218,32 @@ void core_send_blocked(struct core *c, uint64_t now);
 /*
  * A client (client_id chosen by the shell) asks to replace the spec with spec_text. The answer
  * always comes later as a CORE_ACT_REPLY for client_id (possibly queued by this very call:
- * invalid spec, not quorate, unchanged).
+ * invalid spec, not quorate, unchanged). A node that is not connected, not quorate or stalled
+ * refuses every change, even one equal to the spec it holds (its copy may be stale).
  */
 void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const char *spec_text, size_t len);
+
+/*
+ * The leader changes its records: patch is a JSON object whose members set records (the value
+ * replaces the record whole) or delete them (null). Only while acting as leader (between
+ * CORE_ACT_LEADING start and stop) and only under that epoch. Returns 0 and *version, the
+ * state version the patch will be committed as (a CORE_ACT_COMMITTED with version >= it says
+ * it is), -ESTALE when epoch is not the epoch this node acts in, -EAGAIN when it does not act
+ * as leader right now (sync round, no leadership), -EOPNOTSUPP when the cluster protocol is
+ * below 2, -EINVAL with *error (owned) for a patch that is not an object, has a bad key or is
+ * too large. Nothing is sent unless 0 is returned. If CORE_ACT_LEADING stop comes before the
+ * commit, the patch may or may not have survived: read the records again.
+ */
+int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t *patch, uint64_t *version,
+		      char **error);
+
+/*
+ * This node's own soft section (a JSON object, borrowed; copied). Multicast when the view is
+ * synced, and again after every sync. Returns 0 (also when unchanged: nothing is sent), -EINVAL
+ * with *error (owned) when it is not an object or is larger than CORE_MAX_SECTION_BYTES,
+ * -EOPNOTSUPP when the cluster protocol is below 2 (kept and sent once it is 2).
+ */
+int core_node_publish(struct core *c, uint64_t now, const json_t *section, char **error);
 
 /* Pops the next queued action into *a (caller clears it). Returns false when none is queued. */
 bool core_next_action(struct core *c, struct core_action *a);
@@ -149,11 +256,26 @@ json_t *core_status_json(const struct core *c, uint64_t now);
 json_t *core_spec_json(const struct core *c);
 char *core_persist_json(const struct core *c);
 
+/*
+ * Borrowed views of the replicated document, valid until the next event fed to the core.
+ * records: {key: value}. nodes: {"<node id>": {"name": ..., "section": {...}}} for the members
+ * of the current view that published one.
+ */
+const json_t *core_records(const struct core *c);
+const json_t *core_node_sections(const struct core *c);
+const json_t *core_spec(const struct core *c);
+const char *core_cluster_id(const struct core *c); /* "" while the cluster has none */
+
 /* Quick accessors (for the shell and tests). */
 bool core_is_leader(const struct core *c);       /* holds the leadership right now */
+bool core_is_acting(const struct core *c);       /* acting as leader: may issue patches now */
+bool core_may_act(const struct core *c);         /* member of a synced quorate view */
 uint64_t core_leader_epoch(const struct core *c); /* 0 when there is no leader */
 uint32_t core_leader_id(const struct core *c);
 uint64_t core_state_version(const struct core *c);
+uint64_t core_committed_version(const struct core *c);
 uint64_t core_state_hash(const struct core *c);
 bool core_is_synced(const struct core *c);
 bool core_is_quorate(const struct core *c);
+/* Why there is no leader right now, for status ("" when there is one). */
+const char *core_no_leader_reason(const struct core *c);

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c) {
 		struct core_config cfg = { .nodeid = 1, .name = "fuzz", .proto_min = 1, .proto_max = 1 };
 		static const uint32_t members[] = { 1, 2, 3 };
-		if (core_new(&cfg, NULL, &c, &err) < 0)
+		if (core_new(&cfg, NULL, NULL, &c, &err) < 0)
 			return 0;
 		core_connected(c, 1, 1);
 		core_quorum(c, 2, true, 3, 3);
