@@ -44,8 +44,8 @@ int main(void)
 	c = mk("{\"format\":1,\"version\":3", &r, &err);
 	CHECK(r == -EINVAL && !c && err && strstr(err, "line"), "truncated JSON: %d %s", r, err);
 	free(err); err = NULL;
-	c = mk("{\"format\":2,\"version\":3,\"state_epoch\":1,\"max_epoch\":1,\"spec\":{},\"status\":{}}", &r, &err);
-	CHECK(r == -EINVAL && err && strstr(err, "format 2"), "future format: %s", err);
+	c = mk("{\"format\":3,\"version\":3,\"state_epoch\":1,\"max_epoch\":1,\"spec\":{},\"status\":{}}", &r, &err);
+	CHECK(r == -EINVAL && err && strstr(err, "format 3"), "future format: %s", err);
 	free(err); err = NULL;
 	c = mk("{\"format\":1,\"version\":3,\"state_epoch\":4,\"max_epoch\":1,\"spec\":{},\"status\":{}}", &r, &err);
 	CHECK(r == -EINVAL && err && strstr(err, "max_epoch"), "epochs: %s", err);

@@ -18,9 +18,22 @@ static void roundtrip(struct wire_msg *m, const char *what)
 		return;
 	CHECK(wire_decode(buf, len, 1, 1, &d) == WIRE_OK, "%s: decode", what);
 	CHECK(d.type == m->type, "%s: type", what);
-	/* every strict prefix is refused */
-	for (size_t cut = 0; cut < len; cut++)
+	/* every strict prefix is refused -- except, for a sync-info, the one that ends where
+	 * protocol 1's fields end: that is what an older sender writes (no cluster id) */
+	for (size_t cut = 0; cut < len; cut++) {
+		size_t v1_end = m->type == WIRE_SYNC_INFO ? len - 2 - m->info.cluster_id.len : SIZE_MAX;
+		if (cut == v1_end) {
+			uint8_t *old = malloc(cut);
+			uint32_t plen = (uint32_t)(cut - WIRE_HEADER_SIZE);
+			memcpy(old, buf, cut);
+			old[8] = plen >> 24; old[9] = plen >> 16; old[10] = plen >> 8; old[11] = plen;
+			CHECK(wire_decode(old, cut, 1, 1, &d) == WIRE_OK && d.info.cluster_id.len == 0,
+			      "%s: a protocol-1 sync-info (no cluster id) refused", what);
+			free(old);
+			continue;
+		}
 		CHECK(wire_decode(buf, cut, 1, 1, &d) != WIRE_OK, "%s: prefix %zu accepted", what, cut);
+	}
 	/* a payload with bytes appended (a later version's fields) is accepted if the header says so */
 	{
 		uint8_t *ext = malloc(len + 4);
@@ -31,6 +44,23 @@ static void roundtrip(struct wire_msg *m, const char *what)
 		CHECK(wire_decode(ext, len + 4, 1, 1, &d) == WIRE_OK, "%s: trailing fields refused", what);
 		free(ext);
 	}
+	free(buf);
+}
+
+/* roundtrip() at protocol 2 (the decoder range must include the message's version) */
+static void roundtrip2(const struct wire_msg *m, const char *what)
+{
+	uint8_t *buf;
+	size_t len;
+	struct wire_msg d;
+	int r = wire_encode(m, &buf, &len);
+
+	CHECK(r == 0, "%s: encode %d", what, r);
+	if (r)
+		return;
+	CHECK(wire_decode(buf, len, 1, 2, &d) == WIRE_OK, "%s: decode", what);
+	for (size_t cut = 0; cut < len; cut++)
+		CHECK(wire_decode(buf, cut, 1, 2, &d) != WIRE_OK, "%s: prefix %zu accepted", what, cut);
 	free(buf);
 }
 
@@ -113,6 +143,34 @@ int main(void)
 		CHECK(wire_encode(&c, &buf, &len) == 0, "encode chunk");
 		CHECK(wire_decode(buf, len, 1, 1, &d) == WIRE_ERR_MALFORMED, "chunk past total accepted");
 		free(buf);
+	}
+	/* protocol 2: a sync-info with a cluster id, node sections, leader-patch and meta kinds */
+	{
+		const char *id = "0123456789abcdef0123456789abcdef", *sec = "{\"iqn\":\"iqn.x\"}";
+		struct wire_msg i = m, sm = { .version = 2, .type = WIRE_NODE_SECTION };
+		i.info.name = (struct wire_bytes){ (const uint8_t *)name, 6 };
+		i.info.cluster_id = (struct wire_bytes){ (const uint8_t *)id, 32 };
+		roundtrip(&i, "sync-info with cluster id");
+		CHECK(wire_encode(&i, &buf, &len) == 0, "encode");
+		CHECK(wire_decode(buf, len, 1, 2, &d) == WIRE_OK && d.info.cluster_id.len == 32 &&
+		      !memcmp(d.info.cluster_id.data, id, 32), "cluster id round trip");
+		free(buf);
+		sm.section = (struct wire_node_section){ .seq = 4, .payload = { (const uint8_t *)sec, (uint32_t)strlen(sec) } };
+		roundtrip2(&sm, "node-section");
+		CHECK(wire_encode(&sm, &buf, &len) == 0, "encode section");
+		CHECK(wire_decode(buf, len, 1, 1, &d) == WIRE_ERR_VERSION, "a protocol-1 build reads a section");
+		CHECK(wire_decode(buf, len, 1, 2, &d) == WIRE_OK && d.section.seq == 4 && d.section.payload.len == strlen(sec),
+		      "section fields");
+		free(buf);
+		for (uint16_t k = 1; k <= 6; k++) {
+			struct wire_msg p = { .version = 2, .type = WIRE_PROPOSE };
+			p.propose = (struct wire_propose){ .leader_epoch = 2, .base_version = 1, .kind = k,
+				.payload = { (const uint8_t *)"{}", 2 } };
+			CHECK(wire_encode(&p, &buf, &len) == 0, "encode kind %u", k);
+			CHECK((wire_decode(buf, len, 1, 2, &d) == WIRE_OK) == (k != 4 && k != 6),
+			      "propose kind %u: accepted iff it is a proposable kind", k);
+			free(buf);
+		}
 	}
 	/* random garbage never crashes and is never accepted as a header with a bad magic */
 	{

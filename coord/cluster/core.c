@@ -14,7 +14,7 @@
 #include "macros.h"
 #include "spec.h"
 
-#define PERSIST_FORMAT 1
+#define PERSIST_FORMAT 2        /* snapshot format written; format 1 (before records) is read too */
 
 enum phase {
 	PHASE_DISCONNECTED, /* no corosync connection */
@@ -41,7 +41,9 @@ struct member {
 	uint32_t leader_id;
 	uint64_t leader_epoch, max_epoch;
 	uint32_t expected_votes;
-	bool compatible;         /* valid once the info phase completed */
+	char cluster_id[CORE_CLUSTER_ID_LEN + 1]; /* the identity of its state, "" = none */
+	bool foreign;            /* holds the state of another cluster (this round) */
+	bool compatible;         /* valid once the info phase completed (false when foreign) */
 	uint64_t acked_version;  /* highest version it acked in this view */
 };
 
@@ -52,6 +54,7 @@ struct pending {
 	uint64_t deadline;
 	char *payload;           /* owned: canonical spec text */
 	bool sent;               /* REQUEST multicast in the current view */
+	bool ever_sent;          /* it left this node at least once: the outcome may be unknown */
 	bool applied;            /* our PROPOSE was applied locally ... */
 	uint64_t version;        /* ... as this version */
 	struct pending *next;
@@ -79,11 +82,25 @@ struct core {
 	bool quorate;
 	uint32_t votes, expected_votes;
 
-	/* replicated state */
-	json_t *spec;                    /* owned */
-	json_t *status;                  /* owned */
+	/* replicated state (see core.h, 6.) */
+	json_t *spec;                    /* owned; durable */
+	json_t *records;                 /* owned; durable: the leader's records, key -> value */
+	char cluster_id[CORE_CLUSTER_ID_LEN + 1]; /* durable; "" until minted */
 	uint64_t version, state_epoch, hash;
+	uint64_t spec_hash;              /* of the canonical spec document, recomputed on replace */
+	uint64_t records_hash;           /* sum of record_hash() over the records: updated in place */
 	uint64_t max_epoch;              /* highest epoch ever seen; persisted */
+	json_t *sections;                /* owned; soft: "<nodeid>" -> {"name", "seq", "section"} */
+	json_t *own_section;             /* owned; what this node publishes; NULL = nothing */
+	bool own_section_due;            /* (re)send it when the view is synced */
+	uint64_t own_section_seq;
+	char id_candidate[CORE_CLUSTER_ID_LEN + 1]; /* minted if this node first leads an id-less cluster */
+	bool id_proposed;                /* META in flight under the current epoch */
+
+	/* "may act" as last reported (CORE_ACT_LEADING / CORE_ACT_COMMITTED) */
+	bool acting;
+	bool reported_may_act;
+	uint64_t reported_committed;
 
 	/* leadership */
 	uint32_t leader_id;              /* elected leader of this synced view; 0 = none right now */
@@ -117,6 +134,7 @@ struct core {
 	uint8_t *xfer_buf;               /* owned; only when we are stale */
 	uint32_t xfer_got, xfer_total;
 	bool xfer_needed_here;
+	char view_cluster_id[CORE_CLUSTER_ID_LEN + 1]; /* the identity the view's infos settled on */
 	bool replaced_by_sync;           /* our uncommitted changes were overwritten */
 
 	/* liveness */
@@ -136,6 +154,9 @@ struct core {
 
 	struct action_node *act_head, *act_tail; /* owned queue */
 };
+
+static void core_settle(struct core *c, uint64_t now);
+static uint64_t propose(struct core *c, uint16_t kind, uint32_t origin, uint64_t request_id, const char *payload);
 
 /* ---- actions ---------------------------------------------------------------------------- */
 
@@ -180,26 +201,127 @@ bool core_next_action(struct core *c, struct core_action *a)
 	return true;
 }
 
-_printf_(3, 4) static void logf_(struct core *c, int level, const char *fmt, ...)
+/*
+ * A decision: a static event name and its fields (built with jansson's json_pack format), so
+ * scenario traces compare facts rather than wording; core_log_text() words it for people.
+ */
+static void decide(struct core *c, int level, const char *event, const char *fmt, ...)
 {
-	struct core_action a = { .type = CORE_ACT_LOG, .level = level, .event = "log" };
-	_cleanup_free_ char *text = NULL;
+	struct core_action a = { .type = CORE_ACT_LOG, .level = level, .event = event };
+	json_error_t jerr;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	a.fields = json_vpack_ex(&jerr, 0, fmt, ap);
 	va_end(ap);
-	if (text && (a.fields = json_pack("{ss}", "text", text)))
+	if (!a.fields)
+		a.fields = json_pack("{ss}", "bug", jerr.text);
+	if (a.fields)
 		push(c, &a);
 }
 
-static void reply(struct core *c, uint64_t client_id, int error, uint64_t version, const char *fmt, ...)
-	_printf_(5, 6);
-static void reply(struct core *c, uint64_t client_id, int error, uint64_t version, const char *fmt, ...)
+/* How each decision reads in the journal. {name} is replaced by that field. */
+static const struct {
+	const char *event, *text;
+} decision_texts[] = {
+	{ "bug", "BUG: {what}" },
+	{ "connected", "connected to corosync as node {node}" },
+	{ "disconnected", "lost the corosync connection: acting as inquorate" },
+	{ "view", "view {members} left: {left}" },
+	{ "quorum", "quorum {state} (votes {votes}/{expected})" },
+	{ "stalled", "membership stalled: {why}" },
+	{ "unstalled", "membership delivering again after {after_ms} ms; resyncing" },
+	{ "protocol", "cluster protocol {version}" },
+	{ "incompatible", "member {node} is incompatible: it speaks protocol {min}..{max}, the cluster {cluster}; it takes no part until the others are upgraded" },
+	{ "foreign", "member {node} holds the state of another cluster ({its_cluster}; this cluster is {cluster}): it takes no part and its state is never taken; move its state directory away" },
+	{ "diverged", "diverged: members {a} and {b} both hold version {version} epoch {epoch} with different content; {winner}'s copy wins" },
+	{ "sync-source", "sync: member {from} sends version {version} epoch {epoch} (this node is behind: {behind})" },
+	{ "state-rejected", "state from {from} not applied: {why}" },
+	{ "took-state", "took state version {version} epoch {epoch} from {from} (had version {had_version} epoch {had_epoch})" },
+	{ "synced", "synced: version {version} epoch {epoch} round {round}" },
+	{ "election-waits", "election waits: {quorate} of {members} members report quorum" },
+	{ "no-leader", "no leader: {why}" },
+	{ "elect", "leader {leader} epoch {epoch} ({how})" },
+	{ "leadership-ended", "leadership of {leader} epoch {epoch} ended: {why}" },
+	{ "request-refused", "refused request {request} of {from}: {why}" },
+	{ "change-unreadable", "change {version} ({kind}) from leader {from} is unreadable here ({why}); not applied" },
+	{ "applied", "applied version {version} ({kind}) from leader {from} epoch {epoch}" },
+	{ "committed", "committed version {version}" },
+	{ "ack-mismatch", "member {from} acked version {version} with different content; resyncing" },
+	{ "cluster-id", "cluster identity {cluster_id} minted by this leader" },
+	{ "section", "node {node} published its section ({bytes} bytes)" },
+	{ "section-refused", "section of node {node} not taken: {why}" },
+	{ "dropped", "dropped {type} from {from}: {why}" },
+	{ "dropped-message", "dropped message from {from} ({bytes} bytes): {why}" },
+};
+
+static void append_value(FILE *f, const json_t *v)
+{
+	if (json_is_string(v))
+		fputs(json_string_value(v), f);
+	else if (v) {
+		_cleanup_free_ char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		fputs(s ? s : "?", f);
+	} else
+		fputs("?", f);
+}
+
+char *core_log_text(const struct core_action *a)
+{
+	const char *tpl = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!a->event)
+		return strdup("");
+	for (size_t i = 0; i < ARRAY_SIZE(decision_texts); i++)
+		if (strcmp(decision_texts[i].event, a->event) == 0)
+			tpl = decision_texts[i].text;
+	if (!tpl)
+		return core_log_trace(a);
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	for (const char *p = tpl; *p; p++) {
+		const char *end;
+		if (*p == '{' && (end = strchr(p, '}'))) {
+			char key[64];
+			size_t n = (size_t)(end - p - 1);
+			if (n < sizeof(key)) {
+				memcpy(key, p + 1, n);
+				key[n] = 0;
+				append_value(f, json_object_get(a->fields, key));
+				p = end;
+				continue;
+			}
+		}
+		fputc(*p, f);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *core_log_trace(const struct core_action *a)
+{
+	_cleanup_free_ char *f = a->fields ? json_dumps(a->fields, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	char *s;
+
+	if (asprintf(&s, "%s %s", a->event ? a->event : "?", f ? f : "{}") < 0)
+		return NULL;
+	return s;
+}
+
+static void reply(struct core *c, uint64_t client_id, int error, enum core_outcome outcome, uint64_t version,
+		  const char *fmt, ...) _printf_(6, 7);
+static void reply(struct core *c, uint64_t client_id, int error, enum core_outcome outcome, uint64_t version,
+		  const char *fmt, ...)
 {
 	struct core_action a = { .type = CORE_ACT_REPLY, .client_id = client_id, .error = error,
-				 .version = version };
+				 .outcome = outcome, .version = version };
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -215,64 +337,312 @@ static void send_msg(struct core *c, struct wire_msg *m)
 
 	m->version = c->cluster_proto;
 	if (wire_encode(m, &a.data, &a.len) < 0) {
-		logf_(c, CORE_LOG_ERR, "BUG: cannot encode %s", wire_type_name(m->type));
+		decide(c, CORE_LOG_ERR, "bug", "{ss}", "what", wire_type_name(m->type));
 		return;
 	}
 	push(c, &a);
 }
 
-static void persist(struct core *c)
+/* The whole durable state as a new snapshot (after a state transfer): the shell writes
+ * core_persist_json() and empties its journal. */
+static void persist_snapshot(struct core *c)
 {
 	push(c, &(struct core_action){ .type = CORE_ACT_PERSIST });
 }
 
 /* ---- state ------------------------------------------------------------------------------ */
 
-/* The replicated document: what is hashed and what a state transfer carries. */
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		h ^= (v >> (8 * i)) & 0xff;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * The state hash. A cluster that uses neither records nor an identity hashes exactly what
+ * protocol 1 hashed (the canonical {"spec","status"} document), so such a state compares equal
+ * across builds; otherwise the spec's hash, the records' and the identity's are combined, and
+ * a small change costs its own size.
+ */
+static void rehash(struct core *c)
+{
+	if (json_object_size(c->records) == 0 && !c->cluster_id[0]) {
+		c->hash = c->spec_hash;
+		return;
+	}
+	c->hash = fnv_u64(fnv_u64(fnv_u64(0xcbf29ce484222325ULL, c->spec_hash), c->records_hash),
+			  spec_hash_bytes(c->cluster_id, strlen(c->cluster_id)));
+}
+
+static void set_spec(struct core *c, json_t *spec /* taken */)
+{
+	json_t *doc = json_pack("{sOs{}}", "spec", spec, "status");
+	_cleanup_free_ char *text = doc ? spec_canonical(doc) : NULL;
+
+	if (!text)
+		abort();
+	json_decref(doc);
+	json_decref(c->spec);
+	c->spec = spec;
+	c->spec_hash = spec_hash_bytes(text, strlen(text));
+}
+
+/* One record's contribution to records_hash: order-independent, so updates are O(record). */
+static uint64_t record_hash(const char *key, const json_t *value)
+{
+	_cleanup_free_ char *v = json_dumps(value, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+	uint64_t h;
+
+	if (!v)
+		abort();
+	h = spec_hash_bytes(key, strlen(key) + 1);
+	return fnv_u64(h, spec_hash_bytes(v, strlen(v)));
+}
+
+static bool record_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > CORE_MAX_RECORD_KEY)
+		return false;
+	for (const char *p = k; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("._:/@-", *p)))
+			return false;
+	return true;
+}
+
+static bool cluster_id_ok(const char *id, size_t n)
+{
+	if (n != CORE_CLUSTER_ID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* ---- the update kinds (core.h, 6.): validate and apply, one entry each ------------------- */
+
+/* Checks a decoded payload; *error (owned) says why not. Pure, touches nothing. */
+typedef int (*update_validate_fn)(const struct core *c, const json_t *payload, char **error);
+/* Applies a validated payload (borrowed) to the durable state; the caller versions and hashes. */
+typedef void (*update_apply_fn)(struct core *c, const json_t *payload);
+
+struct update_kind {
+	const char *name;
+	uint16_t min_proto;          /* the cluster protocol it needs */
+	update_validate_fn validate;
+	update_apply_fn apply;       /* NULL: soft, applied per sender (node sections) */
+};
+
+static int validate_spec(const struct core *c, const json_t *payload, char **error)
+{
+	struct spec_problems p = { 0 };
+
+	if (spec_validate(payload, &p) == 0)
+		return 0;
+	*error = spec_problems_join(&p);
+	spec_problems_clear(&p);
+	return -EINVAL;
+}
+
+static void apply_spec(struct core *c, const json_t *payload)
+{
+	set_spec(c, json_deep_copy(payload));
+}
+
+static int validate_patch(const struct core *c, const json_t *payload, char **error)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(payload) || json_object_size(payload) == 0) {
+		*error = strdup("a leader patch is a non-empty JSON object");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)payload, k, v)
+		if (!record_key_ok(k)) {
+			if (asprintf(error, "record key \"%.64s\" is not 1..%u bytes of [A-Za-z0-9._:/@-]", k,
+				     CORE_MAX_RECORD_KEY) < 0)
+				*error = NULL;
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static void apply_patch(struct core *c, const json_t *payload)
+{
+	const char *k;
+	json_t *v, *old;
+
+	json_object_foreach((json_t *)payload, k, v) {
+		old = json_object_get(c->records, k);
+		if (old)
+			c->records_hash -= record_hash(k, old);
+		if (json_is_null(v)) {
+			json_object_del(c->records, k);
+			continue;
+		}
+		c->records_hash += record_hash(k, v);
+		json_object_set_new(c->records, k, json_deep_copy(v));
+	}
+}
+
+static int validate_meta(const struct core *c, const json_t *payload, char **error)
+{
+	const char *id = json_string_value(json_object_get(payload, "cluster_id"));
+
+	if (!json_is_object(payload) || json_object_size(payload) != 1 || !id || !cluster_id_ok(id, strlen(id))) {
+		if (asprintf(error, "meta must be {\"cluster_id\": %u lower-case hex characters}", CORE_CLUSTER_ID_LEN) < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	if (c->cluster_id[0] && strcmp(c->cluster_id, id) != 0) {
+		*error = strdup("the cluster already has an identity; it is never replaced");
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static void apply_meta(struct core *c, const json_t *payload)
+{
+	snprintf(c->cluster_id, sizeof(c->cluster_id), "%s",
+		 json_string_value(json_object_get(payload, "cluster_id")));
+}
+
+static int validate_section(const struct core *c, const json_t *payload, char **error)
+{
+	if (!json_is_object(payload)) {
+		*error = strdup("a node section is a JSON object");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Indexed by enum core_update_kind; never renumbered (the numbers are on the wire and on disk). */
+static const struct update_kind update_kinds[] = {
+	[CORE_UPDATE_SPEC] = { "spec", 1, validate_spec, apply_spec },
+	[CORE_UPDATE_LEADER_PATCH] = { "leader-patch", 2, validate_patch, apply_patch },
+	[CORE_UPDATE_NODE_SECTION] = { "node-section", 2, validate_section, NULL },
+	[CORE_UPDATE_META] = { "meta", 2, validate_meta, apply_meta },
+};
+
+static const struct update_kind *update_kind_get(uint16_t kind)
+{
+	if (kind >= ARRAY_SIZE(update_kinds) || !update_kinds[kind].name)
+		return NULL;
+	return &update_kinds[kind];
+}
+
+/* The durable document a state transfer carries: protocol 1's shape plus the new sections. */
 static char *state_text(const struct core *c)
 {
-	json_t *doc = json_pack("{sOsO}", "spec", c->spec, "status", c->status);
+	json_t *doc = json_pack("{sOs{}}", "spec", c->spec, "status");
 	char *s;
 
 	if (!doc)
 		return NULL;
+	if (json_object_size(c->records))
+		json_object_set(doc, "records", c->records);
+	if (c->cluster_id[0])
+		json_object_set_new(doc, "cluster_id", json_string(c->cluster_id));
 	s = spec_canonical(doc);
 	json_decref(doc);
 	return s;
 }
 
-static void rehash(struct core *c)
-{
-	_cleanup_free_ char *s = state_text(c);
+/* Reads a durable document (transfer or snapshot) into a fresh spec/records/id, checked whole. */
+struct state_doc {
+	json_t *spec, *records;     /* owned */
+	char cluster_id[CORE_CLUSTER_ID_LEN + 1];
+};
 
-	if (!s)
-		abort();
-	c->hash = spec_hash_bytes(s, strlen(s));
+static void state_doc_clear(struct state_doc *d)
+{
+	json_decref(d->spec);
+	json_decref(d->records);
+	*d = (struct state_doc){ 0 };
 }
 
-/* Parses a replicated document; on success takes ownership into *spec and *status. */
-static int parse_state_doc(json_t *doc, json_t **spec, json_t **status, char **error)
+static int parse_state_doc(json_t *doc, struct state_doc *out, char **error)
 {
-	struct spec_problems p = { 0 };
-	json_t *s = json_object_get(doc, "spec"), *st = json_object_get(doc, "status");
+	json_t *s = json_object_get(doc, "spec"), *r = json_object_get(doc, "records");
+	json_t *id = json_object_get(doc, "cluster_id");
+	_cleanup_free_ char *why = NULL;
+	const char *k;
+	json_t *v;
 
-	if (!json_is_object(s) || !json_is_object(st)) {
-		if (error)
-			*error = strdup("\"spec\" and \"status\" must be objects");
+	if (!json_is_object(s) || (r && !json_is_object(r)) || (id && !json_is_string(id))) {
+		*error = strdup("\"spec\" (and \"records\" if present) must be objects, \"cluster_id\" a string");
 		return -EINVAL;
 	}
-	if (spec_validate(s, &p) < 0) {
-		if (error) {
-			_cleanup_free_ char *j = spec_problems_join(&p);
-			if (asprintf(error, "invalid spec: %s", j ? j : "?") < 0)
-				*error = NULL;
-		}
-		spec_problems_clear(&p);
+	if (id && !cluster_id_ok(json_string_value(id), json_string_length(id))) {
+		*error = strdup("\"cluster_id\" is not 32 lower-case hex characters");
 		return -EINVAL;
 	}
-	*spec = json_incref(s);
-	*status = json_incref(st);
+	if (validate_spec(NULL, s, &why) < 0) {
+		if (asprintf(error, "invalid spec: %s", why ? why : "?") < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	if (r)
+		json_object_foreach(r, k, v)
+			if (!record_key_ok(k) || json_is_null(v)) {
+				if (asprintf(error, "record \"%.64s\" has a bad key or a null value", k) < 0)
+					*error = NULL;
+				return -EINVAL;
+			}
+	*out = (struct state_doc){ .spec = json_incref(s), .records = r ? json_deep_copy(r) : json_object() };
+	if (id)
+		snprintf(out->cluster_id, sizeof(out->cluster_id), "%s", json_string_value(id));
 	return 0;
+}
+
+static void take_state_doc(struct core *c, struct state_doc *d)
+{
+	const char *k;
+	json_t *v;
+
+	set_spec(c, TAKE_PTR(d->spec));
+	json_decref(c->records);
+	c->records = TAKE_PTR(d->records);
+	c->records_hash = 0;
+	json_object_foreach(c->records, k, v)
+		c->records_hash += record_hash(k, v);
+	memcpy(c->cluster_id, d->cluster_id, sizeof(c->cluster_id));
+	rehash(c);
+}
+
+/* A journal record for one durable update (PERSIST with data): {"k","v","e","p"}. */
+static void persist_update(struct core *c, uint16_t kind, const char *payload_text)
+{
+	struct core_action a = { .type = CORE_ACT_PERSIST };
+	char *rec;
+
+	if (asprintf(&rec, "{\"k\":%u,\"v\":%" PRIu64 ",\"e\":%" PRIu64 ",\"p\":%s}", kind, c->version, c->state_epoch,
+		     payload_text) < 0)
+		abort();
+	a.data = (uint8_t *)rec;
+	a.len = strlen(rec);
+	push(c, &a);
+}
+
+/* The election's bookkeeping (max_epoch, the claim) as a journal record. */
+static void persist_epochs(struct core *c)
+{
+	struct core_action a = { .type = CORE_ACT_PERSIST };
+	char *rec;
+
+	if (asprintf(&rec, "{\"k\":0,\"max_epoch\":%" PRIu64 ",\"leader_id\":%" PRIu32 ",\"leader_epoch\":%" PRIu64 "}",
+		     c->max_epoch, c->leader_id, c->leader_epoch) < 0)
+		abort();
+	a.data = (uint8_t *)rec;
+	a.len = strlen(rec);
+	push(c, &a);
 }
 
 /* ---- members ---------------------------------------------------------------------------- */
@@ -308,7 +678,7 @@ static void set_held(struct core *c, bool held, uint64_t now)
 	c->held = held;
 	if (held) {
 		c->next_base = c->version;
-		c->next_hb = now + c->cfg.stall_timeout_usec / 2;
+		c->next_hb = now + c->cfg.heartbeat_usec;
 	}
 	push(c, &(struct core_action){ .type = CORE_ACT_ROLE, .is_leader = held,
 				       .epoch = held ? c->leader_epoch : 0 });
@@ -320,12 +690,186 @@ static bool can_propose(const struct core *c)
 	return c->held && c->phase == PHASE_SYNCED && !c->election_pending;
 }
 
+/* A member of a synced, quorate, delivering view: it may act on the committed state. */
+static bool may_act(const struct core *c)
+{
+	return c->phase == PHASE_SYNCED && c->quorate && !c->stalled && !c->quorum_unconfirmed;
+}
+
+/* ---- node sections (soft) --------------------------------------------------------------- */
+
+static void section_key(uint32_t nodeid, char key[static 12])
+{
+	snprintf(key, 12, "%" PRIu32, nodeid);
+}
+
+/* Sections describe the current view: those of members that left are dropped. */
+static void sections_drop_departed(struct core *c)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(c->sections, tmp, k, v) {
+		char *end;
+		unsigned long id = strtoul(k, &end, 10);
+		if (*end || !member_get(c, (uint32_t)id))
+			json_object_del(c->sections, k);
+	}
+}
+
+static void send_own_section(struct core *c)
+{
+	struct wire_msg m = { .type = WIRE_NODE_SECTION };
+	_cleanup_free_ char *text = NULL;
+
+	if (!c->own_section || !c->own_section_due || c->phase != PHASE_SYNCED || c->cluster_proto < 2)
+		return;
+	text = json_dumps(c->own_section, JSON_SORT_KEYS | JSON_COMPACT);
+	if (!text)
+		abort();
+	m.section.seq = ++c->own_section_seq;
+	m.section.payload = (struct wire_bytes){ (const uint8_t *)text, (uint32_t)strlen(text) };
+	send_msg(c, &m);
+	c->own_section_due = false;
+}
+
+static void on_section(struct core *c, uint64_t now, uint32_t sender, const struct wire_node_section *in)
+{
+	_cleanup_free_ char *why = NULL;
+	json_error_t jerr;
+	json_t *doc = NULL;
+	char key[12];
+
+	/* The CPG sender IS the owner: a node can only ever write its own section. */
+	if (in->payload.len > CORE_MAX_SECTION_BYTES)
+		why = strdup("larger than the section limit");
+	else if (!(doc = json_loadb((const char *)in->payload.data, in->payload.len, JSON_REJECT_DUPLICATES, &jerr)))
+		why = strdup(jerr.text);
+	else if (validate_section(c, doc, &why) < 0)
+		json_decref(doc);
+	if (why) {
+		decide(c, CORE_LOG_WARNING, "section-refused", "{sIss}", "node", (json_int_t)sender, "why", why);
+		return;
+	}
+	section_key(sender, key);
+	json_object_set_new(c->sections, key,
+			    json_pack("{sssIso}", "name", member_name(c, sender) ? member_name(c, sender) : "",
+				      "seq", (json_int_t)in->seq, "section", doc));
+	decide(c, CORE_LOG_DEBUG, "section", "{sIsI}", "node", (json_int_t)sender, "bytes", (json_int_t)in->payload.len);
+}
+
+int core_node_publish(struct core *c, uint64_t now, const json_t *section, char **error)
+{
+	_cleanup_free_ char *text = NULL;
+
+	*error = NULL;
+	if (!json_is_object(section)) {
+		*error = strdup("a node section is a JSON object");
+		return -EINVAL;
+	}
+	text = json_dumps(section, JSON_SORT_KEYS | JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	if (strlen(text) > CORE_MAX_SECTION_BYTES) {
+		if (asprintf(error, "the section is %zu bytes, more than the %u allowed", strlen(text),
+			     CORE_MAX_SECTION_BYTES) < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	if (c->own_section && json_equal(c->own_section, section))
+		return c->cluster_proto < 2 ? -EOPNOTSUPP : 0;
+	json_decref(c->own_section);
+	c->own_section = json_deep_copy(section);
+	if (!c->own_section)
+		return -ENOMEM;
+	c->own_section_due = true;
+	send_own_section(c);
+	core_settle(c, now);
+	return c->cluster_proto < 2 ? -EOPNOTSUPP : 0;
+}
+
+/* ---- leader records -------------------------------------------------------------------- */
+
+int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t *patch, uint64_t *version,
+		      char **error)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	*error = NULL;
+	if (!c->held || epoch != c->leader_epoch) {
+		if (asprintf(error, "epoch %" PRIu64 " is not the epoch this node leads in (%s %" PRIu64 ")", epoch,
+			     c->held ? "it leads in" : "it does not lead; last", c->held ? c->leader_epoch : c->leader_epoch) < 0)
+			*error = NULL;
+		return -ESTALE;
+	}
+	if (!can_propose(c)) {
+		*error = strdup("the view is syncing; wait for the next LEADING start");
+		return -EAGAIN;
+	}
+	if (c->cluster_proto < 2) {
+		*error = strdup("the cluster speaks protocol 1, which has no leader records; upgrade every node");
+		return -EOPNOTSUPP;
+	}
+	r = validate_patch(c, patch, error);
+	if (r < 0)
+		return r;
+	text = json_dumps(patch, JSON_SORT_KEYS | JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	if (strlen(text) > CORE_MAX_PATCH_BYTES) {
+		if (asprintf(error, "the patch is %zu bytes, more than the %u allowed", strlen(text), CORE_MAX_PATCH_BYTES) < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	*version = propose(c, WIRE_KIND_LEADER_PATCH, c->nodeid, 0, text);
+	core_settle(c, now);
+	return 0;
+}
+
+/* ---- "may act" -------------------------------------------------------------------------- */
+
+/*
+ * Runs at the end of every event: reports changes of "acting as leader" and of "committed /
+ * may act" to the shell, mints the cluster identity if this leader's cluster has none, and
+ * sends this node's section when it is due. Idempotent.
+ */
+static void core_settle(struct core *c, uint64_t now)
+{
+	bool acting = can_propose(c), act = may_act(c);
+
+	if (acting != c->acting) {
+		c->acting = acting;
+		if (!acting)
+			c->id_proposed = false;
+		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = acting,
+					       .epoch = acting ? c->leader_epoch : 0 });
+	}
+	if (acting && !c->cluster_id[0] && c->id_candidate[0] && !c->id_proposed && c->cluster_proto >= 2) {
+		_cleanup_free_ char *meta = NULL;
+
+		if (asprintf(&meta, "{\"cluster_id\":\"%s\"}", c->id_candidate) < 0)
+			abort();
+		propose(c, WIRE_KIND_META, c->nodeid, 0, meta);
+		c->id_proposed = true;
+		decide(c, CORE_LOG_NOTICE, "cluster-id", "{ss}", "cluster_id", c->id_candidate);
+	}
+	send_own_section(c);
+	if (act != c->reported_may_act || (act && c->committed != c->reported_committed)) {
+		c->reported_may_act = act;
+		c->reported_committed = c->committed;
+		push(c, &(struct core_action){ .type = CORE_ACT_COMMITTED, .may_act = act, .version = c->committed });
+	}
+}
+
 /* Ends whatever leadership we follow or hold; the next election gives a new epoch. */
 static void drop_leader(struct core *c, uint64_t now, const char *why)
 {
 	if (c->leader_id || c->claim_id)
-		logf_(c, CORE_LOG_NOTICE, "leadership of %" PRIu32 " epoch %" PRIu64 " ended: %s",
-		      c->leader_id ? c->leader_id : c->claim_id, c->leader_id ? c->leader_epoch : c->claim_epoch, why);
+		decide(c, CORE_LOG_NOTICE, "leadership-ended", "{sIsIss}", "leader",
+		       (json_int_t)(c->leader_id ? c->leader_id : c->claim_id), "epoch",
+		       (json_int_t)(c->leader_id ? c->leader_epoch : c->claim_epoch), "why", why);
 	c->leader_id = 0;
 	c->leader_epoch = 0;
 	c->claim_id = 0;
@@ -376,6 +920,7 @@ static void pending_send(struct core *c, struct pending *p)
 	m.request.payload = (struct wire_bytes){ (const uint8_t *)p->payload, (uint32_t)strlen(p->payload) };
 	send_msg(c, &m);
 	p->sent = true;
+	p->ever_sent = true;
 }
 
 static bool can_request(const struct core *c)
@@ -408,7 +953,7 @@ static void resolve_committed(struct core *c)
 	for (p = c->pending; p; p = next) {
 		next = p->next;
 		if (p->applied && p->version <= c->committed) {
-			reply(c, p->client_id, 0, p->version, "applied: version %" PRIu64, p->version);
+			reply(c, p->client_id, 0, CORE_OUTCOME_COMMITTED, p->version, "applied: version %" PRIu64, p->version);
 			pending_remove(c, p);
 		}
 	}
@@ -426,7 +971,7 @@ static void check_commit(struct core *c)
 	if (committed == UINT64_MAX || committed <= c->committed)
 		return;
 	c->committed = committed;
-	logf_(c, CORE_LOG_INFO, "committed version %" PRIu64, committed);
+	decide(c, CORE_LOG_INFO, "committed", "{sI}", "version", (json_int_t)committed);
 	resolve_committed(c);
 }
 
@@ -455,6 +1000,7 @@ static void send_info(struct core *c, uint32_t round)
 	i->leader_epoch = c->claim_epoch;
 	i->max_epoch = c->max_epoch;
 	i->expected_votes = c->expected_votes;
+	i->cluster_id = (struct wire_bytes){ (const uint8_t *)c->cluster_id, (uint32_t)strlen(c->cluster_id) };
 	send_msg(c, &m);
 }
 
@@ -509,7 +1055,8 @@ static void elect(struct core *c, uint64_t now)
 		n_quorate += c->members[i].quorate;
 	c->election_pending = n_quorate > 0 && n_quorate < c->n_members;
 	if (c->election_pending) {
-		logf_(c, CORE_LOG_INFO, "election waits: %zu of %zu members report quorum", n_quorate, c->n_members);
+		decide(c, CORE_LOG_INFO, "election-waits", "{sIsI}", "quorate", (json_int_t)n_quorate, "members",
+		       (json_int_t)c->n_members);
 		return;
 	}
 	uint32_t expected = 0;
@@ -538,7 +1085,8 @@ static void elect(struct core *c, uint64_t now)
 			 "only %zu of %" PRIu32 " expected members run kvmcd here; a majority is needed to be sure no committed change is missed",
 			 n_eligible, expected);
 		if (c->leader_id || !c->claim_id)
-			logf_(c, CORE_LOG_NOTICE, "no leader: %s", c->no_leader_why);
+			decide(c, CORE_LOG_NOTICE, "no-leader", "{sssIsI}", "why", c->no_leader_why, "eligible",
+			       (json_int_t)n_eligible, "expected", (json_int_t)expected);
 		c->leader_id = 0;
 		c->leader_epoch = 0;
 		return;
@@ -565,21 +1113,21 @@ static void elect(struct core *c, uint64_t now)
 		 * stays: only a confirmed quorum loss ends a leadership. */
 		snprintf(c->no_leader_why, sizeof(c->no_leader_why), "no member of this view reports quorum");
 		if (c->leader_id)
-			logf_(c, CORE_LOG_NOTICE, "no leader: no member reports quorum (votes %" PRIu32 "/%" PRIu32 ")",
-			      c->votes, c->expected_votes);
+			decide(c, CORE_LOG_NOTICE, "no-leader", "{sssIsI}", "why", c->no_leader_why, "votes",
+			       (json_int_t)c->votes, "expected", (json_int_t)c->expected_votes);
 		c->leader_id = 0;
 		c->leader_epoch = 0;
 		return;
 	}
 	if (leader != c->leader_id || epoch != c->leader_epoch)
-		logf_(c, CORE_LOG_NOTICE, "leader %" PRIu32 " epoch %" PRIu64 " (%s)", leader, epoch,
-		      kept ? "kept" : "new");
+		decide(c, CORE_LOG_NOTICE, "elect", "{sIsIss}", "leader", (json_int_t)leader, "epoch", (json_int_t)epoch,
+		       "how", kept ? "kept" : "new");
 	c->no_leader_why[0] = 0;
 	c->leader_id = c->claim_id = leader;
 	c->leader_epoch = c->claim_epoch = epoch;
 	if (epoch > c->max_epoch)
 		c->max_epoch = epoch;
-	persist(c);
+	persist_epochs(c);
 }
 
 static void sync_complete(struct core *c, uint64_t now)
@@ -588,10 +1136,11 @@ static void sync_complete(struct core *c, uint64_t now)
 	for (size_t i = 0; i < c->n_members; i++)
 		c->members[i].acked_version = c->version;
 	c->committed = c->version;
-	logf_(c, CORE_LOG_INFO, "synced: version %" PRIu64 " epoch %" PRIu64 " round %" PRIu32, c->version,
-	      c->state_epoch, c->round);
+	decide(c, CORE_LOG_INFO, "synced", "{sIsIsI}", "version", (json_int_t)c->version, "epoch",
+	       (json_int_t)c->state_epoch, "round", (json_int_t)c->round);
 	elect(c, now);
 	update_role(c, now);
+	c->own_section_due = c->own_section != NULL; /* soft state is rebuilt after every sync */
 	/* Every member now holds this state: what a local client changed and survived is committed. */
 	if (!c->replaced_by_sync)
 		resolve_committed(c);
@@ -622,6 +1171,41 @@ static void send_state(struct core *c)
 	} while (off < total);
 }
 
+/*
+ * The identity of the view: the one most compatible members hold (a tie goes to the lowest node
+ * id's). Members that hold another one are foreign: their state is never taken and they are
+ * never elected, whatever their epoch -- a state file restored from another cluster must not
+ * take this one over. Computed identically by every member from the same infos.
+ */
+static void settle_cluster_id(struct core *c)
+{
+	size_t best_n = 0;
+	const char *best = "";
+
+	for (size_t i = 0; i < c->n_members; i++) {
+		const struct member *m = &c->members[i];
+		size_t n = 0;
+		if (!m->compatible || !m->cluster_id[0])
+			continue;
+		for (size_t k = 0; k < c->n_members; k++)
+			n += c->members[k].compatible && strcmp(c->members[k].cluster_id, m->cluster_id) == 0;
+		if (n > best_n) {
+			best_n = n;
+			best = m->cluster_id;
+		}
+	}
+	snprintf(c->view_cluster_id, sizeof(c->view_cluster_id), "%s", best);
+	for (size_t i = 0; i < c->n_members; i++) {
+		struct member *m = &c->members[i];
+		m->foreign = m->compatible && m->cluster_id[0] && strcmp(m->cluster_id, c->view_cluster_id) != 0;
+		if (!m->foreign)
+			continue;
+		m->compatible = false;
+		decide(c, CORE_LOG_ERR, "foreign", "{sIssss}", "node", (json_int_t)m->nodeid, "its_cluster", m->cluster_id,
+		       "cluster", c->view_cluster_id);
+	}
+}
+
 static void info_phase_done(struct core *c, uint64_t now)
 {
 	struct member *best = NULL, *self = member_get(c, c->nodeid);
@@ -632,26 +1216,35 @@ static void info_phase_done(struct core *c, uint64_t now)
 		if (c->members[i].proto_max < proto)
 			proto = c->members[i].proto_max;
 	if (proto != c->cluster_proto)
-		logf_(c, CORE_LOG_NOTICE, "cluster protocol %u", proto);
+		decide(c, CORE_LOG_NOTICE, "protocol", "{si}", "version", (int)proto);
 	c->cluster_proto = proto;
 	for (size_t i = 0; i < c->n_members; i++) {
 		struct member *m = &c->members[i];
 		m->compatible = m->proto_min <= proto;
 		if (!m->compatible)
-			logf_(c, CORE_LOG_WARNING,
-			      "member %" PRIu32 " is incompatible: it speaks protocol %u..%u, the cluster %u; it takes no part until the others are upgraded",
-			      m->nodeid, m->proto_min, m->proto_max, proto);
+			decide(c, CORE_LOG_WARNING, "incompatible", "{sIsisisi}", "node", (json_int_t)m->nodeid, "min",
+			       (int)m->proto_min, "max", (int)m->proto_max, "cluster", (int)proto);
 	}
 	if (self && !self->compatible) {
 		drop_leader(c, now, "this node is incompatible with the cluster protocol");
 		set_phase(c, PHASE_SYNC_FAILED, now);
 		return;
 	}
+	settle_cluster_id(c);
+	if (self && self->foreign) {
+		snprintf(c->no_leader_why, sizeof(c->no_leader_why),
+			 "this node's state belongs to another cluster (%s; the others are %s): move its state directory away",
+			 self->cluster_id, c->view_cluster_id);
+		drop_leader(c, now, "this node's state belongs to another cluster");
+		set_phase(c, PHASE_SYNC_FAILED, now);
+		return;
+	}
 
-	/* Newest state among compatible members; ties with different content are a divergence. */
+	/* Newest state among compatible members; ties with different content are a divergence.
+	 * Once the view has an identity, a member without one (a fresh node) is never the source. */
 	for (size_t i = 0; i < c->n_members; i++) {
 		struct member *m = &c->members[i];
-		if (!m->compatible)
+		if (!m->compatible || (c->view_cluster_id[0] && !m->cluster_id[0]))
 			continue;
 		if (!best || newer(m->state_epoch, m->state_version, best->state_epoch, best->state_version))
 			best = m;
@@ -662,10 +1255,9 @@ static void info_phase_done(struct core *c, uint64_t now)
 			continue;
 		if (m->state_epoch == best->state_epoch && m->state_version == best->state_version &&
 		    m->state_hash != best->state_hash)
-			logf_(c, CORE_LOG_WARNING,
-			      "diverged: members %" PRIu32 " and %" PRIu32 " both hold version %" PRIu64 " epoch %" PRIu64
-			      " with different content; %" PRIu32 "'s copy wins",
-			      best->nodeid, m->nodeid, best->state_version, best->state_epoch, best->nodeid);
+			decide(c, CORE_LOG_WARNING, "diverged", "{sIsIsIsIsI}", "a", (json_int_t)best->nodeid, "b",
+			       (json_int_t)m->nodeid, "version", (json_int_t)best->state_version, "epoch",
+			       (json_int_t)best->state_epoch, "winner", (json_int_t)best->nodeid);
 		if (m->state_epoch != best->state_epoch || m->state_version != best->state_version ||
 		    m->state_hash != best->state_hash)
 			stale = true;
@@ -681,8 +1273,8 @@ static void info_phase_done(struct core *c, uint64_t now)
 	c->xfer_needed_here = c->hash != best->state_hash || c->version != best->state_version ||
 			      c->state_epoch != best->state_epoch;
 	set_phase(c, PHASE_STATE, now);
-	logf_(c, CORE_LOG_INFO, "sync: member %" PRIu32 " sends version %" PRIu64 " epoch %" PRIu64 "%s",
-	      best->nodeid, best->state_version, best->state_epoch, c->xfer_needed_here ? " (this node is behind)" : "");
+	decide(c, CORE_LOG_INFO, "sync-source", "{sIsIsIsb}", "from", (json_int_t)best->nodeid, "version",
+	       (json_int_t)best->state_version, "epoch", (json_int_t)best->state_epoch, "behind", c->xfer_needed_here);
 	if (best->nodeid == c->nodeid)
 		send_state(c);
 }
@@ -692,7 +1284,7 @@ static void info_phase_done(struct core *c, uint64_t now)
 static void drop(struct core *c, uint32_t sender, const char *type, const char *why)
 {
 	c->dropped_unexpected++;
-	logf_(c, CORE_LOG_DEBUG, "dropped %s from %" PRIu32 ": %s", type, sender, why);
+	decide(c, CORE_LOG_DEBUG, "dropped", "{sssIss}", "type", type, "from", (json_int_t)sender, "why", why);
 }
 
 static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct wire_sync_info *in)
@@ -724,6 +1316,11 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 	m->leader_epoch = in->leader_epoch;
 	m->max_epoch = in->max_epoch;
 	m->expected_votes = in->expected_votes;
+	if (cluster_id_ok((const char *)in->cluster_id.data, in->cluster_id.len)) {
+		memcpy(m->cluster_id, in->cluster_id.data, CORE_CLUSTER_ID_LEN);
+		m->cluster_id[CORE_CLUSTER_ID_LEN] = 0;
+	} else
+		m->cluster_id[0] = 0;
 
 	if (c->phase != PHASE_INFO)
 		return;
@@ -735,9 +1332,12 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 
 static void on_chunk(struct core *c, uint64_t now, uint32_t sender, const struct wire_state_chunk *k)
 {
-	json_t *doc, *spec = NULL, *status = NULL;
+	struct state_doc d = { 0 };
+	json_t *doc, *old_spec, *old_records;
 	json_error_t jerr;
 	_cleanup_free_ char *err = NULL;
+	char old_id[sizeof(c->cluster_id)];
+	uint64_t old_hash, old_spec_hash, old_records_hash;
 
 	if (c->phase != PHASE_STATE || k->round != c->round || sender != c->xfer_from ||
 	    k->state_version != c->xfer_version || k->state_epoch != c->xfer_epoch ||
@@ -758,38 +1358,74 @@ static void on_chunk(struct core *c, uint64_t now, uint32_t sender, const struct
 		return;
 
 	if (c->xfer_needed_here) {
-		if (spec_hash_bytes(c->xfer_buf, c->xfer_total) != c->xfer_hash) {
-			logf_(c, CORE_LOG_ERR, "state from %" PRIu32 " does not match its hash; not applied", sender);
-			set_phase(c, PHASE_SYNC_FAILED, now);
-			return;
-		}
 		doc = json_loadb((const char *)c->xfer_buf, c->xfer_total, JSON_REJECT_DUPLICATES, &jerr);
-		if (!doc || parse_state_doc(doc, &spec, &status, &err) < 0) {
-			logf_(c, CORE_LOG_ERR, "state from %" PRIu32 " is unreadable (%s); not applied", sender,
-			      doc ? (err ? err : "?") : jerr.text);
+		if (!doc || parse_state_doc(doc, &d, &err) < 0) {
+			decide(c, CORE_LOG_ERR, "state-rejected", "{sIss}", "from", (json_int_t)sender, "why",
+			       doc ? (err ? err : "?") : jerr.text);
 			json_decref(doc);
 			set_phase(c, PHASE_SYNC_FAILED, now);
 			return;
 		}
 		json_decref(doc);
-		logf_(c, CORE_LOG_NOTICE, "took state version %" PRIu64 " epoch %" PRIu64 " from %" PRIu32
-			 " (had version %" PRIu64 " epoch %" PRIu64 ")",
-		      c->xfer_version, c->xfer_epoch, sender, c->version, c->state_epoch);
-		json_decref(c->spec);
-		json_decref(c->status);
-		c->spec = spec;
-		c->status = status;
+		if (c->view_cluster_id[0] && strcmp(d.cluster_id, c->view_cluster_id) != 0) {
+			decide(c, CORE_LOG_ERR, "state-rejected", "{sIss}", "from", (json_int_t)sender, "why",
+			       "it belongs to another cluster");
+			state_doc_clear(&d);
+			set_phase(c, PHASE_SYNC_FAILED, now);
+			return;
+		}
+		/* Take it, then check that it hashes to what the sender announced; undo if not. */
+		old_spec = json_incref(c->spec);
+		old_records = json_incref(c->records);
+		memcpy(old_id, c->cluster_id, sizeof(old_id));
+		old_hash = c->hash;
+		old_spec_hash = c->spec_hash;
+		old_records_hash = c->records_hash;
+		take_state_doc(c, &d);
+		if (c->hash != c->xfer_hash) {
+			json_decref(c->spec);
+			json_decref(c->records);
+			c->spec = old_spec;
+			c->records = old_records;
+			memcpy(c->cluster_id, old_id, sizeof(old_id));
+			c->hash = old_hash;
+			c->spec_hash = old_spec_hash;
+			c->records_hash = old_records_hash;
+			decide(c, CORE_LOG_ERR, "state-rejected", "{sIss}", "from", (json_int_t)sender, "why",
+			       "it does not match its hash");
+			set_phase(c, PHASE_SYNC_FAILED, now);
+			return;
+		}
+		json_decref(old_spec);
+		json_decref(old_records);
+		decide(c, CORE_LOG_NOTICE, "took-state", "{sIsIsIsIsI}", "version", (json_int_t)c->xfer_version, "epoch",
+		       (json_int_t)c->xfer_epoch, "from", (json_int_t)sender, "had_version", (json_int_t)c->version,
+		       "had_epoch", (json_int_t)c->state_epoch);
 		c->version = c->xfer_version;
 		c->state_epoch = c->xfer_epoch;
-		c->hash = c->xfer_hash;
 		if (c->state_epoch > c->max_epoch)
 			c->max_epoch = c->state_epoch;
 		c->replaced_by_sync = true;
 		free(c->xfer_buf);
 		c->xfer_buf = NULL;
-		persist(c);
+		persist_snapshot(c);
 	}
 	sync_complete(c, now);
+}
+
+/* The leader multicasts a durable update as the next version. Returns that version. */
+static uint64_t propose(struct core *c, uint16_t kind, uint32_t origin, uint64_t request_id, const char *payload)
+{
+	struct wire_msg m = { .type = WIRE_PROPOSE };
+
+	m.propose.leader_epoch = c->leader_epoch;
+	m.propose.base_version = c->next_base++;
+	m.propose.origin = origin;
+	m.propose.request_id = request_id;
+	m.propose.kind = kind;
+	m.propose.payload = (struct wire_bytes){ (const uint8_t *)payload, (uint32_t)strlen(payload) };
+	send_msg(c, &m);
+	return m.propose.base_version + 1;
 }
 
 static void on_request(struct core *c, uint64_t now, uint32_t sender, const struct wire_request *r)
@@ -801,6 +1437,7 @@ static void on_request(struct core *c, uint64_t now, uint32_t sender, const stru
 
 	if (!can_propose(c))
 		return; /* not ours to answer; the origin retries after the next sync or times out */
+	/* Clients only ever replace the spec; records and the identity are the leader's own. */
 	if (r->kind != WIRE_KIND_SPEC)
 		return drop(c, sender, "request", "unsupported kind");
 	if (spec_parse((const char *)r->payload.data, r->payload.len, &spec, &p) < 0) {
@@ -812,7 +1449,8 @@ static void on_request(struct core *c, uint64_t now, uint32_t sender, const stru
 		m.reject.error = EINVAL;
 		m.reject.message = (struct wire_bytes){ (const uint8_t *)(problems ? problems : "invalid spec"),
 						      (uint32_t)strnlen(problems ? problems : "invalid spec", WIRE_MAX_TEXT) };
-		logf_(c, CORE_LOG_NOTICE, "refused request %" PRIu64 " of %" PRIu32 ": invalid spec", r->request_id, sender);
+		decide(c, CORE_LOG_NOTICE, "request-refused", "{sIsIss}", "request", (json_int_t)r->request_id, "from",
+		       (json_int_t)sender, "why", "invalid spec");
 		send_msg(c, &m);
 		return;
 	}
@@ -820,22 +1458,16 @@ static void on_request(struct core *c, uint64_t now, uint32_t sender, const stru
 	json_decref(spec);
 	if (!canon)
 		abort();
-	m.type = WIRE_PROPOSE;
-	m.propose.leader_epoch = c->leader_epoch;
-	m.propose.base_version = c->next_base++;
-	m.propose.origin = sender;
-	m.propose.request_id = r->request_id;
-	m.propose.kind = WIRE_KIND_SPEC;
-	m.propose.payload = (struct wire_bytes){ (const uint8_t *)canon, (uint32_t)strlen(canon) };
-	send_msg(c, &m);
+	propose(c, WIRE_KIND_SPEC, sender, r->request_id, canon);
 }
 
 static void on_propose(struct core *c, uint64_t now, uint32_t sender, const struct wire_propose *p)
 {
 	struct wire_msg ack = { .type = WIRE_ACK };
+	const struct update_kind *kind = update_kind_get(p->kind);
+	_cleanup_free_ char *why = NULL, *text = NULL;
 	json_t *doc;
 	json_error_t jerr;
-	struct spec_problems probs = { 0 };
 	struct pending *pend;
 
 	if (c->phase != PHASE_SYNCED || sender != c->leader_id || p->leader_epoch != c->leader_epoch)
@@ -843,32 +1475,39 @@ static void on_propose(struct core *c, uint64_t now, uint32_t sender, const stru
 	if (p->base_version != c->version)
 		return drop(c, sender, "propose", "for another base version");
 	doc = json_loadb((const char *)p->payload.data, p->payload.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!doc || (p->kind == WIRE_KIND_SPEC ? spec_validate(doc, &probs) < 0 : !json_is_object(doc))) {
-		spec_problems_clear(&probs);
+	if (!doc)
+		why = strdup(jerr.text);
+	else if (!kind || !kind->apply || kind->min_proto > c->cluster_proto)
+		why = strdup("not an update kind the leader may propose in this cluster protocol");
+	else if (kind->validate(c, doc, &why) < 0 && !why)
+		why = strdup("invalid");
+	if (why) {
 		json_decref(doc);
-		logf_(c, CORE_LOG_ERR, "change %" PRIu64 " from leader %" PRIu32 " is unreadable here; not applied",
-		      p->base_version + 1, sender);
+		/* Every member decodes the same bytes; a member that cannot apply what the others did
+		 * forces a resync from the newest state instead of diverging. */
+		decide(c, CORE_LOG_ERR, "change-unreadable", "{sIsssIss}", "version", (json_int_t)(p->base_version + 1),
+		       "kind", kind ? kind->name : "unknown", "from", (json_int_t)sender, "why", why);
 		trigger_round(c, now);
 		return;
 	}
-	if (p->kind == WIRE_KIND_SPEC) {
-		json_decref(c->spec);
-		c->spec = doc;
-	} else {
-		json_decref(c->status);
-		c->status = doc;
-	}
+	kind->apply(c, doc);
+	json_decref(doc);
 	c->version = p->base_version + 1;
 	c->state_epoch = p->leader_epoch;
 	rehash(c);
 	c->applied_total++;
-	logf_(c, CORE_LOG_INFO, "applied version %" PRIu64 " (%s) from leader %" PRIu32 " epoch %" PRIu64,
-	      c->version, p->kind == WIRE_KIND_SPEC ? "spec" : "status", sender, p->leader_epoch);
-	persist(c);
+	decide(c, CORE_LOG_INFO, "applied", "{sIsssIsI}", "version", (json_int_t)c->version, "kind", kind->name, "from",
+	       (json_int_t)sender, "epoch", (json_int_t)p->leader_epoch);
+	text = strndup((const char *)p->payload.data, p->payload.len);
+	if (!text)
+		abort();
+	persist_update(c, p->kind, text);
 	ack.ack.leader_epoch = c->leader_epoch;
 	ack.ack.version = c->version;
 	ack.ack.hash = c->hash;
 	send_msg(c, &ack);
+	if (p->kind == WIRE_KIND_META)
+		c->id_proposed = false;
 	if (p->origin == c->nodeid && (pend = pending_by_request(c, p->request_id))) {
 		pend->applied = true;
 		pend->version = c->version;
@@ -882,8 +1521,8 @@ static void on_ack(struct core *c, uint64_t now, uint32_t sender, const struct w
 	if (c->phase != PHASE_SYNCED || !m || a->leader_epoch != c->leader_epoch)
 		return drop(c, sender, "ack", "not for the current leadership");
 	if (a->version == c->version && a->hash != c->hash) {
-		logf_(c, CORE_LOG_ERR, "member %" PRIu32 " acked version %" PRIu64 " with different content; resyncing",
-		      sender, a->version);
+		decide(c, CORE_LOG_ERR, "ack-mismatch", "{sIsI}", "from", (json_int_t)sender, "version",
+		       (json_int_t)a->version);
 		trigger_round(c, now);
 		return;
 	}
@@ -901,7 +1540,7 @@ static void on_reject(struct core *c, uint64_t now, uint32_t sender, const struc
 	p = pending_by_request(c, r->request_id);
 	if (!p)
 		return;
-	reply(c, p->client_id, -r->error, c->version, "refused by leader %" PRIu32 ": %.*s", sender,
+	reply(c, p->client_id, -r->error, CORE_OUTCOME_REFUSED, c->version, "refused by leader %" PRIu32 ": %.*s", sender,
 	      (int)r->message.len, (const char *)r->message.data);
 	pending_remove(c, p);
 }
@@ -912,14 +1551,13 @@ static void delivered(struct core *c, uint64_t now, bool resync)
 	c->last_delivery = now;
 	if (c->stalled) {
 		c->stalled = false;
-		logf_(c, CORE_LOG_NOTICE, "membership delivering again after %.1fs; resyncing",
-		      (double)(now - c->stalled_since) / 1e6);
+		decide(c, CORE_LOG_NOTICE, "unstalled", "{sI}", "after_ms", (json_int_t)((now - c->stalled_since) / 1000));
 		if (resync)
 			trigger_round(c, now);
 	}
 }
 
-void core_message(struct core *c, uint64_t now, uint32_t sender, const void *data, size_t len)
+static void handle_message(struct core *c, uint64_t now, uint32_t sender, const void *data, size_t len)
 {
 	struct wire_msg m;
 	enum wire_error e;
@@ -930,8 +1568,8 @@ void core_message(struct core *c, uint64_t now, uint32_t sender, const void *dat
 	e = wire_decode(data, len, c->cfg.proto_min, c->cfg.proto_max, &m);
 	if (e != WIRE_OK) {
 		c->dropped[e]++;
-		logf_(c, CORE_LOG_WARNING, "dropped message from %" PRIu32 " (%zu bytes): %s", sender, len,
-		      wire_error_name(e));
+		decide(c, CORE_LOG_WARNING, "dropped-message", "{sIsIss}", "from", (json_int_t)sender, "bytes",
+		       (json_int_t)len, "why", wire_error_name(e));
 		return;
 	}
 	if (!member_get(c, sender))
@@ -944,6 +1582,7 @@ void core_message(struct core *c, uint64_t now, uint32_t sender, const void *dat
 	case WIRE_ACK:         on_ack(c, now, sender, &m.ack); break;
 	case WIRE_REJECT:      on_reject(c, now, sender, &m.reject); break;
 	case WIRE_HEARTBEAT:   break; /* its delivery is the point */
+	case WIRE_NODE_SECTION: on_section(c, now, sender, &m.section); break;
 	}
 }
 
@@ -953,26 +1592,27 @@ static void fail_pending(struct core *c, int error, const char *why)
 {
 	while (c->pending) {
 		struct pending *p = c->pending;
-		reply(c, p->client_id, error, c->version, "%s", why);
+		reply(c, p->client_id, error, p->ever_sent ? CORE_OUTCOME_UNKNOWN : CORE_OUTCOME_REFUSED, c->version,
+		      "%s%s", why, p->ever_sent ? "" : " (it never left this node: nothing applied)");
 		c->pending = p->next;
 		pending_free(p);
 	}
 }
 
-void core_connected(struct core *c, uint64_t now, uint32_t local_nodeid)
+static void handle_connected(struct core *c, uint64_t now, uint32_t local_nodeid)
 {
 	c->nodeid = local_nodeid;
 	c->n_members = 0;
 	c->last_delivery = now;
 	set_phase(c, PHASE_NO_VIEW, now);
-	logf_(c, CORE_LOG_NOTICE, "connected to corosync as node %" PRIu32, local_nodeid);
+	decide(c, CORE_LOG_NOTICE, "connected", "{sI}", "node", (json_int_t)local_nodeid);
 }
 
-void core_disconnected(struct core *c, uint64_t now)
+static void handle_disconnected(struct core *c, uint64_t now)
 {
 	if (c->phase == PHASE_DISCONNECTED)
 		return;
-	logf_(c, CORE_LOG_WARNING, "lost the corosync connection: acting as inquorate");
+	decide(c, CORE_LOG_WARNING, "disconnected", "{}");
 	c->quorate = false;
 	drop_leader(c, now, "corosync connection lost");
 	for (size_t i = 0; i < c->n_members; i++)
@@ -1003,14 +1643,13 @@ static const char *reason_name(uint32_t r)
 	}
 }
 
-void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t n_members,
-		  const struct core_left *left, size_t n_left)
+static void handle_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t n_members,
+			  const struct core_left *left, size_t n_left)
 {
 	uint32_t sorted[WIRE_MAX_MEMBERS];
 	struct member old[WIRE_MAX_MEMBERS];
 	size_t n_old = c->n_members, n = 0;
-	char buf[1024];
-	int off = 0;
+	json_t *view_members, *view_left;
 
 	if (c->phase == PHASE_DISCONNECTED)
 		return;
@@ -1036,14 +1675,15 @@ void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t 
 		free(old[k].name);
 	c->n_members = n;
 
-	off += snprintf(buf + off, sizeof(buf) - off, "view [");
-	for (size_t i = 0; i < n && off < (int)sizeof(buf) - 32; i++)
-		off += snprintf(buf + off, sizeof(buf) - off, "%s%" PRIu32, i ? " " : "", c->members[i].nodeid);
-	off += snprintf(buf + off, sizeof(buf) - off, "]");
-	for (size_t i = 0; i < n_left && off < (int)sizeof(buf) - 48; i++)
-		off += snprintf(buf + off, sizeof(buf) - off, "%s%" PRIu32 " %s", i ? ", " : " left: ", left[i].nodeid,
-				reason_name(left[i].reason));
-	logf_(c, CORE_LOG_INFO, "%s", buf);
+	view_members = json_array();
+	view_left = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(view_members, json_integer(c->members[i].nodeid));
+	for (size_t i = 0; i < n_left; i++)
+		json_array_append_new(view_left, json_pack("{sIss}", "node", (json_int_t)left[i].nodeid, "reason",
+							  reason_name(left[i].reason)));
+	decide(c, CORE_LOG_INFO, "view", "{soso}", "members", view_members, "left", view_left);
+	sections_drop_departed(c);
 
 	if (!member_get(c, c->nodeid))
 		return; /* a view without us: corosync is about to tell us we left */
@@ -1057,7 +1697,7 @@ void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t 
 		/* If votequorum's last word already excludes the node, its verdict is current. */
 		if (left[i].reason == CORE_LEAVE_NODEDOWN && !known_gone && !c->quorum_unconfirmed) {
 			c->quorum_unconfirmed = true;
-			c->quorum_grace_until = now + c->cfg.stall_timeout_usec / 8;
+			c->quorum_grace_until = now + c->cfg.quorum_grace_usec;
 		}
 	}
 	/* Unless the members still in view are a majority on their own, stop leading right away
@@ -1080,7 +1720,7 @@ void core_quorum_nodes(struct core *c, const uint32_t *nodes, size_t n)
 	c->have_quorum_nodes = true;
 }
 
-void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_votes, uint32_t expected_votes)
+static void handle_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_votes, uint32_t expected_votes)
 {
 	bool changed = quorate != c->quorate;
 
@@ -1098,8 +1738,8 @@ void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_vote
 	if (!changed)
 		return;
 	c->quorate = quorate;
-	logf_(c, CORE_LOG_NOTICE, "quorum %s (votes %" PRIu32 "/%" PRIu32 ")", quorate ? "regained" : "lost",
-	      total_votes, expected_votes);
+	decide(c, CORE_LOG_NOTICE, "quorum", "{sssIsI}", "state", quorate ? "regained" : "lost", "votes",
+	       (json_int_t)total_votes, "expected", (json_int_t)expected_votes);
 	if (!quorate) {
 		drop_leader(c, now, "quorum lost");
 		fail_pending(c, -EAGAIN, "quorum lost before the change committed; retry when quorate");
@@ -1108,19 +1748,19 @@ void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_vote
 	trigger_round(c, now);
 }
 
-void core_send_blocked(struct core *c, uint64_t now)
+static void handle_send_blocked(struct core *c, uint64_t now)
 {
 	if (c->stalled || c->phase == PHASE_DISCONNECTED)
 		return;
 	c->stalled = true;
 	c->stalled_since = now;
-	logf_(c, CORE_LOG_WARNING, "membership stalled: corosync refuses to send (try again) for too long");
+	decide(c, CORE_LOG_WARNING, "stalled", "{ss}", "why", "corosync refuses to send (try again) for too long");
 	drop_leader(c, now, "membership stalled");
 	fail_pending(c, -EAGAIN, "cluster membership stalled (corosync refuses to send) before the change committed; retry");
 	trigger_round(c, now);
 }
 
-void core_tick(struct core *c, uint64_t now)
+static void handle_tick(struct core *c, uint64_t now)
 {
 	struct pending *p, *next;
 	bool expect_traffic = c->phase == PHASE_INFO || c->phase == PHASE_STATE ||
@@ -1129,8 +1769,8 @@ void core_tick(struct core *c, uint64_t now)
 	if (!c->stalled && expect_traffic && now >= c->last_delivery + c->cfg.stall_timeout_usec) {
 		c->stalled = true;
 		c->stalled_since = now;
-		logf_(c, CORE_LOG_WARNING, "membership stalled: nothing delivered by corosync for %.1fs",
-		      (double)(now - c->last_delivery) / 1e6);
+		decide(c, CORE_LOG_WARNING, "stalled", "{sssI}", "why", "nothing delivered by corosync", "for_ms",
+		       (json_int_t)((now - c->last_delivery) / 1000));
 		drop_leader(c, now, "membership stalled");
 		fail_pending(c, -EAGAIN, "cluster membership stalled (corosync delivers nothing) before the change committed; nothing applied here, retry");
 		/* Queued until corosync delivers again, it makes everyone resync at once then. */
@@ -1146,14 +1786,19 @@ void core_tick(struct core *c, uint64_t now)
 		m.heartbeat.leader_epoch = c->leader_epoch;
 		m.heartbeat.seq = ++c->hb_seq;
 		send_msg(c, &m);
-		c->next_hb = now + c->cfg.stall_timeout_usec / 2;
+		c->next_hb = now + c->cfg.heartbeat_usec;
 	}
 	for (p = c->pending; p; p = next) {
 		next = p->next;
 		if (now >= p->deadline) {
-			reply(c, p->client_id, -ETIMEDOUT, c->version,
-			      "not committed within %.0fs (leader %" PRIu32 ", %s); the change may still apply, check `kvmcctl spec get`",
-			      (double)c->cfg.request_timeout_usec / 1e6, c->leader_id, phase_names[c->phase]);
+			if (p->ever_sent)
+				reply(c, p->client_id, -ETIMEDOUT, CORE_OUTCOME_UNKNOWN, c->version,
+				      "not committed within %.0fs (leader %" PRIu32 ", %s); the change may still apply, check `kvmcctl spec get`",
+				      (double)c->cfg.request_timeout_usec / 1e6, c->leader_id, phase_names[c->phase]);
+			else
+				reply(c, p->client_id, -ETIMEDOUT, CORE_OUTCOME_REFUSED, c->version,
+				      "no leader took the change within %.0fs (leader %" PRIu32 ", %s); nothing applied",
+				      (double)c->cfg.request_timeout_usec / 1e6, c->leader_id, phase_names[c->phase]);
 			pending_remove(c, p);
 		}
 	}
@@ -1178,7 +1823,7 @@ uint64_t core_next_deadline(const struct core *c)
 	return d;
 }
 
-void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const char *text, size_t len)
+static void handle_request_spec(struct core *c, uint64_t now, uint64_t client_id, const char *text, size_t len)
 {
 	struct spec_problems probs = { 0 };
 	json_t *spec = NULL;
@@ -1188,43 +1833,50 @@ void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const c
 	if (spec_parse(text, len, &spec, &probs) < 0) {
 		_cleanup_free_ char *all = spec_problems_join(&probs);
 		spec_problems_clear(&probs);
-		reply(c, client_id, -EINVAL, c->version, "invalid spec, nothing applied:\n%s", all ? all : "?");
-		return;
-	}
-	if (json_equal(spec, c->spec) && c->phase == PHASE_SYNCED) {
-		json_decref(spec);
-		reply(c, client_id, 0, c->version, "unchanged: version %" PRIu64, c->version);
+		reply(c, client_id, -EINVAL, CORE_OUTCOME_REFUSED, c->version, "invalid spec, nothing applied:\n%s", all ? all : "?");
 		return;
 	}
 	canon = spec_canonical(spec);
-	json_decref(spec);
 	if (!canon)
 		abort();
 	if (c->phase == PHASE_DISCONNECTED || c->phase == PHASE_NO_VIEW) {
+		json_decref(spec);
 		free(canon);
-		reply(c, client_id, -ENOTCONN, c->version,
+		reply(c, client_id, -ENOTCONN, CORE_OUTCOME_REFUSED, c->version,
 		      "refused: this node is not connected to the cluster (corosync %s); nothing applied",
 		      c->phase == PHASE_DISCONNECTED ? "unreachable" : "joining");
 		return;
 	}
 	if (!c->quorate) {
+		json_decref(spec);
 		free(canon);
-		reply(c, client_id, -EAGAIN, c->version,
+		reply(c, client_id, -EAGAIN, CORE_OUTCOME_REFUSED, c->version,
 		      "refused: this node's partition is not quorate (votes %" PRIu32 " of %" PRIu32 " expected); changes need quorum, nothing applied",
 		      c->votes, c->expected_votes);
 		return;
 	}
 	if (c->stalled) {
+		json_decref(spec);
 		free(canon);
-		reply(c, client_id, -EAGAIN, c->version,
+		reply(c, client_id, -EAGAIN, CORE_OUTCOME_REFUSED, c->version,
 		      "refused: cluster membership is stalled (corosync delivers nothing); nothing applied");
 		return;
 	}
 	if (c->phase == PHASE_SYNCED && !c->leader_id && !c->election_pending && c->no_leader_why[0]) {
+		json_decref(spec);
 		free(canon);
-		reply(c, client_id, -EAGAIN, c->version, "refused: no leader: %s; nothing applied", c->no_leader_why);
+		reply(c, client_id, -EAGAIN, CORE_OUTCOME_REFUSED, c->version, "refused: no leader: %s; nothing applied", c->no_leader_why);
 		return;
 	}
+	/* Only now: a node that may not change the state must not vouch for it either (its copy may
+	 * be stale), so "unchanged" is answered only where a change would have been accepted. */
+	if (c->phase == PHASE_SYNCED && json_equal(spec, c->spec)) {
+		json_decref(spec);
+		free(canon);
+		reply(c, client_id, 0, CORE_OUTCOME_COMMITTED, c->version, "unchanged: version %" PRIu64, c->version);
+		return;
+	}
+	json_decref(spec);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		abort();
@@ -1238,13 +1890,63 @@ void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const c
 		pending_send(c, p);
 }
 
+/* Every event ends with core_settle(): the shell learns about "may act" changes at once. */
+void core_connected(struct core *c, uint64_t now, uint32_t local_nodeid)
+{
+	handle_connected(c, now, local_nodeid);
+	core_settle(c, now);
+}
+
+void core_disconnected(struct core *c, uint64_t now)
+{
+	handle_disconnected(c, now);
+	core_settle(c, now);
+}
+
+void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t n_members,
+		  const struct core_left *left, size_t n_left)
+{
+	handle_confchg(c, now, members, n_members, left, n_left);
+	core_settle(c, now);
+}
+
+void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_votes, uint32_t expected_votes)
+{
+	handle_quorum(c, now, quorate, total_votes, expected_votes);
+	core_settle(c, now);
+}
+
+void core_message(struct core *c, uint64_t now, uint32_t sender, const void *data, size_t len)
+{
+	handle_message(c, now, sender, data, len);
+	core_settle(c, now);
+}
+
+void core_tick(struct core *c, uint64_t now)
+{
+	handle_tick(c, now);
+	core_settle(c, now);
+}
+
+void core_send_blocked(struct core *c, uint64_t now)
+{
+	handle_send_blocked(c, now);
+	core_settle(c, now);
+}
+
+void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const char *text, size_t len)
+{
+	handle_request_spec(c, now, client_id, text, len);
+	core_settle(c, now);
+}
+
 /* ---- construction and views ------------------------------------------------------------- */
 
-static int load_persisted(struct core *c, const char *text, char **error)
+static int load_snapshot(struct core *c, const char *text, char **error)
 {
 	json_error_t jerr;
 	json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *spec = NULL, *status = NULL;
+	struct state_doc d = { 0 };
 	json_int_t format, version, sepoch, mepoch;
 	int r = -EINVAL;
 
@@ -1258,19 +1960,16 @@ static int load_persisted(struct core *c, const char *text, char **error)
 		*error = strdup("needs integer \"format\", \"version\", \"state_epoch\", \"max_epoch\" (max_epoch >= state_epoch >= 0)");
 		goto out;
 	}
-	if (format != PERSIST_FORMAT) {
-		if (asprintf(error, "format %" JSON_INTEGER_FORMAT " is not supported (this build reads %d)", format,
+	if (format != 1 && format != PERSIST_FORMAT) {
+		if (asprintf(error, "format %" JSON_INTEGER_FORMAT " is not supported (this build reads 1 and %d)", format,
 			     PERSIST_FORMAT) < 0)
 			*error = NULL;
 		goto out;
 	}
-	r = parse_state_doc(doc, &spec, &status, error);
+	r = parse_state_doc(doc, &d, error);
 	if (r < 0)
 		goto out;
-	json_decref(c->spec);
-	json_decref(c->status);
-	c->spec = spec;
-	c->status = status;
+	take_state_doc(c, &d);
 	c->version = (uint64_t)version;
 	c->state_epoch = (uint64_t)sepoch;
 	c->max_epoch = (uint64_t)mepoch;
@@ -1280,10 +1979,89 @@ out:
 	return r;
 }
 
-int core_new(const struct core_config *cfg, const char *persisted, const char *journal, struct core **out,
+/*
+ * Replays one journal record. Versioned records apply only as the next version (one the
+ * snapshot already holds is skipped: the shell writes the snapshot before it empties the
+ * journal); a gap means the journal is not this state's.
+ */
+static int replay_record(struct core *c, json_t *rec, unsigned line, char **error)
+{
+	json_int_t k = -1, v = 0, e = 0, me = 0;
+	const struct update_kind *kind;
+	json_t *payload = NULL;
+	_cleanup_free_ char *why = NULL;
+
+	if (json_unpack(rec, "{sI}", "k", &k) < 0)
+		goto bad;
+	if (k == 0) {
+		if (json_unpack(rec, "{sI}", "max_epoch", &me) < 0 || me < 0)
+			goto bad;
+		if ((uint64_t)me > c->max_epoch)
+			c->max_epoch = (uint64_t)me;
+		return 0;
+	}
+	kind = k > 0 && k < 65536 ? update_kind_get((uint16_t)k) : NULL;
+	if (!kind || !kind->apply || json_unpack(rec, "{sIsIso}", "v", &v, "e", &e, "p", &payload) < 0 || v < 1 || e < 0)
+		goto bad;
+	if ((uint64_t)v <= c->version)
+		return 0;
+	if ((uint64_t)v != c->version + 1) {
+		if (asprintf(error, "journal line %u: version %" JSON_INTEGER_FORMAT " does not follow version %" PRIu64
+			     " (the journal does not belong to this snapshot)", line, v, c->version) < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	if (kind->validate(c, payload, &why) < 0) {
+		if (asprintf(error, "journal line %u: %s update is invalid: %s", line, kind->name, why ? why : "?") < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
+	kind->apply(c, payload);
+	c->version = (uint64_t)v;
+	c->state_epoch = (uint64_t)e;
+	if (c->state_epoch > c->max_epoch)
+		c->max_epoch = c->state_epoch;
+	rehash(c);
+	return 0;
+bad:
+	if (asprintf(error, "journal line %u: not a kvmcd journal record", line) < 0)
+		*error = NULL;
+	return -EINVAL;
+}
+
+static int load_journal(struct core *c, const char *journal, char **error)
+{
+	unsigned line = 0;
+
+	for (const char *p = journal; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		json_error_t jerr;
+		json_t *rec;
+		int r;
+
+		line++;
+		if (!nl)
+			break; /* a torn last record: the crash came before its fdatasync, never acked */
+		rec = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, &jerr);
+		if (!rec) {
+			if (asprintf(error, "journal line %u: %s", line, jerr.text) < 0)
+				*error = NULL;
+			return -EINVAL;
+		}
+		r = replay_record(c, rec, line, error);
+		json_decref(rec);
+		if (r < 0)
+			return r;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+int core_new(const struct core_config *cfg, const char *snapshot, const char *journal, struct core **out,
 	     char **error)
 {
 	struct core *c = calloc(1, sizeof(*c));
+	int r;
 
 	*error = NULL;
 	if (!c)
@@ -1291,24 +2069,38 @@ int core_new(const struct core_config *cfg, const char *persisted, const char *j
 	c->cfg = *cfg;
 	c->name = strdup(cfg->name && *cfg->name ? cfg->name : "?");
 	c->cfg.name = NULL;
+	c->cfg.cluster_id_candidate = NULL;
 	c->nodeid = cfg->nodeid;
 	c->cluster_proto = cfg->proto_max;
-	c->spec = json_object();
-	c->status = json_object();
-	if (!c->name || !c->spec || !c->status) {
+	c->records = json_object();
+	c->sections = json_object();
+	if (!c->name || !c->records || !c->sections) {
 		core_free(c);
 		return -ENOMEM;
 	}
+	set_spec(c, json_object());
+	if (cfg->cluster_id_candidate) {
+		if (!cluster_id_ok(cfg->cluster_id_candidate, strlen(cfg->cluster_id_candidate))) {
+			*error = strdup("cluster id candidate is not 32 lower-case hex characters");
+			core_free(c);
+			return -EINVAL;
+		}
+		snprintf(c->id_candidate, sizeof(c->id_candidate), "%s", cfg->cluster_id_candidate);
+	}
 	if (c->cfg.stall_timeout_usec == 0)
 		c->cfg.stall_timeout_usec = 8 * USEC_PER_SEC;
+	if (c->cfg.heartbeat_usec == 0)
+		c->cfg.heartbeat_usec = c->cfg.stall_timeout_usec / 2;
+	if (c->cfg.quorum_grace_usec == 0)
+		c->cfg.quorum_grace_usec = c->cfg.stall_timeout_usec / 8;
 	if (c->cfg.request_timeout_usec == 0)
 		c->cfg.request_timeout_usec = 30 * USEC_PER_SEC;
-	if (persisted) {
-		int r = load_persisted(c, persisted, error);
-		if (r < 0) {
-			core_free(c);
-			return r;
-		}
+	r = snapshot ? load_snapshot(c, snapshot, error) : 0;
+	if (r >= 0)
+		r = load_journal(c, journal, error);
+	if (r < 0) {
+		core_free(c);
+		return r;
 	}
 	rehash(c);
 	*out = c;
@@ -1331,7 +2123,9 @@ void core_free(struct core *c)
 	for (size_t i = 0; i < c->n_members; i++)
 		free(c->members[i].name);
 	json_decref(c->spec);
-	json_decref(c->status);
+	json_decref(c->records);
+	json_decref(c->sections);
+	json_decref(c->own_section);
 	free(c->xfer_buf);
 	free(c->name);
 	free(c);
@@ -1341,12 +2135,14 @@ char *core_persist_json(const struct core *c)
 {
 	json_t *doc = json_pack("{sisIsIsIsOsOsIsI}", "format", PERSIST_FORMAT, "version", (json_int_t)c->version,
 				"state_epoch", (json_int_t)c->state_epoch, "max_epoch", (json_int_t)c->max_epoch,
-				"spec", c->spec, "status", c->status,
+				"spec", c->spec, "records", c->records,
 				"leader_id", (json_int_t)c->leader_id, "leader_epoch", (json_int_t)c->leader_epoch);
 	char *s;
 
 	if (!doc)
 		return NULL;
+	if (c->cluster_id[0])
+		json_object_set_new(doc, "cluster_id", json_string(c->cluster_id));
 	s = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(1));
 	json_decref(doc);
 	return s;
@@ -1415,47 +2211,29 @@ uint64_t core_state_hash(const struct core *c) { return c->hash; }
 bool core_is_synced(const struct core *c) { return c->phase == PHASE_SYNCED && !c->stalled; }
 bool core_is_quorate(const struct core *c) { return c->quorate; }
 
-char *core_log_text(const struct core_action *a)
-{
-	const char *t = json_string_value(json_object_get(a->fields, "text"));
-
-	return strdup(t ? t : "");
-}
-
-char *core_log_trace(const struct core_action *a)
-{
-	_cleanup_free_ char *f = a->fields ? json_dumps(a->fields, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	char *s;
-
-	if (asprintf(&s, "%s %s", a->event ? a->event : "?", f ? f : "{}") < 0)
-		return NULL;
-	return s;
-}
-
-int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t *patch, uint64_t *version,
-		      char **error)
-{
-	return -EOPNOTSUPP;
-}
-
-int core_node_publish(struct core *c, uint64_t now, const json_t *section, char **error)
-{
-	return -EOPNOTSUPP;
-}
-
-static json_t *empty_object(void)
-{
-	static json_t *e;
-
-	if (!e)
-		e = json_object();
-	return e;
-}
-const json_t *core_records(const struct core *c) { return empty_object(); }
-const json_t *core_node_sections(const struct core *c) { return empty_object(); }
+const json_t *core_records(const struct core *c) { return c->records; }
+const json_t *core_node_sections(const struct core *c) { return c->sections; }
 const json_t *core_spec(const struct core *c) { return c->spec; }
-const char *core_cluster_id(const struct core *c) { return ""; }
+const char *core_cluster_id(const struct core *c) { return c->cluster_id; }
 bool core_is_acting(const struct core *c) { return can_propose(c); }
-bool core_may_act(const struct core *c) { return c->phase == PHASE_SYNCED && c->quorate && !c->stalled; }
+bool core_may_act(const struct core *c) { return may_act(c); }
 uint64_t core_committed_version(const struct core *c) { return c->committed; }
-const char *core_no_leader_reason(const struct core *c) { return c->leader_id ? "" : c->no_leader_why; }
+
+const char *core_no_leader_reason(const struct core *c)
+{
+	if (c->leader_id)
+		return "";
+	if (c->phase == PHASE_DISCONNECTED)
+		return "this node is not connected to corosync";
+	if (c->stalled)
+		return "the membership is stalled (corosync delivers nothing)";
+	if (!c->quorate)
+		return "this node's partition is not quorate";
+	if (c->no_leader_why[0] && c->phase == PHASE_SYNCED)
+		return c->no_leader_why;
+	if (c->phase == PHASE_SYNC_FAILED)
+		return c->no_leader_why[0] ? c->no_leader_why : "this node could not take the cluster's state";
+	if (c->election_pending)
+		return "the election waits for every member's quorum verdict";
+	return "the membership is syncing";
+}

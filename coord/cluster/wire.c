@@ -114,6 +114,20 @@ static void decode_info(struct rd *r, struct wire_sync_info *m)
 	m->expected_votes = rd_u32(r);
 	if (m->leader_epoch > m->max_epoch || m->state_epoch > m->max_epoch)
 		r->bad = true;
+	if (!r->bad && r->left > 0)
+		rd_str(r, WIRE_MAX_CLUSTER_ID, &m->cluster_id);
+}
+
+static bool kind_known(uint16_t kind)
+{
+	return kind == WIRE_KIND_SPEC || kind == WIRE_KIND_STATUS || kind == WIRE_KIND_LEADER_PATCH ||
+	       kind == WIRE_KIND_META;
+}
+
+static void decode_section(struct rd *r, struct wire_node_section *m)
+{
+	m->seq = rd_u64(r);
+	rd_blob(r, WIRE_MAX_PAYLOAD, &m->payload);
 }
 
 static void decode_chunk(struct rd *r, struct wire_state_chunk *m)
@@ -137,7 +151,7 @@ static void decode_request(struct rd *r, struct wire_request *m)
 	m->request_id = rd_u64(r);
 	m->kind = rd_u16(r);
 	rd_blob(r, WIRE_MAX_PAYLOAD, &m->payload);
-	if (m->kind != WIRE_KIND_SPEC && m->kind != WIRE_KIND_STATUS)
+	if (!kind_known(m->kind))
 		r->bad = true;
 }
 
@@ -149,7 +163,7 @@ static void decode_propose(struct rd *r, struct wire_propose *m)
 	m->request_id = rd_u64(r);
 	m->kind = rd_u16(r);
 	rd_blob(r, WIRE_MAX_PAYLOAD, &m->payload);
-	if (m->leader_epoch == 0 || (m->kind != WIRE_KIND_SPEC && m->kind != WIRE_KIND_STATUS))
+	if (m->leader_epoch == 0 || !kind_known(m->kind))
 		r->bad = true;
 }
 
@@ -208,6 +222,7 @@ enum wire_error wire_decode(const void *buf, size_t len, uint16_t proto_min, uin
 	case WIRE_ACK:         decode_ack(&r, &m.ack); break;
 	case WIRE_REJECT:      decode_reject(&r, &m.reject); break;
 	case WIRE_HEARTBEAT:   decode_heartbeat(&r, &m.heartbeat); break;
+	case WIRE_NODE_SECTION: decode_section(&r, &m.section); break;
 	}
 	/* Trailing bytes are allowed (fields appended by a later version); missing ones are not. */
 	if (r.bad)
@@ -324,6 +339,8 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 		wr_u64(&w, m->info.leader_epoch);
 		wr_u64(&w, m->info.max_epoch);
 		wr_u32(&w, m->info.expected_votes);
+		/* Always written (empty = none), so fields a later version appends come after it. */
+		wr_str(&w, &m->info.cluster_id, WIRE_MAX_CLUSTER_ID);
 		break;
 	case WIRE_STATE_CHUNK:
 		wr_u32(&w, m->chunk.round);
@@ -361,6 +378,10 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 	case WIRE_HEARTBEAT:
 		wr_u64(&w, m->heartbeat.leader_epoch);
 		wr_u64(&w, m->heartbeat.seq);
+		break;
+	case WIRE_NODE_SECTION:
+		wr_u64(&w, m->section.seq);
+		wr_blob(&w, &m->section.payload, WIRE_MAX_PAYLOAD);
 		break;
 	}
 	if (w.err) {
@@ -402,6 +423,7 @@ const char *wire_type_name(uint16_t type)
 		[WIRE_ACK] = "ack",
 		[WIRE_REJECT] = "reject",
 		[WIRE_HEARTBEAT] = "heartbeat",
+		[WIRE_NODE_SECTION] = "node-section",
 	};
 	return type > 0 && type < _WIRE_TYPE_MAX ? names[type] : "unknown";
 }

@@ -35,7 +35,9 @@
 #define WIRE_HEADER_SIZE 12u
 #define WIRE_PROTO_BASE 1u    /* the version WIRE_SYNC_INFO is always encoded in */
 #define WIRE_PROTO_MIN 1u     /* oldest version this build reads and writes */
-#define WIRE_PROTO_MAX 1u     /* newest version this build reads and writes */
+#define WIRE_PROTO_MAX 2u     /* newest version this build reads and writes */
+/* Protocol 2 adds leader patches and the cluster identity (request/propose kinds 3 and 5) and
+ * node sections (WIRE_NODE_SECTION); a cluster that speaks 1 uses none of them. */
 
 #define WIRE_MAX_MEMBERS 128u      /* CPG_MEMBERS_MAX */
 #define WIRE_MAX_NAME 255u         /* node names */
@@ -53,12 +55,16 @@ enum wire_type {
 	WIRE_ACK = 5,         /* a member has applied and persisted a version */
 	WIRE_REJECT = 6,      /* the leader refuses a request */
 	WIRE_HEARTBEAT = 7,   /* the leader is alive and its messages are being delivered */
+	WIRE_NODE_SECTION = 8, /* protocol 2: a member replaces its own soft section */
 	_WIRE_TYPE_MAX,
 };
 
+/* The update kinds of coord/cluster/core.h (enum core_update_kind); never renumbered. */
 enum wire_request_kind {
-	WIRE_KIND_SPEC = 1,   /* payload is the whole new spec (JSON) */
-	WIRE_KIND_STATUS = 2, /* payload is the whole new status (JSON) */
+	WIRE_KIND_SPEC = 1,         /* payload is the whole new spec (JSON) */
+	WIRE_KIND_STATUS = 2,       /* protocol 1's whole-status replace: decoded, never applied */
+	WIRE_KIND_LEADER_PATCH = 3, /* protocol 2: merge patch over the leader's records (JSON) */
+	WIRE_KIND_META = 5,         /* protocol 2: {"cluster_id": "..."} */
 };
 
 #define WIRE_INFO_QUORATE 0x1u /* sender's votequorum says quorate */
@@ -82,6 +88,16 @@ struct wire_sync_info {
 	uint64_t leader_epoch;
 	uint64_t max_epoch;      /* highest epoch the sender has ever seen (persisted) */
 	uint32_t expected_votes; /* votequorum's expected votes as the sender knows them */
+	/* Appended after the version-1 fields (older readers ignore it; absent = empty): the
+	 * cluster identity of the sender's state, WIRE_MAX_CLUSTER_ID bytes at most. */
+	struct wire_bytes cluster_id;
+};
+
+#define WIRE_MAX_CLUSTER_ID 64u
+
+struct wire_node_section {
+	uint64_t seq;            /* per sender, grows with each section it sends */
+	struct wire_bytes payload; /* the section, canonical JSON object */
 };
 
 struct wire_state_chunk {
@@ -136,6 +152,7 @@ struct wire_msg {
 		struct wire_ack ack;
 		struct wire_reject reject;
 		struct wire_heartbeat heartbeat;
+		struct wire_node_section section;
 	};
 };
 
