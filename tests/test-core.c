@@ -5,7 +5,10 @@
  * --json`, and requests refused before a node is part of a quorate view.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
+
+#include "macros.h"
 
 #include "core.h"
 #include "tap.h"
@@ -31,6 +34,177 @@ static int last_reply(struct core *c, char **text)
 		core_action_clear(&a);
 	}
 	return err;
+}
+
+/* ---- a one-node cluster of protocol 2, its messages looped back as corosync would ---- */
+
+#define ID1 "00112233445566778899aabbccddeeff"
+
+struct loop {
+	struct core *c;
+	uint64_t now;
+	char journal[1 << 16];    /* PERSIST records, one per line */
+	int snapshots;
+	bool acting;
+	uint64_t leading_epoch, committed;
+	bool may_act;
+	int replies;
+};
+
+static void pump(struct loop *l)
+{
+	struct core_action a;
+	uint8_t *q[64];
+	size_t qlen[64], n;
+
+	do {
+		n = 0;
+		while (core_next_action(l->c, &a)) {
+			switch (a.type) {
+			case CORE_ACT_SEND:
+				if (n < 64) {
+					q[n] = TAKE_PTR(a.data);
+					qlen[n++] = a.len;
+				}
+				break;
+			case CORE_ACT_PERSIST:
+				if (a.data) {
+					strncat(l->journal, (const char *)a.data, sizeof(l->journal) - strlen(l->journal) - 2);
+					strcat(l->journal, "\n");
+				} else {
+					l->snapshots++;
+				}
+				break;
+			case CORE_ACT_LEADING:
+				l->acting = a.is_leader;
+				l->leading_epoch = a.epoch;
+				break;
+			case CORE_ACT_COMMITTED:
+				l->committed = a.version;
+				l->may_act = a.may_act;
+				break;
+			case CORE_ACT_REPLY:
+				l->replies++;
+				break;
+			default:
+				break;
+			}
+			core_action_clear(&a);
+		}
+		for (size_t i = 0; i < n; i++) {
+			core_message(l->c, ++l->now, 1, q[i], qlen[i]);
+			free(q[i]);
+		}
+	} while (n);
+}
+
+static void leader_records(void)
+{
+	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = 2,
+				   .cluster_id_candidate = ID1 };
+	struct loop l = { .now = 1000 };
+	char *err = NULL;
+	uint64_t v = 0, v2 = 0, hash;
+	uint32_t m[] = { 1 };
+	json_t *patch;
+	struct core *r;
+	int rc;
+
+	rc = core_new(&cfg, NULL, NULL, &l.c, &err);
+	CHECK(rc == 0, "core_new: %s", err);
+	core_connected(l.c, ++l.now, 1);
+	core_quorum(l.c, ++l.now, true, 1, 1);
+	core_confchg(l.c, ++l.now, m, 1, NULL, 0);
+	pump(&l);
+	CHECK(core_is_leader(l.c) && l.acting && l.leading_epoch == 1, "leading under epoch 1 (%d %" PRIu64 ")",
+	      l.acting, l.leading_epoch);
+	/* the first leader of an id-less cluster minted its identity, committed as version 1 */
+	CHECK(!strcmp(core_cluster_id(l.c), ID1), "cluster id minted: '%s'", core_cluster_id(l.c));
+	CHECK(l.may_act && l.committed == 1 && core_state_version(l.c) == 1, "committed %" PRIu64, l.committed);
+
+	/* a leader patch under the current epoch commits; the journal holds the patch alone */
+	patch = json_pack("{s{ss}s{ss}}", "vm/web1", "owner", "kvm1", "fence/kvm3", "state", "pending");
+	rc = core_leader_patch(l.c, ++l.now, 1, patch, &v, &err);
+	json_decref(patch);
+	CHECK(rc == 0 && v == 2, "patch: %d %s v=%" PRIu64, rc, err, v);
+	pump(&l);
+	CHECK(l.committed == 2, "patch committed (%" PRIu64 ")", l.committed);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(core_records(l.c), "vm/web1"), "owner")), "kvm1"),
+	      "record set");
+	CHECK(strlen(l.journal) < 400 && strstr(l.journal, "\"k\":3"), "journal record small: %s", l.journal);
+
+	/* null deletes; a stale epoch, a bad key and a non-object are refused and nothing is sent */
+	patch = json_pack("{sn}", "fence/kvm3");
+	CHECK(core_leader_patch(l.c, ++l.now, 1, patch, &v2, &err) == 0 && v2 == 3, "delete");
+	json_decref(patch);
+	pump(&l);
+	CHECK(!json_object_get(core_records(l.c), "fence/kvm3") && json_object_size(core_records(l.c)) == 1, "deleted");
+	patch = json_pack("{s{}}", "vm/x");
+	rc = core_leader_patch(l.c, ++l.now, 0, patch, &v2, &err);
+	CHECK(rc == -ESTALE && err && strstr(err, "epoch 0"), "stale epoch 0: %d %s", rc, err);
+	free(err); err = NULL;
+	rc = core_leader_patch(l.c, ++l.now, 2, patch, &v2, &err);
+	CHECK(rc == -ESTALE, "future epoch refused: %d", rc);
+	free(err); err = NULL;
+	json_decref(patch);
+	patch = json_pack("{s{}}", "bad key");
+	rc = core_leader_patch(l.c, ++l.now, 1, patch, &v2, &err);
+	CHECK(rc == -EINVAL && err && strstr(err, "bad key"), "bad key: %d %s", rc, err);
+	free(err); err = NULL;
+	json_decref(patch);
+	patch = json_array();
+	CHECK(core_leader_patch(l.c, ++l.now, 1, patch, &v2, &err) == -EINVAL, "array patch");
+	free(err); err = NULL;
+	json_decref(patch);
+	pump(&l);
+	CHECK(core_state_version(l.c) == 3, "nothing else applied (version %" PRIu64 ")", core_state_version(l.c));
+
+	/* a node section: soft, not versioned, visible under the node id */
+	patch = json_pack("{ss}", "iqn", "iqn.2024-01.test:kvm1");
+	CHECK(core_node_publish(l.c, ++l.now, patch, &err) == 0, "publish: %s", err);
+	json_decref(patch);
+	pump(&l);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(core_node_sections(l.c), "1"),
+								       "section"), "iqn")), "iqn.2024-01.test:kvm1"),
+	      "section visible");
+	CHECK(core_state_version(l.c) == 3, "a section is no versioned change");
+
+	/* the journal alone rebuilds the same state; a torn last line is ignored */
+	hash = core_state_hash(l.c);
+	strcat(l.journal, "{\"k\":3,\"v\":4,\"e\":1,\"p\":{\"vm/torn\"");
+	rc = core_new(&cfg, NULL, l.journal, &r, &err);
+	CHECK(rc == 0 && core_state_version(r) == 3 && core_state_hash(r) == hash &&
+	      !strcmp(core_cluster_id(r), ID1) && json_object_get(core_records(r), "vm/web1"),
+	      "journal replay: %d %s v%" PRIu64, rc, err, r ? core_state_version(r) : 0);
+	/* a snapshot taken at version 3 plus the whole journal (the crash came before it was
+	 * emptied): records the snapshot holds are skipped */
+	{
+		char *snap = core_persist_json(l.c);
+		struct core *r2 = NULL;
+		rc = core_new(&cfg, snap, l.journal, &r2, &err);
+		CHECK(rc == 0 && core_state_hash(r2) == hash, "snapshot + overlapping journal: %d %s", rc, err);
+		core_free(r2);
+		free(snap);
+	}
+	core_free(r);
+	/* a gap in the journal is refused, naming the line */
+	rc = core_new(&cfg, NULL, "{\"k\":3,\"v\":2,\"e\":1,\"p\":{\"vm/a\":{}}}\n", &r, &err);
+	CHECK(rc == -EINVAL && err && strstr(err, "line 1") && strstr(err, "does not follow"), "gap: %d %s", rc, err);
+	free(err); err = NULL;
+	rc = core_new(&cfg, NULL, "{\"k\":9,\"v\":1,\"e\":1,\"p\":{}}\n", &r, &err);
+	CHECK(rc == -EINVAL && err && strstr(err, "not a kvmcd journal record"), "unknown kind: %d %s", rc, err);
+	free(err); err = NULL;
+
+	/* leadership lost: LEADING stop, and a patch under the old epoch is stale */
+	core_quorum(l.c, ++l.now, false, 1, 3);
+	pump(&l);
+	CHECK(!l.acting && !l.may_act, "stopped acting on quorum loss");
+	patch = json_pack("{s{}}", "vm/late");
+	rc = core_leader_patch(l.c, ++l.now, 1, patch, &v2, &err);
+	CHECK(rc == -ESTALE, "patch after losing the lead: %d", rc);
+	free(err);
+	json_decref(patch);
+	core_free(l.c);
 }
 
 int main(void)
@@ -88,6 +262,10 @@ int main(void)
 	CHECK(last_reply(c, &text) == -EAGAIN && strstr(text, "not quorate") && strstr(text, "votes 1 of 3"),
 	      "inquorate: %s", text);
 
+	/* an inquorate node refuses even the spec it already holds: its copy may be stale */
+	core_request_spec(c, 6, 45, "{\"labels\":{\"a\":\"b\"}}", 20);
+	CHECK(last_reply(c, &text) == -EAGAIN && strstr(text, "not quorate"), "inquorate unchanged: %s", text);
+
 	/* the status contract */
 	st = core_status_json(c, 10);
 	CHECK(json_is_object(json_object_get(st, "node")), "node");
@@ -98,9 +276,12 @@ int main(void)
 	CHECK(json_is_array(json_object_get(st, "members")), "members");
 	CHECK(json_integer_value(json_object_get(st, "state_version")) == 7, "state_version");
 	CHECK(json_is_string(json_object_get(json_object_get(st, "sync"), "state")), "sync.state");
+	CHECK(strstr(json_string_value(json_object_get(st, "no_leader_reason")), "not quorate"), "no_leader_reason");
+	CHECK(json_is_string(json_object_get(st, "cluster_id")), "cluster_id");
 	json_decref(st);
 
 	core_free(c);
 	free(text);
+	leader_records();
 	return tap_done("test-core");
 }

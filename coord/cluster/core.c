@@ -2152,6 +2152,8 @@ static const char *member_state(const struct core *c, const struct member *m)
 {
 	if (c->phase != PHASE_SYNCED && c->phase != PHASE_SYNC_FAILED)
 		return m->have_info ? "syncing" : "joining";
+	if (m->foreign)
+		return "foreign";
 	if (!m->compatible)
 		return "incompatible";
 	return "synced";
@@ -2199,6 +2201,24 @@ json_t *core_status_json(const struct core *c, uint64_t now)
 		       "pending_requests", (json_int_t)({ size_t k = 0; for (const struct pending *p = c->pending; p; p = p->next) k++; k; }),
 		       "dropped_messages", dropped);
 	json_decref(members);
+	if (!st)
+		return NULL;
+	/* Added with the replicated document's sections; the fields above are unchanged. */
+	json_object_set_new(st, "cluster_id", json_string(c->cluster_id));
+	json_object_set_new(st, "no_leader_reason", json_string(core_no_leader_reason(c)));
+	json_object_set_new(st, "acting", json_boolean(can_propose(c)));
+	json_object_set_new(st, "may_act", json_boolean(may_act(c)));
+	json_object_set_new(st, "records", json_integer((json_int_t)json_object_size(c->records)));
+	{
+		json_t *secs = json_object();
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(c->sections, k, v)
+			json_object_set_new(secs, k, json_pack("{sOsO}", "name", json_object_get(v, "name"), "seq",
+							       json_object_get(v, "seq")));
+		json_object_set_new(st, "node_sections", secs);
+	}
 	return st;
 }
 
