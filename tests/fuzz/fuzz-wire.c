@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	(void)wire_decode(data, size, WIRE_PROTO_MIN, WIRE_PROTO_MAX, &m);
 	if (!c) {
-		struct core_config cfg = { .nodeid = 1, .name = "fuzz", .proto_min = 1, .proto_max = 1 };
+		struct core_config cfg = { .nodeid = 1, .name = "fuzz", .proto_min = 1, .proto_max = WIRE_PROTO_MAX };
 		static const uint32_t members[] = { 1, 2, 3 };
 		if (core_new(&cfg, NULL, NULL, &c, &err) < 0)
 			return 0;
