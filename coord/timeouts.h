@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Safety timing: every timeout that safety depends on, as a named function of a few base values.
+ *
+ * Pure: no clock, no I/O. The daemon fills struct timeouts_base from its configuration and from
+ * corosync's cmap, calls timeouts_derive() once (and on reload), and hands the derived values to
+ * the core, the watchdog feeder, the fencers and the ONTAP link. All values are microseconds of
+ * CLOCK_MONOTONIC (uint64_t); there is no floating point anywhere on this path.
+ *
+ * The numbers below are the defaults (timeouts_defaults(): corosync's own defaults on a 3-node
+ * nodelist, kvmcd's defaults, a 10 s watchdog); `kvmcd --print-timeouts` prints the same table
+ * for the configured values (timeouts_describe()).
+ *
+ * ============================================================================================
+ * 1. Base values (struct timeouts_base)
+ * ============================================================================================
+ *
+ *   token          3000 ms   corosync totem.token                  (cmap totem.token)
+ *   coefficient     650 ms   corosync totem.token_coefficient      (cmap totem.token_coefficient)
+ *   nodes             3      nodes in corosync's nodelist          (cmap nodelist.node.*)
+ *   consensus         0      corosync totem.consensus; 0 = corosync's default (cmap totem.consensus)
+ *   stall_timeout  8000 ms   kvmcd [cluster] stall_timeout
+ *   request_timeout 30 s     kvmcd [cluster] request_timeout
+ *   ontap_request_timeout 30 s, ontap_job_timeout 600 s   kvmcd [ontap] request_/job_timeout
+ *   agent_restart  6000 ms   how long a kvmcd restart takes, PROCDOWN to rejoined: systemd's
+ *                            RestartSec=2s plus the start-to-rejoin measured in the multinode
+ *                            tests ("a few seconds")
+ *   watchdog_timeout 10 s    last keepalive -> reset, as the driver reports it after
+ *                            WDIOC_SETTIMEOUT (whole seconds); 0 = no watchdog
+ *   watchdog_keepalive 0     0 = watchdog_timeout / 4
+ *   fence_agent_timeout 60 s, fence_agent_attempts 3, fence_agent_backoff 2 s (doubled per retry)
+ *   margin         1000 ms   event-loop latency, timer slack, clock-rate differences between
+ *                            hosts (NTP keeps them within 500 ppm: 20 ms over the longest wait
+ *                            here), a network hop
+ *
+ * The daemon may instead read corosync's runtime values (runtime.config.totem.token, which
+ * already includes the coefficient, and runtime.config.totem.consensus): pass coefficient 0 then.
+ *
+ * ============================================================================================
+ * 2. Failure detection (corosync)
+ * ============================================================================================
+ *
+ *   token_effective = token + (nodes - 2) * coefficient           (nodes > 2)    3650 ms
+ *   consensus       = consensus, or 1.2 * token_effective when 0                 4380 ms
+ *   detection       = token_effective + consensus                                8030 ms
+ *
+ * corosync computes its default consensus from the token *after* the coefficient is added
+ * (exec/totemconfig.c). The notes measured (3 nodes, corosync SIGKILLed or its link cut, the
+ * largest of the runs): token 3000 -> 8.03 s (formula 8.03), token 1000 -> 3.56 s (3.63),
+ * token 1000 with coefficient 0 -> 2.20 s (2.20). The formula is the timers alone; forming the
+ * new ring adds ~50 ms (corosync.conf(5)) and the maxima do reach it, so every wait below adds
+ * margin on top of detection. With 1.2 * the *configured* token the formula would give 7.25 s,
+ * below what was measured; tests/test-timeouts.c pins both.
+ *
+ * During detection nothing at all is delivered: the token is lost, so no message is ordered.
+ *
+ * ============================================================================================
+ * 3. kvmcd's own liveness
+ * ============================================================================================
+ *
+ *   heartbeat    = stall_timeout / 2       4000 ms  the leader multicasts a heartbeat; two
+ *                                                   missed beats make a stall
+ *   quorum_grace = stall_timeout / 8       1000 ms  after a NODEDOWN view, how long a member
+ *                                                   waits for votequorum's verdict; the notes
+ *                                                   measured it 0-2 ms after the view. (A node
+ *                                                   in a minority stops leading at once anyway.)
+ *   leader_lease = stall_timeout           8000 ms  a leader's authority (its ONTAP epoch)
+ *                                                   lapses at last_delivery + leader_lease on its
+ *                                                   own clock, even before the tick that notices
+ *                                                   the stall has run (see 6.)
+ *
+ * A healthy membership change after a node failure delivers nothing for up to
+ * heartbeat + detection (the last beat may have been just before the failure). So
+ *
+ *   stall_clean_min = 2 * (detection + margin)     18060 ms
+ *
+ * is the shortest stall_timeout that never takes a node failure for a stall. DECIDED: a shorter
+ * stall_timeout is accepted with a note (TIMEOUTS_NOTE_FAILURE_MAY_STALL), not refused: a false
+ * stall only ever makes a leader step down early (the safe direction) and fails pending requests;
+ * every safety wait below is derived from max(detection, stall_timeout), so it stays correct
+ * either way; and raising stall_timeout lengthens every one of those waits and the detection of
+ * a wedged corosync. That is a trade-off for the operator (or lower totem.token: 1000 ms detects
+ * in ~3.5 s), not an inconsistency. Note that the shipped defaults (token 3000, 3 nodes,
+ * stall_timeout 8000) DO trip it; the multinode tests run token 1000, coefficient 0, where they
+ * do not.
+ *
+ * A client's change. Sent at s; a node fails at s. The new view comes at most detection later;
+ * then a sync round, the re-sent REQUEST, PROPOSE and the ACKs, all of which deliver messages,
+ * so each gap is shorter than stall_timeout or the member stalls and the request fails anyway:
+ *
+ *   commit_max = detection + stall_timeout + margin     17030 ms
+ *
+ * REFUSED: request_timeout < commit_max. The protocol promises that a request interrupted by a
+ * membership change is re-sent to the next leader; a request_timeout shorter than one failover
+ * makes that promise empty, and raising request_timeout costs nothing. (This implies
+ * request_timeout > stall_timeout.)
+ *
+ * ============================================================================================
+ * 4. When does an isolated node stop acting? (the root of every wait below)
+ * ============================================================================================
+ *
+ * Let T_v be the moment the survivors' corosync delivers the view without node X (the verdict).
+ * X stops leading, stops acting on the replicated state and stops feeding its watchdog (5.) as
+ * soon as it notices that it is no longer a member of a quorate view, by either path:
+ *
+ *   a. its own corosync gives it the view (X alone, or in a minority): at most detection after
+ *      T_v. (Both sides' token timers started at the same lost token; we do not subtract the
+ *      survivors' own wait, so this is conservative by about token_effective, which also
+ *      absorbs the ~50 ms of ring forming on X's side.)
+ *   b. its corosync is wedged and delivers nothing (an asymmetric partition: the notes saw no
+ *      callback for 60+ s): X's last delivery came no later than T_v (the survivors' new ring
+ *      excludes X), so X stalls at most stall_timeout after T_v.
+ *
+ * We cannot know which path X takes, so:
+ *
+ *   notice_max = max(detection, stall_timeout)           8030 ms after T_v
+ *
+ * Requirement on the code: X's decision to feed the watchdog or to issue an ONTAP mutation is
+ * taken with the state current at that instant: the corosync fds and the core's deadline timer
+ * are dispatched before the watchdog timer and curl's sources (sd-event priorities), and the
+ * "not stalled" test is now < last_delivery + stall_timeout, not a cached flag.
+ *
+ * ============================================================================================
+ * 5. Watchdog self-fence: when may the survivors count X dead?
+ * ============================================================================================
+ *
+ *   watchdog_keepalive = watchdog_timeout / 4                  2500 ms
+ *   watchdog_fire_max  = watchdog_timeout + watchdog_timeout/32  10312.5 ms
+ *                        (the notes measured 5.02-5.04 s for 5 s and 10.08 s for 10 s, i.e.
+ *                        +0.8 %; 1/32 = 3.1 % covers it and the two clocks' rates)
+ *
+ * kvmcd's event loop feeds /dev/watchdog every watchdog_keepalive while, at that instant, it is
+ * connected to corosync, a member of a quorate view (votequorum and the majority-of-expected
+ * rule), not stalled, and the replicated records hold no fence decision against it. Timeline
+ * after the verdict (X isolated, its corosync either working or wedged):
+ *
+ *   T_v                                the survivors see X leave (NODEDOWN)
+ *   T_v + notice_max          (8030)   X has noticed (4.) and stops feeding; it also stops its
+ *                                      VMs, but nothing below waits for that
+ *   ... + watchdog_keepalive (10530)   the last keepalive may have been decided on a state one
+ *                                      interval old (a feeder that tests an expiry posted by
+ *                                      the loop, as sanlock's wdmd does; with the in-loop test
+ *                                      above this term is spare)
+ *   ... + watchdog_fire_max  (20842.5) the device resets X: its VMs are gone
+ *   ... + margin             (21842.5) watchdog_dead_after_nodedown: the survivors may count X
+ *                                      dead and start its VMs elsewhere
+ *
+ *   watchdog_dead_after_nodedown = notice_max + watchdog_keepalive + watchdog_fire_max + margin
+ *
+ * PROCDOWN (X's kvmcd gone, its corosync up; also a clean LEAVE: X may still run VMs). The
+ * survivors first wait
+ *
+ *   agent_grace = agent_restart + margin                       7000 ms
+ *
+ * for it to come back; only then may the leader record a fence decision. A dead kvmcd feeds
+ * nothing, and a restarted kvmcd feeds only once it has rejoined a synced quorate view whose
+ * records hold no fence decision against it (total order settles the race between its rejoin
+ * and the leader's fence record). The last keepalive therefore came before PROCDOWN:
+ *
+ *   watchdog_dead_after_procdown = watchdog_keepalive + watchdog_fire_max + margin   13812.5 ms
+ *
+ * REFUSED: agent_grace > watchdog_timeout - watchdog_keepalive: the old kvmcd's last keepalive
+ * may be one interval before its death, so a restart that takes the whole grace would be cut
+ * short by the host's own watchdog: every kvmcd restart would reset the host, contradicting the
+ * grace. REFUSED: a watchdog_timeout that is not whole seconds (the device counts seconds; pass
+ * what the driver reports), and a keepalive above watchdog_timeout / 3.
+ *
+ * Assumptions: the watchdog is a hardware one (softdog needs a working kernel timer and does not
+ * reset a hard-locked kernel); kvmcd never disarms it (no magic close 'V') while the host runs
+ * cluster VMs; a driver that resets on a second expiry reports the doubled time; hosts do not
+ * suspend (CLOCK_MONOTONIC stops); every host uses the same watchdog_timeout (a host that
+ * publishes another value is not fenced by watchdog). systemd's WatchdogSec only restarts a hung
+ * agent; it bounds nothing here.
+ *
+ * ============================================================================================
+ * 6. ONTAP: when can the old leader's last mutation still land?
+ * ============================================================================================
+ *
+ * Only the leader mutates ONTAP, under its epoch. ONTAP itself checks no epoch, so the bound is
+ * in time:
+ *
+ *   T_L        the new leader's CORE_ACT_LEADING start for a new epoch (a kept epoch across
+ *              sync rounds does not restart anything). Every verdict that ended the old epoch
+ *              came before T_L, so the old leader X stopped issuing by T_L + notice_max:
+ *              - X still a member (it stalled, or a round replaced its epoch): X sent its
+ *                SYNC_INFO for the round after it stopped, so it stopped before T_L;
+ *              - X gone (NODEDOWN): 4.;
+ *              - X's kvmcd dead (PROCDOWN): it sends nothing more, see (ii).
+ *   What the old leader's code must do (so that "stopped issuing" means "nothing more leaves"):
+ *     (i)  on CORE_ACT_ROLE lost / LEADING stop, take the epoch from the ONTAP client before
+ *          performing the next action (cancels queued, in-flight, retrying and job-polling
+ *          requests), and let the epoch source refuse once now >= last_delivery + leader_lease;
+ *     (ii) give ONTAP sockets SO_LINGER {on, 0}, so a cancelled request or a dead process
+ *          resets the connection instead of leaving the kernel to retransmit the unsent part
+ *          of a request for minutes (orphan retries) -- it could land long after any bound.
+ *   A request that ONTAP already received may still be executed. We assume ONTAP finishes or
+ *   rejects a synchronous call within ontap_request_timeout of receiving it (the client's own
+ *   budget for one exchange; ONTAP documents no server-side bound, mutating calls default to
+ *   return_timeout=0 and the fence operations -- igroup initiators, LUN maps, NVMe subsystem
+ *   hosts -- are synchronous through 9.15):
+ *
+ *   ontap_quiet = notice_max + ontap_request_timeout + margin      39030 ms after T_L
+ *
+ *   An asynchronous job the old leader started keeps running in ONTAP after its client stopped
+ *   polling; it was created (202) before T_L + ontap_quiet. So, after the quiet point, the new
+ *   leader lists the SVM's jobs in state queued, running or paused (GET /api/cluster/jobs),
+ *   treats each as possibly the old leader's, re-reads what they touch once they end, and waits
+ *   at most ontap_job_timeout for them:
+ *
+ *   ontap_jobs_settled = ontap_quiet + ontap_job_timeout         639030 ms after T_L
+ *
+ *   A job still running then: alarm, and ONTAP fences stay unconfirmed (try the next method).
+ *   REFUSED: ontap_job_timeout < ontap_request_timeout (a job is never waited for less than
+ *   one exchange).
+ *
+ * What the new leader does before the quiet point: every operation probes first and is
+ * idempotent, so it may re-run the half-finished plan at once (concurrent idempotent ensures
+ * converge), but no read issued before T_L + ontap_quiet may be taken as final for a decision
+ * that is unsafe if an old mutation lands later -- above all, it may not confirm a fence.
+ *
+ * ============================================================================================
+ * 7. Fences: deadlines and when each counts as confirmed
+ * ============================================================================================
+ *
+ *   ontap   Remove the node's initiators / host NQNs from every igroup and NVMe subsystem (and
+ *           export rules). One attempt may take
+ *             fence_ontap_attempt = 4 * ontap_request_timeout        120000 ms
+ *           (look up, remove, read back, list jobs; each one full exchange), counted from
+ *           max(start, T_L + ontap_quiet). CONFIRMED when a read-back issued after both the
+ *           removal succeeded and T_L + ontap_quiet shows none of the node's access, and no job
+ *           that existed at the quiet point is still running. (Whether ONTAP drops an NVMe
+ *           host's live controllers when the host is removed is unconfirmed; nvmet does not.)
+ *   agent   A fence agent (power), run as a child: `off`, then `status`, both within
+ *           fence_agent_timeout; past it TERM, and KILL after
+ *             fence_agent_kill_grace = fence_agent_timeout / 10          6000 ms;
+ *           at most fence_agent_attempts attempts, backoff doubling from fence_agent_backoff:
+ *             fence_agent_deadline = attempts * (timeout + kill_grace)
+ *                                    + backoff * (2^(attempts-1) - 1)    204000 ms
+ *           CONFIRMED when `status` run after a successful `off` reports the power off.
+ *   watchdog CONFIRMED when now >= T_v + watchdog_dead_after_nodedown (or PROCDOWN +
+ *           watchdog_dead_after_procdown) and X has not been seen in a view since; only for a
+ *           host that published an armed hardware watchdog with this cluster's timeout.
+ */
+#pragma once
+
+#include <stdint.h>
+
+/* Notes: consistent bases that cost availability (timeouts_describe() explains each). */
+enum {
+	TIMEOUTS_NOTE_FAILURE_MAY_STALL = 1u << 0, /* stall_timeout < stall_clean_min */
+	TIMEOUTS_NOTE_NO_WATCHDOG = 1u << 1,       /* watchdog_timeout 0: no watchdog fence */
+};
+
+/*
+ * The inputs. Durations in microseconds; bounds (checked by timeouts_derive()) in brackets.
+ */
+struct timeouts_base {
+	uint64_t totem_token_usec;             /* corosync totem.token [100 ms, 300 s]; 3000 ms */
+	uint64_t totem_token_coefficient_usec; /* totem.token_coefficient [0, 10 s]; 650 ms */
+	uint32_t totem_nodes;                  /* nodes in corosync's nodelist [1, 1000]; 3 */
+	uint64_t totem_consensus_usec;         /* totem.consensus; 0 = 1.2 * effective token, else
+						  [100 ms, 600 s]; 0 */
+	uint64_t stall_timeout_usec;           /* [cluster] stall_timeout [1 s, 600 s]; 8000 ms */
+	uint64_t request_timeout_usec;         /* [cluster] request_timeout [1 s, 3600 s]; 30 s */
+	uint64_t ontap_request_timeout_usec;   /* [ontap] request_timeout [1 s, 3600 s]; 30 s */
+	uint64_t ontap_job_timeout_usec;       /* [ontap] job_timeout [1 s, 86400 s]; 600 s */
+	uint64_t agent_restart_usec;           /* kvmcd restart, PROCDOWN to rejoined [1 s, 300 s];
+						  6000 ms */
+	uint64_t watchdog_timeout_usec;        /* last keepalive -> reset, whole seconds [2 s,
+						  600 s], or 0 = no watchdog; 10 s */
+	uint64_t watchdog_keepalive_usec;      /* 0 = watchdog_timeout / 4, else [100 ms,
+						  watchdog_timeout / 3]; 0 */
+	uint64_t fence_agent_timeout_usec;     /* one `off` + `status` [5 s, 600 s]; 60 s */
+	uint32_t fence_agent_attempts;         /* [1, 10]; 3 */
+	uint64_t fence_agent_backoff_usec;     /* first retry delay, doubled [100 ms, 60 s]; 2 s */
+	uint64_t margin_usec;                  /* [100 ms, 60 s]; 1000 ms */
+};
+
+/*
+ * The derived values; the header comment above gives each one's formula and reason.
+ * timeouts_derive() fills every field or none.
+ */
+struct timeouts {
+	struct timeouts_base base;                   /* the inputs, as given */
+	/* 2. corosync */
+	uint64_t totem_token_effective_usec;
+	uint64_t totem_consensus_usec;               /* as corosync uses it (explicit or default) */
+	uint64_t detection_usec;
+	/* 3. kvmcd liveness */
+	uint64_t heartbeat_usec;
+	uint64_t quorum_grace_usec;
+	uint64_t leader_lease_usec;
+	uint64_t stall_clean_min_usec;
+	uint64_t commit_max_usec;
+	/* 4. */
+	uint64_t notice_max_usec;
+	/* 5. watchdog and agent loss; the watchdog ones are 0 without a watchdog */
+	uint64_t agent_grace_usec;
+	uint64_t watchdog_keepalive_usec;
+	uint64_t watchdog_fire_max_usec;
+	uint64_t watchdog_dead_after_nodedown_usec;
+	uint64_t watchdog_dead_after_procdown_usec;
+	/* 6. ONTAP, after the new leader's LEADING start */
+	uint64_t ontap_quiet_usec;
+	uint64_t ontap_jobs_settled_usec;
+	/* 7. fences */
+	uint64_t fence_ontap_attempt_usec;
+	uint64_t fence_agent_kill_grace_usec;
+	uint64_t fence_agent_deadline_usec;
+	unsigned notes;                              /* TIMEOUTS_NOTE_* */
+};
+
+/* Fills *base with the defaults listed in 1. */
+void timeouts_defaults(struct timeouts_base *base);
+
+/*
+ * Checks the bases (bounds and the REFUSED relations above) and derives. Returns 0 and fills
+ * *out; -EINVAL with *error (owned; names the values, e.g. "request_timeout 10000 ms is shorter
+ * than commit_max 17030 ms ...") and *out untouched; -ENOMEM. error may be NULL.
+ */
+int timeouts_derive(const struct timeouts_base *base, struct timeouts *out, char **error);
+
+/*
+ * The timeline for `kvmcd --print-timeouts`: one line per base and derived value ("name value
+ * formula"), then one line per note. Returns 0 and *out (owned, '\n'-terminated lines), or
+ * -ENOMEM.
+ */
+int timeouts_describe(const struct timeouts *t, char **out);
