@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE         configuration file (default %s; defaults apply if it is missing)\n"
 		"  -f, --foreground          log to stderr whatever [log] target says\n"
-		"      --check-config        load the configuration, print every problem, exit\n"
+		"      --check-config        check the configuration and the files it names as kvmcd does\n"
+		"                            when it starts; print every problem, exit non-zero on any\n"
 		"      --print-example-config  print every key with its default and description\n"
 		"  -V, --version             print the version\n",
 		DEFAULT_CONFIG);
@@ -91,15 +92,20 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	klog_configure(log, LOG_INFO, LOG_TARGET_AUTO, args.foreground || check_only);
+	/* The file, then what it names (credentials, PEM files): one verdict for --check-config and
+	 * start-up alike. */
 	r = config_load(args.config_path, !args.config_explicit, &cfg, &errors);
+	if (r >= 0)
+		r = config_check_runtime(cfg, &errors);
 	if (r < 0) {
 		for (size_t i = 0; i < errors.n; i++)
 			klog(log, LOG_ERR, "%s", errors.text[i]);
 		if (r == -ENOMEM)
 			klog(log, LOG_ERR, "%s: out of memory", args.config_path);
-		klog(log, LOG_ERR, "Configuration %s has %zu problem%s; refusing to start", args.config_path, errors.n,
-		     errors.n == 1 ? "" : "s");
+		klog(log, LOG_ERR, "Configuration %s has %zu problem%s; %s", args.config_path, errors.n,
+		     errors.n == 1 ? "" : "s", check_only ? "not OK" : "refusing to start");
 		config_errors_clear(&errors);
+		config_free(cfg);
 		klog_free(log);
 		return EXIT_FAILURE;
 	}
