@@ -190,7 +190,7 @@ jq_is .state_version 1 && ok "invalid spec changed nothing" || fail "state_versi
 cp "$T/kvmcd.conf" "$T/kvmcd.conf.good"
 printf '[cluster]\nbogus = 1\n[log]\nlevel = loud\n' >>"$T/kvmcd.conf"
 kill -HUP "$KVMCD_PID"
-wait_until 5 "bad reload is refused" grep -q 'Reload failed (2 problems)' "$T/kvmcd.log"
+wait_until 5 "bad reload is refused" grep -q 'Reload failed (3 problems)' "$T/kvmcd.log"
 alive "$KVMCD_PID" && jq_is .quorate true && ok "still running after a bad reload" || fail "died on bad reload"
 sed 's/reconnect_max = 500/reconnect_max = 400/; s/stall_timeout = 4s/stall_timeout = 5s/' "$T/kvmcd.conf.good" >"$T/kvmcd.conf"
 kill -HUP "$KVMCD_PID"
