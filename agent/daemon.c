@@ -28,12 +28,17 @@ struct daemon {
 	struct api_server *api;         /* owned */
 	sd_event_source *core_timer;    /* owned: fires at core_next_deadline() */
 	sd_event_source *sig_term, *sig_int, *sig_hup; /* owned */
-	int lock_fd;                    /* owned: flock on <state_dir>/kvmcd.lock */
+	struct persist *persist;        /* owned: the state directory's lock, snapshot and journal */
 	bool fatal;                     /* a PERSIST failed: feed and perform nothing more */
 	char *status_text;              /* owned: last STATUS= sent to systemd */
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
 	struct leader_ontap *ontap;     /* owned; NULL when [ontap] is not configured */
+	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
 };
+
+/* The journal is folded into a snapshot once it is larger than this and than the snapshot:
+ * replaying it then costs at most about as much as reading the snapshot. */
+#define COMPACT_MIN_BYTES (1024u * 1024u)
 
 static uint64_t now_usec(void)
 {
@@ -79,6 +84,61 @@ static void fatal_stop(struct daemon *d, int r)
 	sd_event_exit(d->event, r);
 }
 
+static int write_snapshot(struct daemon *d)
+{
+	_cleanup_free_ char *text = core_persist_json(d->core);
+
+	return text ? persist_write(d->persist, text, strlen(text)) : -ENOMEM;
+}
+
+/*
+ * After an append: once the journal is larger than max(COMPACT_MIN_BYTES, the snapshot), fold it
+ * into a new snapshot. The snapshot is the core's state now, which may already hold records
+ * still queued behind this one; appended after it, they are skipped by version on replay.
+ * A failed compaction loses nothing (the journal is complete and durable): it is logged and
+ * tried again once the journal has grown by as much again.
+ */
+static void maybe_compact(struct daemon *d)
+{
+	uint64_t journal = persist_journal_bytes(d->persist), snapshot = persist_snapshot_bytes(d->persist);
+	uint64_t limit = snapshot > COMPACT_MIN_BYTES ? snapshot : COMPACT_MIN_BYTES;
+	int r;
+
+	if (journal <= limit || journal < d->compact_retry_at)
+		return;
+	r = write_snapshot(d);
+	if (r < 0) {
+		klog(d->log, LOG_WARNING,
+		     "Cannot fold the %" PRIu64 "-byte journal %s/%s into a snapshot: %s; the journal stays complete, trying again once it has grown by %" PRIu64 " bytes",
+		     journal, persist_dir(d->persist), PERSIST_JOURNAL_FILE, strerror(-r), limit);
+		d->compact_retry_at = journal + limit;
+		return;
+	}
+	d->compact_retry_at = 0;
+	klog(d->log, LOG_DEBUG, "Folded the %" PRIu64 "-byte journal into a %" PRIu64 "-byte snapshot", journal,
+	     persist_snapshot_bytes(d->persist));
+}
+
+static void perform_persist(struct daemon *d, const struct core_action *a)
+{
+	const char *file = a->data ? PERSIST_JOURNAL_FILE : PERSIST_STATE_FILE;
+	int r;
+
+	if (a->data)
+		r = persist_append(d->persist, (const char *)a->data, a->len);
+	else
+		r = write_snapshot(d);
+	if (r < 0) {
+		klog(d->log, LOG_ERR, "Cannot persist state to %s/%s: %s; stopping, since nothing unpersisted may be acknowledged",
+		     persist_dir(d->persist), file, strerror(-r));
+		fatal_stop(d, r);
+		return;
+	}
+	if (a->data)
+		maybe_compact(d);
+}
+
+
 static json_t *reply_json(const struct core_action *a)
 {
 	if (a->error == 0)
@@ -93,17 +153,9 @@ static void perform(struct daemon *d, struct core_action *a)
 	case CORE_ACT_SEND:
 		cpg_glue_send(d->glue, TAKE_PTR(a->data), a->len);
 		break;
-	case CORE_ACT_PERSIST: {
-		_cleanup_free_ char *text = core_persist_json(d->core);
-		int r = text ? persist_write(d->cfg->state_dir, text, strlen(text)) : -ENOMEM;
-
-		if (r < 0) {
-			klog(d->log, LOG_ERR, "Cannot persist state to %s/%s: %s; stopping, since nothing unpersisted may be acknowledged",
-			     d->cfg->state_dir, PERSIST_STATE_FILE, strerror(-r));
-			fatal_stop(d, r);
-		}
+	case CORE_ACT_PERSIST:
+		perform_persist(d, a);
 		break;
-	}
 	case CORE_ACT_REPLY: {
 		json_t *reply = reply_json(a);
 
@@ -256,9 +308,11 @@ static json_t *api_status(struct daemon *d)
 		return NULL;
 	/* What only the shell knows: the corosync connection and where this daemon lives. */
 	json_object_set_new(st, "daemon",
-			    json_pack("{sssisbsIssssss}", "version", KVMCD_VERSION, "pid", (int)getpid(), "connected",
+			    json_pack("{sssisbsIsssssssIsI}", "version", KVMCD_VERSION, "pid", (int)getpid(), "connected",
 				      cpg_glue_is_connected(d->glue), "send_queue", (json_int_t)cpg_glue_queued(d->glue),
-				      "config", d->cfg->path, "socket", d->cfg->socket_path, "group", d->cfg->cluster_group));
+				      "config", d->cfg->path, "socket", d->cfg->socket_path, "group", d->cfg->cluster_group,
+				      "snapshot_bytes", (json_int_t)persist_snapshot_bytes(d->persist),
+				      "journal_bytes", (json_int_t)persist_journal_bytes(d->persist)));
 	json_object_set_new(st, "ontap", d->ontap ? leader_ontap_status(d->ontap) : json_null());
 	return json_pack("{sbso}", "ok", 1, "status", st);
 }
@@ -412,16 +466,20 @@ static void daemon_free(struct daemon *d)
 	leader_ontap_free(d->ontap);
 	core_free(d->core);
 	sd_event_unref(d->event);
+	persist_free(d->persist); /* releases the state directory's lock: last */
 	config_free(d->cfg);
-	if (d->lock_fd >= 0)
-		close(d->lock_fd);
 	free(d->status_text);
 }
 
-/* Reads state.json and builds the core; an unusable file stops the daemon (never reset silently). */
+/*
+ * Reads the snapshot and the journal and builds the core; unusable state stops the daemon (never
+ * reset silently). A journal left by the previous run is then folded into a snapshot: start-up
+ * has read and replayed it anyway, and this bounds the journal to one run's records.
+ */
 static int load_core(struct daemon *d)
 {
-	_cleanup_free_ char *persisted = NULL, *error = NULL;
+	_cleanup_free_ char *snapshot = NULL, *journal = NULL, *error = NULL, *with = NULL;
+	const char *dir = persist_dir(d->persist);
 	struct core_config cc = {
 		.name = d->cfg->node_name,
 		.proto_min = WIRE_PROTO_MIN,
@@ -429,25 +487,44 @@ static int load_core(struct daemon *d)
 		.stall_timeout_usec = (uint64_t)d->cfg->stall_timeout_ms * USEC_PER_MSEC,
 		.request_timeout_usec = (uint64_t)d->cfg->request_timeout_ms * USEC_PER_MSEC,
 	};
+	size_t records = 0;
 	int r;
 
-	r = persist_read(d->cfg->state_dir, &persisted);
+	r = persist_read(d->persist, &snapshot, &journal);
 	if (r < 0)
 		return klog_errno(d->log, LOG_ERR, r,
-				  "Cannot read state file %s/%s: %s; refusing to start (fix or move the file away; a node without it rejoins as a fresh member)",
-				  d->cfg->state_dir, PERSIST_STATE_FILE, strerror(-r));
-	r = core_new(&cc, persisted, NULL, &d->core, &error);
+				  "Cannot read state file %s/%s or %s: %s; refusing to start (fix or move the files away; a node without them rejoins as a fresh member)",
+				  dir, PERSIST_STATE_FILE, PERSIST_JOURNAL_FILE, strerror(-r));
+	for (const char *p = journal; p && (p = strchr(p, '\n')); p++)
+		records++;
+	if (journal && asprintf(&with, "the %zu record%s of %s/%s", records, records == 1 ? "" : "s", dir,
+				PERSIST_JOURNAL_FILE) < 0)
+		with = NULL;
+	r = core_new(&cc, snapshot, journal, &d->core, &error);
+	if (r == -EINVAL && snapshot)
+		return klog_errno(d->log, LOG_ERR, r,
+				  "State file %s/%s is unusable%s%s%s: %s; refusing to start (fix or move the files away; a node without them rejoins as a fresh member)",
+				  dir, PERSIST_STATE_FILE, with ? " (read with " : "", with ? with : "", with ? ")" : "",
+				  error ? error : "invalid");
 	if (r == -EINVAL)
 		return klog_errno(d->log, LOG_ERR, r,
-				  "State file %s/%s is unusable: %s; refusing to start (fix or move the file away; a node without it rejoins as a fresh member)",
-				  d->cfg->state_dir, PERSIST_STATE_FILE, error ? error : "invalid");
+				  "Journal %s/%s is unusable: %s; refusing to start (fix or move it away; a node without it rejoins as a fresh member)",
+				  dir, PERSIST_JOURNAL_FILE, error ? error : "invalid");
 	if (r < 0)
 		return klog_errno(d->log, LOG_ERR, r, "Cannot create the coordination core: %s", strerror(-r));
-	if (persisted)
-		klog(d->log, LOG_INFO, "Recovered state version %" PRIu64 " from %s/%s", core_state_version(d->core),
-		     d->cfg->state_dir, PERSIST_STATE_FILE);
-	else
-		klog(d->log, LOG_INFO, "No %s/%s: starting as a fresh node", d->cfg->state_dir, PERSIST_STATE_FILE);
+	if (!snapshot && !journal) {
+		klog(d->log, LOG_INFO, "No %s/%s: starting as a fresh node", dir, PERSIST_STATE_FILE);
+		return 0;
+	}
+	klog(d->log, LOG_INFO, "Recovered state version %" PRIu64 " from %s%s%s%s%s", core_state_version(d->core),
+	     snapshot ? dir : "", snapshot ? "/" PERSIST_STATE_FILE : "", snapshot && with ? " and " : "", with ? with : "",
+	     snapshot ? "" : " (no snapshot yet)");
+	if (journal) {
+		r = write_snapshot(d);
+		if (r < 0)
+			klog(d->log, LOG_WARNING, "Cannot fold the journal %s/%s into a snapshot: %s; it stays complete",
+			     dir, PERSIST_JOURNAL_FILE, strerror(-r));
+	}
 	return 0;
 }
 
@@ -456,13 +533,13 @@ static int setup(struct daemon *d)
 	sigset_t mask;
 	int r;
 
-	d->lock_fd = persist_lock(d->cfg->state_dir);
-	if (d->lock_fd == -EBUSY)
-		return klog_errno(d->log, LOG_ERR, -EBUSY, "Another kvmcd uses state directory %s; refusing to start",
+	r = persist_open(d->cfg->state_dir, &d->persist);
+	if (r == -EBUSY)
+		return klog_errno(d->log, LOG_ERR, r, "Another kvmcd uses state directory %s; refusing to start",
 				  d->cfg->state_dir);
-	if (d->lock_fd < 0)
-		return klog_errno(d->log, LOG_ERR, d->lock_fd, "Cannot lock state directory %s: %s", d->cfg->state_dir,
-				  strerror(-d->lock_fd));
+	if (r < 0)
+		return klog_errno(d->log, LOG_ERR, r, "Cannot open state directory %s: %s", d->cfg->state_dir,
+				  strerror(-r));
 	r = load_core(d);
 	if (r < 0)
 		return r;
@@ -513,7 +590,7 @@ static int setup(struct daemon *d)
 
 int daemon_run(const struct daemon_args *args, struct klog *log, struct kvmcd_config *cfg)
 {
-	struct daemon d = { .args = args, .log = log, .cfg = cfg, .lock_fd = -1 };
+	struct daemon d = { .args = args, .log = log, .cfg = cfg };
 	int r;
 
 	klog(log, LOG_INFO, "kvmcd %s starting: node '%s', group '%s', config %s, state %s, socket %s", KVMCD_VERSION,

@@ -4,8 +4,9 @@
  * corosync (cpg-glue), the local API (api-server), the state file (persist) and the journal.
  *
  * After EVERY event fed to the core, the queued actions are performed in order -- SEND queues a
- * multicast, PERSIST writes state.json durably (a failure stops the daemon: it must never
- * acknowledge state it did not persist), REPLY answers an API client, LOG and ROLE log -- and
+ * multicast, PERSIST appends a journal record (or writes a snapshot) durably (a failure stops
+ * the daemon: it must never acknowledge state it did not persist), REPLY answers an API
+ * client, LOG and ROLE log -- and
  * one monotonic timer is re-armed at core_next_deadline(). Nothing polls.
  */
 #pragma once
