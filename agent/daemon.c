@@ -16,7 +16,31 @@
 #include "daemon.h"
 #include "leader-ontap.h"
 #include "persist.h"
+#include "service.h"
 #include "spec.h"
+
+/*
+ * Every service, in start-up order (teardown in reverse). A new feature adds itself here and
+ * nowhere else in this file: see service.h.
+ */
+static const struct service_ops *const services[] = {
+	&leader_ontap_service,
+	NULL,
+};
+#define N_SERVICES (ARRAY_SIZE(services) - 1)
+
+/* The journal is folded into a snapshot once it is larger than this and than the snapshot:
+ * replaying it then costs at most about as much as reading the snapshot. */
+#define COMPACT_MIN_BYTES (1024u * 1024u)
+
+struct daemon;
+
+/* What a service is lent (service.h); one per entry of services[], inside struct daemon. */
+struct service_ctx {
+	struct daemon *d;              /* borrowed: the daemon that runs the service */
+	const struct service_ops *ops; /* borrowed: its entry in services[] */
+	void *state;                   /* owned through ops->free; NULL = off (or not started) */
+};
 
 struct daemon {
 	const struct daemon_args *args; /* borrowed */
@@ -26,19 +50,23 @@ struct daemon {
 	struct core *core;              /* owned */
 	struct cpg_glue *glue;          /* owned */
 	struct api_server *api;         /* owned */
-	sd_event_source *core_timer;    /* owned: fires at core_next_deadline() */
-	sd_event_source *sig_term, *sig_int, *sig_hup; /* owned */
 	struct persist *persist;        /* owned: the state directory's lock, snapshot and journal */
+	sd_event_source *core_timer;    /* owned: fires at core_next_deadline() */
+	sd_event_source *drain_src;     /* owned: defer source; enabled (ONESHOT) whenever an event
+					 * was fed, performs the queued actions on the next iteration */
+	sd_event_source *sig_term, *sig_int, *sig_hup; /* owned */
+	bool draining;                  /* inside drain(): events from the glue are postponed */
+	bool send_blocked_pending;      /* the glue said "send blocked" during a drain: fed after it */
 	bool fatal;                     /* a PERSIST failed: feed and perform nothing more */
 	char *status_text;              /* owned: last STATUS= sent to systemd */
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
-	struct leader_ontap *ontap;     /* owned; NULL when [ontap] is not configured */
 	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
+	struct service_ctx svc[N_SERVICES];
 };
 
-/* The journal is folded into a snapshot once it is larger than this and than the snapshot:
- * replaying it then costs at most about as much as reading the snapshot. */
-#define COMPACT_MIN_BYTES (1024u * 1024u)
+#define FOREACH_SERVICE(d, s) for (struct service_ctx *s = (d)->svc; s < (d)->svc + N_SERVICES; s++)
+/* The services that are on and implement hook `h`. */
+#define FOREACH_SERVICE_WITH(d, s, h) FOREACH_SERVICE(d, s) if (s->state && s->ops->h)
 
 static uint64_t now_usec(void)
 {
@@ -47,6 +75,8 @@ static uint64_t now_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
+
+static void drain(struct daemon *d);
 
 /* ---- performing the core's actions ---------------------------------------------------------- */
 
@@ -77,11 +107,55 @@ static void update_status(struct daemon *d)
 	d->status_text = TAKE_PTR(text);
 }
 
-static void fatal_stop(struct daemon *d, int r)
+static void fatal_stop(struct daemon *d, int r, const char *what)
 {
 	d->fatal = true;
-	(void)sd_notifyf(false, "STATUS=Stopped: cannot persist state (%s)\nERRNO=%d", strerror(-r), -r);
+	(void)sd_notifyf(false, "STATUS=Stopped: %s (%s)\nERRNO=%d", what, strerror(-r), -r);
 	sd_event_exit(d->event, r);
+}
+
+/* Every event fed to the core is followed by this: the drain runs once the current callback
+ * has returned to the loop (it has the highest priority, so before any other input). */
+static void schedule_drain(struct daemon *d)
+{
+	int r;
+
+	if (d->fatal)
+		return;
+	r = sd_event_source_set_enabled(d->drain_src, SD_EVENT_ONESHOT);
+	if (r < 0) {
+		/* The queued actions would never be performed: nothing may go on. */
+		klog(d->log, LOG_ERR, "Cannot schedule the core's actions: %s; stopping", strerror(-r));
+		fatal_stop(d, r, "cannot schedule the core's actions");
+	}
+}
+
+static const char *outcome_name(const struct core_action *a)
+{
+	enum core_outcome o = a->outcome;
+
+	/* An error that says "committed" contradicts itself (a core that does not fill in the
+	 * outcome yet leaves it 0): judge by the error as kvmcctl always did. */
+	if (a->error && o == CORE_OUTCOME_COMMITTED)
+		o = a->error == -ETIMEDOUT || a->error == -ECANCELED ? CORE_OUTCOME_UNKNOWN : CORE_OUTCOME_REFUSED;
+	switch (o) {
+	case CORE_OUTCOME_COMMITTED:
+		return "committed";
+	case CORE_OUTCOME_REFUSED:
+		return "refused";
+	case CORE_OUTCOME_UNKNOWN:
+	default:
+		return "unknown";
+	}
+}
+
+static json_t *reply_json(const struct core_action *a)
+{
+	if (a->error == 0)
+		return json_pack("{sbsIssss}", "ok", 1, "version", (json_int_t)a->version, "message", a->text ? a->text : "",
+				 "outcome", outcome_name(a));
+	return json_pack("{sbsssisIss}", "ok", 0, "error", a->text ? a->text : strerror(-a->error), "errno", -a->error,
+			 "version", (json_int_t)a->version, "outcome", outcome_name(a));
 }
 
 static int write_snapshot(struct daemon *d)
@@ -131,20 +205,11 @@ static void perform_persist(struct daemon *d, const struct core_action *a)
 	if (r < 0) {
 		klog(d->log, LOG_ERR, "Cannot persist state to %s/%s: %s; stopping, since nothing unpersisted may be acknowledged",
 		     persist_dir(d->persist), file, strerror(-r));
-		fatal_stop(d, r);
+		fatal_stop(d, r, "cannot persist state");
 		return;
 	}
 	if (a->data)
 		maybe_compact(d);
-}
-
-
-static json_t *reply_json(const struct core_action *a)
-{
-	if (a->error == 0)
-		return json_pack("{sbsIss}", "ok", 1, "version", (json_int_t)a->version, "message", a->text ? a->text : "");
-	return json_pack("{sbsssisI}", "ok", 0, "error", a->text ? a->text : strerror(-a->error), "errno", -a->error,
-			 "version", (json_int_t)a->version);
 }
 
 static void perform(struct daemon *d, struct core_action *a)
@@ -159,10 +224,7 @@ static void perform(struct daemon *d, struct core_action *a)
 	case CORE_ACT_REPLY: {
 		json_t *reply = reply_json(a);
 
-		if (reply)
-			api_server_reply(d->api, a->client_id, reply);
-		else
-			api_server_reply(d->api, a->client_id, api_error(-ENOMEM, "out of memory"));
+		api_server_reply(d->api, a->client_id, reply ? reply : api_error(-ENOMEM, "out of memory"));
 		break;
 	}
 	case CORE_ACT_LOG: {
@@ -171,35 +233,61 @@ static void perform(struct daemon *d, struct core_action *a)
 		klog(d->log, a->level, "%s", text ? text : a->event);
 		break;
 	}
-	case CORE_ACT_LEADING:
-	case CORE_ACT_COMMITTED:
+	case CORE_ACT_ROLE: {
+		uint64_t epoch = a->is_leader || a->epoch ? a->epoch : d->led_epoch;
+
+		if (a->is_leader)
+			klog(d->log, LOG_NOTICE, "This node is now the leader (epoch %" PRIu64 ")", epoch);
+		d->led_epoch = a->is_leader ? epoch : 0;
+		FOREACH_SERVICE_WITH(d, s, role)
+			s->ops->role(s->state, a->is_leader, epoch);
+		if (!a->is_leader)
+			klog(d->log, LOG_NOTICE, "This node no longer leads (epoch %" PRIu64 " ended)", epoch);
 		break;
-	case CORE_ACT_ROLE:
-		if (a->is_leader) {
-			klog(d->log, LOG_NOTICE, "This node is now the leader (epoch %" PRIu64 ")", a->epoch);
-			d->led_epoch = a->epoch;
-			leader_ontap_role(d->ontap, true, a->epoch);
-		} else {
-			leader_ontap_role(d->ontap, false, 0);
-			klog(d->log, LOG_NOTICE, "This node no longer leads (epoch %" PRIu64 " ended)",
-			     a->epoch ? a->epoch : d->led_epoch);
-			d->led_epoch = 0;
-		}
+	}
+	case CORE_ACT_LEADING:
+		if (a->is_leader)
+			klog(d->log, LOG_NOTICE, "Acting as leader under epoch %" PRIu64, a->epoch);
+		else
+			klog(d->log, LOG_NOTICE, "Stopped acting as leader (epoch %" PRIu64 ")", a->epoch);
+		FOREACH_SERVICE_WITH(d, s, leading)
+			s->ops->leading(s->state, a->is_leader, a->epoch);
+		break;
+	case CORE_ACT_COMMITTED:
+		klog(d->log, LOG_DEBUG, "Committed version %" PRIu64 "%s", a->version,
+		     a->may_act ? "" : "; this node may not act on it (view syncing, stalled or inquorate)");
+		FOREACH_SERVICE_WITH(d, s, committed)
+			s->ops->committed(s->state, a->version, a->may_act);
 		break;
 	}
 }
 
-/* Runs after every event fed to the core: perform its actions in order, re-arm its timer. */
+/*
+ * The defer source's work: perform every queued action in order, then re-arm the core's timer.
+ * Performing an action never feeds the glue's events in: a send that corosync keeps refusing
+ * reports "send blocked" from inside cpg_glue_send(), which is postponed to the end of this
+ * drain (send failures are already deferred by the glue itself). Services may call
+ * service_leader_patch()/service_node_publish() from their hooks: the actions those queue come
+ * after everything already queued and are performed by this same loop.
+ */
 static void drain(struct daemon *d)
 {
 	struct core_action a;
 	uint64_t deadline;
 
-	while (core_next_action(d->core, &a)) {
-		if (!d->fatal)
-			perform(d, &a);
-		core_action_clear(&a);
+	d->draining = true;
+	for (;;) {
+		while (core_next_action(d->core, &a)) {
+			if (!d->fatal)
+				perform(d, &a);
+			core_action_clear(&a);
+		}
+		if (d->fatal || !d->send_blocked_pending)
+			break;
+		d->send_blocked_pending = false;
+		core_send_blocked(d->core, now_usec());
 	}
+	d->draining = false;
 	if (d->fatal)
 		return;
 	deadline = core_next_deadline(d->core);
@@ -211,6 +299,12 @@ static void drain(struct daemon *d)
 	update_status(d);
 }
 
+static int on_drain(sd_event_source *s, void *userdata)
+{
+	drain(userdata);
+	return 0;
+}
+
 static int on_core_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -218,11 +312,11 @@ static int on_core_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	if (d->fatal)
 		return 0;
 	core_tick(d->core, now_usec());
-	drain(d);
+	schedule_drain(d);
 	return 0;
 }
 
-/* ---- corosync events ------------------------------------------------------------------------ */
+/* ---- corosync events: fed at once, in order; performed by the drain ------------------------ */
 
 static void on_connected(void *userdata, uint32_t nodeid)
 {
@@ -231,7 +325,7 @@ static void on_connected(void *userdata, uint32_t nodeid)
 	if (d->fatal)
 		return;
 	core_connected(d->core, now_usec(), nodeid);
-	drain(d);
+	schedule_drain(d);
 }
 
 static void on_disconnected(void *userdata)
@@ -241,7 +335,7 @@ static void on_disconnected(void *userdata)
 	if (d->fatal)
 		return;
 	core_disconnected(d->core, now_usec());
-	drain(d);
+	schedule_drain(d);
 }
 
 static void on_confchg(void *userdata, const uint32_t *members, size_t n_members, const struct core_left *left,
@@ -252,7 +346,7 @@ static void on_confchg(void *userdata, const uint32_t *members, size_t n_members
 	if (d->fatal)
 		return;
 	core_confchg(d->core, now_usec(), members, n_members, left, n_left);
-	drain(d);
+	schedule_drain(d);
 }
 
 static void on_quorum(void *userdata, bool quorate, uint32_t total, uint32_t expected, const uint32_t *nodes,
@@ -266,7 +360,7 @@ static void on_quorum(void *userdata, bool quorate, uint32_t total, uint32_t exp
 	 * NODEDOWN in the CPG view came from (CPG and quorum callbacks arrive in either order). */
 	core_quorum_nodes(d->core, nodes, n_nodes);
 	core_quorum(d->core, now_usec(), quorate, total, expected);
-	drain(d);
+	schedule_drain(d);
 }
 
 static void on_message(void *userdata, uint32_t sender, const void *data, size_t len)
@@ -276,17 +370,22 @@ static void on_message(void *userdata, uint32_t sender, const void *data, size_t
 	if (d->fatal)
 		return;
 	core_message(d->core, now_usec(), sender, data, len);
-	drain(d);
+	schedule_drain(d);
 }
 
+/* Called from cpg_glue_send(), i.e. possibly from inside a drain performing a SEND. */
 static void on_send_blocked(void *userdata)
 {
 	struct daemon *d = userdata;
 
 	if (d->fatal)
 		return;
+	if (d->draining) {
+		d->send_blocked_pending = true;
+		return;
+	}
 	core_send_blocked(d->core, now_usec());
-	drain(d);
+	schedule_drain(d);
 }
 
 static const struct cpg_glue_ops glue_ops = {
@@ -298,23 +397,112 @@ static const struct cpg_glue_ops glue_ops = {
 	.send_blocked = on_send_blocked,
 };
 
+/* ---- what services are lent (service.h) ----------------------------------------------------- */
+
+sd_event *service_event(const struct service_ctx *ctx) { return ctx->d->event; }
+struct klog *service_log(const struct service_ctx *ctx) { return ctx->d->log; }
+const struct kvmcd_config *service_config(const struct service_ctx *ctx) { return ctx->d->cfg; }
+const json_t *service_spec(const struct service_ctx *ctx) { return core_spec(ctx->d->core); }
+const json_t *service_records(const struct service_ctx *ctx) { return core_records(ctx->d->core); }
+const json_t *service_node_sections(const struct service_ctx *ctx) { return core_node_sections(ctx->d->core); }
+uint64_t service_committed_version(const struct service_ctx *ctx) { return core_committed_version(ctx->d->core); }
+bool service_may_act(const struct service_ctx *ctx) { return core_may_act(ctx->d->core); }
+bool service_is_acting(const struct service_ctx *ctx) { return core_is_acting(ctx->d->core); }
+
+int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *patch, uint64_t *version,
+			 char **error)
+{
+	struct daemon *d = ctx->d;
+	int r;
+
+	if (d->fatal)
+		return -ESHUTDOWN;
+	r = core_leader_patch(d->core, now_usec(), epoch, patch, version, error);
+	if (!d->draining) /* otherwise the running drain performs what this queued */
+		schedule_drain(d);
+	return r;
+}
+
+int service_node_publish(struct service_ctx *ctx, const json_t *section, char **error)
+{
+	struct daemon *d = ctx->d;
+	int r;
+
+	if (d->fatal)
+		return -ESHUTDOWN;
+	r = core_node_publish(d->core, now_usec(), section, error);
+	if (!d->draining)
+		schedule_drain(d);
+	return r;
+}
+
+void service_reply(struct service_ctx *ctx, uint64_t conn_id, json_t *reply)
+{
+	if (ctx->d->api)
+		api_server_reply(ctx->d->api, conn_id, reply);
+	else
+		json_decref(reply);
+}
+
 /* ---- API requests --------------------------------------------------------------------------- */
 
-static json_t *api_status(struct daemon *d)
+/* Every daemon command's state is the daemon itself. */
+
+static json_t *cmd_status(void *state, uint64_t conn_id, json_t *req)
 {
+	struct daemon *d = state;
 	json_t *st = core_status_json(d->core, now_usec());
 
 	if (!st)
 		return NULL;
-	/* What only the shell knows: the corosync connection and where this daemon lives. */
+	/* What only the shell knows: the corosync connection, where this daemon lives, its disk. */
 	json_object_set_new(st, "daemon",
 			    json_pack("{sssisbsIsssssssIsI}", "version", KVMCD_VERSION, "pid", (int)getpid(), "connected",
 				      cpg_glue_is_connected(d->glue), "send_queue", (json_int_t)cpg_glue_queued(d->glue),
 				      "config", d->cfg->path, "socket", d->cfg->socket_path, "group", d->cfg->cluster_group,
 				      "snapshot_bytes", (json_int_t)persist_snapshot_bytes(d->persist),
 				      "journal_bytes", (json_int_t)persist_journal_bytes(d->persist)));
-	json_object_set_new(st, "ontap", d->ontap ? leader_ontap_status(d->ontap) : json_null());
+	/* Each service's section under its name; null when it is off or says nothing. */
+	FOREACH_SERVICE(d, s) {
+		json_t *section = s->state && s->ops->status ? s->ops->status(s->state) : NULL;
+
+		json_object_set_new(st, s->ops->name, section ? section : json_null());
+	}
 	return json_pack("{sbso}", "ok", 1, "status", st);
+}
+
+/* Why this node's copy may be stale (spec-get's "why_not_current"). */
+static char *why_not_current(struct daemon *d)
+{
+	json_auto_t *st = NULL;
+	const char *sync;
+	char *why;
+
+	if (!cpg_glue_is_connected(d->glue))
+		return strdup("this node is not connected to corosync");
+	if (!core_is_quorate(d->core))
+		return strdup("this node is not quorate");
+	st = core_status_json(d->core, now_usec());
+	sync = json_string_value(json_object_get(json_object_get(st, "sync"), "state"));
+	if (asprintf(&why, "this node's view is not synced (%s)", sync ? sync : "syncing") < 0)
+		return NULL;
+	return why;
+}
+
+static json_t *cmd_spec_get(void *state, uint64_t conn_id, json_t *req)
+{
+	struct daemon *d = state;
+	json_t *spec = core_spec_json(d->core), *reply;
+	bool current = core_may_act(d->core);
+
+	reply = json_pack("{sbsosIsb}", "ok", 1, "spec", spec ? spec : json_object(), "version",
+			  (json_int_t)core_state_version(d->core), "current", current);
+	if (reply && !current) {
+		_cleanup_free_ char *why = why_not_current(d);
+
+		json_object_set_new(reply, "why_not_current", json_string(why ? why : "unknown"));
+	}
+	return reply;
 }
 
 static const char *spec_text_of(json_t *req, size_t *len)
@@ -327,8 +515,23 @@ static const char *spec_text_of(json_t *req, size_t *len)
 	return json_string_value(t);
 }
 
-static json_t *api_spec_diff(struct daemon *d, json_t *req)
+static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 {
+	struct daemon *d = state;
+	size_t len;
+	const char *text = spec_text_of(req, &len);
+
+	if (!text)
+		return api_error(-EINVAL, "spec-apply needs a string \"spec_text\"");
+	/* The answer always comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */
+	core_request_spec(d->core, now_usec(), conn_id, text, len);
+	schedule_drain(d);
+	return NULL;
+}
+
+static json_t *cmd_spec_diff(void *state, uint64_t conn_id, json_t *req)
+{
+	struct daemon *d = state;
 	struct spec_problems probs = { 0 };
 	json_t *next = NULL, *cur, *reply, *list;
 	_cleanup_free_ char *diff = NULL, *all = NULL;
@@ -357,39 +560,74 @@ static json_t *api_spec_diff(struct daemon *d, json_t *req)
 	return json_pack("{sbsssI}", "ok", 1, "diff", diff, "version", (json_int_t)core_state_version(d->core));
 }
 
+static json_t *cmd_log(void *state, uint64_t conn_id, json_t *req)
+{
+	struct daemon *d = state;
+	json_t *lines = klog_ring_json(d->log);
+
+	return lines ? json_pack("{sbso}", "ok", 1, "lines", lines) : api_error(-ENOMEM, "out of memory");
+}
+
+/* The daemon's own verbs; the services' follow from their tables. */
+static const struct service_command daemon_commands[] = {
+	{ "status", cmd_status },
+	{ "spec-get", cmd_spec_get },
+	{ "spec-apply", cmd_spec_apply },
+	{ "spec-diff", cmd_spec_diff },
+	{ "log", cmd_log },
+	{ NULL, NULL },
+};
+
+static const struct service_command *command_find(const struct service_command *table, const char *name)
+{
+	for (; table && table->name; table++)
+		if (strcmp(table->name, name) == 0)
+			return table;
+	return NULL;
+}
+
+/* "status, spec-get, ..., <every service's verbs>" for the unknown-command error. */
+static char *command_names(struct daemon *d)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	const char *sep = "";
+
+	if (!f)
+		return NULL;
+	for (const struct service_command *c = daemon_commands; c->name; c++, sep = ", ")
+		fprintf(f, "%s%s", sep, c->name);
+	FOREACH_SERVICE(d, s)
+		for (const struct service_command *c = s->ops->commands; c && c->name; c++, sep = ", ")
+			fprintf(f, "%s%s", sep, c->name);
+	if (fclose(f) != 0)
+		return NULL;
+	return TAKE_PTR(buf);
+}
+
 static json_t *on_api_request(void *userdata, uint64_t conn_id, const char *cmd, json_t *req)
 {
 	struct daemon *d = userdata;
+	const struct service_command *c;
+	_cleanup_free_ char *names = NULL;
 
 	if (d->fatal)
 		return api_error(-ESHUTDOWN, "kvmcd is stopping after a fatal error");
-	if (strcmp(cmd, "status") == 0)
-		return api_status(d);
-	if (strcmp(cmd, "spec-get") == 0) {
-		json_t *spec = core_spec_json(d->core);
-
-		return json_pack("{sbsosI}", "ok", 1, "spec", spec ? spec : json_object(), "version",
-				 (json_int_t)core_state_version(d->core));
+	c = command_find(daemon_commands, cmd);
+	if (c)
+		return c->handler(d, conn_id, req);
+	FOREACH_SERVICE(d, s) {
+		c = command_find(s->ops->commands, cmd);
+		if (!c)
+			continue;
+		if (!s->state)
+			return api_error(-EOPNOTSUPP, "'%s' needs %s, which is not configured on this node", cmd,
+					 s->ops->name);
+		return c->handler(s->state, conn_id, req);
 	}
-	if (strcmp(cmd, "spec-apply") == 0) {
-		size_t len;
-		const char *text = spec_text_of(req, &len);
-
-		if (!text)
-			return api_error(-EINVAL, "spec-apply needs a string \"spec_text\"");
-		/* The answer always comes as a CORE_ACT_REPLY for conn_id, maybe from this very drain. */
-		core_request_spec(d->core, now_usec(), conn_id, text, len);
-		drain(d);
-		return NULL;
-	}
-	if (strcmp(cmd, "spec-diff") == 0)
-		return api_spec_diff(d, req);
-	if (strcmp(cmd, "log") == 0) {
-		json_t *lines = klog_ring_json(d->log);
-
-		return lines ? json_pack("{sbso}", "ok", 1, "lines", lines) : api_error(-ENOMEM, "out of memory");
-	}
-	return api_error(-EOPNOTSUPP, "unknown command '%s' (status, spec-get, spec-apply, spec-diff, log)", cmd);
+	names = command_names(d);
+	return api_error(-EOPNOTSUPP, "unknown command '%s' (%s)", cmd, names ? names : "see kvmcctl --help");
 }
 
 static const struct api_server_ops api_ops = {
@@ -417,6 +655,31 @@ static void note_reload(void *userdata, const char *key, bool runtime)
 		klog(d->log, LOG_WARNING, "Reload: %s changed, needs restart; keeping the running value", key);
 }
 
+/*
+ * Offers next to every service that is on, in order. All or nothing: when one refuses, those
+ * that accepted are handed the running config again. Returns 0 or the refusal (logged).
+ */
+static int services_reload(struct daemon *d, const struct kvmcd_config *next)
+{
+	FOREACH_SERVICE_WITH(d, s, reload) {
+		_cleanup_free_ char *error = NULL;
+		int r = s->ops->reload(s->state, next, &error);
+
+		if (r >= 0)
+			continue;
+		klog(d->log, LOG_ERR, "Reload refused by %s: %s", s->ops->name, error ? error : strerror(-r));
+		for (struct service_ctx *u = d->svc; u < s; u++) {
+			_cleanup_free_ char *again = NULL;
+
+			if (u->state && u->ops->reload && u->ops->reload(u->state, d->cfg, &again) < 0)
+				klog(d->log, LOG_ERR, "%s cannot go back to the running configuration: %s", u->ops->name,
+				     again ? again : "failed");
+		}
+		return r;
+	}
+	return 0;
+}
+
 /* All or nothing: a config with any problem changes nothing. */
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -437,14 +700,19 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		config_errors_clear(&errors);
 	} else {
 		changed = config_reload_merge(next, d->cfg, note_reload, d);
-		klog_configure(d->log, next->log_level, next->log_target, d->args->foreground);
-		cpg_glue_set_reconnect_max(d->glue, next->reconnect_max_ms);
-		/* Always: the group may have been created (or renumbered) since the last look. */
-		(void)api_server_set_group(d->api, next->api_group);
-		config_free(d->cfg);
-		d->cfg = next;
-		klog(d->log, LOG_INFO, "Reloaded %s (%zu key%s changed)", d->args->config_path, changed,
-		     changed == 1 ? "" : "s");
+		if (services_reload(d, next) < 0) {
+			klog(d->log, LOG_ERR, "Reload failed: keeping the running configuration");
+			config_free(next);
+		} else {
+			klog_configure(d->log, next->log_level, next->log_target, d->args->foreground);
+			cpg_glue_set_reconnect_max(d->glue, next->reconnect_max_ms);
+			/* Always: the group may have been created (or renumbered) since the last look. */
+			(void)api_server_set_group(d->api, next->api_group);
+			config_free(d->cfg);
+			d->cfg = next;
+			klog(d->log, LOG_INFO, "Reloaded %s (%zu key%s changed)", d->args->config_path, changed,
+			     changed == 1 ? "" : "s");
+		}
 	}
 	free(d->status_text);
 	d->status_text = NULL; /* re-send it with READY=1 */
@@ -458,12 +726,15 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 static void daemon_free(struct daemon *d)
 {
 	sd_event_source_disable_unref(d->core_timer);
+	sd_event_source_disable_unref(d->drain_src);
 	sd_event_source_disable_unref(d->sig_term);
 	sd_event_source_disable_unref(d->sig_int);
 	sd_event_source_disable_unref(d->sig_hup);
 	cpg_glue_free(d->glue);
 	api_server_free(d->api);
-	leader_ontap_free(d->ontap);
+	for (size_t i = N_SERVICES; i-- > 0;)
+		if (d->svc[i].state && d->svc[i].ops->free)
+			d->svc[i].ops->free(d->svc[i].state);
 	core_free(d->core);
 	sd_event_unref(d->event);
 	persist_free(d->persist); /* releases the state directory's lock: last */
@@ -528,10 +799,57 @@ static int load_core(struct daemon *d)
 	return 0;
 }
 
+/* Names of services and of every command must be unique (a programming error otherwise). */
+static int check_tables(struct daemon *d)
+{
+	FOREACH_SERVICE(d, s) {
+		for (struct service_ctx *t = d->svc; t < s; t++)
+			if (strcmp(t->ops->name, s->ops->name) == 0)
+				return klog_errno(d->log, LOG_ERR, -EINVAL, "Two services are named '%s'", s->ops->name);
+		for (const struct service_command *c = s->ops->commands; c && c->name; c++) {
+			const char *owner = command_find(daemon_commands, c->name) ? "the daemon" : NULL;
+
+			for (struct service_ctx *t = d->svc; !owner && t <= s; t++)
+				for (const struct service_command *o = t->ops->commands; !owner && o != c && o && o->name; o++)
+					if (strcmp(o->name, c->name) == 0)
+						owner = t->ops->name;
+			if (owner)
+				return klog_errno(d->log, LOG_ERR, -EINVAL, "Command '%s' of %s is also one of %s", c->name,
+						  s->ops->name, owner);
+		}
+	}
+	return 0;
+}
+
+static int services_init(struct daemon *d)
+{
+	FOREACH_SERVICE(d, s) {
+		_cleanup_free_ char *error = NULL;
+		void *state = NULL;
+		int r;
+
+		if (!s->ops->init)
+			continue;
+		r = s->ops->init(s, &state, &error);
+		if (r < 0)
+			return klog_errno(d->log, LOG_ERR, r, "%s; refusing to start",
+					  error ? error : strerror(-r));
+		s->state = state;
+		klog(d->log, LOG_DEBUG, "Service %s: %s", s->ops->name, state ? "on" : "off (not configured)");
+	}
+	return 0;
+}
+
 static int setup(struct daemon *d)
 {
 	sigset_t mask;
 	int r;
+
+	for (size_t i = 0; i < N_SERVICES; i++)
+		d->svc[i] = (struct service_ctx){ .d = d, .ops = services[i] };
+	r = check_tables(d);
+	if (r < 0)
+		return r;
 
 	r = persist_open(d->cfg->state_dir, &d->persist);
 	if (r == -EBUSY)
@@ -565,16 +883,20 @@ static int setup(struct daemon *d)
 		r = sd_event_add_time(d->event, &d->core_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_core_timer, d);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(d->core_timer, SD_EVENT_OFF);
+	/* The drain runs before any other pending source: actions are performed (and API readers
+	 * see persisted state) before the next input is even looked at. */
+	if (r >= 0)
+		r = sd_event_add_defer(d->event, &d->drain_src, on_drain, d);
+	if (r >= 0)
+		r = sd_event_source_set_priority(d->drain_src, SD_EVENT_PRIORITY_IMPORTANT);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->drain_src, SD_EVENT_OFF);
 	if (r < 0)
 		return klog_errno(d->log, LOG_ERR, r, "Cannot set up the event loop: %s", strerror(-r));
 
-	{
-		_cleanup_free_ char *error = NULL;
-		r = leader_ontap_new(&d->ontap, d->event, &d->cfg->ontap, d->cfg->node_name, d->log, &error);
-		if (r < 0)
-			return klog_errno(d->log, LOG_ERR, r, "[ontap] in %s is unusable: %s; refusing to start",
-					  d->cfg->path, error ? error : strerror(-r));
-	}
+	r = services_init(d);
+	if (r < 0)
+		return r;
 
 	r = api_server_new(d->event, d->log, d->cfg->socket_path, d->cfg->api_group, &api_ops, d, &d->api);
 	if (r == -EADDRINUSE)
@@ -603,17 +925,23 @@ int daemon_run(const struct daemon_args *args, struct klog *log, struct kvmcd_co
 	}
 	/* Ready once the API answers; corosync may come later (status then says so). */
 	cpg_glue_start(d.glue);
-	drain(&d);
+	schedule_drain(&d);
 	(void)sd_notify(false, "READY=1");
 	r = sd_event_loop(d.event);
 	(void)sd_notify(false, "STOPPING=1\nSTATUS=Leaving the cluster");
+	/* Events fed in the loop's last iteration still have their actions queued: perform them
+	 * (persisted before acknowledged, as always) before leaving. Not after a fatal error. */
+	if (!d.fatal)
+		drain(&d);
 	cpg_glue_stop(d.glue);
 	{
 		/* A change still in flight may yet commit through the other members: say so. */
 		json_auto_t *bye = api_error(-ECANCELED, "kvmcd stopped before the change was committed; it may still apply, check `kvmcctl spec get`");
 
-		if (bye && d.api)
+		if (bye && d.api) {
+			json_object_set_new(bye, "outcome", json_string("unknown"));
 			api_server_answer_waiting(d.api, bye);
+		}
 	}
 	if (r < 0)
 		klog(log, LOG_ERR, "Stopping after a fatal error: %s", strerror(-r));

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The kvmcd daemon: one sd-event loop that runs the coordination core (coord/cluster/core.h) between
- * corosync (cpg-glue), the local API (api-server), the state file (persist) and the journal.
+ * The kvmcd daemon: one sd-event loop that runs the coordination core (coord/cluster/core.h)
+ * between corosync (cpg-glue), the local API (api-server), the state directory (persist) and
+ * the services (service.h: the ONTAP link, ...), which plug in through one table.
  *
- * After EVERY event fed to the core, the queued actions are performed in order -- SEND queues a
- * multicast, PERSIST appends a journal record (or writes a snapshot) durably (a failure stops
- * the daemon: it must never acknowledge state it did not persist), REPLY answers an API
- * client, LOG and ROLE log -- and
- * one monotonic timer is re-armed at core_next_deadline(). Nothing polls.
+ * Events and actions. Every input (a corosync callback, an API request, the core's timer) is fed
+ * to the core at once, in the order it arrives; the actions the core queues are performed later,
+ * by one drain running from a defer source on the next loop iteration, never from inside a
+ * corosync dispatch or any other callback. The drain performs them strictly in queue order --
+ * SEND hands a multicast to the glue's FIFO, PERSIST appends the journal record (or writes a
+ * snapshot) durably before the next action is touched (a failure stops the daemon: it must
+ * never acknowledge state it did not persist), REPLY answers an API client, LOG logs, ROLE /
+ * LEADING / COMMITTED go to the services -- then re-arms the one monotonic timer at
+ * core_next_deadline(). No event is fed from inside a drain, with one exception, documented at
+ * service_leader_patch(). Nothing polls.
  */
 #pragma once
 

@@ -177,8 +177,13 @@ static int options_copy(struct ontap_options *dst, const struct ontap_options *s
 	return 0;
 }
 
-int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct ontap_options *opts,
-		     const char *node_name, struct klog *log, char **error)
+static void leader_ontap_free(struct leader_ontap *l);
+static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch);
+
+/* Returns 0 with *out NULL when [ontap] has no address (not configured). On error *error
+ * (owned) says what is wrong for the admin. */
+static int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct ontap_options *opts,
+			    const char *node_name, struct klog *log, char **error)
 {
 	struct leader_ontap *l;
 	struct ontap_error err = { 0 };
@@ -219,7 +224,7 @@ int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct on
 	return 0;
 }
 
-void leader_ontap_free(struct leader_ontap *l)
+static void leader_ontap_free(struct leader_ontap *l)
 {
 	if (!l)
 		return;
@@ -288,7 +293,8 @@ static void retry_arm(struct leader_ontap *l)
 		klog(l->log, LOG_ERR, "Cannot schedule another try at the ONTAP client: %s", strerror(-r));
 }
 
-void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
+/* This node gained (is_leader, epoch) or lost the leadership. */
+static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
 {
 	int r;
 
@@ -317,7 +323,7 @@ void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch)
 		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->opts.address, strerror(-r));
 }
 
-json_t *leader_ontap_status(const struct leader_ontap *l)
+static json_t *leader_ontap_status(const struct leader_ontap *l)
 {
 	if (!l)
 		return NULL;
@@ -326,3 +332,51 @@ json_t *leader_ontap_status(const struct leader_ontap *l)
 			 "version", l->version[0] ? l->version : NULL,
 			 "last_error", l->last_error[0] ? l->last_error : NULL);
 }
+
+/* ---- the service (service.h) ---------------------------------------------------------------- */
+
+static int svc_init(struct service_ctx *ctx, void **state, char **error)
+{
+	const struct kvmcd_config *cfg = service_config(ctx);
+	_cleanup_free_ char *why = NULL;
+	struct leader_ontap *l = NULL;
+	int r;
+
+	r = leader_ontap_new(&l, service_event(ctx), &cfg->ontap, cfg->node_name, service_log(ctx), &why);
+	if (r < 0) {
+		if (asprintf(error, "[ontap] in %s is unusable: %s", cfg->path, why ? why : strerror(-r)) < 0)
+			*error = NULL;
+		return r;
+	}
+	*state = l; /* NULL: [ontap] not configured, the service is off */
+	return 0;
+}
+
+static void svc_free(void *state)
+{
+	leader_ontap_free(state);
+}
+
+static void svc_role(void *state, bool leading, uint64_t epoch)
+{
+	/* A lost leadership takes the client's epoch away (0), whichever epoch ended. */
+	leader_ontap_role(state, leading, leading ? epoch : 0);
+}
+
+static json_t *svc_status(void *state)
+{
+	return leader_ontap_status(state);
+}
+
+/*
+ * No reload hook: every [ontap] key needs a restart (config.c), so a reload hands us the values
+ * we run with. No leading/committed hooks yet: the link follows the leadership itself (role),
+ * which is held across sync rounds; the provisioning that will use it acts on LEADING.
+ */
+const struct service_ops leader_ontap_service = {
+	.name = "ontap",
+	.init = svc_init,
+	.free = svc_free,
+	.role = svc_role,
+	.status = svc_status,
+};

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Services: the features that run inside kvmcd beside the coordination core (the ONTAP link
+ * today; fencing, host storage, libvirt pools, HA restart later). Each is one const struct
+ * service_ops, and one entry in daemon.c's services[] table plugs it in everywhere: start-up and
+ * teardown, the core's role / leading / committed actions, local-API commands, its section of
+ * `kvmcctl status --json`, and SIGHUP reloads. The daemon has no branch for any one service.
+ *
+ * Threading and timing: everything runs on the daemon's one sd-event loop. Hooks are called
+ * from the daemon's deferred drain of the core's actions (never from inside a corosync
+ * dispatch or another callback), in the order the core queued those actions, each after
+ * everything queued before it was performed (in particular after the PERSIST that precedes
+ * it). A hook must not block: slow work leaves the loop (child processes, curl multi, a worker)
+ * and reports back through the service's own event sources.
+ *
+ * What a service may use is in struct service_ctx (below): it never sees the core itself, so
+ * it can never feed the core an event from the middle of another one.
+ *
+ * Adding a service:
+ *   1. write `const struct service_ops foo_service = { .name = "foo", .init = ..., ... };`
+ *      in agent/foo.c, declared in agent/foo.h;
+ *   2. add `&foo_service` to services[] in daemon.c and foo.c to kvmcd's sources in
+ *      agent/meson.build;
+ *   3. its configuration: its own section in config.c's schema, read in init (and reload).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "log.h"
+
+/*
+ * What the daemon lends a service. One per service, owned by the daemon, valid from init until
+ * free returns (a service may keep the pointer in its state). Implemented in daemon.c; a unit
+ * test of a service can link its own implementation of these functions instead.
+ */
+struct service_ctx;
+
+/* The daemon's event loop (borrowed; sd_event_ref() it to keep it) and its log (borrowed). */
+sd_event *service_event(const struct service_ctx *ctx);
+struct klog *service_log(const struct service_ctx *ctx);
+
+/*
+ * The running configuration (borrowed). Replaced whole by a good SIGHUP reload, after the
+ * service's reload hook has accepted the new one: copy what you keep across loop iterations.
+ */
+const struct kvmcd_config *service_config(const struct service_ctx *ctx);
+
+/*
+ * Read-only views of the replicated document (coord/cluster/core.h): borrowed, valid until the
+ * caller returns to the loop or calls service_leader_patch() / service_node_publish(); never
+ * keep them (json_deep_copy() what you need). They show the core's current state, which may be
+ * newer than the action a hook is called for (several corosync events can be fed before one
+ * drain): a committed hook for version V may read the records of version V' >= V.
+ */
+const json_t *service_spec(const struct service_ctx *ctx);
+const json_t *service_records(const struct service_ctx *ctx);
+const json_t *service_node_sections(const struct service_ctx *ctx);
+uint64_t service_committed_version(const struct service_ctx *ctx);
+bool service_may_act(const struct service_ctx *ctx);
+bool service_is_acting(const struct service_ctx *ctx);
+
+/*
+ * The leader's merge patch over "records" and this node's soft section: core_leader_patch()
+ * and core_node_publish() with the daemon's clock, same returns and ownership (patch and
+ * section borrowed; *error owned, for the log). -ESHUTDOWN once the daemon is stopping after a
+ * fatal error. Callable from a hook (the drain runs between events, so the core is not inside
+ * any other call; what this queues is performed after everything queued before it, by the
+ * same drain) or from the service's own callbacks (a drain is scheduled).
+ */
+int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *patch, uint64_t *version,
+			 char **error);
+int service_node_publish(struct service_ctx *ctx, const json_t *section, char **error);
+
+/*
+ * Answers an API connection a command handler left waiting (it returned NULL). reply is
+ * taken; a connection that went away drops it. Each waiting connection gets exactly one
+ * answer; if kvmcd stops first, it answers every waiting connection itself with
+ * {"ok":false,"errno":ECANCELED,"outcome":"unknown"}.
+ */
+void service_reply(struct service_ctx *ctx, uint64_t conn_id, json_t *reply);
+
+/* One local-API verb. Tables end with { NULL }. */
+struct service_command {
+	const char *name; /* the request's "cmd"; unique across the daemon and every service */
+	/*
+	 * state: the service's (never NULL: a service that is off answers with an error without
+	 * calling this). req is borrowed (the whole request object). Returns the reply (a new
+	 * reference, taken), e.g. {"ok":true,...} or api_error(); or NULL when the answer comes
+	 * later through service_reply(conn_id).
+	 */
+	json_t *(*handler)(void *state, uint64_t conn_id, json_t *req);
+};
+
+/*
+ * A service. Every hook may be NULL (not interested). Except init, hooks are only called on a
+ * service whose init returned a state (a service that is off is never called again, and its
+ * status section is null).
+ */
+struct service_ops {
+	/* Unique, [a-z0-9_]; the key of its status section (must not collide with the core's
+	 * status keys: "node", "leader", "members", "daemon", ...) and its name in the log. */
+	const char *name;
+
+	/*
+	 * At start-up, in table order, after the event loop and the core exist and before the
+	 * local API and corosync start (no hook runs before every init returned). Returns 0 with
+	 * *state (owned by the daemon until free) -- *state NULL means the service is off on this
+	 * node (not configured) and stays off until kvmcd restarts; or a negative errno with
+	 * *error (owned, NULL on ENOMEM): a sentence naming the section, the file and what the
+	 * admin must fix ("[ontap] in FILE is unusable: ..."); kvmcd logs it with "; refusing to
+	 * start" and stops. Nothing is called on a service whose init failed.
+	 */
+	int (*init)(struct service_ctx *ctx, void **state, char **error);
+
+	/* At shutdown, in reverse table order, the event loop still alive. Releases everything
+	 * state owns, event sources included. Accepts NULL. */
+	void (*free)(void *state);
+
+	/*
+	 * CORE_ACT_ROLE: this node gained (leading true, the new epoch) or lost (false, the epoch
+	 * that ended; 0 if unknown) the leadership. Held across the sync rounds of one epoch:
+	 * the fencing token for outside systems (the ONTAP client's epoch guard follows it).
+	 */
+	void (*role)(void *state, bool leading, uint64_t epoch);
+
+	/*
+	 * CORE_ACT_LEADING: acting as leader under epoch may start (acting true: the view is
+	 * synced, the election settled; leader patches under this epoch are accepted now) or must
+	 * stop now (false: a sync round began or the leadership ended): start no new leader work
+	 * until the next start. Always inside a role true..false bracket.
+	 */
+	void (*leading)(void *state, bool acting, uint64_t epoch);
+
+	/*
+	 * CORE_ACT_COMMITTED: version is held by every compatible member of a synced, quorate view
+	 * (may_act true): act on the state read through ctx. may_act false: the view is syncing,
+	 * stalled or inquorate; act on nothing new (version = the last committed one).
+	 */
+	void (*committed)(void *state, uint64_t version, bool may_act);
+
+	/* The local-API verbs this service answers; NULL or { NULL } for none. */
+	const struct service_command *commands;
+
+	/* Its section of `kvmcctl status --json`, under "<name>": a new reference (taken), or
+	 * NULL (shown as null). Cheap and side-effect free: called for every status request. */
+	json_t *(*status)(void *state);
+
+	/*
+	 * SIGHUP with a good file: next is the merged config (keys that need a restart already
+	 * carry the running value; each changed key was logged). Apply what can change at runtime
+	 * (copy it: next is borrowed) and return 0, or change nothing and return a negative errno
+	 * with *error (owned): the whole reload is then refused, and the services that already
+	 * accepted next are called again with the running config to go back to it. Called in
+	 * table order, before the daemon switches to next.
+	 */
+	int (*reload)(void *state, const struct kvmcd_config *next, char **error);
+};
