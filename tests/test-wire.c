@@ -21,7 +21,7 @@ static void roundtrip(struct wire_msg *m, const char *what)
 	/* every strict prefix is refused -- except, for a sync-info, the one that ends where
 	 * protocol 1's fields end: that is what an older sender writes (no cluster id) */
 	for (size_t cut = 0; cut < len; cut++) {
-		size_t v1_end = m->type == WIRE_SYNC_INFO ? len - 2 - m->info.cluster_id.len : SIZE_MAX;
+		size_t v1_end = m->type == WIRE_SYNC_INFO ? len - 8 - 2 - m->info.cluster_id.len : SIZE_MAX;
 		if (cut == v1_end) {
 			uint8_t *old = malloc(cut);
 			uint32_t plen = (uint32_t)(cut - WIRE_HEADER_SIZE);

@@ -45,6 +45,7 @@ struct member {
 	bool foreign;            /* holds the state of another cluster (this round) */
 	bool compatible;         /* valid once the info phase completed (false when foreign) */
 	uint64_t acked_version;  /* highest version it acked in this view */
+	uint64_t acked_epoch;    /* the leader epoch of its last ACK in this view */
 };
 
 /* A local client waiting for its change to commit. */
@@ -116,6 +117,12 @@ struct core {
 	uint32_t quorum_nodes[WIRE_MAX_MEMBERS]; /* nodes in votequorum's last notification */
 	size_t n_quorum_nodes;
 	bool have_quorum_nodes;
+	uint64_t held_epoch;             /* the epoch ROLE last reported (0 = none) */
+	uint64_t confirmed_epoch;        /* every member of a view ACKed this epoch of ours */
+	uint64_t lease_until;            /* a leader we lost contact with may act until then */
+	uint64_t last_leader_contact;    /* last delivery while another node led (or was claimed) */
+	bool leader_left_cleanly;        /* set around drop_leader(): it left with LEAVE/PROCDOWN */
+	bool started;                    /* the first connection to corosync was made */
 	bool held;                       /* we hold the leadership (leader_id == us, quorate, not
 					    stalled); ROLE actions report changes of this. In-flight
 					    work under its epoch stays valid through sync rounds. */
@@ -152,10 +159,14 @@ struct core {
 	uint64_t dropped_unexpected;
 	uint64_t applied_total;
 
+	uint64_t now;                    /* the time of the event being handled */
+
 	struct action_node *act_head, *act_tail; /* owned queue */
 };
 
 static void core_settle(struct core *c, uint64_t now);
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t propose(struct core *c, uint16_t kind, uint32_t origin, uint64_t request_id, const char *payload);
 
 /* ---- actions ---------------------------------------------------------------------------- */
@@ -246,7 +257,7 @@ static const struct {
 	{ "request-refused", "refused request {request} of {from}: {why}" },
 	{ "change-unreadable", "change {version} ({kind}) from leader {from} is unreadable here ({why}); not applied" },
 	{ "applied", "applied version {version} ({kind}) from leader {from} epoch {epoch}" },
-	{ "committed", "committed version {version}" },
+	{ "commit", "committed version {version}" },
 	{ "ack-mismatch", "member {from} acked version {version} with different content; resyncing" },
 	{ "cluster-id", "cluster identity {cluster_id} minted by this leader" },
 	{ "section", "node {node} published its section ({bytes} bytes)" },
@@ -673,15 +684,21 @@ static const char *member_name(const struct core *c, uint32_t nodeid)
 
 static void set_held(struct core *c, bool held, uint64_t now)
 {
-	if (c->held == held)
+	uint64_t epoch = held ? c->leader_epoch : 0;
+
+	if (c->held == held && c->held_epoch == epoch)
 		return;
+	/* Moving from one epoch straight to another (a restart elected this node again): the old
+	 * leadership ends first, so whatever runs under its epoch is cancelled. */
+	if (c->held && held)
+		push(c, &(struct core_action){ .type = CORE_ACT_ROLE, .is_leader = false, .epoch = 0 });
 	c->held = held;
+	c->held_epoch = epoch;
 	if (held) {
 		c->next_base = c->version;
 		c->next_hb = now + c->cfg.heartbeat_usec;
 	}
-	push(c, &(struct core_action){ .type = CORE_ACT_ROLE, .is_leader = held,
-				       .epoch = held ? c->leader_epoch : 0 });
+	push(c, &(struct core_action){ .type = CORE_ACT_ROLE, .is_leader = held, .epoch = epoch });
 }
 
 /* The leader issues changes only in a synced view with a settled election. */
@@ -693,7 +710,14 @@ static bool can_propose(const struct core *c)
 /* A member of a synced, quorate, delivering view: it may act on the committed state. */
 static bool may_act(const struct core *c)
 {
-	return c->phase == PHASE_SYNCED && c->quorate && !c->stalled && !c->quorum_unconfirmed;
+	/* A view with a leader is a majority of the kvmcd members (see elect()). */
+	return c->phase == PHASE_SYNCED && c->quorate && !c->stalled && !c->quorum_unconfirmed && c->leader_id;
+}
+
+/* Acting as leader: a held, synced leadership whose predecessor can no longer act. */
+static bool acting(const struct core *c, uint64_t now)
+{
+	return can_propose(c) && now >= c->lease_until;
 }
 
 /* ---- node sections (soft) --------------------------------------------------------------- */
@@ -763,6 +787,7 @@ int core_node_publish(struct core *c, uint64_t now, const json_t *section, char 
 {
 	_cleanup_free_ char *text = NULL;
 
+	c->now = now;
 	*error = NULL;
 	if (!json_is_object(section)) {
 		*error = strdup("a node section is a JSON object");
@@ -797,6 +822,7 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
 	_cleanup_free_ char *text = NULL;
 	int r;
 
+	c->now = now;
 	*error = NULL;
 	if (!c->held || epoch != c->leader_epoch) {
 		if (asprintf(error, "epoch %" PRIu64 " is not the epoch this node leads in (%s %" PRIu64 ")", epoch,
@@ -804,8 +830,9 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
 			*error = NULL;
 		return -ESTALE;
 	}
-	if (!can_propose(c)) {
-		*error = strdup("the view is syncing; wait for the next LEADING start");
+	if (!c->acting) {
+		*error = strdup(can_propose(c) ? "the previous leader's lease has not ended yet; wait for LEADING start"
+					       : "the view is syncing; wait for the next LEADING start");
 		return -EAGAIN;
 	}
 	if (c->cluster_proto < 2) {
@@ -837,16 +864,16 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
  */
 static void core_settle(struct core *c, uint64_t now)
 {
-	bool acting = can_propose(c), act = may_act(c);
+	bool act_lead = acting(c, now), act = may_act(c);
 
-	if (acting != c->acting) {
-		c->acting = acting;
-		if (!acting)
+	if (act_lead != c->acting) {
+		c->acting = act_lead;
+		if (!act_lead)
 			c->id_proposed = false;
-		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = acting,
-					       .epoch = acting ? c->leader_epoch : 0 });
+		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = act_lead,
+					       .epoch = act_lead ? c->leader_epoch : 0 });
 	}
-	if (acting && !c->cluster_id[0] && c->id_candidate[0] && !c->id_proposed && c->cluster_proto >= 2) {
+	if (act_lead && !c->cluster_id[0] && c->id_candidate[0] && !c->id_proposed && c->cluster_proto >= 2) {
 		_cleanup_free_ char *meta = NULL;
 
 		if (asprintf(&meta, "{\"cluster_id\":\"%s\"}", c->id_candidate) < 0)
@@ -866,6 +893,19 @@ static void core_settle(struct core *c, uint64_t now)
 /* Ends whatever leadership we follow or hold; the next election gives a new epoch. */
 static void drop_leader(struct core *c, uint64_t now, const char *why)
 {
+	uint32_t gone = c->leader_id ? c->leader_id : c->claim_id;
+
+	/*
+	 * The lease. We lost track of another node's leadership: it may be dead -- or alive with a
+	 * corosync that stopped delivering, and then it acts until its own stall timeout, which
+	 * runs from its last delivery, about when we last heard anything under it. Whoever leads
+	 * next acts only after that (every member's lease travels in its SYNC_INFO). A leader that
+	 * left cleanly or whose process died (PROCDOWN) no longer acts. A confirmed fence of its
+	 * node will end the lease earlier (HA issue).
+	 */
+	if (gone && gone != c->nodeid && !c->leader_left_cleanly && c->last_leader_contact &&
+	    c->last_leader_contact + c->cfg.lease_usec > c->lease_until)
+		c->lease_until = c->last_leader_contact + c->cfg.lease_usec;
 	if (c->leader_id || c->claim_id)
 		decide(c, CORE_LOG_NOTICE, "leadership-ended", "{sIsIss}", "leader",
 		       (json_int_t)(c->leader_id ? c->leader_id : c->claim_id), "epoch",
@@ -879,8 +919,13 @@ static void drop_leader(struct core *c, uint64_t now, const char *why)
 
 static void update_role(struct core *c, uint64_t now)
 {
+	/* A new epoch is held only once every member of the view has persisted it (its election
+	 * ACK): a member that missed the end of the round could otherwise elect the same epoch
+	 * again elsewhere. Protocol-1 members send no such ACK; such a cluster holds at once. */
+	bool confirmed = c->cluster_proto < 2 || c->confirmed_epoch == c->leader_epoch;
+
 	set_held(c, c->leader_id == c->nodeid && c->quorate && !c->stalled && c->phase != PHASE_DISCONNECTED &&
-			    c->phase != PHASE_SYNC_FAILED, now);
+			    c->phase != PHASE_SYNC_FAILED && confirmed, now);
 	if (c->held && c->phase == PHASE_SYNCED && c->next_base < c->version)
 		c->next_base = c->version;
 }
@@ -971,7 +1016,7 @@ static void check_commit(struct core *c)
 	if (committed == UINT64_MAX || committed <= c->committed)
 		return;
 	c->committed = committed;
-	decide(c, CORE_LOG_INFO, "committed", "{sI}", "version", (json_int_t)committed);
+	decide(c, CORE_LOG_INFO, "commit", "{sI}", "version", (json_int_t)committed);
 	resolve_committed(c);
 }
 
@@ -1001,6 +1046,7 @@ static void send_info(struct core *c, uint32_t round)
 	i->max_epoch = c->max_epoch;
 	i->expected_votes = c->expected_votes;
 	i->cluster_id = (struct wire_bytes){ (const uint8_t *)c->cluster_id, (uint32_t)strlen(c->cluster_id) };
+	i->lease_remaining_usec = c->lease_until > c->now ? c->lease_until - c->now : 0;
 	send_msg(c, &m);
 }
 
@@ -1135,15 +1181,33 @@ static void sync_complete(struct core *c, uint64_t now)
 	set_phase(c, PHASE_SYNCED, now);
 	for (size_t i = 0; i < c->n_members; i++)
 		c->members[i].acked_version = c->version;
-	c->committed = c->version;
 	decide(c, CORE_LOG_INFO, "synced", "{sIsIsI}", "version", (json_int_t)c->version, "epoch",
 	       (json_int_t)c->state_epoch, "round", (json_int_t)c->round);
 	elect(c, now);
+	/* Proposals of the leader that were not delivered by now died with the old view (EVS):
+	 * the next one builds on what every member holds. */
+	c->next_base = c->version;
+	if (c->leader_id && c->cluster_proto >= 2) {
+		/* The election ACK: this member has persisted the epoch (persist_epochs() was queued
+		 * by elect(), before this send). The leader holds a new epoch once all have. */
+		struct wire_msg ack = { .type = WIRE_ACK };
+		ack.ack.leader_epoch = c->leader_epoch;
+		ack.ack.version = c->version;
+		ack.ack.hash = c->hash;
+		send_msg(c, &ack);
+	}
 	update_role(c, now);
 	c->own_section_due = c->own_section != NULL; /* soft state is rebuilt after every sync */
-	/* Every member now holds this state: what a local client changed and survived is committed. */
-	if (!c->replaced_by_sync)
-		resolve_committed(c);
+	/* Every member of the view now holds this state. It is committed -- and what a local client
+	 * changed and survived is answered -- only in a view that elected a leader: a view that is
+	 * not a majority of the kvmcd members may hold a change the majority never saw. */
+	if (c->leader_id) {
+		c->committed = c->version;
+		if (!c->replaced_by_sync)
+			resolve_committed(c);
+	} else if (c->committed > c->version) {
+		c->committed = c->version;
+	}
 	pending_after_sync(c);
 }
 
@@ -1316,6 +1380,9 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 	m->leader_epoch = in->leader_epoch;
 	m->max_epoch = in->max_epoch;
 	m->expected_votes = in->expected_votes;
+	/* Bounded: a peer cannot hold the next leader back for longer than a lease of ours. */
+	if (in->lease_remaining_usec && now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec) > c->lease_until)
+		c->lease_until = now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec);
 	if (cluster_id_ok((const char *)in->cluster_id.data, in->cluster_id.len)) {
 		memcpy(m->cluster_id, in->cluster_id.data, CORE_CLUSTER_ID_LEN);
 		m->cluster_id[CORE_CLUSTER_ID_LEN] = 0;
@@ -1528,6 +1595,16 @@ static void on_ack(struct core *c, uint64_t now, uint32_t sender, const struct w
 	}
 	if (a->version > m->acked_version)
 		m->acked_version = a->version;
+	m->acked_epoch = a->leader_epoch;
+	if (c->leader_id == c->nodeid && c->confirmed_epoch != c->leader_epoch) {
+		bool all = true;
+		for (size_t i = 0; i < c->n_members; i++)
+			all &= !c->members[i].compatible || c->members[i].acked_epoch == c->leader_epoch;
+		if (all) {
+			c->confirmed_epoch = c->leader_epoch;
+			update_role(c, now);
+		}
+	}
 	check_commit(c);
 }
 
@@ -1548,7 +1625,11 @@ static void on_reject(struct core *c, uint64_t now, uint32_t sender, const struc
 /* Called for every delivery from corosync: that is what "not stalled" means. */
 static void delivered(struct core *c, uint64_t now, bool resync)
 {
+	uint32_t led_by = c->leader_id ? c->leader_id : c->claim_id;
+
 	c->last_delivery = now;
+	if (led_by && led_by != c->nodeid)
+		c->last_leader_contact = now;
 	if (c->stalled) {
 		c->stalled = false;
 		decide(c, CORE_LOG_NOTICE, "unstalled", "{sI}", "after_ms", (json_int_t)((now - c->stalled_since) / 1000));
@@ -1604,6 +1685,11 @@ static void handle_connected(struct core *c, uint64_t now, uint32_t local_nodeid
 	c->nodeid = local_nodeid;
 	c->n_members = 0;
 	c->last_delivery = now;
+	/* A node that belonged to a led cluster and (re)starts knows nothing of who leads now: a
+	 * leader of a view it never saw may be stalled and acting. Its lease covers that. */
+	if (!c->started && c->max_epoch > 0)
+		c->lease_until = now + c->cfg.lease_usec;
+	c->started = true;
 	set_phase(c, PHASE_NO_VIEW, now);
 	decide(c, CORE_LOG_NOTICE, "connected", "{sI}", "node", (json_int_t)local_nodeid);
 }
@@ -1650,10 +1736,15 @@ static void handle_confchg(struct core *c, uint64_t now, const uint32_t *members
 	struct member old[WIRE_MAX_MEMBERS];
 	size_t n_old = c->n_members, n = 0;
 	json_t *view_members, *view_left;
+	uint32_t prev_leader = c->leader_id ? c->leader_id : c->claim_id;
 
 	if (c->phase == PHASE_DISCONNECTED)
 		return;
 	delivered(c, now, false); /* the new view starts its own round */
+	for (size_t i = 0; i < n_left; i++)
+		if (left[i].nodeid == prev_leader &&
+		    (left[i].reason == CORE_LEAVE_LEAVE || left[i].reason == CORE_LEAVE_PROCDOWN))
+			c->leader_left_cleanly = true;
 	if (n_members > WIRE_MAX_MEMBERS)
 		n_members = WIRE_MAX_MEMBERS;
 	memcpy(sorted, members, n_members * sizeof(*members));
@@ -1685,10 +1776,13 @@ static void handle_confchg(struct core *c, uint64_t now, const uint32_t *members
 	decide(c, CORE_LOG_INFO, "view", "{soso}", "members", view_members, "left", view_left);
 	sections_drop_departed(c);
 
-	if (!member_get(c, c->nodeid))
+	if (!member_get(c, c->nodeid)) {
+		c->leader_left_cleanly = false;
 		return; /* a view without us: corosync is about to tell us we left */
+	}
 	if ((c->leader_id && !member_get(c, c->leader_id)) || (c->claim_id && !member_get(c, c->claim_id)))
 		drop_leader(c, now, "the leader left the group");
+	c->leader_left_cleanly = false;
 	for (size_t i = 0; i < n_left; i++) {
 		bool known_gone = c->have_quorum_nodes;
 		for (size_t k = 0; k < c->n_quorum_nodes; k++)
@@ -1815,6 +1909,9 @@ uint64_t core_next_deadline(const struct core *c)
 		EARLIER(c->last_delivery + c->cfg.stall_timeout_usec);
 	if (c->held)
 		EARLIER(c->next_hb);
+	/* Held and synced but not acting: only the predecessor's lease holds it back. */
+	if (can_propose(c) && !c->acting)
+		EARLIER(c->lease_until);
 	if (c->quorum_unconfirmed)
 		EARLIER(c->quorum_grace_until);
 	for (const struct pending *p = c->pending; p; p = p->next)
@@ -1893,12 +1990,14 @@ static void handle_request_spec(struct core *c, uint64_t now, uint64_t client_id
 /* Every event ends with core_settle(): the shell learns about "may act" changes at once. */
 void core_connected(struct core *c, uint64_t now, uint32_t local_nodeid)
 {
+	c->now = now;
 	handle_connected(c, now, local_nodeid);
 	core_settle(c, now);
 }
 
 void core_disconnected(struct core *c, uint64_t now)
 {
+	c->now = now;
 	handle_disconnected(c, now);
 	core_settle(c, now);
 }
@@ -1906,36 +2005,42 @@ void core_disconnected(struct core *c, uint64_t now)
 void core_confchg(struct core *c, uint64_t now, const uint32_t *members, size_t n_members,
 		  const struct core_left *left, size_t n_left)
 {
+	c->now = now;
 	handle_confchg(c, now, members, n_members, left, n_left);
 	core_settle(c, now);
 }
 
 void core_quorum(struct core *c, uint64_t now, bool quorate, uint32_t total_votes, uint32_t expected_votes)
 {
+	c->now = now;
 	handle_quorum(c, now, quorate, total_votes, expected_votes);
 	core_settle(c, now);
 }
 
 void core_message(struct core *c, uint64_t now, uint32_t sender, const void *data, size_t len)
 {
+	c->now = now;
 	handle_message(c, now, sender, data, len);
 	core_settle(c, now);
 }
 
 void core_tick(struct core *c, uint64_t now)
 {
+	c->now = now;
 	handle_tick(c, now);
 	core_settle(c, now);
 }
 
 void core_send_blocked(struct core *c, uint64_t now)
 {
+	c->now = now;
 	handle_send_blocked(c, now);
 	core_settle(c, now);
 }
 
 void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const char *text, size_t len)
 {
+	c->now = now;
 	handle_request_spec(c, now, client_id, text, len);
 	core_settle(c, now);
 }
@@ -2093,6 +2198,8 @@ int core_new(const struct core_config *cfg, const char *snapshot, const char *jo
 		c->cfg.heartbeat_usec = c->cfg.stall_timeout_usec / 2;
 	if (c->cfg.quorum_grace_usec == 0)
 		c->cfg.quorum_grace_usec = c->cfg.stall_timeout_usec / 8;
+	if (c->cfg.lease_usec == 0)
+		c->cfg.lease_usec = c->cfg.stall_timeout_usec + c->cfg.quorum_grace_usec;
 	if (c->cfg.request_timeout_usec == 0)
 		c->cfg.request_timeout_usec = 30 * USEC_PER_SEC;
 	r = snapshot ? load_snapshot(c, snapshot, error) : 0;
@@ -2206,7 +2313,7 @@ json_t *core_status_json(const struct core *c, uint64_t now)
 	/* Added with the replicated document's sections; the fields above are unchanged. */
 	json_object_set_new(st, "cluster_id", json_string(c->cluster_id));
 	json_object_set_new(st, "no_leader_reason", json_string(core_no_leader_reason(c)));
-	json_object_set_new(st, "acting", json_boolean(can_propose(c)));
+	json_object_set_new(st, "acting", json_boolean(c->acting));
 	json_object_set_new(st, "may_act", json_boolean(may_act(c)));
 	json_object_set_new(st, "records", json_integer((json_int_t)json_object_size(c->records)));
 	{
@@ -2235,7 +2342,7 @@ const json_t *core_records(const struct core *c) { return c->records; }
 const json_t *core_node_sections(const struct core *c) { return c->sections; }
 const json_t *core_spec(const struct core *c) { return c->spec; }
 const char *core_cluster_id(const struct core *c) { return c->cluster_id; }
-bool core_is_acting(const struct core *c) { return can_propose(c); }
+bool core_is_acting(const struct core *c) { return c->acting; }
 bool core_may_act(const struct core *c) { return may_act(c); }
 uint64_t core_committed_version(const struct core *c) { return c->committed; }
 

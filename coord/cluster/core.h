@@ -102,6 +102,9 @@ struct core_config {
 	uint64_t stall_timeout_usec;   /* no delivery for this long while led/syncing = stalled */
 	uint64_t heartbeat_usec;       /* the leader's heartbeat period (< stall_timeout / 1.5) */
 	uint64_t quorum_grace_usec;    /* wait for votequorum's verdict after a NODEDOWN view */
+	uint64_t lease_usec;           /* after the leader's node went NODEDOWN, the next leader acts
+					  only this long after that view (> stall_timeout: the old
+					  leader may act until its own stall timeout) */
 	uint64_t request_timeout_usec; /* a client request not committed by then fails */
 	/* CORE_CLUSTER_ID_LEN hex characters from the shell's random source (borrowed during
 	 * core_new, copied): becomes the cluster's identity if this node is the first leader of a

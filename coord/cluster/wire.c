@@ -116,6 +116,8 @@ static void decode_info(struct rd *r, struct wire_sync_info *m)
 		r->bad = true;
 	if (!r->bad && r->left > 0)
 		rd_str(r, WIRE_MAX_CLUSTER_ID, &m->cluster_id);
+	if (!r->bad && r->left > 0)
+		m->lease_remaining_usec = rd_u64(r);
 }
 
 static bool kind_known(uint16_t kind)
@@ -341,6 +343,7 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 		wr_u32(&w, m->info.expected_votes);
 		/* Always written (empty = none), so fields a later version appends come after it. */
 		wr_str(&w, &m->info.cluster_id, WIRE_MAX_CLUSTER_ID);
+		wr_u64(&w, m->info.lease_remaining_usec);
 		break;
 	case WIRE_STATE_CHUNK:
 		wr_u32(&w, m->chunk.round);

@@ -91,6 +91,10 @@ struct wire_sync_info {
 	/* Appended after the version-1 fields (older readers ignore it; absent = empty): the
 	 * cluster identity of the sender's state, WIRE_MAX_CLUSTER_ID bytes at most. */
 	struct wire_bytes cluster_id;
+	/* Appended after it (absent = 0): how much longer, from the moment this was sent, a
+	 * leader that the sender saw leave the ring (NODEDOWN) may still act. The next leader
+	 * acts only after the longest such lease of its view's members. */
+	uint64_t lease_remaining_usec;
 };
 
 #define WIRE_MAX_CLUSTER_ID 64u

@@ -919,8 +919,14 @@ static void invariants(void *d, struct scn *r)
 		check_cluster_id(s, nd);
 		check_refused(s, nd);
 	}
-	if (leaders > 1)
-		scn_fail(r, "%d nodes hold the leadership at once (last: %d)", leaders, who_leads);
+	/*
+	 * Two ROLE holders can overlap: a leader whose corosync stopped delivering holds its ROLE
+	 * until its own stall timeout while the others elect. It cannot change the replicated state
+	 * (nothing it sends is delivered), and it is the only one ACTING until then: the next
+	 * leader acts only after the lease (core.h). So only LEADING must be exclusive.
+	 */
+	(void)leaders;
+	(void)who_leads;
 	if (acting > 1)
 		scn_fail(r, "%d nodes act as leader at once (last: %d)", acting, who_acts);
 	for (int i = 1; i <= s->n; i++)
