@@ -1,20 +1,29 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * kvmcctl: the admin's client for kvmcd's local API (see api-server.h for the protocol).
+ * kvmcctl: the admin's client for kvmcd's local API (see api-server.h for the wire format).
  *
- * A short-lived, blocking program: one connection, one request, one reply. Exit statuses:
- *   0   success
- *   1   failure: the daemon is unreachable, said no, or the spec is invalid
- *   2   refused because the cluster is not ready (this node is not connected, not quorate, or
- *       membership is stalled); nothing was applied, retry later
- *   3   outcome unknown: the change was not committed in time, or kvmcd stopped meanwhile,
- *       but it may still apply (check `kvmcctl spec get`)
- *   64  usage error
+ * A short-lived, blocking program: one connection, one request, one reply.
+ *
+ * Exit status -- ONE contract for every command; "changes" are `spec apply` and every verb
+ * that will change the cluster (usage() and README.md "Using kvmcctl" print it):
+ *   0  done: the change is committed (or was already in place); a read was answered
+ *   1  usage error, or another failure here (configuration, memory, an unreadable reply)
+ *   2  refused, nothing applied: the spec file was rejected before sending (unreadable, over
+ *      SPEC_MAX_BYTES, a NUL byte, a JSON syntax error) or by kvmcd (invalid spec, cluster not
+ *      ready, permission, too many API connections), or kvmcd could not be reached or did
+ *      not take the whole request
+ *   3  outcome unknown: kvmcd took the request but no verdict came back (not committed in
+ *      time, kvmcd stopped, or the connection was lost after sending); the change may still
+ *      apply -- check `kvmcctl spec get`. For `spec get`: the copy may be stale (this node is
+ *      not in a synced quorate view); printed anyway, and --allow-stale makes that 0.
+ * The reply's "outcome" decides (exit_of_failure()); from an older daemon without it, the
+ * errno does.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +31,11 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "build-config.h"
 #include "config.h"
+#include "coord/spec/spec.h"
 #include "macros.h"
 #ifdef HAVE_ONTAP_CHECK
 #include "resources/ontap/ontap-check.h"
@@ -34,9 +43,11 @@
 
 #define DEFAULT_CONFIG KVMCD_SYSCONFDIR "/kvmcd/kvmcd.conf"
 #define MAX_REPLY (512u * 1024u * 1024u)
-#define MAX_SPEC_FILE (64u * 1024u * 1024u)
+#define SEND_TIMEOUT_MS 30000u /* to connect (a full backlog) and for each send() */
 
 enum {
+	EXIT_DONE = 0,
+	EXIT_OTHER = 1,
 	EXIT_REFUSED = 2,
 	EXIT_UNKNOWN = 3,
 };
@@ -54,7 +65,7 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  status [--json]          this node, quorum, leader, members, state and sync\n"
-		"  spec get                 print the cluster spec (JSON)\n"
+		"  spec get [--allow-stale] print the cluster spec (JSON)\n"
 		"  spec apply FILE|-        replace the spec; prints \"applied: version N\"\n"
 		"  spec diff FILE|-         show what `spec apply` would change\n"
 		"  log                      dump kvmcd's recent log lines (all levels)\n"
@@ -65,8 +76,17 @@ static void usage(FILE *f)
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
 		"  -s, --socket PATH   talk to the daemon at PATH\n"
 		"\n"
-		"Exit status: 0 ok, 1 failure, 2 refused (cluster not ready, nothing applied, retry),\n"
-		"3 outcome unknown (not committed in time, may still apply), 64 usage error.\n",
+		"Exit status (every command; a change is `spec apply`):\n"
+		"  0  done: the change is committed (or was already in place); a read was answered\n"
+		"  1  usage error, or another failure here (configuration, memory, unreadable reply)\n"
+		"  2  refused, nothing applied: the spec file was rejected (unreadable, over 64 MiB,\n"
+		"     a NUL byte, a JSON syntax error: FILE:LINE:COLUMN) or kvmcd refused it (invalid\n"
+		"     spec; cluster not ready: not connected, not quorate, no leader, stalled; permission;\n"
+		"     too many API connections), or kvmcd could not be reached; fix or wait, then retry\n"
+		"  3  outcome unknown: kvmcd took the change but no verdict came back (not committed in\n"
+		"     time, kvmcd stopped or died, connection lost); it may still apply: check\n"
+		"     `kvmcctl spec get`. For `spec get`: this node's copy may be stale (it is not in a\n"
+		"     synced quorate view); the spec is printed with a warning, --allow-stale exits 0\n",
 		DEFAULT_CONFIG);
 }
 
@@ -81,7 +101,7 @@ static int usage_error(const char *fmt, ...)
 	va_end(ap);
 	fputs("\n\n", stderr);
 	usage(stderr);
-	return EX_USAGE;
+	return EXIT_OTHER;
 }
 
 /* ---- configuration -------------------------------------------------------------------------- */
@@ -148,47 +168,70 @@ static unsigned answer_timeout_ms(const struct ctl *ctl, bool waits_for_commit)
 	return (ctl->cfg ? ctl->cfg->request_timeout_ms : 3600000) + 30000;
 }
 
-/*
- * Sends req (borrowed) and returns the reply object in *out (owned). On failure prints why and
- * returns a negative errno (-ETIMEDOUT when no answer came within timeout_ms).
- */
-static int call(struct ctl *ctl, json_t *req, unsigned timeout_ms, json_t **out)
+static void set_timeout(int fd, int opt, unsigned ms)
 {
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	(void)setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+/*
+ * One exchange (api-server.h): the header line, the body (when body is not NULL), then one
+ * reply line. Returns 0 with the reply object in *out (owned), or a negative errno after
+ * printing why. *sent says whether the whole request left: only then may kvmcd act on it.
+ */
+static int call(struct ctl *ctl, const json_t *header, const char *body, size_t body_len, unsigned timeout_ms,
+		json_t **out, bool *sent)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *text = NULL, *buf = NULL;
 	size_t len = 0, cap = 0;
+	char *nl = NULL;
 	json_error_t jerr;
 	json_t *reply;
-	int r;
+	int r, send_err = 0, read_err = 0;
 
+	*sent = false;
 	if (strlen(ctl->socket_path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "kvmcctl: socket path too long: %s\n", ctl->socket_path);
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, ctl->socket_path, strlen(ctl->socket_path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		set_timeout(fd, SO_SNDTIMEO, SEND_TIMEOUT_MS); /* also bounds connect() on a full backlog */
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
-		fprintf(stderr, "kvmcctl: cannot reach kvmcd at %s: %s (%s)\n", ctl->socket_path, strerror(-r),
-			r == -EACCES ? "only root and members of the [api] group may use it" : "is kvmcd running?");
+		if (r == -EAGAIN)
+			fprintf(stderr, "kvmcctl: kvmcd at %s accepts no connections within %us (busy or stuck); nothing sent\n",
+				ctl->socket_path, SEND_TIMEOUT_MS / 1000);
+		else
+			fprintf(stderr, "kvmcctl: cannot reach kvmcd at %s: %s (%s)\n", ctl->socket_path, strerror(-r),
+				r == -EACCES ? "only root and members of the [api] group may use it" : "is kvmcd running?");
 		return r;
 	}
-	text = json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII);
+	text = json_dumps(header, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
 	r = write_all(fd, text, strlen(text));
 	if (r == 0)
 		r = write_all(fd, "\n", 1);
-	if (r < 0) {
-		fprintf(stderr, "kvmcctl: sending to kvmcd at %s: %s\n", ctl->socket_path, strerror(-r));
-		return r;
-	}
-	(void)shutdown(fd, SHUT_WR);
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	/* The daemon answers a spec-apply only after commit or its own request timeout; wait for it. */
-	for (;;) {
+	if (r == 0 && body)
+		r = write_all(fd, body, body_len);
+	if (r == 0) {
+		*sent = true;
+		(void)shutdown(fd, SHUT_WR);
+	} else if (r == -EAGAIN) {
+		fprintf(stderr, "kvmcctl: kvmcd at %s did not take the request within %us; nothing applied\n",
+			ctl->socket_path, SEND_TIMEOUT_MS / 1000);
+		return -ETIMEDOUT;
+	} else
+		send_err = r; /* kvmcd may have refused and closed: its answer is still there to read */
+
+	set_timeout(fd, SO_RCVTIMEO, timeout_ms);
+	/* One line; kvmcd closes after it (a refused client may see ECONNRESET after the line). */
+	while (!nl) {
 		ssize_t n;
 
 		if (len == cap) {
@@ -205,27 +248,34 @@ static int call(struct ctl *ctl, json_t *req, unsigned timeout_ms, json_t **out)
 			buf = p;
 		}
 		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				fprintf(stderr, "kvmcctl: kvmcd at %s did not answer within %us\n", ctl->socket_path,
-					timeout_ms / 1000);
-				return -ETIMEDOUT;
-			}
-			r = -errno;
-			fprintf(stderr, "kvmcctl: reading from kvmcd at %s: %s\n", ctl->socket_path, strerror(-r));
-			return r;
+			read_err = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
 		}
 		if (n == 0)
 			break;
+		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 	}
-	if (len == 0) {
-		fprintf(stderr, "kvmcctl: kvmcd at %s closed the connection without answering\n", ctl->socket_path);
+	if (!nl) {
+		if (send_err) {
+			fprintf(stderr, "kvmcctl: kvmcd at %s closed the connection before taking the whole request (%s); nothing applied\n",
+				ctl->socket_path, strerror(-send_err));
+			return send_err;
+		}
+		if (read_err == -ETIMEDOUT) {
+			fprintf(stderr, "kvmcctl: kvmcd at %s did not answer within %us\n", ctl->socket_path,
+				timeout_ms / 1000);
+			return -ETIMEDOUT;
+		}
+		fprintf(stderr, "kvmcctl: kvmcd at %s %s after taking the request, without answering (did it stop or die?)\n",
+			ctl->socket_path, read_err ? strerror(-read_err) : "closed the connection");
 		return -ECONNRESET;
 	}
-	reply = json_loadb(buf, len, 0, &jerr);
+	*sent = true; /* whatever happened to our sending, kvmcd answered the request */
+	reply = json_loadb(buf, (size_t)(nl - buf), 0, &jerr);
 	if (!json_is_object(reply)) {
 		json_decref(reply);
 		fprintf(stderr, "kvmcctl: kvmcd sent an unreadable reply: %s\n", jerr.text);
@@ -235,12 +285,43 @@ static int call(struct ctl *ctl, json_t *req, unsigned timeout_ms, json_t **out)
 	return 0;
 }
 
+/* A {"ok":false} reply's exit status: its "outcome", or for an older daemon its errno. */
+static int exit_of_failure(json_t *reply)
+{
+	const char *outcome = json_string_value(json_object_get(reply, "outcome"));
+	const char *error = json_string_value(json_object_get(reply, "error"));
+
+	if (outcome)
+		return strcmp(outcome, "refused") == 0 ? EXIT_REFUSED : EXIT_UNKNOWN;
+	switch ((int)json_integer_value(json_object_get(reply, "errno"))) {
+	case EINVAL:     /* invalid spec or request */
+	case EMSGSIZE:   /* too large */
+	case EBUSY:      /* too many API connections, too many specs in flight */
+	case EMFILE:     /* too many API connections (descriptors short) */
+	case EACCES:     /* permission */
+	case ESHUTDOWN:  /* kvmcd stopping after a fatal error */
+	case EOPNOTSUPP: /* unknown command */
+		return EXIT_REFUSED;
+	case EAGAIN:
+	case ENOTCONN:
+		/* The core says "refused: ..." when it turns a change away before sending it; the same
+		 * errnos for a change that failed after it went out (quorum or corosync lost) do not,
+		 * and that one may still commit elsewhere. */
+		return error && strncmp(error, "refused", 7) == 0 ? EXIT_REFUSED : EXIT_UNKNOWN;
+	case ETIMEDOUT:
+	case ECANCELED:
+		return EXIT_UNKNOWN;
+	default:
+		return EXIT_OTHER;
+	}
+}
+
 /* Prints a {"ok":false} reply and maps it to an exit status. */
-static int report_error(const char *what, json_t *reply)
+static int report_error(const char *what, json_t *reply, bool change)
 {
 	const char *error = json_string_value(json_object_get(reply, "error"));
-	int err = (int)json_integer_value(json_object_get(reply, "errno"));
 	json_t *problems = json_object_get(reply, "problems"), *item;
+	int code = exit_of_failure(reply);
 	size_t i;
 
 	/* The first line is the verdict; the daemon puts one problem on each following line. */
@@ -256,47 +337,47 @@ static int report_error(const char *what, json_t *reply)
 	if (json_integer_value(json_object_get(reply, "problems_dropped")) > 0)
 		fprintf(stderr, "  ... and %" JSON_INTEGER_FORMAT " more\n",
 			json_integer_value(json_object_get(reply, "problems_dropped")));
-	switch (err) {
-	case ENOTCONN:
-	case EAGAIN:
-		return EXIT_REFUSED;
-	case ETIMEDOUT:
-	case ECANCELED:
-		return EXIT_UNKNOWN;
-	default:
-		return EXIT_FAILURE;
-	}
+	if (change && code == EXIT_UNKNOWN && !(error && strstr(error, "spec get")))
+		fputs("kvmcctl: outcome unknown: the change may still apply; check `kvmcctl spec get`\n", stderr);
+	return code;
 }
 
-/* Runs one request; on success *out is the reply (owned); otherwise returns the exit status. */
-static int request(struct ctl *ctl, const char *what, json_t *req, json_t **out)
+/*
+ * Runs one request (header taken; body borrowed, NULL for none). On success *out is the reply
+ * (owned) and the result EXIT_DONE; otherwise the exit status, already explained.
+ */
+static int request(struct ctl *ctl, const char *what, bool change, json_t *header, const char *body, size_t body_len,
+		   json_t **out)
 {
 	json_t *reply = NULL;
-	bool apply;
+	bool sent = false;
 	int r;
 
-	if (!req) {
+	if (!header) {
 		fputs("kvmcctl: out of memory\n", stderr);
-		return EXIT_FAILURE;
+		return EXIT_OTHER;
 	}
-	apply = strcmp(json_string_value(json_object_get(req, "cmd")) ?: "", "spec-apply") == 0;
 	if (resolve_socket(ctl) < 0) {
-		json_decref(req);
-		return EXIT_FAILURE;
+		json_decref(header);
+		return EXIT_OTHER;
 	}
-	r = call(ctl, req, answer_timeout_ms(ctl, apply), &reply);
-	json_decref(req);
-	if (r < 0)
-		/* A change that got no answer may still commit. */
-		return r == -ETIMEDOUT && apply ? EXIT_UNKNOWN : EXIT_FAILURE;
+	r = call(ctl, header, body, body_len, answer_timeout_ms(ctl, change), &reply, &sent);
+	json_decref(header);
+	if (r < 0) {
+		if (!sent)
+			return r == -ENOMEM ? EXIT_OTHER : EXIT_REFUSED; /* kvmcd cannot have acted on it */
+		if (!change)
+			return EXIT_OTHER;
+		fprintf(stderr, "kvmcctl: %s: outcome unknown: the change may or may not apply; check `kvmcctl spec get`\n", what);
+		return EXIT_UNKNOWN;
+	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		r = report_error(what, reply);
-
+		r = report_error(what, reply, change);
 		json_decref(reply);
 		return r;
 	}
 	*out = reply;
-	return EXIT_SUCCESS;
+	return EXIT_DONE;
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -338,9 +419,12 @@ static void print_status(json_t *st)
 	json_t *members = json_object_get(st, "members"), *sync = json_object_get(st, "sync");
 	json_t *daemon = json_object_get(st, "daemon"), *m;
 	bool connected = json_is_true(json_object_get(daemon, "connected"));
+	const char *cluster = str_or(st, "cluster_id", ""), *why = str_or(st, "no_leader_reason", "");
 	json_int_t self = int_of(node, "id");
 	size_t i;
 
+	if (*cluster)
+		printf("Cluster:     %s\n", cluster);
 	printf("Node:        %" JSON_INTEGER_FORMAT " (%s)\n", self, str_or(node, "name", "?"));
 	printf("Corosync:    %s\n", connected ? "connected" : "NOT CONNECTED (reconnecting)");
 	printf("Quorum:      %s, votes %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " expected\n",
@@ -350,6 +434,8 @@ static void print_status(json_t *st)
 		printf("Leader:      %" JSON_INTEGER_FORMAT " (%s), epoch %" JSON_INTEGER_FORMAT "%s\n",
 		       int_of(leader, "id"), str_or(leader, "name", "?"), int_of(leader, "epoch"),
 		       int_of(leader, "id") == self ? " (this node)" : "");
+	else if (*why)
+		printf("Leader:      none (%s)\n", why);
 	else
 		printf("Leader:      none\n");
 	printf("Members:     %zu\n", json_array_size(members));
@@ -385,8 +471,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("status: unexpected argument '%s'", argv[optind]);
-	r = request(ctl, "status", json_pack("{ss}", "cmd", "status"), &reply);
-	if (r != EXIT_SUCCESS)
+	r = request(ctl, "status", false, json_pack("{ss}", "cmd", "status"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
 		return r;
 	st = json_object_get(reply, "status");
 	if (json) {
@@ -395,97 +481,160 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	} else
 		print_status(st);
 	json_decref(reply);
-	return EXIT_SUCCESS;
+	return EXIT_DONE;
 }
 
-/* Reads a spec file, or stdin for "-". Returns 0 with *out (owned, UTF-8 checked later by jansson). */
-static int read_spec(const char *path, char **out, size_t *out_len)
+/*
+ * Reads the spec FILE (stdin for "-") and checks here what can be checked here, so the admin
+ * hears about the file, not about the request: its size, NUL bytes, JSON syntax (reported as
+ * FILE:LINE:COLUMN: message, from the same jansson parse kvmcd does). Returns 0 with *out
+ * (owned) and *out_len, or an exit status after saying why.
+ */
+static int load_spec(const char *path, char **out, size_t *out_len)
 {
-	_cleanup_fclose_ FILE *f = NULL;
+	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
-	size_t len;
+	size_t len = 0, cap = 0;
+	json_error_t jerr;
+	struct stat st;
+	json_t *doc;
+	char *nul;
 
-	f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "r") : fopen(path, "re");
-	if (!f) {
-		fprintf(stderr, "kvmcctl: cannot open %s: %m\n", path);
-		return -errno;
+	fd = strcmp(path, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "kvmcctl: cannot open %s: %m; nothing sent\n", name);
+		return EXIT_REFUSED;
 	}
-	buf = malloc(MAX_SPEC_FILE + 1);
-	if (!buf)
-		return -ENOMEM;
-	len = fread(buf, 1, MAX_SPEC_FILE + 1, f);
-	if (ferror(f)) {
-		fprintf(stderr, "kvmcctl: cannot read %s: %m\n", path);
-		return -EIO;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)SPEC_MAX_BYTES) {
+		fprintf(stderr, "kvmcctl: %s is %jd bytes; a spec may be at most %u bytes (64 MiB); nothing sent\n", name,
+			(intmax_t)st.st_size, SPEC_MAX_BYTES);
+		return EXIT_REFUSED;
 	}
-	if (len > MAX_SPEC_FILE) {
-		fprintf(stderr, "kvmcctl: %s is larger than %u bytes\n", path, MAX_SPEC_FILE);
-		return -EFBIG;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *p;
+
+			if (cap > SPEC_MAX_BYTES) {
+				fprintf(stderr, "kvmcctl: %s is more than %u bytes; a spec may be at most %u bytes (64 MiB); nothing sent\n",
+					name, SPEC_MAX_BYTES, SPEC_MAX_BYTES);
+				return EXIT_REFUSED;
+			}
+			cap = cap ? cap * 2 : 65536;
+			if (cap > SPEC_MAX_BYTES + 1u)
+				cap = SPEC_MAX_BYTES + 1u;
+			p = realloc(buf, cap);
+			if (!p) {
+				fputs("kvmcctl: out of memory\n", stderr);
+				return EXIT_OTHER;
+			}
+			buf = p;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "kvmcctl: cannot read %s: %m; nothing sent\n", name);
+			return EXIT_REFUSED;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
-	buf[len] = '\0';
+	if (len > SPEC_MAX_BYTES) {
+		fprintf(stderr, "kvmcctl: %s is more than %u bytes; a spec may be at most %u bytes (64 MiB); nothing sent\n",
+			name, SPEC_MAX_BYTES, SPEC_MAX_BYTES);
+		return EXIT_REFUSED;
+	}
+	nul = len ? memchr(buf, '\0', len) : NULL;
+	if (nul) {
+		fprintf(stderr, "%s: byte %zu is a NUL byte; a spec is JSON text\n", name, (size_t)(nul - buf));
+		return EXIT_REFUSED;
+	}
+	/* The flags of spec_parse(): what passes here, kvmcd parses too. */
+	doc = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		fprintf(stderr, "%s:%d:%d: %s\n", name, jerr.line, jerr.column, jerr.text);
+		return EXIT_REFUSED;
+	}
+	json_decref(doc);
 	*out = TAKE_PTR(buf);
 	*out_len = len;
 	return 0;
 }
 
-static json_t *spec_request(const char *cmd, const char *path)
+static int cmd_spec_get(struct ctl *ctl, int argc, char **argv)
 {
-	_cleanup_free_ char *text = NULL;
-	json_t *s;
-	size_t len = 0;
+	static const struct option options[] = { { "allow-stale", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
+	json_t *reply = NULL;
+	bool allow_stale = false;
+	int c, r;
 
-	if (read_spec(path, &text, &len) < 0)
-		return NULL;
-	s = json_stringn(text, len);
-	if (!s) {
-		fprintf(stderr, "kvmcctl: %s is not UTF-8 text\n", path);
-		return NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+		if (c != 'a')
+			return usage_error("spec get: unknown option");
+		allow_stale = true;
 	}
-	return json_pack("{ssso}", "cmd", cmd, "spec_text", s);
+	if (optind < argc)
+		return usage_error("spec get: unexpected argument '%s'", argv[optind]);
+	r = request(ctl, "spec get", false, json_pack("{ss}", "cmd", "spec-get"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	json_dumpf(json_object_get(reply, "spec"), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+	fflush(stdout);
+	/* An older daemon says nothing about it: then as before. */
+	if (json_is_false(json_object_get(reply, "current"))) {
+		fprintf(stderr, "kvmcctl: warning: this node's copy of the spec (version %" JSON_INTEGER_FORMAT ") may be stale: %s\n",
+			int_of(reply, "version"), str_or(reply, "why_not_current", "this node is not in a synced quorate view"));
+		if (!allow_stale) {
+			fputs("kvmcctl: exit status 3; --allow-stale accepts a possibly stale copy\n", stderr);
+			r = EXIT_UNKNOWN;
+		}
+	}
+	json_decref(reply);
+	return r;
 }
 
 static int cmd_spec(struct ctl *ctl, int argc, char **argv)
 {
-	json_t *reply = NULL, *req;
+	_cleanup_free_ char *text = NULL;
+	json_t *reply = NULL;
+	size_t len = 0;
+	bool apply;
 	int r;
 
 	if (argc < 2)
 		return usage_error("spec: missing subcommand (get, apply, diff)");
-	if (strcmp(argv[1], "get") == 0) {
-		if (argc != 2)
-			return usage_error("spec get: unexpected argument '%s'", argv[2]);
-		r = request(ctl, "spec get", json_pack("{ss}", "cmd", "spec-get"), &reply);
-		if (r != EXIT_SUCCESS)
-			return r;
-		json_dumpf(json_object_get(reply, "spec"), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		putchar('\n');
-		json_decref(reply);
-		return EXIT_SUCCESS;
-	}
-	if (strcmp(argv[1], "apply") == 0 || strcmp(argv[1], "diff") == 0) {
-		bool apply = argv[1][0] == 'a';
+	if (strcmp(argv[1], "get") == 0)
+		return cmd_spec_get(ctl, argc - 1, argv + 1);
+	if (strcmp(argv[1], "apply") != 0 && strcmp(argv[1], "diff") != 0)
+		return usage_error("spec: unknown subcommand '%s' (get, apply, diff)", argv[1]);
+	apply = argv[1][0] == 'a';
+	if (argc != 3)
+		return usage_error("spec %s: expects exactly one FILE (or - for stdin)", argv[1]);
+	r = load_spec(argv[2], &text, &len);
+	if (r != 0)
+		return r;
+	r = request(ctl, apply ? "spec apply" : "spec diff", apply,
+		    json_pack("{sssI}", "cmd", apply ? "spec-apply" : "spec-diff", "spec_length", (json_int_t)len),
+		    text ? text : "", len, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (apply)
+		printf("%s\n", str_or(reply, "message", "applied"));
+	else {
+		const char *diff = str_or(reply, "diff", "");
 
-		if (argc != 3)
-			return usage_error("spec %s: expects exactly one FILE (or - for stdin)", argv[1]);
-		req = spec_request(apply ? "spec-apply" : "spec-diff", argv[2]);
-		if (!req)
-			return EXIT_FAILURE;
-		r = request(ctl, apply ? "spec apply" : "spec diff", req, &reply);
-		if (r != EXIT_SUCCESS)
-			return r;
-		if (apply)
-			printf("%s\n", str_or(reply, "message", "applied"));
-		else {
-			const char *diff = str_or(reply, "diff", "");
-
-			/* Like diff(1): nothing at all when there is no difference. */
-			if (*diff)
-				printf("%s%s", diff, diff[strlen(diff) - 1] == '\n' ? "" : "\n");
-		}
-		json_decref(reply);
-		return EXIT_SUCCESS;
+		/* Like diff(1): nothing at all when there is no difference. */
+		if (*diff)
+			printf("%s%s", diff, diff[strlen(diff) - 1] == '\n' ? "" : "\n");
 	}
-	return usage_error("spec: unknown subcommand '%s' (get, apply, diff)", argv[1]);
+	json_decref(reply);
+	return EXIT_DONE;
 }
 
 static int cmd_log(struct ctl *ctl, int argc, char **argv)
@@ -496,13 +645,13 @@ static int cmd_log(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("log: unexpected argument '%s'", argv[1]);
-	r = request(ctl, "log", json_pack("{ss}", "cmd", "log"), &reply);
-	if (r != EXIT_SUCCESS)
+	r = request(ctl, "log", false, json_pack("{ss}", "cmd", "log"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
 		return r;
 	json_array_foreach(json_object_get(reply, "lines"), i, line)
 		printf("%s\n", json_string_value(line) ?: "");
 	json_decref(reply);
-	return EXIT_SUCCESS;
+	return EXIT_DONE;
 }
 
 static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
@@ -528,13 +677,13 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 	if (optind < argc)
 		return usage_error("ontap check: unexpected argument '%s'", argv[optind]);
 	if (load_config(ctl, true) < 0)
-		return EXIT_FAILURE;
+		return EXIT_OTHER;
 #ifdef HAVE_ONTAP_CHECK
 	return ontap_check_run(&ctl->cfg->ontap, json, stdout);
 #else
 	(void)json;
 	fputs("kvmcctl: this build has no ONTAP client (resources/ontap was not built)\n", stderr);
-	return EXIT_FAILURE;
+	return EXIT_OTHER;
 #endif
 }
 
@@ -568,7 +717,7 @@ int main(int argc, char **argv)
 			return EXIT_SUCCESS;
 		default:
 			usage(stderr);
-			return EX_USAGE;
+			return EXIT_OTHER;
 		}
 	}
 	if (ctl.config_path && ctl.socket_path)
