@@ -20,6 +20,9 @@ need_configfs() {
 		fail "cannot mount configfs"
 }
 
+# sh_c SCRIPT ARGS...: SCRIPT (with these helpers) with ARGS as $1...; for `fs exec` one-liners.
+sh_c() { local _s=$1; shift; eval "$_s"; }
+
 # wait_until SECS WHAT CMD...: run CMD every 0.3 s until it succeeds; fail naming WHAT.
 wait_until() {
 	local secs=$1 what=$2 end; shift 2
@@ -83,12 +86,15 @@ tgt_iscsi_export() {
 # tgt_iscsi_revoke TARGET_IQN INITIATOR_IQN HOST_IP: the initiator out of the "igroup".
 # Its live connections are dropped first (ss -K), then its ACL goes (configfs wants the mapped
 # LUNs out first: deleting a mapped LUN under a live session gives the host "Write protected"
-# EIOs and OCFS2 panics, fullstack-fencing.md pitfall 3). While this runs, a prohibit route to
-# the host keeps iscsid from logging in again between the ss -K and the ACL removal.
+# EIOs and OCFS2 panics, fullstack-fencing.md pitfall 3). While this runs, a policy rule that
+# drops the target's iSCSI replies to that host (only those: its NVMe/TCP is left alone) keeps
+# iscsid from logging in again between the ss -K and the ACL removal.
 tgt_iscsi_revoke() {
-	local iqn=$1 ini=$2 ip=$3 a m rc=0
+	local iqn=$1 ini=$2 ip=$3 a m rc=0 guard
 	a=$CFS/target/iscsi/$iqn/tpgt_1/acls/$ini
-	ip route replace prohibit "$ip/32" || fail "tgt_iscsi_revoke: cannot add the guard route to $ip" || return 1
+	guard="to $ip/32 ipproto tcp sport 3260 prohibit pref 100"
+	# shellcheck disable=SC2086
+	ip rule add $guard || fail "tgt_iscsi_revoke: cannot add the guard rule ($guard)" || return 1
 	ss -K dst "$ip" and sport = :3260 >/dev/null || { fail "tgt_iscsi_revoke: ss -K for $ip failed"; rc=1; }
 	if [ -d "$a" ]; then
 		for m in "$a"/lun_*; do
@@ -98,7 +104,8 @@ tgt_iscsi_revoke() {
 		done
 		rmdir "$a" || { fail "tgt_iscsi_revoke: rmdir of ACL $ini failed"; rc=1; }
 	fi
-	ip route del prohibit "$ip/32" 2>/dev/null
+	# shellcheck disable=SC2086
+	ip rule del $guard 2>/dev/null
 	return $rc
 }
 
@@ -323,14 +330,19 @@ mount_cluster_fs() { # TYPE DEV MNT
 }
 
 # writer_start TAG FILE / writer_status TAG / writer_stop TAG: guest/iowriter.py in the
-# background; status "writes errors last_ok_uptime last_err_uptime".
+# background; status "writes errors last_ok_uptime last_err_uptime"; a write that blocked 1 s or
+# more leaves the event /share/run/ev/NAME.w-TAG.resumed.
 writer_start() {
 	local tag=$1 file=$2
 	mkdir -p /run/fsvm
-	setsid python3 /share/guest/iowriter.py "$file" "/run/fsvm/w.$tag" 0.1 \
+	rm -f "/run/fsvm/w.$tag"
+	setsid python3 /share/guest/iowriter.py "$file" "/run/fsvm/w.$tag" 0.1 "/share/run/ev/$(hostname).w-$tag" \
 		</dev/null >"/run/fsvm/w.$tag.log" 2>&1 &
 	echo $! >"/run/fsvm/w.$tag.pid"
-	wait_until 30 "writer $tag started" test -s "/run/fsvm/w.$tag"
+}
+writers_wait() { # TAG...: until each has written once
+	local tag
+	for tag in "$@"; do wait_until 60 "writer $tag running" test -s "/run/fsvm/w.$tag" || return 1; done
 }
 writer_status() { cat "/run/fsvm/w.$1"; }
 writer_stop() { kill "$(cat "/run/fsvm/w.$1.pid")" 2>/dev/null; return 0; }
