@@ -57,6 +57,7 @@ static const struct kvmcd_config daemon_defaults = {
 	.state_dir = "/var/lib/kvmcd",
 	.run_dir = "/run/kvmcd",
 	.api_group = "kvmcd",
+	.api_max_connections = 64,
 	.log_level = LOG_INFO,
 	.log_target = LOG_TARGET_AUTO,
 };
@@ -124,6 +125,8 @@ static const struct config_key paths_keys[] = {
 static const struct config_key api_keys[] = {
 	{ .name = "group", CONFIG_STRING_AT(C, api_group), .max = 32, .runtime = true, .check = check_unix_name,
 	  .description = "Unix group whose members may use the API socket besides root." },
+	{ .name = "max_connections", CONFIG_UINT_AT(C, api_max_connections), .min = 8, .max = 4096, .runtime = true,
+	  .description = "Concurrent API connections; more are refused (the last eighth are only for root)." },
 	{ 0 },
 };
 

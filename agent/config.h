@@ -84,6 +84,7 @@ struct kvmcd_config {
 	char *socket_path;            /* default: <run_dir>/kvmcd.sock */
 	/* [api] */
 	char *api_group;              /* unix group allowed on the socket besides root */
+	unsigned api_max_connections; /* concurrent API connections (api-server.h) */
 	/* [log] */
 	int log_level;                /* syslog priority: LOG_ERR .. LOG_DEBUG */
 	int log_target;               /* enum log_target */

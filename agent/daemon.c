@@ -3,7 +3,9 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <time.h>
@@ -18,6 +20,7 @@
 #include "persist.h"
 #include "service.h"
 #include "spec.h"
+#include "timing.h"
 
 /*
  * Every service, in start-up order (teardown in reverse). A new feature adds itself here and
@@ -708,6 +711,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 			cpg_glue_set_reconnect_max(d->glue, next->reconnect_max_ms);
 			/* Always: the group may have been created (or renumbered) since the last look. */
 			(void)api_server_set_group(d->api, next->api_group);
+			api_server_set_max_connections(d->api, next->api_max_connections);
 			config_free(d->cfg);
 			d->cfg = next;
 			klog(d->log, LOG_INFO, "Reloaded %s (%zu key%s changed)", d->args->config_path, changed,
@@ -747,19 +751,63 @@ static void daemon_free(struct daemon *d)
  * reset silently). A journal left by the previous run is then folded into a snapshot: start-up
  * has read and replayed it anyway, and this bounds the journal to one run's records.
  */
+/* CORE_CLUSTER_ID_LEN hex characters from the kernel's random source. */
+static int random_cluster_id(char **out)
+{
+	uint8_t raw[CORE_CLUSTER_ID_LEN / 2];
+	char *hex = malloc(CORE_CLUSTER_ID_LEN + 1);
+
+	if (!hex)
+		return -ENOMEM;
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		free(hex);
+		return -errno;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	*out = hex;
+	return 0;
+}
+
 static int load_core(struct daemon *d)
 {
-	_cleanup_free_ char *snapshot = NULL, *journal = NULL, *error = NULL, *with = NULL;
+	_cleanup_free_ char *snapshot = NULL, *journal = NULL, *error = NULL, *with = NULL, *source = NULL;
+	_cleanup_free_ char *candidate = NULL;
 	const char *dir = persist_dir(d->persist);
+	struct timeouts t;
 	struct core_config cc = {
 		.name = d->cfg->node_name,
 		.proto_min = WIRE_PROTO_MIN,
 		.proto_max = WIRE_PROTO_MAX,
-		.stall_timeout_usec = (uint64_t)d->cfg->stall_timeout_ms * USEC_PER_MSEC,
-		.request_timeout_usec = (uint64_t)d->cfg->request_timeout_ms * USEC_PER_MSEC,
 	};
 	size_t records = 0;
 	int r;
+
+	/* Every timeout the core's safety depends on comes from coord/timeouts.h. */
+	r = timing_derive(d->cfg, &t, &source, &error);
+	if (r < 0)
+		return klog_errno(d->log, LOG_ERR, r, "The timeouts of %s do not fit together: %s; refusing to start",
+				  d->cfg->path, error ? error : strerror(-r));
+	cc.stall_timeout_usec = t.base.stall_timeout_usec;
+	cc.heartbeat_usec = t.heartbeat_usec;
+	cc.quorum_grace_usec = t.quorum_grace_usec;
+	cc.lease_usec = t.leader_lease_usec + t.base.margin_usec;
+	cc.request_timeout_usec = t.base.request_timeout_usec;
+	if (t.notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL)
+		klog(d->log, LOG_WARNING,
+		     "stall_timeout %u ms is below %llu ms for %s: a node failure may first show as a stall (the leader steps down); raise [cluster] stall_timeout or lower totem.token (kvmcd --print-timeouts)",
+		     d->cfg->stall_timeout_ms, (unsigned long long)(t.stall_clean_min_usec / USEC_PER_MSEC), source ? source : "corosync");
+	if (t.notes & TIMEOUTS_NOTE_REQUEST_SHORT)
+		klog(d->log, LOG_NOTICE,
+		     "request_timeout %u ms is below one failover (%llu ms): a change interrupted by a failover may end as \"outcome unknown\"",
+		     d->cfg->request_timeout_ms, (unsigned long long)(t.commit_max_usec / USEC_PER_MSEC));
+	/* The cluster identity this node mints if it is the first leader of a cluster without one. */
+	r = random_cluster_id(&candidate);
+	if (r < 0)
+		return klog_errno(d->log, LOG_ERR, r, "Cannot read random bytes for a cluster identity: %s", strerror(-r));
+	cc.cluster_id_candidate = candidate;
+	free(error);
+	error = NULL;
 
 	r = persist_read(d->persist, &snapshot, &journal);
 	if (r < 0)
@@ -870,6 +918,7 @@ static int setup(struct daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD); /* sd-event watches children (common/runner.h) only with it blocked */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	r = sd_event_add_signal(d->event, &d->sig_term, SIGTERM, on_terminate, d);
@@ -903,6 +952,7 @@ static int setup(struct daemon *d)
 		return klog_errno(d->log, LOG_ERR, r, "Another kvmcd answers on %s; refusing to start", d->cfg->socket_path);
 	if (r < 0)
 		return klog_errno(d->log, LOG_ERR, r, "Cannot listen on %s: %s", d->cfg->socket_path, strerror(-r));
+	api_server_set_max_connections(d->api, d->cfg->api_max_connections);
 
 	r = cpg_glue_new(d->event, d->log, d->cfg->cluster_group, d->cfg->reconnect_max_ms, &glue_ops, d, &d->glue);
 	if (r < 0)

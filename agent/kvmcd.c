@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "config.h"
 #include "daemon.h"
+#include "timing.h"
 #include "log.h"
 #include "macros.h"
 
@@ -26,19 +27,22 @@ static void usage(FILE *f)
 		"Usage: kvmcd [--config FILE] [--foreground] [--version]\n"
 		"       kvmcd --check-config [--config FILE]\n"
 		"       kvmcd --print-example-config\n"
+		"       kvmcd --print-timeouts [--config FILE]\n"
 		"\n"
 		"  -c, --config FILE         configuration file (default %s; defaults apply if it is missing)\n"
 		"  -f, --foreground          log to stderr whatever [log] target says\n"
 		"      --check-config        check the configuration and the files it names as kvmcd does\n"
 		"                            when it starts; print every problem, exit non-zero on any\n"
 		"      --print-example-config  print every key with its default and description\n"
+		"      --print-timeouts      print every safety timeout, its value and how it is derived\n"
+		"                            (from the configuration and corosync's totem settings)\n"
 		"  -V, --version             print the version\n",
 		DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
 {
-	enum { ARG_CHECK = 0x100, ARG_EXAMPLE };
+	enum { ARG_CHECK = 0x100, ARG_EXAMPLE, ARG_TIMEOUTS };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -46,13 +50,14 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "check-config", no_argument, NULL, ARG_CHECK },
 		{ "print-example-config", no_argument, NULL, ARG_EXAMPLE },
+		{ "print-timeouts", no_argument, NULL, ARG_TIMEOUTS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_args args = { .config_path = DEFAULT_CONFIG };
 	struct config_errors errors = { 0 };
 	struct kvmcd_config *cfg = NULL;
 	struct klog *log = NULL;
-	bool check_only = false;
+	bool check_only = false, print_timeouts = false;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "c:fVh", options, NULL)) >= 0) {
@@ -76,6 +81,9 @@ int main(int argc, char **argv)
 		case ARG_EXAMPLE:
 			config_write_example(stdout);
 			return EXIT_SUCCESS;
+		case ARG_TIMEOUTS:
+			print_timeouts = check_only = true;
+			break;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -108,6 +116,21 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		klog_free(log);
 		return EXIT_FAILURE;
+	}
+	if (print_timeouts) {
+		_cleanup_free_ char *text = NULL, *source = NULL, *error = NULL;
+		struct timeouts t;
+
+		r = timing_derive(cfg, &t, &source, &error);
+		if (r >= 0)
+			r = timeouts_describe(&t, &text);
+		if (r < 0)
+			klog(log, LOG_ERR, "Timeouts of %s: %s", args.config_path, error ? error : strerror(-r));
+		else
+			printf("# from %s and %s\n%s", args.config_path, source ? source : "corosync's defaults", text);
+		config_free(cfg);
+		klog_free(log);
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
 	if (check_only) {
 		printf("%s: OK\n", args.config_path);

@@ -357,10 +357,27 @@ static void svc_free(void *state)
 	leader_ontap_free(state);
 }
 
+/*
+ * The client gets the epoch when this node starts ACTING under it (LEADING), not when it is
+ * merely elected (ROLE): between the two, a predecessor whose corosync stalled may still be
+ * talking to ONTAP until its lease ends (coord/cluster/core.h). The epoch is taken away when
+ * the leadership ends (ROLE false), which cancels what is queued or in flight; a sync round
+ * (LEADING stop within the same epoch) leaves in-flight work valid.
+ */
 static void svc_role(void *state, bool leading, uint64_t epoch)
 {
-	/* A lost leadership takes the client's epoch away (0), whichever epoch ended. */
-	leader_ontap_role(state, leading, leading ? epoch : 0);
+	struct leader_ontap *l = state;
+
+	if (!leading && l && l->epoch)
+		leader_ontap_role(l, false, 0);
+}
+
+static void svc_leading(void *state, bool acting, uint64_t epoch)
+{
+	struct leader_ontap *l = state;
+
+	if (acting && l && l->epoch != epoch)
+		leader_ontap_role(l, true, epoch);
 }
 
 static json_t *svc_status(void *state)
@@ -368,15 +385,13 @@ static json_t *svc_status(void *state)
 	return leader_ontap_status(state);
 }
 
-/*
- * No reload hook: every [ontap] key needs a restart (config.c), so a reload hands us the values
- * we run with. No leading/committed hooks yet: the link follows the leadership itself (role),
- * which is held across sync rounds; the provisioning that will use it acts on LEADING.
- */
+/* No reload hook: every [ontap] key needs a restart (config.c), so a reload hands us the values
+ * we run with. */
 const struct service_ops leader_ontap_service = {
 	.name = "ontap",
 	.init = svc_init,
 	.free = svc_free,
 	.role = svc_role,
+	.leading = svc_leading,
 	.status = svc_status,
 };

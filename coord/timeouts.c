@@ -142,7 +142,7 @@ static int check_watchdog(const struct timeouts_base *b, const struct timeouts *
 int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **error)
 {
 	struct timeouts t = { .base = *b };
-	char x[32], y[32], z[32], w[32];
+	char x[32], y[32];
 	int r;
 
 	if (error)
@@ -193,11 +193,6 @@ int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **
 		b->fence_agent_backoff_usec * ((UINT64_C(1) << (b->fence_agent_attempts - 1)) - 1);
 
 	/* The refused relations (timeouts.h says why each one is a refusal). */
-	if (b->request_timeout_usec < t.commit_max_usec)
-		return refuse(error, "request_timeout %s is shorter than commit_max %s (detection %s + stall_timeout %s "
-			      "+ margin): a request interrupted by one failover could never be re-sent and commit",
-			      ms(x, b->request_timeout_usec), ms(y, t.commit_max_usec), ms(z, t.detection_usec),
-			      ms(w, b->stall_timeout_usec));
 	if (b->ontap_job_timeout_usec < b->ontap_request_timeout_usec)
 		return refuse(error, "ontap_job_timeout %s is shorter than ontap_request_timeout %s",
 			      ms(x, b->ontap_job_timeout_usec), ms(y, b->ontap_request_timeout_usec));
@@ -206,6 +201,8 @@ int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **
 
 	if (b->stall_timeout_usec < t.stall_clean_min_usec)
 		t.notes |= TIMEOUTS_NOTE_FAILURE_MAY_STALL;
+	if (b->request_timeout_usec < t.commit_max_usec)
+		t.notes |= TIMEOUTS_NOTE_REQUEST_SHORT;
 	if (!b->watchdog_timeout_usec)
 		t.notes |= TIMEOUTS_NOTE_NO_WATCHDOG;
 	*out = t;
@@ -327,6 +324,10 @@ int timeouts_describe(const struct timeouts *tt, char **out)
 		    "pending requests fail. Safe, but churn; raise stall_timeout or lower totem.token.\n",
 		    ms(v, b->stall_timeout_usec), ms(x, tt->stall_clean_min_usec),
 		    ms(y, tt->heartbeat_usec + tt->detection_usec));
+	if (tt->notes & TIMEOUTS_NOTE_REQUEST_SHORT)
+		add(&t, "note: request_timeout %s < commit_max %s: a change interrupted by a failover may time out "
+		    "(outcome unknown) before the next leader commits it. Safe, but raise request_timeout.\n",
+		    ms(v, b->request_timeout_usec), ms(x, tt->commit_max_usec));
 	if (tt->notes & TIMEOUTS_NOTE_NO_WATCHDOG)
 		add(&t, "note: no watchdog (watchdog_timeout 0): the watchdog fence method is unavailable.\n");
 

@@ -90,10 +90,11 @@
  *
  *   commit_max = detection + stall_timeout + margin     17030 ms
  *
- * REFUSED: request_timeout < commit_max. The protocol promises that a request interrupted by a
- * membership change is re-sent to the next leader; a request_timeout shorter than one failover
- * makes that promise empty, and raising request_timeout costs nothing. (This implies
- * request_timeout > stall_timeout.)
+ * NOTED (TIMEOUTS_NOTE_REQUEST_SHORT): request_timeout < commit_max. The protocol promises that
+ * a request interrupted by a membership change is re-sent to the next leader; a request_timeout
+ * shorter than one failover may end such a request first -- its client then hears "outcome
+ * unknown" and checks with `spec get`. Not unsafe, so not refused (tests use short ones on
+ * purpose); raising request_timeout costs nothing.
  *
  * ============================================================================================
  * 4. When does an isolated node stop acting? (the root of every wait below)
@@ -249,6 +250,7 @@
 enum {
 	TIMEOUTS_NOTE_FAILURE_MAY_STALL = 1u << 0, /* stall_timeout < stall_clean_min */
 	TIMEOUTS_NOTE_NO_WATCHDOG = 1u << 1,       /* watchdog_timeout 0: no watchdog fence */
+	TIMEOUTS_NOTE_REQUEST_SHORT = 1u << 2,     /* request_timeout < commit_max */
 };
 
 /*

@@ -181,7 +181,7 @@ grep -q 'labels.env' <<<"$out" && ok "spec diff shows the change" || fail "spec 
 
 BAD='{"nodes":[{"name":"n1","id":0},{"name":"n1","id":1,"bogus":1}],"labels":{"env":5},"typo":1}'
 out=$(printf '%s' "$BAD" | ctl spec apply - 2>&1); rc=$?
-[ $rc = 1 ] && ok "invalid spec: exit 1" || fail "invalid spec: exit $rc"
+[ $rc = 2 ] && ok "invalid spec: exit 2 (refused, nothing applied)" || fail "invalid spec: exit $rc"
 n=$(grep -c -E 'nodes\[0\]\.id|bogus|already used|labels\.env|typo' <<<"$out")
 [ "$n" -ge 5 ] && ok "invalid spec: all $n problems listed" || fail "invalid spec problems: $out"
 jq_is .state_version 1 && ok "invalid spec changed nothing" || fail "state_version moved"

@@ -42,6 +42,7 @@ struct member {
 	uint64_t leader_epoch, max_epoch;
 	uint32_t expected_votes;
 	char cluster_id[CORE_CLUSTER_ID_LEN + 1]; /* the identity of its state, "" = none */
+	char id_candidate[CORE_CLUSTER_ID_LEN + 1]; /* what it would mint as the first leader */
 	bool foreign;            /* holds the state of another cluster (this round) */
 	bool compatible;         /* valid once the info phase completed (false when foreign) */
 	uint64_t acked_version;  /* highest version it acked in this view */
@@ -96,7 +97,6 @@ struct core {
 	bool own_section_due;            /* (re)send it when the view is synced */
 	uint64_t own_section_seq;
 	char id_candidate[CORE_CLUSTER_ID_LEN + 1]; /* minted if this node first leads an id-less cluster */
-	bool id_proposed;                /* META in flight under the current epoch */
 
 	/* "may act" as last reported (CORE_ACT_LEADING / CORE_ACT_COMMITTED) */
 	bool acting;
@@ -168,6 +168,7 @@ static void core_settle(struct core *c, uint64_t now);
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t propose(struct core *c, uint16_t kind, uint32_t origin, uint64_t request_id, const char *payload);
+static void mint_cluster_id(struct core *c);
 
 /* ---- actions ---------------------------------------------------------------------------- */
 
@@ -259,7 +260,7 @@ static const struct {
 	{ "applied", "applied version {version} ({kind}) from leader {from} epoch {epoch}" },
 	{ "commit", "committed version {version}" },
 	{ "ack-mismatch", "member {from} acked version {version} with different content; resyncing" },
-	{ "cluster-id", "cluster identity {cluster_id} minted by this leader" },
+	{ "cluster-id", "the cluster's identity is {cluster_id} (minted by its first leader, node {leader})" },
 	{ "section", "node {node} published its section ({bytes} bytes)" },
 	{ "section-refused", "section of node {node} not taken: {why}" },
 	{ "dropped", "dropped {type} from {from}: {why}" },
@@ -373,19 +374,20 @@ static uint64_t fnv_u64(uint64_t h, uint64_t v)
 }
 
 /*
- * The state hash. A cluster that uses neither records nor an identity hashes exactly what
- * protocol 1 hashed (the canonical {"spec","status"} document), so such a state compares equal
- * across builds; otherwise the spec's hash, the records' and the identity's are combined, and
- * a small change costs its own size.
+ * The state hash. A cluster without records hashes exactly what protocol 1 hashed (the
+ * canonical {"spec","status"} document), so such a state compares equal across builds;
+ * otherwise the spec's hash and the records' are combined, and a small change costs its own
+ * size. The identity is not hashed: it is adopted by every member at its first election
+ * without a version, and compared on its own in every sync round (a member whose identity
+ * differs from the source's is behind).
  */
 static void rehash(struct core *c)
 {
-	if (json_object_size(c->records) == 0 && !c->cluster_id[0]) {
+	if (json_object_size(c->records) == 0) {
 		c->hash = c->spec_hash;
 		return;
 	}
-	c->hash = fnv_u64(fnv_u64(fnv_u64(0xcbf29ce484222325ULL, c->spec_hash), c->records_hash),
-			  spec_hash_bytes(c->cluster_id, strlen(c->cluster_id)));
+	c->hash = fnv_u64(fnv_u64(0xcbf29ce484222325ULL, c->spec_hash), c->records_hash);
 }
 
 static void set_spec(struct core *c, json_t *spec /* taken */)
@@ -503,28 +505,6 @@ static void apply_patch(struct core *c, const json_t *payload)
 	}
 }
 
-static int validate_meta(const struct core *c, const json_t *payload, char **error)
-{
-	const char *id = json_string_value(json_object_get(payload, "cluster_id"));
-
-	if (!json_is_object(payload) || json_object_size(payload) != 1 || !id || !cluster_id_ok(id, strlen(id))) {
-		if (asprintf(error, "meta must be {\"cluster_id\": %u lower-case hex characters}", CORE_CLUSTER_ID_LEN) < 0)
-			*error = NULL;
-		return -EINVAL;
-	}
-	if (c->cluster_id[0] && strcmp(c->cluster_id, id) != 0) {
-		*error = strdup("the cluster already has an identity; it is never replaced");
-		return -EEXIST;
-	}
-	return 0;
-}
-
-static void apply_meta(struct core *c, const json_t *payload)
-{
-	snprintf(c->cluster_id, sizeof(c->cluster_id), "%s",
-		 json_string_value(json_object_get(payload, "cluster_id")));
-}
-
 static int validate_section(const struct core *c, const json_t *payload, char **error)
 {
 	if (!json_is_object(payload)) {
@@ -539,7 +519,6 @@ static const struct update_kind update_kinds[] = {
 	[CORE_UPDATE_SPEC] = { "spec", 1, validate_spec, apply_spec },
 	[CORE_UPDATE_LEADER_PATCH] = { "leader-patch", 2, validate_patch, apply_patch },
 	[CORE_UPDATE_NODE_SECTION] = { "node-section", 2, validate_section, NULL },
-	[CORE_UPDATE_META] = { "meta", 2, validate_meta, apply_meta },
 };
 
 static const struct update_kind *update_kind_get(uint16_t kind)
@@ -868,19 +847,8 @@ static void core_settle(struct core *c, uint64_t now)
 
 	if (act_lead != c->acting) {
 		c->acting = act_lead;
-		if (!act_lead)
-			c->id_proposed = false;
 		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = act_lead,
 					       .epoch = act_lead ? c->leader_epoch : 0 });
-	}
-	if (act_lead && !c->cluster_id[0] && c->id_candidate[0] && !c->id_proposed && c->cluster_proto >= 2) {
-		_cleanup_free_ char *meta = NULL;
-
-		if (asprintf(&meta, "{\"cluster_id\":\"%s\"}", c->id_candidate) < 0)
-			abort();
-		propose(c, WIRE_KIND_META, c->nodeid, 0, meta);
-		c->id_proposed = true;
-		decide(c, CORE_LOG_NOTICE, "cluster-id", "{ss}", "cluster_id", c->id_candidate);
 	}
 	send_own_section(c);
 	if (act != c->reported_may_act || (act && c->committed != c->reported_committed)) {
@@ -1047,6 +1015,8 @@ static void send_info(struct core *c, uint32_t round)
 	i->expected_votes = c->expected_votes;
 	i->cluster_id = (struct wire_bytes){ (const uint8_t *)c->cluster_id, (uint32_t)strlen(c->cluster_id) };
 	i->lease_remaining_usec = c->lease_until > c->now ? c->lease_until - c->now : 0;
+	if (!c->cluster_id[0])
+		i->id_candidate = (struct wire_bytes){ (const uint8_t *)c->id_candidate, (uint32_t)strlen(c->id_candidate) };
 	send_msg(c, &m);
 }
 
@@ -1173,7 +1143,33 @@ static void elect(struct core *c, uint64_t now)
 	c->leader_epoch = c->claim_epoch = epoch;
 	if (epoch > c->max_epoch)
 		c->max_epoch = epoch;
+	mint_cluster_id(c);
 	persist_epochs(c);
+}
+
+/*
+ * The first elected leader of a cluster that has no identity gives it one: its candidate,
+ * carried in its SYNC_INFO. Every member of the view adopts it at this same point of the total
+ * order, so no version is spent on it; it is persisted (a journal record) before the election
+ * ACK, and from then on carried in every SYNC_INFO and state transfer.
+ */
+static void mint_cluster_id(struct core *c)
+{
+	const struct member *l = member_cget(c, c->leader_id);
+	struct core_action a = { .type = CORE_ACT_PERSIST };
+	char *rec;
+
+	if (c->cluster_id[0] || c->view_cluster_id[0] || c->cluster_proto < 2 || !l || !l->id_candidate[0])
+		return;
+	memcpy(c->cluster_id, l->id_candidate, sizeof(c->cluster_id));
+	memcpy(c->view_cluster_id, l->id_candidate, sizeof(c->view_cluster_id));
+	rehash(c);
+	decide(c, CORE_LOG_NOTICE, "cluster-id", "{sssI}", "cluster_id", c->cluster_id, "leader", (json_int_t)c->leader_id);
+	if (asprintf(&rec, "{\"k\":%u,\"cluster_id\":\"%s\"}", CORE_UPDATE_IDENTITY, c->cluster_id) < 0)
+		abort();
+	a.data = (uint8_t *)rec;
+	a.len = strlen(rec);
+	push(c, &a);
 }
 
 static void sync_complete(struct core *c, uint64_t now)
@@ -1323,7 +1319,7 @@ static void info_phase_done(struct core *c, uint64_t now)
 			       (json_int_t)m->nodeid, "version", (json_int_t)best->state_version, "epoch",
 			       (json_int_t)best->state_epoch, "winner", (json_int_t)best->nodeid);
 		if (m->state_epoch != best->state_epoch || m->state_version != best->state_version ||
-		    m->state_hash != best->state_hash)
+		    m->state_hash != best->state_hash || strcmp(m->cluster_id, best->cluster_id) != 0)
 			stale = true;
 	}
 	if (!stale) {
@@ -1335,7 +1331,7 @@ static void info_phase_done(struct core *c, uint64_t now)
 	c->xfer_version = best->state_version;
 	c->xfer_hash = best->state_hash;
 	c->xfer_needed_here = c->hash != best->state_hash || c->version != best->state_version ||
-			      c->state_epoch != best->state_epoch;
+			      c->state_epoch != best->state_epoch || strcmp(c->cluster_id, best->cluster_id) != 0;
 	set_phase(c, PHASE_STATE, now);
 	decide(c, CORE_LOG_INFO, "sync-source", "{sIsIsIsb}", "from", (json_int_t)best->nodeid, "version",
 	       (json_int_t)best->state_version, "epoch", (json_int_t)best->state_epoch, "behind", c->xfer_needed_here);
@@ -1383,6 +1379,11 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 	/* Bounded: a peer cannot hold the next leader back for longer than a lease of ours. */
 	if (in->lease_remaining_usec && now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec) > c->lease_until)
 		c->lease_until = now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec);
+	if (cluster_id_ok((const char *)in->id_candidate.data, in->id_candidate.len)) {
+		memcpy(m->id_candidate, in->id_candidate.data, CORE_CLUSTER_ID_LEN);
+		m->id_candidate[CORE_CLUSTER_ID_LEN] = 0;
+	} else
+		m->id_candidate[0] = 0;
 	if (cluster_id_ok((const char *)in->cluster_id.data, in->cluster_id.len)) {
 		memcpy(m->cluster_id, in->cluster_id.data, CORE_CLUSTER_ID_LEN);
 		m->cluster_id[CORE_CLUSTER_ID_LEN] = 0;
@@ -1573,8 +1574,6 @@ static void on_propose(struct core *c, uint64_t now, uint32_t sender, const stru
 	ack.ack.version = c->version;
 	ack.ack.hash = c->hash;
 	send_msg(c, &ack);
-	if (p->kind == WIRE_KIND_META)
-		c->id_proposed = false;
 	if (p->origin == c->nodeid && (pend = pending_by_request(c, p->request_id))) {
 		pend->applied = true;
 		pend->version = c->version;
@@ -2103,6 +2102,19 @@ static int replay_record(struct core *c, json_t *rec, unsigned line, char **erro
 			goto bad;
 		if ((uint64_t)me > c->max_epoch)
 			c->max_epoch = (uint64_t)me;
+		return 0;
+	}
+	if (k == CORE_UPDATE_IDENTITY) {
+		const char *id = json_string_value(json_object_get(rec, "cluster_id"));
+		if (!id || !cluster_id_ok(id, strlen(id)))
+			goto bad;
+		if (c->cluster_id[0] && strcmp(c->cluster_id, id) != 0) {
+			if (asprintf(error, "journal line %u names cluster %s, the snapshot %s", line, id, c->cluster_id) < 0)
+				*error = NULL;
+			return -EINVAL;
+		}
+		snprintf(c->cluster_id, sizeof(c->cluster_id), "%s", id);
+		rehash(c);
 		return 0;
 	}
 	kind = k > 0 && k < 65536 ? update_kind_get((uint16_t)k) : NULL;

@@ -53,9 +53,10 @@
  *        by the leader itself and only under the epoch it acts in: a patch issued under an
  *        older epoch is refused (-ESTALE) before anything is sent, and one in flight when the
  *        leadership changes is dropped by every member (PROPOSE carries the epoch). Durable.
- *      - "cluster_id": the cluster's identity, minted once by the first leader of a cluster
- *        that has none (CORE_UPDATE_META), carried in every SYNC_INFO; state of another
- *        cluster is never taken, whatever its epoch. Durable.
+ *      - "cluster_id": the cluster's identity, minted once when the cluster first elects a
+ *        leader (that leader's random candidate, carried in its SYNC_INFO; every member adopts
+ *        it at the same point, CORE_UPDATE_IDENTITY), carried in every SYNC_INFO; state of
+ *        another cluster is never taken, whatever its epoch. Durable.
  *      - "nodes": each node's own facts (initiator names, attached datastores, running
  *        domains...). CORE_UPDATE_NODE_SECTION: a node multicasts its own section directly
  *        (no leader involved; the CPG sender IS the owner, so no node can write another's).
@@ -135,7 +136,8 @@ enum core_update_kind {
 	/* 2: protocol 1's whole-"status" replace; never sent, refused when received */
 	CORE_UPDATE_LEADER_PATCH = 3,  /* the leader's merge patch over "records" */
 	CORE_UPDATE_NODE_SECTION = 4,  /* a node replaces its own soft section */
-	CORE_UPDATE_META = 5,          /* {"cluster_id": ...}: the first leader mints the identity */
+	CORE_UPDATE_IDENTITY = 5,      /* the cluster identity, adopted by every member at the first
+					  election (no version; a journal record {"k":5,"cluster_id"}) */
 };
 
 enum core_action_type {

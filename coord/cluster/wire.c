@@ -118,12 +118,13 @@ static void decode_info(struct rd *r, struct wire_sync_info *m)
 		rd_str(r, WIRE_MAX_CLUSTER_ID, &m->cluster_id);
 	if (!r->bad && r->left > 0)
 		m->lease_remaining_usec = rd_u64(r);
+	if (!r->bad && r->left > 0)
+		rd_str(r, WIRE_MAX_CLUSTER_ID, &m->id_candidate);
 }
 
 static bool kind_known(uint16_t kind)
 {
-	return kind == WIRE_KIND_SPEC || kind == WIRE_KIND_STATUS || kind == WIRE_KIND_LEADER_PATCH ||
-	       kind == WIRE_KIND_META;
+	return kind == WIRE_KIND_SPEC || kind == WIRE_KIND_STATUS || kind == WIRE_KIND_LEADER_PATCH;
 }
 
 static void decode_section(struct rd *r, struct wire_node_section *m)
@@ -344,6 +345,7 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 		/* Always written (empty = none), so fields a later version appends come after it. */
 		wr_str(&w, &m->info.cluster_id, WIRE_MAX_CLUSTER_ID);
 		wr_u64(&w, m->info.lease_remaining_usec);
+		wr_str(&w, &m->info.id_candidate, WIRE_MAX_CLUSTER_ID);
 		break;
 	case WIRE_STATE_CHUNK:
 		wr_u32(&w, m->chunk.round);

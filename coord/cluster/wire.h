@@ -64,7 +64,7 @@ enum wire_request_kind {
 	WIRE_KIND_SPEC = 1,         /* payload is the whole new spec (JSON) */
 	WIRE_KIND_STATUS = 2,       /* protocol 1's whole-status replace: decoded, never applied */
 	WIRE_KIND_LEADER_PATCH = 3, /* protocol 2: merge patch over the leader's records (JSON) */
-	WIRE_KIND_META = 5,         /* protocol 2: {"cluster_id": "..."} */
+	WIRE_KIND_IDENTITY = 5,     /* reserved (the identity is minted at election, never proposed) */
 };
 
 #define WIRE_INFO_QUORATE 0x1u /* sender's votequorum says quorate */
@@ -95,6 +95,9 @@ struct wire_sync_info {
 	 * leader that the sender saw leave the ring (NODEDOWN) may still act. The next leader
 	 * acts only after the longest such lease of its view's members. */
 	uint64_t lease_remaining_usec;
+	/* Appended after it (absent = empty): the identity the sender would give the cluster if
+	 * it is elected first while the cluster has none. */
+	struct wire_bytes id_candidate;
 };
 
 #define WIRE_MAX_CLUSTER_ID 64u

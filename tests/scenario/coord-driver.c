@@ -64,6 +64,7 @@
  *   at T stall A,B,...             those nodes' corosync stops delivering | at T unstall
  *   at T delay I MS                extra delivery latency to node I
  *   at T disk I VERSION EPOCH JSON replace node I's persisted state (its agent must be down)
+ *   at T disk-cluster I ID         ... and make it belong to cluster ID (after `disk`)
  *   at T apply I JSON              a client on node I applies JSON as the spec
  *   at T patch I JSON [epoch E]    node I's leader patch, under its leader epoch or epoch E
  *   at T publish I JSON            node I publishes its own section
@@ -1113,6 +1114,27 @@ static int st_disk(void *d, struct scn *r, const char *verb, const char *args)
 	return 0;
 }
 
+/* disk-cluster I ID: the state on node I's disk belongs to cluster ID (a state file restored
+ * from, or forged as, another cluster). */
+static int st_disk_cluster(void *d, struct scn *r, const char *verb, const char *args)
+{
+	struct sim *s = d;
+	int i, used = 0;
+	json_t *doc;
+
+	if (sscanf(args, "%d %n", &i, &used) != 1 || i < 1 || i > s->n || s->nodes[i].agent_up ||
+	    !s->nodes[i].snapshot || !(doc = json_loads(s->nodes[i].snapshot, 0, NULL))) {
+		scn_fail(r, "disk-cluster: needs I ID for a node whose agent is down and that has a snapshot");
+		return -EINVAL;
+	}
+	json_object_set_new(doc, "format", json_integer(2));
+	json_object_set_new(doc, "cluster_id", json_string(args + used));
+	free(s->nodes[i].snapshot);
+	s->nodes[i].snapshot = json_dumps(doc, JSON_SORT_KEYS);
+	json_decref(doc);
+	return 0;
+}
+
 static int st_apply(void *d, struct scn *r, const char *verb, const char *args)
 {
 	struct sim *s = d;
@@ -1912,6 +1934,7 @@ static const struct scn_statement statements[] = {
 	{ "heal", st_heal, " join every group again" },
 	{ "delay", st_delay, "I MS  extra delivery latency to node I" },
 	{ "disk", st_disk, "I VERSION EPOCH JSON  replace node I's persisted state (agent down)" },
+	{ "disk-cluster", st_disk_cluster, "I ID  the state on node I's disk belongs to cluster ID" },
 	{ "apply", st_apply, "I JSON  a client on node I applies JSON as the spec" },
 	{ "patch", st_patch, "I JSON [epoch E]  node I's leader patch" },
 	{ "publish", st_publish, "I JSON  node I publishes its own section" },
