@@ -92,7 +92,7 @@ tgt_iscsi_export() {
 tgt_iscsi_revoke() {
 	local iqn=$1 ini=$2 ip=$3 a m rc=0 guard
 	a=$CFS/target/iscsi/$iqn/tpgt_1/acls/$ini
-	guard="to $ip/32 ipproto tcp sport 3260 prohibit pref 100"
+	guard="to $ip/32 ipproto 6 sport 3260 prohibit pref 100"   # 6 = tcp (no /etc/protocols in minbase)
 	# shellcheck disable=SC2086
 	ip rule add $guard || fail "tgt_iscsi_revoke: cannot add the guard rule ($guard)" || return 1
 	ss -K dst "$ip" and sport = :3260 >/dev/null || { fail "tgt_iscsi_revoke: ss -K for $ip failed"; rc=1; }
