@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <netdb.h>
 
 #include "sim.h"
 
@@ -402,6 +403,20 @@ static int check_auth(struct sim *sim, struct MHD_Connection *con, struct req *r
 	return ret;
 }
 
+/* The caller's address as text ("" when unknown); an IPv4-mapped IPv6 address as IPv4. */
+static void peer_address(struct MHD_Connection *con, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	socklen_t len = sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	out[0] = '\0';
+	if (!sa || getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+		out[0] = '\0';
+	else if (strncmp(out, "::ffff:", 7) == 0 && strchr(out, '.'))
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
 static enum MHD_Result handle(struct sim *sim, struct MHD_Connection *con, const char *url,
 			      const char *method, struct conn *c)
 {
@@ -425,6 +440,21 @@ static enum MHD_Result handle(struct sim *sim, struct MHD_Connection *con, const
 	if (c->len) {
 		json_error_t jerr;
 		r.body = json_loadb(c->body, c->len, 0, &jerr);
+	}
+
+	if (strncmp(url, "/sim/", 5) == 0) {
+		/* the data-path access endpoint (access.c): no auth, not logged */
+		char peer[64];
+		json_t *resp = NULL;
+		int status = 200;
+
+		peer_address(con, peer, sizeof(peer));
+		if (access_handle(sim, method, url, r.query, peer, &status, &resp) < 0 && !resp)
+			resp = json_pack("{s:{s:s,s:s}}", "error", "message", "access error", "code", "2");
+		req_reply(&r, status, resp ? resp : json_object());
+		mret = send_json(con, &r);
+		req_free(&r);
+		return mret;
 	}
 
 	if (strncmp(url, "/_sim", 5) == 0) {

@@ -200,6 +200,10 @@ void faults_clear(struct sim *sim);
 int control_handle(struct sim *sim, const char *method, const char *path, json_t *body,
 		   int *status, json_t **resp);
 
+/* ---- access.c: GET /sim/access, what a host reaches through the fabric (README) ---- */
+int access_handle(struct sim *sim, const char *method, const char *path, json_t *query,
+		  const char *peer, int *status, json_t **resp);
+
 /* ---- tls.c ---- */
 int tls_make_self_signed(const char *host, char **cert_pem, char **key_pem);
 int tls_peer_common_name(void *gnutls_session, char **cn_out);
