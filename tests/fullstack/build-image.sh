@@ -12,7 +12,8 @@
 #
 # Cached by a content key: sha256 of this script and of guest/stage1-init (the package and
 # module lists live in this script). The result is $CACHE/<key>/, and $CACHE/current is a
-# symlink to the last one built. A second run with the same key does nothing. Prints the
+# symlink to the last one built; one older build is kept, older ones are removed. A second run
+# with the same key does nothing. Prints the
 # directory on stdout (everything else goes to stderr).
 #
 # Usage: build-image.sh [--print-key] [--force]
@@ -206,6 +207,20 @@ build() { # dest
 	trap - EXIT
 	ln -sfn "${dest##*/}" "$CACHE/current"
 	msg "built $dest in $(( $(date +%s) - t0 )) s"
+	prune_cache "$dest"
+}
+
+# Keeps the newest other build beside $1 (another checkout may still boot it); older ones go.
+prune_cache() {
+	local keep=$1 d n=0
+	for d in $(ls -1dt "$CACHE"/*/ 2>/dev/null); do
+		d=${d%/}
+		[ "$d" = "$keep" ] || [ -L "$d" ] && continue     # the new one, "current"
+		case ${d##*/} in *.tmp.*) continue ;; esac
+		[ -f "$d/manifest" ] || continue
+		n=$((n + 1))
+		[ "$n" -le 1 ] || { msg "removing the old build $d"; rm -rf "$d"; }
+	done
 }
 
 main() {
