@@ -18,8 +18,8 @@
  * than an empty one: kvmcd never formats a device that holds data.
  *
  * Devices are found by identity, never by name or order: a LUN by its serial (VPD page 0x80,
- * /sys/block/sd*/device/vpd_pg80, then its dm-multipath holder) or the WWID derived from it,
- * an NVMe namespace by its UUID (/sys/block/nvme*n*/uuid). The sysfs / dev / etc roots are
+ * /sys/block/sdX/device/vpd_pg80, then its dm-multipath holder) or the WWID derived from it,
+ * an NVMe namespace by its UUID (/sys/block/nvmeXnY/uuid). The sysfs / dev / etc roots are
  * taken from host_ctx so unit tests can point them at a fake tree.
  */
 #pragma once
