@@ -81,12 +81,22 @@ need_tools() {
 
 file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+}
+
 # The kernel: the package linux-image-amd64 points at, extracted (not installed) into $1.
 fetch_kernel() {
 	local out=$1 pkg deb
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-	[ -n "$pkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
-	( cd "$out" && apt-get download -q "$pkg" >&2 ) || die "apt-get download $pkg failed"
+	pkg=$(kernel_package)
+	if [ -z "$pkg" ]; then   # no package lists yet on a fresh machine
+		apt-get update -q >&2 || die "apt-get update failed"
+		pkg=$(kernel_package)
+	fi
+	[ -n "$pkg" ] || die "cannot resolve linux-image-amd64 with apt-cache"
+	# (as root into a root-owned dir: apt's _apt sandbox user could not write there)
+	( cd "$out" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2 ) ||
+		die "apt-get download $pkg failed"
 	deb=$(ls "$out"/"$pkg"_*.deb)
 	dpkg-deb -x "$deb" "$out/k" || die "dpkg-deb -x $deb failed"
 	rm -f "$deb"

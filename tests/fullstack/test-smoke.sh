@@ -151,7 +151,12 @@ main() {
 	WATCHDOG=$!
 
 	phase image
-	"$HERE/build-image.sh" >/dev/null || fail "building the guest image failed"
+	# (a cache hit takes no time; a build ~2 min, its output in the failure message only)
+	"$HERE/build-image.sh" >/dev/null 2>"$TMP/build-image.log" || {
+		tail -n 20 "$TMP/build-image.log"
+		fail "building the guest image failed (build-image.sh)"
+	}
+	grep -q '^build-image: built' "$TMP/build-image.log" && log "$(grep '^build-image: built' "$TMP/build-image.log")"
 
 	phase boot
 	"$FS" up --nodes 3 || fail "fs up failed"
