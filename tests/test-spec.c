@@ -77,7 +77,8 @@ int main(void)
 	d = spec_diff(a, b);
 	CHECK(d && strstr(d, "~ labels.b: \"2\" -> \"3\""), "changed value: %s", d ? d : "(null)");
 	CHECK(d && strstr(d, "+ labels.c = \"4\""), "added value: %s", d ? d : "(null)");
-	CHECK(d && strstr(d, "+ nodes[name=kvm2].id = 2"), "added node: %s", d ? d : "(null)");
+	CHECK(d && strstr(d, "+ nodes[name=kvm2] = {\"id\":2,\"name\":\"kvm2\"}\n"), "added node: %s", d ? d : "(null)");
+	CHECK(d && !strstr(d, "nodes[name=kvm2]."), "added node's leaves listed too: %s", d ? d : "(null)");
 	CHECK(d && !strstr(d, "labels.a"), "unchanged value reported: %s", d ? d : "(null)");
 	free(d);
 	d = spec_diff(b, a);

@@ -21,6 +21,34 @@
  * JSON path ("datastores[2].size: ..."), before anything is touched. Refusals that need the
  * previous spec (changing protocol or fs of an existing datastore, shrinking) are made by
  * spec_validate_change(). Pure: no I/O.
+ *
+ * The rules, precisely:
+ *   - Required: name, protocol, size. Any other key than the seven above, in an entry or in its
+ *     "nfs" / "smb" object, is refused: a typo is never ignored. At most DS_MAX_DATASTORES.
+ *   - name: as above, unique. protocol: exactly one of the five names (lower case).
+ *   - size: a JSON integer of bytes, or a string of decimal digits followed by ONE upper-case
+ *     binary unit K M G T P (1K = 1024). Refused, each with a message saying what is accepted:
+ *     decimals ("1.5T": the message suggests "1536G"), SI or IEC spellings ("100GB", "100GiB"),
+ *     lower case ("10g": one spelling per size, and "m" reads as milli), a digits-only string,
+ *     signs, blanks, JSON reals. Then DS_MIN_SIZE_BLOCK (iscsi, fc, nvme-tcp) or
+ *     DS_MIN_SIZE_NAS (nfs, smb) <= size <= DS_MAX_SIZE; a value that overflows 64 bits is
+ *     simply above the maximum.
+ *   - fs: block protocols only (a file system on NFS/SMB is refused), default ocfs2. The spec's
+ *     "nodes" may not list more hosts than the fs holds (DS_OCFS2_MAX_NODES, DS_GFS2_MAX_NODES);
+ *     the message names both numbers.
+ *   - nfs: only with protocol nfs; version a string, nconnect an integer, trunkdiscovery a
+ *     bool, and trunkdiscovery true needs version 4.1 or 4.2 (it is NFSv4.1 session trunking).
+ *   - smb: only with protocol smb; credentials an absolute, normalised path (see "path").
+ *   - path: absolute and normalised (no "//", no "." or ".." component, no trailing "/"), at
+ *     most DS_PATH_MAX bytes of A-Z a-z 0-9 . _ + - and "/". Not "/", not one of the system's
+ *     own directories ("/etc", "/var", "/srv", DS_PATH_DEFAULT_DIR, ...), not inside /proc, /sys,
+ *     /dev, /run, /tmp, /var/tmp, /boot, /etc or /usr (a cluster fs mounted there on every host
+ *     at once, or aged out by tmpfiles, is a disaster). After defaults no two datastores share a
+ *     path and none is inside another's.
+ * Every message is "<JSON path>: <what is wrong>", e.g. "datastores[1].size: \"10g\": unknown
+ * unit \"g\" (write \"10G\"); units are K M G T P (powers of 1024, upper case, no B)".
+ * spec_validate_change() speaks about the new spec's entries: "datastores[0].size: ds1 would
+ * shrink from 200G to 100G; a datastore only grows".
  */
 #pragma once
 
@@ -38,6 +66,10 @@
 #define DS_MAX_SIZE (128ull << 40)            /* ONTAP's LUN / namespace maximum */
 #define DS_OCFS2_MAX_NODES 255u               /* OCFS2 node slots */
 #define DS_GFS2_MAX_NODES 16u                 /* GFS2's supported cluster size */
+#define DS_MAX_DATASTORES 256u                /* entries in "datastores" */
+#define DS_PATH_MAX 200u                      /* bytes of a "path" or "smb.credentials" */
+#define DS_PATH_DEFAULT_DIR "/srv/kvmcd"      /* default path: DS_PATH_DEFAULT_DIR "/" name */
+#define DS_SIZE_TEXT_MAX 24u                  /* ds_size_format()'s buffer: "18446744073709551615" */
 
 enum ds_protocol { DS_PROTO_ISCSI, DS_PROTO_FC, DS_PROTO_NVME_TCP, DS_PROTO_NFS, DS_PROTO_SMB, _DS_PROTO_MAX };
 enum ds_fs { DS_FS_NONE, DS_FS_OCFS2, DS_FS_GFS2, _DS_FS_MAX };
@@ -49,32 +81,54 @@ struct ds_spec {
 	enum ds_protocol protocol;
 	uint64_t size;               /* bytes */
 	enum ds_fs fs;               /* DS_FS_NONE for nfs / smb */
-	const char *path;            /* mount point and pool target (default applied) */
-	struct {
+	const char *path;            /* mount point and pool target (default applied: then owned by
+					the array ds_spec_list() returned) */
+	struct {                     /* protocol nfs; all zero (version NULL) otherwise */
 		const char *version;     /* "4.1" by default */
 		unsigned nconnect;       /* 0 = not given */
 		bool trunkdiscovery;
 	} nfs;
-	struct {
+	struct {                     /* protocol smb; all zero otherwise */
 		bool multichannel;
 		unsigned max_channels;   /* 0 = not given */
 		const char *credentials; /* NULL = not given */
 	} smb;
 };
 
+/* "iscsi", "fc", "nvme-tcp", "nfs", "smb"; "none", "ocfs2", "gfs2"; "unknown" out of range. */
 const char *ds_protocol_name(enum ds_protocol p);
 const char *ds_fs_name(enum ds_fs fs);
 static inline bool ds_is_block(enum ds_protocol p) { return p <= DS_PROTO_NVME_TCP; }
 
 /*
- * The datastores of a spec that passed spec_validate(): *out (owned array, free()) of *n
- * entries in the spec's order, defaults applied. Returns 0, -EINVAL when the spec is not valid
- * (callers validate first), -ENOMEM.
+ * The datastores of a spec that passed spec_validate(): *out (owned array, free() once; the
+ * default paths live in the same block) of *n entries in the spec's order, defaults applied;
+ * *out is NULL when there are none. Validates the spec itself. Returns 0, -EINVAL when the spec
+ * is not valid (callers validate first), -ENOMEM. Writes *out and *n only on success.
  */
 int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n);
 
 /*
- * The refusals that compare with the spec in force: a datastore's protocol or fs changed, a
- * datastore shrunk. Appends to *problems and returns -EINVAL when there is any, else 0.
+ * A "size" value as bytes: a JSON integer, or "<digits><K|M|G|T|P>". Range is not checked here
+ * except that a value overflowing 64 bits is -ERANGE. Returns 0, -EINVAL when it is not a size;
+ * on failure *why (why_len bytes, may be NULL) says what is wrong and what is accepted, without
+ * the JSON path. Writes *bytes only on success.
+ */
+int ds_size_parse(const json_t *v, uint64_t *bytes, char *why, size_t why_len);
+
+/* bytes in the largest binary unit that divides it exactly ("100G", "1536M", "1000"); buf has
+ * DS_SIZE_TEXT_MAX bytes. Returns buf. */
+const char *ds_size_format(uint64_t bytes, char *buf);
+
+/* For spec.c's spec_validate(): the problems of spec["datastores"], which is present. */
+void ds_validate(const json_t *spec, struct spec_problems *problems);
+
+/*
+ * The refusals that compare with the spec in force: a datastore's protocol or fs (defaults
+ * applied) changed, a datastore shrunk. Entries are matched by name; anything else may change
+ * (a renamed datastore is a removal and an addition; a path may move). `to` has passed
+ * spec_validate(); `from` is the spec in force and may be NULL, {} or even a spec today's rules
+ * would refuse (what can be read of it is compared). Appends to *problems and returns -EINVAL
+ * when there is any, else 0.
  */
 int spec_validate_change(const json_t *from, const json_t *to, struct spec_problems *problems);

@@ -2,10 +2,13 @@
 /*
  * The cluster spec: the desired state an admin applies with `kvmcctl spec apply`.
  *
- * A JSON object. At this stage it knows two keys, both optional:
- *   "nodes":  array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
- *             names and ids unique; the id is the corosync node id of that host.
- *   "labels": object mapping label keys to string values.
+ * A JSON object. At this stage it knows three keys, all optional:
+ *   "nodes":      array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
+ *                 names and ids unique; the id is the corosync node id of that host.
+ *   "labels":     object mapping label keys to string values.
+ *   "datastores": array of datastore objects (name, protocol, size, fs, nfs, smb, path); their
+ *                 rules, defaults and limits are in datastore.h. Refusals that need the spec in
+ *                 force (a protocol or fs changed, a datastore shrunk) are spec_validate_change()'s.
  * Label keys: 1..63 chars of [A-Za-z0-9._/-], starting with a letter or digit; values: strings of
  * at most 256 bytes without control characters. Any other key anywhere is an error, so a typo
  * is never silently ignored.
@@ -51,8 +54,20 @@ char *spec_canonical(const json_t *spec);
 uint64_t spec_hash_bytes(const void *data, size_t len);
 
 /*
- * Human-readable differences between two specs ("+ labels.env = \"prod\"", "- nodes[name=kvm3]",
+ * Human-readable differences between two specs ("+ labels.env = \"prod\"", "- nodes[name=kvm3] = {...}",
  * "~ labels.tier: \"a\" -> \"b\""), one per line, in a stable order. Returns an owned string,
  * empty when equal; NULL on ENOMEM.
+ * Entries of arrays of objects with a string "name" (nodes, datastores) are keyed by that name,
+ * so reordering them is no change: an entry added or removed is one line with the whole entry
+ * ("+ datastores[name=ds1] = {\"name\":\"ds1\",...}"), a changed entry one line per changed
+ * leaf ("~ datastores[name=ds1].size: \"100G\" -> \"200G\""). A datastore's size change also
+ * says the sizes in binary units when either side is in bytes, and "(same size)" when only the
+ * spelling changed.
  */
 char *spec_diff(const json_t *from, const json_t *to);
+
+/*
+ * For the validators of parts of the spec (datastore.c): records "path: what is wrong" in *p,
+ * counting it in p->dropped beyond SPEC_MAX_PROBLEMS (or when out of memory).
+ */
+void spec_problem(struct spec_problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
