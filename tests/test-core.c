@@ -196,6 +196,50 @@ static void leader_records(void)
 	CHECK(rc == -EINVAL && err && strstr(err, "not a kvmcd journal record"), "unknown kind: %d %s", rc, err);
 	free(err); err = NULL;
 
+	/* a datastore only grows: refused on this node against the spec in force, and -- for two
+	 * requests in flight at once -- by the leader against the spec it proposed last */
+	{
+		const char *g2 = "{\"datastores\":[{\"name\":\"ds1\",\"protocol\":\"iscsi\",\"size\":\"2G\"}]}";
+		const char *g4 = "{\"datastores\":[{\"name\":\"ds1\",\"protocol\":\"iscsi\",\"size\":\"4G\"}]}";
+		const char *g3 = "{\"datastores\":[{\"name\":\"ds1\",\"protocol\":\"iscsi\",\"size\":\"3G\"}]}";
+		const char *nfs = "{\"datastores\":[{\"name\":\"ds1\",\"protocol\":\"nfs\",\"size\":\"4G\"}]}";
+		struct core_action a;
+		int replies_before;
+		char *t = NULL;
+
+		core_request_spec(l.c, ++l.now, 100, g2, strlen(g2));
+		pump(&l);
+		CHECK(json_array_size(json_object_get(core_spec(l.c), "datastores")) == 1, "ds1 at 2G committed");
+		/* both in flight before anything is delivered: the second would shrink the first */
+		core_request_spec(l.c, ++l.now, 101, g4, strlen(g4));
+		core_request_spec(l.c, ++l.now, 102, g3, strlen(g3));
+		replies_before = l.replies;
+		pump(&l);
+		CHECK(l.replies == replies_before + 2, "both answered (%d)", l.replies - replies_before);
+		t = json_dumps(core_spec(l.c), JSON_COMPACT);
+		CHECK(t && strstr(t, "\"4G\""), "the grow to 4G stands: %s", t);
+		free(t);
+		t = NULL;
+		core_request_spec(l.c, ++l.now, 103, g3, strlen(g3));
+		while (core_next_action(l.c, &a)) {
+			if (a.type == CORE_ACT_REPLY) {
+				CHECK(a.error == -EINVAL && a.outcome == CORE_OUTCOME_REFUSED && a.text && strstr(a.text, "shrink"),
+				      "a shrink is refused here: %s", a.text);
+				t = a.text ? strdup(a.text) : NULL;
+			}
+			core_action_clear(&a);
+		}
+		CHECK(t != NULL, "the shrink got its answer at once");
+		free(t);
+		core_request_spec(l.c, ++l.now, 104, nfs, strlen(nfs));
+		while (core_next_action(l.c, &a)) {
+			if (a.type == CORE_ACT_REPLY)
+				CHECK(a.error == -EINVAL && a.text && strstr(a.text, "protocol"), "a protocol change is refused: %s",
+				      a.text);
+			core_action_clear(&a);
+		}
+	}
+
 	/* leadership lost: LEADING stop, and a patch under the old epoch is stale */
 	core_quorum(l.c, ++l.now, false, 1, 3);
 	pump(&l);

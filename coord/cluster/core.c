@@ -12,6 +12,7 @@
 
 #include "core.h"
 #include "macros.h"
+#include "datastore.h"
 #include "spec.h"
 
 #define PERSIST_FORMAT 2        /* snapshot format written; format 1 (before records) is read too */
@@ -87,6 +88,8 @@ struct core {
 	/* replicated state (see core.h, 6.) */
 	json_t *spec;                    /* owned; durable */
 	json_t *records;                 /* owned; durable: the leader's records, key -> value */
+	json_t *proposed_spec;           /* owned; leader: the spec of its newest spec PROPOSE, until
+					    the view syncs (then c->spec is current again) */
 	char cluster_id[CORE_CLUSTER_ID_LEN + 1]; /* durable; "" until minted */
 	uint64_t version, state_epoch, hash;
 	uint64_t spec_hash;              /* of the canonical spec document, recomputed on replace */
@@ -1183,6 +1186,8 @@ static void sync_complete(struct core *c, uint64_t now)
 	/* Proposals of the leader that were not delivered by now died with the old view (EVS):
 	 * the next one builds on what every member holds. */
 	c->next_base = c->version;
+	json_decref(c->proposed_spec);
+	c->proposed_spec = NULL;
 	if (c->leader_id && c->cluster_proto >= 2) {
 		/* The election ACK: this member has persisted the epoch (persist_epochs() was queued
 		 * by elect(), before this send). The leader holds a new epoch once all have. */
@@ -1508,7 +1513,13 @@ static void on_request(struct core *c, uint64_t now, uint32_t sender, const stru
 	/* Clients only ever replace the spec; records and the identity are the leader's own. */
 	if (r->kind != WIRE_KIND_SPEC)
 		return drop(c, sender, "request", "unsupported kind");
-	if (spec_parse((const char *)r->payload.data, r->payload.len, &spec, &p) < 0) {
+	/* Changes that need the spec in force (a datastore's protocol, fs, size only growing) are
+	 * checked against the newest spec this leader has proposed, applied or not yet: a request
+	 * checked against an older one could undo a proposal in flight (grow to 200G, then 150G). */
+	if (spec_parse((const char *)r->payload.data, r->payload.len, &spec, &p) < 0 ||
+	    spec_validate_change(c->proposed_spec ? c->proposed_spec : c->spec, spec, &p) < 0) {
+		json_decref(spec);
+		spec = NULL;
 		problems = spec_problems_join(&p);
 		spec_problems_clear(&p);
 		m.type = WIRE_REJECT;
@@ -1523,7 +1534,8 @@ static void on_request(struct core *c, uint64_t now, uint32_t sender, const stru
 		return;
 	}
 	canon = spec_canonical(spec);
-	json_decref(spec);
+	json_decref(c->proposed_spec);
+	c->proposed_spec = spec;
 	if (!canon)
 		abort();
 	propose(c, WIRE_KIND_SPEC, sender, r->request_id, canon);
@@ -1964,6 +1976,16 @@ static void handle_request_spec(struct core *c, uint64_t now, uint64_t client_id
 		reply(c, client_id, -EAGAIN, CORE_OUTCOME_REFUSED, c->version, "refused: no leader: %s; nothing applied", c->no_leader_why);
 		return;
 	}
+	/* A synced node's spec is current: a change it refuses would be refused by the leader too. */
+	if (c->phase == PHASE_SYNCED && spec_validate_change(c->spec, spec, &probs) < 0) {
+		_cleanup_free_ char *all = spec_problems_join(&probs);
+		spec_problems_clear(&probs);
+		json_decref(spec);
+		free(canon);
+		reply(c, client_id, -EINVAL, CORE_OUTCOME_REFUSED, c->version, "refused, nothing applied:\n%s",
+		      all ? all : "?");
+		return;
+	}
 	/* Only now: a node that may not change the state must not vouch for it either (its copy may
 	 * be stale), so "unchanged" is answered only where a change would have been accepted. */
 	if (c->phase == PHASE_SYNCED && json_equal(spec, c->spec)) {
@@ -2243,6 +2265,7 @@ void core_free(struct core *c)
 		free(c->members[i].name);
 	json_decref(c->spec);
 	json_decref(c->records);
+	json_decref(c->proposed_spec);
 	json_decref(c->sections);
 	json_decref(c->own_section);
 	free(c->xfer_buf);
