@@ -41,7 +41,9 @@ struct host_ctx {
 	struct worker_pool *workers;  /* blocking library calls */
 	const char *sys_root;         /* "/sys" (tests: a fake tree) */
 	const char *dev_root;         /* "/dev" */
-	const char *etc_root;         /* "/etc" */
+	const char *etc_root;         /* "/etc" (mount units go to <etc_root>/systemd/system) */
+	const char *proc_root;        /* "/proc" (<proc_root>/self/mountinfo); NULL = "/proc" */
+	const char *libvirt_uri;      /* pool ops' connection; NULL = "qemu:///system" */
 	const char *run_dir;          /* kvmcd's run dir: mount units, sim state */
 	const char *node_name;
 	uint64_t step_timeout_usec;   /* deadline of one tool run */
