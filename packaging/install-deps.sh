@@ -9,9 +9,14 @@ LIBS="libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libcoros
       libinih-dev libmicrohttpd-dev libgnutls28-dev libjson-c-dev"
 # Runtime of the demo and the multi-node tests: real corosync per network namespace.
 RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl openssl"
+# One real libvirtd per multi-node test node (monolithic libvirtd; NOT libvirt-daemon-system,
+# which drags in udev, polkit, dnsmasq, ...), QEMU for the TCG test guest, bindfs for the
+# shared directory libvirt takes for shared storage (fuse.glusterfs). About 7 MB installed
+# on top of qemu-system-x86 (43 MB, plus about 45 MB of its dependencies).
+LIBVIRT="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 bindfs"
 # The full-stack tier (tests/fullstack/): QEMU and the guest image build's tools, about 90 MB
-# installed (qemu-system-x86 alone 43 MB plus 45 MB of its dependencies), only with
-# KVMCD_FULLSTACK=1; its test skips without them.
+# installed (qemu-system-x86 alone 43 MB plus 45 MB of its dependencies; QEMU itself now comes
+# with LIBVIRT above anyway), only with KVMCD_FULLSTACK=1; its test skips without them.
 FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fsprogs"
 [ "${KVMCD_FULLSTACK:-0}" = 1 ] || FULLSTACK=""
 
@@ -19,7 +24,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
-for p in $BUILD $LIBS $RUNTIME $FULLSTACK; do
+for p in $BUILD $LIBS $RUNTIME $LIBVIRT $FULLSTACK; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
