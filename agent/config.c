@@ -199,6 +199,7 @@ const struct config_section *const config_sections[] = {
 	&api_section,
 	&log_section,
 	&ontap_config_section,   /* resources/ontap/ontap-config.c */
+	&host_config_section,    /* resources/host/host-config.c */
 	NULL,
 };
 

@@ -54,6 +54,7 @@
 #include <stdio.h>
 
 #include "resources/ontap/ontap-options.h"
+#include "resources/host/host-options.h"
 
 /* The longest config line, in bytes without the newline (libinih's INI_MAX_LINE minus 2). */
 #define CONFIG_LINE_MAX 198u
@@ -90,6 +91,8 @@ struct kvmcd_config {
 	int log_target;               /* enum log_target */
 	/* [ontap] (resources/ontap/ontap-config.c) */
 	struct ontap_options ontap;
+	/* [host] */
+	struct host_options host;
 
 	unsigned *key_lines;          /* private to config.c: the line each key was set on, 0 = default */
 };

@@ -16,6 +16,7 @@
 #include "core.h"
 #include "cpg-glue.h"
 #include "daemon.h"
+#include "datastores.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -28,6 +29,7 @@
  */
 static const struct service_ops *const services[] = {
 	&leader_ontap_service,
+	&datastores_service,     /* agent/datastores.c: every node's side of the datastores */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)
@@ -411,6 +413,11 @@ const json_t *service_node_sections(const struct service_ctx *ctx) { return core
 uint64_t service_committed_version(const struct service_ctx *ctx) { return core_committed_version(ctx->d->core); }
 bool service_may_act(const struct service_ctx *ctx) { return core_may_act(ctx->d->core); }
 bool service_is_acting(const struct service_ctx *ctx) { return core_is_acting(ctx->d->core); }
+uint64_t service_acting_epoch(const struct service_ctx *ctx)
+{
+	return core_is_acting(ctx->d->core) ? core_leader_epoch(ctx->d->core) : 0;
+}
+const char *service_cluster_id(const struct service_ctx *ctx) { return core_cluster_id(ctx->d->core); }
 
 int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *patch, uint64_t *version,
 			 char **error)

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "leader-datastores.h"
 #include "leader-ontap.h"
+#include "timing.h"
 #include "macros.h"
 #include "resources/ontap/ontap-client.h"
 #include "resources/ontap/ontap.h"
@@ -33,7 +35,9 @@
 	X(ontap_client_set_log)                                                                    \
 	X(ontap_client_set_epoch)                                                                  \
 	X(ontap_client_version)                                                                    \
-	X(ontap_cluster_discover)
+	X(ontap_cluster_discover)                                                                   \
+	X(ontap_ds_observe)                                                                        \
+	X(ontap_ds_execute)
 
 static struct {
 	void *handle;
@@ -131,6 +135,7 @@ struct leader_ontap {
 	char *node_name;             /* owned */
 	uint64_t epoch;              /* leadership the client acts under; 0 = none */
 	char version[128];           /* "" until discovered under some leadership */
+	struct leader_ds *ds;        /* owned: the datastore loop, fed the client while acting */
 	char last_error[512];
 };
 
@@ -228,6 +233,7 @@ static void leader_ontap_free(struct leader_ontap *l)
 {
 	if (!l)
 		return;
+	leader_ds_free(l->ds); /* before the client: nothing of it may outlive it */
 	if (l->client)
 		ontap_dl.ontap_client_free(l->client);
 	sd_event_source_disable_unref(l->retry);
@@ -327,10 +333,11 @@ static json_t *leader_ontap_status(const struct leader_ontap *l)
 {
 	if (!l)
 		return NULL;
-	return json_pack("{sssssIsbss?ss?}", "address", l->opts.address, "svm", l->opts.svm ? l->opts.svm : "",
+	return json_pack("{sssssIsbss?ss?so?}", "address", l->opts.address, "svm", l->opts.svm ? l->opts.svm : "",
 			 "leader_epoch", (json_int_t)l->epoch, "client_loaded", l->client != NULL,
 			 "version", l->version[0] ? l->version : NULL,
-			 "last_error", l->last_error[0] ? l->last_error : NULL);
+			 "last_error", l->last_error[0] ? l->last_error : NULL,
+			 "datastores", leader_ds_status(l->ds));
 }
 
 /* ---- the service (service.h) ---------------------------------------------------------------- */
@@ -347,6 +354,16 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		if (asprintf(error, "[ontap] in %s is unusable: %s", cfg->path, why ? why : strerror(-r)) < 0)
 			*error = NULL;
 		return r;
+	}
+	if (l) {
+		_cleanup_free_ char *cluster = corosync_cluster_name();
+		r = leader_ds_new(ctx, cluster ? cluster : cfg->cluster_group, &l->ds);
+		if (r < 0) {
+			leader_ontap_free(l);
+			if (asprintf(error, "cannot set up the datastore loop: %s", strerror(-r)) < 0)
+				*error = NULL;
+			return r;
+		}
 	}
 	*state = l; /* NULL: [ontap] not configured, the service is off */
 	return 0;
@@ -368,6 +385,8 @@ static void svc_role(void *state, bool leading, uint64_t epoch)
 {
 	struct leader_ontap *l = state;
 
+	if (!leading && l)
+		leader_ds_set_client(l->ds, NULL, NULL);
 	if (!leading && l && l->epoch)
 		leader_ontap_role(l, false, 0);
 }
@@ -375,9 +394,22 @@ static void svc_role(void *state, bool leading, uint64_t epoch)
 static void svc_leading(void *state, bool acting, uint64_t epoch)
 {
 	struct leader_ontap *l = state;
+	const struct leader_ds_ontap ops = { .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute };
 
-	if (acting && l && l->epoch != epoch)
+	if (!l)
+		return;
+	if (acting && l->epoch != epoch)
 		leader_ontap_role(l, true, epoch);
+	/* The datastore loop starts new work only while acting; a sync round pauses it. */
+	leader_ds_set_client(l->ds, acting ? l->client : NULL, &ops);
+}
+
+static void svc_committed(void *state, uint64_t version, bool may_act)
+{
+	struct leader_ontap *l = state;
+
+	if (l && may_act)
+		leader_ds_kick(l->ds); /* the spec or a node's section may have changed */
 }
 
 static json_t *svc_status(void *state)
@@ -393,5 +425,6 @@ const struct service_ops leader_ontap_service = {
 	.free = svc_free,
 	.role = svc_role,
 	.leading = svc_leading,
+	.committed = svc_committed,
 	.status = svc_status,
 };

@@ -63,6 +63,10 @@ const json_t *service_node_sections(const struct service_ctx *ctx);
 uint64_t service_committed_version(const struct service_ctx *ctx);
 bool service_may_act(const struct service_ctx *ctx);
 bool service_is_acting(const struct service_ctx *ctx);
+/* The epoch this node acts in as leader, 0 when it does not act. */
+uint64_t service_acting_epoch(const struct service_ctx *ctx);
+/* The cluster's identity (core.h): "" until the cluster first elected a leader. Borrowed. */
+const char *service_cluster_id(const struct service_ctx *ctx);
 
 /*
  * The leader's merge patch over "records" and this node's soft section: core_leader_patch()

@@ -64,3 +64,17 @@ int timing_derive(const struct kvmcd_config *cfg, struct timeouts *out, char **s
 	}
 	return timeouts_derive(&b, out, error);
 }
+
+char *corosync_cluster_name(void)
+{
+	cmap_handle_t h;
+	char *name = NULL, *out = NULL;
+
+	if (cmap_initialize(&h) != CS_OK)
+		return NULL;
+	if (cmap_get_string(h, "totem.cluster_name", &name) == CS_OK && name && *name)
+		out = strdup(name);
+	free(name);
+	cmap_finalize(h);
+	return out;
+}

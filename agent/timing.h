@@ -16,3 +16,6 @@
  * or -EINVAL with *error (owned) naming the values that do not fit together, -ENOMEM.
  */
 int timing_derive(const struct kvmcd_config *cfg, struct timeouts *out, char **source, char **error);
+
+/* corosync's totem.cluster_name (owned), or NULL when corosync does not run or has none. */
+char *corosync_cluster_name(void);

@@ -97,6 +97,8 @@ int ontap_subsystem_ensure(struct ontap_client *c, const struct ontap_subsystem_
 			     "name", spec->name, "os_type", s->os_type);
 	if (!op->body)
 		return -ENOMEM;
+	if (spec->comment)
+		TRY(json_set_path(op->body, "comment", json_string(spec->comment)));
 	TRY(ontap_name_set_put_members(s, op->body));
 	return op_start(TAKE_PTR(op));
 }

@@ -121,6 +121,7 @@ struct ontap_igroup_spec {
 	const char *protocol;       /* "iscsi" | "fcp" | "mixed"; NULL = "iscsi" */
 	const char *const *initiators; /* exact set expected (compared case-insensitively) */
 	size_t n_initiators;
+	const char *comment;        /* set at creation (kvmcd marks what it owns); NULL = none */
 };
 int ontap_igroup_ensure(struct ontap_client *c, const struct ontap_igroup_spec *spec,
 			ontap_done_fn done, void *userdata);
@@ -168,6 +169,7 @@ struct ontap_subsystem_spec {
 	const char *os_type;        /* NULL = "linux" */
 	const char *const *hosts;   /* host NQNs expected (exact set) */
 	size_t n_hosts;
+	const char *comment;        /* set at creation; NULL = none */
 };
 /* obj->serial = target_nqn */
 int ontap_subsystem_ensure(struct ontap_client *c, const struct ontap_subsystem_spec *spec,

@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The datastore service, node side (datastores.h): every node walks each datastore of the spec
+ * whose leader record is ready through attach -> file system -> mount -> pool, one step at a
+ * time, each step a probe-first idempotent host op (resources/host/host.h) that reports back to
+ * the loop. What it reached is published in this node's section; the leader reads it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "datastores.h"
+#include "datastore.h"
+#include "host-options.h"
+#include "host.h"
+#include "timing.h"
+#include "inventory.h"
+#include "macros.h"
+#include "runner.h"
+#include "worker.h"
+
+#define RECONCILE_PERIOD_USEC (30 * USEC_PER_SEC) /* re-probe what is done: a fence shows here */
+#define INVENTORY_PERIOD_USEC (300 * USEC_PER_SEC)
+#define RETRY_MIN_USEC (2 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (60 * USEC_PER_SEC)
+#define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
+
+enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_POOL, STEP_DONE,
+	    STEP_POOL_REMOVE, STEP_UMOUNT, STEP_DETACH, STEP_GONE };
+
+static const char *const step_names[] = {
+	[STEP_ATTACH] = "attach", [STEP_FS_PROBE] = "probe file system", [STEP_MKFS] = "mkfs",
+	[STEP_MOUNT] = "mount", [STEP_POOL] = "libvirt pool", [STEP_DONE] = "ready",
+	[STEP_POOL_REMOVE] = "remove pool", [STEP_UMOUNT] = "unmount", [STEP_DETACH] = "detach",
+	[STEP_GONE] = "detached",
+};
+
+/* One datastore on this node. */
+struct ds_local {
+	char *name;                  /* owned */
+	enum step step;
+	bool busy;                   /* a host op is in flight */
+	bool removing;               /* not in the spec any more: going down */
+	unsigned failures;           /* consecutive, for the backoff */
+	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
+	json_t *status;              /* owned: what the section says about it */
+	json_t *last_spec;           /* owned: {"datastores":[its last spec entry]} (for the way down) */
+	json_t *last_record;         /* owned: the leader's last record of it */
+	struct datastores *d;        /* borrowed back-pointer for callbacks */
+	struct ds_local *next;
+};
+
+struct datastores {
+	struct service_ctx *ctx;     /* borrowed */
+	const struct host_backend *backend;
+	struct host_ctx host;
+	struct runner *runner;       /* owned */
+	struct worker_pool *workers; /* owned */
+	char *run_dir, *sim_dir;     /* owned */
+	char *cluster_name;          /* owned: corosync's cluster_name (the fs lock tables) */
+	struct host_options opts;    /* owned copies of the [host] strings the backend keeps using
+				      * (a reload replaces the config; [host] needs a restart) */
+	struct host_sim sim;         /* the simulated backend's settings (strings: opts') */
+	json_t *inventory;           /* owned: last collected; NULL until then */
+	bool inventory_busy;
+	uint64_t inventory_at;
+	struct ds_local *list;       /* owned */
+	bool may_act;
+	sd_event_source *timer;      /* owned: the next reconcile */
+	sd_event_source *kick;       /* owned: a reconcile from the loop, soon */
+};
+
+static uint64_t now_usec(struct datastores *d)
+{
+	uint64_t t = 0;
+
+	sd_event_now(service_event(d->ctx), CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+static void ds_log(void *userdata, int level, const char *text)
+{
+	struct datastores *d = userdata;
+
+	klog(service_log(d->ctx), level, "%s", text);
+}
+
+static void reconcile(struct datastores *d);
+
+static int on_kick(sd_event_source *s, void *userdata)
+{
+	struct datastores *d = userdata;
+
+	sd_event_source_set_enabled(d->kick, SD_EVENT_OFF);
+	reconcile(d);
+	return 0;
+}
+
+static void kick(struct datastores *d)
+{
+	if (d->kick)
+		sd_event_source_set_enabled(d->kick, SD_EVENT_ONESHOT);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	reconcile(userdata);
+	return 0;
+}
+
+static void arm_timer(struct datastores *d, uint64_t at)
+{
+	uint64_t cur = 0;
+	int enabled = SD_EVENT_OFF;
+
+	if (!d->timer)
+		return;
+	sd_event_source_get_enabled(d->timer, &enabled);
+	sd_event_source_get_time(d->timer, &cur);
+	if (enabled != SD_EVENT_OFF && cur && cur <= at)
+		return;
+	sd_event_source_set_time(d->timer, at);
+	sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- publishing ----------------------------------------------------------------------------- */
+
+static void publish(struct datastores *d)
+{
+	_cleanup_free_ char *error = NULL;
+	json_t *sec = json_object(), *dss = json_object();
+	int r;
+
+	if (!sec || !dss) {
+		json_decref(sec);
+		json_decref(dss);
+		return;
+	}
+	if (d->inventory)
+		json_object_set(sec, INVENTORY_SECTION_KEY, d->inventory);
+	for (struct ds_local *l = d->list; l; l = l->next)
+		if (l->step != STEP_GONE)
+			json_object_set(dss, l->name, l->status);
+	json_object_set_new(sec, "datastores", dss);
+	r = service_node_publish(d->ctx, sec, &error);
+	if (r < 0 && r != -EOPNOTSUPP)
+		klog(service_log(d->ctx), LOG_WARNING, "Cannot publish this node's datastore section: %s",
+		     error ? error : strerror(-r));
+	json_decref(sec);
+}
+
+static void set_status(struct ds_local *l, const char *key, json_t *v /* taken */)
+{
+	json_object_set_new(l->status, key, v ? v : json_null());
+}
+
+/* ---- inventory ------------------------------------------------------------------------------- */
+
+static void on_inventory(void *userdata, int r, const char *detail)
+{
+	struct datastores *d = userdata;
+	json_t *inv;
+
+	d->inventory_busy = false;
+	if (r < 0) {
+		klog(service_log(d->ctx), LOG_WARNING, "Cannot collect this host's inventory: %s",
+		     detail ? detail : strerror(-r));
+		return;
+	}
+	inv = json_loads(detail ? detail : "", 0, NULL);
+	if (!json_is_object(inv)) {
+		json_decref(inv);
+		return;
+	}
+	if (!d->inventory || !json_equal(d->inventory, inv)) {
+		json_decref(d->inventory);
+		d->inventory = inv;
+		publish(d);
+	} else {
+		json_decref(inv);
+	}
+}
+
+static void collect_inventory(struct datastores *d)
+{
+	if (d->inventory_busy || !d->backend->inventory)
+		return;
+	if (d->inventory && now_usec(d) < d->inventory_at + INVENTORY_PERIOD_USEC)
+		return;
+	d->inventory_at = now_usec(d);
+	if (d->backend->inventory->collect(&d->host, on_inventory, d) >= 0)
+		d->inventory_busy = true;
+}
+
+/* ---- the walk -------------------------------------------------------------------------------- */
+
+/* The target of a datastore from the spec entry and the leader's record (borrowed from both). */
+struct target_buf {
+	struct host_target t;
+	const char *portals[16];
+	const char *nas[16];
+};
+
+static void fill_array(const json_t *arr, const char **out, size_t max, size_t *n)
+{
+	const json_t *v;
+	size_t i;
+
+	*n = 0;
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && *n < max)
+			out[(*n)++] = json_string_value(v);
+}
+
+static void make_target(const struct ds_spec *spec, const json_t *rec, struct target_buf *b)
+{
+	const char *ip;
+
+	memset(b, 0, sizeof(*b));
+	b->t.datastore = spec->name;
+	b->t.protocol = spec->protocol;
+	b->t.spec = spec;
+	b->t.mount_point = spec->path;
+	b->t.lun_serial = json_string_value(json_object_get(rec, "lun_serial"));
+	b->t.target_iqn = json_string_value(json_object_get(rec, "target_iqn"));
+	b->t.subsystem_nqn = json_string_value(json_object_get(rec, "subsystem_nqn"));
+	b->t.ns_uuid = json_string_value(json_object_get(rec, "ns_uuid"));
+	b->t.export_path = json_string_value(json_object_get(rec, "export_path"));
+	fill_array(json_object_get(rec, spec->protocol == DS_PROTO_NVME_TCP ? "nvme_portals" : "portals"),
+		   b->portals, ARRAY_SIZE(b->portals), &b->t.n_portals);
+	b->t.portals = b->portals;
+	fill_array(json_object_get(rec, "nas_servers"), b->nas, ARRAY_SIZE(b->nas), &b->t.n_nas_servers);
+	b->t.nas_servers = b->nas;
+	(void)ip;
+}
+
+static struct ds_local *local_get(struct datastores *d, const char *name, bool create)
+{
+	struct ds_local *l;
+
+	for (l = d->list; l; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			return l;
+	if (!create || !(l = calloc(1, sizeof(*l))))
+		return NULL;
+	l->name = strdup(name);
+	l->status = json_pack("{sbsnsnsbsbsnssAsn}", "attached", 0, "device", "fs", "mounted", 0, "pool_active", 0,
+			      "pool_xml_sha256", "step", step_names[STEP_ATTACH], "error");
+	if (!l->name || !l->status) {
+		free(l->name);
+		json_decref(l->status);
+		free(l);
+		return NULL;
+	}
+	l->d = d;
+	l->step = STEP_ATTACH;
+	l->next = d->list;
+	d->list = l;
+	return l;
+}
+
+/* A step ended: advance, or note the error and back off. */
+static void step_done(struct ds_local *l, int r, const char *detail, enum step next)
+{
+	struct datastores *d = l->d;
+
+	l->busy = false;
+	if (r < 0) {
+		char buf[1024];
+		uint64_t delay = RETRY_MIN_USEC << (l->failures < 5 ? l->failures : 5);
+
+		if (delay > RETRY_MAX_USEC)
+			delay = RETRY_MAX_USEC;
+		l->failures++;
+		snprintf(buf, sizeof(buf), "%s: %s", step_names[l->step], detail && *detail ? detail : strerror(-r));
+		{
+			const char *was = json_string_value(json_object_get(l->status, "error"));
+			if (!was || strcmp(was, buf) != 0) /* logged once per distinct failure */
+				klog(service_log(d->ctx), LOG_WARNING, "Datastore '%s' on this node: %s; retrying in %" PRIu64 " s",
+				     l->name, buf, (uint64_t)(delay / USEC_PER_SEC));
+		}
+		set_status(l, "error", json_string(buf));
+		l->retry_at = now_usec(d) + delay;
+		arm_timer(d, l->retry_at);
+	} else {
+		if (l->failures || !json_is_null(json_object_get(l->status, "error")))
+			klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s' on this node: %s done", l->name,
+			     step_names[l->step]);
+		l->failures = 0;
+		l->retry_at = 0;
+		set_status(l, "error", NULL);
+		l->step = next;
+		if (next == STEP_DONE)
+			klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is ready on this node", l->name);
+	}
+	set_status(l, "step", json_string(step_names[l->step]));
+	publish(d);
+	kick(d);
+}
+
+static void on_attached(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0) {
+		set_status(l, "attached", json_true());
+		set_status(l, "device", json_string(detail ? detail : ""));
+	}
+	step_done(l, r, detail, STEP_FS_PROBE);
+}
+
+static void on_fs_probed(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0)
+		set_status(l, "fs", json_string(detail ? detail : ""));
+	/* Where it goes next is decided in the walk (it needs the record's mkfs_by). */
+	step_done(l, r, detail, STEP_MKFS);
+}
+
+static void on_mkfs(void *userdata, int r, const char *detail)
+{
+	step_done(userdata, r, detail, STEP_FS_PROBE);
+}
+
+static void on_mounted(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0)
+		set_status(l, "mounted", json_true());
+	step_done(l, r, detail, STEP_POOL);
+}
+
+static void on_pool(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0) {
+		/* "active <sha256>" / "inactive <sha256>" or just the sha256 (ensure) */
+		const char *sp = detail ? strchr(detail, ' ') : NULL;
+		set_status(l, "pool_active", json_boolean(!detail || strncmp(detail, "inactive", 8) != 0));
+		set_status(l, "pool_xml_sha256", json_string(sp ? sp + 1 : detail ? detail : ""));
+	}
+	step_done(l, r, detail, STEP_DONE);
+}
+
+static void on_pool_removed(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0) {
+		set_status(l, "pool_active", json_false());
+		set_status(l, "pool_xml_sha256", NULL);
+	}
+	step_done(l, r, detail, STEP_UMOUNT);
+}
+
+static void on_umounted(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0)
+		set_status(l, "mounted", json_false());
+	step_done(l, r, detail, STEP_DETACH);
+}
+
+static void on_detached(void *userdata, int r, const char *detail)
+{
+	struct ds_local *l = userdata;
+
+	if (r >= 0) {
+		set_status(l, "attached", json_false());
+		set_status(l, "device", NULL);
+	}
+	step_done(l, r, detail, STEP_GONE);
+}
+
+/* The pool of a datastore: the same name, UUID and target on every node. */
+static void pool_spec(struct datastores *d, const struct ds_spec *spec, char uuid[37], struct host_pool_spec *p)
+{
+	const char *cid = "";
+	uint64_t h1, h2;
+	char seed[256];
+	json_t *st = NULL;
+
+	(void)st;
+	cid = service_cluster_id(d->ctx);
+	snprintf(seed, sizeof(seed), "%s/%s", cid ? cid : "", spec->name);
+	/* A name-based UUID (RFC 4122 layout bits set) from the cluster identity and the name. */
+	h1 = 0xcbf29ce484222325ULL;
+	for (const char *c = seed; *c; c++)
+		h1 = (h1 ^ (uint8_t)*c) * 0x100000001b3ULL;
+	h2 = h1 * 0x9e3779b97f4a7c15ULL;
+	for (const char *c = seed; *c; c++)
+		h2 = (h2 ^ (uint8_t)*c) * 0x100000001b3ULL;
+	snprintf(uuid, 37, "%08x-%04x-5%03x-%04x-%012llx", (unsigned)(h1 >> 32), (unsigned)(h1 >> 16) & 0xffff,
+		 (unsigned)h1 & 0xfff, (unsigned)((h2 >> 48) & 0x3fff) | 0x8000,
+		 (unsigned long long)(h2 & 0xffffffffffffULL));
+	*p = (struct host_pool_spec){ .name = spec->name, .uuid = uuid, .target_path = spec->path };
+}
+
+/* Advances one datastore by at most one step. */
+static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec *spec, const json_t *rec)
+{
+	const char *me = service_config(d->ctx)->node_name;
+	struct target_buf tb;
+	struct host_pool_spec ps;
+	char uuid[37];
+	int r = 0;
+
+	if (l->busy || (l->retry_at && now_usec(d) < l->retry_at))
+		return;
+	if (l->removing && l->step < STEP_POOL_REMOVE)
+		l->step = STEP_POOL_REMOVE;
+	if (!l->removing && l->step >= STEP_POOL_REMOVE)
+		l->step = STEP_ATTACH; /* back in the spec: up again (every step is idempotent) */
+	if (l->step == STEP_GONE)
+		return;
+	if (!spec) {
+		l->step = STEP_GONE; /* nothing known of it: nothing this node can take down */
+		set_status(l, "step", json_string(step_names[STEP_GONE]));
+		publish(d);
+		return;
+	}
+	make_target(spec, rec, &tb);
+	l->busy = true;
+	switch (l->step) {
+	case STEP_ATTACH: {
+		const struct host_attach_ops *a = d->backend->attach[spec->protocol];
+		r = a ? a->attach(&d->host, &tb.t, on_attached, l) : -EOPNOTSUPP;
+		break;
+	}
+	case STEP_FS_PROBE:
+		if (!ds_is_block(spec->protocol)) {
+			/* NAS: "attached" is the mount. */
+			set_status(l, "mounted", json_true());
+			l->step = STEP_POOL;
+			l->busy = false;
+			return walk(d, l, spec, rec);
+		}
+		r = d->backend->fs[spec->fs] ? d->backend->fs[spec->fs]->probe(&d->host, json_string_value(json_object_get(l->status, "device")), on_fs_probed, l)
+					     : -EOPNOTSUPP;
+		break;
+	case STEP_MKFS: {
+		const char *fs = json_string_value(json_object_get(l->status, "fs"));
+		const char *by = json_string_value(json_object_get(rec, "mkfs_by"));
+		char want[128];
+
+		snprintf(want, sizeof(want), "%s label=", ds_fs_name(spec->fs));
+		if (fs && strncmp(fs, want, strlen(want)) == 0) {
+			/* Formatted (by us or by the node the leader named): adopt it. */
+			l->step = STEP_MOUNT;
+			l->busy = false;
+			return walk(d, l, spec, rec);
+		}
+		if (!fs || strcmp(fs, "empty") != 0) {
+			l->busy = false;
+			step_done(l, -EEXIST, "the device holds something else; kvmcd never formats a device that holds data",
+				  STEP_FS_PROBE);
+			return;
+		}
+		if (!by || strcmp(by, me) != 0) {
+			/* Another node formats it: look again later. */
+			l->busy = false;
+			l->step = STEP_FS_PROBE;
+			l->retry_at = now_usec(d) + RETRY_MIN_USEC;
+			set_status(l, "step", json_string("waiting for the node that formats it"));
+			arm_timer(d, l->retry_at);
+			return;
+		}
+		{
+			struct host_fs_params p = { .cluster_name = d->cluster_name, .label = spec->name, .slots = 0 };
+			const json_t *nodes = json_object_get(service_spec(d->ctx), "nodes");
+			unsigned n = nodes ? (unsigned)json_array_size(nodes) : 0;
+			p.slots = (n ? n : 4) + 2; /* headroom for nodes added later */
+			klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': formatting %s as %s on this node (the leader's choice)",
+			     spec->name, json_string_value(json_object_get(l->status, "device")), ds_fs_name(spec->fs));
+			r = d->backend->fs[spec->fs]->mkfs(&d->host, json_string_value(json_object_get(l->status, "device")), &p,
+							   on_mkfs, l);
+		}
+		break;
+	}
+	case STEP_MOUNT:
+		r = d->backend->fs[spec->fs]->mount(&d->host, json_string_value(json_object_get(l->status, "device")),
+						    spec->path, on_mounted, l);
+		break;
+	case STEP_POOL:
+		pool_spec(d, spec, uuid, &ps);
+		r = d->backend->pool ? d->backend->pool->ensure(&d->host, &ps, on_pool, l) : -EOPNOTSUPP;
+		break;
+	case STEP_DONE:
+		/* Re-probe now and then: a fence or an admin's hand shows up as a failed attach. */
+		if (spec) {
+			const struct host_attach_ops *a = d->backend->attach[spec->protocol];
+			l->step = STEP_ATTACH;
+			r = a->attach(&d->host, &tb.t, on_attached, l);
+		}
+		break;
+	case STEP_POOL_REMOVE:
+		pool_spec(d, spec, uuid, &ps);
+		r = d->backend->pool ? d->backend->pool->remove(&d->host, &ps, on_pool_removed, l) : 0;
+		break;
+	case STEP_UMOUNT:
+		if (!ds_is_block(spec->protocol)) {
+			/* NAS: the mount is the attachment; detach unmounts it. */
+			l->busy = false;
+			l->step = STEP_DETACH;
+			return walk(d, l, spec, rec);
+		}
+		r = d->backend->fs[spec->fs] ? d->backend->fs[spec->fs]->umount(&d->host, spec->path, on_umounted, l)
+					     : -EOPNOTSUPP;
+		break;
+	case STEP_DETACH: {
+		const struct host_attach_ops *a = d->backend->attach[spec->protocol];
+		r = a ? a->detach(&d->host, &tb.t, on_detached, l) : -EOPNOTSUPP;
+		break;
+	}
+	case STEP_GONE:
+		l->busy = false;
+		return;
+	}
+	if (r < 0) {
+		l->busy = false;
+		step_done(l, r, r == -EOPNOTSUPP ? "not supported by this host backend" : NULL, l->step);
+	}
+}
+
+static void reconcile(struct datastores *d)
+{
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	const json_t *records;
+	size_t n = 0;
+	uint64_t next = now_usec(d) + RECONCILE_PERIOD_USEC;
+
+	if (!d->may_act)
+		return;
+	collect_inventory(d);
+	if (ds_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+		return;
+	records = service_records(d->ctx);
+	for (size_t i = 0; i < n; i++) {
+		char key[64];
+		const json_t *rec;
+		struct ds_local *l;
+
+		snprintf(key, sizeof(key), "ds/%s", specs[i].name);
+		rec = json_object_get(records, key);
+		if (!json_is_true(json_object_get(rec, "ready")))
+			continue; /* the leader has not provisioned it yet */
+		l = local_get(d, specs[i].name, true);
+		if (!l)
+			continue;
+		l->removing = false;
+		if (!l->last_record || !json_equal(l->last_record, rec)) {
+			json_decref(l->last_record);
+			l->last_record = json_deep_copy(rec);
+		}
+		{
+			const json_t *e;
+			size_t k;
+			json_array_foreach(json_object_get(service_spec(d->ctx), "datastores"), k, e)
+				if (json_is_string(json_object_get(e, "name")) &&
+				    strcmp(json_string_value(json_object_get(e, "name")), l->name) == 0) {
+					json_decref(l->last_spec);
+					l->last_spec = json_pack("{s[O]}", "datastores", e);
+				}
+		}
+		walk(d, l, &specs[i], rec);
+	}
+	for (struct ds_local *l = d->list; l; l = l->next) {
+		bool in_spec = false;
+		for (size_t i = 0; i < n; i++)
+			in_spec |= strcmp(specs[i].name, l->name) == 0;
+		if (!in_spec && l->step != STEP_GONE) {
+			_cleanup_free_ struct ds_spec *gone = NULL;
+			size_t n_gone = 0;
+
+			l->removing = true;
+			/* The way down needs what the entry said: its last copy. */
+			if (l->last_spec && ds_spec_list(l->last_spec, &gone, &n_gone) >= 0 && n_gone == 1)
+				walk(d, l, gone, l->last_record);
+			else
+				walk(d, l, NULL, l->last_record);
+		}
+	}
+	arm_timer(d, next);
+}
+
+/* ---- the service ------------------------------------------------------------------------------ */
+
+static void svc_committed(void *state, uint64_t version, bool may_act)
+{
+	struct datastores *d = state;
+
+	d->may_act = may_act;
+	if (may_act)
+		kick(d);
+}
+
+static json_t *svc_status(void *state)
+{
+	struct datastores *d = state;
+	json_t *dss = json_object();
+
+	for (struct ds_local *l = d->list; l; l = l->next)
+		if (l->step != STEP_GONE)
+			json_object_set(dss, l->name, l->status);
+	return json_pack("{sssoso?}", "backend", d->backend->name, "datastores", dss, "inventory",
+			 d->inventory ? json_incref(d->inventory) : NULL);
+}
+
+static void svc_free(void *state)
+{
+	struct datastores *d = state;
+
+	if (!d)
+		return;
+	sd_event_source_disable_unref(d->timer);
+	sd_event_source_disable_unref(d->kick);
+	while (d->list) {
+		struct ds_local *l = d->list;
+		d->list = l->next;
+		free(l->name);
+		json_decref(l->status);
+		json_decref(l->last_spec);
+		json_decref(l->last_record);
+		free(l);
+	}
+	runner_free(d->runner);
+	worker_pool_free(d->workers);
+	json_decref(d->inventory);
+	free(d->run_dir);
+	free(d->sim_dir);
+	free(d->cluster_name);
+	free(d->opts.libvirt_uri);
+	free(d->opts.sim_url);
+	free(d->opts.sim_ca_file);
+	free(d->opts.sim_shared_dir);
+	free(d);
+}
+
+static int svc_init(struct service_ctx *ctx, void **state, char **error)
+{
+	const struct kvmcd_config *cfg = service_config(ctx);
+	struct datastores *d;
+	struct runner_config rc = { 0 };
+	int r;
+
+	*state = NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->ctx = ctx;
+	rc.log = ds_log;
+	rc.log_userdata = d;
+	r = runner_new(service_event(ctx), &rc, &d->runner);
+	if (r >= 0)
+		r = worker_pool_new(service_event(ctx), 2, &d->workers);
+	if (r >= 0)
+		r = sd_event_add_time(service_event(ctx), &d->timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_timer, d);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(service_event(ctx), &d->kick, on_kick, d);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->kick, SD_EVENT_OFF);
+	if (r < 0 || asprintf(&d->run_dir, "%s/host", cfg->run_dir) < 0) {
+		if (asprintf(error, "the datastore service cannot start: %s", strerror(r < 0 ? -r : ENOMEM)) < 0)
+			*error = NULL;
+		svc_free(d);
+		return r < 0 ? r : -ENOMEM;
+	}
+	{
+		_cleanup_free_ char *cs = cfg->host.cluster_name ? NULL : corosync_cluster_name();
+		d->cluster_name = strdup(cfg->host.cluster_name ? cfg->host.cluster_name : cs ? cs : cfg->cluster_group);
+	}
+	d->host = (struct host_ctx){
+		.event = service_event(ctx), .runner = d->runner, .workers = d->workers,
+		.sys_root = "/sys", .dev_root = "/dev", .etc_root = "/etc", .proc_root = "/proc",
+		.run_dir = d->run_dir, .node_name = cfg->node_name, .step_timeout_usec = STEP_TIMEOUT_USEC,
+		.log = ds_log, .log_userdata = d,
+	};
+	d->opts = (struct host_options){
+		.backend = cfg->host.backend, .sim_mount = cfg->host.sim_mount,
+		.libvirt_uri = cfg->host.libvirt_uri ? strdup(cfg->host.libvirt_uri) : NULL,
+		.sim_url = cfg->host.sim_url ? strdup(cfg->host.sim_url) : NULL,
+		.sim_ca_file = cfg->host.sim_ca_file ? strdup(cfg->host.sim_ca_file) : NULL,
+		.sim_shared_dir = cfg->host.sim_shared_dir ? strdup(cfg->host.sim_shared_dir) : NULL,
+	};
+	d->backend = host_backend_setup(&d->opts, &d->host, &d->sim, error);
+	if (!d->backend || !d->cluster_name) {
+		svc_free(d);
+		return -EINVAL;
+	}
+	*state = d;
+	return 0;
+}
+
+const struct service_ops datastores_service = {
+	.name = "datastores",
+	.init = svc_init,
+	.free = svc_free,
+	.committed = svc_committed,
+	.status = svc_status,
+};

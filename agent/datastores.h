@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The datastore service: one spec entry becomes ONTAP storage (the leader), attached on every
+ * host, a cluster file system or a NAS mount, and the same libvirt pool everywhere (every node).
+ *
+ * Leader (acting): reads ONTAP under kvmcd's prefix, computes the plan (coord/decide/
+ * datastore-plan.h), performs it wave by wave with the ONTAP client, reads ONTAP again until the
+ * plan is empty, then records per datastore what the nodes need to attach it:
+ *   records "ds/<name>" = {"protocol", "volume", "ready": bool,
+ *                          "lun_serial", "target_iqn", "portals": ["ip:3260", ...],    (iscsi, fc)
+ *                          "subsystem_nqn", "ns_uuid", "nvme_portals": ["ip:4420"...], (nvme-tcp)
+ *                          "nas_servers": [ip...], "export_path",                     (nfs, smb)
+ *                          "mkfs_by": node name (the one node that may format it),
+ *                          "blocked": why it cannot go on, or null}
+ * A new leader starts from what ONTAP shows: nothing of a plan needs replicating.
+ *
+ * Every node (a member of a synced quorate view): publishes its inventory and, per datastore,
+ *   section "datastores"."<name>" = {"attached", "device", "fs", "mounted", "pool_active",
+ *                                   "pool_xml_sha256", "step", "error"}
+ * and walks each datastore of the spec whose record is ready: attach (probe first) -> file
+ * system (block: probe; the node named by mkfs_by formats an EMPTY device, never one that holds
+ * data; the others wait for it) -> mount -> libvirt pool. A datastore removed from the spec is
+ * taken down in the reverse order: pool, unmount, detach. A failing step is retried with
+ * backoff and its error (the step and the tool's own message) shown in status.
+ */
+#pragma once
+
+#include "service.h"
+
+extern const struct service_ops datastores_service;

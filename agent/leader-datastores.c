@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The leader's datastore loop (leader-datastores.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "datastore-plan.h"
+#include "inventory.h"
+#include "leader-datastores.h"
+#include "macros.h"
+
+#define PERIOD_USEC (30 * USEC_PER_SEC)
+#define RETRY_MIN_USEC (2 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (60 * USEC_PER_SEC)
+#define MAX_ROUNDS 20 /* observe/execute rounds in one run before a pause: a plan that never
+		       * empties is a bug or a fight with someone else; it must not spin */
+
+struct leader_ds {
+	struct service_ctx *ctx;          /* borrowed */
+	char *prefix;                     /* owned: kvmcd_<cluster> */
+	struct ontap_client *client;      /* borrowed while acting; NULL otherwise */
+	struct leader_ds_ontap ops;
+	bool running;                     /* an observe or execute is in flight */
+	bool again;                       /* something changed while running: run once more */
+	unsigned rounds;                  /* in the current run */
+	unsigned failures;
+	sd_event_source *timer;           /* owned */
+	json_t *last;                     /* owned: the last plan's summary for status */
+	char error[512];                  /* the last failure, "" when none */
+};
+
+static void run(struct leader_ds *l);
+
+static uint64_t now_usec(struct leader_ds *l)
+{
+	uint64_t t = 0;
+
+	sd_event_now(service_event(l->ctx), CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+static void arm(struct leader_ds *l, uint64_t delay)
+{
+	if (!l->timer)
+		return;
+	sd_event_source_set_time(l->timer, now_usec(l) + delay);
+	sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	run(userdata);
+	return 0;
+}
+
+static void fail(struct leader_ds *l, const char *fmt, ...) _printf_(2, 3);
+static void fail(struct leader_ds *l, const char *fmt, ...)
+{
+	uint64_t delay = RETRY_MIN_USEC << (l->failures < 5 ? l->failures : 5);
+	char buf[sizeof(l->error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (strcmp(buf, l->error) != 0)
+		klog(service_log(l->ctx), LOG_ERR, "Datastores on ONTAP: %s; retrying", buf);
+	memcpy(l->error, buf, sizeof(buf));
+	l->failures++;
+	l->running = false;
+	arm(l, delay > RETRY_MAX_USEC ? RETRY_MAX_USEC : delay);
+}
+
+/* ---- building the plan's input from the replicated document and what ONTAP showed ---------- */
+
+struct input_buf {
+	struct dsplan_input in;
+	struct dsplan_ontap ontap;
+	struct ds_spec *specs;                       /* owned (strings borrowed from the spec) */
+	struct dsplan_node *nodes;                   /* owned arrays; strings borrowed */
+	const char **strs;                           /* owned: every const char* array below */
+	size_t n_strs, cap_strs;
+	struct dsplan_removal *removals;
+	struct dsplan_ontap_volume *vols;
+	struct dsplan_ontap_lun *luns, *nss;
+	struct dsplan_ontap_igroup *igroups;
+	struct dsplan_ontap_map *lmaps, *nmaps;
+	struct dsplan_ontap_subsystem *subs;
+	struct dsplan_ontap_rule *rules;
+	bool serves[_DS_PROTO_MAX];
+};
+
+static void input_free(struct input_buf *b)
+{
+	free(b->specs);
+	free(b->nodes);
+	free(b->strs);
+	free(b->removals);
+	free(b->vols);
+	free(b->luns);
+	free(b->nss);
+	free(b->igroups);
+	free(b->lmaps);
+	free(b->nmaps);
+	free(b->subs);
+	free(b->rules);
+}
+
+/* A string array borrowed from a JSON array, in b->strs (stable: reserved up front). */
+static const char *const *strings_of(struct input_buf *b, const json_t *arr, size_t *n)
+{
+	const char **start = b->strs + b->n_strs;
+	const json_t *v;
+	size_t i;
+
+	*n = 0;
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && b->n_strs < b->cap_strs) {
+			b->strs[b->n_strs++] = json_string_value(v);
+			(*n)++;
+		}
+	return start;
+}
+
+static const char *js(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+#define ALLOC_FOR(ptr, arr) (ptr = calloc(json_array_size(arr) + 1, sizeof(*(ptr))))
+
+static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf *b)
+{
+	const json_t *spec = service_spec(l->ctx), *secs = service_node_sections(l->ctx);
+	const json_t *records = service_records(l->ctx), *spec_nodes = json_object_get(spec, "nodes");
+	const json_t *v, *x, *svm = json_object_get(obs, "svm");
+	const char *k;
+	size_t i, n_specs = 0, total = 16;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	r = ds_spec_list(spec, &b->specs, &n_specs);
+	if (r < 0)
+		return r;
+	/* Reserve every string slot at once: strings_of() hands out pointers into it. */
+	json_object_foreach((json_t *)secs, k, v)
+		total += 64;
+	json_array_foreach(json_object_get(obs, "igroups"), i, x)
+		total += json_array_size(json_object_get(x, "initiators"));
+	json_array_foreach(json_object_get(obs, "subsystems"), i, x)
+		total += json_array_size(json_object_get(x, "hosts"));
+	json_object_foreach((json_t *)records, k, v)
+		total += json_object_size(secs) + 1;
+	total += json_array_size(json_object_get(obs, "export_policies")) + 4;
+	b->cap_strs = total;
+	b->strs = calloc(total, sizeof(*b->strs));
+	b->nodes = calloc(json_object_size(secs) + json_array_size(spec_nodes) + 1, sizeof(*b->nodes));
+	b->removals = calloc(json_object_size(records) + 1, sizeof(*b->removals));
+	if (!b->strs || !b->nodes || !b->removals || !ALLOC_FOR(b->vols, json_object_get(obs, "volumes")) ||
+	    !ALLOC_FOR(b->luns, json_object_get(obs, "luns")) || !ALLOC_FOR(b->nss, json_object_get(obs, "namespaces")) ||
+	    !ALLOC_FOR(b->igroups, json_object_get(obs, "igroups")) ||
+	    !ALLOC_FOR(b->lmaps, json_object_get(obs, "lun_maps")) ||
+	    !ALLOC_FOR(b->nmaps, json_object_get(obs, "ns_maps")) ||
+	    !ALLOC_FOR(b->subs, json_object_get(obs, "subsystems")) || !ALLOC_FOR(b->rules, json_object_get(obs, "rules")))
+		return -ENOMEM;
+
+	/* Nodes: the spec's "nodes" when it lists them, else every member that published a
+	 * section; initiators from each node's inventory. */
+	json_object_foreach((json_t *)secs, k, v) {
+		const char *name = js(v, "name");
+		const json_t *inv = json_object_get(json_object_get(v, "section"), INVENTORY_SECTION_KEY);
+		struct dsplan_node *nd;
+		bool listed = json_array_size(spec_nodes) == 0;
+
+		json_array_foreach(spec_nodes, i, x)
+			listed |= name && js(x, "name") && strcmp(js(x, "name"), name) == 0;
+		if (!name || !listed)
+			continue;
+		nd = &b->nodes[b->in.n_nodes++];
+		nd->name = name;
+		nd->iqn = js(inv, "iscsi_iqn");
+		nd->nqn = js(inv, "nvme_nqn");
+		nd->wwpns = strings_of(b, json_object_get(inv, "fc_wwpns"), &nd->n_wwpns);
+		nd->addresses = strings_of(b, json_object_get(inv, "addresses"), &nd->n_addresses);
+	}
+	/* A spec node that has not published yet is still a node: it keeps what it has on ONTAP. */
+	json_array_foreach(spec_nodes, i, x) {
+		bool seen = false;
+		for (size_t j = 0; j < b->in.n_nodes; j++)
+			seen |= strcmp(b->nodes[j].name, js(x, "name")) == 0;
+		if (!seen)
+			b->nodes[b->in.n_nodes++] = (struct dsplan_node){ .name = js(x, "name") };
+	}
+
+	/* Removals: a datastore the leader recorded that the spec no longer has. */
+	json_object_foreach((json_t *)records, k, v) {
+		struct dsplan_removal *rm;
+		bool in_spec = false;
+		const char *proto = js(v, "protocol");
+
+		if (strncmp(k, "ds/", 3) != 0 || !proto)
+			continue;
+		for (size_t j = 0; j < n_specs; j++)
+			in_spec |= strcmp(b->specs[j].name, k + 3) == 0;
+		if (in_spec)
+			continue;
+		rm = &b->removals[b->in.n_removals++];
+		rm->name = k + 3;
+		rm->protocol = DS_PROTO_ISCSI;
+		for (int p = 0; p < _DS_PROTO_MAX; p++)
+			if (strcmp(ds_protocol_name(p), proto) == 0)
+				rm->protocol = p;
+		rm->destroy_data = json_is_true(json_object_get(v, "destroy_data"));
+		/* Nodes whose section still says it is attached. */
+		rm->attached_on = (const char *const *)(b->strs + b->n_strs);
+		json_object_foreach((json_t *)secs, k, x) {
+			const json_t *st = json_object_get(json_object_get(json_object_get(x, "section"), "datastores"),
+							   rm->name);
+			if (json_is_true(json_object_get(st, "attached")) && b->n_strs < b->cap_strs) {
+				b->strs[b->n_strs++] = js(x, "name");
+				rm->n_attached_on++;
+			}
+		}
+	}
+
+	json_array_foreach(json_object_get(obs, "volumes"), i, x)
+		b->vols[b->ontap.n_volumes++] = (struct dsplan_ontap_volume){
+			.name = js(x, "name"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
+			.comment = js(x, "comment"), .junction = js(x, "junction") };
+	json_array_foreach(json_object_get(obs, "luns"), i, x)
+		b->luns[b->ontap.n_luns++] = (struct dsplan_ontap_lun){
+			.path = js(x, "path"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
+			.serial = js(x, "serial"), .comment = js(x, "comment") };
+	json_array_foreach(json_object_get(obs, "namespaces"), i, x)
+		b->nss[b->ontap.n_namespaces++] = (struct dsplan_ontap_lun){
+			.path = js(x, "path"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
+			.serial = js(x, "uuid"), .comment = js(x, "comment") };
+	json_array_foreach(json_object_get(obs, "igroups"), i, x) {
+		struct dsplan_ontap_igroup *g = &b->igroups[b->ontap.n_igroups++];
+		g->name = js(x, "name");
+		g->protocol = js(x, "protocol");
+		g->comment = js(x, "comment");
+		g->initiators = strings_of(b, json_object_get(x, "initiators"), &g->n_initiators);
+	}
+	json_array_foreach(json_object_get(obs, "lun_maps"), i, x)
+		b->lmaps[b->ontap.n_lun_maps++] = (struct dsplan_ontap_map){
+			.object = js(x, "object"), .group = js(x, "group"),
+			.number = json_integer_value(json_object_get(x, "number")) };
+	json_array_foreach(json_object_get(obs, "ns_maps"), i, x)
+		b->nmaps[b->ontap.n_ns_maps++] = (struct dsplan_ontap_map){
+			.object = js(x, "object"), .group = js(x, "group"),
+			.number = json_integer_value(json_object_get(x, "number")) };
+	json_array_foreach(json_object_get(obs, "subsystems"), i, x) {
+		struct dsplan_ontap_subsystem *s = &b->subs[b->ontap.n_subsystems++];
+		s->name = js(x, "name");
+		s->comment = js(x, "comment");
+		s->hosts = strings_of(b, json_object_get(x, "hosts"), &s->n_hosts);
+	}
+	{
+		const char **pol = b->strs + b->n_strs;
+		json_array_foreach(json_object_get(obs, "export_policies"), i, x)
+			if (b->n_strs < b->cap_strs)
+				b->strs[b->n_strs++] = js(x, "name");
+		b->ontap.export_policies = pol;
+		b->ontap.n_export_policies = (size_t)(b->strs + b->n_strs - pol);
+	}
+	json_array_foreach(json_object_get(obs, "rules"), i, x)
+		b->rules[b->ontap.n_rules++] = (struct dsplan_ontap_rule){
+			.policy = js(x, "policy"), .clients = js(x, "clients"),
+			.index = json_integer_value(json_object_get(x, "index")) };
+	b->ontap.volumes = b->vols;
+	b->ontap.luns = b->luns;
+	b->ontap.namespaces = b->nss;
+	b->ontap.igroups = b->igroups;
+	b->ontap.lun_maps = b->lmaps;
+	b->ontap.ns_maps = b->nmaps;
+	b->ontap.subsystems = b->subs;
+	b->ontap.rules = b->rules;
+
+	b->serves[DS_PROTO_ISCSI] = json_is_true(json_object_get(svm, "iscsi"));
+	b->serves[DS_PROTO_FC] = json_is_true(json_object_get(svm, "fcp"));
+	b->serves[DS_PROTO_NVME_TCP] = json_is_true(json_object_get(svm, "nvme"));
+	b->serves[DS_PROTO_NFS] = json_is_true(json_object_get(svm, "nfs"));
+	b->serves[DS_PROTO_SMB] = json_is_true(json_object_get(svm, "cifs"));
+	b->in = (struct dsplan_input){
+		.prefix = l->prefix, .cluster_id = service_cluster_id(l->ctx),
+		.datastores = b->specs, .n_datastores = n_specs,
+		.nodes = b->nodes, .n_nodes = b->in.n_nodes,
+		.removals = b->removals, .n_removals = b->in.n_removals,
+		.ontap = &b->ontap,
+		/* An SVM record without protocol flags (an SVM-scoped user) says nothing. */
+		.svm_serves = json_object_size(svm) ? b->serves : NULL,
+	};
+	return 0;
+}
+
+/* ---- records: what the nodes need, once the plan is empty ---------------------------------- */
+
+static json_t *lifs_with_port(const json_t *lifs, const char *port)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(lifs, i, v) {
+		char buf[128];
+		const char *ip = json_string_value(v);
+		if (!ip)
+			continue;
+		snprintf(buf, sizeof(buf), strchr(ip, ':') ? "[%s]:%s" : "%s:%s", ip, port);
+		json_array_append_new(out, json_string(buf));
+	}
+	return out;
+}
+
+static const json_t *find_by(const json_t *arr, const char *key, const char *value)
+{
+	const json_t *x;
+	size_t i;
+
+	json_array_foreach(arr, i, x)
+		if (js(x, key) && strcmp(js(x, key), value) == 0)
+			return x;
+	return NULL;
+}
+
+static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
+			  uint64_t epoch)
+{
+	_cleanup_free_ char *error = NULL;
+	json_t *patch = json_object();
+	const json_t *records = service_records(l->ctx);
+	const char *mkfs_by = NULL;
+	uint64_t version;
+	int r;
+
+	/* One node formats: the lowest name among the nodes (stable while they stay). */
+	for (size_t i = 0; i < b->in.n_nodes; i++)
+		if (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0)
+			mkfs_by = b->nodes[i].name;
+	for (size_t i = 0; i < b->in.n_datastores; i++) {
+		const struct ds_spec *s = &b->specs[i];
+		_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, s->name);
+		char key[64], path[256];
+		const char *blocked = NULL;
+		json_t *rec;
+
+		for (size_t k = 0; k < plan->n_blocked; k++)
+			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
+				blocked = plan->blocked[k].why;
+		rec = json_pack("{sssss?sbss?}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
+				"fs", s->fs == DS_FS_NONE ? NULL : ds_fs_name(s->fs), "ready", blocked == NULL,
+				"blocked", blocked);
+		if (!rec)
+			continue;
+		/* The previous mkfs_by stays while that node is still a node: never two formatters. */
+		{
+			const char *prev = js(json_object_get(records, ({ snprintf(key, sizeof(key), "ds/%s", s->name); key; })),
+					      "mkfs_by");
+			bool still = false;
+			for (size_t n = 0; prev && n < b->in.n_nodes; n++)
+				still |= strcmp(b->nodes[n].name, prev) == 0;
+			json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
+		}
+		switch (s->protocol) {
+		case DS_PROTO_ISCSI:
+		case DS_PROTO_FC:
+			snprintf(path, sizeof(path), "/vol/%s/lun0", vol);
+			json_object_set_new(rec, "lun_serial",
+					    json_incref(json_object_get(find_by(json_object_get(obs, "luns"), "path", path), "serial")));
+			if (s->protocol == DS_PROTO_ISCSI) {
+				json_object_set(rec, "target_iqn", json_object_get(obs, "iscsi_target"));
+				json_object_set_new(rec, "portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "iscsi"), "3260"));
+			}
+			break;
+		case DS_PROTO_NVME_TCP: {
+			const json_t *ss = json_array_get(json_object_get(obs, "subsystems"), 0);
+			snprintf(path, sizeof(path), "/vol/%s/ns0", vol);
+			json_object_set_new(rec, "ns_uuid",
+					    json_incref(json_object_get(find_by(json_object_get(obs, "namespaces"), "path", path), "uuid")));
+			json_object_set_new(rec, "subsystem_nqn", json_incref(json_object_get(ss, "target_nqn")));
+			json_object_set_new(rec, "nvme_portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "nvme_tcp"), "4420"));
+			break;
+		}
+		case DS_PROTO_NFS:
+		case DS_PROTO_SMB: {
+			const json_t *v = find_by(json_object_get(obs, "volumes"), "name", vol);
+			json_object_set_new(rec, "export_path", json_incref(json_object_get(v, "junction")));
+			json_object_set(rec, "nas_servers", json_object_get(json_object_get(obs, "lifs"), "nfs"));
+			break;
+		}
+		default:
+			break;
+		}
+		snprintf(key, sizeof(key), "ds/%s", s->name);
+		if (!json_equal(json_object_get(records, key), rec))
+			json_object_set_new(patch, key, rec);
+		else
+			json_decref(rec);
+	}
+	/* A removal that is done (nothing of it planned, no node attached): its record goes, unless
+	 * its volume is kept -- then the record says so (status shows the data stays). */
+	for (size_t i = 0; i < b->in.n_removals; i++) {
+		const struct dsplan_removal *rm = &b->removals[i];
+		bool pending = rm->n_attached_on > 0, kept = false;
+		char key[64];
+
+		for (size_t k = 0; k < plan->n_ops; k++)
+			pending |= plan->ops[k].datastore && strcmp(plan->ops[k].datastore, rm->name) == 0;
+		for (size_t k = 0; k < plan->n_kept_volumes; k++) {
+			_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, rm->name);
+			kept |= vol && strcmp(plan->kept_volumes[k], vol) == 0;
+		}
+		snprintf(key, sizeof(key), "ds/%s", rm->name);
+		if (pending)
+			continue;
+		if (kept) {
+			json_t *cur = json_deep_copy(json_object_get(records, key));
+			if (cur && !json_is_true(json_object_get(cur, "kept"))) {
+				json_object_set_new(cur, "kept", json_true());
+				json_object_set_new(cur, "ready", json_false());
+				json_object_set_new(patch, key, cur);
+			} else {
+				json_decref(cur);
+			}
+		} else {
+			json_object_set_new(patch, key, json_null());
+		}
+	}
+	if (json_object_size(patch) == 0) {
+		json_decref(patch);
+		return;
+	}
+	r = service_leader_patch(l->ctx, epoch, patch, &version, &error);
+	if (r < 0)
+		klog(service_log(l->ctx), LOG_WARNING, "Cannot record the datastores' state: %s", error ? error : strerror(-r));
+	json_decref(patch);
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+struct run_ctx {
+	struct leader_ds *l;
+	struct dsplan *plan;         /* owned while executing */
+};
+
+static void on_observed(void *userdata, int r, const json_t *obs, const struct ontap_error *err);
+
+static void observe(struct leader_ds *l)
+{
+	int r;
+
+	if (!l->client)
+		return;
+	l->running = true;
+	r = l->ops.observe(l->client, l->prefix, on_observed, l);
+	if (r < 0)
+		fail(l, "cannot start reading ONTAP: %s", strerror(-r));
+}
+
+static void on_executed(void *userdata, int r, const json_t *results)
+{
+	struct run_ctx *rc = userdata;
+	struct leader_ds *l = rc->l;
+	const json_t *x;
+	size_t i;
+
+	json_array_foreach(results, i, x)
+		if (json_integer_value(json_object_get(x, "r")) < 0) {
+			_cleanup_free_ char *op = json_dumps(json_object_get(x, "op"), JSON_COMPACT | JSON_SORT_KEYS);
+			klog(service_log(l->ctx), LOG_ERR, "Datastores on ONTAP: %s failed: %s", op ? op : "?",
+			     js(x, "error") ? js(x, "error") : strerror(-(int)json_integer_value(json_object_get(x, "r"))));
+		}
+	dsplan_free(rc->plan);
+	free(rc);
+	if (r == -ECANCELED || !l->client) {
+		l->running = false;
+		return;
+	}
+	if (r < 0)
+		return fail(l, "the plan stopped at a failed operation (%s)", strerror(-r));
+	observe(l); /* and again, until the plan is empty */
+}
+
+static void on_observed(void *userdata, int r, const json_t *obs, const struct ontap_error *err)
+{
+	struct leader_ds *l = userdata;
+	struct input_buf b;
+	struct dsplan *plan = NULL;
+	uint64_t epoch = 0;
+
+	if (r == -ECANCELED || !l->client) {
+		l->running = false;
+		return;
+	}
+	if (r < 0)
+		return fail(l, "cannot read ONTAP: %s", err && err->message ? err->message : strerror(-r));
+	r = input_build(l, obs, &b);
+	if (r >= 0)
+		r = dsplan_compute(&b.in, &plan);
+	if (r < 0) {
+		input_free(&b);
+		return fail(l, "cannot compute the datastore plan: %s", strerror(-r));
+	}
+	json_decref(l->last);
+	l->last = json_pack("{sIsIsIsI}", "ops", (json_int_t)plan->n_ops, "waves", (json_int_t)plan->n_waves, "blocked",
+			    (json_int_t)plan->n_blocked, "waiting", (json_int_t)plan->n_waiting);
+	for (size_t i = 0; l->last && i < plan->n_blocked; i++) {
+		if (!json_object_get(l->last, "why"))
+			json_object_set_new(l->last, "why", json_object());
+		json_object_set_new(json_object_get(l->last, "why"), plan->blocked[i].datastore,
+				    json_string(plan->blocked[i].why));
+	}
+	if (plan->n_ops && ++l->rounds <= MAX_ROUNDS) {
+		struct run_ctx *rc = calloc(1, sizeof(*rc));
+		char comment[64];
+
+		klog(service_log(l->ctx), LOG_INFO, "Datastores on ONTAP: %zu operation%s in %u wave%s", plan->n_ops,
+		     plan->n_ops == 1 ? "" : "s", plan->n_waves, plan->n_waves == 1 ? "" : "s");
+		snprintf(comment, sizeof(comment), "kvmcd:%s", service_cluster_id(l->ctx));
+		if (!rc) {
+			dsplan_free(plan);
+			input_free(&b);
+			return fail(l, "out of memory");
+		}
+		*rc = (struct run_ctx){ .l = l, .plan = plan };
+		r = l->ops.execute(l->client, plan->ops, plan->n_ops, comment, on_executed, rc);
+		input_free(&b);
+		if (r < 0) {
+			dsplan_free(plan);
+			free(rc);
+			return fail(l, "cannot start the plan: %s", strerror(-r));
+		}
+		return;
+	}
+	if (plan->n_ops)
+		klog(service_log(l->ctx), LOG_ERR,
+		     "Datastores on ONTAP: the plan is not empty after %u rounds (%zu operations left); pausing",
+		     MAX_ROUNDS, plan->n_ops);
+	/* Done (or paused): record what the nodes need. */
+	(void)service_is_acting(l->ctx);
+	epoch = service_acting_epoch(l->ctx);
+	if (epoch)
+		write_records(l, obs, &b, plan, epoch);
+	dsplan_free(plan);
+	input_free(&b);
+	l->failures = 0;
+	l->error[0] = 0;
+	l->running = false;
+	if (l->again) {
+		l->again = false;
+		run(l);
+	} else {
+		arm(l, PERIOD_USEC);
+	}
+}
+
+static void run(struct leader_ds *l)
+{
+	if (!l->client)
+		return;
+	if (l->running) {
+		l->again = true;
+		return;
+	}
+	l->rounds = 0;
+	observe(l);
+}
+
+void leader_ds_kick(struct leader_ds *l)
+{
+	if (l)
+		run(l);
+}
+
+void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, const struct leader_ds_ontap *ops)
+{
+	if (!l)
+		return;
+	l->client = client;
+	if (ops)
+		l->ops = *ops;
+	if (client)
+		run(l);
+	else if (l->timer)
+		sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+}
+
+json_t *leader_ds_status(const struct leader_ds *l)
+{
+	if (!l)
+		return NULL;
+	return json_pack("{sssOss?}", "prefix", l->prefix, "last_plan", l->last ? l->last : json_null(), "error",
+			 l->error[0] ? l->error : NULL);
+}
+
+int leader_ds_new(struct service_ctx *ctx, const char *cluster_name, struct leader_ds **out)
+{
+	struct leader_ds *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->ctx = ctx;
+	l->prefix = dsplan_prefix(cluster_name);
+	if (!l->prefix) {
+		free(l);
+		return -ENOMEM;
+	}
+	r = sd_event_add_time(service_event(ctx), &l->timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_timer, l);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+	if (r < 0) {
+		leader_ds_free(l);
+		return r;
+	}
+	*out = l;
+	return 0;
+}
+
+void leader_ds_free(struct leader_ds *l)
+{
+	if (!l)
+		return;
+	sd_event_source_disable_unref(l->timer);
+	json_decref(l->last);
+	free(l->prefix);
+	free(l);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The leader's datastore loop (datastores.h says what it records): part of the ONTAP service
+ * (leader-ontap.c), which owns the ONTAP client and hands it over while this node acts.
+ *
+ *   observe ONTAP under the prefix -> compute the plan -> execute it wave by wave -> observe
+ *   again ... until the plan is empty; then record per datastore what the nodes need.
+ *
+ * Runs only while acting (LEADING); stops starting anything when acting stops (what is in
+ * flight finishes or is cancelled with the client's epoch). Re-runs when the spec or the node
+ * sections change (committed), after a failure with backoff, and every 30 s.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ontap-datastores.h"
+#include "service.h"
+
+struct leader_ds;
+
+/* The ONTAP module's two entry points (resolved by leader-ontap.c with dlsym). */
+struct leader_ds_ontap {
+	int (*observe)(struct ontap_client *c, const char *prefix, ontap_ds_observed_fn done, void *userdata);
+	int (*execute)(struct ontap_client *c, const struct dsplan_op *ops, size_t n, const char *comment,
+		       ontap_ds_executed_fn done, void *userdata);
+};
+
+/* cluster_name: corosync's (the prefix derives from it); copied. */
+int leader_ds_new(struct service_ctx *ctx, const char *cluster_name, struct leader_ds **out);
+void leader_ds_free(struct leader_ds *l);
+
+/* Acting as leader with this client (borrowed until the next call), or not (client NULL). */
+void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, const struct leader_ds_ontap *ops);
+/* The spec or the sections may have changed. */
+void leader_ds_kick(struct leader_ds *l);
+/* For the "ontap" status section: {"prefix", "last_plan": {...}, "blocked": [...], "error"}. */
+json_t *leader_ds_status(const struct leader_ds *l);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The leader's datastore work on ONTAP, built on ontap.h: observe what ONTAP holds under
+ * kvmcd's prefix (the input of coord/decide/datastore-plan.h) and execute a plan's operations
+ * wave by wave. Lives in the ONTAP module (kvmcd-ontap.so) so the daemon resolves two symbols
+ * instead of forty.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "datastore-plan.h"
+#include "ontap.h"
+
+/*
+ * done(userdata, r, observed, err): observed (borrowed for the call) is
+ *   {"volumes":   [{"name","size","comment","junction"}],
+ *    "luns":      [{"path","size","serial","comment"}],
+ *    "namespaces":[{"path","size","uuid","comment"}],
+ *    "igroups":   [{"name","protocol","initiators":[...],"comment"}],
+ *    "lun_maps":  [{"object": lun path, "group": igroup, "number"}],
+ *    "subsystems":[{"name","hosts":[...],"comment","target_nqn"}],
+ *    "ns_maps":   [{"object": namespace path, "group": subsystem, "number": nsid}],
+ *    "export_policies": [{"name","id"}],
+ *    "rules":     [{"policy","clients","index"}],
+ *    "iscsi_target": IQN or null,
+ *    "lifs": {"iscsi": [ip...], "nvme_tcp": [...], "nfs": [...]},
+ *    "svm":  {"iscsi": bool, "nvme": bool, "nfs": bool, "fcp": bool, "cifs": bool}}
+ * Only objects whose names start with the prefix are listed. r < 0: the first failure, err says
+ * which request.
+ */
+typedef void (*ontap_ds_observed_fn)(void *userdata, int r, const json_t *observed, const struct ontap_error *err);
+int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observed_fn done, void *userdata);
+
+/*
+ * Runs ops[0..n) wave by wave (ops of one wave concurrently, the client's max_concurrency
+ * bounding them); a wave starts once the previous one is done; the first wave with a failure
+ * is the last. done(userdata, r, results): results (borrowed) is an array, one entry per op
+ * started: {"op": dsplan_op_json, "r": errno or 0, "error": ONTAP's message or null}.
+ * comment is set on what is created ("kvmcd:<cluster id>"). ops are borrowed until done.
+ */
+typedef void (*ontap_ds_executed_fn)(void *userdata, int r, const json_t *results);
+int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t n, const char *comment,
+		     ontap_ds_executed_fn done, void *userdata);
