@@ -591,6 +591,61 @@ static void reconcile(struct datastores *d)
 	arm_timer(d, next);
 }
 
+/* ---- the local API: datastore-list --------------------------------------------------------------- */
+
+/*
+ * Every datastore of the spec (and every removed one whose volume is kept) with what the leader
+ * recorded and what each node published: the view `kvmcctl datastore list|show` and `kvmcctl
+ * pool verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
+ * record|null, "nodes":{"<node>":{"attached","mounted","pool_active","pool_xml_sha256","error",
+ * "step"}}}]}
+ */
+static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
+	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
+	json_t *out = json_array();
+	const char *k, *key;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		char rk[64];
+		json_t *nodes = json_object(), *one;
+
+		if (!name)
+			continue;
+		snprintf(rk, sizeof(rk), "ds/%s", name);
+		json_object_foreach((json_t *)secs, k, sec) {
+			const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+			const char *node = json_string_value(json_object_get(sec, "name"));
+			if (node)
+				json_object_set_new(nodes, node, st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}",
+					"attached", 0, "mounted", 0, "pool_active", 0, "pool_xml_sha256", "error",
+					"step", "not started"));
+		}
+		one = json_pack("{sssOsOsOsOsOso}", "name", name, "protocol", json_object_get(e, "protocol"),
+				"size", json_object_get(e, "size"), "fs", json_object_get(e, "fs") ?: json_null(),
+				"path", json_object_get(e, "path") ?: json_null(),
+				"ontap", json_object_get(records, rk) ?: json_null(), "nodes", nodes);
+		if (one)
+			json_array_append_new(out, one);
+	}
+	/* Removed from the spec, volume kept: the data stays, status says so. */
+	json_object_foreach((json_t *)records, key, sec)
+		if (strncmp(key, "ds/", 3) == 0 && json_is_true(json_object_get(sec, "kept")))
+			json_array_append_new(out, json_pack("{sssOsOsbso}", "name", key + 3, "protocol",
+							     json_object_get(sec, "protocol"), "ontap", sec, "removed", 1,
+							     "nodes", json_object()));
+	return json_pack("{sbso}", "ok", 1, "datastores", out);
+}
+
+static const struct service_command commands[] = {
+	{ "datastore-list", cmd_list },
+	{ NULL, NULL },
+};
+
 /* ---- the service ------------------------------------------------------------------------------ */
 
 static void svc_committed(void *state, uint64_t version, bool may_act)
@@ -706,5 +761,6 @@ const struct service_ops datastores_service = {
 	.init = svc_init,
 	.free = svc_free,
 	.committed = svc_committed,
+	.commands = commands,
 	.status = svc_status,
 };

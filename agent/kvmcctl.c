@@ -71,6 +71,10 @@ static void usage(FILE *f)
 		"  log                      dump kvmcd's recent log lines (all levels)\n"
 		"  ontap check [--config FILE] [--json]\n"
 		"                           check the ONTAP connection configured in [ontap]\n"
+		"  datastore list [--json]  every datastore: ONTAP state, hosts ready\n"
+		"  datastore show NAME [--json]\n"
+		"                           its ONTAP objects and, per node, device, mount, pool, error\n"
+		"  pool verify              exit 0 only if every node's pool is identical and active\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
@@ -687,6 +691,170 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 #endif
 }
 
+/* ---- datastores ------------------------------------------------------------------------------ */
+
+static const char *node_ready(json_t *n)
+{
+	const char *err = str_or(n, "error", NULL);
+
+	if (err)
+		return err;
+	if (json_is_true(json_object_get(n, "pool_active")))
+		return "ready";
+	return str_or(n, "step", "?");
+}
+
+static void print_datastore(json_t *ds, bool detail)
+{
+	json_t *ontap = json_object_get(ds, "ontap"), *nodes = json_object_get(ds, "nodes"), *n;
+	const char *k, *blocked = str_or(ontap, "blocked", NULL);
+	size_t ready = 0;
+
+	json_object_foreach(nodes, k, n)
+		ready += json_is_true(json_object_get(n, "pool_active"));
+	if (!detail) {
+		_cleanup_free_ char *size = json_dumps(json_object_get(ds, "size"), JSON_ENCODE_ANY);
+		printf("%-20s %-9s %-14s %-9s %zu/%zu nodes ready%s%s\n", str_or(ds, "name", "?"),
+		       str_or(ds, "protocol", "?"), size ? size : "?",
+		       json_is_true(json_object_get(ds, "removed")) ? "kept" :
+		       !json_is_object(ontap) ? "pending" : json_is_true(json_object_get(ontap, "ready")) ? "ready" : "blocked",
+		       ready, json_object_size(nodes), blocked ? ": " : "", blocked ? blocked : "");
+		return;
+	}
+	printf("Datastore:   %s (%s%s%s)\n", str_or(ds, "name", "?"), str_or(ds, "protocol", "?"),
+	       str_or(ds, "fs", NULL) ? ", " : "", str_or(ds, "fs", ""));
+	if (json_is_true(json_object_get(ds, "removed")))
+		printf("             removed from the spec; its volume and data are KEPT on ONTAP\n");
+	if (!json_is_object(ontap)) {
+		printf("ONTAP:       not provisioned yet (the leader works on it)\n");
+	} else {
+		printf("ONTAP:       volume %s, %s\n", str_or(ontap, "volume", "?"),
+		       blocked ? blocked : json_is_true(json_object_get(ontap, "ready")) ? "ready" : "in progress");
+		if (str_or(ontap, "lun_serial", NULL))
+			printf("             LUN serial %s, target %s\n", str_or(ontap, "lun_serial", ""),
+			       str_or(ontap, "target_iqn", "-"));
+		if (str_or(ontap, "ns_uuid", NULL))
+			printf("             namespace %s in %s\n", str_or(ontap, "ns_uuid", ""), str_or(ontap, "subsystem_nqn", "?"));
+		if (str_or(ontap, "export_path", NULL))
+			printf("             export %s\n", str_or(ontap, "export_path", ""));
+	}
+	printf("Nodes:\n");
+	json_object_foreach(nodes, k, n)
+		printf("  %-16s attached:%-3s mounted:%-3s pool:%-8s %s\n", k,
+		       json_is_true(json_object_get(n, "attached")) ? "yes" : "no",
+		       json_is_true(json_object_get(n, "mounted")) ? "yes" : "no",
+		       json_is_true(json_object_get(n, "pool_active")) ? "active" : "-", node_ready(n));
+}
+
+static int datastores_get(struct ctl *ctl, const char *what, json_t **list)
+{
+	json_t *reply = NULL;
+	int r = request(ctl, what, false, json_pack("{ss}", "cmd", "datastore-list"), NULL, 0, &reply);
+
+	if (r != EXIT_DONE)
+		return r;
+	*list = json_incref(json_object_get(reply, "datastores"));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl datastore list [--json] | show NAME [--json] */
+static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
+	json_t *list = NULL, *ds, *found = NULL;
+	bool json = false, show;
+	size_t i;
+	int c, r;
+
+	show = strcmp(verb, "show") == 0;
+	if (!show && strcmp(verb, "list") != 0)
+		return usage_error("datastore: list [--json] | show NAME [--json]");
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "+j", options, NULL)) >= 0) {
+		if (c != 'j')
+			return usage_error("datastore %s: unknown option", verb);
+		json = true;
+	}
+	if (show) {
+		if (optind >= argc)
+			return usage_error("datastore show: which datastore?");
+		name = argv[optind++];
+	}
+	if (optind < argc)
+		return usage_error("datastore %s: unexpected argument '%s'", verb, argv[optind]);
+	r = datastores_get(ctl, show ? "datastore show" : "datastore list", &list);
+	if (r != EXIT_DONE)
+		return r;
+	if (show) {
+		json_array_foreach(list, i, ds)
+			if (strcmp(str_or(ds, "name", ""), name) == 0)
+				found = ds;
+		if (!found) {
+			fprintf(stderr, "kvmcctl: no datastore '%s' in the spec\n", name);
+			json_decref(list);
+			return EXIT_OTHER;
+		}
+		if (json)
+			json_dumpf(found, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), putchar('\n');
+		else
+			print_datastore(found, true);
+	} else if (json) {
+		json_dumpf(list, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%-20s %-9s %-14s %-9s %s\n", "NAME", "PROTOCOL", "SIZE", "ONTAP", "HOSTS");
+		json_array_foreach(list, i, ds)
+			print_datastore(ds, false);
+	}
+	json_decref(list);
+	return EXIT_DONE;
+}
+
+/* kvmcctl pool verify: exit 0 only if every node's pool of every datastore is active and the
+ * same (its XML hash); otherwise names each node that differs and exits 1. */
+static int cmd_pool(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *list = NULL, *ds, *n;
+	bool ok = true;
+	size_t i;
+	int r;
+
+	if (argc != 2 || strcmp(argv[1], "verify") != 0)
+		return usage_error("pool: verify");
+	r = datastores_get(ctl, "pool verify", &list);
+	if (r != EXIT_DONE)
+		return r;
+	json_array_foreach(list, i, ds) {
+		const char *k, *first = NULL, *first_node = NULL;
+		bool this_ok = json_object_size(json_object_get(ds, "nodes")) > 0;
+
+		if (json_is_true(json_object_get(ds, "removed")))
+			continue;
+		json_object_foreach(json_object_get(ds, "nodes"), k, n) {
+			const char *h = str_or(n, "pool_xml_sha256", NULL);
+			if (!json_is_true(json_object_get(n, "pool_active"))) {
+				printf("%s: node %s: pool not active (%s)\n", str_or(ds, "name", "?"), k, node_ready(n));
+				this_ok = false;
+			} else if (!first) {
+				first = h;
+				first_node = k;
+			} else if (!h || strcmp(h, first) != 0) {
+				printf("%s: node %s: pool differs from node %s's (XML sha256 %s, %s's %s)\n", str_or(ds, "name", "?"),
+				       k, first_node, h ? h : "none", first_node, first ? first : "none");
+				this_ok = false;
+			}
+		}
+		if (this_ok)
+			printf("%s: identical and active on %zu nodes\n", str_or(ds, "name", "?"),
+			       json_object_size(json_object_get(ds, "nodes")));
+		ok &= this_ok;
+	}
+	json_decref(list);
+	return ok ? EXIT_DONE : EXIT_OTHER;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -735,6 +903,10 @@ int main(int argc, char **argv)
 		r = cmd_log(&ctl, argc, argv);
 	else if (strcmp(cmd, "ontap") == 0)
 		r = cmd_ontap(&ctl, argc, argv);
+	else if (strcmp(cmd, "datastore") == 0)
+		r = cmd_datastore(&ctl, argc, argv);
+	else if (strcmp(cmd, "pool") == 0)
+		r = cmd_pool(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);
