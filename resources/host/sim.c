@@ -1,0 +1,1667 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The simulated host backend (sim.h says what each hook does and why). Every hook is a short
+ * chain of steps on one `struct op`: file work as jobs on the worker pool (the shared directory
+ * is a FUSE mount that may hang; nothing touches it on the loop), `curl` and `mount` as children
+ * through the runner. The chain ends in exactly one op_finish(), always from a callback.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fs-common.h"
+#include "inventory.h"
+#include "macros.h"
+#include "pool.h"
+#include "runner.h"
+#include "sim.h"
+#include "worker.h"
+
+#define SIMFS_MAGIC "KVMCD-SIMFS 1\n"
+#define SIMFS_SUPER_SIZE 4096u
+#define EMPTY_CHECK_BYTES (1u << 20)      /* "empty": the first MiB is all zero */
+#define DEFAULT_STEP_TIMEOUT (30 * USEC_PER_SEC)
+#define DETAIL_MAX 1024u
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static uint64_t step_timeout(const struct host_ctx *ctx)
+{
+	return ctx->step_timeout_usec ? ctx->step_timeout_usec : DEFAULT_STEP_TIMEOUT;
+}
+
+static bool plain_name(const char *s)
+{
+	if (!s || !*s || strlen(s) > NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+char *host_sim_device_path(const char *run_dir, const char *id)
+{
+	char *p = NULL;
+
+	if (!run_dir || !plain_name(id) || asprintf(&p, "%s/sim/dev/%s", run_dir, id) < 0)
+		return NULL;
+	return p;
+}
+
+int host_sim_mount_from_string(const char *s, enum host_sim_mount *out)
+{
+	if (s && strcmp(s, "bind") == 0)
+		*out = HOST_SIM_MOUNT_BIND;
+	else if (s && strcmp(s, "symlink") == 0)
+		*out = HOST_SIM_MOUNT_SYMLINK;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *host_sim_mount_to_string(enum host_sim_mount m)
+{
+	return m == HOST_SIM_MOUNT_SYMLINK ? "symlink" : m == HOST_SIM_MOUNT_BIND ? "bind" : "unknown";
+}
+
+int host_sim_check(const struct host_sim *s, char **why)
+{
+	const char *rest;
+	int n = -1;
+
+	if (!s || !s->url || (strncmp(s->url, "https://", 8) && strncmp(s->url, "http://", 7)))
+		n = asprintf(why, "sim_url: \"%s\" is not an http:// or https:// URL", s && s->url ? s->url : "");
+	else if ((rest = strstr(s->url, "://") + 3, !*rest || strchr(rest, '/') || strpbrk(rest, " ?#")))
+		n = asprintf(why, "sim_url: \"%s\" must be scheme://host[:port], without a path", s->url);
+	else if (!s->shared_dir || s->shared_dir[0] != '/')
+		n = asprintf(why, "sim_shared_dir: \"%s\" is not an absolute path", s->shared_dir ? s->shared_dir : "");
+	else if (s->ca_file && s->ca_file[0] != '/')
+		n = asprintf(why, "sim_ca_file: \"%s\" is not an absolute path", s->ca_file);
+	else if ((unsigned)s->mount >= _HOST_SIM_MOUNT_MAX)
+		n = asprintf(why, "sim_mount: must be \"bind\" or \"symlink\"");
+	else
+		return 0;
+	if (n < 0)
+		*why = NULL;
+	return -EINVAL;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	struct stat st;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(p, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static char *dirname_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* Values in a probe detail never hold blanks (fs-common's convention). */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			*s = '?';
+}
+
+static const char *fs_name(enum ds_fs fs)
+{
+	return fs == DS_FS_OCFS2 ? "ocfs2" : fs == DS_FS_GFS2 ? "gfs2" : "none";
+}
+
+static const char *proto_name(enum ds_protocol p)
+{
+	static const char *const names[] = { "iscsi", "fc", "nvme-tcp", "nfs", "smb" };
+
+	return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
+}
+
+/* ---- the simulated superblock ------------------------------------------------------------- */
+
+struct super {
+	char fstype[16], label[64], uuid[40], cluster[128], stack[16];
+	unsigned slots;
+};
+_Static_assert(HOST_GFS2_FSNAME_MAX < sizeof(((struct super *)0)->label), "label room");
+
+enum { SUPER_EMPTY, SUPER_SIMFS, SUPER_DATA };
+
+/* What the device holds: SUPER_EMPTY, SUPER_SIMFS (*s filled), SUPER_DATA; or -errno. */
+static int super_read(const char *device, struct super *s)
+{
+	_cleanup_close_ int fd = open(device, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(EMPTY_CHECK_BYTES + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (got < EMPTY_CHECK_BYTES) {
+		n = pread(fd, buf + got, EMPTY_CHECK_BYTES - got, (off_t)got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	if (got >= strlen(SIMFS_MAGIC) && memcmp(buf, SIMFS_MAGIC, strlen(SIMFS_MAGIC)) == 0) {
+		char *save = NULL;
+
+		memset(s, 0, sizeof(*s));
+		buf[got < SIMFS_SUPER_SIZE ? got : SIMFS_SUPER_SIZE - 1] = '\0';
+		for (char *l = strtok_r(buf + strlen(SIMFS_MAGIC), "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			char *eq = strchr(l, '=');
+			if (!eq)
+				continue;
+			*eq++ = '\0';
+			if (strcmp(l, "fstype") == 0)
+				snprintf(s->fstype, sizeof(s->fstype), "%s", eq);
+			else if (strcmp(l, "label") == 0)
+				snprintf(s->label, sizeof(s->label), "%s", eq);
+			else if (strcmp(l, "uuid") == 0)
+				snprintf(s->uuid, sizeof(s->uuid), "%s", eq);
+			else if (strcmp(l, "cluster") == 0)
+				snprintf(s->cluster, sizeof(s->cluster), "%s", eq);
+			else if (strcmp(l, "stack") == 0)
+				snprintf(s->stack, sizeof(s->stack), "%s", eq);
+			else if (strcmp(l, "slots") == 0)
+				s->slots = (unsigned)strtoul(eq, NULL, 10);
+		}
+		/* a superblock without a plain uuid could send mount outside the shared dir */
+		return plain_name(s->uuid) && *s->fstype ? SUPER_SIMFS : SUPER_DATA;
+	}
+	for (size_t i = 0; i < got; i++)
+		if (buf[i])
+			return SUPER_DATA;
+	return SUPER_EMPTY;
+}
+
+static char *super_text(const struct super *s)
+{
+	char *t = NULL;
+
+	if (asprintf(&t, SIMFS_MAGIC "fstype=%s\nlabel=%s\nuuid=%s\ncluster=%s\nstack=%s\nslots=%u\n", s->fstype,
+		     s->label, s->uuid, s->cluster, s->stack, s->slots) < 0)
+		return NULL;
+	return t;
+}
+
+static int super_write(const char *device, const struct super *s)
+{
+	_cleanup_free_ char *text = super_text(s);
+	_cleanup_free_ char *block = calloc(1, SIMFS_SUPER_SIZE);
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (!text || !block)
+		return -ENOMEM;
+	if (strlen(text) >= SIMFS_SUPER_SIZE)
+		return -E2BIG;
+	memcpy(block, text, strlen(text));
+	fd = open(device, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, block, SIMFS_SUPER_SIZE, 0);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != SIMFS_SUPER_SIZE)
+		return -EIO;
+	return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/* The probe's words: "ocfs2 label=ds1 uuid=… slots=4 cluster=c stack=pcmk". Owned. */
+static char *super_describe(const struct super *s)
+{
+	struct super c = *s;
+	char *t = NULL;
+
+	sanitize(c.fstype);
+	sanitize(c.label);
+	sanitize(c.uuid);
+	sanitize(c.cluster);
+	sanitize(c.stack);
+	if (asprintf(&t, "%s label=%s uuid=%s slots=%u cluster=%s stack=%s", c.fstype, c.label, c.uuid, c.slots,
+		     c.cluster, c.stack) < 0)
+		return NULL;
+	return t;
+}
+
+static int new_uuid(char out[37])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return -EIO;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+/* ---- mount state of a mount point (worker) ------------------------------------------------ */
+
+enum mstate { MS_NOT, MS_BIND, MS_LINK, MS_OTHER };
+
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+			r += 4;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/* The topmost /proc/self/mountinfo entry at mp: 1 and its dev / fstype / source, 0 when none. */
+static int mountinfo_find(const char *mp, dev_t *dev, char *fstype, size_t ft_size, char *source, size_t src_size)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *tok[8] = { 0 }, *save = NULL, *sep, *t;
+		unsigned ma, mi;
+		int n = 0;
+
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		for (t = strtok_r(line, " ", &save); t && n < 6; t = strtok_r(NULL, " ", &save))
+			tok[n++] = t;
+		if (n < 6 || sscanf(tok[2], "%u:%u", &ma, &mi) != 2)
+			continue;
+		unescape_octal(tok[4]);
+		if (strcmp(tok[4], mp) != 0)
+			continue;
+		save = NULL;
+		tok[6] = strtok_r(sep + 3, " \n", &save);
+		tok[7] = tok[6] ? strtok_r(NULL, " \n", &save) : NULL;
+		*dev = makedev(ma, mi);
+		snprintf(fstype, ft_size, "%s", tok[6] ? tok[6] : "?");
+		snprintf(source, src_size, "%s", tok[7] ? tok[7] : "?");
+		if (tok[7])
+			unescape_octal(source);
+		found = 1; /* keep going: the last entry is the topmost */
+	}
+	return found;
+}
+
+/*
+ * What is at mp: MS_NOT (nothing mounted; mp may be an empty or absent directory), MS_BIND (a
+ * mount of the shared dir's file system, and when src is given, showing src), MS_LINK (a symlink
+ * into the shared dir, to src when given), MS_OTHER (*why says what). Negative errno on failure.
+ */
+static int mount_state(const char *mp, const char *src, const char *shared, char **why)
+{
+	char real[PATH_MAX], fstype[64], source[PATH_MAX], target[PATH_MAX];
+	struct stat st, sh, ss;
+	dev_t dev = 0;
+	ssize_t n;
+	int r;
+
+	if (lstat(mp, &st) < 0)
+		return errno == ENOENT ? MS_NOT : -errno;
+	if (S_ISLNK(st.st_mode)) {
+		size_t l = strlen(shared);
+		n = readlink(mp, target, sizeof(target) - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+		if (src ? strcmp(target, src) == 0
+			: strncmp(target, shared, l) == 0 && (target[l] == '/' || target[l] == '\0'))
+			return MS_LINK;
+		if (asprintf(why, "%s is a symlink to %s", mp, target) < 0)
+			*why = NULL;
+		return MS_OTHER;
+	}
+	if (!realpath(mp, real))
+		return -errno;
+	r = mountinfo_find(real, &dev, fstype, sizeof(fstype), source, sizeof(source));
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return MS_NOT;
+	if (stat(shared, &sh) == 0 && dev == sh.st_dev &&
+	    (!src || (stat(real, &st) == 0 && stat(src, &ss) == 0 && st.st_dev == ss.st_dev && st.st_ino == ss.st_ino)))
+		return MS_BIND;
+	if (asprintf(why, "something else is mounted at %s (%s %s)", mp, fstype, source) < 0)
+		*why = NULL;
+	return MS_OTHER;
+}
+
+/* ---- worker jobs --------------------------------------------------------------------------- */
+
+enum job_kind {
+	J_LOOKUP,       /* identity for proto; readlink(device) when device is set */
+	J_LINK,         /* device -> backing */
+	J_UNLINK,       /* remove device */
+	J_FS_PROBE,
+	J_FS_MKFS,
+	J_FS_GROW,
+	J_MOUNT_PREP,   /* fs: read the superblock for src; nas: make src; state; symlink mode: link */
+	J_MOUNT_CHECK,  /* state of mount_point (src when known) */
+	J_UMOUNT_PREP,  /* state; a link of ours is removed here */
+};
+
+struct job {
+	enum job_kind kind;
+	/* inputs, owned */
+	enum ds_protocol proto;
+	enum ds_fs fs;                 /* fs jobs: the table's type; DS_FS_NONE for NAS mounts */
+	char *etc_root, *sys_root;
+	char *device, *backing, *shared, *mount_point, *src;
+	enum host_sim_mount mode;
+	char *label, *cluster;
+	unsigned slots;
+	/* outputs, owned */
+	int r;
+	char *detail;
+	char *identity;                /* IQN, "wwpn,wwpn", NQN */
+	char *link_target;             /* J_LOOKUP: NULL when the device link does not exist */
+	char *src_out;                 /* J_MOUNT_PREP (fs): the data directory */
+	int ms;                        /* enum mstate */
+};
+
+static void job_free(void *arg)
+{
+	struct job *j = arg;
+
+	if (!j)
+		return;
+	free(j->etc_root);
+	free(j->sys_root);
+	free(j->device);
+	free(j->backing);
+	free(j->shared);
+	free(j->mount_point);
+	free(j->src);
+	free(j->label);
+	free(j->cluster);
+	free(j->detail);
+	free(j->identity);
+	free(j->link_target);
+	free(j->src_out);
+	free(j);
+}
+
+static int job_fail(struct job *j, int r, const char *fmt, ...) _printf_(3, 4);
+static int job_fail(struct job *j, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(j->detail);
+	j->detail = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&j->detail, fmt, ap) < 0)
+		j->detail = NULL;
+	va_end(ap);
+	j->r = r;
+	return r;
+}
+
+static int job_identity(struct job *j)
+{
+	_cleanup_free_ char *file = NULL;
+	json_auto_t *wwpns = NULL;
+	int r;
+
+	switch (j->proto) {
+	case DS_PROTO_ISCSI:
+		r = inventory_read_iqn(j->etc_root, &j->identity);
+		if (r < 0)
+			return job_fail(j, r == -ENOMEM ? r : -EINVAL, "no usable iSCSI initiator name in %s/iscsi/initiatorname.iscsi (%s)",
+					j->etc_root, r == -EINVAL ? "not an iSCSI name" : strerror(-r));
+		return 0;
+	case DS_PROTO_NVME_TCP:
+		r = inventory_read_nqn(j->etc_root, &j->identity);
+		if (r < 0)
+			return job_fail(j, r == -ENOMEM ? r : -EINVAL, "no usable NVMe host NQN in %s/nvme/hostnqn (%s)", j->etc_root,
+					r == -EINVAL ? "not an NQN" : strerror(-r));
+		return 0;
+	case DS_PROTO_FC: {
+		size_t i, len = 0;
+		json_t *w;
+		r = inventory_read_wwpns(j->sys_root, &wwpns);
+		if (r < 0)
+			return job_fail(j, r, "reading %s/class/fc_host: %s", j->sys_root, strerror(-r));
+		if (json_array_size(wwpns) == 0)
+			return job_fail(j, -EINVAL, "no FC host port in %s/class/fc_host", j->sys_root);
+		j->identity = calloc(1, json_array_size(wwpns) * 20);
+		if (!j->identity)
+			return job_fail(j, -ENOMEM, "out of memory");
+		json_array_foreach(wwpns, i, w)
+			len += (size_t)sprintf(j->identity + len, "%s%s", i ? "," : "", json_string_value(w));
+		return 0;
+	}
+	default:
+		return job_fail(j, -EINVAL, "protocol %s is not block storage", proto_name(j->proto));
+	}
+}
+
+static int job_lookup(struct job *j)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	if (j->device) {
+		n = readlink(j->device, target, sizeof(target) - 1);
+		if (n < 0 && errno != ENOENT && errno != EINVAL)
+			return job_fail(j, -errno, "reading %s: %s", j->device, strerror(errno));
+		if (n >= 0) {
+			target[n] = '\0';
+			j->link_target = strdup(target);
+			if (!j->link_target)
+				return job_fail(j, -ENOMEM, "out of memory");
+		} else
+			return 0;   /* not attached: no identity needed */
+	}
+	r = job_identity(j);
+	return r < 0 ? r : 0;
+}
+
+static int job_link(struct job *j)
+{
+	_cleanup_free_ char *dir = dirname_of(j->device), *tmp = NULL;
+	char target[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	if (!dir)
+		return job_fail(j, -ENOMEM, "out of memory");
+	n = readlink(j->device, target, sizeof(target) - 1);
+	if (n >= 0) {
+		target[n] = '\0';
+		if (strcmp(target, j->backing) == 0)
+			return 0;
+	}
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return job_fail(j, r, "creating %s: %s", dir, strerror(-r));
+	/* replaced atomically: the device never disappears under a reader */
+	if (asprintf(&tmp, "%s.tmp%d", j->device, (int)getpid()) < 0)
+		return job_fail(j, -ENOMEM, "out of memory");
+	(void)unlink(tmp);
+	if (symlink(j->backing, tmp) < 0)
+		return job_fail(j, -errno, "symlink %s -> %s: %s", tmp, j->backing, strerror(errno));
+	if (rename(tmp, j->device) < 0) {
+		r = -errno;
+		(void)unlink(tmp);
+		return job_fail(j, r, "rename %s -> %s: %s", tmp, j->device, strerror(-r));
+	}
+	return 0;
+}
+
+static int job_unlink(struct job *j)
+{
+	if (unlink(j->device) < 0) {
+		if (errno == ENOENT) {
+			j->detail = strdup("not attached");
+			return 0;
+		}
+		return job_fail(j, -errno, "removing %s: %s", j->device, strerror(errno));
+	}
+	j->detail = strdup("detached");
+	return 0;
+}
+
+static int job_fs_probe(struct job *j)
+{
+	struct super s;
+	int r = super_read(j->device, &s);
+
+	if (r < 0)
+		return job_fail(j, r, "reading %s: %s", j->device, strerror(-r));
+	j->detail = r == SUPER_SIMFS ? super_describe(&s) : strdup(r == SUPER_EMPTY ? "empty" : "data");
+	return j->detail ? 0 : job_fail(j, -ENOMEM, "out of memory");
+}
+
+static int job_fs_mkfs(struct job *j)
+{
+	_cleanup_free_ char *top = NULL, *data = NULL, *info = NULL, *tmp = NULL, *text = NULL, *what = NULL;
+	unsigned max = j->fs == DS_FS_GFS2 ? DS_GFS2_MAX_NODES : DS_OCFS2_MAX_NODES;
+	struct super s = { 0 };
+	FILE *f;
+	int r;
+
+	if (!j->label || !*j->label || !j->cluster || !*j->cluster || j->slots == 0 || j->slots > max)
+		return job_fail(j, -EINVAL, "mkfs.%s on %s: a label, a cluster name and 1..%u slots are needed", fs_name(j->fs),
+				j->device, max);
+	r = super_read(j->device, &s);
+	if (r < 0)
+		return job_fail(j, r, "reading %s: %s", j->device, strerror(-r));
+	if (r == SUPER_SIMFS) {
+		what = super_describe(&s);
+		return job_fail(j, -EEXIST, "%s holds %s; kvmcd never formats a device that holds data", j->device,
+				what ? what : "a file system");
+	}
+	if (r == SUPER_DATA)
+		return job_fail(j, -EEXIST, "%s holds data (not all zero); kvmcd never formats a device that holds data",
+				j->device);
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.fstype, sizeof(s.fstype), "%s", fs_name(j->fs));
+	/* GFS2's lock table holds a shortened fs name: the real probe reports that, so does this */
+	if (j->fs == DS_FS_GFS2)
+		host_gfs2_fsname(j->label, s.label);
+	else
+		snprintf(s.label, sizeof(s.label), "%s", j->label);
+	snprintf(s.cluster, sizeof(s.cluster), "%s", j->cluster);
+	snprintf(s.stack, sizeof(s.stack), "%s", j->fs == DS_FS_GFS2 ? "lock_dlm" : "pcmk");
+	s.slots = j->slots;
+	if (new_uuid(s.uuid) < 0)
+		return job_fail(j, -EIO, "getrandom failed");
+	if (asprintf(&top, "%s/simfs", j->shared) < 0 || asprintf(&data, "%s/%s", top, s.uuid) < 0 ||
+	    asprintf(&info, "%s.info", data) < 0 || asprintf(&tmp, "%s.tmp", info) < 0 || !(text = super_text(&s)))
+		return job_fail(j, -ENOMEM, "out of memory");
+	/* the data directory first: a crash leaves an orphan directory, never a file system
+	 * whose data directory is missing */
+	r = mkdir_p(data, 0755);
+	if (r < 0)
+		return job_fail(j, r, "creating %s: %s", data, strerror(-r));
+	f = fopen(tmp, "we");
+	if (!f)
+		return job_fail(j, -errno, "writing %s: %s", tmp, strerror(errno));
+	r = fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r == 0 && rename(tmp, info) < 0)
+		r = -errno;
+	if (r < 0)
+		return job_fail(j, r, "writing %s: %s", info, strerror(-r));
+	r = super_write(j->device, &s);
+	if (r < 0)
+		return job_fail(j, r, "writing the superblock to %s: %s", j->device, strerror(-r));
+	j->detail = strdup(s.uuid);
+	return j->detail ? 0 : job_fail(j, -ENOMEM, "out of memory");
+}
+
+static int job_fs_grow(struct job *j)
+{
+	unsigned max = j->fs == DS_FS_GFS2 ? DS_GFS2_MAX_NODES : DS_OCFS2_MAX_NODES;
+	struct super s;
+	int r = super_read(j->device, &s);
+
+	if (r < 0)
+		return job_fail(j, r, "reading %s: %s", j->device, strerror(-r));
+	if (r != SUPER_SIMFS || strcmp(s.fstype, fs_name(j->fs)) != 0)
+		return job_fail(j, -EINVAL, "%s holds no %s file system", j->device, fs_name(j->fs));
+	if (j->slots > max)
+		return job_fail(j, -EINVAL, "%s: %u slots is more than %s holds (%u)", j->device, j->slots, fs_name(j->fs), max);
+	if (j->slots > s.slots) {
+		s.slots = j->slots;
+		r = super_write(j->device, &s);
+		if (r < 0)
+			return job_fail(j, r, "writing the superblock to %s: %s", j->device, strerror(-r));
+	}
+	if (asprintf(&j->detail, "slots=%u", s.slots) < 0)
+		return job_fail(j, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static int job_mount_prep(struct job *j)
+{
+	_cleanup_free_ char *why = NULL, *parent = NULL;
+	struct stat st;
+	int r, ms;
+
+	if (j->fs != DS_FS_NONE) {
+		struct super s;
+		r = super_read(j->device, &s);
+		if (r < 0)
+			return job_fail(j, r, "reading %s: %s", j->device, strerror(-r));
+		if (r != SUPER_SIMFS)
+			return job_fail(j, -EINVAL, "mount -t %s %s: the device holds %s", fs_name(j->fs), j->device,
+					r == SUPER_EMPTY ? "no file system" : "no file system but data");
+		if (strcmp(s.fstype, fs_name(j->fs)) != 0)
+			return job_fail(j, -EINVAL, "mount -t %s %s: the device holds %s", fs_name(j->fs), j->device, s.fstype);
+		if (asprintf(&j->src_out, "%s/simfs/%s", j->shared, s.uuid) < 0)
+			return job_fail(j, -ENOMEM, "out of memory");
+		if (stat(j->src_out, &st) < 0 || !S_ISDIR(st.st_mode))
+			return job_fail(j, -EIO, "the file system's data directory %s is missing (is %s the shared directory?)",
+					j->src_out, j->shared);
+	} else {
+		j->src_out = strdup(j->src);
+		if (!j->src_out)
+			return job_fail(j, -ENOMEM, "out of memory");
+		r = mkdir_p(j->src_out, 0755);
+		if (r < 0)
+			return job_fail(j, r, "creating %s: %s", j->src_out, strerror(-r));
+	}
+	ms = mount_state(j->mount_point, j->src_out, j->shared, &why);
+	if (ms < 0)
+		return job_fail(j, ms, "inspecting %s: %s", j->mount_point, strerror(-ms));
+	j->ms = ms;
+	if (ms == MS_OTHER)
+		return job_fail(j, -EEXIST, "%s", why ? why : "something else is at the mount point");
+	if (ms != MS_NOT)
+		return 0;
+	parent = dirname_of(j->mount_point);
+	if (!parent)
+		return job_fail(j, -ENOMEM, "out of memory");
+	if (j->mode == HOST_SIM_MOUNT_BIND) {
+		r = mkdir_p(j->mount_point, 0755);
+		return r < 0 ? job_fail(j, r, "creating %s: %s", j->mount_point, strerror(-r)) : 0;
+	}
+	/* symlink mode: an empty directory gives way to the link; anything else stays */
+	if (lstat(j->mount_point, &st) == 0) {
+		if (!S_ISDIR(st.st_mode) || rmdir(j->mount_point) < 0)
+			return job_fail(j, -EEXIST, "%s exists and is not an empty directory", j->mount_point);
+	}
+	r = mkdir_p(parent, 0755);
+	if (r < 0)
+		return job_fail(j, r, "creating %s: %s", parent, strerror(-r));
+	if (symlink(j->src_out, j->mount_point) < 0)
+		return job_fail(j, -errno, "symlink %s -> %s: %s", j->mount_point, j->src_out, strerror(errno));
+	j->ms = MS_LINK;
+	return 0;
+}
+
+static int job_mount_check(struct job *j)
+{
+	_cleanup_free_ char *why = NULL;
+	int ms = mount_state(j->mount_point, j->src, j->shared, &why);
+
+	if (ms < 0)
+		return job_fail(j, ms, "inspecting %s: %s", j->mount_point, strerror(-ms));
+	j->ms = ms;
+	if (ms == MS_OTHER)
+		j->detail = TAKE_PTR(why);
+	return 0;
+}
+
+static int job_umount_prep(struct job *j)
+{
+	int r = job_mount_check(j);
+
+	if (r < 0 || j->ms != MS_LINK)
+		return r;
+	if (unlink(j->mount_point) < 0 && errno != ENOENT)
+		return job_fail(j, -errno, "removing %s: %s", j->mount_point, strerror(errno));
+	j->ms = MS_NOT;
+	j->detail = strdup("unmounted");
+	return 0;
+}
+
+static int job_run(void *arg)
+{
+	struct job *j = arg;
+
+	j->r = 0;
+	switch (j->kind) {
+	case J_LOOKUP: return job_lookup(j);
+	case J_LINK: return job_link(j);
+	case J_UNLINK: return job_unlink(j);
+	case J_FS_PROBE: return job_fs_probe(j);
+	case J_FS_MKFS: return job_fs_mkfs(j);
+	case J_FS_GROW: return job_fs_grow(j);
+	case J_MOUNT_PREP: return job_mount_prep(j);
+	case J_MOUNT_CHECK: return job_mount_check(j);
+	case J_UMOUNT_PREP: return job_umount_prep(j);
+	}
+	return job_fail(j, -EINVAL, "unknown job");
+}
+
+/* ---- one operation ------------------------------------------------------------------------- */
+
+struct op;
+typedef void (*op_work_then)(struct op *op, struct job *j);
+typedef void (*op_json_then)(struct op *op, json_t *answer);
+typedef void (*op_run_then)(struct op *op, struct runner_result *res);
+
+struct op {
+	struct host_ctx *ctx;          /* borrowed */
+	const struct host_sim *sim;    /* borrowed (ctx->sim) */
+	host_done_fn done;
+	void *userdata;                /* borrowed */
+	enum ds_protocol proto;
+	enum ds_fs fs;
+	char *id;                      /* LUN serial / namespace uuid */
+	char *device;                  /* block: the sim device path; fs: the device given */
+	char *want_target;             /* iscsi target IQN / subsystem NQN to check; NULL: any */
+	char *export_path;             /* nfs junction / smb share */
+	char *mount_point;
+	char *src;                     /* the shared directory shown at the mount point */
+	char *identity;
+	char *link_target;
+	char *query;                   /* the /sim/access query, for messages */
+	op_work_then work_then;
+	op_json_then json_then;
+	op_run_then run_then;
+	char *cmd;                     /* the running command, for messages */
+};
+
+static void op_free(struct op *op)
+{
+	if (!op)
+		return;
+	free(op->id);
+	free(op->device);
+	free(op->want_target);
+	free(op->export_path);
+	free(op->mount_point);
+	free(op->src);
+	free(op->identity);
+	free(op->link_target);
+	free(op->query);
+	free(op->cmd);
+	free(op);
+}
+
+/* Ends the operation: done exactly once (always from a callback on the loop), then freed. */
+static void op_finish(struct op *op, int r, const char *fmt, ...) _printf_(3, 4);
+static void op_finish(struct op *op, int r, const char *fmt, ...)
+{
+	char detail[DETAIL_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	op->done(op->userdata, r, detail);
+	op_free(op);
+}
+
+static struct op *op_new(struct host_ctx *ctx, host_done_fn done, void *userdata)
+{
+	struct op *op;
+
+	if (!ctx || !ctx->sim || !ctx->runner || !ctx->workers || !ctx->run_dir || !done)
+		return NULL;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return NULL;
+	op->ctx = ctx;
+	op->sim = ctx->sim;
+	op->done = done;
+	op->userdata = userdata;
+	return op;
+}
+
+static int op_check(struct host_ctx *ctx, host_done_fn done)
+{
+	if (!ctx || !ctx->sim || !ctx->runner || !ctx->workers || !ctx->run_dir || !done)
+		return -EINVAL;
+	return 0;
+}
+
+static struct job *job_new(struct op *op, enum job_kind kind)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->kind = kind;
+	j->proto = op->proto;
+	j->fs = op->fs;
+	j->mode = op->sim->mount;
+	j->shared = strdup(op->sim->shared_dir);
+	if (!j->shared) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void work_done(int r, void *arg, void *userdata)
+{
+	struct op *op = userdata;
+	struct job *j = arg;
+
+	if (!j) {
+		op_finish(op, r, "%s: the file system step did not finish in %.0f s",
+			  op->mount_point ? op->mount_point : op->device ? op->device : "sim",
+			  (double)step_timeout(op->ctx) / USEC_PER_SEC);
+		return;
+	}
+	op->work_then(op, j);
+}
+
+/* Submits j (taken, also on failure); then(op, j) follows on the loop. < 0: nothing started. */
+static int op_work(struct op *op, struct job *j, op_work_then then)
+{
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	op->work_then = then;
+	r = worker_submit(op->ctx->workers, job_run, j, job_free, work_done, op, step_timeout(op->ctx));
+	if (r < 0)
+		job_free(j);
+	return r;
+}
+
+/* op_work from a callback: a failure to start ends the operation. */
+static void op_work_or_finish(struct op *op, struct job *j, op_work_then then)
+{
+	int r = op_work(op, j, then);
+
+	if (r < 0)
+		op_finish(op, r, "starting a file system step: %s", strerror(-r));
+}
+
+/* ---- children: mount, umount, curl --------------------------------------------------------- */
+
+/* The one translation of a tool run into an errno (mount / umount). */
+static int tool_errno(const struct runner_result *res)
+{
+	if (res->timed_out)
+		return -ETIMEDOUT;
+	if (res->cancelled)
+		return -ECANCELED;
+	if (res->exit_code != 0 || res->signal)
+		return strcasestr(res->err, "permission denied") || strcasestr(res->err, "must be superuser") ||
+				       strcasestr(res->err, "only root")
+			       ? -EPERM
+		       : strcasestr(res->err, "busy") ? -EBUSY
+						      : -EIO;
+	return 0;
+}
+
+static void tool_message(const struct runner_result *res, char *buf, size_t size)
+{
+	const char *m = res->err_len ? res->err : res->out;
+	size_t n = 0;
+
+	for (; *m && n + 1 < size; m++)
+		buf[n++] = *m == '\n' || *m == '\t' ? ' ' : *m;
+	while (n && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+}
+
+static void curl_done(struct op *op, struct runner_result *res);
+
+static void run_done(struct runner_result *res, void *userdata)
+{
+	struct op *op = userdata;
+
+	op->run_then(op, res);
+}
+
+/* The simulator's answer lists every LUN an initiator reaches: room for thousands. */
+#define ANSWER_MAX (8u << 20)
+
+static int op_run(struct op *op, const char *const *argv, op_run_then then)
+{
+	struct runner_job job = {
+		.argv = argv,
+		.env = (const char *const[]){ "LC_ALL=C", NULL },
+		.timeout_usec = step_timeout(op->ctx),
+		.max_output = then == curl_done ? ANSWER_MAX : 0,
+	};
+	size_t len = 0;
+
+	free(op->cmd);
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	op->cmd = calloc(1, len + 1);
+	if (!op->cmd)
+		return -ENOMEM;
+	for (size_t i = 0; argv[i]; i++) {
+		strcat(op->cmd, i ? " " : "");
+		strcat(op->cmd, argv[i]);
+	}
+	job.what = op->cmd;
+	op->run_then = then;
+	return runner_start(op->ctx->runner, &job, run_done, op, NULL);
+}
+
+static void op_run_or_finish(struct op *op, const char *const *argv, op_run_then then)
+{
+	int r = op_run(op, argv, then);
+
+	if (r < 0)
+		op_finish(op, r, "%s: cannot run: %s", argv[0], strerror(-r));
+}
+
+/* curl's exit status -> errno: the one translation for the simulator's transport. */
+static int curl_errno(const struct runner_result *res)
+{
+	if (res->timed_out || res->exit_code == 28)
+		return -ETIMEDOUT;
+	if (res->cancelled)
+		return -ECANCELED;
+	switch (res->exit_code) {
+	case 5: case 6: case 7: return -EHOSTUNREACH;      /* resolve proxy / host, connect */
+	case 35: case 51: case 53: case 54: case 58: case 59: case 60: case 66: case 77: case 80:
+	case 82: case 83: case 90: case 91: return -EPROTO; /* TLS and certificates */
+	default: return -EIO;
+	}
+}
+
+static char *url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *w = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || strchr("-._~:,", *p))
+			*w++ = (char)*p;
+		else {
+			*w++ = '%';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 15];
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
+static void curl_done(struct op *op, struct runner_result *res)
+{
+	json_auto_t *answer = NULL;
+	char msg[512];
+	char *nl;
+	long status;
+	int r;
+
+	if (!runner_result_ok(res) || res->out_truncated) {
+		char how[128];
+		r = res->out_truncated ? -EFBIG : curl_errno(res);
+		tool_message(res, msg, sizeof(msg));
+		runner_result_describe(res, how, sizeof(how));
+		op_finish(op, r, "asking the array (GET %s/sim/access?%s): curl %s: %s", op->sim->url, op->query, how,
+			  *msg ? msg : "no message");
+		return;
+	}
+	/* the body, then "\n" and the HTTP status (curl -w) */
+	nl = strrchr(res->out, '\n');
+	status = nl ? strtol(nl + 1, NULL, 10) : 0;
+	if (nl)
+		*nl = '\0';
+	answer = json_loads(res->out, 0, NULL);
+	if (status != 200 || !json_is_object(answer)) {
+		const char *m = json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
+		op_finish(op, status == 404 ? -EOPNOTSUPP : -EBADMSG,
+			  "asking the array (GET %s/sim/access?%s): HTTP %ld: %s%s", op->sim->url, op->query, status,
+			  m ? m : "not a JSON object", status == 404 ? " (a simulator without /sim/access?)" : "");
+		return;
+	}
+	op->json_then(op, answer);
+}
+
+/* GET <url>/sim/access?<key>=<value> (value NULL: no query); then(op, answer) on success. */
+static int op_ask(struct op *op, const char *key, const char *value, op_json_then then)
+{
+	_cleanup_free_ char *esc = NULL, *url = NULL, *max = NULL;
+	const char *argv[16];
+	size_t n = 0, l;
+	uint64_t secs = step_timeout(op->ctx) / USEC_PER_SEC;
+
+	if (value && !(esc = url_escape(value)))
+		return -ENOMEM;
+	free(op->query);
+	op->query = NULL;
+	if (asprintf(&op->query, "%s%s%s", value ? key : "", value ? "=" : "", value ? esc : "") < 0) {
+		op->query = NULL;
+		return -ENOMEM;
+	}
+	l = strlen(op->sim->url);
+	while (l && op->sim->url[l - 1] == '/')
+		l--;
+	/* curl gives up a second before the runner's deadline, so its own message wins */
+	if (asprintf(&url, "%.*s/sim/access%s%s", (int)l, op->sim->url, *op->query ? "?" : "", op->query) < 0 ||
+	    asprintf(&max, "%" PRIu64, secs > 1 ? secs - 1 : 1) < 0)
+		return -ENOMEM;
+	argv[n++] = op->sim->curl ? op->sim->curl : "curl";
+	argv[n++] = "-sS";
+	argv[n++] = "--noproxy";
+	argv[n++] = "*";
+	argv[n++] = "--max-time";
+	argv[n++] = max;
+	if (op->sim->ca_file) {
+		argv[n++] = "--cacert";
+		argv[n++] = op->sim->ca_file;
+	} else
+		argv[n++] = "--insecure";
+	argv[n++] = "-H";
+	argv[n++] = "Accept: application/json";
+	argv[n++] = "-w";
+	argv[n++] = "\n%{http_code}";
+	argv[n++] = url;
+	argv[n] = NULL;
+	op->json_then = then;
+	return op_run(op, argv, curl_done);
+}
+
+static void op_ask_or_finish(struct op *op, const char *key, const char *value, op_json_then then)
+{
+	int r = op_ask(op, key, value, then);
+
+	if (r < 0)
+		op_finish(op, r, "asking the array: cannot run curl: %s", strerror(-r));
+}
+
+/* ---- block attach: iscsi, fc, nvme-tcp ---------------------------------------------------- */
+
+/* What the array grants this identity for op->id: the entry, or NULL with *why. */
+static json_t *block_grant(struct op *op, json_t *answer, char *why, size_t size)
+{
+	bool nvme = op->proto == DS_PROTO_NVME_TCP;
+	json_t *list = json_object_get(answer, nvme ? "namespaces" : "luns"), *e;
+	size_t i;
+
+	json_array_foreach(list, i, e) {
+		const char *key = json_string_value(json_object_get(e, nvme ? "uuid" : "serial_number"));
+		const char *target = json_string_value(json_object_get(e, nvme ? "target_nqn" : "target_iqn"));
+
+		if (!key || strcasecmp(key, op->id) != 0)
+			continue;
+		if (op->want_target && target && *target && strcasecmp(target, op->want_target) != 0) {
+			snprintf(why, size, "%s %s is reachable through %s, not %s", nvme ? "namespace" : "LUN", op->id, target,
+				 op->want_target);
+			return NULL;
+		}
+		return e;
+	}
+	if (nvme)
+		snprintf(why, size, "subsystem not mapped: namespace %s is not mapped to a subsystem listing host %s",
+			 op->id, op->identity);
+	else
+		snprintf(why, size, "igroup not mapped: LUN %s is not mapped to an igroup holding %s", op->id,
+			 op->identity);
+	return NULL;
+}
+
+static void attach_linked(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else
+		op_finish(op, 0, "%s", op->device);
+}
+
+static void attach_granted(struct op *op, json_t *answer)
+{
+	char why[512];
+	json_t *g = block_grant(op, answer, why, sizeof(why));
+	const char *backing = json_string_value(json_object_get(g, "backing_file"));
+	struct job *j;
+
+	if (!g) {
+		op_finish(op, -EACCES, "access denied by the array: %s", why);
+		return;
+	}
+	if (!backing) {
+		op_finish(op, -ENODEV, "the array grants %s but keeps no backing file for it (ontap-sim without --backing-dir)",
+			  op->id);
+		return;
+	}
+	j = job_new(op, J_LINK);
+	if (j && (!(j->device = strdup(op->device)) || !(j->backing = strdup(backing)))) {
+		job_free(j);
+		j = NULL;
+	}
+	op_work_or_finish(op, j, attach_linked);
+}
+
+static const char *ask_key(enum ds_protocol p)
+{
+	return p == DS_PROTO_NVME_TCP ? "hostnqn" : "initiator";
+}
+
+static void attach_identified(struct op *op, struct job *j)
+{
+	if (j->r < 0) {
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+		return;
+	}
+	op->identity = TAKE_PTR(j->identity);
+	op_ask_or_finish(op, ask_key(op->proto), op->identity, attach_granted);
+}
+
+static void probe_granted(struct op *op, json_t *answer)
+{
+	char why[512];
+	json_t *g = block_grant(op, answer, why, sizeof(why));
+	const char *backing = json_string_value(json_object_get(g, "backing_file"));
+
+	if (!g)
+		op_finish(op, -EACCES, "%s is attached, but access is denied by the array now: %s", op->device, why);
+	else if (!backing || strcmp(backing, op->link_target) != 0)
+		op_finish(op, -ESTALE, "%s points at %s, but the array serves %s as %s", op->device, op->link_target, op->id,
+			  backing ? backing : "no backing file");
+	else
+		op_finish(op, 0, "%s", op->device);
+}
+
+static void probe_looked_up(struct op *op, struct job *j)
+{
+	if (j->r < 0) {
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+		return;
+	}
+	if (!j->link_target) {
+		op_finish(op, -ENOENT, "not attached (no %s)", op->device);
+		return;
+	}
+	op->identity = TAKE_PTR(j->identity);
+	op->link_target = TAKE_PTR(j->link_target);
+	op_ask_or_finish(op, ask_key(op->proto), op->identity, probe_granted);
+}
+
+static void detach_unlinked(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else
+		op_finish(op, 0, "%s", j->detail ? j->detail : "detached");
+}
+
+enum block_hook { BLOCK_PROBE, BLOCK_ATTACH, BLOCK_DETACH };
+
+static int block_start(struct host_ctx *ctx, const struct host_target *t, enum block_hook hook, host_done_fn done,
+		       void *userdata)
+{
+	struct op *op;
+	struct job *j;
+	const char *id, *target;
+	int r;
+
+	if (op_check(ctx, done) < 0 || !t || !ds_is_block(t->protocol))
+		return -EINVAL;
+	id = t->protocol == DS_PROTO_NVME_TCP ? t->ns_uuid : t->lun_serial;
+	target = t->protocol == DS_PROTO_NVME_TCP ? t->subsystem_nqn : t->protocol == DS_PROTO_ISCSI ? t->target_iqn : NULL;
+	if (!plain_name(id))
+		return -EINVAL;
+	op = op_new(ctx, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->proto = t->protocol;
+	op->id = strdup(id);
+	op->device = host_sim_device_path(ctx->run_dir, id);
+	op->want_target = target && *target ? strdup(target) : NULL;
+	if (!op->id || !op->device || (target && *target && !op->want_target)) {
+		op_free(op);
+		return -ENOMEM;
+	}
+	j = job_new(op, hook == BLOCK_DETACH ? J_UNLINK : J_LOOKUP);
+	if (j) {
+		j->etc_root = strdup(ctx->etc_root ? ctx->etc_root : "/etc");
+		j->sys_root = strdup(ctx->sys_root ? ctx->sys_root : "/sys");
+		/* attach looks the identity up whatever is there; probe and detach look at the link */
+		j->device = hook == BLOCK_ATTACH ? NULL : strdup(op->device);
+		if (!j->etc_root || !j->sys_root || (hook != BLOCK_ATTACH && !j->device)) {
+			job_free(j);
+			j = NULL;
+		}
+	}
+	r = op_work(op, j, hook == BLOCK_PROBE ? probe_looked_up : hook == BLOCK_ATTACH ? attach_identified : detach_unlinked);
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+static int block_probe(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	return block_start(ctx, t, BLOCK_PROBE, done, userdata);
+}
+
+static int block_attach(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	return block_start(ctx, t, BLOCK_ATTACH, done, userdata);
+}
+
+static int block_detach(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	return block_start(ctx, t, BLOCK_DETACH, done, userdata);
+}
+
+/* ---- mounting the shared directory (cluster fs and NAS) ------------------------------------ */
+
+static void mount_verified(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else if (j->ms == MS_BIND || j->ms == MS_LINK)
+		op_finish(op, 0, "%s", op->mount_point);
+	else
+		op_finish(op, -EIO, "%s exited 0 but %s does not show %s%s%s", op->cmd, op->mount_point, op->src,
+			  j->detail ? ": " : "", j->detail ? j->detail : "");
+}
+
+static struct job *check_job(struct op *op, enum job_kind kind, const char *src)
+{
+	struct job *j = job_new(op, kind);
+
+	if (j && (!(j->mount_point = strdup(op->mount_point)) || (src && !(j->src = strdup(src))))) {
+		job_free(j);
+		j = NULL;
+	}
+	return j;
+}
+
+static void mount_ran(struct op *op, struct runner_result *res)
+{
+	char msg[512], how[128];
+	int r = tool_errno(res);
+
+	if (r < 0) {
+		tool_message(res, msg, sizeof(msg));
+		runner_result_describe(res, how, sizeof(how));
+		op_finish(op, r, "%s: %s: %s", op->cmd, how, *msg ? msg : "no message");
+		return;
+	}
+	op_work_or_finish(op, check_job(op, J_MOUNT_CHECK, op->src), mount_verified);
+}
+
+static void mount_prepared(struct op *op, struct job *j)
+{
+	if (j->r < 0) {
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+		return;
+	}
+	free(op->src);
+	op->src = TAKE_PTR(j->src_out);
+	if (j->ms == MS_BIND || j->ms == MS_LINK) {
+		op_finish(op, 0, "%s", op->mount_point);
+		return;
+	}
+	op_run_or_finish(op, (const char *const[]){ "mount", "--bind", op->src, op->mount_point, NULL }, mount_ran);
+}
+
+/* Starts the mount flow: J_MOUNT_PREP with the device (fs) or the directory (NAS). */
+static int mount_start(struct op *op, const char *device, const char *nas_src)
+{
+	struct job *j = job_new(op, J_MOUNT_PREP);
+
+	if (j && (!(j->mount_point = strdup(op->mount_point)) || (device && !(j->device = strdup(device))) ||
+		  (nas_src && !(j->src = strdup(nas_src))))) {
+		job_free(j);
+		j = NULL;
+	}
+	return op_work(op, j, mount_prepared);
+}
+
+static void umount_verified(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else if (j->ms != MS_NOT)
+		op_finish(op, -EBUSY, "%s exited 0 but %s is still mounted", op->cmd, op->mount_point);
+	else
+		op_finish(op, 0, "unmounted");
+}
+
+static void umount_ran(struct op *op, struct runner_result *res)
+{
+	char msg[512], how[128];
+	int r = tool_errno(res);
+
+	if (r < 0) {
+		tool_message(res, msg, sizeof(msg));
+		runner_result_describe(res, how, sizeof(how));
+		op_finish(op, r, "%s: %s: %s", op->cmd, how, *msg ? msg : "no message");
+		return;
+	}
+	op_work_or_finish(op, check_job(op, J_MOUNT_CHECK, NULL), umount_verified);
+}
+
+static void umount_prepared(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else if (j->ms == MS_OTHER)
+		op_finish(op, -EEXIST, "%s; not ours to unmount", j->detail ? j->detail : op->mount_point);
+	else if (j->ms == MS_NOT)
+		op_finish(op, 0, "%s", j->detail ? j->detail : "not mounted");
+	else
+		op_run_or_finish(op, (const char *const[]){ "umount", op->mount_point, NULL }, umount_ran);
+}
+
+static int umount_start(struct host_ctx *ctx, enum ds_protocol proto, enum ds_fs fs, const char *mount_point,
+			host_done_fn done, void *userdata)
+{
+	struct op *op;
+	int r;
+
+	if (op_check(ctx, done) < 0 || !mount_point || mount_point[0] != '/')
+		return -EINVAL;
+	op = op_new(ctx, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->proto = proto;
+	op->fs = fs;
+	op->mount_point = strdup(mount_point);
+	r = op->mount_point ? op_work(op, check_job(op, J_UMOUNT_PREP, NULL), umount_prepared) : -ENOMEM;
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+/* ---- NAS attach: nfs, smb ----------------------------------------------------------------- */
+
+/* shared_dir/nas/<junction without the leading "/", "/" as "_">. Owned; NULL when bad. */
+static char *nas_dir(const struct host_sim *sim, enum ds_protocol proto, const char *export_path)
+{
+	_cleanup_free_ char *name = NULL;
+	char *p = NULL;
+
+	if (!export_path)
+		return NULL;
+	while (*export_path == '/')
+		export_path++;
+	name = strdup(export_path);
+	if (!name)
+		return NULL;
+	for (char *c = name; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	if (!plain_name(name) || asprintf(&p, "%s/nas/%s", sim->shared_dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* The export entry for op->export_path, or NULL with *why (and *r). */
+static json_t *nas_grant(struct op *op, json_t *answer, int *r, char *why, size_t size)
+{
+	const char *client = json_string_value(json_object_get(answer, "client"));
+	const char *want = op->export_path;
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(answer, "exports"), i, e) {
+		const char *j = json_string_value(json_object_get(e, "junction"));
+		const char *nfs = json_string_value(json_object_get(e, "nfs"));
+		bool match = j && (op->proto == DS_PROTO_NFS ? strcmp(j, want) == 0
+							      : j[0] == '/' && strcmp(j + 1, want[0] == '/' ? want + 1 : want) == 0);
+
+		if (!match)
+			continue;
+		if (op->proto == DS_PROTO_SMB) {
+			if (json_is_true(json_object_get(e, "smb")))
+				return e;
+			snprintf(why, size, "share %s is not offered to %s", want, client ? client : "this host");
+		} else if (nfs && strcmp(nfs, "rw") == 0)
+			return e;
+		else
+			snprintf(why, size, "export policy grants %s \"%s\" on %s, kvmcd needs \"rw\"", client ? client : "this host",
+				 nfs ? nfs : "?", want);
+		*r = -EACCES;
+		return NULL;
+	}
+	snprintf(why, size, "no volume is exported at %s", want);
+	*r = -ENOENT;
+	return NULL;
+}
+
+static void nas_attach_granted(struct op *op, json_t *answer)
+{
+	char why[512];
+	int r = 0;
+
+	if (!nas_grant(op, answer, &r, why, sizeof(why))) {
+		op_finish(op, r, "%s: access denied by the array: %s", op->mount_point, why);
+		return;
+	}
+	r = mount_start(op, NULL, op->src);
+	if (r < 0)
+		op_finish(op, r, "starting a file system step: %s", strerror(-r));
+}
+
+static void nas_probe_granted(struct op *op, json_t *answer)
+{
+	char why[512];
+	int r = 0;
+
+	if (!nas_grant(op, answer, &r, why, sizeof(why)))
+		op_finish(op, r, "%s is mounted, but access is denied by the array now: %s", op->mount_point, why);
+	else
+		op_finish(op, 0, "%s", op->mount_point);
+}
+
+static void nas_probe_checked(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else if (j->ms == MS_NOT)
+		op_finish(op, -ENOENT, "not mounted at %s", op->mount_point);
+	else if (j->ms == MS_OTHER)
+		op_finish(op, -EEXIST, "%s", j->detail ? j->detail : op->mount_point);
+	else
+		op_ask_or_finish(op, "client", op->sim->client_address, nas_probe_granted);
+}
+
+static int nas_start(struct host_ctx *ctx, const struct host_target *t, bool probe, host_done_fn done, void *userdata)
+{
+	struct op *op;
+	int r;
+
+	if (op_check(ctx, done) < 0 || !t || (t->protocol != DS_PROTO_NFS && t->protocol != DS_PROTO_SMB) ||
+	    !t->export_path || !t->mount_point || t->mount_point[0] != '/')
+		return -EINVAL;
+	op = op_new(ctx, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->proto = t->protocol;
+	op->fs = DS_FS_NONE;
+	op->export_path = strdup(t->export_path);
+	op->mount_point = strdup(t->mount_point);
+	op->src = nas_dir(op->sim, t->protocol, t->export_path);
+	if (!op->export_path || !op->mount_point || !op->src) {
+		r = op->src ? -ENOMEM : -EINVAL;
+		op_free(op);
+		return r;
+	}
+	if (probe)
+		r = op_work(op, check_job(op, J_MOUNT_CHECK, op->src), nas_probe_checked);
+	else
+		r = op_ask(op, "client", op->sim->client_address, nas_attach_granted);
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+static int nas_probe(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	return nas_start(ctx, t, true, done, userdata);
+}
+
+static int nas_attach(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	return nas_start(ctx, t, false, done, userdata);
+}
+
+static int nas_detach(struct host_ctx *ctx, const struct host_target *t, host_done_fn done, void *userdata)
+{
+	if (!t)
+		return -EINVAL;
+	return umount_start(ctx, t->protocol, DS_FS_NONE, t->mount_point, done, userdata);
+}
+
+/* ---- cluster file systems ------------------------------------------------------------------ */
+
+static void fs_job_done(struct op *op, struct job *j)
+{
+	if (j->r < 0)
+		op_finish(op, j->r, "%s", j->detail ? j->detail : strerror(-j->r));
+	else
+		op_finish(op, 0, "%s", j->detail ? j->detail : "");
+}
+
+static int fs_start(struct host_ctx *ctx, enum ds_fs fs, enum job_kind kind, const char *device,
+		    const struct host_fs_params *p, unsigned slots, host_done_fn done, void *userdata)
+{
+	struct op *op;
+	struct job *j;
+	int r;
+
+	if (op_check(ctx, done) < 0 || !device || !*device)
+		return -EINVAL;
+	op = op_new(ctx, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->fs = fs;
+	op->device = strdup(device);
+	j = op->device ? job_new(op, kind) : NULL;
+	if (j) {
+		j->device = strdup(device);
+		j->slots = p ? p->slots : slots;
+		if (p) {
+			j->label = p->label ? strdup(p->label) : NULL;
+			j->cluster = p->cluster_name ? strdup(p->cluster_name) : NULL;
+		}
+		if (!j->device || (p && ((p->label && !j->label) || (p->cluster_name && !j->cluster)))) {
+			job_free(j);
+			j = NULL;
+		}
+	}
+	r = op_work(op, j, fs_job_done);
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+static int fs_mount_start(struct host_ctx *ctx, enum ds_fs fs, const char *device, const char *mount_point,
+			  host_done_fn done, void *userdata)
+{
+	struct op *op;
+	int r;
+
+	if (op_check(ctx, done) < 0 || !device || !*device || !mount_point || mount_point[0] != '/')
+		return -EINVAL;
+	op = op_new(ctx, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->fs = fs;
+	op->device = strdup(device);
+	op->mount_point = strdup(mount_point);
+	r = op->device && op->mount_point ? mount_start(op, device, NULL) : -ENOMEM;
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+#define SIM_FS_OPS(fsname, FS)                                                                                        \
+	static int sim_##fsname##_probe(struct host_ctx *ctx, const char *device, host_done_fn done, void *userdata)   \
+	{                                                                                                              \
+		return fs_start(ctx, FS, J_FS_PROBE, device, NULL, 0, done, userdata);                                 \
+	}                                                                                                              \
+	static int sim_##fsname##_mkfs(struct host_ctx *ctx, const char *device, const struct host_fs_params *p,      \
+				       host_done_fn done, void *userdata)                                             \
+	{                                                                                                              \
+		if (!p)                                                                                                \
+			return -EINVAL;                                                                                \
+		return fs_start(ctx, FS, J_FS_MKFS, device, p, 0, done, userdata);                                     \
+	}                                                                                                              \
+	static int sim_##fsname##_mount(struct host_ctx *ctx, const char *device, const char *mount_point,            \
+					host_done_fn done, void *userdata)                                            \
+	{                                                                                                              \
+		return fs_mount_start(ctx, FS, device, mount_point, done, userdata);                                   \
+	}                                                                                                              \
+	static int sim_##fsname##_umount(struct host_ctx *ctx, const char *mount_point, host_done_fn done,            \
+					 void *userdata)                                                              \
+	{                                                                                                              \
+		return umount_start(ctx, DS_PROTO_ISCSI, FS, mount_point, done, userdata);                             \
+	}                                                                                                              \
+	static int sim_##fsname##_grow(struct host_ctx *ctx, const char *device, const char *mount_point,             \
+				       unsigned slots, host_done_fn done, void *userdata)                             \
+	{                                                                                                              \
+		return fs_start(ctx, FS, J_FS_GROW, device, NULL, slots, done, userdata);                              \
+	}                                                                                                              \
+	static const struct host_fs_ops sim_fs_##fsname = {                                                            \
+		.name = #fsname,                                                                                       \
+		.probe = sim_##fsname##_probe,                                                                         \
+		.mkfs = sim_##fsname##_mkfs,                                                                           \
+		.mount = sim_##fsname##_mount,                                                                         \
+		.umount = sim_##fsname##_umount,                                                                       \
+		.grow = sim_##fsname##_grow,                                                                           \
+	};
+
+SIM_FS_OPS(ocfs2, DS_FS_OCFS2)
+SIM_FS_OPS(gfs2, DS_FS_GFS2)
+
+/* ---- inventory and pools ------------------------------------------------------------------- */
+
+static int sim_inventory_collect(struct host_ctx *ctx, host_done_fn done, void *userdata)
+{
+	return inventory_collect(ctx, &(struct inventory_options){ .backend = "sim" }, done, userdata);
+}
+
+static const struct host_inventory_ops sim_inventory = {
+	.name = "sim",
+	.collect = sim_inventory_collect,
+};
+
+/* A real libvirtd runs on every node of the multi-node tier: pools are the real libvirt ops. */
+
+/* ---- the backend ---------------------------------------------------------------------------- */
+
+static const struct host_attach_ops sim_attach_iscsi = { "sim-iscsi", block_probe, block_attach, block_detach };
+static const struct host_attach_ops sim_attach_fc = { "sim-fc", block_probe, block_attach, block_detach };
+static const struct host_attach_ops sim_attach_nvme = { "sim-nvme-tcp", block_probe, block_attach, block_detach };
+static const struct host_attach_ops sim_attach_nfs = { "sim-nfs", nas_probe, nas_attach, nas_detach };
+static const struct host_attach_ops sim_attach_smb = { "sim-smb", nas_probe, nas_attach, nas_detach };
+
+const struct host_backend host_backend_sim = {
+	.name = "sim",
+	.attach = {
+		[DS_PROTO_ISCSI] = &sim_attach_iscsi,
+		[DS_PROTO_FC] = &sim_attach_fc,
+		[DS_PROTO_NVME_TCP] = &sim_attach_nvme,
+		[DS_PROTO_NFS] = &sim_attach_nfs,
+		[DS_PROTO_SMB] = &sim_attach_smb,
+	},
+	.fs = {
+		[DS_FS_OCFS2] = &sim_fs_ocfs2,
+		[DS_FS_GFS2] = &sim_fs_gfs2,
+	},
+	.pool = &host_pool_libvirt_ops,
+	.inventory = &sim_inventory,
+};
