@@ -9,24 +9,35 @@
  * finished; nothing of the plan itself needs to be replicated.
  *
  * Layout on ONTAP (names derive from the prefix, "kvmcd_<corosync cluster_name>", sanitised):
- *   volume            <prefix>_<ds>                      one per datastore, comment kvmcd:<cluster id>
- *   LUN (iscsi, fc)   /vol/<prefix>_<ds>/lun0            os_type linux
+ *   volume            <prefix>_<ds>                      one per datastore, comment kvmcd:<cluster id>;
+ *                                                        block: dsplan_volume_size() leaves room
+ *                                                        for the LUN/namespace's metadata
+ *   LUN (iscsi, fc)   /vol/<prefix>_<ds>/lun0            os_type linux, comment kvmcd:<cluster id>
  *   igroup            <prefix>_<node>                    ONE PER NODE, that node's IQN (iscsi) or
- *                                                        WWPNs (fc): a storage fence is one call
+ *                                                        WWPNs (fc): a storage fence is one call.
+ *                                                        Protocol "iscsi" or "fcp" after the SAN
+ *                                                        datastores of the spec, "mixed" when it
+ *                                                        has both (ONTAP cannot change an igroup's
+ *                                                        protocol later: an initiator the igroup's
+ *                                                        protocol refuses waits, see `waiting`)
  *   LUN map           every datastore LUN -> every node's igroup
- *   namespace (nvme)  /vol/<prefix>_<ds>/ns0
+ *   namespace (nvme)  /vol/<prefix>_<ds>/ns0                (it is ours when its volume is)
  *   subsystem (nvme)  <prefix>                           ONE for the cluster, every node's host NQN,
  *                                                        every namespace mapped: ONTAP maps a
  *                                                        namespace to at most one subsystem, so
  *                                                        per-node subsystems cannot share one;
  *                                                        removing a host NQN cuts that node from
  *                                                        every namespace in one call
- *   export policy     <prefix>                           one rule per node address (nfs)
+ *   export policy     <prefix>                           one rule per node address (nfs); the
+ *                                                        NFS volumes use it
  *   volume junction   /<prefix>_<ds>                     (nfs, smb)
  *   CIFS share        <prefix>_<ds>                      (smb), ACL for the cluster's user
  * kvmcd never modifies or deletes an object it did not create: an object with one of these
  * names that does not carry kvmcd's comment (volumes, LUNs, igroups, subsystems) is a conflict,
- * reported, and the datastore waits.
+ * reported, and the datastore waits (`blocked`); a foreign igroup with a node's name makes that
+ * node wait (`waiting`). Export policies, rules and shares carry no comment: they are kvmcd's by
+ * their name alone. A volume of ours that is neither in the spec nor removed (a kept volume
+ * whose removal record is gone) is never touched.
  *
  * Order: creates and grows top-down (volume, LUN/namespace, igroup/subsystem, maps, export
  * rules); a datastore removed from the spec is first detached by every node (the node drivers
@@ -34,6 +45,47 @@
  * (`kvmcctl datastore remove NAME --destroy-data`); otherwise the volume stays and status says
  * so. A node removed from the spec is unmapped and its igroup / subsystem host / export rule
  * removed. A node that joins is added everywhere.
+ *
+ * Decisions the contract leaves to the plan (each one keeps the plan idempotent):
+ *   - Waves. Every op has a wave; the ops of one wave are independent (any order, in parallel)
+ *     and an op's wave is one past the highest wave of the ops it depends on in THIS plan (0
+ *     when none), so the number of waves is the longest dependency chain and an op whose
+ *     prerequisite already exists on ONTAP starts at once. Dependencies:
+ *         lun/namespace ensure, resize  <- volume ensure, resize of its volume
+ *         nfs volume ensure, mount      <- export policy ensure
+ *         export rule ensure            <- export policy ensure
+ *         lun map ensure                <- lun ensure, igroup ensure
+ *         ns map ensure                 <- namespace ensure, subsystem ensure
+ *         share ensure                  <- volume ensure, mount
+ *         lun / namespace delete        <- its map deletes
+ *         volume unmount                <- share delete
+ *         volume delete                 <- lun / namespace delete, share delete
+ *         igroup delete                 <- its lun map deletes
+ *         subsystem delete              <- its ns map deletes
+ *         export policy delete          <- unmount / delete of the volumes that use it
+ *     A fresh SAN datastore is 3 waves (volume; LUN; maps), NFS and SMB 2, a removal with
+ *     --destroy-data 3 (unmaps; LUN; volume).
+ *   - Sizes only grow: the volume before its LUN/namespace; a LUN or namespace is never shrunk,
+ *     nor a volume (one larger than asked is left alone).
+ *   - An initiator not known yet (iqn / nqn NULL, no WWPNs, no addresses) is skipped for that
+ *     protocol, and the node is listed in `waiting` with the reason; nothing that node already
+ *     has on ONTAP is taken away for it (a node's section disappears while it is out of the
+ *     view). An existing igroup still gets the new LUN maps. Host NQNs and export rules that no
+ *     node claims are removed only when every node's NQN / addresses are known (otherwise they
+ *     may be a silent node's, and `waiting` names what is kept).
+ *   - A fenced node (dsplan_node.fenced) gets nothing added back: the fence removed its
+ *     initiators / host NQN and the plan must not undo it; nothing of it is removed either.
+ *   - A removal whose datastore is still attached somewhere freezes everything of it: its
+ *     volume, LUN/namespace and maps stay (also when they are the last thing keeping an igroup,
+ *     the subsystem or the export policy alive). A node removed from the spec loses its access
+ *     at once, frozen datastores included.
+ *   - A removal named like a datastore of the spec is ignored: the spec wins (the leader drops
+ *     the record).
+ *   - Per-protocol objects (igroups, subsystem, export policy) exist while the spec has a
+ *     datastore of that protocol, and are deleted when it has none and nothing maps to them.
+ *     Nothing of a protocol the SVM does not serve is created or deleted.
+ *   - A removed NAS datastore whose volume is kept is unmounted (no junction, export policy
+ *     "default": no node reaches it); re-adding it to the spec mounts it again.
  */
 #pragma once
 
@@ -47,15 +99,21 @@
 struct dsplan_node {
 	const char *name;
 	const char *iqn;             /* NULL = not known (yet) */
-	const char *const *wwpns;    /* FC port names, "0x…" lower-case */
+	const char *const *wwpns;    /* FC port names, "0x…" lower-case; none = not known */
 	size_t n_wwpns;
 	const char *nqn;             /* NVMe host NQN; NULL = not known */
-	const char *const *addresses; /* for NFS export rules */
+	const char *const *addresses; /* for NFS export rules; none = not known */
 	size_t n_addresses;
+	bool fenced;                 /* its storage is fenced (HA): add nothing of it back */
 };
 
-/* What ONTAP holds (the leader reads it with the client; only names under the prefix). */
-struct dsplan_ontap_volume { const char *name; uint64_t size; const char *comment; const char *junction; };
+/* What ONTAP holds (the leader reads it with the client; only names under the prefix matter).
+ * All strings borrowed. */
+struct dsplan_ontap_volume {
+	const char *name; uint64_t size; const char *comment;
+	const char *junction;        /* nas.path; NULL or "" = not mounted */
+	const char *export_policy;   /* nas.export_policy.name; NULL = "default" */
+};
 struct dsplan_ontap_lun { const char *path; uint64_t size; const char *serial; const char *comment; };
 struct dsplan_ontap_igroup { const char *name; const char *protocol; const char *const *initiators; size_t n_initiators; const char *comment; };
 struct dsplan_ontap_map { const char *object; const char *group; int64_t number; }; /* LUN path -> igroup, or namespace path -> subsystem */
@@ -95,6 +153,7 @@ struct dsplan_input {
 	const bool *svm_serves;       /* indexed by enum ds_protocol */
 };
 
+/* Never renumbered (they appear in logs by name, but keep them stable anyway). */
 enum dsplan_op_kind {
 	DSPLAN_VOLUME_ENSURE, DSPLAN_VOLUME_RESIZE, DSPLAN_VOLUME_DELETE,
 	DSPLAN_LUN_ENSURE, DSPLAN_LUN_RESIZE, DSPLAN_LUN_DELETE,
@@ -105,20 +164,53 @@ enum dsplan_op_kind {
 	DSPLAN_NS_MAP_ENSURE, DSPLAN_NS_MAP_DELETE,
 	DSPLAN_EXPORT_POLICY_ENSURE, DSPLAN_EXPORT_RULE_ENSURE, DSPLAN_EXPORT_RULE_DELETE, DSPLAN_EXPORT_POLICY_DELETE,
 	DSPLAN_SHARE_ENSURE, DSPLAN_SHARE_DELETE,
+	/* PATCH nas.path = junction, nas.export_policy = target (NULL: "default") */
+	DSPLAN_VOLUME_MOUNT,
+	/* PATCH nas.path = "", nas.export_policy = "default" (a kept NAS volume) */
+	DSPLAN_VOLUME_UNMOUNT,
 	_DSPLAN_OP_MAX,
 };
 
-/* One operation. Strings are owned by the plan (dsplan_free). */
+/*
+ * One operation. Strings are owned by the plan (dsplan_free). What the executor does with each
+ * kind (the client call in resources/ontap/ontap.h):
+ *   volume-ensure     object, size, junction (nas), target = export policy (nfs), protocol
+ *                     NULL (SAN) | "nfs" | "smb", comment            ontap_volume_ensure
+ *   volume-resize     object, size (grow only)                        ontap_volume_resize
+ *   volume-delete     object (only for a removal with --destroy-data) ontap_volume_delete
+ *   volume-mount      object, junction, target = export policy        (PATCH; no client op yet)
+ *   volume-unmount    object                                          (PATCH; no client op yet)
+ *   lun-ensure        object = path, size, comment                    ontap_lun_ensure (linux, thin)
+ *   lun-resize        object, size (grow only)                        ontap_lun_resize
+ *   lun-delete        object (its maps are gone by then)              ontap_lun_delete(allow_mapped false)
+ *   igroup-ensure     object, protocol "iscsi"|"fcp"|"mixed", members = initiators, comment
+ *   igroup-add-initiator / -remove-initiator   object = igroup, target = initiator
+ *   igroup-delete     object (its maps are gone by then)              allow_mapped false
+ *   lun-map-ensure / -delete   object = LUN path, target = igroup
+ *   namespace-ensure / -resize / -delete   as for LUNs (ontap_namespace_*)
+ *   subsystem-ensure  object, members = host NQNs, comment
+ *   subsystem-add-host / -remove-host   object = subsystem, target = NQN
+ *   subsystem-delete  object; its maps are gone by then, hosts may remain (allow_delete_with_hosts)
+ *   ns-map-ensure / -delete    object = namespace path, target = subsystem
+ *   export-policy-ensure / -delete   object = policy (delete takes its rules along)
+ *   export-rule-ensure / -delete     object = policy, target = clients (one address); the
+ *                     executor finds the rule's index by its clients (no client op for delete yet)
+ *   share-ensure      object = share, junction = its path          (no client op yet: the executor
+ *   share-delete      object                                         reports "unsupported")
+ */
 struct dsplan_op {
 	enum dsplan_op_kind kind;
 	char *datastore;              /* the datastore it is for; NULL for per-node / cluster objects */
 	char *object;                 /* volume name, LUN/namespace path, igroup, subsystem, policy, share */
-	char *target;                 /* map: igroup / subsystem; add/remove: initiator / NQN; rule: clients */
+	char *target;                 /* map: igroup / subsystem; add/remove: initiator / NQN; rule: clients;
+					 nfs volume ensure/mount: export policy */
 	uint64_t size;                /* ensure / resize */
-	char *const *members;         /* igroup ensure: initiators; subsystem ensure: host NQNs */
+	char **members;               /* igroup ensure: initiators; subsystem ensure: host NQNs */
 	size_t n_members;
-	const char *protocol;         /* igroup: "iscsi" | "fcp"; volume: NULL = SAN (no junction) */
-	char *junction;               /* volume ensure (nas) */
+	const char *protocol;         /* static; igroup: "iscsi" | "fcp" | "mixed"; volume ensure:
+					 NULL = SAN (no junction), "nfs", "smb" */
+	char *junction;               /* volume ensure / mount (nas), share ensure */
+	char *comment;                /* ensure of a volume, LUN, igroup, subsystem: "kvmcd:<id>" */
 	unsigned wave;                /* ops of one wave are independent and may run in parallel;
 					 wave n+1 starts when wave n is done */
 };
@@ -129,23 +221,39 @@ struct dsplan_blocked {
 	char *why;                    /* "volume kvmcd_x_ds1 exists but was not created by kvmcd", ... */
 };
 
+/* Something the plan leaves alone for now and why: a node whose initiator is not known yet,
+ * a fenced node, a foreign igroup with a node's name, an object kept for a silent node. */
+struct dsplan_wait {
+	char *subject;                /* a node name, or an ONTAP object (igroup, subsystem, policy) */
+	char *why;
+};
+
 struct dsplan {
-	struct dsplan_op *ops; size_t n_ops;
+	struct dsplan_op *ops; size_t n_ops;       /* sorted by wave, then in a stable order */
+	unsigned n_waves;                          /* 0 for an empty plan */
 	struct dsplan_blocked *blocked; size_t n_blocked;
+	struct dsplan_wait *waiting; size_t n_waiting;
 	/* Removed datastores whose volume is kept (the user did not ask to destroy the data). */
 	char **kept_volumes; size_t n_kept_volumes;
 };
 
 /* Computes the plan. Returns 0 and *out (owned, dsplan_free) or -ENOMEM. Never fails on what
- * ONTAP holds: what cannot be resolved goes into `blocked`. */
+ * ONTAP holds: what cannot be resolved goes into `blocked` / `waiting`. */
 int dsplan_compute(const struct dsplan_input *in, struct dsplan **out);
 void dsplan_free(struct dsplan *p);
-const char *dsplan_op_name(enum dsplan_op_kind k);
-/* One op as canonical JSON text (scenario traces, logs). Owned. */
+const char *dsplan_op_name(enum dsplan_op_kind k);   /* "lun-map-ensure"; NULL out of range */
+/* One op as canonical JSON text (scenario traces, logs): fixed key order, absent fields left
+ * out. Owned; NULL on ENOMEM. */
 char *dsplan_op_json(const struct dsplan_op *op);
 /* The ONTAP object names of a datastore / node under a prefix (the layout above). Owned. */
 char *dsplan_volume_name(const char *prefix, const char *datastore);
+char *dsplan_lun_path(const char *prefix, const char *datastore);        /* /vol/<vol>/lun0 */
+char *dsplan_namespace_path(const char *prefix, const char *datastore);  /* /vol/<vol>/ns0 */
+/* <prefix>_<node>, every character of the node name outside [A-Za-z0-9_.:-] replaced by '_'. */
 char *dsplan_igroup_name(const char *prefix, const char *node);
 /* "kvmcd_" + the corosync cluster name with every character outside [A-Za-z0-9_] replaced by
  * '_' (ONTAP names), at most 40 characters. Owned. */
 char *dsplan_prefix(const char *cluster_name);
+/* The volume size for a datastore of `size` bytes: NAS the size itself; block the size plus a
+ * tenth for the LUN/namespace's metadata; rounded up to 4 KiB. */
+uint64_t dsplan_volume_size(enum ds_protocol protocol, uint64_t size);
