@@ -239,3 +239,20 @@ show_status() { # prints one line per node: leader, quorate, version, sync state
 		log "  n$i: $(jget "$i" '"leader=\(if .leader then "\(.leader.id)/e\(.leader.epoch)" else "none" end) quorate=\(.quorate) version=\(.state_version) members=\([.members[].id]|join(",")) sync=\(.sync.state // "?")"' 2>/dev/null)"
 	done
 }
+
+# --- libvirt (cluster up --libvirt) ----------------------------------------------------------
+# Where the shared directory is mounted inside every node (see `cluster`).
+MN_SHARED=${MN_SHARED_DIR:-/srv/${MN_PREFIX:-kvmcd}-shared}
+# mn_need_libvirt: skip (77) unless libvirtd, virsh, QEMU, bindfs and /dev/fuse are here.
+mn_need_libvirt() {
+	local t
+	for t in libvirtd virsh qemu-system-x86_64 bindfs; do
+		command -v "$t" >/dev/null 2>&1 || mn_skip "$t not installed (packaging/install-deps.sh)"
+	done
+	[ -c /dev/fuse ] || mn_skip "no /dev/fuse"
+}
+# vsh I ARGS...: virsh -q against node I's libvirtd (qemu:///system inside the node); 20 s at most
+# (VSH_TIMEOUT).
+vsh() { local i=$1; shift; "$CLUSTER" exec "$i" timeout "${VSH_TIMEOUT:-20}" virsh -q "$@"; }
+# vm_state I NAME: the domain's state on node I ("running", "shut off", ...), "absent" if unknown.
+vm_state() { local s; s=$(vsh "$1" domstate "$2" 2>/dev/null | head -1) && [ -n "$s" ] && echo "$s" || echo absent; }
