@@ -1219,7 +1219,7 @@ static void remove_next_path(struct blockdev_op *op)
 		op->flow_next(op, set_error(op, -ENOMEM, "out of memory"));
 		return;
 	}
-	bop_log(op, LOG_INFO, "deleting SCSI disk %s (serial '%s')", p->name, op->serial);
+	bop_log(op, LOG_DEBUG, "deleting SCSI disk %s (serial '%s')", p->name, op->serial);
 	/* A child, not a worker: the write blocks in the kernel while the disk syncs its cache, and a
 	 * dead path can keep it there; a child past its deadline is abandoned, a thread would be lost. */
 	k = bop_run(op, (const char *const[]){ "tee", delete, NULL }, "1\n", remove_path_done);
@@ -1271,7 +1271,7 @@ int blockdev_scsi_remove(struct blockdev_op *op, bool delete_paths, bop_next_fn 
 	if (s->conflict)
 		return set_error(op, -EEXIST, "serial '%s': %s", op->serial, s->conflict);
 	if (s->map[0] && s->map_name) {
-		bop_log(op, LOG_INFO, "flushing multipath map %s (serial '%s')", s->map_name, op->serial);
+		bop_log(op, LOG_DEBUG, "flushing multipath map %s (serial '%s')", s->map_name, op->serial);
 		return bop_run(op, (const char *const[]){ "multipath", "-f", s->map_name, NULL }, NULL, remove_flushed);
 	}
 	remove_paths(op);

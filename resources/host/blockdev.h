@@ -87,9 +87,11 @@ int iscsi_parse_sessions(const char *text, size_t len, struct iscsi_session_info
  * out ("" for "<empty>"). Returns 0, -ENOENT (no such key), -ENOBUFS. */
 int iscsi_record_value(const char *text, size_t len, const char *key, char *out, size_t size);
 /* The node record file with the CHAP settings set: text with the three node.session.auth lines
- * (authmethod, username, password) replaced, or added before "# END RECORD" (at the end when
- * there is none). Owned; NULL on ENOMEM. *changed says whether it differs from text. */
-char *iscsi_record_set_chap(const char *text, size_t len, const char *user, const char *secret, bool *changed);
+ * (authmethod, username, password) replaced (a repeated one dropped), or added before
+ * "# END RECORD" (at the end when there is none); every line ends in a newline. Owned, *out_len
+ * bytes plus a NUL; NULL on ENOMEM. *changed says whether it differs from text. */
+char *iscsi_record_set_chap(const char *text, size_t len, const char *user, const char *secret, size_t *out_len,
+			    bool *changed);
 
 /* /sys/class/nvme/nvmeX/address: "traddr=10.0.0.5,trsvcid=4420[,host_traddr=…][,src_addr=…]".
  * Returns 0 (both found), -EBADMSG. */

@@ -197,7 +197,7 @@ static void scan_next(struct fc_op *o)
 		bop_fail(&o->base, -ENOMEM, "out of memory");
 		return;
 	}
-	bop_log(&o->base, LOG_INFO, "scanning SCSI host %s", o->hosts[o->cur]);
+	bop_log(&o->base, LOG_DEBUG, "scanning SCSI host %s", o->hosts[o->cur]);
 	/* "- - -": every channel, target and LUN. */
 	k = bop_run(&o->base, (const char *const[]){ "tee", scan, NULL }, "- - -\n", scanned);
 	if (k < 0)

@@ -45,15 +45,23 @@
  * zeroed in memory after use and appears in no argv, environment, log line or error message.
  *
  * detach:
- *   iscsiadm -m session                                    our sessions (exit 21: none)
- *   the LUN's paths and map, and the disks of OTHER LUNs on our sessions (sysfs): ONTAP has one
- *   target per SVM, so other datastores' LUNs usually share these sessions
+ *   iscsiadm -m session                                    the target's sessions (exit 21: none)
+ *   the LUN's paths and map, and the disks of OTHER LUNs on the target's sessions (sysfs): ONTAP
+ *   has one target per SVM, so other datastores' LUNs usually share these sessions
  *   multipath -f NAME                                       when the map exists
  *   other LUNs on the sessions: each path deleted (tee /sys/block/sdX/device/delete <<< 1);
  *     sessions and records stay (they serve the other LUNs)
- *   no other LUN: for every portal with a session:  iscsiadm -m node -T IQN -p P --logout
- *     for every portal:  iscsiadm -m node -T IQN -p P -o delete     (exit 21: already gone)
+ *   no other LUN:
+ *     every portal with a session:   iscsiadm -m node -T IQN -p P --logout  (exit 21: gone)
+ *     sessions to the target through portals not in the list (a LIF since removed from it):
+ *                                     iscsiadm -m session -r SID --logout
+ *     the target's records, all of them (discovery also made records for LIFs not in the list):
+ *                                     iscsiadm -m node -T IQN -o delete      (exit 21: none)
  *   then a bounded wait until no disk carries the serial. Nothing there: succeeds.
+ *
+ * Attach and detach of datastores on the same target must not run at the same time (the caller
+ * serialises them per target): a detach that finds no other LUN on the sessions logs out, and an
+ * attach of another LUN in flight would lose its sessions.
  *
  * probe: sysfs only (no tool): 0 + "/dev/mapper/<name>" when the serial's map and its node are
  * there, -ENOENT otherwise, -EEXIST for a conflict (blockdev.h).
@@ -141,6 +149,9 @@ static bool parse_session_line(const char *line, size_t len, struct iscsi_sessio
 	q = memchr(p, ':', (size_t)(end - p));
 	if (!q || q == p || (size_t)(q - p) >= sizeof s->transport)
 		return false;
+	for (const char *c = p; c < q; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+			return false;
 	memcpy(s->transport, p, (size_t)(q - p));
 	p = q + 1;
 	while (p < end && *p == ' ')
@@ -191,6 +202,12 @@ static bool parse_session_line(const char *line, size_t len, struct iscsi_sessio
 		memcpy(s->addr, p, l);
 		p = colon + 1;
 	}
+	if (strlen(s->addr) != l)
+		return false;   /* a NUL inside */
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)s->addr[i] < 0x21 || (unsigned char)s->addr[i] > 0x7e || s->addr[i] == '[' ||
+		    s->addr[i] == ']')
+			return false;
 	q = p;
 	while (q < end && isdigit((unsigned char)*q))
 		q++;
@@ -320,7 +337,8 @@ static const char *const chap_keys[] = {
 	"node.session.auth.password",
 };
 
-char *iscsi_record_set_chap(const char *text, size_t len, const char *user, const char *secret, bool *changed)
+char *iscsi_record_set_chap(const char *text, size_t len, const char *user, const char *secret, size_t *out_len,
+			    bool *changed)
 {
 	const char *values[] = { "CHAP", user, secret };
 	bool done[3] = { false, false, false };
@@ -380,6 +398,7 @@ char *iscsi_record_set_chap(const char *text, size_t len, const char *user, cons
 	}
 	o[used] = '\0';
 	*changed = used != len || memcmp(o, text, len) != 0;
+	*out_len = used;
 	return o;
 }
 
@@ -412,9 +431,12 @@ struct iscsi_op {
 	unsigned n_failed;
 	bool sessions_before;        /* some portal had a session when the attach started */
 	size_t rescan;               /* next portal to rescan */
-	size_t other_disks;          /* detach: disks of other LUNs on our sessions */
+	size_t other_disks;          /* detach: disks of other LUNs on the target's sessions */
 	char *other_list;
 	bool something;              /* detach: there was something to detach */
+	unsigned *extra_sids;        /* sessions to the target through portals not in the list */
+	size_t n_extra;
+	size_t extra;                /* detach: next extra session to log out */
 };
 
 static struct iscsi_op *iop(struct blockdev_op *op)
@@ -438,6 +460,7 @@ static void iscsi_op_free(struct blockdev_op *op)
 	free(o->portals);
 	free(o->first_error);
 	free(o->other_list);
+	free(o->extra_sids);
 	free(o);
 }
 
@@ -835,6 +858,7 @@ static int set_chap_in(struct chap_job *j, const char *file, const char *secret)
 {
 	char *text = malloc(RECORD_FILE_MAX + 1), *updated;
 	ssize_t n = 0;
+	size_t ulen = 0;
 	bool changed = false;
 	int k = 0;
 	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -863,21 +887,19 @@ static int set_chap_in(struct chap_job *j, const char *file, const char *secret)
 		}
 	}
 	text[n] = '\0';
-	updated = iscsi_record_set_chap(text, (size_t)n, j->user, secret, &changed);
+	updated = iscsi_record_set_chap(text, (size_t)n, j->user, secret, &ulen, &changed);
 	if (!updated) {
 		k = job_error(j, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (changed) {
-		size_t ulen = strlen(updated);
-
 		k = replace_file(file, updated, ulen);
 		if (k < 0)
 			job_error(j, k, "writing node record %s: %s", file, strerror(-k));
 		else
 			j->changed = true;
 	}
-	explicit_bzero(updated, strlen(updated));
+	explicit_bzero(updated, ulen);
 	free(updated);
 out:
 	explicit_bzero(text, (size_t)n);
@@ -1046,7 +1068,7 @@ static void portal_login(struct iscsi_op *o)
 	node_argv_base(o, argv);
 	argv[7] = "--login";
 	argv[8] = NULL;
-	bop_log(&o->base, LOG_INFO, "logging in to %s at %s", o->iqn, p->text);
+	bop_log(&o->base, LOG_DEBUG, "logging in to %s at %s", o->iqn, p->text);
 	k = bop_run(&o->base, argv, NULL, portal_logged_in);
 	if (k < 0)
 		portal_failed(o, k);
@@ -1201,11 +1223,11 @@ static void portal_shown(struct blockdev_op *op, struct runner_result *res)
 			return;
 		}
 		if (o->chap_user) {
-			bop_log(op, LOG_INFO, "creating the node record for %s at %s", o->iqn, p->text);
+			bop_log(op, LOG_DEBUG, "creating the node record for %s at %s", o->iqn, p->text);
 			k = bop_run(op, (const char *const[]){ "iscsiadm", "-m", "node", "-o", "new", "-T", o->iqn, "-p",
 							       p->text, NULL }, NULL, portal_created);
 		} else {
-			bop_log(op, LOG_INFO, "sendtargets discovery at %s", p->text);
+			bop_log(op, LOG_DEBUG, "sendtargets discovery at %s", p->text);
 			k = bop_run(op, (const char *const[]){ "iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p",
 							       p->text, "-o", "new", NULL }, NULL, portal_created);
 		}
@@ -1292,7 +1314,7 @@ static void rescan_next(struct iscsi_op *o)
 		return;
 	}
 	snprintf(sid, sizeof sid, "%u", o->portals[o->rescan].sid);
-	bop_log(&o->base, LOG_INFO, "rescanning session %s (%s at %s)", sid, o->iqn, o->portals[o->rescan].text);
+	bop_log(&o->base, LOG_DEBUG, "rescanning session %s (%s at %s)", sid, o->iqn, o->portals[o->rescan].text);
 	k = bop_run(&o->base, (const char *const[]){ "iscsiadm", "-m", "session", "-r", sid, "--rescan", NULL }, NULL,
 		    rescanned);
 	if (k < 0)
@@ -1350,16 +1372,29 @@ static int mark_sessions(struct iscsi_op *o, struct runner_result *res)
 	if (k < 0)
 		return set_err(&o->base, k, "out of memory");
 	for (size_t i = 0; i < n; i++) {
+		bool listed = false;
+
 		if (strcasecmp(s[i].target, o->iqn) != 0)
 			continue;
 		for (size_t j = 0; j < o->n_portals; j++) {
 			struct iscsi_portal *p = &o->portals[j];
 
-			if (!p->session && p->port == s[i].port && blockdev_addr_equal(p->addr, s[i].addr)) {
+			if (p->port != s[i].port || !blockdev_addr_equal(p->addr, s[i].addr))
+				continue;
+			listed = true;
+			if (!p->session) {
 				p->session = true;
 				p->sid = s[i].sid;
 				o->sessions_before = true;
 			}
+		}
+		if (!listed) {
+			unsigned *v = realloc(o->extra_sids, (o->n_extra + 1) * sizeof *v);
+
+			if (!v)
+				return set_err(&o->base, -ENOMEM, "out of memory");
+			o->extra_sids = v;
+			o->extra_sids[o->n_extra++] = s[i].sid;
 		}
 	}
 	return 0;
@@ -1435,8 +1470,8 @@ static int iscsi_probe(struct host_ctx *ctx, const struct host_target *t, host_d
 
 /* ---- detach -------------------------------------------------------------------------------------- */
 
-static void detach_records(struct iscsi_op *o);
 static void detach_logout(struct iscsi_op *o);
+static void detach_logout_extra(struct iscsi_op *o);
 
 static void detach_gone(struct blockdev_op *op, int r)
 {
@@ -1464,7 +1499,7 @@ static void detach_wait_gone(struct iscsi_op *o)
 		bop_finish(&o->base, k);
 }
 
-static void record_deleted(struct blockdev_op *op, struct runner_result *res)
+static void records_deleted(struct blockdev_op *op, struct runner_result *res)
 {
 	struct iscsi_op *o = iop(op);
 
@@ -1474,24 +1509,17 @@ static void record_deleted(struct blockdev_op *op, struct runner_result *res)
 	}
 	if (runner_result_ok(res))
 		o->something = true;
-	o->cur++;
-	detach_records(o);
+	detach_wait_gone(o);
 }
 
 static void detach_records(struct iscsi_op *o)
 {
-	const char *argv[10];
 	int k;
 
-	if (o->cur >= o->n_portals) {
-		detach_wait_gone(o);
-		return;
-	}
-	node_argv_base(o, argv);
-	argv[7] = "-o";
-	argv[8] = "delete";
-	argv[9] = NULL;
-	k = bop_run(&o->base, argv, NULL, record_deleted);
+	/* every record of the target, whichever portal (-p would leave the records that discovery
+	 * made for LIFs outside the list) */
+	k = bop_run(&o->base, (const char *const[]){ "iscsiadm", "-m", "node", "-T", o->iqn, "-o", "delete", NULL },
+		    NULL, records_deleted);
 	if (k < 0)
 		bop_finish(&o->base, k);
 }
@@ -1505,8 +1533,31 @@ static void logged_out(struct blockdev_op *op, struct runner_result *res)
 		bop_finish(op, iscsiadm_error(op, res));
 		return;
 	}
-	o->cur++;
-	detach_logout(o);
+	if (o->cur < o->n_portals) {
+		o->cur++;
+		detach_logout(o);
+	} else {
+		o->extra++;
+		detach_logout_extra(o);
+	}
+}
+
+static void detach_logout_extra(struct iscsi_op *o)
+{
+	char sid[16];
+	int k;
+
+	if (o->extra >= o->n_extra) {
+		detach_records(o);
+		return;
+	}
+	o->something = true;
+	snprintf(sid, sizeof sid, "%u", o->extra_sids[o->extra]);
+	bop_log(&o->base, LOG_DEBUG, "logging out of session %s of %s (a portal not in the list)", sid, o->iqn);
+	k = bop_run(&o->base, (const char *const[]){ "iscsiadm", "-m", "session", "-r", sid, "--logout", NULL }, NULL,
+		    logged_out);
+	if (k < 0)
+		bop_finish(&o->base, k);
 }
 
 static void detach_logout(struct iscsi_op *o)
@@ -1517,15 +1568,15 @@ static void detach_logout(struct iscsi_op *o)
 	while (o->cur < o->n_portals && !o->portals[o->cur].session)
 		o->cur++;
 	if (o->cur >= o->n_portals) {
-		o->cur = 0;
-		detach_records(o);
+		o->extra = 0;
+		detach_logout_extra(o);
 		return;
 	}
 	o->something = true;
 	node_argv_base(o, argv);
 	argv[7] = "--logout";
 	argv[8] = NULL;
-	bop_log(&o->base, LOG_INFO, "logging out of %s at %s", o->iqn, o->portals[o->cur].text);
+	bop_log(&o->base, LOG_DEBUG, "logging out of %s at %s", o->iqn, o->portals[o->cur].text);
 	k = bop_run(&o->base, argv, NULL, logged_out);
 	if (k < 0)
 		bop_finish(&o->base, k);
@@ -1547,7 +1598,7 @@ static void detach_removed(struct blockdev_op *op, int r)
 	detach_logout(o);
 }
 
-/* The worker job of a detach: the LUN, and the disks of other LUNs on our sessions. */
+/* The worker job of a detach: the LUN, and the disks of other LUNs on the target's sessions. */
 struct detach_job {
 	char *sys_root, *dev_root, *serial;
 	unsigned *sids;
@@ -1685,7 +1736,7 @@ static void detach_sessions(struct blockdev_op *op, struct runner_result *res)
 	}
 	j = calloc(1, sizeof *j);
 	if (!j || !(j->sys_root = strdup(op->ctx->sys_root)) || !(j->dev_root = strdup(op->ctx->dev_root)) ||
-	    !(j->serial = strdup(op->serial)) || !(j->sids = calloc(o->n_portals, sizeof *j->sids))) {
+	    !(j->serial = strdup(op->serial)) || !(j->sids = calloc(o->n_portals + o->n_extra, sizeof *j->sids))) {
 		if (j)
 			detach_job_free(j);
 		bop_fail(op, -ENOMEM, "out of memory");
@@ -1694,6 +1745,8 @@ static void detach_sessions(struct blockdev_op *op, struct runner_result *res)
 	for (size_t i = 0; i < o->n_portals; i++)
 		if (o->portals[i].session)
 			j->sids[j->n_sids++] = o->portals[i].sid;
+	for (size_t i = 0; i < o->n_extra; i++)
+		j->sids[j->n_sids++] = o->extra_sids[i];
 	k = bop_work(op, detach_job_run, j, detach_job_free, detach_looked);
 	if (k < 0) {
 		detach_job_free(j);

@@ -435,7 +435,7 @@ static void rescan_next(struct nvme_op *o)
 		bop_fail(&o->base, -ENOMEM, "out of memory");
 		return;
 	}
-	bop_log(&o->base, LOG_INFO, "rescanning the namespaces of %s", o->rescan[o->cur]);
+	bop_log(&o->base, LOG_DEBUG, "rescanning the namespaces of %s", o->rescan[o->cur]);
 	k = bop_run(&o->base, (const char *const[]){ "nvme", "ns-rescan", dev, NULL }, NULL, rescanned);
 	if (k < 0)
 		bop_finish(&o->base, k);
@@ -514,7 +514,7 @@ static void connect_next(struct nvme_op *o)
 		return;
 	}
 	p = &o->portals[o->cur];
-	bop_log(&o->base, LOG_INFO, "connecting to %s at %s", o->nqn, p->text);
+	bop_log(&o->base, LOG_DEBUG, "connecting to %s at %s", o->nqn, p->text);
 	k = bop_run(&o->base, (const char *const[]){ "nvme", "connect", "-t", "tcp", "-a", p->addr, "-s", p->port,
 						     "-n", o->nqn, NULL }, NULL, connected);
 	if (k < 0)
@@ -666,7 +666,7 @@ static void detach_looked(struct blockdev_op *op, int r)
 			 o->st.ns, o->uuid);
 		return;
 	}
-	bop_log(op, LOG_INFO, "disconnecting from %s", o->nqn);
+	bop_log(op, LOG_DEBUG, "disconnecting from %s", o->nqn);
 	k = bop_run(op, (const char *const[]){ "nvme", "disconnect", "-n", o->nqn, NULL }, NULL, disconnected);
 	if (k < 0)
 		bop_finish(op, k);
