@@ -828,7 +828,8 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 			if (resize_op != NOP)
 				b->p->ops[resize_op].size = vsize;
 		}
-		if (!block && (!streq(v->junction, junction) || (nfs && !streq(v->export_policy, in->prefix)))) {
+		if (!block && (!streq(v->junction, junction) ||
+			       (nfs && v->export_policy && !streq(v->export_policy, in->prefix)))) {
 			mount_op = add_op(b, DSPLAN_VOLUME_MOUNT, d->name, vol, nfs ? in->prefix : NULL);
 			if (mount_op != NOP)
 				b->p->ops[mount_op].junction = dup_or_oom(b, junction);
@@ -1090,6 +1091,28 @@ static void plan_subsystem_delete(struct b *b)
 	free(maps.v);
 }
 
+/* Does volume v use the cluster's export policy? When its policy was not read: a mounted volume
+ * of an NFS datastore (in the spec or removed), or of no datastore we know, may. */
+static bool may_use_policy(const struct b *b, const struct dsplan_ontap_volume *v)
+{
+	const char *pol = b->in->prefix, *ds;
+
+	if (v->export_policy)
+		return streq(v->export_policy, pol);
+	if (!v->junction || !*v->junction)
+		return false;
+	if (!under(b, v->name))
+		return true;
+	ds = v->name + strlen(pol) + 1;
+	for (size_t i = 0; i < b->in->n_datastores; i++)
+		if (streq(b->in->datastores[i].name, ds))
+			return b->in->datastores[i].protocol == DS_PROTO_NFS;
+	for (size_t i = 0; i < b->in->n_removals; i++)
+		if (streq(b->in->removals[i].name, ds))
+			return b->in->removals[i].protocol == DS_PROTO_NFS;
+	return true;
+}
+
 static void plan_policy_delete(struct b *b)
 {
 	const struct dsplan_ontap *o = b->o;
@@ -1103,7 +1126,7 @@ static void plan_policy_delete(struct b *b)
 	for (size_t i = 0; i < o->n_volumes; i++) {
 		const struct dsplan_ontap_volume *v = &o->volumes[i];
 		size_t k;
-		if (!streq(v->export_policy, pol))
+		if (!may_use_policy(b, v))
 			continue;
 		k = find_op(b, DSPLAN_VOLUME_DELETE, v->name);
 		if (k == NOP)
@@ -1116,7 +1139,8 @@ static void plan_policy_delete(struct b *b)
 				frozen = b->in->removals[j].n_attached_on && streq(vol, v->name);
 			}
 			if (!frozen)
-				add_wait(b, pol, strf("export policy %s is still used by volume %s: it stays", pol, v->name));
+				add_wait(b, pol, strf("export policy %s is %sused by volume %s: it stays", pol,
+						      v->export_policy ? "still " : "perhaps (not read) ", v->name));
 			can = false;
 		} else if (grow(b, (void **)&users.v, &users.cap, users.n, sizeof(size_t))) {
 			users.v[users.n++] = k;

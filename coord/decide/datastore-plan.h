@@ -112,7 +112,9 @@ struct dsplan_node {
 struct dsplan_ontap_volume {
 	const char *name; uint64_t size; const char *comment;
 	const char *junction;        /* nas.path; NULL or "" = not mounted */
-	const char *export_policy;   /* nas.export_policy.name; NULL = "default" */
+	const char *export_policy;   /* nas.export_policy.name; NULL = not read: then only the
+					junction is compared, and a mounted NFS-or-unknown volume
+					counts as using the cluster's policy */
 };
 struct dsplan_ontap_lun { const char *path; uint64_t size; const char *serial; const char *comment; };
 struct dsplan_ontap_igroup { const char *name; const char *protocol; const char *const *initiators; size_t n_initiators; const char *comment; };

@@ -63,6 +63,7 @@
  *   at T remove-datastore NAME [destroy-data] [attached N1,N2]   spec entry -> removal record
  *   at T attached NAME N1,N2|none      the nodes that report removal NAME attached
  *   at T svm serves P1,P2|unknown      what the SVM serves (default: unknown = everything)
+ *   at T reader no-export-policy|full  the plan sees volumes' export policies (default) or not
  *   at T ontap volume NAME SIZE [comment C|none] [junction J] [policy P]
  *   at T ontap lun|namespace PATH SIZE [comment C|none]
  *   at T ontap igroup NAME PROTOCOL I1,I2|- [comment C|none]
@@ -127,6 +128,7 @@ struct sim {
 	struct premoval *rem;
 	size_t n_rem;
 	bool serves_known, serves[_DS_PROTO_MAX];
+	bool unread_policies;          /* the reader does not fetch volumes' export policies */
 	json_t *ontap;                 /* the simulated ONTAP (owned) */
 	json_t *grown;                 /* name/path -> size someone else grew it to, until it is
 					  deleted: the plan never shrinks it back (owned) */
@@ -440,14 +442,14 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 		f = fam(st, "volumes");
 		if ((o = json_object_get(f, obj))) {
 			if ((uint64_t)jsize(o) != op->size || !same_str(jstr(o, "comment"), op->comment) ||
-			    !same_str(jstr(o, "junction"), op->junction) || !same_str(jstr(o, "policy"), tgt))
+			    !same_str(jstr(o, "junction"), op->junction) || !same_str(jstr(o, "policy"), tgt ? tgt : "default"))
 				REFUSE("volume %s exists and differs", obj);
 			return ADOPTED;
 		}
 		if (tgt && !json_object_get(fam(st, "policies"), tgt))
 			REFUSE("export policy %s not found", tgt);
-		o = json_pack("{s:I,s:s?,s:s,s:s?}", "size", (json_int_t)op->size, "comment", op->comment, "junction",
-			      op->junction ? op->junction : "", "policy", tgt);
+		o = json_pack("{s:I,s:s?,s:s,s:s}", "size", (json_int_t)op->size, "comment", op->comment, "junction",
+			      op->junction ? op->junction : "", "policy", tgt ? tgt : "default");
 		json_object_set_new(f, obj, o);
 		return APPLIED;
 	case DSPLAN_VOLUME_RESIZE:
@@ -492,20 +494,20 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 			REFUSE("volume %s not found", obj);
 		if (tgt && !json_object_get(fam(st, "policies"), tgt))
 			REFUSE("export policy %s not found", tgt);
-		if (same_str(jstr(o, "junction"), op->junction) && same_str(jstr(o, "policy"), tgt))
+		if (same_str(jstr(o, "junction"), op->junction) && same_str(jstr(o, "policy"), tgt ? tgt : "default"))
 			return ADOPTED;
 		json_object_set_new(o, "junction", json_string(op->junction ? op->junction : ""));
-		json_object_set_new(o, "policy", tgt ? json_string(tgt) : json_null());
+		json_object_set_new(o, "policy", json_string(tgt ? tgt : "default"));
 		return APPLIED;
 	case DSPLAN_VOLUME_UNMOUNT:
 		if (!(o = json_object_get(fam(st, "volumes"), obj)))
 			REFUSE("volume %s not found", obj);
 		if (share_on(st, jstr(o, "junction")))
 			REFUSE("volume %s has a CIFS share", obj);
-		if (same_str(jstr(o, "junction"), "") && !jstr(o, "policy"))
+		if (same_str(jstr(o, "junction"), "") && same_str(jstr(o, "policy"), "default"))
 			return ADOPTED;
 		json_object_set_new(o, "junction", json_string(""));
-		json_object_set_new(o, "policy", json_null());
+		json_object_set_new(o, "policy", json_string("default"));
 		return APPLIED;
 	case DSPLAN_LUN_ENSURE:
 	case DSPLAN_NAMESPACE_ENSURE: {
@@ -763,7 +765,7 @@ static const char **strs_of(const json_t *a, size_t *n)
 	return v;
 }
 
-static void view_build(struct view *w, json_t *st)
+static void view_build(struct view *w, json_t *st, bool unread_policies)
 {
 	const char *k, *g;
 	json_t *v, *n;
@@ -774,7 +776,7 @@ static void view_build(struct view *w, json_t *st)
 	i = 0;
 	json_object_foreach(fam(st, "volumes"), k, v)
 		w->vols[i++] = (struct dsplan_ontap_volume){ k, jsize(v), jstr(v, "comment"), jstr(v, "junction"),
-							     jstr(v, "policy") };
+							     unread_policies ? NULL : jstr(v, "policy") };
 	w->o.volumes = w->vols;
 	w->o.n_volumes = i;
 	w->luns = xcalloc(json_object_size(fam(st, "luns")), sizeof(*w->luns));
@@ -874,7 +876,7 @@ static struct dsplan *compute(struct sim *s, json_t *st)
 	struct dsplan_input in;
 	struct dsplan *p = NULL;
 
-	view_build(&w, st);
+	view_build(&w, st, s->unread_policies);
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		const struct pnode *n = &s->nodes[i];
 		nodes[i] = (struct dsplan_node){ .name = n->name, .iqn = n->iqn, .nqn = n->nqn,
@@ -1431,6 +1433,19 @@ static int st_attached(void *d, struct scn *r, const char *verb, const char *arg
 	return 0;
 }
 
+static int st_reader(void *d, struct scn *r, const char *verb, const char *args)
+{
+	struct sim *s = d;
+
+	if (!strcmp(args, "no-export-policy"))
+		s->unread_policies = true;
+	else if (!strcmp(args, "full"))
+		s->unread_policies = false;
+	else
+		BAD("reader no-export-policy|full");
+	return 0;
+}
+
 static int st_svm(void *d, struct scn *r, const char *verb, const char *args)
 {
 	struct sim *s = d;
@@ -1504,7 +1519,7 @@ static int st_ontap(void *d, struct scn *r, const char *verb, const char *args)
 		o = json_pack("{s:I}", "size", (json_int_t)size);
 		if (vol) {
 			json_object_set_new(o, "junction", json_string(""));
-			json_object_set_new(o, "policy", json_null());
+			json_object_set_new(o, "policy", json_string("default"));
 		}
 		if (ontap_opts(s, r, args, o, vol) < 0) {
 			json_decref(o);
@@ -1822,7 +1837,7 @@ static json_t *render(struct sim *s, const char *what)
 			json_t *e = json_pack("{s:I}", "size", (json_int_t)jsize(v));
 			if (jstr(v, "junction") && *jstr(v, "junction"))
 				json_object_set_new(e, "junction", json_string(jstr(v, "junction")));
-			if (jstr(v, "policy"))
+			if (jstr(v, "policy") && strcmp(jstr(v, "policy"), "default"))
 				json_object_set_new(e, "policy", json_string(jstr(v, "policy")));
 			if (!eq_exact(jstr(v, "comment"), s->comment))
 				json_object_set(e, "comment", json_object_get(v, "comment") ? json_object_get(v, "comment") : json_null());
@@ -1970,7 +1985,7 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 			scn_fail(r, "datastore %s: volume %s %s", ds->name, vol, vo ? "has the wrong size" : "is missing");
 		if (vo && !ds_is_block(ds->protocol) &&
 		    (!same_str(jstr(vo, "junction"), junction) ||
-		     !same_str(jstr(vo, "policy"), ds->protocol == DS_PROTO_NFS ? s->prefix : NULL)))
+		     !same_str(jstr(vo, "policy"), ds->protocol == DS_PROTO_NFS ? s->prefix : "default")))
 			scn_fail(r, "datastore %s: volume %s is not mounted at %s with the cluster's export policy", ds->name, vol, junction);
 		if (vo && ds_is_block(ds->protocol) && jstr(vo, "junction") && *jstr(vo, "junction"))
 			scn_fail(r, "datastore %s: block volume %s has a junction", ds->name, vol);
@@ -2015,7 +2030,7 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 			scn_fail(r, "removal %s: share %s is still there", rm->name, vol);
 		if (rm->destroy && (vo || json_object_get(fam(st, "luns"), path) || json_object_get(fam(st, "namespaces"), path)))
 			scn_fail(r, "removal %s with --destroy-data: its volume or LUN is still there", rm->name);
-		if (!rm->destroy && vo && ((jstr(vo, "junction") && *jstr(vo, "junction")) || jstr(vo, "policy")))
+		if (!rm->destroy && vo && ((jstr(vo, "junction") && *jstr(vo, "junction")) || !same_str(jstr(vo, "policy"), "default")))
 			scn_fail(r, "removal %s: kept volume %s is still mounted or exported", rm->name, vol);
 	}
 	/* nothing else of ours: volumes, LUNs, namespaces */
@@ -2146,6 +2161,8 @@ static int random_begin(void *d, struct scn *r, struct scn_rng *g, const struct 
 		scn_at(r, 0, "svm serves iscsi,fc,nfs,smb");
 	else if (scn_rng_chance(g, 30))
 		scn_at(r, 0, "svm serves iscsi,fc,nvme-tcp,nfs,smb");
+	if (scn_rng_chance(g, 30))
+		scn_at(r, 0, "reader no-export-policy");
 	for (unsigned i = 1; i <= n; i++) {
 		random_node(g, buf, sizeof(buf), i, 0, 85);
 		scn_at(r, 0, "%s", buf);
@@ -2352,6 +2369,7 @@ static const struct scn_statement statements[] = {
 	{ "remove-datastore", st_remove_datastore, "NAME [destroy-data] [attached N1,N2]  spec entry -> removal" },
 	{ "attached", st_attached, "NAME N1,N2|none  who still has removal NAME attached" },
 	{ "svm", st_svm, "serves P1,P2 | unknown" },
+	{ "reader", st_reader, "no-export-policy|full  whether the leader's ONTAP reader fetches volumes' export policies" },
 	{ "ontap", st_ontap, "volume|lun|namespace|igroup|subsystem|lun-map|ns-map|policy|rule|share|grow|drop ...  someone else's change" },
 	{ "plan", st_plan, " compute and trace the plan" },
 	{ "perform", st_perform, "[N|all] [fail K [applied]]  perform the next ops of the last plan" },
