@@ -131,6 +131,25 @@ static void test_edges(void)
 	}
 	dsplan_free(p);
 
+	/* a node name too long for an igroup (ONTAP: 96 characters) waits */
+	{
+		char longname[90];
+		struct dsplan_node one = { .name = longname, .iqn = "iqn.x:long" };
+		memset(longname, 'h', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = 0;
+		in.nodes = &one;
+		in.n_nodes = 1;
+		in.n_removals = 0;
+		p = plan(&in);
+		CHECK(p && p->n_waiting == 1 && strstr(p->waiting[0].why, "longer than ONTAP's 96"), "long name");
+		for (size_t i = 0; p && i < p->n_ops; i++)
+			CHECK(p->ops[i].kind != DSPLAN_IGROUP_ENSURE, "no igroup for it");
+		dsplan_free(p);
+		in.nodes = nodes;
+		in.n_nodes = 4;
+		in.n_removals = 1;
+	}
+
 	/* the SVM serving nothing: everything blocked, nothing planned */
 	{
 		bool serves[_DS_PROTO_MAX] = { false };

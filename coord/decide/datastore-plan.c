@@ -21,6 +21,7 @@
 #include "macros.h"
 
 #define NOP ((size_t)-1) /* "no op": an op index that is not there */
+#define IGROUP_NAME_MAX 96u /* ONTAP's limit; a 40-character prefix leaves a node name 55 */
 
 static const char *const proto_names[_DS_PROTO_MAX] = {
 	[DS_PROTO_ISCSI] = "iscsi", [DS_PROTO_FC] = "fc", [DS_PROTO_NVME_TCP] = "nvme-tcp",
@@ -291,7 +292,8 @@ struct idxv {
 
 /* Per input node. */
 struct nstate {
-	bool dup;                          /* a second entry with the same name (or igroup name): ignored */
+	bool dup;                          /* a second entry with the same name (or igroup name), or a
+					      name too long for an igroup: ignored */
 	char *igroup;                      /* owned */
 	const struct dsplan_ontap_igroup *have;  /* ours, on ONTAP */
 	bool usable;                       /* LUNs may be mapped to its igroup */
@@ -542,6 +544,12 @@ static void plan_nodes_init(struct b *b)
 		if (!in->nodes[i].name || !(ns->igroup = dsplan_igroup_name(in->prefix, in->nodes[i].name))) {
 			ns->dup = true;
 			b->oom |= in->nodes[i].name != NULL;
+			continue;
+		}
+		if (strlen(ns->igroup) > IGROUP_NAME_MAX) {
+			ns->dup = true;
+			add_wait(b, in->nodes[i].name, strf("its igroup name %s is longer than ONTAP's %u characters: ignored",
+							   ns->igroup, IGROUP_NAME_MAX));
 			continue;
 		}
 		for (size_t j = 0; j < i && !ns->dup; j++) {

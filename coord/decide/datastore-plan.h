@@ -251,7 +251,9 @@ char *dsplan_op_json(const struct dsplan_op *op);
 char *dsplan_volume_name(const char *prefix, const char *datastore);
 char *dsplan_lun_path(const char *prefix, const char *datastore);        /* /vol/<vol>/lun0 */
 char *dsplan_namespace_path(const char *prefix, const char *datastore);  /* /vol/<vol>/ns0 */
-/* <prefix>_<node>, every character of the node name outside [A-Za-z0-9_.:-] replaced by '_'. */
+/* <prefix>_<node>, every character of the node name outside [A-Za-z0-9_.:-] replaced by '_'.
+ * ONTAP takes at most 96 characters: a node whose igroup name is longer is ignored by the plan
+ * and listed in `waiting` (so is the second of two nodes with one igroup name). */
 char *dsplan_igroup_name(const char *prefix, const char *node);
 /* "kvmcd_" + the corosync cluster name with every character outside [A-Za-z0-9_] replaced by
  * '_' (ONTAP names), at most 40 characters. Owned. */
