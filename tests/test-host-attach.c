@@ -698,6 +698,35 @@ static void test_iscsi_portal_unreachable(void)
 	CHECK(o.r == -ETIMEDOUT && strstr(o.detail, "iscsiadm -m node -T " IQN " -p " P2 " --login: exited with status 8: ") &&
 	      strstr(o.detail, "initiator reported error (8 - connection timed out)"), "login timeout: %d %s", o.r, o.detail);
 
+	/* CHAP refused by the target: -EACCES and iscsiadm's words */
+	tree_reset();
+	fresh_runner();
+	can(ARGV("iscsiadm", "-m", "session"), 21, NULL, "iscsiadm-session-none.err", 0);
+	can(SHOW(P1), 0, "iscsiadm-node-automatic.out", NULL, 0);
+	can(SHOW(P2), 0, "iscsiadm-node-automatic.out", NULL, 0);
+	can(ARGV("iscsiadm", "-m", "node", "-T", IQN, "-p", P1, "--login"), 24, NULL, "iscsiadm-login-auth.err", 0);
+	can(ARGV("iscsiadm", "-m", "node", "-T", IQN, "-p", P2, "--login"), 24, NULL, "iscsiadm-login-auth.err", 0);
+	CHECK(run_hook(host_attach_iscsi.attach, &t, NULL, 0, &o, NULL) == 0, "started");
+	CHECK(o.r == -EACCES && strstr(o.detail, "exited with status 24: ") &&
+	      strstr(o.detail, "iSCSI login failed due to authorization failure") &&
+	      strstr(o.detail, "(2 of 2 portals failed)"), "auth failure: %d %s", o.r, o.detail);
+
+	/* a login that hangs (a dead portal, iscsid stuck): killed at the step deadline, -ETIMEDOUT,
+	 * the other portal still tried, and the whole attach bounded */
+	tree_reset();
+	fresh_runner();
+	can(ARGV("iscsiadm", "-m", "session"), 21, NULL, "iscsiadm-session-none.err", 0);
+	can(SHOW(P1), 0, "iscsiadm-node-automatic.out", NULL, 0);
+	can(SHOW(P2), 0, "iscsiadm-node-automatic.out", NULL, 0);
+	CHECK(runner_capture_add(runner, ARGV("iscsiadm", "-m", "node", "-T", IQN, "-p", P1, "--login"),
+				 &(struct runner_canned){ .mode = RUNNER_CANNED_HANG }) == 0, "canned hang");
+	can(ARGV("iscsiadm", "-m", "node", "-T", IQN, "-p", P2, "--login"), 0, "iscsiadm-login.out", NULL, 0);
+	CHECK(run_hook(host_attach_iscsi.attach, &t, iscsi_effects, ARRAY_SIZE(iscsi_effects), &o, NULL) == 0, "started");
+	CHECK(o.r == -ETIMEDOUT && strstr(o.detail, "-p " P1 " --login: timed out after") &&
+	      strstr(o.detail, "(1 of 2 portals failed)"), "hung login: %d %s", o.r, o.detail);
+	CHECK(o.usec < 3 * USEC_PER_SEC, "hung login took %llu us", (unsigned long long)o.usec);
+	CHECK(runner_capture_count(runner) == 5, "P2 still tried after P1 hung");
+
 	/* iscsid not running: the first step says so */
 	fresh_runner();
 	can(ARGV("iscsiadm", "-m", "session"), 20, NULL, "iscsiadm-session-noiscsid.err", 0);
@@ -728,7 +757,7 @@ static void test_iscsi_chap(void)
 {
 	struct host_target t = iscsi_target();
 	struct outcome o;
-	_cleanup_free_ char *seq = NULL, *rec = NULL, *file = NULL;
+	_cleanup_free_ char *seq = NULL;
 	char secret_file[512], record[1024];
 	struct stat st;
 
@@ -774,7 +803,6 @@ static void test_iscsi_chap(void)
 
 	/* the secret is in the record files, which stay 0600, and the lock is released */
 	snprintf(record, sizeof record, "%s/iscsi/nodes/%s/10.77.0.10,3260,-1/default", etc_root, IQN);
-	file = fixture("node-record-file");
 	{
 		FILE *f = fopen(record, "r");
 		char buf[16384] = "";
@@ -842,7 +870,6 @@ static void test_iscsi_chap(void)
 	CHECK(run_hook(host_attach_iscsi.attach, &t, NULL, 0, &o, NULL) == 0, "started");
 	CHECK(o.r == -EINVAL && strstr(o.detail, "more than one line") && !strstr(o.detail, "second"),
 	      "two-line secret: %d %s", o.r, o.detail);
-	(void)rec;
 }
 
 static void test_iscsi_device_never_shows_up(void)
