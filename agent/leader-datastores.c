@@ -229,7 +229,8 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 	json_array_foreach(json_object_get(obs, "volumes"), i, x)
 		b->vols[b->ontap.n_volumes++] = (struct dsplan_ontap_volume){
 			.name = js(x, "name"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
-			.comment = js(x, "comment"), .junction = js(x, "junction") };
+			.comment = js(x, "comment"), .junction = js(x, "junction"),
+			.export_policy = js(x, "export_policy") ? js(x, "export_policy") : "default" };
 	json_array_foreach(json_object_get(obs, "luns"), i, x)
 		b->luns[b->ontap.n_luns++] = (struct dsplan_ontap_lun){
 			.path = js(x, "path"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),

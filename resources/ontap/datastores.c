@@ -144,9 +144,9 @@ static void add_record(struct observe *o, enum obs_part part, const json_t *rec)
 	switch (part) {
 	case OBS_VOLUMES:
 		json_array_append_new(json_object_get(doc, "volumes"),
-				      json_pack("{sssIss?ss?}", "name", jstr(rec, "name") ?: "", "size",
+				      json_pack("{sssIss?ss?ss?}", "name", jstr(rec, "name") ?: "", "size",
 						jint(rec, "size"), "comment", jstr(rec, "comment"), "junction",
-						jstr(rec, "nas.path")));
+						jstr(rec, "nas.path"), "export_policy", jstr(rec, "nas.export_policy.name")));
 		break;
 	case OBS_LUNS:
 	case OBS_NAMESPACES:
@@ -314,7 +314,7 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
 	}
 	o->pending = 1; /* held until every request has started */
 	if (r >= 0)
-		r = start_list(o, OBS_VOLUMES, "/storage/volumes", "name", vol, "uuid,name,size,comment,nas.path", NULL);
+		r = start_list(o, OBS_VOLUMES, "/storage/volumes", "name", vol, "uuid,name,size,comment,nas.path,nas.export_policy.name", NULL);
 	if (r >= 0)
 		r = start_list(o, OBS_LUNS, "/storage/luns", "name", path, "uuid,name,space.size,serial_number,comment", NULL);
 	if (r >= 0)

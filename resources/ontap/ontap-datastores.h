@@ -14,7 +14,7 @@
 
 /*
  * done(userdata, r, observed, err): observed (borrowed for the call) is
- *   {"volumes":   [{"name","size","comment","junction"}],
+ *   {"volumes":   [{"name","size","comment","junction","export_policy"}],
  *    "luns":      [{"path","size","serial","comment"}],
  *    "namespaces":[{"path","size","uuid","comment"}],
  *    "igroups":   [{"name","protocol","initiators":[...],"comment"}],
