@@ -247,7 +247,7 @@ static struct ds_local *local_get(struct datastores *d, const char *name, bool c
 	if (!create || !(l = calloc(1, sizeof(*l))))
 		return NULL;
 	l->name = strdup(name);
-	l->status = json_pack("{sbsnsnsbsbsnssAsn}", "attached", 0, "device", "fs", "mounted", 0, "pool_active", 0,
+	l->status = json_pack("{sbsnsnsbsbsnsssn}", "attached", 0, "device", "fs", "mounted", 0, "pool_active", 0,
 			      "pool_xml_sha256", "step", step_names[STEP_ATTACH], "error");
 	if (!l->name || !l->status) {
 		free(l->name);

@@ -153,11 +153,13 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 	json_array_foreach(json_object_get(obs, "subsystems"), i, x)
 		total += json_array_size(json_object_get(x, "hosts"));
 	json_object_foreach((json_t *)records, k, v)
-		total += json_object_size(secs) + 1;
+		total += json_object_size(secs) + 1 + json_array_size(json_object_get(v, "addresses")) +
+			 json_array_size(json_object_get(v, "fc_wwpns"));
 	total += json_array_size(json_object_get(obs, "export_policies")) + 4;
 	b->cap_strs = total;
 	b->strs = calloc(total, sizeof(*b->strs));
-	b->nodes = calloc(json_object_size(secs) + json_array_size(spec_nodes) + 1, sizeof(*b->nodes));
+	b->nodes = calloc(json_object_size(secs) + json_object_size(records) + json_array_size(spec_nodes) + 1,
+			  sizeof(*b->nodes));
 	b->removals = calloc(json_object_size(records) + 1, sizeof(*b->removals));
 	if (!b->strs || !b->nodes || !b->removals || !ALLOC_FOR(b->vols, json_object_get(obs, "volumes")) ||
 	    !ALLOC_FOR(b->luns, json_object_get(obs, "luns")) || !ALLOC_FOR(b->nss, json_object_get(obs, "namespaces")) ||
@@ -186,7 +188,34 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		nd->wwpns = strings_of(b, json_object_get(inv, "fc_wwpns"), &nd->n_wwpns);
 		nd->addresses = strings_of(b, json_object_get(inv, "addresses"), &nd->n_addresses);
 	}
-	/* A spec node that has not published yet is still a node: it keeps what it has on ONTAP. */
+	/*
+	 * A node that is not a member right now (its kvmcd restarts, its host reboots, it is being
+	 * fenced) is still a node: its initiators come from the leader's record of them
+	 * ("node/<name>", written when it last published), so it keeps its access. Without a
+	 * "nodes" list in the spec every node ever recorded stays; a node leaves the storage only
+	 * when the spec lists nodes and no longer lists it.
+	 */
+	json_object_foreach((json_t *)records, k, v) {
+		const char *name = k + 5;
+		bool seen = false, listed = json_array_size(spec_nodes) == 0;
+		struct dsplan_node *nd;
+
+		if (strncmp(k, "node/", 5) != 0)
+			continue;
+		for (size_t j = 0; j < b->in.n_nodes; j++)
+			seen |= strcmp(b->nodes[j].name, name) == 0;
+		json_array_foreach(spec_nodes, i, x)
+			listed |= js(x, "name") && strcmp(js(x, "name"), name) == 0;
+		if (seen || !listed)
+			continue;
+		nd = &b->nodes[b->in.n_nodes++];
+		nd->name = name;
+		nd->iqn = js(v, "iscsi_iqn");
+		nd->nqn = js(v, "nvme_nqn");
+		nd->wwpns = strings_of(b, json_object_get(v, "fc_wwpns"), &nd->n_wwpns);
+		nd->addresses = strings_of(b, json_object_get(v, "addresses"), &nd->n_addresses);
+	}
+	/* A spec node that has never published is still a node: it keeps what it has on ONTAP. */
 	json_array_foreach(spec_nodes, i, x) {
 		bool seen = false;
 		for (size_t j = 0; j < b->in.n_nodes; j++)
@@ -337,6 +366,29 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 	uint64_t version;
 	int r;
 
+	/* What each member published of its initiators, kept for when it is not a member. */
+	{
+		const json_t *secs = service_node_sections(l->ctx), *v;
+		const char *k;
+
+		json_object_foreach((json_t *)secs, k, v) {
+			const json_t *inv = json_object_get(json_object_get(v, "section"), INVENTORY_SECTION_KEY);
+			char key[128];
+			json_t *rec;
+
+			if (!js(v, "name") || !json_is_object(inv))
+				continue;
+			rec = json_pack("{sOsOsOsO}", "iscsi_iqn", json_object_get(inv, "iscsi_iqn") ?: json_null(),
+					"nvme_nqn", json_object_get(inv, "nvme_nqn") ?: json_null(), "fc_wwpns",
+					json_object_get(inv, "fc_wwpns") ?: json_null(), "addresses",
+					json_object_get(inv, "addresses") ?: json_null());
+			snprintf(key, sizeof(key), "node/%s", js(v, "name"));
+			if (rec && !json_equal(json_object_get(records, key), rec))
+				json_object_set_new(patch, key, rec);
+			else
+				json_decref(rec);
+		}
+	}
 	/* One node formats: the lowest name among the nodes (stable while they stay). */
 	for (size_t i = 0; i < b->in.n_nodes; i++)
 		if (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0)
@@ -351,7 +403,7 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		for (size_t k = 0; k < plan->n_blocked; k++)
 			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
 				blocked = plan->blocked[k].why;
-		rec = json_pack("{sssss?sbss?}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
+		rec = json_pack("{ssssss?sbss?}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
 				"fs", s->fs == DS_FS_NONE ? NULL : ds_fs_name(s->fs), "ready", blocked == NULL,
 				"blocked", blocked);
 		if (!rec)

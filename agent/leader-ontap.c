@@ -394,14 +394,16 @@ static void svc_role(void *state, bool leading, uint64_t epoch)
 static void svc_leading(void *state, bool acting, uint64_t epoch)
 {
 	struct leader_ontap *l = state;
-	const struct leader_ds_ontap ops = { .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute };
+	struct leader_ds_ontap ops;
 
 	if (!l)
 		return;
 	if (acting && l->epoch != epoch)
-		leader_ontap_role(l, true, epoch);
+		leader_ontap_role(l, true, epoch); /* loads the module the first time */
+	/* Resolved only now: the module is loaded when this node first acts. */
+	ops = (struct leader_ds_ontap){ .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute };
 	/* The datastore loop starts new work only while acting; a sync round pauses it. */
-	leader_ds_set_client(l->ds, acting ? l->client : NULL, &ops);
+	leader_ds_set_client(l->ds, acting && ops.observe && ops.execute ? l->client : NULL, &ops);
 }
 
 static void svc_committed(void *state, uint64_t version, bool may_act)
