@@ -761,29 +761,28 @@ static int datastores_get(struct ctl *ctl, const char *what, json_t **list)
 /* kvmcctl datastore list [--json] | show NAME [--json] */
 static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option options[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
 	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
 	json_t *list = NULL, *ds, *found = NULL;
 	bool json = false, show;
 	size_t i;
-	int c, r;
+	int r;
 
 	show = strcmp(verb, "show") == 0;
 	if (!show && strcmp(verb, "list") != 0)
 		return usage_error("datastore: list [--json] | show NAME [--json]");
-	optind = 2;
-	while ((c = getopt_long(argc, argv, "+j", options, NULL)) >= 0) {
-		if (c != 'j')
-			return usage_error("datastore %s: unknown option", verb);
-		json = true;
+	/* Options and the name in any order ("show ds1 --json", "show --json ds1"). */
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else if (argv[k][0] == '-')
+			return usage_error("datastore %s: unknown option '%s'", verb, argv[k]);
+		else if (show && !name)
+			name = argv[k];
+		else
+			return usage_error("datastore %s: unexpected argument '%s'", verb, argv[k]);
 	}
-	if (show) {
-		if (optind >= argc)
-			return usage_error("datastore show: which datastore?");
-		name = argv[optind++];
-	}
-	if (optind < argc)
-		return usage_error("datastore %s: unexpected argument '%s'", verb, argv[optind]);
+	if (show && !name)
+		return usage_error("datastore show: which datastore?");
 	r = datastores_get(ctl, show ? "datastore show" : "datastore list", &list);
 	if (r != EXIT_DONE)
 		return r;

@@ -452,9 +452,9 @@ static int exec_one(struct execute *e, struct exec_req *q)
 		return ontap_export_rule_ensure(c, &rule, on_executed, q);
 	}
 	case DSPLAN_EXPORT_POLICY_DELETE: return ontap_export_policy_delete(c, op->object, on_executed, q);
-	case DSPLAN_EXPORT_RULE_DELETE:
-	case DSPLAN_VOLUME_MOUNT:
-	case DSPLAN_VOLUME_UNMOUNT:
+	case DSPLAN_EXPORT_RULE_DELETE: return ontap_export_rule_delete(c, op->object, op->target, on_executed, q);
+	case DSPLAN_VOLUME_MOUNT: return ontap_volume_mount(c, op->object, op->junction, op->target, on_executed, q);
+	case DSPLAN_VOLUME_UNMOUNT: return ontap_volume_mount(c, op->object, NULL, NULL, on_executed, q);
 	case DSPLAN_SHARE_ENSURE:
 	case DSPLAN_SHARE_DELETE:
 	case _DSPLAN_OP_MAX:

@@ -134,3 +134,38 @@ int ontap_nfs_service_get(struct ontap_client *c, ontap_done_fn done, void *user
 {
 	return ontap_service_get(c, "NFS service", "/protocols/nfs/services", "enabled", done, userdata);
 }
+
+/* A rule's instance path: /protocols/nfs/export-policies/{id}/rules/{index}. */
+static int rule_instance_path(struct op *op, const json_t *rec, char **ret)
+{
+	const json_t *idx = json_object_get(rec, "index");
+
+	if (!json_is_integer(idx) || !op->parent_id) {
+		ontap_error_setf(&op->err, -EBADMSG, "export rule record without index");
+		return -EBADMSG;
+	}
+	if (asprintf(ret, "/protocols/nfs/export-policies/%s/rules/%" JSON_INTEGER_FORMAT, op->parent_id,
+		     json_integer_value(idx)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int ontap_export_rule_delete(struct ontap_client *c, const char *policy, const char *clients,
+			     ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+	_cleanup_free_ char *disp = NULL;
+
+	if (!policy || !clients || !*clients)
+		return -EINVAL;
+	if (asprintf(&disp, "%s in %s", clients, policy) < 0)
+		return -ENOMEM;
+	TRY(op_new(c, OP_DELETE, "export rule", disp, done, userdata, &op));
+	op->parent_key = "id";
+	TRY(op_set_parent(op, "export policy", "/protocols/nfs/export-policies", "name", policy, true));
+	TRY(op_set(&op->collection, "/protocols/nfs/export-policies/{}/rules"));
+	TRY(op_query_by(op, "clients.match", clients, false));
+	TRY(op_set(&op->fields, "index,clients"));
+	op->instance_path = rule_instance_path;
+	return op_start(TAKE_PTR(op));
+}

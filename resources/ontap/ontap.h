@@ -81,6 +81,10 @@ int ontap_volume_list(struct ontap_client *c, const char *name_pattern, ontap_do
 int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
 			ontap_done_fn done, void *userdata);
 int ontap_volume_delete(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
+/* Mounts the volume at junction with export policy (NULL = "default"); junction NULL or "":
+ * unmounts it. Same state: no PATCH. */
+int ontap_volume_mount(struct ontap_client *c, const char *name, const char *junction, const char *policy,
+		       ontap_done_fn done, void *userdata);
 /* Reverts the volume to snapshot (newer snapshots are lost). */
 int ontap_volume_restore(struct ontap_client *c, const char *name, const char *snapshot,
 			 ontap_done_fn done, void *userdata);
@@ -202,6 +206,9 @@ struct ontap_export_rule_spec {
 int ontap_export_rule_ensure(struct ontap_client *c, const struct ontap_export_rule_spec *spec,
 			     ontap_done_fn done, void *userdata);
 int ontap_nfs_service_get(struct ontap_client *c, ontap_done_fn done, void *userdata);
+/* Deletes the rule of policy whose clients match is `clients`; gone already: success. */
+int ontap_export_rule_delete(struct ontap_client *c, const char *policy, const char *clients,
+			     ontap_done_fn done, void *userdata);
 
 /* ---------------------------------------------------------------- schedules, policies */
 struct ontap_cron {

@@ -190,6 +190,68 @@ int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
 	return op_start(TAKE_PTR(op));
 }
 
+/* nas.path and nas.export_policy.name as asked ("" path: not mounted). */
+struct mount_want {
+	char *path, *policy;
+};
+
+static void mount_want_free(void *p)
+{
+	struct mount_want *w = p;
+
+	if (w) {
+		free(w->path);
+		free(w->policy);
+		free(w);
+	}
+}
+
+static const char *jpath(const json_t *rec, const char *a, const char *b)
+{
+	return json_string_value(json_object_get(json_object_get(rec, a), b));
+}
+
+static int mount_decide(struct op *op, const json_t *rec, json_t **body)
+{
+	const struct mount_want *w = op->spec;
+	const json_t *nas = json_object_get(rec, "nas");
+	const char *path = json_string_value(json_object_get(nas, "path")) ?: "";
+	const char *pol = jpath(nas, "export_policy", "name") ?: "default";
+
+	if (strcmp(path, w->path) == 0 && strcmp(pol, w->policy) == 0)
+		return 0;
+	*body = json_pack("{s:{s:s,s:{s:s}}}", "nas", "path", w->path, "export_policy", "name", w->policy);
+	return *body ? 1 : -ENOMEM;
+}
+
+static int mount_verify(struct op *op, const json_t *rec)
+{
+	const struct mount_want *w = op->spec;
+	const json_t *nas = json_object_get(rec, "nas");
+	const char *path = json_string_value(json_object_get(nas, "path")) ?: "";
+
+	if (strcmp(path, w->path) != 0)
+		return op_mismatch(op, "nas.path", path, w->path);
+	return 0;
+}
+
+int ontap_volume_mount(struct ontap_client *c, const char *name, const char *junction, const char *policy,
+		       ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+	struct mount_want *w;
+
+	TRY(volume_op(c, OP_PATCH, name, "uuid,name,nas.path,nas.export_policy.name", done, userdata, &op));
+	op->spec = w = calloc(1, sizeof *w);
+	op->spec_free = mount_want_free;
+	if (!w || !(w->path = strdup(junction ?: "")) || !(w->policy = strdup(policy ?: "default")))
+		return -ENOMEM;
+	op->decide = mount_decide;
+	op->verify = mount_verify;
+	op->wait_settled = true;
+	return op_start(TAKE_PTR(op));
+}
+
 int ontap_volume_delete(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata)
 {
 	_cleanup_op_ struct op *op = NULL;
