@@ -217,8 +217,6 @@ static void fill_array(const json_t *arr, const char **out, size_t max, size_t *
 
 static void make_target(const struct ds_spec *spec, const json_t *rec, struct target_buf *b)
 {
-	const char *ip;
-
 	memset(b, 0, sizeof(*b));
 	b->t.datastore = spec->name;
 	b->t.protocol = spec->protocol;
@@ -234,7 +232,6 @@ static void make_target(const struct ds_spec *spec, const json_t *rec, struct ta
 	b->t.portals = b->portals;
 	fill_array(json_object_get(rec, "nas_servers"), b->nas, ARRAY_SIZE(b->nas), &b->t.n_nas_servers);
 	b->t.nas_servers = b->nas;
-	(void)ip;
 }
 
 static struct ds_local *local_get(struct datastores *d, const char *name, bool create)
@@ -386,9 +383,7 @@ static void pool_spec(struct datastores *d, const struct ds_spec *spec, char uui
 	const char *cid = "";
 	uint64_t h1, h2;
 	char seed[256];
-	json_t *st = NULL;
 
-	(void)st;
 	cid = service_cluster_id(d->ctx);
 	snprintf(seed, sizeof(seed), "%s/%s", cid ? cid : "", spec->name);
 	/* A name-based UUID (RFC 4122 layout bits set) from the cluster identity and the name. */
@@ -665,8 +660,15 @@ static json_t *svc_status(void *state)
 	for (struct ds_local *l = d->list; l; l = l->next)
 		if (l->step != STEP_GONE)
 			json_object_set(dss, l->name, l->status);
-	return json_pack("{sssoso?}", "backend", d->backend->name, "datastores", dss, "inventory",
-			 d->inventory ? json_incref(d->inventory) : NULL);
+	json_t *dups = NULL;
+
+	/* Cloned hosts (the same IQN, host NQN or WWPN on two nodes) are a blocking error: the
+	 * array cannot tell them apart, so one would reach the other's storage. */
+	if (inventory_duplicates(service_node_sections(d->ctx), &dups) < 0)
+		dups = NULL;
+	return json_pack("{sssoso?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
+			 d->inventory ? json_incref(d->inventory) : NULL, "duplicate_initiators",
+			 json_array_size(dups) ? dups : (json_decref(dups), NULL));
 }
 
 static void svc_free(void *state)

@@ -458,6 +458,14 @@ static void print_status(json_t *st)
 	if (!connected)
 		printf("WARNING:     this daemon is not connected to corosync; it follows no leader\n");
 	print_ontap(json_object_get(st, "ontap"));
+	{
+		json_t *dups = json_object_get(json_object_get(st, "datastores"), "duplicate_initiators"), *x;
+		json_array_foreach(dups, i, x) {
+			_cleanup_free_ char *nodes = json_dumps(json_object_get(x, "nodes"), JSON_COMPACT);
+			printf("ERROR:       %s %s is on several nodes %s (cloned hosts?): the array cannot tell them apart; give each host its own\n",
+			       str_or(x, "kind", "?"), str_or(x, "value", "?"), nodes ? nodes : "?");
+		}
+	}
 }
 
 static int cmd_status(struct ctl *ctl, int argc, char **argv)

@@ -593,7 +593,6 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 		     "Datastores on ONTAP: the plan is not empty after %u rounds (%zu operations left); pausing",
 		     MAX_ROUNDS, plan->n_ops);
 	/* Done (or paused): record what the nodes need. */
-	(void)service_is_acting(l->ctx);
 	epoch = service_acting_epoch(l->ctx);
 	if (epoch)
 		write_records(l, obs, &b, plan, epoch);

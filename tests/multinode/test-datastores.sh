@@ -79,4 +79,11 @@ wait_until 60 "datastore list says nfs1's volume is kept" kept
 assert_eq "$(access "client=10.213.0.1" | jq -r '[.exports[] | select(.nfs == "rw") | .volume] | join(",")')" "" \
 	"the array no longer exports nfs1 to n1 (the volume is unmounted, its data kept)"
 pools_ok || fail "pool verify after the removal"
+
+log "a cloned host: n3 restarted with n1's initiator name"
+cp "$RUN/n1/etc-iscsi/initiatorname.iscsi" "$RUN/n3/etc-iscsi/initiatorname.iscsi"
+"$CLUSTER" stop 3 kvmcd || fail "stop kvmcd n3"
+"$CLUSTER" start 3 kvmcd || fail "start kvmcd n3"
+cloned() { nx 1 kvmcctl status | grep -q "ERROR: *iqn $(iqn_of 1) is on several nodes"; }
+wait_until 30 "status names the IQN held by two nodes" cloned
 mn_pass
