@@ -356,6 +356,18 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
 	return NULL;
 }
 
+/* The node of this name publishes a section: its kvmcd is a member of the view. */
+static bool is_member(struct leader_ds *l, const char *name)
+{
+	const json_t *v;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
+		if (js(v, "name") && strcmp(js(v, "name"), name) == 0)
+			return true;
+	return false;
+}
+
 static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
 			  uint64_t epoch)
 {
@@ -389,9 +401,10 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 				json_decref(rec);
 		}
 	}
-	/* One node formats: the lowest name among the nodes (stable while they stay). */
+	/* One node formats: the lowest name among the nodes that are members right now (a node
+	 * whose kvmcd is down would never do it), kept while it stays one. */
 	for (size_t i = 0; i < b->in.n_nodes; i++)
-		if (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0)
+		if (is_member(l, b->nodes[i].name) && (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0))
 			mkfs_by = b->nodes[i].name;
 	for (size_t i = 0; i < b->in.n_datastores; i++) {
 		const struct ds_spec *s = &b->specs[i];
@@ -408,13 +421,13 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 				"blocked", blocked);
 		if (!rec)
 			continue;
-		/* The previous mkfs_by stays while that node is still a node: never two formatters. */
+		/* The previous mkfs_by stays while that node is a member: never two formatters at once
+		 * (a node that died while formatting leaves a device the next one refuses to touch:
+		 * it holds something -- safe, and status says so). */
 		{
 			const char *prev = js(json_object_get(records, ({ snprintf(key, sizeof(key), "ds/%s", s->name); key; })),
 					      "mkfs_by");
-			bool still = false;
-			for (size_t n = 0; prev && n < b->in.n_nodes; n++)
-				still |= strcmp(b->nodes[n].name, prev) == 0;
+			bool still = prev && *prev && is_member(l, prev);
 			json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
 		}
 		switch (s->protocol) {

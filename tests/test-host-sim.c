@@ -367,7 +367,19 @@ static void test_block_iscsi(void)
 	CHECK(attach(&N1, &t) == 0 && strcmp(R.detail, dev) == 0, "attach: %d %s", R.r, R.detail);
 	n = readlink(dev, target, sizeof(target) - 1);
 	target[n > 0 ? n : 0] = '\0';
-	snprintf(q, sizeof(q), "/api/storage/luns?serial_number=%s&fields=uuid", lun1);
+	{
+		/* Serials may hold '+' (and other query characters): percent-encode the value. */
+		char enc[64], *o = enc;
+		for (const char *c = lun1; *c && o < enc + sizeof(enc) - 4; c++) {
+			if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+			    *c == '-' || *c == '_' || *c == '.')
+				*o++ = *c;
+			else
+				o += sprintf(o, "%%%02X", (unsigned char)*c);
+		}
+		*o = 0;
+		snprintf(q, sizeof(q), "/api/storage/luns?serial_number=\"%s\"&fields=uuid", enc);
+	}
 	lun = api_first(q);
 	CHECK(n > 0 && strstr(target, base) && strstr(target, json_string_value(json_object_get(lun, "uuid")) ?: "?"),
 	      "the device is the LUN's backing file: %s", target);

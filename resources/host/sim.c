@@ -1101,7 +1101,8 @@ static json_t *block_grant(struct op *op, json_t *answer, char *why, size_t size
 		const char *key = json_string_value(json_object_get(e, nvme ? "uuid" : "serial_number"));
 		const char *target = json_string_value(json_object_get(e, nvme ? "target_nqn" : "target_iqn"));
 
-		if (!key || strcasecmp(key, op->id) != 0)
+		/* LUN serials are case-sensitive ("80D3A+LXmTbC"); namespace UUIDs are not. */
+		if (!key || (nvme ? strcasecmp(key, op->id) : strcmp(key, op->id)) != 0)
 			continue;
 		if (op->want_target && target && *target && strcasecmp(target, op->want_target) != 0) {
 			snprintf(why, size, "%s %s is reachable through %s, not %s", nvme ? "namespace" : "LUN", op->id, target,

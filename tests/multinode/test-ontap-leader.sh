@@ -13,7 +13,7 @@ REQLOG=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}/ontap/requests.log
 ontap_linked() { # I EPOCH: node I reached ONTAP as leader under EPOCH
 	[ "$(jget "$1" '"\(.ontap.leader_epoch) \(.ontap.version)"')" = "$2 9.14.1" ]
 }
-maps_curl() { grep -c libcurl "/proc/$("$CLUSTER" pids "$1" kvmcd | head -1)/maps"; }
+maps_curl() { grep -c 'libcurl\.so\|kvmcd-ontap\.so' "/proc/$("$CLUSTER" pids "$1" kvmcd | head -1)/maps"; }
 # Every line of the request log is "node epoch"; prints the distinct pairs.
 request_stamps() { jq -r '"\(.node) \(.epoch)"' "$REQLOG" | sort -u | tr '\n' ';'; }
 
