@@ -45,6 +45,8 @@ struct ds_local {
 	bool busy;                   /* a host op is in flight */
 	bool removing;               /* not in the spec any more: going down */
 	unsigned failures;           /* consecutive, for the backoff */
+	uint64_t ready_at;           /* when it last reached STEP_DONE (the next check is due after) */
+	bool rechecking;             /* the periodic walk of a ready datastore: no "ready" log line */
 	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
 	json_t *status;              /* owned: what the section says about it */
 	json_t *last_spec;           /* owned: {"datastores":[its last spec entry]} (for the way down) */
@@ -290,8 +292,12 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 		l->retry_at = 0;
 		set_status(l, "error", NULL);
 		l->step = next;
-		if (next == STEP_DONE)
-			klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is ready on this node", l->name);
+		if (next == STEP_DONE) {
+			if (!l->rechecking)
+				klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is ready on this node", l->name);
+			l->rechecking = false;
+			l->ready_at = now_usec(d);
+		}
 	}
 	set_status(l, "step", json_string(step_names[l->step]));
 	publish(d);
@@ -489,10 +495,17 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		r = d->backend->pool ? d->backend->pool->ensure(&d->host, &ps, on_pool, l) : -EOPNOTSUPP;
 		break;
 	case STEP_DONE:
-		/* Re-probe now and then: a fence or an admin's hand shows up as a failed attach. */
-		if (spec) {
+		/* Walk it again every RECONCILE_PERIOD (every step probes first, so this only
+		 * checks): a fence or an admin's hand shows up as a failed step. Not sooner: the
+		 * walk kicks the reconcile after every step. */
+		if (now_usec(d) < l->ready_at + RECONCILE_PERIOD_USEC) {
+			l->busy = false;
+			return;
+		}
+		{
 			const struct host_attach_ops *a = d->backend->attach[spec->protocol];
 			l->step = STEP_ATTACH;
+			l->rechecking = true;
 			r = a->attach(&d->host, &tb.t, on_attached, l);
 		}
 		break;
@@ -677,6 +690,9 @@ static void svc_free(void *state)
 
 	if (!d)
 		return;
+	/* A host step still in flight at shutdown is killed with the runner, which gives no
+	 * callback: what that step owned is dropped with the process (LeakSanitizer may name it).
+	 * Steps are short and a ready datastore is only re-walked every RECONCILE_PERIOD. */
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->kick);
 	while (d->list) {
