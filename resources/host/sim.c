@@ -454,7 +454,6 @@ static int job_fail(struct job *j, int r, const char *fmt, ...)
 
 static int job_identity(struct job *j)
 {
-	_cleanup_free_ char *file = NULL;
 	json_auto_t *wwpns = NULL;
 	int r;
 

@@ -91,6 +91,7 @@ uint64_t scn_now(const struct scn *r)
 	return r->now;
 }
 
+static void vline(struct scn *r, bool golden, const char *fmt, va_list ap) _printf_(3, 0);
 static void vline(struct scn *r, bool golden, const char *fmt, va_list ap)
 {
 	_cleanup_free_ char *text = NULL;
