@@ -233,9 +233,12 @@ static void leader_ontap_free(struct leader_ontap *l)
 {
 	if (!l)
 		return;
-	leader_ds_free(l->ds); /* before the client: nothing of it may outlive it */
+	/* The client first: freeing it cancels what is in flight, and those callbacks
+	 * (-ECANCELED) land in the datastore loop, which must still exist to take them. */
+	leader_ds_set_client(l->ds, NULL, NULL);
 	if (l->client)
 		ontap_dl.ontap_client_free(l->client);
+	leader_ds_free(l->ds);
 	sd_event_source_disable_unref(l->retry);
 	ontap_options_clear(&l->opts);
 	free(l->node_name);
