@@ -413,6 +413,7 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		const char *blocked = NULL;
 		json_t *rec;
 
+		snprintf(key, sizeof(key), "ds/%s", s->name);
 		for (size_t k = 0; k < plan->n_blocked; k++)
 			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
 				blocked = plan->blocked[k].why;
@@ -425,8 +426,7 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		 * (a node that died while formatting leaves a device the next one refuses to touch:
 		 * it holds something -- safe, and status says so). */
 		{
-			const char *prev = js(json_object_get(records, ({ snprintf(key, sizeof(key), "ds/%s", s->name); key; })),
-					      "mkfs_by");
+			const char *prev = js(json_object_get(records, key), "mkfs_by");
 			bool still = prev && *prev && is_member(l, prev);
 			json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
 		}
@@ -460,7 +460,6 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		default:
 			break;
 		}
-		snprintf(key, sizeof(key), "ds/%s", s->name);
 		if (!json_equal(json_object_get(records, key), rec))
 			json_object_set_new(patch, key, rec);
 		else
