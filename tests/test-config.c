@@ -361,7 +361,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 7 && n_keys == 29, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 7 && n_keys == 30, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */

@@ -190,6 +190,37 @@ static void test_duplicates(void)
 	CHECK(inventory_duplicates(bad, &none) == -EINVAL, "not an object");
 }
 
+static bool json_eq(json_t *v, const char *want);
+
+static void test_os_release(void)
+{
+	json_auto_t *o = NULL;
+
+	CHECK(inventory_parse_os_release("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
+					 "VERSION_ID=\"12\"\nID=debian\n# ID=fedora\n", &o) == 0 &&
+		      json_eq(o, "{\"id\":\"debian\",\"id_like\":null,\"pretty_name\":\"Debian GNU/Linux 12 (bookworm)\","
+				 "\"version_id\":\"12\"}"),
+	      "Debian 12");
+	json_decref(o);
+	o = NULL;
+	CHECK(inventory_parse_os_release("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID='9.3'\n"
+					 "PRETTY_NAME=\"Rocky \\\"Blue\\\" \\$9\" # comment\n  ID_LIKE  \n", &o) == 0 &&
+		      json_eq(o, "{\"id\":\"rocky\",\"id_like\":\"rhel centos fedora\",\"pretty_name\":\"Rocky \\\"Blue\\\" $9\","
+				 "\"version_id\":\"9.3\"}"),
+	      "quotes, escapes, comments, a line without '='");
+	json_decref(o);
+	o = NULL;
+	CHECK(inventory_parse_os_release("ID=\nVERSION_ID=\"\"\nID_LIKE=\"arch\x01\"\n", &o) == 0 &&
+		      json_eq(o, "{\"id\":null,\"id_like\":\"arch\",\"pretty_name\":null,\"version_id\":null}"),
+	      "empty values are null, control characters dropped");
+	json_decref(o);
+	o = NULL;
+	CHECK(inventory_parse_os_release(NULL, &o) == 0 && json_object_size(o) == 4, "no text");
+	CHECK(inventory_known_name("iscsiadm") && inventory_known_name("dm_multipath") &&
+		      !inventory_known_name("iscsi") && !inventory_known_name(NULL),
+	      "known names");
+}
+
 /* ---- collect on fake trees ---- */
 
 struct result {
@@ -279,6 +310,7 @@ static void make_tree(void)
 	write_file("usr/local/bin/nvme", "#!/bin/sh\n", 0755);
 	write_file("usr/bin/virsh", "not executable\n", 0644);
 	make_dir("usr/sbin/mkfs.ocfs2");            /* a directory is not a tool */
+	write_file("etc/os-release", "ID=fedora\nVERSION_ID=40\n", 0644);
 }
 
 static void test_collect_tree(void)
@@ -323,6 +355,8 @@ static void test_collect_tree(void)
 		      json_is_true(json_object_get(json_object_get(inv, "libvirtd"), "answers")),
 	      "libvirt's test driver answers");
 	CHECK(json_eq(json_object_get(inv, "problems"), "[]"), "no problems");
+	CHECK(json_eq(json_object_get(inv, "os"), "{\"id\":\"fedora\",\"id_like\":null,\"pretty_name\":null,\"version_id\":\"40\"}"),
+	      "os-release of the etc root");
 	CHECK(json_is_array(json_object_get(inv, "addresses")), "addresses");
 	/* compact JSON with sorted keys: the text is stable for the section */
 	CHECK(res.text && res.text[0] == '{' && !strchr(res.text, '\n') && strstr(res.text, "\"addresses\"") < strstr(res.text, "\"backend\""),
@@ -354,8 +388,27 @@ static void test_collect_tree(void)
 	inv = collect(&ctx, &o, &res);
 	CHECK(inv && json_is_null(json_object_get(inv, "iscsi_iqn")) &&
 		      json_eq(json_object_get(inv, "fc_wwpns"), "[]") && json_eq(json_object_get(inv, "problems"), "[]") &&
-		      json_eq(json_object_get(json_object_get(inv, "modules"), "dlm"), "\"missing\""),
+		      json_eq(json_object_get(json_object_get(inv, "modules"), "dlm"), "\"missing\"") &&
+		      json_is_null(json_object_get(inv, "os")),
 	      "empty tree: %s", res.text);
+	free(res.text);
+
+	/* the simulated host: everything, but what it is told to lack; identities still read */
+	make_tree();
+	o.simulated = true;
+	o.simulated_missing = " iscsiadm ,dm_multipath,nosuch";
+	json_decref(inv);
+	inv = collect(&ctx, &o, &res);
+	CHECK(inv && json_eq(json_object_get(inv, "tools"),
+			     "{\"blkid\":true,\"dlm_controld\":true,\"gfs2_jadd\":true,\"iscsiadm\":false,"
+			     "\"mkfs.gfs2\":true,\"mkfs.ocfs2\":true,\"mount.cifs\":true,\"mount.nfs\":true,"
+			     "\"multipath\":true,\"multipathd\":true,\"nvme\":true,\"tunefs.ocfs2\":true,\"virsh\":true}") &&
+		      json_eq(json_object_get(inv, "modules"),
+			      "{\"cifs\":\"loaded\",\"dlm\":\"loaded\",\"dm_multipath\":\"missing\",\"gfs2\":\"loaded\","
+			      "\"iscsi_tcp\":\"loaded\",\"nfs\":\"loaded\",\"nvme_tcp\":\"loaded\",\"ocfs2\":\"loaded\","
+			      "\"ocfs2_stack_user\":\"loaded\"}") &&
+		      json_eq(json_object_get(inv, "iscsi_iqn"), "\"iqn.2024-01.test:node1\""),
+	      "simulated: %s", res.text);
 	free(res.text);
 }
 
@@ -431,6 +484,7 @@ int main(void)
 	test_parse_iqn();
 	test_addresses();
 	test_duplicates();
+	test_os_release();
 	test_collect_tree();
 	test_libvirt_down_and_hung();
 	test_bad_calls();

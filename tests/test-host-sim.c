@@ -312,6 +312,14 @@ static void test_config(void)
 	s.ca_file = "ca.pem";
 	CHECK(host_sim_check(&s, &why) == -EINVAL && why && strstr(why, "sim_ca_file"), "relative ca");
 	free(why);
+	why = NULL;
+	s.ca_file = NULL;
+	s.missing = "iscsiadm, nvme_tcp";
+	CHECK(host_sim_check(&s, &why) == 0, "sim_missing of known names");
+	s.missing = "iscsiadm,open-iscsi";
+	CHECK(host_sim_check(&s, &why) == -EINVAL && why && strstr(why, "sim_missing: \"open-iscsi\""),
+	      "sim_missing names a package, not a tool: %s", why ? why : "");
+	free(why);
 	CHECK(host_sim_mount_from_string("bind", &m) == 0 && m == HOST_SIM_MOUNT_BIND, "bind");
 	CHECK(host_sim_mount_from_string("symlink", &m) == 0 && m == HOST_SIM_MOUNT_SYMLINK, "symlink");
 	CHECK(host_sim_mount_from_string("Bind", &m) == -EINVAL, "case");

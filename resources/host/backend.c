@@ -19,7 +19,7 @@ const struct host_backend *host_backend_setup(const struct host_options *o, stru
 	if (o->backend != HOST_BACKEND_SIM)
 		return &host_backend_real;
 	*sim = (struct host_sim){ .url = o->sim_url, .ca_file = o->sim_ca_file, .shared_dir = o->sim_shared_dir,
-				  .mount = (enum host_sim_mount)o->sim_mount };
+				  .mount = (enum host_sim_mount)o->sim_mount, .missing = o->sim_missing };
 	if (host_sim_check(sim, error) < 0)
 		return NULL;
 	ctx->sim = sim;

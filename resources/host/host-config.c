@@ -41,6 +41,10 @@ static const struct config_key keys[] = {
 	  .description = "sim: the directory every node sees (stands for the cluster file systems)." },
 	{ .name = "sim_mount", CONFIG_ENUM_AT(H, sim_mount), .enums = mounts,
 	  .description = "sim: bind (mount --bind, needs root) or symlink." },
+	{ .name = "sim_missing", CONFIG_STRING_AT(H, sim_missing), .max = 160, .optional = true,
+	  .description = "sim, tests only: tools and kernel modules the simulated host reports missing "
+			 "(comma-separated, e.g. iscsiadm,dm_multipath), so kvmcctl preflight has "
+			 "something to find." },
 	{ 0 },
 };
 

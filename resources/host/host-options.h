@@ -19,6 +19,7 @@ struct host_options {
 	char *sim_ca_file;            /* sim: PEM verifying it; NULL = not verified */
 	char *sim_shared_dir;         /* sim: the directory every node sees (the "cluster fs") */
 	int sim_mount;                /* sim: enum host_sim_mount */
+	char *sim_missing;            /* sim: tools / modules the simulated host lacks (tests) */
 };
 
 #define HOST_OPTIONS_DEFAULTS { .backend = HOST_BACKEND_REAL, .libvirt_uri = (char *)"qemu:///system", \

@@ -226,6 +226,136 @@ int inventory_read_nqn(const char *etc_root, char **out)
 	return r;
 }
 
+static void problem(json_t *problems, const char *fmt, ...) _printf_(2, 3);
+
+/* ---- the distribution ------------------------------------------------------------------- */
+
+#define OS_VALUE_MAX 255u
+
+/* One os-release value (after the '='): unquoted, '…' or "…" (with \ escapes), then nothing
+ * but blanks or a comment. Control characters dropped, cut at OS_VALUE_MAX bytes. */
+static void os_value(const char *v, char *out)
+{
+	size_t n = 0;
+	char q = 0;
+
+	v += strspn(v, " \t");
+	if (*v == '"' || *v == '\'')
+		q = *v++;
+	for (; *v; v++) {
+		char c = *v;
+		if (q && c == q)
+			break;
+		if (!q && (c == ' ' || c == '\t' || c == '#'))
+			break;
+		if (c == '\\' && q != '\'' && v[1])
+			c = *++v;
+		if ((unsigned char)c < ' ' || c == 0x7f)
+			continue;
+		if (n < OS_VALUE_MAX)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+}
+
+int inventory_parse_os_release(const char *text, json_t **out)
+{
+	static const char *const keys[][2] = {
+		{ "ID", "id" }, { "ID_LIKE", "id_like" }, { "VERSION_ID", "version_id" }, { "PRETTY_NAME", "pretty_name" },
+	};
+	json_auto_t *o = json_object();
+	const char *line = text ? text : "";
+
+	if (!o)
+		return -ENOMEM;
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+		if (json_object_set_new(o, keys[k][1], json_null()) < 0)
+			return -ENOMEM;
+	while (*line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		_cleanup_free_ char *l = strndup(line, len);
+		char *t, *eq, value[OS_VALUE_MAX + 1];
+
+		if (!l)
+			return -ENOMEM;
+		line += len + (end ? 1 : 0);
+		t = trim(l);
+		eq = strchr(t, '=');
+		if (*t == '#' || !eq)
+			continue;
+		*eq = '\0';
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+			json_t *v;
+
+			if (strcmp(t, keys[k][0]) != 0)
+				continue;
+			os_value(eq + 1, value);
+			v = *value ? json_string(value) : NULL; /* NULL too when it is not UTF-8 */
+			if (json_object_set_new(o, keys[k][1], v ? v : json_null()) < 0)
+				return -ENOMEM;
+		}
+	}
+	*out = TAKE_PTR(o);
+	return 0;
+}
+
+/* <etc_root>/os-release, or /usr/lib/os-release when etc_root is the real /etc. A new object
+ * (inventory_parse_os_release's), or json_null() when there is none; NULL on ENOMEM. */
+static json_t *read_os_release(const char *etc_root, json_t *problems)
+{
+	_cleanup_free_ char *path = path_join(etc_root, "/os-release"), *text = NULL;
+	json_t *o = NULL;
+	int r;
+
+	if (!path)
+		return NULL;
+	r = read_small(path, &text);
+	if (r == -ENOENT && strcmp(etc_root, "/etc") == 0) {
+		free(path);
+		path = strdup("/usr/lib/os-release");
+		if (!path)
+			return NULL;
+		r = read_small(path, &text);
+	}
+	if (r == -ENOENT)
+		return json_null();
+	if (r < 0) {
+		problem(problems, "%s: %s", path, strerror(-r));
+		return json_null();
+	}
+	return inventory_parse_os_release(text, &o) < 0 ? NULL : o;
+}
+
+bool inventory_known_name(const char *name)
+{
+	for (size_t i = 0; name && INVENTORY_TOOLS[i]; i++)
+		if (strcmp(name, INVENTORY_TOOLS[i]) == 0)
+			return true;
+	for (size_t i = 0; name && INVENTORY_MODULES[i]; i++)
+		if (strcmp(name, INVENTORY_MODULES[i]) == 0)
+			return true;
+	return false;
+}
+
+/* name is one of the comma-separated list (blanks around names ignored). */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ','), *e;
+		p += strspn(p, " \t");
+		e = comma ? comma : p + strlen(p);
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - p) == n && strncmp(p, name, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
 /* "0x21000024FF5A1B2C\n" or "21:00:00:24:ff:5a:1b:2c" -> "0x21000024ff5a1b2c"; false if not a WWPN. */
 static bool wwpn_norm(const char *in, char out[19])
 {
@@ -403,10 +533,11 @@ struct facts_job {
 	struct collect *c;            /* a reference */
 	char *etc_root, *sys_root, *proc_root, *modules_dir, *tools_root, *backend;
 	char *kernel_release, *hostname; /* NULL: ask the system */
+	bool simulated;               /* inventory_options.simulated */
+	char *missing;                /* its simulated_missing (owned) or NULL */
 	json_t *out;                  /* owned; the facts object, taken by the done callback */
 };
 
-static void problem(json_t *problems, const char *fmt, ...) _printf_(2, 3);
 static void problem(json_t *problems, const char *fmt, ...)
 {
 	_cleanup_free_ char *text = NULL;
@@ -495,6 +626,24 @@ static int facts_run(void *arg)
 		problem(problems, "%s: %s", hostid_path, strerror(-r));
 	json_object_set_new(o, "nvme_hostid", str_or_null(r == 0 ? hostid : NULL));
 
+	v = read_os_release(j->etc_root, problems);
+	if (!v)
+		return -ENOMEM;
+	json_object_set_new(o, "os", v);
+
+	if (j->simulated) {
+		/* The simulated host has what its simulated storage needs, but what a test took away. */
+		for (size_t i = 0; INVENTORY_TOOLS[i]; i++)
+			json_object_set_new(tools, INVENTORY_TOOLS[i], json_boolean(!in_list(j->missing, INVENTORY_TOOLS[i])));
+		for (size_t i = 0; INVENTORY_MODULES[i]; i++)
+			json_object_set_new(mods, INVENTORY_MODULES[i],
+					    json_string(in_list(j->missing, INVENTORY_MODULES[i]) ? "missing" : "loaded"));
+		json_object_set(o, "tools", tools);
+		json_object_set(o, "modules", mods);
+		json_object_set(o, "problems", problems);
+		j->out = TAKE_PTR(o);
+		return 0;
+	}
 	for (size_t i = 0; INVENTORY_TOOLS[i]; i++)
 		json_object_set_new(tools, INVENTORY_TOOLS[i], json_boolean(tool_found(j->tools_root, INVENTORY_TOOLS[i])));
 	json_object_set(o, "tools", tools);
@@ -686,6 +835,7 @@ static void facts_free(void *arg)
 	free(j->backend);
 	free(j->kernel_release);
 	free(j->hostname);
+	free(j->missing);
 	json_decref(j->out);
 	free(j);
 }
@@ -747,7 +897,9 @@ int inventory_collect(struct host_ctx *ctx, const struct inventory_options *o, h
 	fj->backend = dup_or(o->backend, "real");
 	fj->kernel_release = o->kernel_release ? strdup(o->kernel_release) : NULL;
 	fj->hostname = o->hostname ? strdup(o->hostname) : NULL;
-	if (!fj->etc_root || !fj->sys_root || !fj->proc_root || !fj->modules_dir || !fj->tools_root ||
+	fj->simulated = o->simulated;
+	fj->missing = o->simulated_missing ? strdup(o->simulated_missing) : NULL;
+	if ((o->simulated_missing && !fj->missing) || !fj->etc_root || !fj->sys_root || !fj->proc_root || !fj->modules_dir || !fj->tools_root ||
 	    !fj->backend || (o->kernel_release && !fj->kernel_release) || (o->hostname && !fj->hostname)) {
 		c->refs = 2;        /* let facts_free() release everything: as if never delivered */
 		facts_free(fj);

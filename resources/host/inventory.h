@@ -34,7 +34,18 @@
  *                                                   (<proc>/modules), "builtin" (modules.builtin,
  *                                                   or <sys>/module/<m> without being loaded),
  *                                                   "available" (modules.dep of this kernel) or
- *                                                   "missing"
+ *                                                   "missing". The simulated backend (sim.h)
+ *                                                   reports its simulated host instead: every
+ *                                                   tool true, every module "loaded", except the
+ *                                                   names in [host] sim_missing
+ *     "os": {"id": "debian", "id_like": null, "version_id": "12",
+ *            "pretty_name": "Debian GNU/Linux 12 (bookworm)"} | null,
+ *                                                   <etc>/os-release (or /usr/lib/os-release when
+ *                                                   the etc root is /etc): ID, ID_LIKE,
+ *                                                   VERSION_ID, PRETTY_NAME (null when absent);
+ *                                                   null when there is no os-release. preflight
+ *                                                   names the package of the host's distribution
+ *                                                   family from it
  *     "libvirtd": {"uri": "qemu:///system", "answers": true, "version": "9.0.0"}
  *               | {"uri": …, "answers": false, "error": "Failed to connect socket to …"}
  *               | null                            (not probed: no URI, or built without libvirt)
@@ -55,6 +66,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "host.h"
@@ -83,6 +95,11 @@ struct inventory_options {
 	uint64_t libvirt_timeout_usec; /* 0: min(5 s, ctx->step_timeout_usec) */
 	const char *kernel_release;  /* tests: instead of uname -r */
 	const char *hostname;        /* tests: instead of gethostname() */
+	/* The simulated host (sim.c): tools and modules are not looked for; every name of
+	 * INVENTORY_TOOLS is reported present and every module of INVENTORY_MODULES "loaded",
+	 * except the names in simulated_missing (comma-separated). */
+	bool simulated;
+	const char *simulated_missing;
 };
 
 /*
@@ -109,6 +126,17 @@ int inventory_parse_iqn(const char *text, char **out);
 
 /* <etc_root>/iscsi/initiatorname.iscsi, parsed as above; -ENOENT also when the file is absent. */
 int inventory_read_iqn(const char *etc_root, char **out);
+
+/*
+ * An os-release text (os-release(5): KEY=value lines, values optionally in double or single
+ * quotes, backslash escapes inside double quotes, '#' comments): *out a new JSON object
+ * {"id", "id_like", "version_id", "pretty_name"}, each a string or null when absent or empty;
+ * control characters are dropped and a value is cut at 255 bytes. 0 or -ENOMEM. Pure.
+ */
+int inventory_parse_os_release(const char *text, json_t **out);
+
+/* True when name is one of INVENTORY_TOOLS or INVENTORY_MODULES. */
+bool inventory_known_name(const char *name);
 
 /* <etc_root>/nvme/hostnqn: the first line, trimmed. 0; -ENOENT (absent or empty); -EINVAL when
  * it does not start with "nqn." or is longer than 223 bytes (*out set, for the message). */

@@ -79,6 +79,21 @@ const char *host_sim_mount_to_string(enum host_sim_mount m)
 	return m == HOST_SIM_MOUNT_SYMLINK ? "symlink" : m == HOST_SIM_MOUNT_BIND ? "bind" : "unknown";
 }
 
+/* sim_missing: names of INVENTORY_TOOLS / INVENTORY_MODULES. 0, or asprintf()'s result with
+ * *why set. */
+static int missing_check(const char *list, char **why)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	char *save = NULL;
+
+	if (!copy)
+		return asprintf(why, "sim_missing: out of memory");
+	for (char *w = strtok_r(copy, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save))
+		if (!inventory_known_name(w))
+			return asprintf(why, "sim_missing: \"%s\" is not a tool or kernel module the inventory reports", w);
+	return 0;
+}
+
 int host_sim_check(const struct host_sim *s, char **why)
 {
 	const char *rest;
@@ -94,7 +109,7 @@ int host_sim_check(const struct host_sim *s, char **why)
 		n = asprintf(why, "sim_ca_file: \"%s\" is not an absolute path", s->ca_file);
 	else if ((unsigned)s->mount >= _HOST_SIM_MOUNT_MAX)
 		n = asprintf(why, "sim_mount: must be \"bind\" or \"symlink\"");
-	else
+	else if (!s->missing || (n = missing_check(s->missing, why)) == 0)
 		return 0;
 	if (n < 0)
 		*why = NULL;
@@ -1631,7 +1646,10 @@ SIM_FS_OPS(gfs2, DS_FS_GFS2)
 
 static int sim_inventory_collect(struct host_ctx *ctx, host_done_fn done, void *userdata)
 {
-	return inventory_collect(ctx, &(struct inventory_options){ .backend = "sim" }, done, userdata);
+	const struct host_sim *sim = ctx ? ctx->sim : NULL;
+
+	return inventory_collect(ctx, &(struct inventory_options){ .backend = "sim", .simulated = true,
+				 .simulated_missing = sim ? sim->missing : NULL }, done, userdata);
 }
 
 static const struct host_inventory_ops sim_inventory = {

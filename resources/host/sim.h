@@ -55,7 +55,10 @@
  * and still granted (-EACCES otherwise); detach = the umount above.
  *
  * Inventory: the real one (inventory.c), reading ctx's etc, sys and proc roots, with
- * "backend":"sim" (the harness gives every node its own /etc/iscsi and /etc/nvme).
+ * "backend":"sim" (the harness gives every node its own /etc/iscsi and /etc/nvme), except that
+ * tools and kernel modules are those of the simulated host, which has what its simulated
+ * storage needs: every tool present and every module "loaded", but the names in `missing`
+ * ([host] sim_missing: how a test makes a host lack a package for `kvmcctl preflight`).
  * Pools: the real libvirt pool ops, host_pool_libvirt_ops (a real libvirtd runs on every node).
  *
  * host_ctx.sim points at a struct host_sim (borrowed, outlives every operation); run_dir is
@@ -79,10 +82,12 @@ struct host_sim {
 	enum host_sim_mount mount;
 	const char *client_address;  /* NFS client address to ask about; NULL: the caller's */
 	const char *curl;            /* the curl program; NULL: "curl" from PATH */
+	const char *missing;         /* tools / modules the simulated host lacks, comma-separated
+				      * names of INVENTORY_TOOLS / INVENTORY_MODULES; NULL: none */
 };
 
 /* Checks a configuration: url "http(s)://host[:port]" without a path, shared_dir and ca_file
- * absolute. Returns 0, or -EINVAL with *why (owned) naming the key: "sim_url: …". */
+ * absolute, every name in missing a tool or module the inventory knows. Returns 0, or -EINVAL with *why (owned) naming the key: "sim_url: …". */
 int host_sim_check(const struct host_sim *s, char **why);
 
 /* "bind" | "symlink" <-> enum. Returns 0 or -EINVAL. */
