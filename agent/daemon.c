@@ -16,6 +16,7 @@
 #include "core.h"
 #include "cpg-glue.h"
 #include "daemon.h"
+#include "datastore.h"
 #include "datastores.h"
 #include "leader-ontap.h"
 #include "persist.h"
@@ -446,6 +447,23 @@ int service_node_publish(struct service_ctx *ctx, const json_t *section, char **
 	return r;
 }
 
+int service_request_spec(struct service_ctx *ctx, uint64_t conn_id, const json_t *spec)
+{
+	struct daemon *d = ctx->d;
+	_cleanup_free_ char *text = NULL;
+
+	if (d->fatal)
+		return -ESHUTDOWN;
+	text = spec_canonical(spec);
+	if (!text)
+		return -ENOMEM;
+	/* The answer comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */
+	core_request_spec(d->core, now_usec(), conn_id, text, strlen(text));
+	if (!d->draining)
+		schedule_drain(d);
+	return 0;
+}
+
 void service_reply(struct service_ctx *ctx, uint64_t conn_id, json_t *reply)
 {
 	if (ctx->d->api)
@@ -533,6 +551,23 @@ static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 
 	if (!text)
 		return api_error(-EINVAL, "spec-apply needs a string \"spec_text\"");
+	/*
+	 * A spec apply never asks by itself to destroy a datastore's data: a name new in
+	 * "destroy_data" comes only from `kvmcctl datastore remove NAME --destroy-data` (the
+	 * datastore service, which requests the spec itself). So an old file re-applied never
+	 * destroys anything (coord/spec/datastore.h). A text that does not parse is left to the
+	 * core, which says what is wrong with it.
+	 */
+	{
+		json_auto_t *next = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+		const char *added = next ? ds_destroy_data_added(core_spec(d->core), next) : NULL;
+
+		if (added)
+			return api_refusal(-EINVAL,
+					   "refused, nothing applied:\ndestroy_data: \"%.64s\" is not listed there in the spec in force; "
+					   "`spec apply` never asks to destroy a datastore's data: use `kvmcctl datastore remove %.64s --destroy-data`",
+					   added, added);
+	}
 	/* The answer always comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */
 	core_request_spec(d->core, now_usec(), conn_id, text, len);
 	schedule_drain(d);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "api-server.h"
 #include "datastores.h"
 #include "datastore.h"
 #include "host-options.h"
@@ -298,6 +299,8 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 			l->rechecking = false;
 			l->ready_at = now_usec(d);
 		}
+		if (next == STEP_GONE)
+			klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is detached from this node", l->name);
 	}
 	set_status(l, "step", json_string(step_names[l->step]));
 	publish(d);
@@ -567,6 +570,36 @@ static void reconcile(struct datastores *d)
 		if (!l->last_record || !json_equal(l->last_record, rec)) {
 			json_decref(l->last_record);
 			l->last_record = json_deep_copy(rec);
+/*
+ * What taking a removed datastore down needs of its spec entry, from the leader's record of it
+ * ("protocol", "fs", "path"; a record older than "path" means the default path). Strings
+ * borrowed from name, rec and path_buf. Returns 0, or -EINVAL when the record says too little.
+ */
+static int spec_of_record(const char *name, const json_t *rec, struct ds_spec *out, char *path_buf, size_t size)
+{
+	const char *proto = json_string_value(json_object_get(rec, "protocol"));
+	const char *fs = json_string_value(json_object_get(rec, "fs"));
+	const char *path = json_string_value(json_object_get(rec, "path"));
+	int p = -1, f = DS_FS_NONE;
+
+	for (int i = 0; proto && i < _DS_PROTO_MAX; i++)
+		if (strcmp(ds_protocol_name(i), proto) == 0)
+			p = i;
+	for (int i = DS_FS_OCFS2; fs && i < _DS_FS_MAX; i++)
+		if (strcmp(ds_fs_name(i), fs) == 0)
+			f = i;
+	if (p < 0 || (ds_is_block(p) && f == DS_FS_NONE))
+		return -EINVAL;
+	if (!path) {
+		snprintf(path_buf, size, DS_PATH_DEFAULT_DIR "/%s", name);
+		path = path_buf;
+	}
+	*out = (struct ds_spec){ .name = name, .protocol = p, .fs = f, .path = path };
+	if (p == DS_PROTO_NFS)
+		out->nfs.version = "4.1";
+	return 0;
+}
+
 		}
 		{
 			const json_t *e;
@@ -589,7 +622,7 @@ static void reconcile(struct datastores *d)
 			size_t n_gone = 0;
 
 			l->removing = true;
-			/* The way down needs what the entry said: its last copy. */
+			/* The way down needs what the entry said: its last copy, or the leader's record. */
 			if (l->last_spec && ds_spec_list(l->last_spec, &gone, &n_gone) >= 0 && n_gone == 1)
 				walk(d, l, gone, l->last_record);
 			else
@@ -602,25 +635,54 @@ static void reconcile(struct datastores *d)
 /* ---- the local API: datastore-list --------------------------------------------------------------- */
 
 /*
- * Every datastore of the spec (and every removed one whose volume is kept) with what the leader
- * recorded and what each node published: the view `kvmcctl datastore list|show` and `kvmcctl
- * pool verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
+ * Every datastore of the spec with what the leader recorded and what each node published, then
+ * the removed ones (removed_append): the view `kvmcctl datastore list|show` and `kvmcctl pool
+ * verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
  * record|null, "nodes":{"<node>":{"attached","mounted","pool_active","pool_xml_sha256","error",
- * "step"}}}]}
+ * "step"}}}, ..., {"name",...,"removed":true,"state",...}]}
  */
 static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
+	/* Removed datastores this node does not track (it did not see them go: its kvmcd was down
+	 * or restarted since): taken down from the leader's record, once (datastores.h). Reported
+	 * attached until detached, unless the leader keeps the volume already (then every node that
+	 * was a member had detached it, and nothing waits for this one). */
+	{
+		const char *key;
+		const json_t *rec;
+
+		json_object_foreach((json_t *)records, key, rec) {
+			bool in_spec = false;
+			struct ds_local *l;
+
+			if (strncmp(key, "ds/", 3) != 0 || !json_string_value(json_object_get(rec, "protocol")))
+				continue;
+			for (size_t i = 0; i < n; i++)
+				in_spec |= strcmp(specs[i].name, key + 3) == 0;
+			if (in_spec || local_get(d, key + 3, false) || !(l = local_get(d, key + 3, true)))
+				continue;
+			l->removing = true;
+			l->step = STEP_POOL_REMOVE;
+			l->last_record = json_deep_copy(rec);
+			set_status(l, "attached", json_boolean(!json_is_true(json_object_get(rec, "kept"))));
+			set_status(l, "step", json_string(step_names[STEP_POOL_REMOVE]));
+		}
+	}
 {
 	struct datastores *d = state;
 	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
 	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
 	json_t *out = json_array();
-	const char *k, *key;
+	const char *k;
+			struct ds_spec from_record;
+			char path[sizeof(DS_PATH_DEFAULT_DIR) + DS_NAME_MAX + 1];
 	size_t i;
 
 	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		char rk[64];
 		json_t *nodes = json_object(), *one;
+			else if (spec_of_record(l->name, l->last_record, &from_record, path, sizeof(path)) == 0)
+				walk(d, l, &from_record, l->last_record);
 
 		if (!name)
 			continue;
@@ -630,6 +692,70 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 			const char *node = json_string_value(json_object_get(sec, "name"));
 			if (node)
 				json_object_set_new(nodes, node, st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}",
+/* Where a removed datastore stands (its leader record, the spec's destroy_data). */
+static const char *removed_state(const json_t *rec, bool destroy)
+{
+	if (!rec)
+		return "destroyed";
+	if (json_is_true(json_object_get(rec, "kept")))
+		return "kept";
+	return destroy ? "destroying" : "removing";
+}
+
+/*
+ * Appends every datastore removed from the spec that is still of interest: one the leader
+ * still has a record of (being detached, its volume kept or being destroyed) and one listed in
+ * destroy_data (destroyed once its record is gone):
+ *   {"name","protocol","removed":true,"state":"removing"|"kept"|"destroying"|"destroyed",
+ *    "destroy_data":bool,"ontap":record|null[,"nodes":{...}]}
+ * with the nodes that still report it when `nodes`.
+ */
+static void removed_append(struct datastores *d, json_t *out, bool nodes)
+{
+	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
+	const json_t *secs = service_node_sections(d->ctx), *rec, *e, *sec;
+	const char *key, *k;
+	size_t i;
+
+	json_object_foreach((json_t *)records, key, rec) {
+		const char *name = key + 3;
+		bool in_spec = false, destroy;
+		json_t *one, *ns;
+
+		if (strncmp(key, "ds/", 3) != 0)
+			continue;
+		json_array_foreach(json_object_get(spec, "datastores"), i, e)
+			in_spec |= json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
+		if (in_spec)
+			continue;
+		destroy = ds_destroy_data_has(spec, name);
+		one = json_pack("{sssOsbsssbsO}", "name", name, "protocol", json_object_get(rec, "protocol") ?: json_null(),
+				"removed", 1, "state", removed_state(rec, destroy), "destroy_data", destroy, "ontap", rec);
+		if (one && nodes) {
+			ns = json_object();
+			json_object_foreach((json_t *)secs, k, sec) {
+				const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+				const char *node = json_string_value(json_object_get(sec, "name"));
+				if (node && st)
+					json_object_set_new(ns, node, json_deep_copy(st));
+			}
+			json_object_set_new(one, "nodes", ns ? ns : json_object());
+		}
+		if (one)
+			json_array_append_new(out, one);
+	}
+	json_array_foreach(json_object_get(spec, "destroy_data"), i, e) {
+		char rk[64];
+		if (!json_is_string(e))
+			continue;
+		snprintf(rk, sizeof(rk), "ds/%s", json_string_value(e));
+		if (json_object_get(records, rk))
+			continue; /* listed above */
+		json_array_append_new(out, json_pack("{sOsnsbsssbsnso}", "name", e, "protocol", "removed", 1, "state",
+						     "destroyed", "destroy_data", 1, "ontap", "nodes", json_object()));
+	}
+}
+
 					"attached", 0, "mounted", 0, "pool_active", 0, "pool_xml_sha256", "error",
 					"step", "not started"));
 		}
@@ -640,12 +766,7 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 		if (one)
 			json_array_append_new(out, one);
 	}
-	/* Removed from the spec, volume kept: the data stays, status says so. */
-	json_object_foreach((json_t *)records, key, sec)
-		if (strncmp(key, "ds/", 3) == 0 && json_is_true(json_object_get(sec, "kept")))
-			json_array_append_new(out, json_pack("{sssOsOsbso}", "name", key + 3, "protocol",
-							     json_object_get(sec, "protocol"), "ontap", sec, "removed", 1,
-							     "nodes", json_object()));
+	removed_append(d, out, true);
 	return json_pack("{sbso}", "ok", 1, "datastores", out);
 }
 
@@ -669,6 +790,76 @@ static json_t *svc_status(void *state)
 {
 	struct datastores *d = state;
 	json_t *dss = json_object();
+/*
+ * kvmcctl datastore remove NAME [--destroy-data]: {"cmd":"datastore-remove","name":NAME,
+ * "destroy_data":bool}. Takes the entry out of the spec this node holds -- and, with
+ * destroy_data, adds NAME to the spec's "destroy_data" (datastore.h: why the request lives
+ * there) -- in ONE spec change through the spec-apply path (validation, the leader, the same
+ * reply). A datastore already removed whose volume is kept may still be given destroy_data.
+ * Refused (nothing applied, "outcome":"refused"): an unknown NAME; a node whose copy of the
+ * spec may be stale (not in a synced quorate view); removing without destroy_data a datastore
+ * whose data is already being destroyed.
+ */
+static json_t *cmd_remove(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx), *e;
+	const char *name = json_string_value(json_object_get(req, "name"));
+	bool destroy = json_is_true(json_object_get(req, "destroy_data")), listed;
+	json_auto_t *next = NULL;
+	const json_t *rec;
+	char key[64];
+	ssize_t at = -1;
+	size_t i;
+	int r;
+
+	if (!name || strlen(name) > DS_NAME_MAX)
+		return api_refusal(-EINVAL, "datastore-remove needs a datastore \"name\"");
+	if (!service_may_act(d->ctx))
+		return api_refusal(-EAGAIN, "refused: this node is not in a synced quorate view, so its copy of the spec may be stale; nothing applied");
+	json_array_foreach(json_object_get(spec, "datastores"), i, e)
+		if (json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+			at = (ssize_t)i;
+	snprintf(key, sizeof(key), "ds/%s", name);
+	rec = json_object_get(records, key);
+	listed = ds_destroy_data_has(spec, name);
+	if (at < 0 && listed) {
+		if (!destroy)
+			return api_refusal(-EEXIST, "refused: datastore '%s' was removed with --destroy-data already: its data %s; nothing applied",
+					   name, rec ? "is being destroyed" : "is destroyed");
+		return json_pack("{sbsIssss}", "ok", 1, "version", (json_int_t)service_committed_version(d->ctx), "message",
+				 rec ? "unchanged: already removed, its data is being destroyed" : "unchanged: already removed, its data is destroyed",
+				 "outcome", API_OUTCOME_COMMITTED);
+	}
+	if (at < 0 && !rec)
+		return api_refusal(-ENOENT, "refused: no datastore '%s' in the spec, nor a removed one whose volume is kept; nothing applied",
+				   name);
+	if (at < 0 && !destroy)
+		return json_pack("{sbsIssss}", "ok", 1, "version", (json_int_t)service_committed_version(d->ctx), "message",
+				 json_is_true(json_object_get(rec, "kept")) ? "unchanged: already removed, its volume and data are kept"
+									  : "unchanged: already removed; its volume and data will be kept",
+				 "outcome", API_OUTCOME_COMMITTED);
+	next = json_deep_copy(spec ? spec : json_object());
+	if (!next)
+		return api_refusal(-ENOMEM, "out of memory; nothing applied");
+	if (at >= 0)
+		json_array_remove(json_object_get(next, "datastores"), (size_t)at);
+	if (destroy) {
+		json_t *list = json_object_get(next, "destroy_data");
+		if (!json_is_array(list)) {
+			list = json_array();
+			json_object_set_new(next, "destroy_data", list);
+		}
+		json_array_append_new(list, json_string(name));
+	}
+	r = service_request_spec(d->ctx, conn_id, next);
+	if (r < 0)
+		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));
+	klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': removal from the spec requested%s", name,
+	     destroy ? ", its data to be destroyed once every node has detached it" : ", its data kept");
+	return NULL; /* answered when the change is committed (or refused) */
+}
+
 
 	for (struct ds_local *l = d->list; l; l = l->next)
 		if (l->step != STEP_GONE)
@@ -679,9 +870,15 @@ static json_t *svc_status(void *state)
 	 * array cannot tell them apart, so one would reach the other's storage. */
 	if (inventory_duplicates(service_node_sections(d->ctx), &dups) < 0)
 		dups = NULL;
-	return json_pack("{sssoso?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
+	/* Removed datastores: detaching, their data kept, being destroyed, destroyed. */
+	json_t *removed = json_array();
+	if (removed)
+		removed_append(d, removed, false);
+	return json_pack("{sssoso?so?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
+	{ "datastore-remove", cmd_remove },
 			 d->inventory ? json_incref(d->inventory) : NULL, "duplicate_initiators",
-			 json_array_size(dups) ? dups : (json_decref(dups), NULL));
+			 json_array_size(dups) ? dups : (json_decref(dups), NULL), "removed",
+			 json_array_size(removed) ? removed : (json_decref(removed), NULL));
 }
 
 static void svc_free(void *state)

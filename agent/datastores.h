@@ -11,8 +11,20 @@
  *                          "subsystem_nqn", "ns_uuid", "nvme_portals": ["ip:4420"...], (nvme-tcp)
  *                          "nas_servers": [ip...], "export_path",                     (nfs, smb)
  *                          "mkfs_by": node name (the one node that may format it),
+ *                          "path": the mount point and pool target,
  *                          "blocked": why it cannot go on, or null}
+ *   and once the datastore is removed from the spec, the same record with
+ *                         {"removed": true, "ready": false, "destroy_data": the user asked
+ *                          (the spec's "destroy_data" lists it), "blocked": what the removal
+ *                          waits for (nodes to detach, ...), "kept": true once only its volume
+ *                          is left and the data stays}; deleted when the removal is done and
+ *                          nothing is kept (the data destroyed, or it was never ours).
  * A new leader starts from what ONTAP shows: nothing of a plan needs replicating.
+ *
+ * `kvmcctl datastore remove NAME [--destroy-data]` (the verb "datastore-remove") takes NAME out
+ * of the spec -- with --destroy-data also listing it in the spec's "destroy_data" -- in one spec
+ * change through the spec-apply path (coord/spec/datastore.h says why the request lives in
+ * the spec and how it is kept from being set by accident).
  *
  * Every node (a member of a synced quorate view): publishes its inventory and, per datastore,
  *   section "datastores"."<name>" = {"attached", "device", "fs", "mounted", "pool_active",
@@ -20,7 +32,11 @@
  * and walks each datastore of the spec whose record is ready: attach (probe first) -> file
  * system (block: probe; the node named by mkfs_by formats an EMPTY device, never one that holds
  * data; the others wait for it) -> mount -> libvirt pool. A datastore removed from the spec is
- * taken down in the reverse order: pool, unmount, detach. A failing step is retried with
+ * taken down in the reverse order: pool, unmount, detach. A node that did not see the removal
+ * (its kvmcd was down, it restarted since) takes down every removed datastore the leader still
+ * has a record of, from that record, once after it starts -- each step probes first, so one it
+ * never had costs a few probes -- and reports it attached until detached (unless its volume
+ * is kept already): the leader never destroys data a node may still use. A failing step is retried with
  * backoff and its error (the step and the tool's own message) shown in status.
  */
 #pragma once

@@ -17,7 +17,8 @@
  *      apply -- check `kvmcctl spec get`. For `spec get`: the copy may be stale (this node is
  *      not in a synced quorate view); printed anyway, and --allow-stale makes that 0.
  * The reply's "outcome" decides (exit_of_failure()); from an older daemon without it, the
- * errno does.
+ * errno does. `datastore remove` is a change: an unknown NAME is refused by kvmcd (2), nothing
+ * applied; one removed already is "already in place" (0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,13 +75,17 @@ static void usage(FILE *f)
 		"  datastore list [--json]  every datastore: ONTAP state, hosts ready\n"
 		"  datastore show NAME [--json]\n"
 		"                           its ONTAP objects and, per node, device, mount, pool, error\n"
+		"  datastore remove NAME [--destroy-data]\n"
+		"                           take it out of the spec: detached from every node; its ONTAP\n"
+		"                           volume (the data) is kept, or with --destroy-data destroyed\n"
+		"                           once every node has detached it\n"
 		"  pool verify              exit 0 only if every node's pool is identical and active\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
 		"  -s, --socket PATH   talk to the daemon at PATH\n"
 		"\n"
-		"Exit status (every command; a change is `spec apply`):\n"
+		"Exit status (every command; a change is `spec apply` or `datastore remove`):\n"
 		"  0  done: the change is committed (or was already in place); a read was answered\n"
 		"  1  usage error, or another failure here (configuration, memory, unreadable reply)\n"
 		"  2  refused, nothing applied: the spec file was rejected (unreadable, over 64 MiB,\n"
@@ -459,6 +464,18 @@ static void print_status(json_t *st)
 		printf("WARNING:     this daemon is not connected to corosync; it follows no leader\n");
 	print_ontap(json_object_get(st, "ontap"));
 	{
+		json_t *removed = json_object_get(json_object_get(st, "datastores"), "removed"), *x;
+		json_array_foreach(removed, i, x) {
+			const char *state = str_or(x, "state", "?"), *wait = str_or(json_object_get(x, "ontap"), "blocked", NULL);
+			printf("Removed:     datastore %s: %s%s%s\n", str_or(x, "name", "?"),
+			       !strcmp(state, "kept") ? "its volume and data are KEPT on ONTAP" :
+			       !strcmp(state, "destroying") ? "its volume is being DESTROYED (--destroy-data)" :
+			       !strcmp(state, "destroyed") ? "its volume is destroyed (--destroy-data)" :
+							     "being detached; its volume and data will be kept",
+			       wait ? ": " : "", wait ? wait : "");
+		}
+	}
+	{
 		json_t *dups = json_object_get(json_object_get(st, "datastores"), "duplicate_initiators"), *x;
 		json_array_foreach(dups, i, x) {
 			_cleanup_free_ char *nodes = json_dumps(json_object_get(x, "nodes"), JSON_COMPACT);
@@ -722,17 +739,39 @@ static void print_datastore(json_t *ds, bool detail)
 		ready += json_is_true(json_object_get(n, "pool_active"));
 	if (!detail) {
 		_cleanup_free_ char *size = json_dumps(json_object_get(ds, "size"), JSON_ENCODE_ANY);
+		if (json_is_true(json_object_get(ds, "removed"))) {
+			size_t attached = 0;
+			json_object_foreach(nodes, k, n)
+				attached += json_is_true(json_object_get(n, "attached"));
+			printf("%-20s %-9s %-14s %-9s removed, %zu node%s still attached%s%s\n", str_or(ds, "name", "?"),
+			       str_or(ds, "protocol", "-"), "-", str_or(ds, "state", "?"), attached, attached == 1 ? "" : "s",
+			       blocked ? ": " : "", blocked ? blocked : "");
+			return;
+		}
 		printf("%-20s %-9s %-14s %-9s %zu/%zu nodes ready%s%s\n", str_or(ds, "name", "?"),
 		       str_or(ds, "protocol", "?"), size ? size : "?",
-		       json_is_true(json_object_get(ds, "removed")) ? "kept" :
 		       !json_is_object(ontap) ? "pending" : json_is_true(json_object_get(ontap, "ready")) ? "ready" : "blocked",
 		       ready, json_object_size(nodes), blocked ? ": " : "", blocked ? blocked : "");
 		return;
 	}
 	printf("Datastore:   %s (%s%s%s)\n", str_or(ds, "name", "?"), str_or(ds, "protocol", "?"),
 	       str_or(ds, "fs", NULL) ? ", " : "", str_or(ds, "fs", ""));
-	if (json_is_true(json_object_get(ds, "removed")))
-		printf("             removed from the spec; its volume and data are KEPT on ONTAP\n");
+	if (json_is_true(json_object_get(ds, "removed"))) {
+		const char *state = str_or(ds, "state", "?");
+		printf("             removed from the spec; %s\n",
+		       !strcmp(state, "kept") ? "its volume and data are KEPT on ONTAP" :
+		       !strcmp(state, "destroying") ? "its volume will be DESTROYED once every node has detached it (--destroy-data)" :
+		       !strcmp(state, "destroyed") ? "its volume is destroyed (--destroy-data)" :
+						     "being detached from every node; its volume and data will be kept");
+		if (!json_is_object(ontap))
+			return;
+		printf("ONTAP:       volume %s%s%s\n", str_or(ontap, "volume", "?"), blocked ? ", " : "", blocked ? blocked : "");
+		printf("Nodes:%s\n", json_object_size(nodes) ? "" : "       none has it attached");
+		json_object_foreach(nodes, k, n)
+			printf("  %-16s attached:%-3s mounted:%-3s %s\n", k, json_is_true(json_object_get(n, "attached")) ? "yes" : "no",
+			       json_is_true(json_object_get(n, "mounted")) ? "yes" : "no", node_ready(n));
+		return;
+	}
 	if (!json_is_object(ontap)) {
 		printf("ONTAP:       not provisioned yet (the leader works on it)\n");
 	} else {
@@ -766,7 +805,44 @@ static int datastores_get(struct ctl *ctl, const char *what, json_t **list)
 	return EXIT_DONE;
 }
 
-/* kvmcctl datastore list [--json] | show NAME [--json] */
+/*
+ * kvmcctl datastore remove NAME [--destroy-data]: a change, through kvmcd's spec-apply path
+ * (the verb "datastore-remove", agent/datastores.c): NAME leaves the spec, every node detaches
+ * it; its ONTAP volume is kept, or with --destroy-data destroyed once every node has detached.
+ */
+static int cmd_datastore_remove(struct ctl *ctl, int argc, char **argv)
+{
+	const char *name = NULL;
+	json_t *reply = NULL;
+	bool destroy = false;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--destroy-data") == 0)
+			destroy = true;
+		else if (argv[k][0] == '-')
+			return usage_error("datastore remove: unknown option '%s'", argv[k]);
+		else if (!name)
+			name = argv[k];
+		else
+			return usage_error("datastore remove: unexpected argument '%s'", argv[k]);
+	}
+	if (!name)
+		return usage_error("datastore remove: which datastore?");
+	r = request(ctl, "datastore remove", true,
+		    json_pack("{sssssb}", "cmd", "datastore-remove", "name", name, "destroy_data", destroy), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: removed from the spec; every node detaches it; %s\n", name,
+		       destroy ? "its ONTAP volume (the data) will be DESTROYED once every node has detached it"
+			       : "its ONTAP volume and data are KEPT (`--destroy-data` destroys them)");
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] */
 static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
@@ -775,9 +851,11 @@ static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int r;
 
+	if (strcmp(verb, "remove") == 0)
+		return cmd_datastore_remove(ctl, argc, argv);
 	show = strcmp(verb, "show") == 0;
 	if (!show && strcmp(verb, "list") != 0)
-		return usage_error("datastore: list [--json] | show NAME [--json]");
+		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data]");
 	/* Options and the name in any order ("show ds1 --json", "show --json ds1"). */
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
@@ -799,7 +877,7 @@ static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 			if (strcmp(str_or(ds, "name", ""), name) == 0)
 				found = ds;
 		if (!found) {
-			fprintf(stderr, "kvmcctl: no datastore '%s' in the spec\n", name);
+			fprintf(stderr, "kvmcctl: no datastore '%s' in the spec, nor a removed one\n", name);
 			json_decref(list);
 			return EXIT_OTHER;
 		}

@@ -13,6 +13,8 @@
 #include "macros.h"
 
 #define PERIOD_USEC (30 * USEC_PER_SEC)
+#define WATCH_USEC (1 * USEC_PER_SEC) /* node sections are soft (no committed notification):
+				       * what the plan reads of them is compared this often */
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define MAX_ROUNDS 20 /* observe/execute rounds in one run before a pause: a plan that never
@@ -28,6 +30,8 @@ struct leader_ds {
 	unsigned rounds;                  /* in the current run */
 	unsigned failures;
 	sd_event_source *timer;           /* owned */
+	sd_event_source *watch;           /* owned: the node sections' watch, while acting */
+	uint64_t sections_sig;            /* what the plan last read of the sections (a hash) */
 	json_t *last;                     /* owned: the last plan's summary for status */
 	char error[512];                  /* the last failure, "" when none */
 };
@@ -53,6 +57,48 @@ static void arm(struct leader_ds *l, uint64_t delay)
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	run(userdata);
+	return 0;
+}
+
+/*
+ * What the plan reads of the node sections, as a hash: every member's initiator names and
+ * addresses, and which datastores it has attached. A node that joins publishes its inventory,
+ * a node that detached a removed datastore says so -- both only in its soft section, which
+ * brings no committed notification: the watch re-runs the loop when this changes.
+ */
+static uint64_t sections_signature(struct leader_ds *l)
+{
+	json_t *sig = json_object(), *v;
+	const char *k;
+	_cleanup_free_ char *text = NULL;
+
+	if (!sig)
+		return 0;
+	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v) {
+		const json_t *sec = json_object_get(v, "section"), *inv = json_object_get(sec, INVENTORY_SECTION_KEY), *st;
+		json_t *attached = json_array();
+		const char *ds;
+
+		json_object_foreach((json_t *)json_object_get(sec, "datastores"), ds, st)
+			if (json_is_true(json_object_get(st, "attached")))
+				json_array_append_new(attached, json_string(ds));
+		json_object_set_new(sig, k, json_pack("{sO?sO?sO?sO?sO?so}", "name", json_object_get(v, "name"),
+						      "iqn", json_object_get(inv, "iscsi_iqn"), "nqn", json_object_get(inv, "nvme_nqn"),
+						      "wwpns", json_object_get(inv, "fc_wwpns"), "addresses",
+						      json_object_get(inv, "addresses"), "attached", attached));
+	}
+	text = json_dumps(sig, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(sig);
+	return text ? spec_hash_bytes(text, strlen(text)) : 0;
+}
+
+static int on_watch(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct leader_ds *l = userdata;
+
+	sd_event_source_set_time(s, usec + WATCH_USEC);
+	if (l->client && sections_signature(l) != l->sections_sig)
+		run(l);
 	return 0;
 }
 
@@ -130,6 +176,18 @@ static const char *js(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+/* The node of this name publishes a section: its kvmcd is a member of the view. */
+static bool is_member(struct leader_ds *l, const char *name)
+{
+	const json_t *v;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
+		if (js(v, "name") && strcmp(js(v, "name"), name) == 0)
+			return true;
+	return false;
+}
+
 #define ALLOC_FOR(ptr, arr) (ptr = calloc(json_array_size(arr) + 1, sizeof(*(ptr))))
 
 static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf *b)
@@ -152,9 +210,11 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		total += json_array_size(json_object_get(x, "initiators"));
 	json_array_foreach(json_object_get(obs, "subsystems"), i, x)
 		total += json_array_size(json_object_get(x, "hosts"));
+	/* per record: a removal's attached_on (every node: sections, node records, spec nodes), or
+	 * a node record's addresses and WWPNs */
 	json_object_foreach((json_t *)records, k, v)
-		total += json_object_size(secs) + 1 + json_array_size(json_object_get(v, "addresses")) +
-			 json_array_size(json_object_get(v, "fc_wwpns"));
+		total += json_object_size(secs) + json_object_size(records) + json_array_size(spec_nodes) + 1 +
+			 json_array_size(json_object_get(v, "addresses")) + json_array_size(json_object_get(v, "fc_wwpns"));
 	total += json_array_size(json_object_get(obs, "export_policies")) + 4;
 	b->cap_strs = total;
 	b->strs = calloc(total, sizeof(*b->strs));
@@ -242,7 +302,9 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		for (int p = 0; p < _DS_PROTO_MAX; p++)
 			if (strcmp(ds_protocol_name(p), proto) == 0)
 				rm->protocol = p;
-		rm->destroy_data = json_is_true(json_object_get(v, "destroy_data"));
+		/* The user's explicit request, in the spec with the removal itself (datastore.h says
+		 * why there): replicated, persisted, read again by every new leader. */
+		rm->destroy_data = ds_destroy_data_has(spec, rm->name);
 		/* Nodes whose section still says it is attached. */
 		rm->attached_on = (const char *const *)(b->strs + b->n_strs);
 		json_object_foreach((json_t *)secs, k, x) {
@@ -250,6 +312,19 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 							   rm->name);
 			if (json_is_true(json_object_get(st, "attached")) && b->n_strs < b->cap_strs) {
 				b->strs[b->n_strs++] = js(x, "name");
+				rm->n_attached_on++;
+			}
+		}
+		/* Destroying the data waits for every node to SAY it detached: a node that is not a
+		 * member now (its kvmcd is down, its host rebooting) may still have it attached, and
+		 * says nothing. It counts as attached until it is back, or the spec's "nodes" no
+		 * longer lists it. (Keeping the data does not wait: that only unmaps, as a fence.) */
+		for (size_t j = 0; rm->destroy_data && j < b->in.n_nodes; j++) {
+			bool listed = false;
+			for (size_t a = 0; a < rm->n_attached_on; a++)
+				listed |= strcmp(rm->attached_on[a], b->nodes[j].name) == 0;
+			if (!listed && !is_member(l, b->nodes[j].name) && b->n_strs < b->cap_strs) {
+				b->strs[b->n_strs++] = b->nodes[j].name;
 				rm->n_attached_on++;
 			}
 		}
@@ -356,18 +431,6 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
 	return NULL;
 }
 
-/* The node of this name publishes a section: its kvmcd is a member of the view. */
-static bool is_member(struct leader_ds *l, const char *name)
-{
-	const json_t *v;
-	const char *k;
-
-	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
-		if (js(v, "name") && strcmp(js(v, "name"), name) == 0)
-			return true;
-	return false;
-}
-
 static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
 			  uint64_t epoch)
 {
@@ -417,9 +480,11 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		for (size_t k = 0; k < plan->n_blocked; k++)
 			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
 				blocked = plan->blocked[k].why;
-		rec = json_pack("{ssssss?sbss?}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
+		/* "path" too: a node that restarts while the datastore is being removed takes it down
+		 * from this record (the spec no longer has it). */
+		rec = json_pack("{ssssss?sbss?ss}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
 				"fs", s->fs == DS_FS_NONE ? NULL : ds_fs_name(s->fs), "ready", blocked == NULL,
-				"blocked", blocked);
+				"blocked", blocked, "path", s->path);
 		if (!rec)
 			continue;
 		/* The previous mkfs_by stays while that node is a member: never two formatters at once
@@ -465,34 +530,59 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		else
 			json_decref(rec);
 	}
-	/* A removal that is done (nothing of it planned, no node attached): its record goes, unless
-	 * its volume is kept -- then the record says so (status shows the data stays). */
+	/*
+	 * A removed datastore's record says how its removal goes: "removed": true, "ready": false,
+	 * "destroy_data" (the user asked), "blocked" (what it waits for: nodes to detach, an
+	 * object kvmcd did not create) and, once its volume is all that is left, "kept": true (the
+	 * data stays; status shows it). A removal that is done -- nothing of it planned, nothing
+	 * waited for, no volume kept -- loses its record: its data is destroyed, or was not ours.
+	 */
 	for (size_t i = 0; i < b->in.n_removals; i++) {
 		const struct dsplan_removal *rm = &b->removals[i];
 		bool pending = rm->n_attached_on > 0, kept = false;
+		const char *blocked = NULL;
+		_cleanup_free_ char *why = NULL, *absent = NULL;
 		char key[64];
+		json_t *cur;
 
 		for (size_t k = 0; k < plan->n_ops; k++)
 			pending |= plan->ops[k].datastore && strcmp(plan->ops[k].datastore, rm->name) == 0;
+		for (size_t k = 0; k < plan->n_blocked; k++)
+			if (strcmp(plan->blocked[k].datastore, rm->name) == 0)
+				blocked = plan->blocked[k].why;
 		for (size_t k = 0; k < plan->n_kept_volumes; k++) {
 			_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, rm->name);
 			kept |= vol && strcmp(plan->kept_volumes[k], vol) == 0;
 		}
 		snprintf(key, sizeof(key), "ds/%s", rm->name);
-		if (pending)
-			continue;
-		if (kept) {
-			json_t *cur = json_deep_copy(json_object_get(records, key));
-			if (cur && !json_is_true(json_object_get(cur, "kept"))) {
-				json_object_set_new(cur, "kept", json_true());
-				json_object_set_new(cur, "ready", json_false());
-				json_object_set_new(patch, key, cur);
-			} else {
-				json_decref(cur);
-			}
-		} else {
+		if (!pending && !kept && !blocked) {
 			json_object_set_new(patch, key, json_null());
+			continue;
 		}
+		/* Nodes waited for that are not members cannot say they detached: say so. */
+		for (size_t a = 0; blocked && a < rm->n_attached_on; a++)
+			if (!is_member(l, rm->attached_on[a])) {
+				char *more = NULL;
+				if (asprintf(&more, "%s%s%s", absent ? absent : "", absent ? ", " : "", rm->attached_on[a]) < 0)
+					break;
+				free(absent);
+				absent = more;
+			}
+		if (absent && asprintf(&why, "%s (%s: not a member now, so it cannot confirm; its kvmcd must come back, or the spec's \"nodes\" stop listing it)",
+				       blocked, absent) < 0)
+			why = NULL;
+		cur = json_deep_copy(json_object_get(records, key));
+		if (!cur)
+			continue;
+		json_object_set_new(cur, "removed", json_true());
+		json_object_set_new(cur, "ready", json_false());
+		json_object_set_new(cur, "destroy_data", json_boolean(rm->destroy_data));
+		json_object_set_new(cur, "kept", json_boolean(kept && !pending));
+		json_object_set_new(cur, "blocked", blocked ? json_string(why ? why : blocked) : json_null());
+		if (!json_equal(json_object_get(records, key), cur))
+			json_object_set_new(patch, key, cur);
+		else
+			json_decref(cur);
 	}
 	if (json_object_size(patch) == 0) {
 		json_decref(patch);
@@ -630,6 +720,7 @@ static void run(struct leader_ds *l)
 		return;
 	}
 	l->rounds = 0;
+	l->sections_sig = sections_signature(l); /* a change from now on runs the loop again */
 	observe(l);
 }
 
@@ -646,6 +737,10 @@ void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, cons
 	l->client = client;
 	if (ops)
 		l->ops = *ops;
+	if (l->watch) {
+		sd_event_source_set_time(l->watch, now_usec(l) + WATCH_USEC);
+		sd_event_source_set_enabled(l->watch, client ? SD_EVENT_ON : SD_EVENT_OFF);
+	}
 	if (client)
 		run(l);
 	else if (l->timer)
@@ -676,6 +771,10 @@ int leader_ds_new(struct service_ctx *ctx, const char *cluster_name, struct lead
 	r = sd_event_add_time(service_event(ctx), &l->timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_timer, l);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(service_event(ctx), &l->watch, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_watch, l);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(l->watch, SD_EVENT_OFF);
 	if (r < 0) {
 		leader_ds_free(l);
 		return r;
@@ -689,6 +788,7 @@ void leader_ds_free(struct leader_ds *l)
 	if (!l)
 		return;
 	sd_event_source_disable_unref(l->timer);
+	sd_event_source_disable_unref(l->watch);
 	json_decref(l->last);
 	free(l->prefix);
 	free(l);

@@ -7,8 +7,10 @@
  *   again ... until the plan is empty; then record per datastore what the nodes need.
  *
  * Runs only while acting (LEADING); stops starting anything when acting stops (what is in
- * flight finishes or is cancelled with the client's epoch). Re-runs when the spec or the node
- * sections change (committed), after a failure with backoff, and every 30 s.
+ * flight finishes or is cancelled with the client's epoch). Re-runs when the spec or the
+ * records change (committed), when what it reads of the node sections changes (initiators,
+ * addresses, attached datastores: sections are soft and bring no notification, so they are
+ * compared every second), after a failure with backoff, and every 30 s.
  */
 #pragma once
 

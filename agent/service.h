@@ -81,6 +81,18 @@ int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *
 int service_node_publish(struct service_ctx *ctx, const json_t *section, char **error);
 
 /*
+ * Replaces the spec with `spec` (borrowed) on behalf of API connection conn_id, exactly as
+ * `spec apply` does: the same validation (whole, and against the spec in force), the same
+ * route through the leader, the same reply ({"ok","version","message","outcome"}) sent to
+ * conn_id when it is committed, refused or its outcome unknown. The command handler that calls
+ * it returns NULL (the answer comes later). For verbs that change one part of the spec the
+ * node holds (kvmcctl datastore remove): build `spec` from service_spec() in the same call.
+ * Returns 0 (an answer will come) or a negative errno (-ENOMEM, -ESHUTDOWN: nothing was sent
+ * and no answer will come; the handler answers itself).
+ */
+int service_request_spec(struct service_ctx *ctx, uint64_t conn_id, const json_t *spec);
+
+/*
  * Answers an API connection a command handler left waiting (it returned NULL). reply is
  * taken; a connection that went away drops it. Each waiting connection gets exactly one
  * answer; if kvmcd stops first, it answers every waiting connection itself with

@@ -152,7 +152,7 @@ static void test_names_and_keys(void)
 	BAD(DS("'name':'ds1','protocol':'iscsi','sise':'1G'"),
 	    "datastores[0]: unknown key \"sise\" (known: name, protocol, size, fs, nfs, smb, path)",
 	    "datastores[0].size: missing");
-	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores)");
+	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data)");
 	BAD("{'datastores':{}}", "datastores: must be an array of datastore objects");
 	BAD("{'datastores':[7]}", "datastores[0]: must be an object");
 
@@ -622,6 +622,47 @@ static void test_diff(void)
 #undef DIFF
 }
 
+/* "destroy_data": the names of removed datastores whose data the user asked to destroy. */
+static void test_destroy_data(void)
+{
+	json_t *from, *to;
+
+	OK("{'destroy_data':[]}");
+	OK("{'destroy_data':['ds1','ds_2']}");
+	OK("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'destroy_data':['ds2']}");
+	BAD("{'destroy_data':'ds1'}", "destroy_data: must be an array of datastore names");
+	BAD("{'destroy_data':['DS1',7]}", "destroy_data[0]: \"DS1\": must be a datastore name",
+	    "destroy_data[1]: must be a datastore name");
+	BAD("{'destroy_data':['ds1','ds2','ds1']}", "destroy_data[2]: \"ds1\" already listed at destroy_data[0]");
+	/* never a datastore of the spec: re-creating one means taking it out of destroy_data */
+	BAD("{'datastores':[{'name':'ds0','protocol':'nfs','size':'1G'},{'name':'ds1','protocol':'nfs','size':'1G'}],'destroy_data':['ds1']}",
+	    "destroy_data[0]: \"ds1\" is also datastores[1]: a datastore of the spec is never destroyed");
+	{
+		char *s = NULL, *w;
+		appendf(&s, "{'destroy_data':[");
+		for (unsigned i = 0; i <= DS_MAX_DATASTORES; i++)
+			appendf(&s, "%s'ds%u'", i ? "," : "", i);
+		appendf(&s, "]}");
+		BAD(s, "destroy_data: 257 entries, at most 256 allowed");
+		w = strrchr(s, ',');
+		strcpy(w, "]}");
+		OK(s);
+		free(s);
+	}
+
+	/* what a change adds: the only thing a plain spec apply may not do */
+	from = load("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'destroy_data':['ds0']}");
+	to = load("{'destroy_data':['ds0','ds1']}");
+	CHECK(ds_destroy_data_added(from, to) && !strcmp(ds_destroy_data_added(from, to), "ds1"), "ds1 added");
+	CHECK(ds_destroy_data_added(NULL, to) && !strcmp(ds_destroy_data_added(NULL, to), "ds0"), "from nothing: ds0 added");
+	CHECK(!ds_destroy_data_added(to, from), "taking names out adds nothing");
+	CHECK(!ds_destroy_data_added(from, from), "the same list adds nothing");
+	CHECK(ds_destroy_data_has(to, "ds1") && !ds_destroy_data_has(from, "ds1") && !ds_destroy_data_has(NULL, "ds1"),
+	      "ds_destroy_data_has");
+	json_decref(from);
+	json_decref(to);
+}
+
 int main(void)
 {
 	test_names_and_keys();
@@ -633,5 +674,6 @@ int main(void)
 	test_list();
 	test_change();
 	test_diff();
+	test_destroy_data();
 	return tap_done("test-datastore-spec");
 }

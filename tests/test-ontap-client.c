@@ -334,8 +334,12 @@ static void test_nvme(void)
 	CHECK(w.size == 2ULL << 30);
 	CHECK(RUN(w, ontap_namespace_resize(c, "/vol/nv1/ns0", 1ULL << 30, wait_done, &w)) == -EINVAL);
 	CHECK(RUN(w, ontap_subsystem_delete(c, "kvm-a-ss", false, wait_done, &w)) == -EBUSY);
+	/* the plan's delete takes the hosts along, never a map */
+	CHECK(RUN(w, ontap_subsystem_delete_with_hosts(c, "kvm-a-ss", wait_done, &w)) == -EBUSY);
 	OK(w, ontap_subsystem_map_delete(c, "kvm-a-ss", "/vol/nv1/ns0", wait_done, &w));
-	OK(w, ontap_subsystem_delete(c, "kvm-a-ss", true, wait_done, &w));
+	CHECK(RUN(w, ontap_subsystem_delete(c, "kvm-a-ss", false, wait_done, &w)) == -EBUSY); /* it has a host */
+	OK(w, ontap_subsystem_delete_with_hosts(c, "kvm-a-ss", wait_done, &w));
+	CHECK(RUN(w, ontap_subsystem_get(c, "kvm-a-ss", wait_done, &w)) == -ENOENT);
 	OK(w, ontap_namespace_delete(c, "/vol/nv1/ns0", wait_done, &w));
 	CHECK(RUN(w, ontap_namespace_get(c, "/vol/nv1/ns0", wait_done, &w)) == -ENOENT);
 	wait_reset(&w);

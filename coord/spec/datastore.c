@@ -557,6 +557,68 @@ void ds_validate(const json_t *spec, struct spec_problems *p)
 		}
 }
 
+/* ---- destroy_data --------------------------------------------------------------------------- */
+
+void ds_validate_destroy_data(const json_t *spec, struct spec_problems *p)
+{
+	const json_t *list = json_object_get(spec, "destroy_data"), *dss = json_object_get(spec, "datastores");
+	size_t n, i, j;
+	json_t *e, *d;
+
+	if (!json_is_array(list)) {
+		spec_problem(p, "destroy_data: must be an array of datastore names (written by `kvmcctl datastore remove NAME --destroy-data`)");
+		return;
+	}
+	n = json_array_size(list);
+	if (n > DS_MAX_DATASTORES)
+		spec_problem(p, "destroy_data: %zu entries, at most %u allowed", n, DS_MAX_DATASTORES);
+	json_array_foreach(list, i, e) {
+		char buf[SHOWN_MAX];
+		const char *name = json_string_value(e);
+
+		if (!name || !name_ok(name)) {
+			spec_problem(p, "destroy_data[%zu]: %s%s%smust be a datastore name (1-%u chars of a-z 0-9 _, starting with a letter)",
+				     i, name ? "\"" : "", name ? shown(name, buf) : "", name ? "\": " : "", DS_NAME_MAX);
+			continue;
+		}
+		/* Past the maximum the spec is refused anyway: no n^2 comparisons of a huge spec. */
+		for (j = 0; j < i && i < DS_MAX_DATASTORES; j++)
+			if (json_is_string(json_array_get(list, j)) && !strcmp(json_string_value(json_array_get(list, j)), name)) {
+				spec_problem(p, "destroy_data[%zu]: \"%s\" already listed at destroy_data[%zu]", i, name, j);
+				break;
+			}
+		json_array_foreach(dss, j, d)
+			if (j < DS_MAX_DATASTORES && json_is_string(json_object_get(d, "name")) &&
+			    !strcmp(json_string_value(json_object_get(d, "name")), name)) {
+				spec_problem(p, "destroy_data[%zu]: \"%s\" is also datastores[%zu]: a datastore of the spec is never destroyed; take it out of destroy_data to keep it (its data is then kept when it is removed)",
+					     i, name, j);
+				break;
+			}
+	}
+}
+
+bool ds_destroy_data_has(const json_t *spec, const char *name)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "destroy_data"), i, e)
+		if (json_is_string(e) && name && !strcmp(json_string_value(e), name))
+			return true;
+	return false;
+}
+
+const char *ds_destroy_data_added(const json_t *from, const json_t *to)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(to, "destroy_data"), i, e)
+		if (json_is_string(e) && !ds_destroy_data_has(from, json_string_value(e)))
+			return json_string_value(e);
+	return NULL;
+}
+
 /* ---- reading a validated spec ------------------------------------------------------------- */
 
 /* What can be read of one entry without trusting it (used on the spec in force as well). */

@@ -17,6 +17,25 @@
  *                                               datastore's path (nor one inside it)
  *   } ]
  *
+ *   "destroy_data": [ "ds1", ... ]   (top level, beside "datastores")
+ *       Names of datastores REMOVED from "datastores" whose ONTAP volume -- the data -- the
+ *       user asked to destroy. A datastore removed without being listed here keeps its volume
+ *       (status says "kept"). The leader destroys a listed volume only once every node has
+ *       detached the datastore, and only objects kvmcd created (agent/leader-datastores.c).
+ *
+ * Why the request lives in the spec (and not in a leader record or a one-shot command): it is
+ * then replicated and persisted with the removal itself, in ONE change, so it survives any
+ * leader change and can never be half applied (removed from the spec but the destroy request
+ * lost, or the reverse); a new leader simply reads it. It cannot be set by accident:
+ *   - `kvmcctl datastore remove NAME --destroy-data` is the only way in: kvmcd refuses a plain
+ *     `spec apply` whose "destroy_data" names a datastore the spec in force does not list there
+ *     (ds_destroy_data_added(), checked by the node that takes the request), so re-applying an
+ *     old file, or a copy from another cluster, never destroys anything;
+ *   - a name may not be in "datastores" and "destroy_data" at once, so re-creating a datastore
+ *     of that name needs its name taken out of "destroy_data" first, by hand: a later plain
+ *     removal of the new datastore keeps its data again.
+ * `spec apply` of the spec it got from `spec get` keeps the list as it is (nothing is added).
+ *
  * Validation (spec_validate, in spec.c) refuses the whole spec, listing every problem with its
  * JSON path ("datastores[2].size: ..."), before anything is touched. Refusals that need the
  * previous spec (changing protocol or fs of an existing datastore, shrinking) are made by
@@ -39,6 +58,8 @@
  *   - nfs: only with protocol nfs; version a string, nconnect an integer, trunkdiscovery a
  *     bool, and trunkdiscovery true needs version 4.1 or 4.2 (it is NFSv4.1 session trunking).
  *   - smb: only with protocol smb; credentials an absolute, normalised path (see "path").
+ *   - destroy_data: an array of at most DS_MAX_DATASTORES distinct datastore names (the rule
+ *     of "name"), none of them the name of an entry of "datastores".
  *   - path: absolute and normalised (no "//", no "." or ".." component, no trailing "/"), at
  *     most DS_PATH_MAX bytes of A-Z a-z 0-9 . _ + - and "/". Not "/", not one of the system's
  *     own directories ("/etc", "/var", "/srv", DS_PATH_DEFAULT_DIR, ...), not inside /proc, /sys,
@@ -122,6 +143,18 @@ const char *ds_size_format(uint64_t bytes, char *buf);
 
 /* For spec.c's spec_validate(): the problems of spec["datastores"], which is present. */
 void ds_validate(const json_t *spec, struct spec_problems *problems);
+/* For spec.c's spec_validate(): the problems of spec["destroy_data"], which is present. */
+void ds_validate_destroy_data(const json_t *spec, struct spec_problems *problems);
+
+/* Whether spec["destroy_data"] lists name (the user asked to destroy that datastore's data). */
+bool ds_destroy_data_has(const json_t *spec, const char *name);
+
+/*
+ * The first name `to` lists in "destroy_data" that `from` (the spec in force; may be NULL) does
+ * not, or NULL when there is none: a change that asks to destroy data. Borrowed from `to`.
+ * Anything that is not a string is skipped (validation refuses it).
+ */
+const char *ds_destroy_data_added(const json_t *from, const json_t *to);
 
 /*
  * The refusals that compare with the spec in force: a datastore's protocol or fs (defaults

@@ -202,8 +202,10 @@ int spec_validate(const json_t *spec, struct spec_problems *p)
 			validate_labels(v, "labels", p);
 		else if (!strcmp(k, "datastores"))
 			ds_validate(spec, p);
+		else if (!strcmp(k, "destroy_data"))
+			ds_validate_destroy_data(spec, p);
 		else
-			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores)", k);
+			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data)", k);
 	}
 	return p->n + p->dropped > before ? -EINVAL : 0;
 }

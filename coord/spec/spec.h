@@ -2,13 +2,16 @@
 /*
  * The cluster spec: the desired state an admin applies with `kvmcctl spec apply`.
  *
- * A JSON object. At this stage it knows three keys, all optional:
+ * A JSON object. At this stage it knows four keys, all optional:
  *   "nodes":      array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
  *                 names and ids unique; the id is the corosync node id of that host.
  *   "labels":     object mapping label keys to string values.
  *   "datastores": array of datastore objects (name, protocol, size, fs, nfs, smb, path); their
  *                 rules, defaults and limits are in datastore.h. Refusals that need the spec in
  *                 force (a protocol or fs changed, a datastore shrunk) are spec_validate_change()'s.
+ *   "destroy_data": names of datastores removed from "datastores" whose ONTAP volume the user
+ *                 asked to destroy (`kvmcctl datastore remove NAME --destroy-data`); datastore.h
+ *                 says why it is here and how it is kept from being set by accident.
  * Label keys: 1..63 chars of [A-Za-z0-9._/-], starting with a letter or digit; values: strings of
  * at most 256 bytes without control characters. Any other key anywhere is an error, so a typo
  * is never silently ignored.

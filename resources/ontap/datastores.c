@@ -443,7 +443,7 @@ static int exec_one(struct execute *e, struct exec_req *q)
 	case DSPLAN_SUBSYSTEM_ADD_HOST: return ontap_subsystem_add_host(c, op->object, op->target, on_executed, q);
 	case DSPLAN_SUBSYSTEM_REMOVE_HOST:
 		return ontap_subsystem_remove_host(c, op->object, op->target, on_executed, q);
-	case DSPLAN_SUBSYSTEM_DELETE: return ontap_subsystem_delete(c, op->object, false, on_executed, q);
+	case DSPLAN_SUBSYSTEM_DELETE: return ontap_subsystem_delete_with_hosts(c, op->object, on_executed, q);
 	case DSPLAN_NS_MAP_ENSURE: return ontap_subsystem_map_ensure(c, op->target, op->object, on_executed, q);
 	case DSPLAN_NS_MAP_DELETE: return ontap_subsystem_map_delete(c, op->target, op->object, on_executed, q);
 	case DSPLAN_EXPORT_POLICY_ENSURE: return ontap_export_policy_ensure(c, op->object, on_executed, q);

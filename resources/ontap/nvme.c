@@ -122,6 +122,15 @@ int ontap_subsystem_delete(struct ontap_client *c, const char *name, bool force,
 	return op_start(TAKE_PTR(op));
 }
 
+int ontap_subsystem_delete_with_hosts(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+
+	TRY(subsystem_op(c, OP_DELETE, name, done, userdata, &op));
+	TRY(op_set(&op->mutate_query, "allow_delete_with_hosts=true"));
+	return op_start(TAKE_PTR(op));
+}
+
 int ontap_subsystem_add_host(struct ontap_client *c, const char *subsystem, const char *nqn,
 			     ontap_done_fn done, void *userdata)
 {

@@ -181,6 +181,9 @@ int ontap_subsystem_ensure(struct ontap_client *c, const struct ontap_subsystem_
 int ontap_subsystem_get(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
 int ontap_subsystem_delete(struct ontap_client *c, const char *name, bool force,
 			   ontap_done_fn done, void *userdata);
+/* Deletes the subsystem with the host NQNs it still lists (allow_delete_with_hosts), but never
+ * while it maps a namespace (-EBUSY): the datastore plan's subsystem-delete. */
+int ontap_subsystem_delete_with_hosts(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
 int ontap_subsystem_add_host(struct ontap_client *c, const char *subsystem, const char *nqn,
 			     ontap_done_fn done, void *userdata);
 int ontap_subsystem_remove_host(struct ontap_client *c, const char *subsystem, const char *nqn,

@@ -74,7 +74,7 @@ SPEC2='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"2G"},
 apply_spec 1 "$SPEC2" || fail "apply without nfs1: $APPLY_OUT"
 no_nfs1_pool() { for i in 1 2 3; do nx "$i" virsh -q pool-list --all | grep -q nfs1 && return 1; done; return 0; }
 wait_until 60 "no node has the nfs1 pool any more" no_nfs1_pool
-kept() { nx 1 kvmcctl datastore list --json | jq -e '.[] | select(.name == "nfs1" and .removed == true)' >/dev/null; }
+kept() { nx 1 kvmcctl datastore list --json | jq -e '.[] | select(.name == "nfs1" and .removed == true and .state == "kept")' >/dev/null; }
 wait_until 60 "datastore list says nfs1's volume is kept" kept
 assert_eq "$(access "client=10.213.0.1" | jq -r '[.exports[] | select(.nfs == "rw") | .volume] | join(",")')" "" \
 	"the array no longer exports nfs1 to n1 (the volume is unmounted, its data kept)"
