@@ -20,11 +20,12 @@
 #include "timing.h"
 #include "inventory.h"
 #include "macros.h"
+#include "preflight-api.h"
 #include "runner.h"
 #include "worker.h"
 
 #define RECONCILE_PERIOD_USEC (30 * USEC_PER_SEC) /* re-probe what is done: a fence shows here */
-#define INVENTORY_PERIOD_USEC (300 * USEC_PER_SEC)
+#define INVENTORY_PERIOD_USEC (60 * USEC_PER_SEC) /* preflight sees an installed package within a minute */
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -770,8 +771,17 @@ static void removed_append(struct datastores *d, json_t *out, bool nodes)
 	return json_pack("{sbso}", "ok", 1, "datastores", out);
 }
 
+/* kvmcctl preflight: every node's readiness for the datastores (preflight-api.h). */
+static json_t *cmd_preflight(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+
+	return preflight_command(d->ctx, req);
+}
+
 static const struct service_command commands[] = {
 	{ "datastore-list", cmd_list },
+	{ "preflight", cmd_preflight },
 	{ NULL, NULL },
 };
 
@@ -911,6 +921,7 @@ static void svc_free(void *state)
 	free(d->opts.sim_url);
 	free(d->opts.sim_ca_file);
 	free(d->opts.sim_shared_dir);
+	free(d->opts.sim_missing);
 	free(d);
 }
 
@@ -961,6 +972,7 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		.sim_url = cfg->host.sim_url ? strdup(cfg->host.sim_url) : NULL,
 		.sim_ca_file = cfg->host.sim_ca_file ? strdup(cfg->host.sim_ca_file) : NULL,
 		.sim_shared_dir = cfg->host.sim_shared_dir ? strdup(cfg->host.sim_shared_dir) : NULL,
+		.sim_missing = cfg->host.sim_missing ? strdup(cfg->host.sim_missing) : NULL,
 	};
 	d->backend = host_backend_setup(&d->opts, &d->host, &d->sim, error);
 	if (!d->backend || !d->cluster_name) {

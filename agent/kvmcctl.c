@@ -80,6 +80,11 @@ static void usage(FILE *f)
 		"                           volume (the data) is kept, or with --destroy-data destroyed\n"
 		"                           once every node has detached it\n"
 		"  pool verify              exit 0 only if every node's pool is identical and active\n"
+		"  preflight [--json] [--protocol P[,P]] [--fs F[,F]]\n"
+		"                           can every node run the spec's datastores (and P, F)? per node\n"
+		"                           the packages (named for its distribution), kernel modules,\n"
+		"                           initiator name and host NQN (present, unique), libvirtd; the\n"
+		"                           SVM's side; exit 0 only when no check failed, 1 when one did\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
@@ -940,6 +945,130 @@ static int cmd_pool(struct ctl *ctl, int argc, char **argv)
 	return ok ? EXIT_DONE : EXIT_OTHER;
 }
 
+/* ---- preflight ------------------------------------------------------------------------------- */
+
+/* "a,b" into the JSON array arr; each name must be one of names[]. false after saying why. */
+static bool add_names(json_t *arr, const char *list, const char *const *names, const char *what)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	char *save = NULL;
+
+	if (!copy)
+		return false;
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		size_t i;
+		for (i = 0; names[i] && strcmp(names[i], w) != 0; i++)
+			;
+		if (!names[i]) {
+			usage_error("preflight: unknown %s '%s'", what, w);
+			return false;
+		}
+		json_array_append_new(arr, json_string(w));
+	}
+	return true;
+}
+
+static void print_preflight(json_t *rep)
+{
+	json_t *f, *v;
+	size_t i, k;
+	const char *fam;
+
+	printf("%-12s %-28s %-14s %-7s %s\n", "NODE", "CHECK", "NEEDED FOR", "RESULT", "FOUND");
+	json_array_foreach(json_object_get(rep, "findings"), i, f) {
+		json_t *ok = json_object_get(f, "ok"), *pkgs = json_object_get(f, "packages");
+		char needed[64] = "";
+		size_t len = 0;
+
+		json_array_foreach(json_object_get(f, "needed_for"), k, v)
+			len += (size_t)snprintf(needed + len, len < sizeof(needed) ? sizeof(needed) - len : 0, "%s%s",
+						k ? "," : "", json_string_value(v) ?: "?");
+		printf("%-12s %-28s %-14s %-7s %s\n", str_or(f, "node", "(ONTAP)"), str_or(f, "check", "?"), needed,
+		       json_is_true(ok) ? "ok" : json_is_false(ok) ? "FAILED" : "unknown", str_or(f, "found", ""));
+		if (json_is_true(ok))
+			continue;
+		printf("%-12s   fix: %s\n", "", str_or(f, "fix", "?"));
+		if (json_is_object(pkgs) && json_is_null(json_object_get(f, "package")))
+			printf("%-12s   packages: Debian/Ubuntu %s, Fedora/RHEL %s, Arch %s\n", "", str_or(pkgs, "debian", "?"),
+			       str_or(pkgs, "fedora", "?"), str_or(pkgs, "arch", "?"));
+	}
+	printf("\n");
+	json_array_foreach(json_object_get(rep, "nodes"), i, v) {
+		fam = str_or(v, "family", NULL);
+		printf("%-12s %s%s%s%s: %" JSON_INTEGER_FORMAT " passed, %" JSON_INTEGER_FORMAT " failed%s\n", str_or(v, "name", "?"),
+		       str_or(v, "os", "distribution unknown"), fam ? " (" : "", fam ? fam : "", fam ? " family)" : "",
+		       int_of(v, "passed"), int_of(v, "failed"), int_of(v, "unknown") ? ", some not checked" : "");
+	}
+	{
+		_cleanup_free_ char *protos = json_dumps(json_object_get(rep, "protocols"), JSON_COMPACT);
+		_cleanup_free_ char *fss = json_dumps(json_object_get(rep, "file_systems"), JSON_COMPACT);
+		json_int_t failed = int_of(rep, "failed"), unknown = int_of(rep, "unknown");
+
+		printf("preflight: %s: %" JSON_INTEGER_FORMAT " passed, %" JSON_INTEGER_FORMAT " failed, %" JSON_INTEGER_FORMAT
+		       " could not be checked (protocols %s, file systems %s)\n",
+		       failed ? "NOT READY" : "ready", int_of(rep, "passed"), failed, unknown, protos ? protos : "?",
+		       fss ? fss : "?");
+	}
+}
+
+/*
+ * kvmcctl preflight [--json] [--protocol P[,P]] [--fs F[,F]]: the report of any node's kvmcd for
+ * every node (agent/preflight-api.h). Exit 0 when no check failed, 1 when one did (what could
+ * not be checked is listed, and does not fail it), 3 when this node's copy may be stale.
+ */
+static int cmd_preflight(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' }, { "protocol", required_argument, NULL, 'p' },
+		{ "fs", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
+	};
+	static const char *const protocols[] = { "iscsi", "fc", "nvme-tcp", "nfs", "smb", NULL };
+	static const char *const file_systems[] = { "ocfs2", "gfs2", NULL };
+	json_t *reply = NULL, *rep, *req = json_pack("{sss[]s[]}", "cmd", "preflight", "protocols", "file_systems");
+	bool json = false;
+	int c, r;
+
+	if (!req)
+		return EXIT_OTHER;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+jp:f:", options, NULL)) >= 0) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'p' ? !add_names(json_object_get(req, "protocols"), optarg, protocols, "protocol")
+			 : c == 'f' ? !add_names(json_object_get(req, "file_systems"), optarg, file_systems, "file system")
+				    : (usage_error("preflight: unknown option"), true)) {
+			json_decref(req);
+			return EXIT_OTHER;
+		}
+	}
+	if (optind < argc) {
+		json_decref(req);
+		return usage_error("preflight: unexpected argument '%s'", argv[optind]);
+	}
+	r = request(ctl, "preflight", false, req, NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	rep = json_object_get(reply, "preflight");
+	if (!json_is_object(rep)) {
+		fputs("kvmcctl: kvmcd's preflight reply has no report\n", stderr);
+		json_decref(reply);
+		return EXIT_OTHER;
+	}
+	if (json)
+		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), putchar('\n');
+	else
+		print_preflight(rep);
+	fflush(stdout);
+	r = json_is_true(json_object_get(rep, "ok")) ? EXIT_DONE : EXIT_OTHER;
+	if (json_is_false(json_object_get(reply, "current"))) {
+		fprintf(stderr, "kvmcctl: warning: %s; exit status 3: run preflight on a node of the quorate partition\n",
+			str_or(reply, "why_not_current", "this node's copy may be stale"));
+		r = EXIT_UNKNOWN;
+	}
+	json_decref(reply);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -992,6 +1121,8 @@ int main(int argc, char **argv)
 		r = cmd_datastore(&ctl, argc, argv);
 	else if (strcmp(cmd, "pool") == 0)
 		r = cmd_pool(&ctl, argc, argv);
+	else if (strcmp(cmd, "preflight") == 0)
+		r = cmd_preflight(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);

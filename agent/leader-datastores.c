@@ -431,6 +431,35 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
 	return NULL;
 }
 
+/*
+ * records["ontap/svm"], what `kvmcctl preflight` on any node checks ONTAP's side with:
+ * {"name": the SVM, "serves": {"<protocol>": bool, ...} | null (not readable: an SVM-scoped
+ * user), "lifs": {"iscsi" | "nvme-tcp" | "nfs": data LIFs up}}. Protocol names as the spec's.
+ */
+static json_t *svm_record(struct leader_ds *l, const json_t *obs)
+{
+	static const struct { enum ds_protocol p; const char *obs; } serves[] = {
+		{ DS_PROTO_ISCSI, "iscsi" }, { DS_PROTO_FC, "fcp" }, { DS_PROTO_NVME_TCP, "nvme" },
+		{ DS_PROTO_NFS, "nfs" }, { DS_PROTO_SMB, "cifs" },
+	};
+	static const struct { enum ds_protocol p; const char *obs; } lifs[] = {
+		{ DS_PROTO_ISCSI, "iscsi" }, { DS_PROTO_NVME_TCP, "nvme_tcp" }, { DS_PROTO_NFS, "nfs" },
+	};
+	const json_t *svm = json_object_get(obs, "svm"), *olifs = json_object_get(obs, "lifs");
+	const char *name = service_config(l->ctx)->ontap.svm;
+	json_t *s = json_object(), *n = json_object();
+
+	for (size_t i = 0; s && i < ARRAY_SIZE(serves); i++)
+		json_object_set_new(s, ds_protocol_name(serves[i].p), json_boolean(json_is_true(json_object_get(svm, serves[i].obs))));
+	for (size_t i = 0; n && i < ARRAY_SIZE(lifs); i++)
+		json_object_set_new(n, ds_protocol_name(lifs[i].p), json_integer((json_int_t)json_array_size(json_object_get(olifs, lifs[i].obs))));
+	if (!s || !n || !json_object_size(svm)) {
+		json_decref(s);
+		s = json_null();
+	}
+	return json_pack("{ss?soso}", "name", name, "serves", s, "lifs", n);
+}
+
 static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
 			  uint64_t epoch)
 {
@@ -583,6 +612,13 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 			json_object_set_new(patch, key, cur);
 		else
 			json_decref(cur);
+	}
+	{
+		json_t *svm = svm_record(l, obs);
+		if (svm && !json_equal(json_object_get(records, "ontap/svm"), svm))
+			json_object_set_new(patch, "ontap/svm", svm);
+		else
+			json_decref(svm);
 	}
 	if (json_object_size(patch) == 0) {
 		json_decref(patch);
