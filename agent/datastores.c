@@ -329,6 +329,24 @@ static void on_fs_probed(void *userdata, int r, const char *detail)
 	step_done(l, r, detail, STEP_MKFS);
 }
 
+/* Is node BY (the one the leader named to format datastore NAME) formatting it right now, by its
+ * own report? A formatter that is gone (no section) is not: its file system is adopted as it is,
+ * and a half-made one fails to mount with the tool's own error, retried. */
+static bool formatter_busy(struct datastores *d, const char *by, const char *name)
+{
+	const json_t *secs = service_node_sections(d->ctx), *sec;
+	const char *k;
+
+	json_object_foreach((json_t *)secs, k, sec) {
+		const char *node = json_string_value(json_object_get(sec, "name"));
+		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+		const char *step = json_string_value(json_object_get(st, "step"));
+		if (node && strcmp(node, by) == 0)
+			return step && strcmp(step, step_names[STEP_MKFS]) == 0;
+	}
+	return false;
+}
+
 static void on_mkfs(void *userdata, int r, const char *detail)
 {
 	step_done(userdata, r, detail, STEP_FS_PROBE);
@@ -457,6 +475,17 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		char want[128];
 
 		snprintf(want, sizeof(want), "%s label=", ds_fs_name(spec->fs));
+		if (fs && strncmp(fs, want, strlen(want)) == 0 && by && strcmp(by, me) != 0 &&
+		    formatter_busy(d, by, spec->name)) {
+			/* mkfs writes the superblock before it is done (mount.ocfs2 then fails with
+			 * "Internal logic failure"): mount only once the formatter has finished. */
+			l->busy = false;
+			l->step = STEP_FS_PROBE;
+			l->retry_at = now_usec(d) + RETRY_MIN_USEC;
+			set_status(l, "step", json_string("waiting for the node that formats it"));
+			arm_timer(d, l->retry_at);
+			return;
+		}
 		if (fs && strncmp(fs, want, strlen(want)) == 0) {
 			/* Formatted (by us or by the node the leader named): adopt it. */
 			l->step = STEP_MOUNT;

@@ -23,7 +23,7 @@ static void usage(void)
 	      "                 [--state FILE] [--backing-dir DIR] [--request-log FILE]\n"
 	      "                 [--control-token TOKEN] [--job-purge-seconds N] [--job-ms N]\n"
 	      "                 [--transfer-ms N] [--empty-next-page] [--run-schedules]\n"
-	      "                 [--fault JSON]... [--port-file FILE]\n"
+	      "                 [--fault JSON]... [--port-file FILE] [--target-hook PROG]\n"
 	      "See tests/ontap-sim/README.md.\n", stderr);
 }
 
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING,
 	       O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
-	       O_DATA_IP, O_RUN_SCHED, O_CLIENT_CA, O_HELP };
+	       O_DATA_IP, O_RUN_SCHED, O_CLIENT_CA, O_TARGET_HOOK, O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "user", required_argument, NULL, O_USER },
@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 		{ "run-schedules", no_argument, NULL, O_RUN_SCHED },
 		{ "fault", required_argument, NULL, O_FAULT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "target-hook", required_argument, NULL, O_TARGET_HOOK },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -221,6 +222,7 @@ int main(int argc, char **argv)
 		case O_EMPTY: cfg->empty_next_page = true; break;
 		case O_RUN_SCHED: cfg->run_schedules = true; break;
 		case O_PORT_FILE: cfg->port_file = strdup(optarg); break;
+		case O_TARGET_HOOK: cfg->target_hook = strdup(optarg); break;
 		case O_FAULT: {
 			json_error_t jerr;
 			json_t *spec = json_loads(optarg, 0, &jerr);
@@ -248,6 +250,11 @@ int main(int argc, char **argv)
 		cfg->listen_host = strdup("127.0.0.1");
 		cfg->listen_port = 8443;
 	}
+	if (cfg->target_hook && !cfg->backing_dir) {
+		fprintf(stderr, "ontap-sim: --target-hook needs --backing-dir (the LUN files it serves)\n");
+		return 2;
+	}
+	cfg->target_dir = cfg->backing_dir;
 	if (parse_version(cfg->version, cfg->ver) < 0) {
 		fprintf(stderr, "ontap-sim: invalid --ontap-version '%s'\n", cfg->version);
 		return 2;
@@ -281,6 +288,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ontap-sim: cannot initialise state: %s\n", strerror(-ret));
 		return 1;
 	}
+	target_sync(&sim); /* a restarted simulator serves what its state says (failures: stderr) */
 	json_array_foreach(faults, i, f) {
 		if (faults_add(&sim, f, NULL) < 0) {
 			fprintf(stderr, "ontap-sim: invalid --fault (needs a known \"type\")\n");

@@ -50,6 +50,8 @@ struct sim_config {
 	int64_t transfer_ms;
 	bool empty_next_page;
 	bool run_schedules;   /* snapshot policies and SnapMirror schedules act on the clock */
+	char *target_hook;    /* owned or NULL: program run with the target document (target.c) */
+	char *target_dir;     /* borrowed (backing_dir): where target.json is written */
 };
 
 struct sim {
@@ -62,6 +64,7 @@ struct sim {
 	unsigned next_fault_id;
 	FILE *log;              /* owned, request log or NULL; written under log_lock */
 	pthread_mutex_t log_lock;
+	json_t *target_applied;  /* owned: the target document the hook last applied, or NULL */
 	volatile bool stopping;
 };
 
@@ -203,6 +206,10 @@ int control_handle(struct sim *sim, const char *method, const char *path, json_t
 /* ---- access.c: GET /sim/access, what a host reaches through the fabric (README) ---- */
 int access_handle(struct sim *sim, const char *method, const char *path, json_t *query,
 		  const char *peer, int *status, json_t **resp);
+
+/* ---- target.c: the target hook, a real LIO / nvmet target driven by the state (README) ---- */
+json_t *target_doc(struct sim *sim);   /* new: what the data path must serve now */
+int target_sync(struct sim *sim);      /* runs the hook if that changed; lock held */
 
 /* ---- tls.c ---- */
 int tls_make_self_signed(const char *host, char **cert_pem, char **key_pem);

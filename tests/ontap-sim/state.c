@@ -291,6 +291,8 @@ int state_persist(struct sim *sim)
 	_cleanup_free_ char *text = NULL;
 	size_t len, off = 0;
 
+	/* the data path follows the state before the change is acknowledged, as on an array */
+	target_sync(sim);
 	if (!sim->cfg.state_path)
 		return 0;
 	/* the simulated clock survives a restart, or pending jobs would wait for the old skew */

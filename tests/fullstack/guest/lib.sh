@@ -346,3 +346,79 @@ writers_wait() { # TAG...: until each has written once
 }
 writer_status() { cat "/run/fsvm/w.$1"; }
 writer_stop() { kill "$(cat "/run/fsvm/w.$1.pid")" 2>/dev/null; return 0; }
+
+# -------------------------------------------------------------------------------------------
+# kvmcd in the guests (test-datastores.sh): the ONTAP simulator on the target, driving LIO and
+# nvmet through guest/target-sync.py; kvmcd with its REAL host backend on the nodes.
+
+# sim_start USER PASSWORD: ontap-sim on t's first address, data LIFs on both, LUN files in
+# /srv/luns, the real target following its state (--target-hook); its certificate on the share.
+sim_start() {
+	local ips
+	tgt_init || return 1
+	ips=$(ip -4 -o addr show dev eth0 | awk '{sub("/.*", "", $4); print $4}')
+	mkdir -p /srv/luns /srv/sim
+	pgrep -x ontap-sim >/dev/null && return 0
+	# shellcheck disable=SC2046
+	setsid /opt/kvmcd/ontap-sim --listen "$(echo $ips | cut -d' ' -f1):8443" \
+		$(for ip in $ips; do printf -- '--data-ip %s ' "$ip"; done) \
+		--user "$1:$2" --svm svm1 --backing-dir /srv/luns --state /srv/sim/state.json \
+		--request-log /srv/sim/requests.log --tls-cert-out /share/run/sim.pem --job-ms 300 \
+		--target-hook /share/guest/target-sync.py </dev/null >/srv/sim/sim.out 2>&1 &
+	wait_until 30 "ontap-sim listening" grep -q '^ontap-sim listening' /srv/sim/sim.out ||
+		{ cat /srv/sim/sim.out >&2; return 1; }
+}
+
+# node_host_prepare: what a KVM host of an ONTAP cluster runs before kvmcd (the admin's or the
+# distribution's job, kvmcctl preflight checks it): iscsid, multipathd with NetApp's queueing,
+# the NVMe/TCP and cluster file system modules, libvirtd.
+node_host_prepare() {
+	modprobe -a iscsi_tcp sd_mod sg scsi_dh_alua nvme_tcp ocfs2 ocfs2_stack_user gfs2 ||
+		fail "host: modprobe" || return 1
+	sed -i -e 's/^node.session.timeo.replacement_timeout = .*/node.session.timeo.replacement_timeout = 5/' \
+		/etc/iscsi/iscsid.conf
+	pgrep -x iscsid >/dev/null || iscsid || fail "host: iscsid did not start" || return 1
+	node_multipath_start || return 1
+	mkdir -p /var/lib/libvirt /run/libvirt /var/log/libvirt
+	pgrep -x libvirtd >/dev/null || libvirtd -d || fail "host: libvirtd did not start" || return 1
+	wait_until 60 "libvirtd answers" virsh -c qemu:///system version
+}
+
+# kvmcd_start ONTAP_ADDR USER PASSWORD [EXTRA_CONF_LINES]: /etc/kvmcd/kvmcd.conf, then kvmcd
+# (the build copied to /opt/kvmcd) in the background, its log in /var/log/kvmcd.log.
+kvmcd_start() {
+	mkdir -p /etc/kvmcd /var/lib/kvmcd /run/kvmcd
+	printf 'username=%s\npassword=%s\n' "$2" "$3" >/etc/kvmcd/ontap-credentials
+	chmod 600 /etc/kvmcd/ontap-credentials
+	cat >/etc/kvmcd/kvmcd.conf <<EOC
+[node]
+name=$(hostname)
+
+[cluster]
+group=kvmcd
+
+[paths]
+state_dir=/var/lib/kvmcd
+run_dir=/run/kvmcd
+socket=/run/kvmcd/kvmcd.sock
+
+[log]
+level=debug
+target=stderr
+
+[ontap]
+address=$1:8443
+svm=svm1
+credentials_file=/etc/kvmcd/ontap-credentials
+ca_file=/share/run/sim.pem
+
+[host]
+backend=real
+${4:-}
+EOC
+	pgrep -x kvmcd >/dev/null && return 0
+	KVMCD_ONTAP_MODULE=/opt/kvmcd/kvmcd-ontap.so setsid /opt/kvmcd/kvmcd --config /etc/kvmcd/kvmcd.conf \
+		--foreground </dev/null >>/var/log/kvmcd.log 2>&1 &
+	wait_until 60 "kvmcd answers" kvmcctl status
+}
+kvmcctl() { /opt/kvmcd/kvmcctl --socket /run/kvmcd/kvmcd.sock "$@"; }

@@ -1,0 +1,243 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# test-datastores.sh -- issue 7's full-stack scenario: kvmcd itself, with its REAL host backend,
+# turns one spec into storage on real kernels.
+#   t runs tests/ontap-sim, which drives a real LIO iSCSI target and a real nvmet-tcp target
+#   (guest/target-sync.py, its --target-hook): a LUN or namespace is a file, an igroup's
+#   initiators are LIO ACLs with the LUN mapped, a subsystem's hosts are nvmet allowed hosts, so
+#   a map or unmap over REST really grants or revokes a host's access.
+#   n1..n3 run corosync, dlm_controld, iscsid, multipathd, libvirtd and kvmcd (the build under
+#   test, copied in).
+# Scenario: a spec with an iSCSI + OCFS2 and an NVMe/TCP + GFS2 datastore → the simulator holds
+# one igroup per node with its IQN, the LUN mapped to each, the nodes in the subsystem; every node
+# logged in on 2 portals, has a 2-path multipath map found by the LUN's serial and the namespace
+# on 2 controllers found by its UUID (the devices kvmcd reports); exactly one node formatted each;
+# all mounted; identical active pools (`kvmcctl pool verify`, and libvirt's own XML compared); a
+# file written on one node is read on the others. The same spec applied again changes nothing (no
+# ONTAP change, no mkfs, no login, no connect). The iSCSI datastore removed → on every node its
+# pool, mount, sessions and multipath map are gone and the target serves its LUN to nobody; the
+# NVMe datastore is untouched and the ONTAP volume kept.
+# Prints "phase NAME SECONDS" per phase; ends with PASS or FAIL. Skips (77) like test-smoke.sh,
+# and without a build (KVMCD_BUILD_DIR, set by meson).
+set -eu
+set -o pipefail
+
+HERE=$(dirname "$(readlink -f "$0")")
+TEST_NAME=test-datastores
+export FS_NAME=${FS_NAME:-datastores}
+export FS_LIFETIME=${FS_LIFETIME:-1500}
+OVERALL=${DS_TIMEOUT:-1170}                   # below meson's 1200 s, so our cleanup runs
+TOKEN=3000
+CLUSTER=fsvm
+NODES="n1 n2 n3"
+BUILD=${KVMCD_BUILD_DIR:-}
+ONTAP_USER=kvmcd
+
+# shellcheck source=tests/fullstack/test-lib.sh
+. "$HERE/test-lib.sh"
+
+SPEC_BOTH='{"datastores": [
+ {"name": "ds_iscsi", "protocol": "iscsi", "size": "2G", "fs": "ocfs2"},
+ {"name": "ds_nvme", "protocol": "nvme-tcp", "size": "2G", "fs": "gfs2"}]}'
+SPEC_NVME='{"datastores": [
+ {"name": "ds_nvme", "protocol": "nvme-tcp", "size": "2G", "fs": "gfs2"}]}'
+
+# The simulator's view (its persisted state on t) and the target's configfs, as JSON on stdout.
+sim_view() {
+	"$FS" exec -i t python3 - <<'PY'
+import json, os
+st = json.load(open("/srv/sim/state.json"))
+def names(c): return {r["uuid"]: r for r in st.get(c, [])}
+igroups, luns, subs, nss = names("igroups"), names("luns"), names("subsystems"), names("namespaces")
+out = {"igroups": {g["name"]: sorted(i["name"] for i in g.get("initiators", [])) for g in igroups.values()},
+       "lun_maps": sorted([luns[m["lun"]["uuid"]]["name"], igroups[m["igroup"]["uuid"]]["name"]]
+                          for m in st.get("lun_maps", [])),
+       "subsystems": {s["name"]: sorted(h["nqn"] for h in s.get("hosts", [])) for s in subs.values()},
+       "subsystem_maps": sorted([subs[m["subsystem"]["uuid"]]["name"], nss[m["namespace"]["uuid"]]["name"]]
+                                for m in st.get("subsystem_maps", [])),
+       "volumes": sorted(v["name"] for v in st.get("volumes", []) if v["name"].startswith("kvmcd_")),
+       "hook": st.get("target_hook", {})}
+cfs = "/sys/kernel/config"
+acls = {}
+for t in os.listdir(cfs + "/target/iscsi"):
+    a = f"{cfs}/target/iscsi/{t}/tpgt_1/acls"
+    for i in (os.listdir(a) if os.path.isdir(a) else []):
+        acls[i] = sorted(x for x in os.listdir(f"{a}/{i}") if x.startswith("lun_"))
+out["lio_acls"] = acls
+out["nvmet_hosts"] = {s: sorted(os.listdir(f"{cfs}/nvmet/subsystems/{s}/allowed_hosts"))
+                      for s in os.listdir(cfs + "/nvmet/subsystems")}
+print(json.dumps(out, sort_keys=True))
+PY
+}
+
+# jq-less JSON checks on the host: python3 EXPR over the document in $1 (as `d`).
+jcheck() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# Counts of what kvmcd ran on a node, from its log (the runner logs every child it starts).
+ran() { # NODE PATTERN (of the command line, after "deadline N s: ")
+	"$FS" exec "$1" sh_c 'grep -c "deadline [0-9.]* s: $1" /var/log/kvmcd.log || true' "$2"
+}
+mutations() { "$FS" exec t sh_c 'grep -vc "\"method\":\"GET\"" /srv/sim/requests.log || true'; }
+
+wait_ready() { # SECS: until both datastores are ready everywhere and pool verify passes
+	local end=$(( $(date +%s) + $1 ))
+	until "$FS" exec -t 30 n1 sh_c 'kvmcctl pool verify' >"$TMP/verify" 2>&1; do
+		if [ "$(date +%s)" -ge "$end" ]; then
+			cat "$TMP/verify"
+			"$FS" exec n1 sh_c 'kvmcctl datastore show ds_iscsi; kvmcctl datastore show ds_nvme' || true
+			fail "datastores not ready on every node within $1 s"
+		fi
+		sleep 5
+	done
+}
+
+main() {
+	[ -n "$BUILD" ] && [ -x "$BUILD/agent/kvmcd" ] && [ -x "$BUILD/tests/ontap-sim/ontap-sim" ] ||
+		skip "no kvmcd build (KVMCD_BUILD_DIR, set by meson)"
+	start
+	local pw n o
+	pw=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
+
+	phase boot
+	"$FS" up --nodes 3 || fail "fs up failed"
+	mkdir -p "$TMP/bin"
+	cp "$BUILD/agent/kvmcd" "$BUILD/agent/kvmcctl" "$BUILD/resources/ontap/kvmcd-ontap.so" \
+		"$BUILD/tests/ontap-sim/ontap-sim" "$TMP/bin/"
+	for n in t $NODES; do "$FS" copy-in "$n" "$TMP/bin" /opt/kvmcd || fail "copy-in to $n failed"; done
+
+	phase target
+	on t sim_start "$ONTAP_USER" "$pw"
+
+	phase cluster
+	on_nodes sh_c 'corosync_start "$@" && wait_until 90 "corosync quorate" quorate && dlm_start && node_host_prepare' \
+		"$CLUSTER" "$TOKEN" $(for n in $NODES; do printf '%s=%s ' "$n" "$("$FS" ip "$n")"; done)
+	on_nodes kvmcd_start "$("$FS" ip t | cut -d' ' -f1)" "$ONTAP_USER" "$pw"
+	on n1 sh_c 'kvmcctl status' | sed 's/^/    /'
+
+	phase provision
+	on n1 sh_c 'echo "$1" >/root/spec.json && kvmcctl spec apply /root/spec.json' "$SPEC_BOTH"
+	wait_ready 600
+	log "every node has both pools, identical and active (kvmcctl pool verify)"
+
+	phase check
+	sim_view >"$TMP/sim.json" || fail "reading the simulator's state"
+	local igs
+	igs=$(jget "$TMP/sim.json" 'json.dumps(d["igroups"], sort_keys=True)')
+	for n in $NODES; do
+		jcheck "$TMP/sim.json" "[v for k, v in d['igroups'].items() if k.endswith('_$n')] == [['iqn.2024-01.test.fsvm:$n']]" ||
+			fail "ONTAP: expected one igroup holding exactly $n's IQN: $igs"
+		jcheck "$TMP/sim.json" "any(m[1].endswith('_$n') for m in d['lun_maps'])" || fail "ONTAP: the LUN is not mapped to $n's igroup"
+		jcheck "$TMP/sim.json" "d['lio_acls'].get('iqn.2024-01.test.fsvm:$n') == ['lun_0']" ||
+			fail "target: $n's LIO ACL does not map exactly LUN 0: $(jget "$TMP/sim.json" 'd["lio_acls"]')"
+	done
+	jcheck "$TMP/sim.json" "len(d['igroups']) == 3 and len(d['lun_maps']) == 3" || fail "ONTAP: igroups/maps: $igs"
+	jcheck "$TMP/sim.json" "len(d['subsystems']) == 1 and list(d['subsystems'].values())[0] == sorted('nqn.2024-01.test.fsvm:host:' + n for n in '$NODES'.split())" ||
+		fail "ONTAP: expected one subsystem with the 3 host NQNs: $(jget "$TMP/sim.json" 'd["subsystems"]')"
+	jcheck "$TMP/sim.json" "list(d['nvmet_hosts'].values()) == list(d['subsystems'].values())" ||
+		fail "target: nvmet allowed hosts differ from ONTAP's subsystem: $(jget "$TMP/sim.json" 'd["nvmet_hosts"]')"
+	jcheck "$TMP/sim.json" "d['hook'].get('failures', 0) == 0" || fail "the target hook failed: $(jget "$TMP/sim.json" 'd["hook"]')"
+	log "ONTAP: one igroup per node with its IQN, the LUN mapped to each, one subsystem with the 3 hosts; the target serves the same"
+
+	on n1 sh_c 'kvmcctl datastore show ds_iscsi --json' >"$TMP/iscsi.json"
+	on n1 sh_c 'kvmcctl datastore show ds_nvme --json' >"$TMP/nvme.json"
+	local serial uuid portals nportals mkfs_i mkfs_n
+	serial=$(jget "$TMP/iscsi.json" 'd["ontap"]["lun_serial"]')
+	uuid=$(jget "$TMP/nvme.json" 'd["ontap"]["ns_uuid"]')
+	portals=$(jget "$TMP/iscsi.json" 'len(d["ontap"]["portals"])')
+	nportals=$(jget "$TMP/nvme.json" 'len(d["ontap"]["nvme_portals"])')
+	[ "$portals" = 2 ] && [ "$nportals" = 2 ] || fail "expected 2 iSCSI portals and 2 NVMe portals, got $portals and $nportals"
+	for n in $NODES; do
+		local mp nv
+		mp=$(on "$n" sh_c 'iscsiadm -m session | grep -c ":3260," | grep -qx 2 && mpath_by_serial "$1" 2' "$serial") ||
+			fail "$n: not logged in on 2 portals with a 2-path multipath map for serial $serial"
+		nv=$(on "$n" nvme_by_uuid "$uuid" 2) || fail "$n: namespace $uuid not on 2 controllers"
+		jcheck "$TMP/iscsi.json" "d['nodes']['$n']['device'] == '$mp'" ||
+			fail "$n: kvmcd reports $(jget "$TMP/iscsi.json" "d['nodes']['$n']['device']") for ds_iscsi, the multipath map of serial $serial is $mp"
+		jcheck "$TMP/nvme.json" "d['nodes']['$n']['device'] == '$nv'" ||
+			fail "$n: kvmcd reports $(jget "$TMP/nvme.json" "d['nodes']['$n']['device']") for ds_nvme, the namespace $uuid is $nv"
+		on "$n" sh_c 'findmnt -n -o FSTYPE /srv/kvmcd/ds_iscsi | grep -qx ocfs2 && findmnt -n -o FSTYPE /srv/kvmcd/ds_nvme | grep -qx gfs2' ||
+			fail "$n: the datastores are not mounted as ocfs2 / gfs2"
+		log "$n: 2 iSCSI sessions, $mp (2 paths, serial $serial), $nv (2 controllers), both mounted"
+	done
+	mkfs_i=0; mkfs_n=0
+	for n in $NODES; do
+		mkfs_i=$((mkfs_i + $(ran "$n" mkfs.ocfs2))); mkfs_n=$((mkfs_n + $(ran "$n" mkfs.gfs2)))
+	done
+	[ "$mkfs_i" = 1 ] && [ "$mkfs_n" = 1 ] || fail "expected one mkfs per datastore in the cluster, ran mkfs.ocfs2 $mkfs_i and mkfs.gfs2 $mkfs_n times"
+	log "one mkfs each, by $(jget "$TMP/iscsi.json" 'd["ontap"]["mkfs_by"]') (ocfs2) and $(jget "$TMP/nvme.json" 'd["ontap"]["mkfs_by"]') (gfs2)"
+	# libvirt's own view, not only kvmcd's hash: the same XML (name, UUID, target) everywhere
+	for n in $NODES; do
+		on "$n" sh_c 'for p in ds_iscsi ds_nvme; do virsh -q -c qemu:///system pool-info $p | grep -Eq "^State: +running" &&
+			virsh -q -c qemu:///system pool-info $p | grep -Eq "^Autostart: +yes" || exit 1
+			virsh -c qemu:///system pool-dumpxml --inactive $p | grep -v "<capacity\|<allocation\|<available" | sha256sum; done' >"$TMP/pools.$n" ||
+			fail "$n: a pool is not running and autostarted"
+	done
+	for n in n2 n3; do cmp -s "$TMP/pools.n1" "$TMP/pools.$n" || fail "$n's pool XML differs from n1's"; done
+
+	phase share
+	local token
+	token=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	on_nodes sh_c 'for d in ds_iscsi ds_nvme; do f=/srv/kvmcd/$d/hello-$(hostname); echo "$(hostname) $1" >$f.tmp && sync $f.tmp && mv $f.tmp $f; done' "$token"
+	for n in $NODES; do
+		for o in $NODES; do
+			[ "$o" = "$n" ] && continue
+			on "$n" sh_c 'for d in ds_iscsi ds_nvme; do [ "$(cat /srv/kvmcd/$d/hello-$1)" = "$1 $2" ] || exit 1; done' "$o" "$token" ||
+				fail "$n cannot read $o's file on both datastores"
+		done
+	done
+	log "every node read the other nodes' files on both datastores"
+
+	phase reapply
+	local m0 l0 c0 m1 l1 c1
+	m0=$(mutations); l0=0; c0=0; mkfs_i=0
+	for n in $NODES; do
+		l0=$((l0 + $(ran "$n" 'iscsiadm .*--login'))); c0=$((c0 + $(ran "$n" 'nvme connect')))
+		mkfs_i=$((mkfs_i + $(ran "$n" mkfs)))
+	done
+	on n1 sh_c 'kvmcctl spec apply /root/spec.json' | grep -q '^unchanged' || fail "the same spec applied again was not 'unchanged'"
+	sleep 45   # more than one re-walk of every ready datastore (30 s) and several leader passes
+	wait_ready 60
+	m1=$(mutations); l1=0; c1=0
+	for n in $NODES; do
+		l1=$((l1 + $(ran "$n" 'iscsiadm .*--login'))); c1=$((c1 + $(ran "$n" 'nvme connect')))
+		mkfs_i=$((mkfs_i - $(ran "$n" mkfs)))
+	done
+	[ "$m1" = "$m0" ] || fail "the same spec again changed ONTAP: $((m1 - m0)) mutating requests"
+	[ "$l1" = "$l0" ] && [ "$c1" = "$c0" ] || fail "the same spec again logged in ($l0 → $l1) or connected ($c0 → $c1) again"
+	[ "$mkfs_i" = 0 ] || fail "the same spec again ran mkfs"
+	log "the same spec again: no ONTAP change, no mkfs, no login, no connect"
+
+	phase remove
+	on n1 sh_c 'echo "$1" >/root/spec.json && kvmcctl spec apply /root/spec.json' "$SPEC_NVME"
+	local end=$(( $(date +%s) + 300 )) gone
+	while :; do
+		gone=1
+		for n in $NODES; do
+			"$FS" exec -t 60 "$n" sh_c '! virsh -q -c qemu:///system pool-info ds_iscsi >/dev/null 2>&1 &&
+				! findmnt -n /srv/kvmcd/ds_iscsi >/dev/null && ! iscsiadm -m session >/dev/null 2>&1 &&
+				[ -z "$(scsi_by_serial "$1")" ] && [ -z "$(dmsetup ls --target multipath | grep -v "^No devices")" ]' "$serial" || gone=0
+		done
+		[ $gone = 1 ] && break
+		[ "$(date +%s)" -lt "$end" ] || fail "ds_iscsi not detached from every node within 300 s"
+		sleep 5
+	done
+	log "ds_iscsi detached everywhere: no pool, no mount, no session, no SCSI disk or multipath map"
+	end=$(( $(date +%s) + 120 ))
+	until sim_view >"$TMP/sim.json" && jcheck "$TMP/sim.json" "not d['lun_maps'] and not d['igroups'] and not any(d['lio_acls'].values())"; do
+		[ "$(date +%s)" -lt "$end" ] || fail "ONTAP / the target still serve the LUN: $(cat "$TMP/sim.json")"
+		sleep 5
+	done
+	jcheck "$TMP/sim.json" "'kvmcd_${CLUSTER}_ds_iscsi' in d['volumes']" || fail "the volume of ds_iscsi was destroyed without --destroy-data"
+	on n1 sh_c 'kvmcctl pool verify' >/dev/null || fail "ds_nvme is no longer identical and active everywhere"
+	for n in $NODES; do
+		on "$n" sh_c 'for o in n1 n2 n3; do grep -q "^$o " /srv/kvmcd/ds_nvme/hello-$o || exit 1; done' ||
+			fail "$n: ds_nvme's files are not readable after the removal of ds_iscsi"
+	done
+	log "ONTAP unmapped the LUN and removed the igroups (volume kept); the target serves it to nobody; ds_nvme untouched"
+	phase ""
+	RESULT=pass
+}
+
+main "$@"
