@@ -743,7 +743,10 @@ static void print_datastore(json_t *ds, bool detail)
 	json_object_foreach(nodes, k, n)
 		ready += json_is_true(json_object_get(n, "pool_active"));
 	if (!detail) {
-		_cleanup_free_ char *size = json_dumps(json_object_get(ds, "size"), JSON_ENCODE_ANY);
+		/* the size as the spec gives it: "100G" without JSON's quotes, or the bytes */
+		const json_t *sz = json_object_get(ds, "size");
+		_cleanup_free_ char *size = json_is_string(sz) ? strdup(json_string_value(sz))
+							       : json_dumps(sz, JSON_ENCODE_ANY);
 		if (json_is_true(json_object_get(ds, "removed"))) {
 			size_t attached = 0;
 			json_object_foreach(nodes, k, n)
