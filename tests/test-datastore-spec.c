@@ -350,8 +350,16 @@ static void test_nfs_smb(void)
 	BAD(DS("'name':'ds1','protocol':'fc','size':'1T','smb':{}"), "datastores[0].smb: only for protocol smb (this one is fc)");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':'x'"), "datastores[0].smb: must be an object");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'channels':2}"),
-	    "datastores[0].smb: unknown key \"channels\" (known: multichannel, max_channels, credentials)");
+	    "datastores[0].smb: unknown key \"channels\" (known: multichannel, max_channels, credentials, user)");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'multichannel':1}"), "datastores[0].smb.multichannel: must be true or false");
+	OK(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':'LAB\\\\kvm-hosts'}"));
+	OK(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':'Domain Users'}"));
+	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':''}"),
+	    "datastores[0].smb.user: must be a Windows user or group, \"DOMAIN\\name\" or \"name\" (1 to 256 characters, none of "
+	    "\" / [ ] : ; | = , + * ? < > or controls, no blank at either end)");
+	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':'a,b'}"), "datastores[0].smb.user: must be a Windows user");
+	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':' x'}"), "datastores[0].smb.user: must be a Windows user");
+	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'user':7}"), "datastores[0].smb.user: must be a Windows user");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'max_channels':0}"), "datastores[0].smb.max_channels: must be an integer in 1..32");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'max_channels':33}"), "datastores[0].smb.max_channels: must be an integer in 1..32");
 	BAD(DS("'name':'ds1','protocol':'smb','size':'1T','smb':{'credentials':'smb.cred'}"),
@@ -490,7 +498,7 @@ static void test_list(void)
 		    "{'name':'ds2','protocol':'fc','size':2199023255552,'fs':'gfs2','path':'/data/ds2'},"
 		    "{'name':'nfs1','protocol':'nfs','size':'1T'},"
 		    "{'name':'nfs2','protocol':'nfs','size':'1T','nfs':{'version':'4.2','nconnect':8,'trunkdiscovery':true}},"
-		    "{'name':'smb1','protocol':'smb','size':'512G','smb':{'multichannel':true,'max_channels':4,'credentials':'/etc/kvmcd/smb1'}},"
+		    "{'name':'smb1','protocol':'smb','size':'512G','smb':{'multichannel':true,'max_channels':4,'credentials':'/etc/kvmcd/smb1','user':'LAB\\\\kvm'}},"
 		    "{'name':'nv1','protocol':'nvme-tcp','size':'128T'}]}");
 	ds = NULL;
 	CHECK(ds_spec_list(spec, &ds, &n) == 0 && n == 6, "listed %zu", n);
@@ -505,7 +513,7 @@ static void test_list(void)
 		CHECK(!strcmp(ds[3].nfs.version, "4.2") && ds[3].nfs.nconnect == 8 && ds[3].nfs.trunkdiscovery, "nfs2 options");
 		CHECK(ds[4].protocol == DS_PROTO_SMB && ds[4].fs == DS_FS_NONE && ds[4].size == 512ull << 30 &&
 		      ds[4].smb.multichannel && ds[4].smb.max_channels == 4 && !strcmp(ds[4].smb.credentials, "/etc/kvmcd/smb1") &&
-		      !ds[4].nfs.version, "smb1 options");
+		      !strcmp(ds[4].smb.user ?: "", "LAB\\kvm") && !ds[4].nfs.version && !ds[0].smb.user, "smb1 options");
 		CHECK(ds[5].protocol == DS_PROTO_NVME_TCP && ds[5].size == 128ull << 40 && ds[5].fs == DS_FS_OCFS2 &&
 		      !strcmp(ds[5].path, "/srv/kvmcd/nv1"), "nv1 defaults");
 		CHECK(ds_is_block(ds[5].protocol) && !ds_is_block(ds[4].protocol), "ds_is_block");

@@ -656,13 +656,31 @@ static void test_nas(bool bind)
 	snprintf(path, sizeof(path), "%s/shared/nas/v3/f-%d", base, bind);
 	CHECK(exists(path), "in the shared dir");
 
-	/* smb: the share is the volume's junction name; not gated by export rules */
+	/* smb: a CIFS share named like the volume's junction, while the SVM's CIFS server is on; not
+	 * gated by export rules */
 	t.protocol = DS_PROTO_SMB;
 	t.export_path = "v3";
 	t.mount_point = mp_smb;
+	CHECK(attach(&N2, &t) == -EACCES && strstr(R.detail, "no CIFS share v3"), "no share yet: %d %s", R.r, R.detail);
+	{
+		json_auto_t *svc = api_first("/api/protocols/cifs/services?svm.name=svm1");
+		if (!svc)
+			CHECK(api_do("POST", "/api/protocols/cifs/services",
+				     "{\"svm\":{\"name\":\"svm1\"},\"name\":\"SIMCIFS\",\"workgroup\":\"LAB\"}"),
+			      "the SVM's CIFS server");
+	}
+	CHECK(api_do("POST", "/api/protocols/cifs/shares", "{\"svm\":{\"name\":\"svm1\"},\"name\":\"v3\",\"path\":\"/v3\"}"),
+	      "share v3");
 	CHECK(attach(&N2, &t) == 0, "smb attach: %d %s", R.r, R.detail);
 	snprintf(path, sizeof(path), "%s/f-%d", mp_smb, bind);
 	CHECK(exists(path), "the same data over smb");
+	{
+		json_auto_t *sh = api_first("/api/protocols/cifs/shares?name=v3&fields=svm.uuid");
+		char p[256];
+		snprintf(p, sizeof(p), "/api/protocols/cifs/shares/%s/v3", json_string_value(json_object_get(json_object_get(sh, "svm"), "uuid")) ?: "?");
+		CHECK(api_do("DELETE", p, NULL), "share v3 deleted");
+	}
+	CHECK(probe(&N2, &t) == -EACCES && strstr(R.detail, "no CIFS share v3 on volume v3"), "share gone: %d %s", R.r, R.detail);
 	CHECK(detach(&N2, &t) == 0 && strcmp(R.detail, "unmounted") == 0, "smb detach: %d %s", R.r, R.detail);
 	t.protocol = DS_PROTO_NFS;
 	t.export_path = "/v3";

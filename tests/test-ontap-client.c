@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ontap-check.h"
 #include "ontap-test-util.h"
@@ -372,6 +373,111 @@ static void test_nas(void)
 	OK(w, ontap_export_policy_delete(c, "kvm", wait_done, &w));
 	OK(w, ontap_export_policy_delete(c, "kvm", wait_done, &w));
 	CHECK(w.adopted);
+	wait_reset(&w);
+	ontap_client_free(c);
+}
+
+/* ---------------------------------------------------------------- SMB */
+
+/* A blocking /api call as the simulator's admin (setup the client itself never does). */
+static long sim_api(const char *method, const char *path, const char *body)
+{
+	CURL *e = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	char url[256];
+	long status = 0;
+
+	snprintf(url, sizeof url, "https://%s%s", S.address, path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_CAINFO, S.cert);
+	curl_easy_setopt(e, CURLOPT_USERPWD, "admin:netapp1!");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sim_sink);
+	if (body)
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	return status;
+}
+
+static const json_t *acl_entry(const json_t *share, const char *user)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(share, "acls"), i, a)
+		if (strcasecmp(json_string_value(json_object_get(a, "user_or_group")) ?: "", user) == 0)
+			return a;
+	return NULL;
+}
+
+static void test_cifs(void)
+{
+	struct ontap_client *c;
+	struct wait w = {};
+	struct ontap_cifs_share_spec sh = { .name = "kvmcd_lab_smb1", .path = "/kvmcd_lab_smb1", .comment = "kvmcd:c1" };
+	struct ontap_cifs_acl_spec acl = { .share = "kvmcd_lab_smb1", .user_or_group = "LAB\\kvm-hosts" };
+	struct ontap_cifs_acl_spec everyone = { .share = "kvmcd_lab_smb1", .user_or_group = "Everyone" };
+
+	reset("cifs");
+	c = client_new("node-a", 1);
+	CHECK(RUN(w, ontap_cifs_service_get(c, wait_done, &w)) == -ENOENT);
+	/* a share needs the SVM's CIFS server, and a path in its namespace */
+	CHECK(sim_api("POST", "/api/protocols/cifs/services",
+		      "{\"svm\":{\"name\":\"svm1\"},\"name\":\"SIMCIFS\",\"workgroup\":\"LAB\"}") == 201);
+	OK(w, ontap_cifs_service_get(c, wait_done, &w));
+	CHECK(strcmp(w.state, "true") == 0 && strcmp(w.name, "SIMCIFS") == 0);
+	CHECK(RUN(w, ontap_cifs_share_ensure(c, &sh, wait_done, &w)) == -EINVAL);
+	OK(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "kvmcd_lab_smb1", .size = 1ULL << 30,
+		.aggregate = "aggr1", .junction_path = "/kvmcd_lab_smb1" }, wait_done, &w));
+
+	OK(w, ontap_cifs_share_ensure(c, &sh, wait_done, &w));
+	CHECK(!w.adopted && strcmp(w.name, "kvmcd_lab_smb1") == 0);
+	CHECK(acl_entry(w.rec, "Everyone") && json_array_size(json_object_get(w.rec, "acls")) == 1);
+	OK(w, ontap_cifs_share_ensure(c, &sh, wait_done, &w));
+	CHECK(w.adopted);
+	sh.path = "/elsewhere";
+	CHECK(RUN(w, ontap_cifs_share_ensure(c, &sh, wait_done, &w)) == -EEXIST);
+	CHECK(w.err.message && strstr(w.err.message, "path"));
+	sh.path = "/kvmcd_lab_smb1";
+	sh.comment = "kvmcd:other";
+	CHECK(RUN(w, ontap_cifs_share_ensure(c, &sh, wait_done, &w)) == -EEXIST);
+	sh.comment = "kvmcd:c1";
+
+	/* the ACL: the cluster's group in, ONTAP's default Everyone out */
+	OK(w, ontap_cifs_share_acl_ensure(c, &acl, wait_done, &w));
+	CHECK(!w.adopted);
+	OK(w, ontap_cifs_share_acl_ensure(c, &acl, wait_done, &w));
+	CHECK(w.adopted);
+	acl.permission = "read";
+	CHECK(RUN(w, ontap_cifs_share_acl_ensure(c, &acl, wait_done, &w)) == -EEXIST);
+	acl.permission = NULL;
+	OK(w, ontap_cifs_share_acl_delete(c, &everyone, wait_done, &w));
+	CHECK(!w.adopted);
+	OK(w, ontap_cifs_share_acl_delete(c, &everyone, wait_done, &w));
+	CHECK(w.adopted);
+	OK(w, ontap_cifs_share_get(c, "kvmcd_lab_smb1", wait_done, &w));
+	CHECK(!acl_entry(w.rec, "Everyone") && acl_entry(w.rec, "lab\\KVM-HOSTS") &&
+	      strcmp(json_string_value(json_object_get(acl_entry(w.rec, "LAB\\kvm-hosts"), "permission")) ?: "",
+		     "full_control") == 0);
+	CHECK(RUN(w, ontap_cifs_share_acl_ensure(c, &(struct ontap_cifs_acl_spec) { .share = "nosuch",
+		.user_or_group = "x" }, wait_done, &w)) == -ENOENT);
+	CHECK(RUN(w, ontap_cifs_share_acl_ensure(c, &(struct ontap_cifs_acl_spec) { .share = "kvmcd_lab_smb1",
+		.user_or_group = "x", .permission = "all" }, wait_done, &w)) == -EINVAL);
+
+	/* deletes: the share (not the volume), then again */
+	OK(w, ontap_cifs_share_delete(c, "kvmcd_lab_smb1", wait_done, &w));
+	CHECK(!w.adopted);
+	OK(w, ontap_cifs_share_delete(c, "kvmcd_lab_smb1", wait_done, &w));
+	CHECK(w.adopted);
+	OK(w, ontap_cifs_share_acl_delete(c, &acl, wait_done, &w));
+	CHECK(w.adopted);
+	CHECK(RUN(w, ontap_cifs_share_get(c, "kvmcd_lab_smb1", wait_done, &w)) == -ENOENT);
+	OK(w, ontap_volume_delete(c, "kvmcd_lab_smb1", wait_done, &w));
+	CHECK(sim_log_count(&S, "\"DELETE\"", "/api/protocols/cifs/shares/") == 2); /* the share, the Everyone entry */
 	wait_reset(&w);
 	ontap_client_free(c);
 }
@@ -976,7 +1082,7 @@ int main(int argc, char **argv)
 	const char *only = argc > 1 ? argv[1] : NULL;
 	static const struct { const char *name; void (*fn)(void); } tests[] = {
 		{ "cluster", test_cluster }, { "volumes", test_volumes }, { "san", test_san },
-		{ "nvme", test_nvme }, { "nas", test_nas }, { "protect", test_protect },
+		{ "nvme", test_nvme }, { "nas", test_nas }, { "cifs", test_cifs }, { "protect", test_protect },
 		{ "jobs", test_jobs }, { "retries", test_retries }, { "security", test_security },
 		{ "client-cert", test_client_cert },
 		{ "leader-guard", test_leader_guard }, { "pagination", test_pagination },

@@ -354,16 +354,27 @@ static void validate_nfs(const json_t *o, const char *at, struct spec_problems *
 static void validate_smb(const json_t *o, const char *at, struct spec_problems *p)
 {
 	const json_t *multi = json_object_get(o, "multichannel"), *max = json_object_get(o, "max_channels"),
-		     *cred = json_object_get(o, "credentials");
+		     *cred = json_object_get(o, "credentials"), *user = json_object_get(o, "user");
 	const char *k;
 	json_t *v;
 
 	json_object_foreach((json_t *)o, k, v)
-		if (strcmp(k, "multichannel") && strcmp(k, "max_channels") && strcmp(k, "credentials")) {
+		if (strcmp(k, "multichannel") && strcmp(k, "max_channels") && strcmp(k, "credentials") && strcmp(k, "user")) {
 			char buf[SHOWN_MAX];
-			spec_problem(p, "%s.smb: unknown key \"%s\" (known: multichannel, max_channels, credentials)", at,
+			spec_problem(p, "%s.smb: unknown key \"%s\" (known: multichannel, max_channels, credentials, user)", at,
 				     shown(k, buf));
 		}
+	if (user) {
+		const char *u = json_string_value(user);
+		size_t n = u ? strlen(u) : 0;
+		bool ok = n >= 1 && n <= DS_SMB_USER_MAX && u[0] != ' ' && u[n - 1] != ' ';
+		for (const char *c = u; ok && *c; c++)
+			ok = (unsigned char)*c >= 0x20 && *c != 0x7f && !strchr("\"/[]:;|=,+*?<>", *c);
+		if (!ok)
+			spec_problem(p, "%s.smb.user: must be a Windows user or group, \"DOMAIN\\name\" or \"name\" (1 to %u "
+				     "characters, none of \" / [ ] : ; | = , + * ? < > or controls, no blank at either end)",
+				     at, DS_SMB_USER_MAX);
+	}
 	if (multi && !json_is_boolean(multi))
 		spec_problem(p, "%s.smb.multichannel: must be true or false", at);
 	if (max && (!json_is_integer(max) || json_integer_value(max) < 1 ||
@@ -480,7 +491,7 @@ static void validate_entry(const json_t *e, size_t i, size_t n_nodes, bool nodes
 		if (protocol >= 0 && protocol != DS_PROTO_SMB)
 			spec_problem(p, "%s.smb: only for protocol smb (this one is %s)", at, protocol_names[protocol]);
 		else if (!json_is_object(smb))
-			spec_problem(p, "%s.smb: must be an object (keys multichannel, max_channels, credentials)", at);
+			spec_problem(p, "%s.smb: must be an object (keys multichannel, max_channels, credentials, user)", at);
 		else
 			validate_smb(smb, at, p);
 	}
@@ -704,6 +715,7 @@ int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 			d->smb.multichannel = json_is_true(json_object_get(smb, "multichannel"));
 			d->smb.max_channels = (unsigned)json_integer_value(json_object_get(smb, "max_channels"));
 			d->smb.credentials = json_string_value(json_object_get(smb, "credentials"));
+			d->smb.user = json_string_value(json_object_get(smb, "user"));
 		}
 	}
 	*out = ds;

@@ -12,7 +12,10 @@
  *       "nfs": { "version": "4.1" (default; "3", "4", "4.1", "4.2"), "nconnect": 1..16,
  *                "trunkdiscovery": bool },               nfs only
  *       "smb": { "multichannel": bool, "max_channels": 1..32,
- *                "credentials": "/abs/path (a root-only file on every host)" },  smb only
+ *                "credentials": "/abs/path (a root-only file on every host)",
+ *                "user": "DOMAIN\\kvm-hosts" },   smb only; user: the Windows user or group the
+ *                                                 share's ACL grants full control (the account of
+ *                                                 the credentials file), default Everyone
  *       "path": "/srv/kvmcd/<name>" (default)  absolute, normalised, not inside another
  *                                               datastore's path (nor one inside it)
  *   } ]
@@ -57,7 +60,9 @@
  *     the message names both numbers.
  *   - nfs: only with protocol nfs; version a string, nconnect an integer, trunkdiscovery a
  *     bool, and trunkdiscovery true needs version 4.1 or 4.2 (it is NFSv4.1 session trunking).
- *   - smb: only with protocol smb; credentials an absolute, normalised path (see "path").
+ *   - smb: only with protocol smb; credentials an absolute, normalised path (see "path"); user
+ *     1..DS_SMB_USER_MAX characters, none of " / [ ] : ; | = , + * ? < > or a control character
+ *     (Windows refuses them in names; a backslash separates the domain), no blank at either end.
  *   - destroy_data: an array of at most DS_MAX_DATASTORES distinct datastore names (the rule
  *     of "name"), none of them the name of an entry of "datastores".
  *   - path: absolute and normalised (no "//", no "." or ".." component, no trailing "/"), at
@@ -89,6 +94,7 @@
 #define DS_GFS2_MAX_NODES 16u                 /* GFS2's supported cluster size */
 #define DS_MAX_DATASTORES 256u                /* entries in "datastores" */
 #define DS_PATH_MAX 200u                      /* bytes of a "path" or "smb.credentials" */
+#define DS_SMB_USER_MAX 256u                  /* bytes of "smb.user" */
 #define DS_PATH_DEFAULT_DIR "/srv/kvmcd"      /* default path: DS_PATH_DEFAULT_DIR "/" name */
 #define DS_SIZE_TEXT_MAX 24u                  /* ds_size_format()'s buffer: "18446744073709551615" */
 
@@ -113,6 +119,7 @@ struct ds_spec {
 		bool multichannel;
 		unsigned max_channels;   /* 0 = not given */
 		const char *credentials; /* NULL = not given */
+		const char *user;        /* the share ACL's user or group; NULL = not given (Everyone) */
 	} smb;
 };
 

@@ -1437,13 +1437,25 @@ static json_t *nas_grant(struct op *op, json_t *answer, int *r, char *why, size_
 		bool match = j && (op->proto == DS_PROTO_NFS ? strcmp(j, want) == 0
 							      : j[0] == '/' && strcmp(j + 1, want[0] == '/' ? want + 1 : want) == 0);
 
+		if (op->proto == DS_PROTO_SMB) {
+			/* the share is named like the junction, without its "/" */
+			const char *share = want[0] == '/' ? want + 1 : want;
+			const json_t *x;
+			size_t k;
+
+			json_array_foreach(json_object_get(e, "shares"), k, x)
+				if (json_string_value(x) && strcasecmp(json_string_value(x), share) == 0)
+					return e;
+			if (!match)
+				continue;
+			snprintf(why, size, "no CIFS share %s on volume %s (or the SVM's CIFS server is off)", share,
+				 json_string_value(json_object_get(e, "volume")) ?: "?");
+			*r = -EACCES;
+			return NULL;
+		}
 		if (!match)
 			continue;
-		if (op->proto == DS_PROTO_SMB) {
-			if (json_is_true(json_object_get(e, "smb")))
-				return e;
-			snprintf(why, size, "share %s is not offered to %s", want, client ? client : "this host");
-		} else if (nfs && strcmp(nfs, "rw") == 0)
+		if (nfs && strcmp(nfs, "rw") == 0)
 			return e;
 		else
 			snprintf(why, size, "export policy grants %s \"%s\" on %s, kvmcd needs \"rw\"", client ? client : "this host",
@@ -1451,7 +1463,10 @@ static json_t *nas_grant(struct op *op, json_t *answer, int *r, char *why, size_
 		*r = -EACCES;
 		return NULL;
 	}
-	snprintf(why, size, "no volume is exported at %s", want);
+	if (op->proto == DS_PROTO_SMB)
+		snprintf(why, size, "no CIFS share %s", want[0] == '/' ? want + 1 : want);
+	else
+		snprintf(why, size, "no volume is exported at %s", want);
 	*r = -ENOENT;
 	return NULL;
 }

@@ -49,8 +49,9 @@
  *
  * NAS. attach nfs / smb = ask GET /sim/access?client=ADDR (client_address, or the address the
  * simulator sees the call come from: in the harness, the node's); nfs needs the volume whose
- * junction path is export_path to be exported "rw" to this host, smb a volume whose junction is
- * "/" + the share name (the simulator has no CIFS shares: SMB is not gated). Then the same
+ * junction path is export_path to be exported "rw" to this host, smb a CIFS share named like
+ * export_path without its "/" (kvmcd names the share after the volume) while the SVM's CIFS
+ * server is enabled (share ACLs are not evaluated: the simulated host has no SMB user). Then the same
  * mount of shared_dir/nas/<junction without "/", "/" as "_"> at the mount point. probe = mounted
  * and still granted (-EACCES otherwise); detach = the umount above.
  *

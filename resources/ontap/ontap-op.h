@@ -49,7 +49,7 @@ struct op {
 	char *parent_path;                  /* owned "/storage/volumes?name=…&fields=uuid" */
 	const char *parent_what;            /* static */
 	char *parent_name;                  /* owned display name */
-	const char *parent_key;             /* static, "uuid" by default */
+	const char *parent_key;             /* static, "uuid" by default; may be dotted ("svm.uuid") */
 	char *parent_id;                    /* owned, set by the engine */
 
 	char *collection;                   /* owned, may contain "{}" */

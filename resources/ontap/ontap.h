@@ -148,7 +148,7 @@ int ontap_lun_map_delete(struct ontap_client *c, const char *lun_path, const cha
 /* obj->serial = target IQN, obj->state = "true"/"false" (enabled). */
 int ontap_iscsi_service_get(struct ontap_client *c, ontap_done_fn done, void *userdata);
 
-enum ontap_lif_service { ONTAP_LIF_ISCSI, ONTAP_LIF_NVME_TCP, ONTAP_LIF_NFS, ONTAP_LIF_FCP };
+enum ontap_lif_service { ONTAP_LIF_ISCSI, ONTAP_LIF_NVME_TCP, ONTAP_LIF_NFS, ONTAP_LIF_FCP, ONTAP_LIF_CIFS };
 /* Data LIFs of the SVM serving one protocol; obj->record = {"records":[{name, ip.address,
  * state, location…}]}. */
 int ontap_lifs_list(struct ontap_client *c, enum ontap_lif_service service,
@@ -212,6 +212,45 @@ int ontap_nfs_service_get(struct ontap_client *c, ontap_done_fn done, void *user
 /* Deletes the rule of policy whose clients match is `clients`; gone already: success. */
 int ontap_export_rule_delete(struct ontap_client *c, const char *policy, const char *clients,
 			     ontap_done_fn done, void *userdata);
+
+/* ---------------------------------------------------------------- SMB (CIFS) */
+/*
+ * CIFS shares (/protocols/cifs/shares; the instance is {svm.uuid}/{name}). ONTAP gives a new
+ * share the ACL "Everyone / full_control" (type windows) unless the POST names others.
+ */
+struct ontap_cifs_share_spec {
+	const char *name;           /* the share name */
+	const char *path;           /* in the SVM's namespace: a junction path, "/vol1" */
+	const char *comment;        /* set at creation and compared; NULL = none, not compared */
+};
+/* Create or adopt: an existing share of that name with another path (or comment, when one is
+ * asked) is -EEXIST naming the field. obj->name = the share, obj->uuid = NULL (shares have none),
+ * obj->record = the share with its acls. */
+int ontap_cifs_share_ensure(struct ontap_client *c, const struct ontap_cifs_share_spec *spec,
+			    ontap_done_fn done, void *userdata);
+/* obj->record = {name, path, comment, acls: [{user_or_group, type, permission}], svm}. */
+int ontap_cifs_share_get(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
+/* Deletes the share (not its volume or data); gone already: success (obj->adopted). */
+int ontap_cifs_share_delete(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
+
+/* One entry of a share's ACL (/protocols/cifs/shares/{svm.uuid}/{share}/acls/{user}/{type}). */
+struct ontap_cifs_acl_spec {
+	const char *share;
+	const char *user_or_group;  /* "Everyone", "DOMAIN\kvm-hosts", a UNIX user or group */
+	const char *type;           /* "windows" | "unix_user" | "unix_group"; NULL = "windows" */
+	const char *permission;     /* "no_access" | "read" | "change" | "full_control";
+				     * NULL = "full_control" */
+};
+/* Create or adopt; the entry there with another permission is -EEXIST (delete it first). A share
+ * that does not exist is -ENOENT. obj->name = the user or group. */
+int ontap_cifs_share_acl_ensure(struct ontap_client *c, const struct ontap_cifs_acl_spec *spec,
+				ontap_done_fn done, void *userdata);
+/* Removes the entry (permission not used); the entry or its share gone already: success. */
+int ontap_cifs_share_acl_delete(struct ontap_client *c, const struct ontap_cifs_acl_spec *spec,
+				ontap_done_fn done, void *userdata);
+/* The SVM's CIFS server (/protocols/cifs/services/{svm.uuid}): obj->state = "true"/"false"
+ * (enabled), obj->name = the server's NetBIOS name; -ENOENT when the SVM has none. */
+int ontap_cifs_service_get(struct ontap_client *c, ontap_done_fn done, void *userdata);
 
 /* ---------------------------------------------------------------- schedules, policies */
 struct ontap_cron {

@@ -674,7 +674,7 @@ static void after_parent(struct op *op, const struct ontap_reply *reply)
 		op_complete(op, op->err.error);
 		return;
 	}
-	id = json_object_get(json_array_get(recs, 0), op->parent_key);
+	id = jget(json_array_get(recs, 0), op->parent_key); /* may be dotted: "svm.uuid" */
 	if (json_is_string(id))
 		op->parent_id = strdup(json_string_value(id));
 	else if (json_is_integer(id))

@@ -522,7 +522,7 @@ int ontap_lifs_list(struct ontap_client *c, enum ontap_lif_service service,
 {
 	static const char *const names[] = {
 		[ONTAP_LIF_ISCSI] = "data_iscsi", [ONTAP_LIF_NVME_TCP] = "data_nvme_tcp",
-		[ONTAP_LIF_NFS] = "data_nfs",
+		[ONTAP_LIF_NFS] = "data_nfs", [ONTAP_LIF_CIFS] = "data_cifs",
 	};
 	_cleanup_op_ struct op *op = NULL;
 

@@ -9,7 +9,9 @@
  *   GET /sim/access?initiator=IQN|WWPN[,...]  LUNs mapped to an igroup holding one of them
  *   GET /sim/access?hostnqn=NQN               namespaces mapped to a subsystem listing that host
  *   GET /sim/access[?client=ADDR]             junctioned volumes and what their export policy
- *                                             grants ADDR (default: the caller's address)
+ *                                             grants ADDR (default: the caller's address), and
+ *                                             the CIFS shares on each (SMB: a share exists and
+ *                                             the SVM's CIFS server is enabled)
  *
  * Each answer lists the backing file (--backing-dir) that stands for the LUN / namespace, so the
  * host can "attach" it. No authentication: this is the fabric, not the management API (access
@@ -141,8 +143,10 @@ static json_t *luns_for(struct sim *sim, const char *list)
 				"igroups", jstr(ig, "name"), "target_iqn",
 				jstr(svc, "target.name") ? jstr(svc, "target.name") : "", "backing_file",
 				backing_of(lun));
-		if (rec)
+		if (rec) {
+			json_object_set_new(rec, "smb", json_boolean(json_array_size(json_object_get(rec, "shares")) > 0));
 			json_array_append_new(out, rec);
+		}
 	}
 	return out;
 }
@@ -258,6 +262,21 @@ static const char *nfs_access(struct sim *sim, json_t *vol, const char *addr, js
 	return "none";
 }
 
+/* SMB: the names of the CIFS shares on this volume (whose path is in it), while the SVM's CIFS
+ * server is enabled; share-level ACLs are not evaluated (the simulated host has no SMB user). */
+static json_t *smb_shares(struct sim *sim, json_t *vol)
+{
+	json_t *out = json_array(), *sh, *svc = cifs_service_of(sim, jstr(vol, "svm.uuid"));
+	size_t i;
+
+	if (!out || !svc || !json_is_true(json_object_get(svc, "enabled")))
+		return out;
+	json_array_foreach(state_array(sim, "cifs_shares"), i, sh)
+		if (jstr(sh, "path") && cifs_volume_of_path(sim, jstr(vol, "svm.uuid"), jstr(sh, "path")) == vol)
+			json_array_append_new(out, json_string(jstr(sh, "name")));
+	return out;
+}
+
 static json_t *exports_for(struct sim *sim, const char *addr)
 {
 	json_t *out = json_array(), *vol;
@@ -274,11 +293,13 @@ static json_t *exports_for(struct sim *sim, const char *addr)
 		if (!junction || !*junction || (jstr(vol, "state") && strcmp(jstr(vol, "state"), "online")))
 			continue;
 		nfs = nfs_access(sim, vol, addr, &index);
-		rec = json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "volume", jstr(vol, "name"), "svm",
+		rec = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "volume", jstr(vol, "name"), "svm",
 				jstr(vol, "svm.name"), "junction", junction, "nfs", nfs, "rule",
-				index >= 0 ? json_integer(index) : json_null(), "smb", 1);
-		if (rec)
+				index >= 0 ? json_integer(index) : json_null(), "shares", smb_shares(sim, vol));
+		if (rec) {
+			json_object_set_new(rec, "smb", json_boolean(json_array_size(json_object_get(rec, "shares")) > 0));
 			json_array_append_new(out, rec);
+		}
 	}
 	return out;
 }

@@ -136,21 +136,24 @@ static void add_lif(struct sim *sim, json_t *svm, const char *kind, const char *
 {
 	json_t *node = json_array_get(state_array(sim, "nodes"), (size_t)(n - 1) % 2);
 	char uuid[37], name[128];
+	json_t *lif;
 
 	sim_uuid(uuid);
 	snprintf(name, sizeof(name), "%s_%s_%d", jstr(svm, "name"), kind, n);
-	json_array_append_new(
-		state_array(sim, "interfaces"),
-		json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s,s:b,s:s,s:[s,s],s:{s:s},"
-			  "s:{s:o,s:o,s:{s:s},s:{s:s},s:b},s:o,s:{s:s}}",
-			  "uuid", uuid, "name", name, "ip", "address", ip, "netmask", "24", "family",
-			  strchr(ip, ':') ? "ipv6" : "ipv4", "state", "up", "enabled", 1, "scope",
-			  "svm", "services", "data_core", service, "service_policy", "name",
-			  strcmp(kind, "iscsi") == 0 ? "default-data-blocks"
-			  : strcmp(kind, "nvme") == 0 ? "default-data-nvme-tcp" : "default-data-files",
-			  "location", "home_node", ref_of(node), "node", ref_of(node), "home_port",
-			  "name", "e0c", "port", "name", "e0c", "is_home", 1, "svm", ref_of(svm),
-			  "ipspace", "name", "Default"));
+	lif = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s,s:b,s:s,s:[s,s],s:{s:s},"
+			"s:{s:o,s:o,s:{s:s},s:{s:s},s:b},s:o,s:{s:s}}",
+			"uuid", uuid, "name", name, "ip", "address", ip, "netmask", "24", "family",
+			strchr(ip, ':') ? "ipv6" : "ipv4", "state", "up", "enabled", 1, "scope",
+			"svm", "services", "data_core", service, "service_policy", "name",
+			strcmp(kind, "iscsi") == 0 ? "default-data-blocks"
+			: strcmp(kind, "nvme") == 0 ? "default-data-nvme-tcp" : "default-data-files",
+			"location", "home_node", ref_of(node), "node", ref_of(node), "home_port",
+			"name", "e0c", "port", "name", "e0c", "is_home", 1, "svm", ref_of(svm),
+			"ipspace", "name", "Default");
+	/* default-data-files serves SMB too (once the SVM has a CIFS server) */
+	if (lif && strcmp(kind, "nfs") == 0)
+		json_array_append_new(json_object_get(lif, "services"), json_string("data_cifs"));
+	json_array_append_new(state_array(sim, "interfaces"), lif);
 }
 
 int svm_create_services(struct sim *sim, json_t *svm)
@@ -385,5 +388,6 @@ struct coll *const all_colls[] = {
 	&coll_schedules, &coll_snapshot_policies, &coll_sm_policies, &coll_sm_relationships,
 	&coll_sm_transfers, &coll_cgs, &coll_cg_snapshots,
 	&coll_nfs_services, &coll_export_policies, &coll_export_rules,
+	&coll_cifs_services, &coll_cifs_shares, &coll_cifs_share_acls,
 	NULL,
 };

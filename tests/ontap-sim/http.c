@@ -30,7 +30,7 @@ struct conn {
 };
 
 static const struct route *const route_tables[] = {
-	cluster_routes, storage_routes, san_routes, protect_routes, nas_routes, job_routes,
+	cluster_routes, storage_routes, san_routes, protect_routes, nas_routes, cifs_routes, job_routes,
 };
 
 int req_error(struct req *r, int status, const char *code, const char *target, const char *fmt, ...)

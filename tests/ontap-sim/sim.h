@@ -231,6 +231,11 @@ extern struct coll coll_igroups, coll_initiators, coll_lun_maps, coll_iscsi_serv
 extern struct coll coll_schedules, coll_snapshot_policies, coll_sm_policies, coll_sm_relationships,
 	coll_sm_transfers, coll_cgs, coll_cg_snapshots;
 extern struct coll coll_nfs_services, coll_export_policies, coll_export_rules;
+extern struct coll coll_cifs_services, coll_cifs_shares, coll_cifs_share_acls;
+extern const struct route cifs_routes[];
+json_t *cifs_service_of(struct sim *sim, const char *svm_uuid);   /* the SVM's CIFS server or NULL */
+/* The SVM's volume whose junction path holds path (the deepest), or NULL. */
+json_t *cifs_volume_of_path(struct sim *sim, const char *svm_uuid, const char *path);
 int protect_tick(struct sim *sim, int64_t now);
 
 /* Shared between families. */

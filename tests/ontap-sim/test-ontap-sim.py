@@ -797,6 +797,61 @@ def test_nfs(sim):
     assert sim.one("/api/storage/volumes?name=nfsv&fields=nas")["nas"]["path"] == "/nfsv"
 
 
+def test_cifs(sim):
+    """SMB: the CIFS server, shares on a junction with ONTAP's default ACL, share ACL entries,
+    and /sim/access listing a volume's shares only while the SVM's CIFS server is on."""
+    expect_error(sim.req("POST", "/api/protocols/cifs/shares",
+                         {"svm": {"name": "svm1"}, "name": "s0", "path": "/"}), 400, "2", "svm.name")
+    st, _, b = sim.req("POST", "/api/protocols/cifs/services",
+                       {"svm": {"name": "svm1"}, "name": "SIMCIFS", "workgroup": "LAB"})
+    assert st == 201, (st, b)
+    assert sim.one("/api/svm/svms?name=svm1&fields=cifs")["cifs"]["enabled"] is True
+    expect_error(sim.req("POST", "/api/protocols/cifs/services",
+                         {"svm": {"name": "svm1"}, "name": "OTHER", "workgroup": "LAB"}), 409, "1")
+    lifs = sim.get("/api/network/ip/interfaces?svm.name=svm1&services=data_cifs&fields=services")
+    assert lifs["num_records"] >= 1 and all("data_nfs" in r["services"] for r in lifs["records"])
+    make_volume(sim, "smbv", 1 << 30, nas={"path": "/smbv"})
+    expect_error(sim.req("POST", "/api/protocols/cifs/shares",
+                         {"svm": {"name": "svm1"}, "name": "s1", "path": "/nosuch"}), 400, "2", "path")
+    expect_error(sim.req("POST", "/api/protocols/cifs/shares",
+                         {"svm": {"name": "svm1"}, "name": "bad/name", "path": "/smbv"}), 400, "2", "name")
+    st, _, b = sim.req("POST", "/api/protocols/cifs/shares?return_records=true",
+                       {"svm": {"name": "svm1"}, "name": "smbv", "path": "/smbv", "comment": "kvmcd:c1"})
+    assert st == 201, (st, b)
+    rec = b["records"][0]
+    assert rec["acls"] == [{"user_or_group": "Everyone", "type": "windows", "permission": "full_control"}], rec
+    assert rec["volume"]["name"] == "smbv", rec
+    expect_error(sim.req("POST", "/api/protocols/cifs/shares",
+                         {"svm": {"name": "svm1"}, "name": "SMBV", "path": "/smbv"}), 409, "1", "name")
+    svm = rec["svm"]["uuid"]
+    lst = sim.get("/api/protocols/cifs/shares?name=smbv")
+    assert lst["num_records"] == 1 and set(lst["records"][0]) <= {"svm", "name", "_links"}, lst
+    acls = "/api/protocols/cifs/shares/%s/smbv/acls" % svm
+    st, _, b = sim.req("POST", acls + "?return_records=true",
+                       {"user_or_group": "LAB\\kvm", "permission": "change"})
+    assert st == 201 and b["records"][0]["type"] == "windows", (st, b)
+    expect_error(sim.req("POST", acls, {"user_or_group": "lab\\KVM", "permission": "read"}), 409, "1")
+    expect_error(sim.req("POST", acls, {"user_or_group": "x", "permission": "all"}), 400, "262196", "permission")
+    one = acls + "/LAB%5Ckvm/windows"
+    assert sim.get(one)["permission"] == "change"
+    st, _, _ = sim.req("PATCH", one, {"permission": "full_control"})
+    assert st == 200 and sim.get(one + "?fields=permission")["permission"] == "full_control"
+    st, _, _ = sim.req("DELETE", acls + "/Everyone/windows")
+    assert st == 200
+    assert [a["user_or_group"] for a in sim.get(acls + "?fields=*")["records"]] == ["LAB\\kvm"]
+    expect_error(sim.req("DELETE", acls + "/Everyone/windows"), 404, "4")
+    st, _, b = sim.raw("GET", "/sim/access?client=10.9.9.9")
+    exp = [e for e in b["exports"] if e["volume"] == "smbv"]
+    assert exp and exp[0]["smb"] is True and exp[0]["shares"] == ["smbv"], b
+    st, _, _ = sim.req("PATCH", "/api/protocols/cifs/services/%s" % svm, {"enabled": False})
+    st, _, b = sim.raw("GET", "/sim/access?client=10.9.9.9")
+    assert [e for e in b["exports"] if e["volume"] == "smbv"][0]["smb"] is False, b
+    sim.req("PATCH", "/api/protocols/cifs/services/%s" % svm, {"enabled": True})
+    st, _, _ = sim.req("DELETE", "/api/protocols/cifs/shares/%s/smbv" % svm)
+    assert st == 200 and sim.get("/api/protocols/cifs/shares?name=smbv")["num_records"] == 0
+    expect_error(sim.req("GET", acls), 404, "4", "share")
+
+
 def test_faults(sim):
     F = "/_sim/faults"
     sim.ctl("POST", F, {"type": "throttle", "path": "/api/storage/volumes", "count": 2, "retry_after": 3})
@@ -1034,7 +1089,7 @@ TESTS = [
     test_transport_and_auth, test_cluster_version, test_envelope_and_fields,
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
     test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror,
-    test_policies_schedules_cg, test_nfs, test_faults, test_permissions_and_log,
+    test_policies_schedules_cg, test_nfs, test_cifs, test_faults, test_permissions_and_log,
     test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
 ]
 
