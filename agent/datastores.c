@@ -571,35 +571,6 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 	}
 }
 
-static void reconcile(struct datastores *d)
-{
-	_cleanup_free_ struct ds_spec *specs = NULL;
-	const json_t *records;
-	size_t n = 0;
-	uint64_t next = now_usec(d) + RECONCILE_PERIOD_USEC;
-
-	if (!d->may_act)
-		return;
-	collect_inventory(d);
-	if (ds_spec_list(service_spec(d->ctx), &specs, &n) < 0)
-		return;
-	records = service_records(d->ctx);
-	for (size_t i = 0; i < n; i++) {
-		char key[64];
-		const json_t *rec;
-		struct ds_local *l;
-
-		snprintf(key, sizeof(key), "ds/%s", specs[i].name);
-		rec = json_object_get(records, key);
-		if (!json_is_true(json_object_get(rec, "ready")))
-			continue; /* the leader has not provisioned it yet */
-		l = local_get(d, specs[i].name, true);
-		if (!l)
-			continue;
-		l->removing = false;
-		if (!l->last_record || !json_equal(l->last_record, rec)) {
-			json_decref(l->last_record);
-			l->last_record = json_deep_copy(rec);
 /*
  * What taking a removed datastore down needs of its spec entry, from the leader's record of it
  * ("protocol", "fs", "path"; a record older than "path" means the default path). Strings
@@ -630,6 +601,35 @@ static int spec_of_record(const char *name, const json_t *rec, struct ds_spec *o
 	return 0;
 }
 
+static void reconcile(struct datastores *d)
+{
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	const json_t *records;
+	size_t n = 0;
+	uint64_t next = now_usec(d) + RECONCILE_PERIOD_USEC;
+
+	if (!d->may_act)
+		return;
+	collect_inventory(d);
+	if (ds_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+		return;
+	records = service_records(d->ctx);
+	for (size_t i = 0; i < n; i++) {
+		char key[64];
+		const json_t *rec;
+		struct ds_local *l;
+
+		snprintf(key, sizeof(key), "ds/%s", specs[i].name);
+		rec = json_object_get(records, key);
+		if (!json_is_true(json_object_get(rec, "ready")))
+			continue; /* the leader has not provisioned it yet */
+		l = local_get(d, specs[i].name, true);
+		if (!l)
+			continue;
+		l->removing = false;
+		if (!l->last_record || !json_equal(l->last_record, rec)) {
+			json_decref(l->last_record);
+			l->last_record = json_deep_copy(rec);
 		}
 		{
 			const json_t *e;
@@ -643,35 +643,6 @@ static int spec_of_record(const char *name, const json_t *rec, struct ds_spec *o
 		}
 		walk(d, l, &specs[i], rec);
 	}
-	for (struct ds_local *l = d->list; l; l = l->next) {
-		bool in_spec = false;
-		for (size_t i = 0; i < n; i++)
-			in_spec |= strcmp(specs[i].name, l->name) == 0;
-		if (!in_spec && l->step != STEP_GONE) {
-			_cleanup_free_ struct ds_spec *gone = NULL;
-			size_t n_gone = 0;
-
-			l->removing = true;
-			/* The way down needs what the entry said: its last copy, or the leader's record. */
-			if (l->last_spec && ds_spec_list(l->last_spec, &gone, &n_gone) >= 0 && n_gone == 1)
-				walk(d, l, gone, l->last_record);
-			else
-				walk(d, l, NULL, l->last_record);
-		}
-	}
-	arm_timer(d, next);
-}
-
-/* ---- the local API: datastore-list --------------------------------------------------------------- */
-
-/*
- * Every datastore of the spec with what the leader recorded and what each node published, then
- * the removed ones (removed_append): the view `kvmcctl datastore list|show` and `kvmcctl pool
- * verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
- * record|null, "nodes":{"<node>":{"attached","mounted","pool_active","pool_xml_sha256","error",
- * "step"}}}, ..., {"name",...,"removed":true,"state",...}]}
- */
-static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 	/* Removed datastores this node does not track (it did not see them go: its kvmcd was down
 	 * or restarted since): taken down from the leader's record, once (datastores.h). Reported
 	 * attached until detached, unless the leader keeps the volume already (then every node that
@@ -697,31 +668,31 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 			set_status(l, "step", json_string(step_names[STEP_POOL_REMOVE]));
 		}
 	}
-{
-	struct datastores *d = state;
-	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
-	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
-	json_t *out = json_array();
-	const char *k;
+	for (struct ds_local *l = d->list; l; l = l->next) {
+		bool in_spec = false;
+		for (size_t i = 0; i < n; i++)
+			in_spec |= strcmp(specs[i].name, l->name) == 0;
+		if (!in_spec && l->step != STEP_GONE) {
+			_cleanup_free_ struct ds_spec *gone = NULL;
 			struct ds_spec from_record;
 			char path[sizeof(DS_PATH_DEFAULT_DIR) + DS_NAME_MAX + 1];
-	size_t i;
+			size_t n_gone = 0;
 
-	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
-		const char *name = json_string_value(json_object_get(e, "name"));
-		char rk[64];
-		json_t *nodes = json_object(), *one;
+			l->removing = true;
+			/* The way down needs what the entry said: its last copy, or the leader's record. */
+			if (l->last_spec && ds_spec_list(l->last_spec, &gone, &n_gone) >= 0 && n_gone == 1)
+				walk(d, l, gone, l->last_record);
 			else if (spec_of_record(l->name, l->last_record, &from_record, path, sizeof(path)) == 0)
 				walk(d, l, &from_record, l->last_record);
+			else
+				walk(d, l, NULL, l->last_record);
+		}
+	}
+	arm_timer(d, next);
+}
 
-		if (!name)
-			continue;
-		snprintf(rk, sizeof(rk), "ds/%s", name);
-		json_object_foreach((json_t *)secs, k, sec) {
-			const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
-			const char *node = json_string_value(json_object_get(sec, "name"));
-			if (node)
-				json_object_set_new(nodes, node, st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}",
+/* ---- the local API: datastore-list --------------------------------------------------------------- */
+
 /* Where a removed datastore stands (its leader record, the spec's destroy_data). */
 static const char *removed_state(const json_t *rec, bool destroy)
 {
@@ -786,6 +757,35 @@ static void removed_append(struct datastores *d, json_t *out, bool nodes)
 	}
 }
 
+/*
+ * Every datastore of the spec with what the leader recorded and what each node published, then
+ * the removed ones (removed_append): the view `kvmcctl datastore list|show` and `kvmcctl pool
+ * verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
+ * record|null, "nodes":{"<node>":{"attached","mounted","pool_active","pool_xml_sha256","error",
+ * "step"}}}, ..., {"name",...,"removed":true,"state",...}]}
+ */
+static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
+	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
+	json_t *out = json_array();
+	const char *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		char rk[64];
+		json_t *nodes = json_object(), *one;
+
+		if (!name)
+			continue;
+		snprintf(rk, sizeof(rk), "ds/%s", name);
+		json_object_foreach((json_t *)secs, k, sec) {
+			const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+			const char *node = json_string_value(json_object_get(sec, "name"));
+			if (node)
+				json_object_set_new(nodes, node, st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}",
 					"attached", 0, "mounted", 0, "pool_active", 0, "pool_xml_sha256", "error",
 					"step", "not started"));
 		}
@@ -800,35 +800,6 @@ static void removed_append(struct datastores *d, json_t *out, bool nodes)
 	return json_pack("{sbso}", "ok", 1, "datastores", out);
 }
 
-/* kvmcctl preflight: every node's readiness for the datastores (preflight-api.h). */
-static json_t *cmd_preflight(void *state, uint64_t conn_id, json_t *req)
-{
-	struct datastores *d = state;
-
-	return preflight_command(d->ctx, req);
-}
-
-static const struct service_command commands[] = {
-	{ "datastore-list", cmd_list },
-	{ "preflight", cmd_preflight },
-	{ NULL, NULL },
-};
-
-/* ---- the service ------------------------------------------------------------------------------ */
-
-static void svc_committed(void *state, uint64_t version, bool may_act)
-{
-	struct datastores *d = state;
-
-	d->may_act = may_act;
-	if (may_act)
-		kick(d);
-}
-
-static json_t *svc_status(void *state)
-{
-	struct datastores *d = state;
-	json_t *dss = json_object();
 /*
  * kvmcctl datastore remove NAME [--destroy-data]: {"cmd":"datastore-remove","name":NAME,
  * "destroy_data":bool}. Takes the entry out of the spec this node holds -- and, with
@@ -899,6 +870,36 @@ static json_t *cmd_remove(void *state, uint64_t conn_id, json_t *req)
 	return NULL; /* answered when the change is committed (or refused) */
 }
 
+/* kvmcctl preflight: every node's readiness for the datastores (preflight-api.h). */
+static json_t *cmd_preflight(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+
+	return preflight_command(d->ctx, req);
+}
+
+static const struct service_command commands[] = {
+	{ "datastore-list", cmd_list },
+	{ "preflight", cmd_preflight },
+	{ "datastore-remove", cmd_remove },
+	{ NULL, NULL },
+};
+
+/* ---- the service ------------------------------------------------------------------------------ */
+
+static void svc_committed(void *state, uint64_t version, bool may_act)
+{
+	struct datastores *d = state;
+
+	d->may_act = may_act;
+	if (may_act)
+		kick(d);
+}
+
+static json_t *svc_status(void *state)
+{
+	struct datastores *d = state;
+	json_t *dss = json_object();
 
 	for (struct ds_local *l = d->list; l; l = l->next)
 		if (l->step != STEP_GONE)
@@ -914,7 +915,6 @@ static json_t *cmd_remove(void *state, uint64_t conn_id, json_t *req)
 	if (removed)
 		removed_append(d, removed, false);
 	return json_pack("{sssoso?so?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
-	{ "datastore-remove", cmd_remove },
 			 d->inventory ? json_incref(d->inventory) : NULL, "duplicate_initiators",
 			 json_array_size(dups) ? dups : (json_decref(dups), NULL), "removed",
 			 json_array_size(removed) ? removed : (json_decref(removed), NULL));
