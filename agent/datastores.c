@@ -784,10 +784,19 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 		json_object_foreach((json_t *)secs, k, sec) {
 			const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
 			const char *node = json_string_value(json_object_get(sec, "name"));
-			if (node)
-				json_object_set_new(nodes, node, st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}",
-					"attached", 0, "mounted", 0, "pool_active", 0, "pool_xml_sha256", "error",
-					"step", "not started"));
+			const json_t *blocked = node ? json_object_get(json_object_get(records, BLOCKED_NODES_KEY), node) : NULL;
+			json_t *one_node;
+
+			if (!node)
+				continue;
+			one_node = st ? json_deep_copy(st) : json_pack("{sbsbsbsnsnss}", "attached", 0, "mounted", 0,
+								       "pool_active", 0, "pool_xml_sha256", "error", "step", "not started");
+			/* A cloned host: the leader keeps it off the array; that is its error first. */
+			if (one_node && json_array_size(blocked)) {
+				json_object_set(one_node, "blocked", (json_t *)blocked);
+				json_object_set(one_node, "error", json_array_get(blocked, 0));
+			}
+			json_object_set_new(nodes, node, one_node);
 		}
 		one = json_pack("{sssOsOsOsOsOso}", "name", name, "protocol", json_object_get(e, "protocol"),
 				"size", json_object_get(e, "size"), "fs", json_object_get(e, "fs") ?: json_null(),
@@ -914,10 +923,12 @@ static json_t *svc_status(void *state)
 	json_t *removed = json_array();
 	if (removed)
 		removed_append(d, removed, false);
-	return json_pack("{sssoso?so?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
+	/* blocked_nodes: the leader's verdict on cloned hosts (what it keeps off the array) */
+	return json_pack("{sssoso?so?so?sO?}", "backend", d->backend->name, "datastores", dss, "inventory",
 			 d->inventory ? json_incref(d->inventory) : NULL, "duplicate_initiators",
 			 json_array_size(dups) ? dups : (json_decref(dups), NULL), "removed",
-			 json_array_size(removed) ? removed : (json_decref(removed), NULL));
+			 json_array_size(removed) ? removed : (json_decref(removed), NULL), "blocked_nodes",
+			 json_object_get(service_records(d->ctx), BLOCKED_NODES_KEY));
 }
 
 static void svc_free(void *state)

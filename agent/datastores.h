@@ -19,6 +19,9 @@
  *                          waits for (nodes to detach, ...), "kept": true once only its volume
  *                          is left and the data stays}; deleted when the removal is done and
  *                          nothing is kept (the data destroyed, or it was never ours).
+ *   records "blocked_nodes" = {"<node>": ["why", ...]}: cloned hosts, the nodes the plan keeps
+ *                          off the array for an IQN / host NQN / WWPN another node has too (a
+ *                          blocking error shown by status and datastore show); absent when none.
  * A new leader starts from what ONTAP shows: nothing of a plan needs replicating.
  *
  * `kvmcctl datastore remove NAME [--destroy-data]` (the verb "datastore-remove") takes NAME out
@@ -42,5 +45,7 @@
 #pragma once
 
 #include "service.h"
+
+#define BLOCKED_NODES_KEY "blocked_nodes" /* the leader's record of cloned hosts (above) */
 
 extern const struct service_ops datastores_service;

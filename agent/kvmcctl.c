@@ -481,6 +481,13 @@ static void print_status(json_t *st)
 		}
 	}
 	{
+		json_t *blocked = json_object_get(json_object_get(st, "datastores"), "blocked_nodes"), *whys, *x;
+		const char *who;
+		json_object_foreach(blocked, who, whys)
+			json_array_foreach(whys, i, x)
+				printf("ERROR:       node %s is kept off the array: %s\n", who, json_string_value(x) ?: "?");
+	}
+	{
 		json_t *dups = json_object_get(json_object_get(st, "datastores"), "duplicate_initiators"), *x;
 		json_array_foreach(dups, i, x) {
 			_cleanup_free_ char *nodes = json_dumps(json_object_get(x, "nodes"), JSON_COMPACT);

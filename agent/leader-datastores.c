@@ -8,6 +8,7 @@
 #include <syslog.h>
 
 #include "datastore-plan.h"
+#include "datastores.h"
 #include "inventory.h"
 #include "leader-datastores.h"
 #include "macros.h"
@@ -619,6 +620,27 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 			json_object_set_new(patch, "ontap/svm", svm);
 		else
 			json_decref(svm);
+	}
+	/* Cloned hosts: the nodes the plan keeps off the array for a name another node has too,
+	 * each with why (a blocking error every node shows: status, datastore show). */
+	{
+		json_t *blocked = json_object();
+
+		for (size_t i = 0; blocked && i < plan->n_cloned; i++) {
+			json_t *why = json_object_get(blocked, plan->cloned[i].subject);
+			if (!why)
+				json_object_set_new(blocked, plan->cloned[i].subject, why = json_array());
+			json_array_append_new(why, json_string(plan->cloned[i].why));
+		}
+		const json_t *had = json_object_get(records, BLOCKED_NODES_KEY);
+
+		if (blocked && json_object_size(blocked) && !json_equal(had, blocked))
+			json_object_set_new(patch, BLOCKED_NODES_KEY, blocked);
+		else {
+			if (blocked && !json_object_size(blocked) && had)
+				json_object_set_new(patch, BLOCKED_NODES_KEY, json_null());
+			json_decref(blocked);
+		}
 	}
 	if (json_object_size(patch) == 0) {
 		json_decref(patch);

@@ -262,6 +262,12 @@ static void test_san(void)
 	OK(w, ontap_lun_map_get(c, "/vol/ds1/lun0", "kvm-b", wait_done, &w));
 	CHECK(w.number == 0);
 	CHECK(RUN(w, ontap_lun_map_ensure(c, "/vol/ds1/nolun", "kvm-a", wait_done, &w)) == -ENOENT);
+	/* an initiator leaves a mapped igroup: that host's access goes (allow_delete_while_mapped) */
+	OK(w, ontap_igroup_add_initiator(c, "kvm-b", "iqn.1994-05.com.redhat:leaves", wait_done, &w));
+	OK(w, ontap_igroup_remove_initiator(c, "kvm-b", "iqn.1994-05.com.redhat:leaves", wait_done, &w));
+	CHECK(!w.adopted);
+	OK(w, ontap_igroup_get(c, "kvm-b", wait_done, &w));
+	CHECK(json_array_size(json_object_get(w.rec, "initiators")) == 1);
 
 	/* delete guards */
 	CHECK(RUN(w, ontap_lun_delete(c, "/vol/ds1/lun0", false, wait_done, &w)) == -EBUSY);

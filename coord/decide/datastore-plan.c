@@ -298,13 +298,15 @@ struct nstate {
 	const struct dsplan_ontap_igroup *have;  /* ours, on ONTAP */
 	bool usable;                       /* LUNs may be mapped to its igroup */
 	size_t ig_op;                      /* igroup-ensure, or NOP */
+	bool iqn_cloned, nqn_cloned;       /* another node has the same IQN / host NQN */
+	bool *wwpn_cloned;                 /* owned, one per WWPN: another node has it too */
 };
 
 struct b {
 	const struct dsplan_input *in;
 	const struct dsplan_ontap *o;
 	struct dsplan *p;
-	size_t cap_ops, cap_blocked, cap_waiting, cap_kept;
+	size_t cap_ops, cap_blocked, cap_waiting, cap_kept, cap_cloned;
 	struct idxv *deps;                 /* deps[i]: the ops op i waits for (cap_ops entries) */
 	bool oom;
 	char *comment;                     /* "kvmcd:<cluster_id>" */
@@ -464,6 +466,22 @@ static void add_wait(struct b *b, const char *subject, char *why /* taken */)
 	p->waiting[p->n_waiting++].subject = dup_or_oom(b, subject);
 }
 
+static void add_cloned(struct b *b, const char *node, char *why /* taken */)
+{
+	struct dsplan *p = b->p;
+
+	if (!why)
+		b->oom = true;
+	if (b->oom || !grow(b, (void **)&p->cloned, &b->cap_cloned, p->n_cloned, sizeof(*p->cloned))) {
+		free(why);
+		return;
+	}
+	p->cloned[p->n_cloned].why = why;
+	p->cloned[p->n_cloned++].subject = dup_or_oom(b, node);
+}
+
+static char *join_names(const char *const *v, size_t n);
+
 static void add_kept(struct b *b, const char *volume)
 {
 	struct dsplan *p = b->p;
@@ -566,6 +584,66 @@ static void plan_nodes_init(struct b *b)
 	}
 }
 
+/*
+ * Cloned hosts: an IQN, host NQN or WWPN that two (or more) nodes report. The array cannot tell
+ * such nodes apart -- one would reach what only the other may, and a storage fence of one would
+ * cut the other -- so the name is kept off the array for all of them (never merged into one
+ * igroup or one subsystem host): no igroup holds it and the subsystem does not list it, also
+ * where it was before. Each such node gets an entry in `cloned` naming the other nodes and what
+ * to fix. Their other, unique names are used as usual.
+ */
+static void plan_clones(struct b *b)
+{
+	const struct dsplan_input *in = b->in;
+
+	for (size_t i = 0; i < in->n_nodes && !b->oom; i++) {
+		const struct dsplan_node *n = &in->nodes[i];
+		struct nstate *ns = &b->nodes[i];
+		_cleanup_free_ const char **iqn_too = NULL, **nqn_too = NULL;
+		size_t n_iqn = 0, n_nqn = 0;
+
+		if (ns->dup)
+			continue;
+		if (!(iqn_too = calloc(in->n_nodes, sizeof(*iqn_too))) || !(nqn_too = calloc(in->n_nodes, sizeof(*nqn_too))) ||
+		    (n->n_wwpns && !(ns->wwpn_cloned = calloc(n->n_wwpns, sizeof(bool))))) {
+			b->oom = true;
+			return;
+		}
+		for (size_t j = 0; j < in->n_nodes; j++) {
+			const struct dsplan_node *o = &in->nodes[j];
+			if (j == i || b->nodes[j].dup)
+				continue;
+			if (n->iqn && o->iqn && initiator_eq(n->iqn, o->iqn))
+				iqn_too[n_iqn++] = o->name;
+			if (streq(n->nqn, o->nqn))
+				nqn_too[n_nqn++] = o->name;
+		}
+		ns->iqn_cloned = n_iqn > 0;
+		ns->nqn_cloned = n_nqn > 0;
+		if (n_iqn) {
+			_cleanup_free_ char *who = join_names(iqn_too, n_iqn);
+			add_cloned(b, n->name, who ? strf("cloned host: its iSCSI IQN %s is also node%s %s's: the array cannot tell them apart, so no igroup holds it; give each host its own (/etc/iscsi/initiatorname.iscsi)",
+							  n->iqn, n_iqn > 1 ? "s" : "", who) : NULL);
+		}
+		if (n_nqn) {
+			_cleanup_free_ char *who = join_names(nqn_too, n_nqn);
+			add_cloned(b, n->name, who ? strf("cloned host: its NVMe host NQN %s is also node%s %s's: the array cannot tell them apart, so the subsystem does not list it; give each host its own (/etc/nvme/hostnqn, /etc/nvme/hostid)",
+							  n->nqn, n_nqn > 1 ? "s" : "", who) : NULL);
+		}
+		for (size_t k = 0; k < n->n_wwpns && !b->oom; k++) {
+			const char *other = NULL;
+			for (size_t j = 0; j < in->n_nodes && !other; j++)
+				for (size_t m = 0; j != i && !b->nodes[j].dup && m < in->nodes[j].n_wwpns && !other; m++)
+					if (n->wwpns[k] && in->nodes[j].wwpns[m] && initiator_eq(n->wwpns[k], in->nodes[j].wwpns[m]))
+						other = in->nodes[j].name;
+			ns->wwpn_cloned[k] = other != NULL;
+			if (other)
+				add_cloned(b, n->name, strf("cloned host: its FC WWPN %s is also node %s's: the array cannot tell them apart, so no igroup holds it; give each port its own WWPN",
+							    n->wwpns[k], other));
+		}
+	}
+}
+
 /* Every node's igroup with that node's initiators (when the spec has SAN datastores). */
 static void plan_igroups(struct b *b)
 {
@@ -595,16 +673,16 @@ static void plan_igroups(struct b *b)
 			return;
 		}
 		if (b->need[DS_PROTO_ISCSI]) {
-			if (n->iqn)
+			if (n->iqn && !ns->iqn_cloned)
 				want[n_want++] = n->iqn;
-			else
+			else if (!n->iqn)
 				add_wait(b, n->name, strf("no IQN published yet: iSCSI LUNs wait for it"));
 		}
 		if (b->need[DS_PROTO_FC]) {
 			if (!n->n_wwpns)
 				add_wait(b, n->name, strf("no FC WWPNs published yet: FC LUNs wait for them"));
 			for (size_t k = 0; k < n->n_wwpns; k++) {
-				bool seen = false;
+				bool seen = ns->wwpn_cloned && ns->wwpn_cloned[k];
 				for (size_t j = 0; j < n_want && !seen; j++)
 					seen = initiator_eq(want[j], n->wwpns[k]);
 				if (!seen)
@@ -683,6 +761,7 @@ static void plan_subsystem(struct b *b)
 			add_wait(b, n->name, strf("no NVMe host NQN published yet: NVMe namespaces wait for it"));
 			continue;
 		}
+		seen = b->nodes[i].nqn_cloned;
 		for (size_t j = 0; j < n_want && !seen; j++)
 			seen = streq(want[j], n->nqn);
 		if (!n->fenced && !seen)
@@ -700,12 +779,16 @@ static void plan_subsystem(struct b *b)
 		if (!has_name(have->hosts, have->n_hosts, want[k]))
 			add_op(b, DSPLAN_SUBSYSTEM_ADD_HOST, NULL, in->prefix, want[k]);
 	for (size_t j = 0; j < have->n_hosts; j++) {
-		bool claimed = false;
+		bool claimed = false, cloned = false;
 		for (size_t i = 0; i < in->n_nodes && !claimed; i++)
-			claimed = !b->nodes[i].dup && streq(in->nodes[i].nqn, have->hosts[j]);
+			if (!b->nodes[i].dup && streq(in->nodes[i].nqn, have->hosts[j])) {
+				cloned |= b->nodes[i].nqn_cloned;
+				claimed = !b->nodes[i].nqn_cloned;
+			}
 		if (claimed || !have->hosts[j])
 			continue;
-		if (all_known)
+		/* a cloned NQN is known to be two nodes': it goes whatever else is unknown */
+		if (all_known || cloned)
 			add_op(b, DSPLAN_SUBSYSTEM_REMOVE_HOST, NULL, in->prefix, have->hosts[j]);
 		else
 			add_wait(b, in->prefix, strf("host NQN %s is no node's: kept until every node has published its NQN",
@@ -1243,6 +1326,8 @@ int dsplan_compute(const struct dsplan_input *in, struct dsplan **out)
 		b.oom = true;
 	if (!b.oom)
 		plan_nodes_init(&b);
+	if (!b.oom)
+		plan_clones(&b);
 
 	/* cluster and per-node objects first: exports, subsystem, igroups */
 	if (!b.oom)
@@ -1287,8 +1372,10 @@ int dsplan_compute(const struct dsplan_input *in, struct dsplan **out)
 	for (size_t i = 0; i < b.cap_ops && b.deps; i++)
 		free(b.deps[i].v);
 	free(b.deps);
-	for (size_t i = 0; b.nodes && i < in->n_nodes; i++)
+	for (size_t i = 0; b.nodes && i < in->n_nodes; i++) {
 		free(b.nodes[i].igroup);
+		free(b.nodes[i].wwpn_cloned);
+	}
 	free(b.nodes);
 	free(b.lun_maps.v);
 	free(b.ns_maps.v);
@@ -1322,6 +1409,11 @@ void dsplan_free(struct dsplan *p)
 		free(p->waiting[i].why);
 	}
 	free(p->waiting);
+	for (size_t i = 0; i < p->n_cloned; i++) {
+		free(p->cloned[i].subject);
+		free(p->cloned[i].why);
+	}
+	free(p->cloned);
 	for (size_t i = 0; i < p->n_kept_volumes; i++)
 		free(p->kept_volumes[i]);
 	free(p->kept_volumes);

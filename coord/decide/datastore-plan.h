@@ -73,6 +73,13 @@
  *     view). An existing igroup still gets the new LUN maps. Host NQNs and export rules that no
  *     node claims are removed only when every node's NQN / addresses are known (otherwise they
  *     may be a silent node's, and `waiting` names what is kept).
+ *   - Cloned hosts: an IQN, host NQN or WWPN that two or more nodes report is never merged
+ *     (one igroup initiator or one subsystem host standing for two hosts would let one reach
+ *     what only the other may, and a storage fence of one would cut both). It is kept off the
+ *     array for all of them -- no igroup holds it, the subsystem does not list it, also where
+ *     it was before (removed at once: whose it is, is known) -- and each of those nodes is
+ *     listed in `cloned`, a blocking error naming the other nodes and the file to fix. Their
+ *     other, unique names are used as usual.
  *   - A fenced node (dsplan_node.fenced) gets nothing added back: the fence removed its
  *     initiators / host NQN and the plan must not undo it; nothing of it is removed either.
  *   - A removal whose datastore is still attached somewhere freezes everything of it: its
@@ -237,6 +244,10 @@ struct dsplan {
 	struct dsplan_wait *waiting; size_t n_waiting;
 	/* Removed datastores whose volume is kept (the user did not ask to destroy the data). */
 	char **kept_volumes; size_t n_kept_volumes;
+	/* Cloned hosts: a node with an IQN, host NQN or WWPN another node reports too, one entry
+	 * per node and name (subject = the node). A blocking error for that node: the name is
+	 * kept off the array for every node that has it (see "Cloned hosts" above). */
+	struct dsplan_wait *cloned; size_t n_cloned;
 };
 
 /* Computes the plan. Returns 0 and *out (owned, dsplan_free) or -ENOMEM. Never fails on what

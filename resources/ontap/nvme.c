@@ -136,14 +136,14 @@ int ontap_subsystem_add_host(struct ontap_client *c, const char *subsystem, cons
 {
 	return ontap_member_op(c, OP_ENSURE, "NVMe host", "NVMe subsystem", "/protocols/nvme/subsystems",
 			       subsystem, "/protocols/nvme/subsystems/{}/hosts", "nqn", nqn,
-			       ONTAP_E_SUBSYS_HOST_EXISTS, done, userdata);
+			       ONTAP_E_SUBSYS_HOST_EXISTS, NULL, done, userdata);
 }
 
 int ontap_subsystem_remove_host(struct ontap_client *c, const char *subsystem, const char *nqn,
 				ontap_done_fn done, void *userdata)
 {
 	return ontap_member_op(c, OP_DELETE, "NVMe host", "NVMe subsystem", "/protocols/nvme/subsystems",
-			       subsystem, "/protocols/nvme/subsystems/{}/hosts", "nqn", nqn, 0, done, userdata);
+			       subsystem, "/protocols/nvme/subsystems/{}/hosts", "nqn", nqn, 0, NULL, done, userdata);
 }
 
 static const char *const map_keys[] = { "/protocols/nvme/subsystem-maps", "subsystem.uuid", "namespace.uuid" };

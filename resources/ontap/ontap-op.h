@@ -156,11 +156,12 @@ void ontap_op_verify_name_set(struct op *op, struct name_set *s);
 /* Sets body.<s->member> = [{<s->key>: name}, ...] when s has members. 0 or -ENOMEM. */
 int ontap_name_set_put_members(const struct name_set *s, json_t *body);
 
-/* Members of a parent keyed by name (igroup initiators, subsystem hosts): ensure or delete. */
+/* Members of a parent keyed by name (igroup initiators, subsystem hosts): ensure or delete.
+ * mutate_query: appended to the mutation's path ("allow_delete_while_mapped=true"); NULL = none. */
 int ontap_member_op(struct ontap_client *c, enum op_kind kind, const char *what,
 		    const char *parent_what, const char *parent_coll, const char *parent,
 		    const char *coll, const char *key, const char *member, int64_t dup,
-		    ontap_done_fn done, void *userdata);
+		    const char *mutate_query, ontap_done_fn done, void *userdata);
 /* Per-SVM protocol service record (iSCSI, NVMe, NFS). */
 int ontap_service_get(struct ontap_client *c, const char *what, const char *collection,
 		      const char *fields, ontap_done_fn done, void *userdata);

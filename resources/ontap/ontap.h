@@ -134,6 +134,8 @@ int ontap_igroup_delete(struct ontap_client *c, const char *name, bool allow_map
 			ontap_done_fn done, void *userdata);
 int ontap_igroup_add_initiator(struct ontap_client *c, const char *igroup, const char *initiator,
 			       ontap_done_fn done, void *userdata);
+/* Also from a mapped igroup (allow_delete_while_mapped): taking the initiator out is taking
+ * that host's access to every LUN the igroup maps, which is why it is asked for. */
 int ontap_igroup_remove_initiator(struct ontap_client *c, const char *igroup, const char *initiator,
 				  ontap_done_fn done, void *userdata);
 

@@ -374,7 +374,7 @@ static int member_path(struct op *op, const json_t *rec, char **ret)
 int ontap_member_op(struct ontap_client *c, enum op_kind kind, const char *what,
 		    const char *parent_what, const char *parent_coll, const char *parent,
 		    const char *coll, const char *key, const char *member, int64_t dup,
-		    ontap_done_fn done, void *userdata)
+		    const char *mutate_query, ontap_done_fn done, void *userdata)
 {
 	_cleanup_op_ struct op *op = NULL;
 	_cleanup_free_ char *low = NULL, *disp = NULL;
@@ -392,6 +392,8 @@ int ontap_member_op(struct ontap_client *c, enum op_kind kind, const char *what,
 	op->spec = (void *) key;  /* static string, not freed */
 	op->instance_path = member_path;
 	op->dup_codes[0] = dup;
+	if (mutate_query)
+		TRY(op_set(&op->mutate_query, mutate_query));
 	op->body = json_pack("{s:s}", key, low);
 	if (!op->body)
 		return -ENOMEM;
@@ -403,14 +405,18 @@ int ontap_igroup_add_initiator(struct ontap_client *c, const char *igroup, const
 {
 	return ontap_member_op(c, OP_ENSURE, "initiator", "igroup", "/protocols/san/igroups", igroup,
 			       "/protocols/san/igroups/{}/initiators", "name", initiator,
-			       ONTAP_E_INITIATOR_PRESENT, done, userdata);
+			       ONTAP_E_INITIATOR_PRESENT, NULL, done, userdata);
 }
 
 int ontap_igroup_remove_initiator(struct ontap_client *c, const char *igroup, const char *initiator,
 				  ontap_done_fn done, void *userdata)
 {
+	/* Taking an initiator out is taking that host's access to what the igroup maps -- the
+	 * point of it (a node leaving the array, a cloned name, a fence): ONTAP wants that said
+	 * for a mapped igroup. */
 	return ontap_member_op(c, OP_DELETE, "initiator", "igroup", "/protocols/san/igroups", igroup,
-			       "/protocols/san/igroups/{}/initiators", "name", initiator, 0, done, userdata);
+			       "/protocols/san/igroups/{}/initiators", "name", initiator, 0,
+			       "allow_delete_while_mapped=true", done, userdata);
 }
 
 /* ------------------------------------------------------------------ lun-maps */

@@ -10,7 +10,11 @@
 #   - the same spec applied again changes nothing on the array;
 #   - a node's kvmcd down and back: its access is never taken away meanwhile;
 #   - a datastore removed from the spec: pool gone on every node, the array no longer grants it,
-#     its volume (the data) kept, status says so.
+#     its volume (the data) kept, status says so;
+#   - a cloned host (n3 restarted with n1's IQN): status names the IQN and says the leader keeps
+#     both nodes off the array for it, the array grants that IQN nothing (never merged into one
+#     igroup), datastore show gives n1 and n3 the error; n3's own NQN keeps its namespace; with
+#     its own IQN back, both reach the LUN again.
 . "$(dirname "$0")/lib.sh"
 export MN_HOST_SIM=1
 mn_begin datastores 300
@@ -81,9 +85,31 @@ assert_eq "$(access "client=10.213.0.1" | jq -r '[.exports[] | select(.nfs == "r
 pools_ok || fail "pool verify after the removal"
 
 log "a cloned host: n3 restarted with n1's initiator name"
+IQN1=$(iqn_of 1) IQN3=$(iqn_of 3)
+cp "$RUN/n3/etc-iscsi/initiatorname.iscsi" "$RUN/n3-initiatorname.iscsi.orig"
 cp "$RUN/n1/etc-iscsi/initiatorname.iscsi" "$RUN/n3/etc-iscsi/initiatorname.iscsi"
 "$CLUSTER" stop 3 kvmcd || fail "stop kvmcd n3"
 "$CLUSTER" start 3 kvmcd || fail "start kvmcd n3"
-cloned() { nx 1 kvmcctl status | grep -q "ERROR: *iqn $(iqn_of 1) is on several nodes"; }
+cloned() { nx 1 kvmcctl status | grep -q "ERROR: *iqn $IQN1 is on several nodes"; }
 wait_until 30 "status names the IQN held by two nodes" cloned
+kept_off() { nx 2 kvmcctl status | grep -q "ERROR: *node n3 is kept off the array: cloned host: its iSCSI IQN $IQN1 is also node n1's"; }
+wait_until 60 "status (on n2) says the leader keeps n3 off the array for n1's IQN" kept_off
+no_lun() { [ "$(access "initiator=$IQN1" | jq '.luns | length')" = 0 ]; }
+wait_until 30 "the array grants the shared IQN nothing: no igroup holds it (never merged)" no_lun
+assert_eq "$(access "initiator=$IQN3" | jq '.luns | length')" 0 "n3's old IQN left its igroup too"
+show=$(nx 2 kvmcctl datastore show ds1 --json)
+assert_true "datastore show ds1: n1's error names the clone" \
+	grep -q "cloned host: its iSCSI IQN $IQN1 is also node n3's" <<<"$(jq -r '.nodes.n1.error // ""' <<<"$show")"
+assert_true "datastore show ds1: n3's error names the clone" \
+	grep -q "cloned host: its iSCSI IQN $IQN1 is also node n1's" <<<"$(jq -r '.nodes.n3.error // ""' <<<"$show")"
+assert_eq "$(access "hostnqn=$(nqn_of 3)" | jq '.namespaces | length')" 1 "n3's own host NQN keeps the ds2 namespace"
+log "n3 gets its own initiator name back"
+cp "$RUN/n3-initiatorname.iscsi.orig" "$RUN/n3/etc-iscsi/initiatorname.iscsi"
+"$CLUSTER" stop 3 kvmcd || fail "stop kvmcd n3"
+"$CLUSTER" start 3 kvmcd || fail "start kvmcd n3"
+not_kept_off() { ! nx 2 kvmcctl status | grep -q "kept off the array"; }
+wait_until 60 "status no longer reports a cloned host" not_kept_off
+back() { [ "$(access "initiator=$IQN1" | jq '.luns | length')" = 1 ] && [ "$(access "initiator=$IQN3" | jq '.luns | length')" = 1 ]; }
+wait_until 30 "n1 and n3 reach the ds1 LUN again" back
+wait_until 120 "every node's pools identical and active again" pools_ok
 mn_pass

@@ -21,6 +21,7 @@
  *   plan op {dsplan_op_json}                   one line per op of a computed plan, in order
  *   plan blocked {"datastore":D,"why":W}       plan waiting {"subject":S,"why":W}
  *   plan kept {"volume":V}                     plan summary {"ops":N,"waves":W}
+ *   plan cloned {"subject":NODE,"why":W}       a cloned host: NODE shares a name with another
  *   ontap refused {"kind":K,"object":O,"op":I,"why":W}   ONTAP / the client refused op I
  *   ontap failed {"applied":B,"op":I}          an injected failure (`perform ... fail I`)
  *   ontap perform {"adopted":[I..],"done":N,"left":L}    what a perform did; `left` ops of the
@@ -35,6 +36,8 @@
  *     section is gone while it is out of the view) or that is fenced, never given back to a
  *     fenced node; a spec datastore is never unmapped from a node of the spec, nor a removed
  *     one that a node still has attached;
+ *   - a name two nodes share (cloned hosts: eq IQNs, NQNs, WWPNs) is never given to anyone
+ *     (igroup-ensure / -add-initiator, subsystem-ensure / -add-host); removing it is allowed;
  *   - no volume, LUN or namespace is deleted unless its datastore's removal asked for
  *     --destroy-data and no node has it attached; no resize is a shrink or the same size;
  *   - the ops of one wave are independent: performed in plan order and in reverse order within
@@ -48,8 +51,8 @@
  * derived here independently of the plan's code from the inputs: every datastore's volume
  * (size, junction, export policy), LUN / namespace, maps to every node, share; every node's
  * igroup with exactly its initiators, the subsystem with exactly the nodes' NQNs, the export
- * policy with exactly their addresses; removed datastores unmapped, destroyed or kept and
- * unmounted; nothing else of ours.
+ * policy with exactly their addresses (names two nodes share left out); removed datastores
+ * unmapped, destroyed or kept and unmounted; nothing else of ours.
  *
  * Scenario language (one statement per line, '#' comments, times in ms):
  *   cluster NAME ID                    header: prefix dsplan_prefix(NAME), comment kvmcd:ID
@@ -81,6 +84,7 @@
  *                                      (default 3) performs
  *   at T expect empty-plan | ops N | waves N
  *   at T expect blocked DS REGEX | not-blocked DS | waiting SUBJECT REGEX | kept V1,V2|none
+ *   at T expect cloned NODE REGEX | not-cloned NODE
  *   at T expect ontap volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares JSON
  *   at T expect converged              ONTAP holds exactly the desired state (above)
  *   end T
@@ -1013,6 +1017,36 @@ static bool spec_has_protocol(struct sim *s, enum ds_protocol p)
 	return false;
 }
 
+/* Another node than n reports initiator name x too (cloned hosts), by the plan's equality. */
+static bool name_cloned(struct sim *s, const struct pnode *n, const char *x, bool nqn)
+{
+	for (size_t k = 0; x && k < s->n_nodes; k++) {
+		const struct pnode *o = &s->nodes[k];
+		if (o == n)
+			continue;
+		if (nqn ? eq_exact(o->nqn, x) : o->iqn && eq_initiator(o->iqn, x))
+			return true;
+		for (size_t w = 0; !nqn && w < o->n_wwpns; w++)
+			if (eq_initiator(o->wwpns[w], x))
+				return true;
+	}
+	return false;
+}
+
+/* A name that some node reports and another node too. */
+static bool shared_name(struct sim *s, const char *x, bool nqn)
+{
+	for (size_t k = 0; x && k < s->n_nodes; k++) {
+		const struct pnode *n = &s->nodes[k];
+		bool has = nqn ? eq_exact(n->nqn, x) : n->iqn && eq_initiator(n->iqn, x);
+		for (size_t w = 0; !nqn && !has && w < n->n_wwpns; w++)
+			has = eq_initiator(n->wwpns[w], x);
+		if (has && name_cloned(s, n, x, nqn))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Access is never taken from a node whose name for it is not known (its section is gone while
  * it is out of the view) or that is fenced, and never given back to a fenced node.
@@ -1038,6 +1072,8 @@ static void check_access(struct sim *s, const struct dsplan_op *op, size_t i)
 			scn_fail(s->r, "op %zu (%s %s): node %s has not said what its name is", i + 1, kind, t, n->name);
 		break;
 	case DSPLAN_SUBSYSTEM_REMOVE_HOST:
+		if (shared_name(s, t, true))
+			break; /* a cloned NQN: kept off the array, whatever else is unknown */
 		for (size_t k = 0; k < s->n_nodes; k++)
 			if (eq_exact(s->nodes[k].nqn, t))
 				scn_fail(s->r, "op %zu (%s) removes node %s's NQN", i + 1, kind, s->nodes[k].name);
@@ -1072,10 +1108,20 @@ static void check_access(struct sim *s, const struct dsplan_op *op, size_t i)
 	case DSPLAN_IGROUP_ADD_INITIATOR:
 		if ((n = node_of_igroup(s, op->object)) && n->fenced)
 			scn_fail(s->r, "op %zu (%s %s) gives fenced node %s access", i + 1, kind, op->object, n->name);
+		if (op->kind == DSPLAN_IGROUP_ADD_INITIATOR && shared_name(s, t, false))
+			scn_fail(s->r, "op %zu (%s %s) gives a name two nodes share", i + 1, kind, t);
+		for (size_t m = 0; op->kind == DSPLAN_IGROUP_ENSURE && m < op->n_members; m++)
+			if (shared_name(s, op->members[m], false))
+				scn_fail(s->r, "op %zu (%s) gives %s, a name two nodes share", i + 1, kind, op->members[m]);
 		break;
 	case DSPLAN_SUBSYSTEM_ENSURE:
 	case DSPLAN_SUBSYSTEM_ADD_HOST:
 	case DSPLAN_EXPORT_RULE_ENSURE:
+		if (op->kind == DSPLAN_SUBSYSTEM_ADD_HOST && shared_name(s, t, true))
+			scn_fail(s->r, "op %zu (%s %s) gives an NQN two nodes share", i + 1, kind, t);
+		for (size_t m = 0; op->kind == DSPLAN_SUBSYSTEM_ENSURE && m < op->n_members; m++)
+			if (shared_name(s, op->members[m], true))
+				scn_fail(s->r, "op %zu (%s) gives %s, an NQN two nodes share", i + 1, kind, op->members[m]);
 		for (size_t k = 0; k < s->n_nodes; k++) {
 			const struct pnode *f = &s->nodes[k];
 			bool gives = false;
@@ -1622,6 +1668,9 @@ static void trace_plan(struct sim *s, const struct dsplan *p)
 			       json_pack("{s:s,s:s}", "subject", p->waiting[i].subject, "why", p->waiting[i].why));
 	for (size_t i = 0; i < p->n_kept_volumes; i++)
 		scn_trace_json(s->r, "plan", "kept", json_pack("{s:s}", "volume", p->kept_volumes[i]));
+	for (size_t i = 0; i < p->n_cloned; i++)
+		scn_trace_json(s->r, "plan", "cloned",
+			       json_pack("{s:s,s:s}", "subject", p->cloned[i].subject, "why", p->cloned[i].why));
 	scn_trace_json(s->r, "plan", "summary", json_pack("{s:I,s:I}", "ops", (json_int_t)p->n_ops, "waves", (json_int_t)p->n_waves));
 }
 
@@ -1789,12 +1838,21 @@ static int ex_blocked(void *d, struct scn *r, const char *what, const char *args
 	char subject[256];
 	const char *re;
 	struct dsplan *p;
-	bool found = false, waiting = !strcmp(what, "waiting"), want = strcmp(what, "not-blocked");
+	bool found = false, waiting = !strcmp(what, "waiting"), want = strcmp(what, "not-blocked") && strcmp(what, "not-cloned");
+	bool cloned = !strcmp(what, "cloned") || !strcmp(what, "not-cloned");
 
 	re = scn_word(args, subject, sizeof(subject));
 	if (!*subject || (want && !*re))
 		BAD("expect %s SUBJECT%s", what, want ? " REGEX" : "");
 	p = plan_now(s);
+	if (cloned) {
+		for (size_t i = 0; i < p->n_cloned && !found; i++)
+			found = !strcmp(p->cloned[i].subject, subject) && (!want || matches(re, p->cloned[i].why));
+		if (found != want)
+			scn_fail(r, "node %s is %scloned%s", subject, found ? "" : "not ", want ? " as expected" : "");
+		dsplan_free(p);
+		return 0;
+	}
 	if (waiting) {
 		for (size_t i = 0; i < p->n_waiting && !found; i++)
 			found = !strcmp(p->waiting[i].subject, subject) && matches(re, p->waiting[i].why);
@@ -1954,6 +2012,23 @@ static uint64_t at_least(struct sim *s, const char *name, uint64_t want)
 	return g && (uint64_t)json_integer_value(g) > want ? (uint64_t)json_integer_value(g) : want;
 }
 
+/* Node n has (or is to have) an igroup LUNs are mapped to: one of ours exists, or it has an
+ * initiator name the spec's SAN protocols use that no other node shares. */
+static bool san_mappable(struct sim *s, const struct pnode *n)
+{
+	_cleanup_free_ char *ig = dsplan_igroup_name(s->prefix, n->name);
+	json_t *o = json_object_get(fam(s->ontap, "igroups"), ig);
+
+	if (o)
+		return ours(s, o);
+	if (needs(s, DS_PROTO_ISCSI) && n->iqn && !name_cloned(s, n, n->iqn, false))
+		return true;
+	for (size_t k = 0; needs(s, DS_PROTO_FC) && k < n->n_wwpns; k++)
+		if (!name_cloned(s, n, n->wwpns[k], false))
+			return true;
+	return false;
+}
+
 static int ex_converged(void *d, struct scn *r, const char *what, const char *args)
 {
 	struct sim *s = d;
@@ -1995,14 +2070,18 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 			json_t *l = json_object_get(fam(st, "luns"), path), *m = json_object_get(fam(st, "lun_maps"), path);
 			if (!ours(s, l) || jsize(l) != at_least(s, path, ds->size))
 				scn_fail(r, "datastore %s: LUN %s missing, foreign or of the wrong size", ds->name, path);
-			if (json_object_size(m) != s->n_nodes)
-				scn_fail(r, "datastore %s: LUN %s has %zu map(s) for %zu node(s)", ds->name, path,
-					 json_object_size(m), s->n_nodes);
+			size_t mappable = 0;
 			for (size_t j = 0; j < s->n_nodes; j++) {
 				_cleanup_free_ char *ig = dsplan_igroup_name(s->prefix, s->nodes[j].name);
+				if (!san_mappable(s, &s->nodes[j]))
+					continue;
+				mappable++;
 				if (!json_object_get(m, ig))
 					scn_fail(r, "datastore %s: LUN %s is not mapped to %s", ds->name, path, ig);
 			}
+			if (json_object_size(m) != mappable)
+				scn_fail(r, "datastore %s: LUN %s has %zu map(s) for %zu node(s) with an igroup", ds->name,
+					 path, json_object_size(m), mappable);
 		}
 		if (ds->protocol == DS_PROTO_NVME_TCP) {
 			json_t *n = json_object_get(fam(st, "namespaces"), path);
@@ -2065,10 +2144,12 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 			json_decref(want);
 			continue;
 		}
-		if (needs(s, DS_PROTO_ISCSI) && n->iqn && (!o || initiator_allowed(jstr(o, "protocol"), n->iqn)))
+		if (needs(s, DS_PROTO_ISCSI) && n->iqn && !name_cloned(s, n, n->iqn, false) &&
+		    (!o || initiator_allowed(jstr(o, "protocol"), n->iqn)))
 			json_array_append_new(want, json_string(n->iqn));
 		for (size_t k2 = 0; needs(s, DS_PROTO_FC) && k2 < n->n_wwpns; k2++)
-			if ((!o || initiator_allowed(jstr(o, "protocol"), n->wwpns[k2])) && !array_has(want, n->wwpns[k2], eq_initiator))
+			if ((!o || initiator_allowed(jstr(o, "protocol"), n->wwpns[k2])) && !name_cloned(s, n, n->wwpns[k2], false) &&
+			    !array_has(want, n->wwpns[k2], eq_initiator))
 				json_array_append_new(want, json_string(n->wwpns[k2]));
 		if (!o ? json_array_size(want) > 0
 		       : json_array_size(want) != json_array_size(json_object_get(o, "initiators")))
@@ -2091,7 +2172,8 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 		if (needs(s, DS_PROTO_NVME_TCP) && (!sub || ours(s, sub))) {
 			json_t *want = json_array();
 			for (size_t j = 0; j < s->n_nodes; j++)
-				if (s->nodes[j].nqn && !array_has(want, s->nodes[j].nqn, eq_exact))
+				if (s->nodes[j].nqn && !name_cloned(s, &s->nodes[j], s->nodes[j].nqn, true) &&
+				    !array_has(want, s->nodes[j].nqn, eq_exact))
 					array_insert_sorted(want, s->nodes[j].nqn);
 			if (!sub || !json_equal(want, json_object_get(sub, "hosts")))
 				scn_fail(r, "subsystem %s %s", s->prefix, sub ? "does not hold exactly the nodes' NQNs" : "is missing");
@@ -2237,7 +2319,14 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 		snprintf(buf, size, "remove-node %s", s->nodes[scn_rng_below(g, s->n_nodes)].name);
 	} else if (roll < 86 && s->n_nodes) {
 		const struct pnode *n = &s->nodes[scn_rng_below(g, s->n_nodes)];
+		const struct pnode *o = &s->nodes[scn_rng_below(g, s->n_nodes)];
 		unsigned id = (unsigned)strtoul(n->name + 1, NULL, 10);
+		/* a cloned host: it publishes another node's IQN or host NQN */
+		if (o != n && scn_rng_chance(g, 12) && (o->iqn || o->nqn)) {
+			bool iqn = o->iqn && (!o->nqn || scn_rng_chance(g, 50));
+			snprintf(buf, size, "node %s %s %s", n->name, iqn ? "iqn" : "nqn", iqn ? o->iqn : o->nqn);
+			return 0;
+		}
 		/* it publishes (again), sometimes with a new IQN (a reinstalled host) */
 		random_node(g, buf, size, id, scn_rng_chance(g, 20) ? ++s->iqn_gen : 0, 90);
 	} else if (roll < 89 && s->n_nodes) {
@@ -2384,6 +2473,8 @@ static const struct scn_statement expectations[] = {
 	{ "blocked", ex_blocked, "DS REGEX  the plan now blocks DS for a reason matching REGEX" },
 	{ "not-blocked", ex_blocked, "DS" },
 	{ "waiting", ex_blocked, "SUBJECT REGEX  the plan now waits on SUBJECT" },
+	{ "cloned", ex_blocked, "NODE REGEX  the plan now keeps NODE's shared name off the array" },
+	{ "not-cloned", ex_blocked, "NODE  the plan does not list NODE as cloned" },
 	{ "kept", ex_kept, "V1,V2|none  the plan's kept volumes" },
 	{ "ontap", ex_ontap, "volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares JSON" },
 	{ "converged", ex_converged, " ONTAP holds exactly the desired state" },
