@@ -760,7 +760,8 @@ static void removed_append(struct datastores *d, json_t *out, bool nodes)
 /*
  * Every datastore of the spec with what the leader recorded and what each node published, then
  * the removed ones (removed_append): the view `kvmcctl datastore list|show` and `kvmcctl pool
- * verify` print. {"ok":true, "datastores":[{"name","protocol","size","fs","path","ontap":
+ * verify` print. {"ok":true, "datastores":[{"name","protocol","size" (as the spec says it),
+ * "size_bytes","fs","path" (defaults applied),"ontap":
  * record|null, "nodes":{"<node>":{"attached","mounted","pool_active","pool_xml_sha256","error",
  * "step"}}}, ..., {"name",...,"removed":true,"state",...}]}
  */
@@ -770,13 +771,21 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
 	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
 	json_t *out = json_array();
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	size_t n_specs = 0;
 	const char *k;
 	size_t i;
 
+	(void)ds_spec_list(spec, &specs, &n_specs); /* a committed spec passed validation */
 	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
+		const struct ds_spec *ds = NULL;
 		char rk[64];
 		json_t *nodes = json_object(), *one;
+
+		for (size_t j = 0; j < n_specs; j++)
+			if (name && strcmp(specs[j].name, name) == 0)
+				ds = &specs[j];
 
 		if (!name)
 			continue;
@@ -798,9 +807,12 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 			}
 			json_object_set_new(nodes, node, one_node);
 		}
-		one = json_pack("{sssOsOsOsOsOso}", "name", name, "protocol", json_object_get(e, "protocol"),
-				"size", json_object_get(e, "size"), "fs", json_object_get(e, "fs") ?: json_null(),
-				"path", json_object_get(e, "path") ?: json_null(),
+		/* "path" and "size_bytes" with the defaults applied: what the nodes mount and ONTAP holds */
+		one = json_pack("{sssOsOsosOsosOso}", "name", name, "protocol", json_object_get(e, "protocol"),
+				"size", json_object_get(e, "size"),
+				"size_bytes", ds ? json_integer((json_int_t)ds->size) : json_null(),
+				"fs", json_object_get(e, "fs") ?: json_null(),
+				"path", ds && ds->path ? json_string(ds->path) : json_null(),
 				"ontap", json_object_get(records, rk) ?: json_null(), "nodes", nodes);
 		if (one)
 			json_array_append_new(out, one);
