@@ -30,12 +30,12 @@
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
 
-enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_POOL, STEP_DONE,
+enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_GROW, STEP_POOL, STEP_DONE,
 	    STEP_POOL_REMOVE, STEP_UMOUNT, STEP_DETACH, STEP_GONE };
 
 static const char *const step_names[] = {
 	[STEP_ATTACH] = "attach", [STEP_FS_PROBE] = "probe file system", [STEP_MKFS] = "mkfs",
-	[STEP_MOUNT] = "mount", [STEP_POOL] = "libvirt pool", [STEP_DONE] = "ready",
+	[STEP_MOUNT] = "mount", [STEP_GROW] = "add slots", [STEP_POOL] = "libvirt pool", [STEP_DONE] = "ready",
 	[STEP_POOL_REMOVE] = "remove pool", [STEP_UMOUNT] = "unmount", [STEP_DETACH] = "detach",
 	[STEP_GONE] = "detached",
 };
@@ -358,7 +358,50 @@ static void on_mounted(void *userdata, int r, const char *detail)
 
 	if (r >= 0)
 		set_status(l, "mounted", json_true());
-	step_done(l, r, detail, STEP_POOL);
+	step_done(l, r, detail, STEP_GROW);
+}
+
+/* After slots were added, probe again: the adopt path checks the new count and mounts (a no-op). */
+static void on_grown(void *userdata, int r, const char *detail)
+{
+	step_done(userdata, r, detail, STEP_FS_PROBE);
+}
+
+/*
+ * Node slots (OCFS2) and journals (GFS2): every member of the cluster needs one to mount, and
+ * FS_SLOT_HEADROOM more are kept so that a node that joins mounts at once. mkfs makes
+ * members + headroom; when a join eats into the headroom, ONE node adds slots back (online:
+ * tunefs.ocfs2 -N, gfs2_jadd on the mounted file system): the member with the lowest name among
+ * those that have it mounted -- a choice every node makes alike from the replicated sections.
+ */
+#define FS_SLOT_HEADROOM 2u
+
+static unsigned fs_slots_wanted(unsigned members)
+{
+	return members + FS_SLOT_HEADROOM;
+}
+
+/* The "slots=N" of a probe's detail, 0 when absent. */
+static unsigned fs_slots_of(const char *probe)
+{
+	const char *p = probe ? strstr(probe, " slots=") : NULL;
+	unsigned long n = p ? strtoul(p + 7, NULL, 10) : 0;
+
+	return n > 65535 ? 0 : (unsigned)n;
+}
+
+static bool is_slot_grower(struct datastores *d, const char *name, const char *me)
+{
+	const json_t *secs = service_node_sections(d->ctx), *sec;
+	const char *k, *best = me;
+
+	json_object_foreach((json_t *)secs, k, sec) {
+		const char *node = json_string_value(json_object_get(sec, "name"));
+		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+		if (node && json_is_true(json_object_get(st, "mounted")) && strcmp(node, best) < 0)
+			best = node;
+	}
+	return strcmp(best, me) == 0;
 }
 
 static void on_pool(void *userdata, int r, const char *detail)
@@ -511,7 +554,8 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 			struct host_fs_params p = { .cluster_name = d->cluster_name, .label = spec->name, .slots = 0 };
 			const json_t *nodes = json_object_get(service_spec(d->ctx), "nodes");
 			unsigned n = nodes ? (unsigned)json_array_size(nodes) : 0;
-			p.slots = (n ? n : 4) + 2; /* headroom for nodes added later */
+			unsigned members = (unsigned)json_object_size(service_node_sections(d->ctx));
+			p.slots = fs_slots_wanted(n > members ? n : members);
 			klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': formatting %s as %s on this node (the leader's choice)",
 			     spec->name, json_string_value(json_object_get(l->status, "device")), ds_fs_name(spec->fs));
 			r = d->backend->fs[spec->fs]->mkfs(&d->host, json_string_value(json_object_get(l->status, "device")), &p,
@@ -523,6 +567,22 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		r = d->backend->fs[spec->fs]->mount(&d->host, json_string_value(json_object_get(l->status, "device")),
 						    spec->path, on_mounted, l);
 		break;
+	case STEP_GROW: {
+		const char *dev = json_string_value(json_object_get(l->status, "device"));
+		unsigned have = fs_slots_of(json_string_value(json_object_get(l->status, "fs")));
+		unsigned members = (unsigned)json_object_size(service_node_sections(d->ctx));
+
+		if (!ds_is_block(spec->protocol) || !have || have >= fs_slots_wanted(members) ||
+		    !d->backend->fs[spec->fs] || !is_slot_grower(d, spec->name, me)) {
+			l->step = STEP_POOL;
+			l->busy = false;
+			return walk(d, l, spec, rec);
+		}
+		klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': %u members, %u %s: adding up to %u on this node",
+		     spec->name, members, have, spec->fs == DS_FS_GFS2 ? "journals" : "slots", fs_slots_wanted(members));
+		r = d->backend->fs[spec->fs]->grow(&d->host, dev, spec->path, fs_slots_wanted(members), on_grown, l);
+		break;
+	}
 	case STEP_POOL:
 		pool_spec(d, spec, uuid, &ps);
 		r = d->backend->pool ? d->backend->pool->ensure(&d->host, &ps, on_pool, l) : -EOPNOTSUPP;

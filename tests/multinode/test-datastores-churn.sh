@@ -6,7 +6,8 @@
 #     volume POST per datastore), and adds the new node everywhere (its own igroup with its IQN,
 #     the LUN mapped to it, its host NQN in the subsystem), which pools the datastores like the
 #     others;
-#   - the killed kvmcd comes back: 4 nodes ready.
+#   - the killed kvmcd comes back: 4 nodes ready; the file systems made for 3 members (3 slots
+#     + 2 headroom) get slots added for 4 + 2, by one node.
 . "$(dirname "$0")/lib.sh"
 export MN_HOST_SIM=1
 mn_begin datastores-churn 360
@@ -19,6 +20,14 @@ access() { nsenter --net="$HUB" curl -sk --max-time 5 "https://10.213.0.254:8443
 iqn_of() { cut -d= -f2 "$RUN/n$1/etc-iscsi/initiatorname.iscsi"; }
 nqn_of() { head -1 "$RUN/n$1/etc-nvme/hostnqn"; }
 pools_ok() { nx "$1" kvmcctl pool verify >/dev/null 2>&1; }
+slots_at_least() { # NODE N: some node reports both file systems with at least N slots
+	local ds
+	for ds in ds1 ds2; do
+		nx "$1" kvmcctl datastore show "$ds" --json |
+			jq -e --argjson n "$2" '[.nodes[].fs // "" | capture("slots=(?<s>[0-9]+)").s | tonumber | select(. >= $n)] | length > 0' >/dev/null ||
+			return 1
+	done
+}
 ready_on() { # NODE COUNT: datastore list says every datastore is ready on COUNT nodes
 	[ "$(nx "$1" kvmcctl datastore list --json | jq '[.[] | select(([.nodes[] | select(.pool_active)] | length) == '"$2"')] | length')" = 2 ]
 }
@@ -43,6 +52,9 @@ log "the killed node's kvmcd comes back"
 "$CLUSTER" start "$L" kvmcd || fail "start kvmcd n$L"
 wait_until 90 "both datastores ready on 4 nodes" ready_on "$first" 4
 pools_ok 4 || fail "pool verify on n4"
+wait_until 60 "slots added for the 4th member (4 + 2 headroom)" slots_at_least "$first" 6
+growers=$(cat "$RUN"/n[1-4]/kvmcd.log | grep -c "adding up to 6 on this node" || true)
+assert_eq "$growers" 2 "one node added the slots, once per file system"
 assert_eq "$(access "initiator=$(iqn_of 4)" | jq -r '[.luns[].igroups[]] | join(",")')" "${P}_n4" \
 	"n4 reaches the ds1 LUN through its own new igroup"
 assert_eq "$(access "hostnqn=$(nqn_of 4)" | jq -r '[.namespaces[].name] | join(",")')" "/vol/${P}_ds2/ns0" \
