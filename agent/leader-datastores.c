@@ -137,6 +137,7 @@ struct input_buf {
 	struct dsplan_ontap_map *lmaps, *nmaps;
 	struct dsplan_ontap_subsystem *subs;
 	struct dsplan_ontap_rule *rules;
+	struct dsplan_ontap_share *shares;             /* owned, each with its acl (owned) */
 	bool serves[_DS_PROTO_MAX];
 };
 
@@ -154,6 +155,9 @@ static void input_free(struct input_buf *b)
 	free(b->nmaps);
 	free(b->subs);
 	free(b->rules);
+	for (size_t i = 0; b->shares && i < b->ontap.n_shares; i++)
+		free((void *)b->shares[i].acl);
+	free(b->shares);
 }
 
 /* A string array borrowed from a JSON array, in b->strs (stable: reserved up front). */
@@ -385,6 +389,23 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 	b->ontap.ns_maps = b->nmaps;
 	b->ontap.subsystems = b->subs;
 	b->ontap.rules = b->rules;
+	/* CIFS shares with their ACL entries */
+	if (!ALLOC_FOR(b->shares, json_object_get(obs, "shares")))
+		return -ENOMEM;
+	json_array_foreach(json_object_get(obs, "shares"), i, x) {
+		const json_t *acl = json_object_get(x, "acl"), *a;
+		struct dsplan_ontap_ace *aces = calloc(json_array_size(acl) + 1, sizeof(*aces));
+		size_t e;
+
+		if (!aces)
+			return -ENOMEM;
+		json_array_foreach(acl, e, a)
+			aces[e] = (struct dsplan_ontap_ace){ js(a, "user"), js(a, "type"), js(a, "permission") };
+		b->shares[b->ontap.n_shares++] = (struct dsplan_ontap_share){
+			.name = js(x, "name"), .path = js(x, "path"), .comment = js(x, "comment"), .acl = aces,
+			.n_acl = json_array_size(acl) };
+	}
+	b->ontap.shares = b->shares;
 
 	b->serves[DS_PROTO_ISCSI] = json_is_true(json_object_get(svm, "iscsi"));
 	b->serves[DS_PROTO_FC] = json_is_true(json_object_get(svm, "fcp"));
@@ -435,7 +456,7 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
 /*
  * records["ontap/svm"], what `kvmcctl preflight` on any node checks ONTAP's side with:
  * {"name": the SVM, "serves": {"<protocol>": bool, ...} | null (not readable: an SVM-scoped
- * user), "lifs": {"iscsi" | "nvme-tcp" | "nfs": data LIFs up}}. Protocol names as the spec's.
+ * user), "lifs": {"iscsi" | "nvme-tcp" | "nfs" | "smb": data LIFs up}}. Protocol names as the spec's.
  */
 static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 {
@@ -445,6 +466,7 @@ static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 	};
 	static const struct { enum ds_protocol p; const char *obs; } lifs[] = {
 		{ DS_PROTO_ISCSI, "iscsi" }, { DS_PROTO_NVME_TCP, "nvme_tcp" }, { DS_PROTO_NFS, "nfs" },
+		{ DS_PROTO_SMB, "cifs" },
 	};
 	const json_t *svm = json_object_get(obs, "svm"), *olifs = json_object_get(obs, "lifs");
 	const char *name = service_config(l->ctx)->ontap.svm;
@@ -549,7 +571,12 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		case DS_PROTO_SMB: {
 			const json_t *v = find_by(json_object_get(obs, "volumes"), "name", vol);
 			json_object_set_new(rec, "export_path", json_incref(json_object_get(v, "junction")));
-			json_object_set(rec, "nas_servers", json_object_get(json_object_get(obs, "lifs"), "nfs"));
+			/* SMB: the share is named like the volume (the host mounts //server/<share>), served
+			 * by the SVM's CIFS LIFs */
+			json_object_set(rec, "nas_servers", json_object_get(json_object_get(obs, "lifs"),
+									      s->protocol == DS_PROTO_SMB ? "cifs" : "nfs"));
+			if (s->protocol == DS_PROTO_SMB)
+				json_object_set_new(rec, "share", json_string(vol));
 			break;
 		}
 		default:

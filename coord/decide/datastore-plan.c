@@ -58,6 +58,8 @@ static const char *const op_names[_DSPLAN_OP_MAX] = {
 	[DSPLAN_SHARE_DELETE] = "share-delete",
 	[DSPLAN_VOLUME_MOUNT] = "volume-mount",
 	[DSPLAN_VOLUME_UNMOUNT] = "volume-unmount",
+	[DSPLAN_SHARE_ACL_ENSURE] = "share-acl-ensure",
+	[DSPLAN_SHARE_ACL_DELETE] = "share-acl-delete",
 };
 
 const char *dsplan_op_name(enum dsplan_op_kind k)
@@ -201,6 +203,26 @@ static const struct dsplan_ontap_lun *find_in(const struct dsplan_ontap_lun *v, 
 		if (streq(v[i].path, path))
 			return &v[i];
 	return NULL;
+}
+
+static const struct dsplan_ontap_share *find_share(const struct dsplan_ontap *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_shares; i++)
+		if (o->shares[i].name && name && !strcasecmp(o->shares[i].name, name))
+			return &o->shares[i];
+	return NULL;
+}
+
+/* "/a" and "/a/" name the same path. */
+static bool same_path(const char *a, const char *b)
+{
+	size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return a && b && la == lb && !strncmp(a, b, la);
 }
 
 static const struct dsplan_ontap_igroup *find_igroup(const struct dsplan_ontap *o, const char *name)
@@ -869,6 +891,14 @@ static char *conflict(struct b *b, const struct ds_spec *d, const char *vol, con
 		if (l && !ours(b, l->comment))
 			return strf("LUN %s exists but was not created by kvmcd", path);
 	}
+	if (d->protocol == DS_PROTO_SMB) {
+		const struct dsplan_ontap_share *sh = find_share(b->o, vol);
+		if (sh && !ours(b, sh->comment))
+			return strf("CIFS share %s exists but was not created by kvmcd", vol);
+		if (sh && sh->path && (vol[0] == '\0' || strncmp(sh->path, "/", 1) || !same_path(sh->path + 1, vol)))
+			return strf("CIFS share %s shares %s, not /%s: kvmcd does not move it (delete it, kvmcd makes it again)",
+				    vol, sh->path, vol);
+	}
 	if (d->protocol == DS_PROTO_NVME_TCP) {
 		if (b->sub_foreign)
 			return strf("subsystem %s exists but was not created by kvmcd", b->in->prefix);
@@ -878,6 +908,76 @@ static char *conflict(struct b *b, const struct ds_spec *d, const char *vol, con
 					    b->o->ns_maps[i].group ? b->o->ns_maps[i].group : "?");
 	}
 	return NULL;
+}
+
+/* A share ACL entry's type as a static string (ops hold static protocols); NULL: unknown. */
+static const char *ace_type(const char *t)
+{
+	static const char *const types[] = { "windows", "unix_user", "unix_group" };
+
+	for (size_t i = 0; t && i < ARRAY_SIZE(types); i++)
+		if (!strcmp(t, types[i]))
+			return types[i];
+	return NULL;
+}
+
+static size_t add_acl_op(struct b *b, enum dsplan_op_kind kind, const struct ds_spec *d, const char *share,
+			 const char *user, const char *type)
+{
+	size_t k = add_op(b, kind, d->name, share, user);
+
+	if (k != NOP)
+		b->p->ops[k].protocol = type;
+	return k;
+}
+
+/*
+ * An smb datastore's share and its ACL: exactly one entry, the spec's smb.user (Everyone when not
+ * given), windows, full_control. A share made in this plan gets ONTAP's default entry (Everyone,
+ * full_control), which goes too when the spec names someone else.
+ */
+static void plan_share(struct b *b, const struct ds_spec *d, const char *vol, const char *junction, size_t vol_op,
+		       size_t mount_op)
+{
+	static const struct dsplan_ontap_ace ontap_default = { "Everyone", "windows", "full_control" };
+	const struct dsplan_ontap_share *sh = find_share(b->o, vol);
+	const char *user = d->smb.user ? d->smb.user : "Everyone";
+	const struct dsplan_ontap_ace *acl = sh ? sh->acl : &ontap_default;
+	size_t n_acl = sh ? sh->n_acl : 1, sh_op = NOP, ens = NOP, del_same = NOP;
+	bool have = false;
+
+	if (!sh) {
+		sh_op = add_op(b, DSPLAN_SHARE_ENSURE, d->name, vol, NULL);
+		if (sh_op != NOP) {
+			b->p->ops[sh_op].junction = dup_or_oom(b, junction);
+			b->p->ops[sh_op].comment = dup_or_oom(b, b->comment);
+		}
+		dep(b, sh_op, vol_op);
+		dep(b, sh_op, mount_op);
+	}
+	for (size_t i = 0; i < n_acl; i++) {
+		if (!acl[i].user || strcasecmp(acl[i].user, user) || !streq(acl[i].type, "windows"))
+			continue;
+		if (streq(acl[i].permission, "full_control"))
+			have = true;
+		else
+			del_same = add_acl_op(b, DSPLAN_SHARE_ACL_DELETE, d, vol, acl[i].user, "windows");
+	}
+	if (!have) {
+		ens = add_acl_op(b, DSPLAN_SHARE_ACL_ENSURE, d, vol, user, "windows");
+		dep(b, ens, sh_op);
+		dep(b, ens, del_same);
+	}
+	for (size_t i = 0; i < n_acl; i++) {
+		const char *type = ace_type(acl[i].type);
+		size_t del;
+
+		if (!acl[i].user || !type || (!strcasecmp(acl[i].user, user) && !strcmp(type, "windows")))
+			continue;
+		del = add_acl_op(b, DSPLAN_SHARE_ACL_DELETE, d, vol, acl[i].user, type);
+		dep(b, del, sh_op);
+		dep(b, del, ens);
+	}
 }
 
 static void plan_datastore(struct b *b, const struct ds_spec *d)
@@ -929,13 +1029,8 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 		}
 	}
 
-	if (d->protocol == DS_PROTO_SMB && !has_name(o->shares, o->n_shares, vol)) {
-		size_t sh = add_op(b, DSPLAN_SHARE_ENSURE, d->name, vol, NULL);
-		if (sh != NOP)
-			b->p->ops[sh].junction = dup_or_oom(b, junction);
-		dep(b, sh, vol_op);
-		dep(b, sh, mount_op);
-	}
+	if (d->protocol == DS_PROTO_SMB)
+		plan_share(b, d, vol, junction, vol_op, mount_op);
 	if (!block)
 		return;
 
@@ -1077,8 +1172,15 @@ static void plan_removal(struct b *b, const struct dsplan_removal *r)
 			}
 		}
 	}
-	if (r->protocol == DS_PROTO_SMB && has_name(o->shares, o->n_shares, vol))
+	if (r->protocol == DS_PROTO_SMB && find_share(o, vol)) {
+		if (!ours(b, find_share(o, vol)->comment)) {
+			/* unmounting or deleting the volume would break someone else's share */
+			add_blocked(b, r->name, strf("CIFS share %s exists but was not created by kvmcd: not deleted, and its "
+						     "volume stays as it is", vol));
+			return;
+		}
 		share_del = add_op(b, DSPLAN_SHARE_DELETE, r->name, vol, NULL);
+	}
 	if (!v)
 		return;
 	if (r->destroy_data) {

@@ -31,12 +31,16 @@
  *   export policy     <prefix>                           one rule per node address (nfs); the
  *                                                        NFS volumes use it
  *   volume junction   /<prefix>_<ds>                     (nfs, smb)
- *   CIFS share        <prefix>_<ds>                      (smb), ACL for the cluster's user
+ *   CIFS share        <prefix>_<ds>                      (smb) on the volume's junction, comment
+ *                                                        kvmcd:<cluster id>; its ACL is exactly one
+ *                                                        entry: the spec's smb.user (default
+ *                                                        Everyone), windows, full_control
  * kvmcd never modifies or deletes an object it did not create: an object with one of these
  * names that does not carry kvmcd's comment (volumes, LUNs, igroups, subsystems) is a conflict,
  * reported, and the datastore waits (`blocked`); a foreign igroup with a node's name makes that
- * node wait (`waiting`). Export policies, rules and shares carry no comment: they are kvmcd's by
- * their name alone. A volume of ours that is neither in the spec nor removed (a kept volume
+ * node wait (`waiting`). A CIFS share with a datastore's name and another comment (or none) is a
+ * conflict too; one of ours at another path blocks its datastore (kvmcd does not move it).
+ * Export policies and rules carry no comment: they are kvmcd's by their name alone. A volume of ours that is neither in the spec nor removed (a kept volume
  * whose removal record is gone) is never touched.
  *
  * Order: creates and grows top-down (volume, LUN/namespace, igroup/subsystem, maps, export
@@ -57,6 +61,10 @@
  *         lun map ensure                <- lun ensure, igroup ensure
  *         ns map ensure                 <- namespace ensure, subsystem ensure
  *         share ensure                  <- volume ensure, mount
+ *         share ACL entry ensure        <- share ensure, the delete of that user's entry
+ *                                          (another permission)
+ *         share ACL entry delete        <- share ensure, the ensure of the wanted entry (a share
+ *                                          never goes without the cluster's entry)
  *         lun / namespace delete        <- its map deletes
  *         volume unmount                <- share delete
  *         volume delete                 <- lun / namespace delete, share delete
@@ -128,6 +136,13 @@ struct dsplan_ontap_igroup { const char *name; const char *protocol; const char 
 struct dsplan_ontap_map { const char *object; const char *group; int64_t number; }; /* LUN path -> igroup, or namespace path -> subsystem */
 struct dsplan_ontap_subsystem { const char *name; const char *const *hosts; size_t n_hosts; const char *comment; };
 struct dsplan_ontap_rule { const char *policy; const char *clients; int64_t index; };
+/* A CIFS share and its ACL (user_or_group, type "windows" | "unix_user" | "unix_group",
+ * permission). path NULL = not read; an entry with another type is left alone. */
+struct dsplan_ontap_ace { const char *user; const char *type; const char *permission; };
+struct dsplan_ontap_share {
+	const char *name; const char *path; const char *comment;
+	const struct dsplan_ontap_ace *acl; size_t n_acl;
+};
 
 struct dsplan_ontap {
 	const struct dsplan_ontap_volume *volumes; size_t n_volumes;
@@ -139,7 +154,7 @@ struct dsplan_ontap {
 	const struct dsplan_ontap_map *ns_maps; size_t n_ns_maps;
 	const char *const *export_policies; size_t n_export_policies;
 	const struct dsplan_ontap_rule *rules; size_t n_rules;
-	const char *const *shares; size_t n_shares;                      /* CIFS shares */
+	const struct dsplan_ontap_share *shares; size_t n_shares;        /* CIFS shares */
 };
 
 /* A datastore that is no longer in the spec (the leader keeps this in its records). */
@@ -177,6 +192,7 @@ enum dsplan_op_kind {
 	DSPLAN_VOLUME_MOUNT,
 	/* PATCH nas.path = "", nas.export_policy = "default" (a kept NAS volume) */
 	DSPLAN_VOLUME_UNMOUNT,
+	DSPLAN_SHARE_ACL_ENSURE, DSPLAN_SHARE_ACL_DELETE,
 	_DSPLAN_OP_MAX,
 };
 
@@ -204,8 +220,12 @@ enum dsplan_op_kind {
  *   export-policy-ensure / -delete   object = policy (delete takes its rules along)
  *   export-rule-ensure / -delete     object = policy, target = clients (one address); the
  *                     executor finds the rule's index by its clients (no client op for delete yet)
- *   share-ensure      object = share, junction = its path          (no client op yet: the executor
- *   share-delete      object                                         reports "unsupported")
+ *   share-ensure      object = share, junction = its path, comment  ontap_cifs_share_ensure
+ *   share-delete      object (its entries go with it)              ontap_cifs_share_delete
+ *   share-acl-ensure  object = share, target = user or group, protocol = its type ("windows");
+ *                     full_control                                 ontap_cifs_share_acl_ensure
+ *   share-acl-delete  object = share, target = user or group, protocol = its type
+ *                                                                  ontap_cifs_share_acl_delete
  */
 struct dsplan_op {
 	enum dsplan_op_kind kind;
@@ -217,9 +237,10 @@ struct dsplan_op {
 	char **members;               /* igroup ensure: initiators; subsystem ensure: host NQNs */
 	size_t n_members;
 	const char *protocol;         /* static; igroup: "iscsi" | "fcp" | "mixed"; volume ensure:
-					 NULL = SAN (no junction), "nfs", "smb" */
+					 NULL = SAN (no junction), "nfs", "smb"; share ACL entry:
+					 "windows" | "unix_user" | "unix_group" */
 	char *junction;               /* volume ensure / mount (nas), share ensure */
-	char *comment;                /* ensure of a volume, LUN, igroup, subsystem: "kvmcd:<id>" */
+	char *comment;                /* ensure of a volume, LUN, igroup, subsystem, share: "kvmcd:<id>" */
 	unsigned wave;                /* ops of one wave are independent and may run in parallel;
 					 wave n+1 starts when wave n is done */
 };

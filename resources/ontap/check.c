@@ -118,6 +118,8 @@ static const struct {
 	{ "jobs",               "/cluster/jobs?max_records=1",                NULL, 0 },
 	{ "interfaces",         "/network/ip/interfaces?max_records=1",       NULL, 0 },
 	{ "export-policies",    "/protocols/nfs/export-policies?max_records=1", NULL, 0 },
+	{ "cifs-shares",        "/protocols/cifs/shares?max_records=1",
+	  "/protocols/cifs/shares/00000000-0000-0000-0000-000000000000/kvmcd-permission-probe", 0 },
 };
 
 static void check_protocols(struct ontap_client *c, sd_event *ev, struct report *rep, const json_t *svm)
@@ -130,6 +132,7 @@ static void check_protocols(struct ontap_client *c, sd_event *ev, struct report 
 		{ "iscsi",    "iscsi.enabled", ONTAP_LIF_ISCSI,    ontap_iscsi_service_get },
 		{ "nvme_tcp", "nvme.enabled",  ONTAP_LIF_NVME_TCP, ontap_nvme_service_get },
 		{ "nfs",      "nfs.enabled",   ONTAP_LIF_NFS,      ontap_nfs_service_get },
+		{ "smb",      "cifs.enabled",  ONTAP_LIF_CIFS,     ontap_cifs_service_get },
 	};
 	struct waiter w[2 * ARRAY_SIZE(protos)] = {};
 	json_t *out = json_object();
@@ -179,7 +182,7 @@ static void check_protocols(struct ontap_client *c, sd_event *ev, struct report 
 	}
 	json_object_set_new(out, "fcp", json_pack("{s:b}", "enabled", jbool(svm, "fcp.enabled", false)));
 	if (usable == 0)
-		problem(rep, "no storage protocol (iSCSI, NVMe/TCP, NFS) is enabled with a data LIF up on SVM '%s'",
+		problem(rep, "no storage protocol (iSCSI, NVMe/TCP, NFS, SMB) is enabled with a data LIF up on SVM '%s'",
 			ontap_client_svm(c));
 	for (size_t i = 0; i < ARRAY_SIZE(w); i++)
 		waiter_clear(&w[i]);

@@ -99,7 +99,7 @@ int ontap_svm_get(struct ontap_client *c, ontap_done_fn done, void *userdata)
 	TRY(op_new(c, OP_GET, "SVM", ontap_client_svm(c), done, userdata, &op));
 	TRY(op_set(&op->collection, "/svm/svms"));
 	TRY(op_query_by(op, "name", ontap_client_svm(c), false));
-	TRY(op_set(&op->fields, "uuid,name,state,subtype,iscsi.enabled,nvme.enabled,nfs.enabled,fcp.enabled,aggregates"));
+	TRY(op_set(&op->fields, "uuid,name,state,subtype,iscsi.enabled,nvme.enabled,nfs.enabled,fcp.enabled,cifs.enabled,aggregates"));
 	return op_start(TAKE_PTR(op));
 }
 

@@ -15,7 +15,8 @@
 
 enum obs_part {
 	OBS_VOLUMES, OBS_LUNS, OBS_NAMESPACES, OBS_IGROUPS, OBS_LUN_MAPS, OBS_SUBSYSTEMS, OBS_NS_MAPS,
-	OBS_POLICIES, OBS_ISCSI, OBS_LIFS_ISCSI, OBS_LIFS_NVME, OBS_LIFS_NFS, OBS_SVM, _OBS_MAX,
+	OBS_POLICIES, OBS_SHARES, OBS_ISCSI, OBS_LIFS_ISCSI, OBS_LIFS_NVME, OBS_LIFS_NFS, OBS_LIFS_CIFS, OBS_SVM,
+	_OBS_MAX,
 };
 
 struct observe {
@@ -103,10 +104,11 @@ static void on_observed(void *userdata, int r, const struct ontap_object *obj, c
 	json_t *x;
 	size_t i;
 
-	/* A service the SVM does not run (404 / not configured) is an answer, not a failure. */
-	if (r == -ENOENT && (q->part == OBS_ISCSI || q->part >= OBS_LIFS_ISCSI))
+	/* A service the SVM does not run (404 / not configured) is an answer, not a failure: no
+	 * CIFS server, no shares. */
+	if (r == -ENOENT && (q->part == OBS_ISCSI || q->part == OBS_SHARES || q->part >= OBS_LIFS_ISCSI))
 		r = 0;
-	if (r == -EOPNOTSUPP && q->part >= OBS_LIFS_ISCSI && q->part <= OBS_LIFS_NFS)
+	if (r == -EOPNOTSUPP && q->part >= OBS_LIFS_ISCSI && q->part <= OBS_LIFS_CIFS)
 		r = 0; /* this release cannot list them: none */
 	if (r < 0 && o->r == 0) {
 		o->r = r;
@@ -189,6 +191,17 @@ static void add_record(struct observe *o, enum obs_part part, const json_t *rec)
 		if (start_rules(o, jstr(rec, "name"), jint(rec, "id")) < 0 && o->r == 0)
 			o->r = -ENOMEM;
 		break;
+	case OBS_SHARES: {
+		json_t *acl = json_array(), *a;
+		size_t i;
+		json_array_foreach(json_object_get(rec, "acls"), i, a)
+			json_array_append_new(acl, json_pack("{ss?ss?ss?}", "user", jstr(a, "user_or_group"), "type",
+							     jstr(a, "type"), "permission", jstr(a, "permission")));
+		json_array_append_new(json_object_get(doc, "shares"),
+				      json_pack("{ssssss?so}", "name", jstr(rec, "name") ?: "", "path", jstr(rec, "path") ?: "",
+						"comment", jstr(rec, "comment"), "acl", acl));
+		break;
+	}
 	case OBS_ISCSI:
 		if (jstr(rec, "target.name"))
 			json_object_set_new(doc, "iscsi_target", json_string(jstr(rec, "target.name")));
@@ -196,9 +209,11 @@ static void add_record(struct observe *o, enum obs_part part, const json_t *rec)
 	case OBS_LIFS_ISCSI:
 	case OBS_LIFS_NVME:
 	case OBS_LIFS_NFS:
+	case OBS_LIFS_CIFS:
 		if (jstr(rec, "ip.address") && (!jstr(rec, "state") || strcmp(jstr(rec, "state"), "down") != 0))
 			json_array_append_new(json_object_get(lifs, part == OBS_LIFS_ISCSI ? "iscsi"
-								    : part == OBS_LIFS_NVME ? "nvme_tcp" : "nfs"),
+								    : part == OBS_LIFS_NVME ? "nvme_tcp"
+								    : part == OBS_LIFS_NFS ? "nfs" : "cifs"),
 					      json_string(jstr(rec, "ip.address")));
 		break;
 	case OBS_SVM:
@@ -271,6 +286,7 @@ static int start_typed(struct observe *o, enum obs_part part)
 	case OBS_LIFS_ISCSI: r = ontap_lifs_list(o->client, ONTAP_LIF_ISCSI, on_observed, q); break;
 	case OBS_LIFS_NVME: r = ontap_lifs_list(o->client, ONTAP_LIF_NVME_TCP, on_observed, q); break;
 	case OBS_LIFS_NFS: r = ontap_lifs_list(o->client, ONTAP_LIF_NFS, on_observed, q); break;
+	case OBS_LIFS_CIFS: r = ontap_lifs_list(o->client, ONTAP_LIF_CIFS, on_observed, q); break;
 	case OBS_SVM: r = ontap_svm_get(o->client, on_observed, q); break;
 	default: r = -EINVAL; break;
 	}
@@ -302,9 +318,9 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
 	o->done = done;
 	o->userdata = userdata;
 	o->prefix = strdup(prefix);
-	o->doc = json_pack("{s[]s[]s[]s[]s[]s[]s[]s[]s[]sns{s[]s[]s[]}s{}}", "volumes", "luns", "namespaces",
-			   "igroups", "lun_maps", "subsystems", "ns_maps", "export_policies", "rules", "iscsi_target",
-			   "lifs", "iscsi", "nvme_tcp", "nfs", "svm");
+	o->doc = json_pack("{s[]s[]s[]s[]s[]s[]s[]s[]s[]s[]sns{s[]s[]s[]s[]}s{}}", "volumes", "luns", "namespaces",
+			   "igroups", "lun_maps", "subsystems", "ns_maps", "export_policies", "rules", "shares",
+			   "iscsi_target", "lifs", "iscsi", "nvme_tcp", "nfs", "cifs", "svm");
 	if (!o->prefix || !o->doc || asprintf(&vol, "%s_*", prefix) < 0 || asprintf(&path, "/vol/%s_*", prefix) < 0 ||
 	    asprintf(&any, "%s*", prefix) < 0) {
 		json_decref(o->doc);
@@ -332,6 +348,8 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
 			       "subsystem.name,namespace.name,nsid", NULL);
 	if (r >= 0)
 		r = start_list(o, OBS_POLICIES, "/protocols/nfs/export-policies", "name", any, "id,name", NULL);
+	if (r >= 0)
+		r = start_list(o, OBS_SHARES, "/protocols/cifs/shares", "name", vol, "name,path,comment,acls", NULL);
 	for (enum obs_part p = OBS_ISCSI; r >= 0 && p <= OBS_SVM; p++)
 		r = start_typed(o, p);
 	if (r < 0 && o->r == 0)
@@ -455,8 +473,18 @@ static int exec_one(struct execute *e, struct exec_req *q)
 	case DSPLAN_EXPORT_RULE_DELETE: return ontap_export_rule_delete(c, op->object, op->target, on_executed, q);
 	case DSPLAN_VOLUME_MOUNT: return ontap_volume_mount(c, op->object, op->junction, op->target, on_executed, q);
 	case DSPLAN_VOLUME_UNMOUNT: return ontap_volume_mount(c, op->object, NULL, NULL, on_executed, q);
-	case DSPLAN_SHARE_ENSURE:
-	case DSPLAN_SHARE_DELETE:
+	case DSPLAN_SHARE_ENSURE: {
+		struct ontap_cifs_share_spec sh = { .name = op->object, .path = op->junction, .comment = e->comment };
+		return ontap_cifs_share_ensure(c, &sh, on_executed, q);
+	}
+	case DSPLAN_SHARE_DELETE: return ontap_cifs_share_delete(c, op->object, on_executed, q);
+	case DSPLAN_SHARE_ACL_ENSURE:
+	case DSPLAN_SHARE_ACL_DELETE: {
+		struct ontap_cifs_acl_spec a = { .share = op->object, .user_or_group = op->target, .type = op->protocol,
+						 .permission = "full_control" };
+		return op->kind == DSPLAN_SHARE_ACL_ENSURE ? ontap_cifs_share_acl_ensure(c, &a, on_executed, q)
+							   : ontap_cifs_share_acl_delete(c, &a, on_executed, q);
+	}
 	case _DSPLAN_OP_MAX:
 		break;
 	}

@@ -2,7 +2,7 @@
 /*
  * `kvmcctl ontap check`: verifies on its own (no cluster, its own sd-event loop) that the
  * configured ONTAP cluster can be used: reachability, TLS verification, credentials, ONTAP
- * version, the SVM and its state, which of iSCSI/FC/NVMe/NFS are enabled, the data LIFs per
+ * version, the SVM and its state, which of iSCSI/FC/NVMe/NFS/SMB are enabled, the data LIFs per
  * protocol, and every permission the configured user lacks (read-only GETs per endpoint family,
  * and DELETEs of an all-zero UUID that can only answer 404 or 403).
  *

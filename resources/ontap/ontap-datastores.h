@@ -23,8 +23,9 @@
  *    "ns_maps":   [{"object": namespace path, "group": subsystem, "number": nsid}],
  *    "export_policies": [{"name","id"}],
  *    "rules":     [{"policy","clients","index"}],
+ *    "shares":    [{"name","path","comment","acl":[{"user","type","permission"}]}],   CIFS shares
  *    "iscsi_target": IQN or null,
- *    "lifs": {"iscsi": [ip...], "nvme_tcp": [...], "nfs": [...]},
+ *    "lifs": {"iscsi": [ip...], "nvme_tcp": [...], "nfs": [...], "cifs": [...]},
  *    "svm":  {"iscsi": bool, "nvme": bool, "nfs": bool, "fcp": bool, "cifs": bool}}
  * Only objects whose names start with the prefix are listed. r < 0: the first failure, err says
  * which request.

@@ -72,7 +72,9 @@
  *   at T ontap igroup NAME PROTOCOL I1,I2|- [comment C|none]
  *   at T ontap subsystem NAME NQN1,NQN2|- [comment C|none]
  *   at T ontap lun-map PATH IGROUP | ns-map PATH SUBSYSTEM | policy NAME | rule POLICY CLIENTS
- *   at T ontap share NAME PATH | ontap drop volume|lun|namespace|igroup|subsystem|policy|share NAME
+ *   at T ontap share NAME PATH [comment C|none] [acl USER:TYPE:PERMISSION,...|-]   a CIFS share
+ *                                      (default: ours, ONTAP's default ACL Everyone:windows:full_control)
+ *   at T ontap drop volume|lun|namespace|igroup|subsystem|policy|share NAME
  *   at T ontap grow volume|lun|namespace NAME SIZE   an admin grew it (the plan never shrinks it)
  *                                      what someone else did on ONTAP (comment defaults to ours)
  *   at T plan                          computes the plan from the inputs and ONTAP, traces it
@@ -85,7 +87,8 @@
  *   at T expect empty-plan | ops N | waves N
  *   at T expect blocked DS REGEX | not-blocked DS | waiting SUBJECT REGEX | kept V1,V2|none
  *   at T expect cloned NODE REGEX | not-cloned NODE
- *   at T expect ontap volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares JSON
+ *   at T expect ontap volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares|acls JSON
+ *                                      (shares: {name: path}; acls: {share: ["USER:TYPE:PERMISSION"]})
  *   at T expect converged              ONTAP holds exactly the desired state (above)
  *   end T
  * The `expect blocked/waiting/kept` checks look at a plan computed at that moment.
@@ -244,7 +247,8 @@ static struct premoval *rem_find(struct sim *s, const char *name)
  * {"volumes":{name:{"size","comment","junction","policy"}}, "luns":{path:{"size","comment"}},
  *  "namespaces":{path:{"size"}}, "igroups":{name:{"protocol","initiators":[],"comment"}},
  *  "lun_maps":{path:{igroup:number}}, "subsystems":{name:{"hosts":[],"comment"}},
- *  "ns_maps":{path:subsystem}, "policies":{name:[clients]}, "shares":{name:path}}
+ *  "ns_maps":{path:subsystem}, "policies":{name:[clients]},
+ *  "shares":{name:{"path","comment","acl":[{"user","type","permission"}]}}}
  * Arrays are kept sorted, so that equal states are json_equal. */
 
 static const char *const families[] = { "volumes", "luns", "namespaces", "igroups", "lun_maps",
@@ -406,7 +410,7 @@ static const char *share_on(json_t *st, const char *junction)
 	json_t *p;
 
 	json_object_foreach(fam(st, "shares"), name, p)
-		if (junction && *junction && eq_exact(json_string_value(p), junction))
+		if (junction && *junction && eq_exact(jstr(p, "path"), junction))
 			return name;
 	return NULL;
 }
@@ -715,7 +719,7 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 		json_t *v;
 		bool mounted = false;
 		if ((o = json_object_get(fam(st, "shares"), obj))) {
-			if (!same_str(json_string_value(o), op->junction))
+			if (!same_str(jstr(o, "path"), op->junction) || (op->comment && !same_str(jstr(o, "comment"), op->comment)))
 				REFUSE("share %s exists and differs", obj);
 			return ADOPTED;
 		}
@@ -723,7 +727,40 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 			mounted |= op->junction && same_str(jstr(v, "junction"), op->junction);
 		if (!mounted)
 			REFUSE("no volume is mounted at %s", op->junction ? op->junction : "?");
-		json_object_set_new(fam(st, "shares"), obj, json_string(op->junction));
+		/* ONTAP gives a new share the ACL Everyone / windows / full_control */
+		json_object_set_new(fam(st, "shares"), obj,
+				    json_pack("{s:s,s:o,s:[{s:s,s:s,s:s}]}", "path", op->junction, "comment",
+					      op->comment ? json_string(op->comment) : json_null(), "acl", "user", "Everyone",
+					      "type", "windows", "permission", "full_control"));
+		return APPLIED;
+	}
+	case DSPLAN_SHARE_ACL_ENSURE:
+	case DSPLAN_SHARE_ACL_DELETE: {
+		json_t *acl, *e;
+		size_t k;
+		if (!(o = json_object_get(fam(st, "shares"), obj))) {
+			if (op->kind == DSPLAN_SHARE_ACL_DELETE)
+				return ADOPTED;
+			REFUSE("share %s not found", obj);
+		}
+		if (!tgt || !op->protocol)
+			REFUSE("share ACL entry without a user or type");
+		acl = json_object_get(o, "acl");
+		json_array_foreach(acl, k, e) {
+			if (strcasecmp(jstr(e, "user") ?: "", tgt) || !same_str(jstr(e, "type"), op->protocol))
+				continue;
+			if (op->kind == DSPLAN_SHARE_ACL_DELETE) {
+				json_array_remove(acl, k);
+				return APPLIED;
+			}
+			if (!same_str(jstr(e, "permission"), "full_control"))
+				REFUSE("share %s: the entry of %s exists with %s", obj, tgt, jstr(e, "permission") ?: "?");
+			return ADOPTED;
+		}
+		if (op->kind == DSPLAN_SHARE_ACL_DELETE)
+			return ADOPTED;
+		json_array_append_new(acl, json_pack("{s:s,s:s,s:s}", "user", tgt, "type", op->protocol, "permission",
+						     "full_control"));
 		return APPLIED;
 	}
 	case DSPLAN_SHARE_DELETE:
@@ -746,7 +783,8 @@ struct view {
 	struct dsplan_ontap_igroup *igs;
 	struct dsplan_ontap_map *lmaps, *nmaps;
 	struct dsplan_ontap_subsystem *subs;
-	const char **pols, **shares;
+	const char **pols;
+	struct dsplan_ontap_share *shares;
 	struct dsplan_ontap_rule *rules;
 };
 
@@ -847,8 +885,14 @@ static void view_build(struct view *w, json_t *st, bool unread_policies)
 	w->o.n_rules = i;
 	w->shares = xcalloc(json_object_size(fam(st, "shares")), sizeof(*w->shares));
 	i = 0;
-	json_object_foreach(fam(st, "shares"), k, v)
-		w->shares[i++] = k;
+	json_object_foreach(fam(st, "shares"), k, v) {
+		json_t *acl = json_object_get(v, "acl"), *e;
+		struct dsplan_ontap_ace *aces = xcalloc(json_array_size(acl), sizeof(*aces));
+		size_t j;
+		json_array_foreach(acl, j, e)
+			aces[j] = (struct dsplan_ontap_ace){ jstr(e, "user"), jstr(e, "type"), jstr(e, "permission") };
+		w->shares[i++] = (struct dsplan_ontap_share){ k, jstr(v, "path"), jstr(v, "comment"), aces, json_array_size(acl) };
+	}
 	w->o.shares = w->shares;
 	w->o.n_shares = i;
 }
@@ -867,6 +911,8 @@ static void view_free(struct view *w)
 	free(w->nmaps);
 	free(w->subs);
 	free(w->pols);
+	for (size_t i = 0; i < w->o.n_shares; i++)
+		free((void *)w->shares[i].acl);
 	free(w->shares);
 	free(w->rules);
 }
@@ -949,7 +995,12 @@ static void check_ownership(struct sim *s, json_t *st, const struct dsplan_op *o
 		break;
 	case DSPLAN_IGROUP_ENSURE: case DSPLAN_IGROUP_ADD_INITIATOR: case DSPLAN_IGROUP_REMOVE_INITIATOR:
 	case DSPLAN_IGROUP_DELETE: case DSPLAN_SHARE_ENSURE: case DSPLAN_SHARE_DELETE:
+	case DSPLAN_SHARE_ACL_ENSURE: case DSPLAN_SHARE_ACL_DELETE:
 		named = under_prefix(s, obj);
+		if ((op->kind == DSPLAN_SHARE_DELETE || op->kind == DSPLAN_SHARE_ACL_ENSURE ||
+		     op->kind == DSPLAN_SHARE_ACL_DELETE) &&
+		    (o = json_object_get(fam(st, "shares"), obj)) && !eq_exact(jstr(o, "comment"), s->comment))
+			scn_fail(s->r, "op %zu (%s %s) touches a share that is not ours", i + 1, kind, obj);
 		break;
 	default: /* subsystem, export policy and rules: the prefix itself */
 		named = eq_exact(obj, s->prefix);
@@ -1414,9 +1465,12 @@ static int st_datastore(void *d, struct scn *r, const char *verb, const char *ar
 		BAD("datastore: bad size");
 	}
 	n.name = xstrdup(name);
+	if (jstr(json_object_get(j, "smb"), "user"))
+		n.smb.user = xstrdup(jstr(json_object_get(j, "smb"), "user"));
 	json_decref(j);
 	if ((have = ds_find(s, n.name))) {
 		free((char *)have->name);
+		free((char *)have->smb.user);
 		*have = n;
 		return 0;
 	}
@@ -1459,6 +1513,7 @@ static int st_remove_datastore(void *d, struct scn *r, const char *verb, const c
 		}
 	}
 	free((char *)ds->name);
+	free((char *)ds->smb.user);
 	memmove(ds, ds + 1, (size_t)(&s->ds[s->n_ds] - (ds + 1)) * sizeof(*ds));
 	s->n_ds--;
 	return 0;
@@ -1614,10 +1669,45 @@ static int st_ontap(void *d, struct scn *r, const char *verb, const char *args)
 		if (!array_has(o, b, eq_exact))
 			array_insert_sorted(o, b);
 	} else if (!strcmp(what, "share")) {
+		char k[32];
 		args = scn_word(args, b, sizeof(b));
 		if (!*b)
-			BAD("ontap share NAME PATH");
-		json_object_set_new(fam(st, "shares"), a, json_string(b));
+			BAD("ontap share NAME PATH [comment C|none] [acl USER:TYPE:PERMISSION,...|-]");
+		o = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "path", b, "comment", s->comment, "acl", "user", "Everyone",
+			      "type", "windows", "permission", "full_control");
+		while (*args) {
+			args = scn_word(args, k, sizeof(k));
+			args = scn_word(args, c, sizeof(c));
+			if (!*c) {
+				json_decref(o);
+				BAD("ontap share: %s needs a value", k);
+			}
+			if (!strcmp(k, "comment")) {
+				json_object_set_new(o, "comment", strcmp(c, "none") ? json_string(c) : json_null());
+			} else if (!strcmp(k, "acl")) {
+				size_t n;
+				char **v = split_list(c, &n);
+				json_t *acl = json_array();
+				for (size_t j = 0; j < n; j++) {
+					char *t = strchr(v[j], ':'), *p = t ? strchr(t + 1, ':') : NULL;
+					if (!p) {
+						strv_free(v, n);
+						json_decref(acl);
+						json_decref(o);
+						BAD("ontap share: acl entries are USER:TYPE:PERMISSION");
+					}
+					*t++ = 0;
+					*p++ = 0;
+					json_array_append_new(acl, json_pack("{s:s,s:s,s:s}", "user", v[j], "type", t, "permission", p));
+				}
+				strv_free(v, n);
+				json_object_set_new(o, "acl", acl);
+			} else {
+				json_decref(o);
+				BAD("ontap share: unknown option %s", k);
+			}
+		}
+		json_object_set_new(fam(st, "shares"), a, o);
 	} else if (!strcmp(what, "grow")) {
 		static const char *const kinds[][2] = { { "volume", "volumes" }, { "lun", "luns" }, { "namespace", "namespaces" } };
 		args = scn_word(args, b, sizeof(b));
@@ -1926,8 +2016,21 @@ static json_t *render(struct sim *s, const char *what)
 		json_decref(out);
 		out = json_deep_copy(fam(st, "policies"));
 	} else if (!strcmp(what, "shares")) {
-		json_decref(out);
-		out = json_deep_copy(fam(st, "shares"));
+		json_object_foreach(fam(st, "shares"), k, v)
+			json_object_set_new(out, k, json_string(jstr(v, "path") ?: ""));
+	} else if (!strcmp(what, "acls")) {
+		json_t *e;
+		size_t j;
+		json_object_foreach(fam(st, "shares"), k, v) {
+			json_t *a = json_array();
+			json_array_foreach(json_object_get(v, "acl"), j, e) {
+				_cleanup_free_ char *t = NULL;
+				if (asprintf(&t, "%s:%s:%s", jstr(e, "user") ?: "?", jstr(e, "type") ?: "?", jstr(e, "permission") ?: "?") < 0)
+					abort();
+				json_array_append_new(a, json_string(t));
+			}
+			json_object_set_new(out, k, a);
+		}
 	} else {
 		json_decref(out);
 		return NULL;
@@ -2064,8 +2167,16 @@ static int ex_converged(void *d, struct scn *r, const char *what, const char *ar
 			scn_fail(r, "datastore %s: volume %s is not mounted at %s with the cluster's export policy", ds->name, vol, junction);
 		if (vo && ds_is_block(ds->protocol) && jstr(vo, "junction") && *jstr(vo, "junction"))
 			scn_fail(r, "datastore %s: block volume %s has a junction", ds->name, vol);
-		if (ds->protocol == DS_PROTO_SMB && !same_str(json_string_value(json_object_get(fam(st, "shares"), vol)), junction))
-			scn_fail(r, "datastore %s: share %s missing", ds->name, vol);
+		if (ds->protocol == DS_PROTO_SMB) {
+			json_t *sh = json_object_get(fam(st, "shares"), vol), *acl = json_object_get(sh, "acl");
+			const char *user = ds->smb.user ? ds->smb.user : "Everyone";
+			if (!sh || !same_str(jstr(sh, "path"), junction) || !eq_exact(jstr(sh, "comment"), s->comment))
+				scn_fail(r, "datastore %s: share %s missing, foreign or elsewhere", ds->name, vol);
+			else if (json_array_size(acl) != 1 || strcasecmp(jstr(json_array_get(acl, 0), "user") ?: "", user) ||
+				 !same_str(jstr(json_array_get(acl, 0), "type"), "windows") ||
+				 !same_str(jstr(json_array_get(acl, 0), "permission"), "full_control"))
+				scn_fail(r, "datastore %s: share %s's ACL is not exactly %s with full control", ds->name, vol, user);
+		}
 		if (ds->protocol == DS_PROTO_ISCSI || ds->protocol == DS_PROTO_FC) {
 			json_t *l = json_object_get(fam(st, "luns"), path), *m = json_object_get(fam(st, "lun_maps"), path);
 			if (!ours(s, l) || jsize(l) != at_least(s, path, ds->size))
@@ -2231,6 +2342,13 @@ static const char *random_proto(struct scn_rng *g)
 	return p[scn_rng_below(g, ARRAY_SIZE(p))];
 }
 
+/* An smb datastore's "smb" member, sometimes: the share's ACL user (one of two, or Everyone). */
+static const char *random_smb(struct scn_rng *g, const char *proto)
+{
+	static const char *const u[] = { "", ",\"smb\":{\"user\":\"LAB\\\\kvm\"}", ",\"smb\":{\"user\":\"LAB\\\\ops\"}" };
+	return strcmp(proto, "smb") ? "" : u[scn_rng_below(g, ARRAY_SIZE(u))];
+}
+
 static int random_begin(void *d, struct scn *r, struct scn_rng *g, const struct scn_random_opts *o)
 {
 	struct sim *s = d;
@@ -2289,13 +2407,15 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 				 proto_names[rm->protocol], rm->size + scn_rng_range(g, 0, 4) * (UINT64_C(1) << 30));
 			return 0;
 		}
+		const char *proto = random_proto(g);
 		id = ++s->next_ds;
-		snprintf(buf, size, "datastore {\"name\":\"ds%u\",\"protocol\":\"%s\",\"size\":\"%" PRIu64 "G\"}", id,
-			 random_proto(g), scn_rng_range(g, 1, 64));
+		snprintf(buf, size, "datastore {\"name\":\"ds%u\",\"protocol\":\"%s\",\"size\":\"%" PRIu64 "G\"%s}", id,
+			 proto, scn_rng_range(g, 1, 64), random_smb(g, proto));
 	} else if (roll < 50 && s->n_ds) {
 		const struct ds_spec *ds = &s->ds[scn_rng_below(g, s->n_ds)];
-		snprintf(buf, size, "datastore {\"name\":\"%s\",\"protocol\":\"%s\",\"size\":%" PRIu64 "}", ds->name,
-			 proto_names[ds->protocol], ds->size + scn_rng_range(g, 1, 16) * (UINT64_C(1) << 30));
+		snprintf(buf, size, "datastore {\"name\":\"%s\",\"protocol\":\"%s\",\"size\":%" PRIu64 "%s}", ds->name,
+			 proto_names[ds->protocol], ds->size + scn_rng_range(g, 1, 16) * (UINT64_C(1) << 30),
+			 random_smb(g, proto_names[ds->protocol]));
 	} else if (roll < 58 && s->n_ds) {
 		const struct ds_spec *ds = &s->ds[scn_rng_below(g, s->n_ds)];
 		int o = snprintf(buf, size, "remove-datastore %s%s", ds->name, scn_rng_chance(g, 50) ? " destroy-data" : "");
@@ -2424,8 +2544,10 @@ static void destroy(void *d)
 	for (size_t i = 0; i < s->n_nodes; i++)
 		node_clear(&s->nodes[i]);
 	free(s->nodes);
-	for (size_t i = 0; i < s->n_ds; i++)
+	for (size_t i = 0; i < s->n_ds; i++) {
 		free((char *)s->ds[i].name);
+		free((char *)s->ds[i].smb.user);
+	}
 	free(s->ds);
 	for (size_t i = 0; i < s->n_rem; i++) {
 		free(s->rem[i].name);
@@ -2476,7 +2598,7 @@ static const struct scn_statement expectations[] = {
 	{ "cloned", ex_blocked, "NODE REGEX  the plan now keeps NODE's shared name off the array" },
 	{ "not-cloned", ex_blocked, "NODE  the plan does not list NODE as cloned" },
 	{ "kept", ex_kept, "V1,V2|none  the plan's kept volumes" },
-	{ "ontap", ex_ontap, "volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares JSON" },
+	{ "ontap", ex_ontap, "volumes|luns|namespaces|igroups|maps|subsystem-hosts|rules|shares|acls JSON" },
 	{ "converged", ex_converged, " ONTAP holds exactly the desired state" },
 	{ 0 }
 };
