@@ -995,12 +995,26 @@ static json_t *svc_status(void *state)
 	json_t *removed = json_array();
 	if (removed)
 		removed_append(d, removed, false);
+	/* ontap_errors: what the leader recorded of ONTAP's refusals (every node shows them) */
+	json_t *errors = json_array();
+	{
+		const json_t *records = service_records(d->ctx), *rec;
+		const char *key;
+
+		json_object_foreach((json_t *)records, key, rec)
+			if (errors && ((strncmp(key, "ds/", 3) == 0 && json_object_get(rec, "error")) ||
+				       strcmp(key, ONTAP_ERROR_KEY) == 0))
+				json_array_append_new(errors, json_pack("{sssOsO}", "datastore", strncmp(key, "ds/", 3) == 0 ? key + 3 : "",
+									"error", json_object_get(rec, "error") ?: json_null(),
+									"error_code", json_object_get(rec, "error_code") ?: json_null()));
+	}
 	/* blocked_nodes: the leader's verdict on cloned hosts (what it keeps off the array) */
-	return json_pack("{sssoso?so?so?sO?}", "backend", d->backend->name, "datastores", dss, "inventory",
+	return json_pack("{sssoso?so?so?sO?so?}", "backend", d->backend->name, "datastores", dss, "inventory",
 			 d->inventory ? json_incref(d->inventory) : NULL, "duplicate_initiators",
 			 json_array_size(dups) ? dups : (json_decref(dups), NULL), "removed",
 			 json_array_size(removed) ? removed : (json_decref(removed), NULL), "blocked_nodes",
-			 json_object_get(service_records(d->ctx), BLOCKED_NODES_KEY));
+			 json_object_get(service_records(d->ctx), BLOCKED_NODES_KEY), "ontap_errors",
+			 json_array_size(errors) ? errors : (json_decref(errors), NULL));
 }
 
 static void svc_free(void *state)

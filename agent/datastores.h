@@ -19,6 +19,13 @@
  *                          waits for (nodes to detach, ...), "kept": true once only its volume
  *                          is left and the data stays}; deleted when the removal is done and
  *                          nothing is kept (the data destroyed, or it was never ours).
+ *   and while an ONTAP operation of it fails: "error": the operation and ONTAP's words with
+ *                          its code ("volume-ensure: volume 'kvmcd_c_ds1': <ONTAP's message>
+ *                          [ONTAP error 460770]"), "error_code": the code ("460770") or null;
+ *                          cleared when it succeeds;
+ *   records "ontap/datastores_error" = {"error", "error_code"}: the same for an operation of no
+ *                          datastore (igroups, subsystem, export policy) or a failed read of
+ *                          ONTAP; deleted once the plan is done;
  *   records "blocked_nodes" = {"<node>": ["why", ...]}: cloned hosts, the nodes the plan keeps
  *                          off the array for an IQN / host NQN / WWPN another node has too (a
  *                          blocking error shown by status and datastore show); absent when none.
@@ -47,5 +54,6 @@
 #include "service.h"
 
 #define BLOCKED_NODES_KEY "blocked_nodes" /* the leader's record of cloned hosts (above) */
+#define ONTAP_ERROR_KEY "ontap/datastores_error" /* the leader's last ONTAP error of no datastore */
 
 extern const struct service_ops datastores_service;

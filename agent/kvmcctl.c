@@ -481,6 +481,16 @@ static void print_status(json_t *st)
 		}
 	}
 	{
+		json_t *errors = json_object_get(json_object_get(st, "datastores"), "ontap_errors"), *x;
+		json_array_foreach(errors, i, x) {
+			const char *ds = str_or(x, "datastore", "");
+			if (*ds)
+				printf("ERROR:       datastore %s on ONTAP: %s (the leader retries)\n", ds, str_or(x, "error", "?"));
+			else
+				printf("ERROR:       datastores on ONTAP: %s (the leader retries)\n", str_or(x, "error", "?"));
+		}
+	}
+	{
 		json_t *blocked = json_object_get(json_object_get(st, "datastores"), "blocked_nodes"), *whys, *x;
 		const char *who;
 		json_object_foreach(blocked, who, whys)
@@ -749,6 +759,8 @@ static void print_datastore(json_t *ds, bool detail)
 
 	json_object_foreach(nodes, k, n)
 		ready += json_is_true(json_object_get(n, "pool_active"));
+	if (!blocked)
+		blocked = str_or(ontap, "error", NULL); /* an ONTAP operation of it fails: the leader retries */
 	if (!detail) {
 		/* the size as the spec gives it: "100G" without JSON's quotes, or the bytes */
 		const json_t *sz = json_object_get(ds, "size");

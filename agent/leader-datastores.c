@@ -648,6 +648,9 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		else
 			json_decref(svm);
 	}
+	/* The plan is empty: no ONTAP error stands (the datastores' records are rebuilt above). */
+	if (json_object_get(records, ONTAP_ERROR_KEY))
+		json_object_set_new(patch, ONTAP_ERROR_KEY, json_null());
 	/* Cloned hosts: the nodes the plan keeps off the array for a name another node has too,
 	 * each with why (a blocking error every node shows: status, datastore show). */
 	{
@@ -700,27 +703,136 @@ static void observe(struct leader_ds *l)
 		fail(l, "cannot start reading ONTAP: %s", strerror(-r));
 }
 
+/*
+ * Makes the ONTAP errors of a run visible on every node, in the records: a failed operation of
+ * a datastore in its "ds/<name>" record ("error": the operation and ONTAP's words with its code,
+ * "error_code": the code alone; created with the datastore's protocol if the leader has not
+ * recorded it yet), one of no datastore (igroups, the subsystem, the export policy) and a
+ * failed read of ONTAP in ONTAP_ERROR_KEY. A datastore whose operation succeeded this time loses
+ * its error; write_records() clears every error once the plan is empty. errors: {"<datastore>"
+ * or "": {"error", "error_code"}}; ok: the datastores with an operation that succeeded.
+ */
+static void record_errors(struct leader_ds *l, const json_t *errors, const json_t *ok)
+{
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	_cleanup_free_ char *error = NULL;
+	const json_t *records = service_records(l->ctx), *v;
+	uint64_t epoch = service_acting_epoch(l->ctx), version;
+	json_t *patch = json_object();
+	size_t n_specs = 0;
+	const char *name;
+	int r;
+
+	if (!epoch || !patch) {
+		json_decref(patch);
+		return;
+	}
+	(void)ds_spec_list(service_spec(l->ctx), &specs, &n_specs); /* a committed spec is valid */
+	json_object_foreach((json_t *)errors, name, v) {
+		char key[64];
+		json_t *rec;
+
+		if (!*name) {
+			if (!json_equal(json_object_get(records, ONTAP_ERROR_KEY), v))
+				json_object_set(patch, ONTAP_ERROR_KEY, (json_t *)v);
+			continue;
+		}
+		snprintf(key, sizeof(key), "ds/%s", name);
+		rec = json_deep_copy(json_object_get(records, key));
+		for (size_t i = 0; !rec && i < n_specs; i++)
+			if (strcmp(specs[i].name, name) == 0)
+				rec = json_pack("{sssb}", "protocol", ds_protocol_name(specs[i].protocol), "ready", 0);
+		if (!rec)
+			continue; /* neither in the spec nor recorded: nothing to show it on */
+		json_object_set(rec, "error", json_object_get(v, "error"));
+		json_object_set(rec, "error_code", json_object_get(v, "error_code"));
+		if (!json_equal(json_object_get(records, key), rec))
+			json_object_set_new(patch, key, rec);
+		else
+			json_decref(rec);
+	}
+	json_object_foreach((json_t *)ok, name, v) {
+		char key[64];
+		const json_t *had;
+
+		snprintf(key, sizeof(key), "ds/%s", name);
+		had = json_object_get(records, key);
+		if (json_object_get(errors, name) || !json_object_get(had, "error"))
+			continue;
+		json_object_set_new(patch, key, json_deep_copy(had));
+		json_object_del(json_object_get(patch, key), "error");
+		json_object_del(json_object_get(patch, key), "error_code");
+	}
+	if (json_object_size(patch)) {
+		r = service_leader_patch(l->ctx, epoch, patch, &version, &error);
+		if (r < 0)
+			klog(service_log(l->ctx), LOG_WARNING, "Cannot record the datastores' ONTAP errors: %s",
+			     error ? error : strerror(-r));
+	}
+	json_decref(patch);
+}
+
+/* {"error": "<op kind>[ <object>]: <what failed> [ONTAP error N]", "error_code": N | null} */
+static json_t *error_entry(const char *what, const char *text, const char *code)
+{
+	char buf[1536];
+
+	snprintf(buf, sizeof(buf), "%s: %s", what, text);
+	return json_pack("{ssss?}", "error", buf, "error_code", code);
+}
+
 static void on_executed(void *userdata, int r, const json_t *results)
 {
 	struct run_ctx *rc = userdata;
 	struct leader_ds *l = rc->l;
+	json_t *errors = json_object(), *ok = json_object();
+	const char *first = NULL;
+	char what[512];
 	const json_t *x;
 	size_t i;
 
-	json_array_foreach(results, i, x)
-		if (json_integer_value(json_object_get(x, "r")) < 0) {
-			_cleanup_free_ char *op = json_dumps(json_object_get(x, "op"), JSON_COMPACT | JSON_SORT_KEYS);
-			klog(service_log(l->ctx), LOG_ERR, "Datastores on ONTAP: %s failed: %s", op ? op : "?",
-			     js(x, "error") ? js(x, "error") : strerror(-(int)json_integer_value(json_object_get(x, "r"))));
+	json_array_foreach(results, i, x) {
+		const json_t *op = json_object_get(x, "op");
+		const char *ds = js(op, "datastore");
+		int e = (int)json_integer_value(json_object_get(x, "r"));
+		_cleanup_free_ char *opj = NULL;
+
+		if (e >= 0) {
+			if (ds && ok)
+				json_object_set_new(ok, ds, json_true());
+			continue;
 		}
+		opj = json_dumps(op, JSON_COMPACT | JSON_SORT_KEYS);
+		klog(service_log(l->ctx), LOG_ERR, "Datastores on ONTAP: %s failed: %s", opj ? opj : "?",
+		     js(x, "error") ? js(x, "error") : strerror(-e));
+		/* "volume-ensure: volume 'x': ..." -- the object once: the client's text names it */
+		snprintf(what, sizeof(what), "%s%s%s", js(op, "kind") ? js(op, "kind") : "operation",
+			 js(op, "object") && !(js(x, "error") && strstr(js(x, "error"), js(op, "object"))) ? " " : "",
+			 js(op, "object") && !(js(x, "error") && strstr(js(x, "error"), js(op, "object"))) ? js(op, "object") : "");
+		if (errors && !json_object_get(errors, ds ? ds : ""))
+			json_object_set_new(errors, ds ? ds : "",
+					    error_entry(what, js(x, "error") ? js(x, "error") : strerror(-e), js(x, "code")));
+		if (!first && errors)
+			first = json_string_value(json_object_get(json_object_get(errors, ds ? ds : ""), "error"));
+	}
 	dsplan_free(rc->plan);
 	free(rc);
 	if (r == -ECANCELED || !l->client) {
+		json_decref(errors);
+		json_decref(ok);
 		l->running = false;
 		return;
 	}
-	if (r < 0)
-		return fail(l, "the plan stopped at a failed operation (%s)", strerror(-r));
+	if (errors && ok && (json_object_size(errors) || json_object_size(ok)))
+		record_errors(l, errors, ok);
+	if (r < 0) {
+		_cleanup_free_ char *why = first ? strdup(first) : NULL;
+		json_decref(errors);
+		json_decref(ok);
+		return fail(l, "the plan stopped at a failed operation: %s", why ? why : strerror(-r));
+	}
+	json_decref(errors);
+	json_decref(ok);
 	observe(l); /* and again, until the plan is empty */
 }
 
@@ -735,8 +847,21 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 		l->running = false;
 		return;
 	}
-	if (r < 0)
-		return fail(l, "cannot read ONTAP: %s", err && err->message ? err->message : strerror(-r));
+	if (r < 0) {
+		char text[1024];
+		json_t *errors = json_object(), *e;
+
+		ontap_error_format(err && err->error ? err : &(struct ontap_error){ .error = r }, text, sizeof(text));
+		e = error_entry("reading ONTAP", text, err && err->code_text[0] ? err->code_text : NULL);
+		if (errors && e)
+			json_object_set_new(errors, "", e);
+		else
+			json_decref(e);
+		if (errors)
+			record_errors(l, errors, NULL);
+		json_decref(errors);
+		return fail(l, "cannot read ONTAP: %s", text);
+	}
 	r = input_build(l, obs, &b);
 	if (r >= 0)
 		r = dsplan_compute(&b.in, &plan);

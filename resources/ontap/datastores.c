@@ -405,8 +405,14 @@ static void on_executed(void *userdata, int r, const struct ontap_object *obj, c
 	_cleanup_free_ char *opj = dsplan_op_json(q->op);
 	json_t *op = opj ? json_loads(opj, 0, NULL) : NULL;
 
-	json_array_append_new(e->results, json_pack("{sosiss?}", "op", op ? op : json_null(), "r", r, "error",
-						    r < 0 && err && err->message ? err->message : NULL));
+	char text[1024];
+
+	/* "error": the whole story ("volume 'x': <ONTAP's message> [ONTAP error 460770] (HTTP 409)"),
+	 * "code": ONTAP's error code as it sent it, "message": ONTAP's message alone. */
+	json_array_append_new(e->results, json_pack("{sosiss?ss?ss?}", "op", op ? op : json_null(), "r", r, "error",
+						    r < 0 && err ? ontap_error_format(err, text, sizeof(text)) : NULL,
+						    "code", r < 0 && err && err->code_text[0] ? err->code_text : NULL,
+						    "message", r < 0 && err ? err->message : NULL));
 	if (r < 0 && e->r == 0)
 		e->r = r;
 	free(q);

@@ -37,7 +37,9 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
  * Runs ops[0..n) wave by wave (ops of one wave concurrently, the client's max_concurrency
  * bounding them); a wave starts once the previous one is done; the first wave with a failure
  * is the last. done(userdata, r, results): results (borrowed) is an array, one entry per op
- * started: {"op": dsplan_op_json, "r": errno or 0, "error": ONTAP's message or null}.
+ * started: {"op": dsplan_op_json, "r": errno or 0, "error": what failed, for a user (the object,
+ * ONTAP's message, "[ONTAP error CODE]", the HTTP status) or null, "code": ONTAP's error code as
+ * it sent it ("460770") or null, "message": ONTAP's message alone or null}.
  * comment is set on what is created ("kvmcd:<cluster id>"). ops are borrowed until done.
  */
 typedef void (*ontap_ds_executed_fn)(void *userdata, int r, const json_t *results);
