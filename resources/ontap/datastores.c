@@ -88,6 +88,7 @@ static void observe_finish(struct observe *o)
 	if (--o->pending)
 		return;
 	o->done(o->userdata, o->r, o->r < 0 ? NULL : o->doc, &o->err);
+	ontap_error_clear(&o->err);
 	json_decref(o->doc);
 	free(o->prefix);
 	free(o);
