@@ -132,6 +132,15 @@ static void test_volumes(void)
 	OK(w, ontap_volume_resize(c, "ds1", 2ULL << 30, wait_done, &w));
 	CHECK(w.adopted);
 	CHECK(sim_log_count(&S, "\"PATCH\"", "/api/storage/volumes/") == patches);
+	/* grow: never smaller (an admin grew it after the plan read ONTAP), bigger when asked */
+	OK(w, ontap_volume_grow(c, "ds1", 1ULL << 30, wait_done, &w));
+	CHECK(w.adopted && w.size == 2ULL << 30);
+	CHECK(sim_log_count(&S, "\"PATCH\"", "/api/storage/volumes/") == patches);
+	OK(w, ontap_volume_grow(c, "ds1", 3ULL << 30, wait_done, &w));
+	CHECK(!w.adopted && w.size == 3ULL << 30);
+	OK(w, ontap_volume_resize(c, "ds1", 2ULL << 30, wait_done, &w));
+	CHECK(!w.adopted && w.size == 2ULL << 30);
+	patches = sim_log_count(&S, "\"PATCH\"", "/api/storage/volumes/");
 
 	/* no aggregate: ONTAP places the FlexVol */
 	OK(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "auto1", .size = 1ULL << 30 }, wait_done, &w));

@@ -201,7 +201,7 @@ enum dsplan_op_kind {
  * kind (the client call in resources/ontap/ontap.h):
  *   volume-ensure     object, size, junction (nas), target = export policy (nfs), protocol
  *                     NULL (SAN) | "nfs" | "smb", comment            ontap_volume_ensure
- *   volume-resize     object, size (grow only)                        ontap_volume_resize
+ *   volume-resize     object, size (grow only)                        ontap_volume_grow
  *   volume-delete     object (only for a removal with --destroy-data) ontap_volume_delete
  *   volume-mount      object, junction, target = export policy        (PATCH; no client op yet)
  *   volume-unmount    object                                          (PATCH; no client op yet)

@@ -434,7 +434,7 @@ static int exec_one(struct execute *e, struct exec_req *q)
 					       .export_policy = op->target };
 		return ontap_volume_ensure(c, &v, on_executed, q);
 	}
-	case DSPLAN_VOLUME_RESIZE: return ontap_volume_resize(c, op->object, op->size, on_executed, q);
+	case DSPLAN_VOLUME_RESIZE: return ontap_volume_grow(c, op->object, op->size, on_executed, q);
 	case DSPLAN_VOLUME_DELETE: return ontap_volume_delete(c, op->object, on_executed, q);
 	case DSPLAN_LUN_ENSURE: {
 		struct ontap_lun_spec l = { .path = op->object, .size = op->size, .comment = e->comment };

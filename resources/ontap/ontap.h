@@ -80,6 +80,11 @@ int ontap_volume_list(struct ontap_client *c, const char *name_pattern, ontap_do
 /* Grows or shrinks to size; same size is a no-op. */
 int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
 			ontap_done_fn done, void *userdata);
+/* Grows to size; a volume already at least that large is left alone (adopted, no PATCH): the
+ * datastore plan's volume-resize, which must never undo an admin's grow made after it read
+ * ONTAP. */
+int ontap_volume_grow(struct ontap_client *c, const char *name, uint64_t size,
+		      ontap_done_fn done, void *userdata);
 int ontap_volume_delete(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
 /* Mounts the volume at junction with export policy (NULL = "default"); junction NULL or "":
  * unmounts it. Same state: no PATCH. */

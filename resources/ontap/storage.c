@@ -157,6 +157,30 @@ static int resize_decide(struct op *op, const json_t *rec, json_t **body)
 	return *body ? 1 : -ENOMEM;
 }
 
+/* Grow only: a volume already at least that large is left as it is. */
+static int grow_decide(struct op *op, const json_t *rec, json_t **body)
+{
+	const struct volume_want *w = op->spec;
+
+	if (juint(rec, "size") >= w->size)
+		return 0;
+	return resize_decide(op, rec, body);
+}
+
+/* After a grow: at least the size asked (someone may have grown it further meanwhile). */
+static int grow_verify(struct op *op, const json_t *rec)
+{
+	const struct volume_want *w = op->spec;
+	uint64_t have = juint(rec, "space.size") ?: juint(rec, "size");
+
+	if (have < w->size) {
+		ontap_error_setf(&op->err, -EIO, "%s '%s' has size %" PRIu64 " after growing to %" PRIu64,
+				 op->what, op->name, have, w->size);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 static int size_verify(struct op *op, const json_t *rec)
 {
 	const struct volume_want *w = op->spec;
@@ -186,6 +210,26 @@ int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
 	w->size = size;
 	op->decide = resize_decide;
 	op->verify = size_verify;
+	op->wait_settled = true;
+	return op_start(TAKE_PTR(op));
+}
+
+int ontap_volume_grow(struct ontap_client *c, const char *name, uint64_t size,
+		      ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+	struct volume_want *w;
+
+	if (!size)
+		return -EINVAL;
+	TRY(volume_op(c, OP_PATCH, name, VOLUME_FIELDS, done, userdata, &op));
+	op->spec = w = calloc(1, sizeof *w);
+	op->spec_free = volume_want_free;
+	if (!w)
+		return -ENOMEM;
+	w->size = size;
+	op->decide = grow_decide;
+	op->verify = grow_verify;
 	op->wait_settled = true;
 	return op_start(TAKE_PTR(op));
 }

@@ -13,8 +13,9 @@
  * volume while it holds a mapped LUN / namespace or a share, an export policy while a volume
  * uses it; an igroup takes only initiators of its protocol; a LUN / namespace never shrinks;
  * an "ensure" of an object that exists otherwise fails (the client's -EEXIST), an ensure of an
- * object exactly as asked and a delete of something gone succeed without changing anything
- * ("adopted").
+ * object exactly as asked, a delete of something gone and a volume resize to no more than its
+ * size (ontap_volume_grow: a stale plan never undoes an admin's grow) succeed without changing
+ * anything ("adopted").
  *
  * The trace (golden: FILE.expect):
  *   == STATEMENT                               a scenario statement, as written
@@ -460,10 +461,10 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 			      op->junction ? op->junction : "", "policy", tgt ? tgt : "default");
 		json_object_set_new(f, obj, o);
 		return APPLIED;
-	case DSPLAN_VOLUME_RESIZE:
+	case DSPLAN_VOLUME_RESIZE: /* ontap_volume_grow: one at least that large is left alone */
 		if (!(o = json_object_get(fam(st, "volumes"), obj)))
 			REFUSE("volume %s not found", obj);
-		if (jsize(o) == op->size)
+		if (jsize(o) >= op->size)
 			return ADOPTED;
 		json_object_set_new(o, "size", json_integer((json_int_t)op->size));
 		return APPLIED;
