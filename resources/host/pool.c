@@ -26,6 +26,7 @@
 
 #include "fs-common.h"
 #include "pool.h"
+#include "virt-common.h"
 
 #ifdef HAVE_LIBVIRT
 #include <libvirt/libvirt.h>
@@ -609,39 +610,9 @@ static _printf_(3, 4) int pjob_result(struct pjob *j, int r, const char *fmt, ..
 
 #ifdef HAVE_LIBVIRT
 
-/* libvirt reports errors to stderr by default; kvmcd reports them itself (virt_errno). Done
- * once per process, before the first call: libvirt needs virInitialize() before threads use it. */
-static pthread_once_t libvirt_once = PTHREAD_ONCE_INIT;
-static int libvirt_init_r;
-
-static void libvirt_silent(void *userdata, virErrorPtr err)
-{
-}
-
-static void libvirt_init(void)
-{
-	libvirt_init_r = virInitialize() < 0 ? -EIO : 0;
-	virSetErrorFunc(NULL, libvirt_silent);
-}
-
-/* The one translation of libvirt's error space: the thread's last error into an errno, and
- * "STEP: libvirt's message" into j->detail. */
 static int virt_errno(struct pjob *j, const char *step)
 {
-	virErrorPtr e = virGetLastError();
-	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR, r;
-	switch (code) {
-	case VIR_ERR_NO_STORAGE_POOL: r = -ENOENT; break;
-	case VIR_ERR_OPERATION_INVALID: r = -EBUSY; break;
-	case VIR_ERR_NO_CONNECT: r = -ECONNREFUSED; break;
-	case VIR_ERR_AUTH_FAILED: case VIR_ERR_AUTH_CANCELLED: case VIR_ERR_ACCESS_DENIED: r = -EACCES; break;
-	case VIR_ERR_OPERATION_TIMEOUT: r = -ETIMEDOUT; break;
-	case VIR_ERR_NO_SUPPORT: case VIR_ERR_OPERATION_UNSUPPORTED: r = -EOPNOTSUPP; break;
-	case VIR_ERR_INVALID_ARG: case VIR_ERR_XML_ERROR: case VIR_ERR_XML_DETAIL: r = -EINVAL; break;
-	case VIR_ERR_SYSTEM_ERROR: r = e && e->int1 > 0 ? -e->int1 : -EIO; break;
-	default: r = -EIO;
-	}
-	return pjob_result(j, r, "%s: %s", step, e && e->message ? e->message : "unknown libvirt error");
+	return host_virt_error(step, &j->detail);
 }
 
 /* The definition's XML: INACTIVE where the driver takes the flag (the test driver does not). */
@@ -705,9 +676,9 @@ static int pool_report(struct pjob *j, virStoragePoolPtr p, bool with_state)
 static int pool_job(void *arg)
 {
 	struct pjob *j = arg;
-	pthread_once(&libvirt_once, libvirt_init);
-	if (libvirt_init_r < 0)
-		return pjob_result(j, libvirt_init_r, "virInitialize failed");
+	int init_r = host_virt_init();
+	if (init_r < 0)
+		return pjob_result(j, init_r, "virInitialize failed");
 
 	virConnectPtr c = virConnectOpen(j->uri);
 	if (!c)

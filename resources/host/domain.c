@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A VM's libvirt domain on this node (domain.h): kvmcd's XML, and the hooks on the worker pool. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "domain.h"
+#include "fs-common.h"
+#include "macros.h"
+#include "pool.h"
+#include "virt-common.h"
+
+#define DEFAULT_URI "qemu:///system"
+#define STOP_POLL_NSEC (200 * 1000 * 1000L)
+
+void host_domain_sha256(const char *s, char out[65])
+{
+	host_sha256_hex(s, strlen(s), out);
+}
+
+int host_domain_xml(const char *user_xml, const char *uuid, char **out)
+{
+	xmlDocPtr doc;
+	xmlNodePtr root, meta = NULL, vm;
+	xmlNsPtr ns;
+	xmlChar *text = NULL;
+	int len = 0, r = 0;
+	char sha[65];
+
+	if (!user_xml || !out)
+		return -EINVAL;
+	/* no network, no entities, no DTD: the XML is a user's string, not a document to fetch */
+	doc = xmlReadMemory(user_xml, (int)strlen(user_xml), "domain.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0 || root->ns) {
+		r = -EINVAL;
+		goto out;
+	}
+	bool has_uuid = false;
+	for (xmlNodePtr c = root->children; c; c = c->next) {
+		if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrcmp(c->name, BAD_CAST "metadata") == 0)
+			meta = c;
+		if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrcmp(c->name, BAD_CAST "uuid") == 0)
+			has_uuid = true;
+	}
+	if (!has_uuid && uuid && !xmlNewTextChild(root, NULL, BAD_CAST "uuid", BAD_CAST uuid)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!meta && !(meta = xmlNewChild(root, NULL, BAD_CAST "metadata", NULL))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* a kvmcd element already there (the user's XML copied from a defined domain) is replaced */
+	for (xmlNodePtr c = meta->children, next; c; c = next) {
+		next = c->next;
+		if (c->type == XML_ELEMENT_NODE && c->ns && xmlStrcmp(c->ns->href, BAD_CAST HOST_DOMAIN_XMLNS) == 0) {
+			xmlUnlinkNode(c);
+			xmlFreeNode(c);
+		}
+	}
+	host_domain_sha256(user_xml, sha);
+	vm = xmlNewChild(meta, NULL, BAD_CAST "vm", NULL);
+	ns = vm ? xmlNewNs(vm, BAD_CAST HOST_DOMAIN_XMLNS, BAD_CAST "kvmcd") : NULL;
+	if (!vm || !ns || !xmlNewProp(vm, BAD_CAST "spec_sha256", BAD_CAST sha)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	xmlSetNs(vm, ns);
+	xmlDocDumpFormatMemory(doc, &text, &len, 0);
+	if (!text || !(*out = strndup((const char *)text, (size_t)len)))
+		r = -ENOMEM;
+out:
+	xmlFree(text);
+	xmlFreeDoc(doc);
+	return r;
+}
+
+enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE };
+
+/* One hook's work on a worker thread. Owned by the worker pool while queued or running. */
+struct djob {
+	enum djob_kind kind;
+	char *uri, *name, *xml;   /* inputs, owned */
+	unsigned grace_sec;
+	char *detail;             /* result, owned */
+};
+
+static void djob_free(void *arg)
+{
+	struct djob *j = arg;
+
+	if (!j)
+		return;
+	free(j->uri);
+	free(j->name);
+	free(j->xml);
+	free(j->detail);
+	free(j);
+}
+
+static _printf_(3, 4) int djob_result(struct djob *j, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	free(j->detail);
+	if (vasprintf(&j->detail, fmt, ap) < 0)
+		j->detail = NULL;
+	va_end(ap);
+	return r;
+}
+
+#ifdef HAVE_LIBVIRT
+
+static int virt_fail(struct djob *j, const char *step)
+{
+	free(j->detail);
+	j->detail = NULL;
+	return host_virt_error(step, &j->detail);
+}
+
+/* The spec_sha256 of kvmcd's metadata element, or NULL (not kvmcd's, or none). Owned. */
+static char *domain_spec_sha(virDomainPtr d)
+{
+	char *x = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, HOST_DOMAIN_XMLNS, VIR_DOMAIN_AFFECT_CONFIG);
+	char *sha = NULL;
+	xmlDocPtr doc;
+
+	if (!x)
+		return NULL;
+	doc = xmlReadMemory(x, (int)strlen(x), "metadata.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc) {
+		xmlChar *v = xmlDocGetRootElement(doc) ? xmlGetProp(xmlDocGetRootElement(doc), BAD_CAST "spec_sha256") : NULL;
+		if (v)
+			sha = strdup((const char *)v);
+		xmlFree(v);
+		xmlFreeDoc(doc);
+	}
+	free(x);
+	return sha;
+}
+
+static const char *state_name(int s)
+{
+	switch (s) {
+	case VIR_DOMAIN_RUNNING: case VIR_DOMAIN_BLOCKED: return "running";
+	case VIR_DOMAIN_PAUSED: case VIR_DOMAIN_PMSUSPENDED: return "paused";
+	case VIR_DOMAIN_SHUTOFF: case VIR_DOMAIN_SHUTDOWN: return "shutoff";
+	case VIR_DOMAIN_CRASHED: return "crashed";
+	default: return "other";
+	}
+}
+
+static int domain_state(virDomainPtr d, int *state)
+{
+	int reason;
+
+	return virDomainGetState(d, state, &reason, 0);
+}
+
+static int job_list(struct djob *j, virConnectPtr c)
+{
+	virDomainPtr *doms = NULL;
+	json_t *all = json_object();
+	int n = virConnectListAllDomains(c, &doms, 0), r = 0;
+
+	if (n < 0) {
+		json_decref(all);
+		return virt_fail(j, "virConnectListAllDomains");
+	}
+	for (int i = 0; i < n && all; i++) {
+		int st = 0, autostart = 0, persistent = virDomainIsPersistent(doms[i]);
+		_cleanup_free_ char *sha = domain_spec_sha(doms[i]);
+		if (domain_state(doms[i], &st) < 0 || persistent < 0 || virDomainGetAutostart(doms[i], &autostart) < 0) {
+			r = virt_fail(j, "virDomainGetState");
+			break;
+		}
+		json_object_set_new(all, virDomainGetName(doms[i]),
+				    json_pack("{sssbsbss?}", "state", state_name(st), "persistent", persistent > 0,
+					      "autostart", autostart != 0, "spec_sha256", sha));
+	}
+	for (int i = 0; i < n; i++)
+		virDomainFree(doms[i]);
+	free(doms);
+	if (r == 0) {
+		_cleanup_free_ char *text = all ? json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		r = text ? djob_result(j, 0, "%s", text) : djob_result(j, -ENOMEM, "out of memory");
+	}
+	json_decref(all);
+	return r;
+}
+
+/* d: the domain of that name or NULL (borrowed; the caller frees it). */
+static int job_define(struct djob *j, virConnectPtr c, virDomainPtr d)
+{
+	const char *p = strstr(j->xml, "spec_sha256=\"");
+	_cleanup_free_ char *have = d ? domain_spec_sha(d) : NULL;
+	virDomainPtr nd = NULL, t;
+	char want[65];
+	bool same;
+	int a = 0, r;
+
+	/* the wanted sha is the one inside the XML we were given (host_domain_xml made it) */
+	if (!p || strlen(p) < 13 + 64)
+		return djob_result(j, -EINVAL, "domain %s: the XML has no kvmcd metadata", j->name);
+	memcpy(want, p + 13, 64);
+	want[64] = '\0';
+	if (d && !have)
+		return djob_result(j, -EEXIST, "domain %s is defined here without kvmcd's metadata (not kvmcd's): left alone",
+				   j->name);
+	same = have && strcmp(have, want) == 0 && virDomainIsPersistent(d) == 1;
+	if (!same && !(nd = virDomainDefineXMLFlags(c, j->xml, 0)))
+		return virt_fail(j, "virDomainDefineXML");
+	t = nd ? nd : d;
+	/* never autostarted: whether it runs here is the replicated owner's decision */
+	if (virDomainGetAutostart(t, &a) < 0 || (a && virDomainSetAutostart(t, 0) < 0))
+		r = virt_fail(j, "virDomainSetAutostart");
+	else
+		r = djob_result(j, 0, same ? "unchanged" : "defined");
+	if (nd)
+		virDomainFree(nd);
+	return r;
+}
+
+static int job_stop(struct djob *j, virDomainPtr d)
+{
+	struct timespec t0, now, nap = { 0, STOP_POLL_NSEC };
+	int st = 0;
+
+	if (domain_state(d, &st) < 0)
+		return virt_fail(j, "virDomainGetState");
+	if (st == VIR_DOMAIN_SHUTOFF)
+		return djob_result(j, 0, "not running");
+	if (j->grace_sec && st == VIR_DOMAIN_RUNNING) {
+		if (virDomainShutdown(d) < 0)
+			return virt_fail(j, "virDomainShutdown");
+		/* the guest's own shutdown: wait on this worker thread, never on the loop */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			if (domain_state(d, &st) < 0)
+				return virt_fail(j, "virDomainGetState");
+			if (st == VIR_DOMAIN_SHUTOFF)
+				return djob_result(j, 0, "stopped");
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec >= (time_t)j->grace_sec)
+				break;
+			nanosleep(&nap, NULL);
+		}
+	}
+	if (virDomainDestroy(d) < 0) {
+		if (domain_state(d, &st) == 0 && st == VIR_DOMAIN_SHUTOFF)
+			return djob_result(j, 0, "stopped");
+		return virt_fail(j, "virDomainDestroy");
+	}
+	return djob_result(j, 0, "destroyed");
+}
+
+static int domain_job(void *arg)
+{
+	struct djob *j = arg;
+	virConnectPtr c;
+	virDomainPtr d = NULL;
+	int r, st = 0;
+
+	r = host_virt_init();
+	if (r < 0)
+		return djob_result(j, r, "virInitialize failed");
+	c = virConnectOpen(j->uri);
+	if (!c)
+		return virt_fail(j, j->uri);
+	if (j->kind == DJOB_LIST) {
+		r = job_list(j, c);
+		goto out;
+	}
+	d = virDomainLookupByName(c, j->name);
+	if (!d) {
+		virErrorPtr e = virGetLastError();
+		if (!e || e->code != VIR_ERR_NO_DOMAIN) {
+			r = virt_fail(j, "virDomainLookupByName");
+			goto out;
+		}
+	}
+	switch (j->kind) {
+	case DJOB_DEFINE:
+		r = job_define(j, c, d);
+		break;
+	case DJOB_START:
+		if (!d) {
+			r = djob_result(j, -ENOENT, "domain %s is not defined here", j->name);
+			break;
+		}
+		if (domain_state(d, &st) < 0) {
+			r = virt_fail(j, "virDomainGetState");
+			break;
+		}
+		if (st == VIR_DOMAIN_RUNNING || st == VIR_DOMAIN_BLOCKED) {
+			r = djob_result(j, 0, "running");
+			break;
+		}
+		if (st == VIR_DOMAIN_PAUSED) {
+			r = virDomainResume(d) < 0 ? virt_fail(j, "virDomainResume") : djob_result(j, 0, "started");
+			break;
+		}
+		r = virDomainCreate(d) < 0 ? virt_fail(j, "virDomainCreate") : djob_result(j, 0, "started");
+		break;
+	case DJOB_STOP:
+		r = d ? job_stop(j, d) : djob_result(j, 0, "not running");
+		break;
+	case DJOB_UNDEFINE:
+		if (!d) {
+			r = djob_result(j, 0, "not defined");
+			break;
+		}
+		if (virDomainIsActive(d) == 1) {
+			r = djob_result(j, -EBUSY, "domain %s runs here: stop it first", j->name);
+			break;
+		}
+		r = virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0
+			    ? virt_fail(j, "virDomainUndefine")
+			    : djob_result(j, 0, "undefined");
+		break;
+	case DJOB_LIST:
+		break;
+	}
+out:
+	if (d)
+		virDomainFree(d);
+	virConnectClose(c);
+	return r;
+}
+
+static void domain_job_done(struct hop *op, int r, void *arg)
+{
+	struct djob *j = arg;
+
+	if (!j) {
+		hop_finish(op, r, "libvirt did not answer within the step deadline");
+		return;
+	}
+	hop_finish(op, r, "%s", j->detail ? j->detail : r < 0 ? strerror(-r) : "");
+}
+
+static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
+			 unsigned grace_sec, host_done_fn done, void *userdata)
+{
+	struct hop *op;
+	struct djob *j;
+
+	if (!ctx || !done || (kind != DJOB_LIST && (!name || !*name)) || (kind == DJOB_DEFINE && !xml))
+		return -EINVAL;
+	op = hop_new(sizeof *op, ctx, done, userdata, NULL);
+	if (!op)
+		return -ENOMEM;
+	j = calloc(1, sizeof *j);
+	if (j) {
+		j->kind = kind;
+		j->grace_sec = grace_sec;
+		j->uri = strdup(ctx->libvirt_uri ? ctx->libvirt_uri : DEFAULT_URI);
+		j->name = name ? strdup(name) : NULL;
+		j->xml = xml ? strdup(xml) : NULL;
+	}
+	if (!j || !j->uri || (name && !j->name) || (xml && !j->xml)) {
+		djob_free(j);
+		hop_free(op);
+		return -ENOMEM;
+	}
+	hop_work(op, domain_job, j, djob_free, domain_job_done);
+	return 0;
+}
+
+#else /* !HAVE_LIBVIRT */
+
+static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
+			 unsigned grace_sec, host_done_fn done, void *userdata)
+{
+	(void)djob_free;
+	(void)djob_result;
+	return -EOPNOTSUPP;   /* built without libvirt: nothing started */
+}
+
+#endif
+
+static int domain_list(struct host_ctx *ctx, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_LIST, NULL, NULL, 0, done, userdata);
+}
+
+static int domain_define(struct host_ctx *ctx, const char *name, const char *xml, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_DEFINE, name, xml, 0, done, userdata);
+}
+
+static int domain_start(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_START, name, NULL, 0, done, userdata);
+}
+
+static int domain_stop(struct host_ctx *ctx, const char *name, unsigned grace_sec, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_STOP, name, NULL, grace_sec, done, userdata);
+}
+
+static int domain_undefine(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_UNDEFINE, name, NULL, 0, done, userdata);
+}
+
+const struct host_domain_ops host_domain_libvirt_ops = {
+	.name = "libvirt",
+	.list = domain_list,
+	.define = domain_define,
+	.start = domain_start,
+	.stop = domain_stop,
+	.undefine = domain_undefine,
+};
