@@ -29,6 +29,7 @@
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
+#define FORMATTER_POLL_USEC (USEC_PER_SEC / 10) /* the formatter's section, not the device */
 
 enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_GROW, STEP_POOL, STEP_DONE,
 	    STEP_POOL_REMOVE, STEP_UMOUNT, STEP_DETACH, STEP_GONE };
@@ -50,6 +51,7 @@ struct ds_local {
 	uint64_t ready_at;           /* when it last reached STEP_DONE (the next check is due after) */
 	bool rechecking;             /* the periodic walk of a ready datastore: no "ready" log line */
 	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
+	uint64_t formatter_wait;     /* since when it waits for the node that formats it; 0 = not */
 	json_t *status;              /* owned: what the section says about it */
 	json_t *last_spec;           /* owned: {"datastores":[its last spec entry]} (for the way down) */
 	json_t *last_record;         /* owned: the leader's last record of it */
@@ -329,10 +331,29 @@ static void on_fs_probed(void *userdata, int r, const char *detail)
 	step_done(l, r, detail, STEP_MKFS);
 }
 
+/* Has node BY published that its probe found the file system WANT ("<fs> label=") on datastore
+ * NAME? Its probe after mkfs is what sets it: then its mkfs is over. */
+static bool formatted_by(struct datastores *d, const char *by, const char *name, const char *want)
+{
+	const json_t *secs = service_node_sections(d->ctx), *sec;
+	const char *k;
+
+	json_object_foreach((json_t *)secs, k, sec) {
+		const char *node = json_string_value(json_object_get(sec, "name"));
+		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
+		const char *fs = json_string_value(json_object_get(st, "fs"));
+		if (node && strcmp(node, by) == 0)
+			return fs && strncmp(fs, want, strlen(want)) == 0;
+	}
+	return false;
+}
+
 /* Is node BY (the one the leader named to format datastore NAME) formatting it right now, by its
  * own report? A formatter that is gone (no section) is not: its file system is adopted as it is,
- * and a half-made one fails to mount with the tool's own error, retried. */
-static bool formatter_busy(struct datastores *d, const char *by, const char *name)
+ * and a half-made one fails to mount with the tool's own error, retried. Its step reads "mkfs"
+ * also from its probe after mkfs until its mount is done: the file system that probe found
+ * (WANT) says the mkfs is over. */
+static bool formatter_busy(struct datastores *d, const char *by, const char *name, const char *want)
 {
 	const json_t *secs = service_node_sections(d->ctx), *sec;
 	const char *k;
@@ -342,7 +363,7 @@ static bool formatter_busy(struct datastores *d, const char *by, const char *nam
 		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), name);
 		const char *step = json_string_value(json_object_get(st, "step"));
 		if (node && strcmp(node, by) == 0)
-			return step && strcmp(step, step_names[STEP_MKFS]) == 0;
+			return step && strcmp(step, step_names[STEP_MKFS]) == 0 && !formatted_by(d, by, name, want);
 	}
 	return false;
 }
@@ -479,8 +500,14 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 	char uuid[37];
 	int r = 0;
 
-	if (l->busy || (l->retry_at && now_usec(d) < l->retry_at))
+	if (l->busy)
 		return;
+	if (l->retry_at && now_usec(d) < l->retry_at) {
+		/* Not due yet: the timer must come back for it (it may have fired for another
+		 * datastore's earlier retry, and reconcile() arms it only for the period). */
+		arm_timer(d, l->retry_at);
+		return;
+	}
 	if (l->removing && l->step < STEP_POOL_REMOVE)
 		l->step = STEP_POOL_REMOVE;
 	if (!l->removing && l->step >= STEP_POOL_REMOVE)
@@ -519,7 +546,7 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 
 		snprintf(want, sizeof(want), "%s label=", ds_fs_name(spec->fs));
 		if (fs && strncmp(fs, want, strlen(want)) == 0 && by && strcmp(by, me) != 0 &&
-		    formatter_busy(d, by, spec->name)) {
+		    formatter_busy(d, by, spec->name, want)) {
 			/* mkfs writes the superblock before it is done (mount.ocfs2 then fails with
 			 * "Internal logic failure"): mount only once the formatter has finished. */
 			l->busy = false;
@@ -542,10 +569,20 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 			return;
 		}
 		if (!by || strcmp(by, me) != 0) {
-			/* Another node formats it: look again later. */
+			/* Another node formats it: probe again once that node's section says its probe
+			 * found the file system, at the latest RETRY_MIN after this wait began; until
+			 * then look at its section (not the device) every FORMATTER_POLL. */
+			uint64_t now = now_usec(d);
+
 			l->busy = false;
-			l->step = STEP_FS_PROBE;
-			l->retry_at = now_usec(d) + RETRY_MIN_USEC;
+			if (!l->formatter_wait)
+				l->formatter_wait = now;
+			if ((by && formatted_by(d, by, spec->name, want)) || now >= l->formatter_wait + RETRY_MIN_USEC) {
+				l->formatter_wait = 0;
+				l->step = STEP_FS_PROBE;
+				return walk(d, l, spec, rec);
+			}
+			l->retry_at = now + FORMATTER_POLL_USEC;
 			set_status(l, "step", json_string("waiting for the node that formats it"));
 			arm_timer(d, l->retry_at);
 			return;
