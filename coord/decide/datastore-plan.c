@@ -1369,6 +1369,7 @@ static void assign_waves(struct b *b)
 	struct dsplan *p = b->p;
 	struct order *ord;
 	struct dsplan_op *sorted;
+	size_t *pos;
 	bool changed = true;
 
 	for (size_t pass = 0; changed && pass <= p->n_ops; pass++) {
@@ -1403,6 +1404,27 @@ static void assign_waves(struct b *b)
 		sorted[i] = p->ops[ord[i].idx];
 	free(p->ops);
 	p->ops = sorted;
+	/* Each op's dependencies, as indices in the sorted ops: pos[j] is where op j went. */
+	pos = calloc(p->n_ops, sizeof(*pos));
+	if (!pos)
+		b->oom = true;
+	for (size_t i = 0; pos && i < p->n_ops; i++)
+		pos[ord[i].idx] = i;
+	for (size_t j = 0; pos && j < p->n_ops && !b->oom; j++) {
+		const struct idxv *d = &b->deps[j];
+		struct dsplan_op *op = &p->ops[pos[j]];
+
+		if (!d->n)
+			continue;
+		if (!(op->after = calloc(d->n, sizeof(*op->after)))) {
+			b->oom = true;
+			break;
+		}
+		for (size_t k = 0; k < d->n; k++)
+			op->after[k] = pos[d->v[k]];
+		op->n_after = d->n;
+	}
+	free(pos);
 	free(ord);
 }
 
@@ -1499,6 +1521,7 @@ void dsplan_free(struct dsplan *p)
 		free(op->members);
 		free(op->junction);
 		free(op->comment);
+		free(op->after);
 	}
 	free(p->ops);
 	for (size_t i = 0; i < p->n_blocked; i++) {

@@ -243,6 +243,10 @@ struct dsplan_op {
 	char *comment;                /* ensure of a volume, LUN, igroup, subsystem, share: "kvmcd:<id>" */
 	unsigned wave;                /* ops of one wave are independent and may run in parallel;
 					 wave n+1 starts when wave n is done */
+	size_t *after;                /* the ops (indices in the plan's ops, all of earlier waves)
+					 this one waits for: an executor may start it as soon as
+					 these are done, without waiting for the rest of their waves */
+	size_t n_after;
 };
 
 /* Why a datastore cannot go on (status shows it); owned by the plan. */

@@ -370,16 +370,25 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
 
 /* ---- execute ------------------------------------------------------------------------------ */
 
+/*
+ * Dataflow over the plan's dependencies: an op starts as soon as every op it waits for
+ * (dsplan_op.after) has succeeded, not when its whole previous wave is done -- an NFS volume
+ * waits for the export policy only, not for every SAN volume's job, and a datastore's LUN for
+ * its own volume only. After a failure nothing new starts; what runs completes.
+ */
+enum { EX_WAITING, EX_RUNNING, EX_DONE, EX_FAILED };
+
 struct execute {
 	struct ontap_client *client;  /* borrowed */
 	const struct dsplan_op *ops;  /* borrowed until done */
 	size_t n;
 	char *comment;                /* owned */
-	unsigned wave;                /* the wave running */
-	unsigned pending;
+	unsigned char *state;         /* owned: EX_* per op */
+	size_t running;
+	bool pumping;                 /* inside exec_pump(): completions do not recurse */
 	int r;
 	json_t *results;              /* owned */
-	sd_event_source *start;       /* owned: starts the first wave from the loop */
+	sd_event_source *start;       /* owned: starts the first ops from the loop */
 	ontap_ds_executed_fn done;
 	void *userdata;
 };
@@ -389,12 +398,13 @@ struct exec_req {
 	const struct dsplan_op *op;   /* borrowed */
 };
 
-static void exec_next_wave(struct execute *e);
+static void exec_pump(struct execute *e);
 
 static void exec_finish(struct execute *e)
 {
 	e->done(e->userdata, e->r, e->results);
 	json_decref(e->results);
+	free(e->state);
 	free(e->comment);
 	free(e);
 }
@@ -416,9 +426,10 @@ static void on_executed(void *userdata, int r, const struct ontap_object *obj, c
 						    "message", r < 0 && err ? err->message : NULL));
 	if (r < 0 && e->r == 0)
 		e->r = r;
+	e->state[q->op - e->ops] = r < 0 ? EX_FAILED : EX_DONE;
+	e->running--;
 	free(q);
-	if (--e->pending == 0)
-		exec_next_wave(e);
+	exec_pump(e);
 }
 
 /* Starts one op with the typed client calls. < 0: not started. */
@@ -498,58 +509,81 @@ static int exec_one(struct execute *e, struct exec_req *q)
 	return -EOPNOTSUPP; /* the client has no such call yet: reported as this op's failure */
 }
 
-static void exec_next_wave(struct execute *e)
+/* May op i start: has every op it waits for succeeded? An op that lists none waits for every op
+ * of the earlier waves (a plan's op of wave w > 0 always lists what it waits for). */
+static bool exec_ready(const struct execute *e, size_t i)
 {
-	unsigned next = UINT32_MAX;
+	const struct dsplan_op *op = &e->ops[i];
 
-	if (e->r < 0)
-		return exec_finish(e);
-	/* The lowest wave above the one just done (any wave at the start). */
-	for (size_t i = 0; i < e->n; i++)
-		if ((e->wave == UINT32_MAX || e->ops[i].wave > e->wave) && e->ops[i].wave < next)
-			next = e->ops[i].wave;
-	if (next == UINT32_MAX)
-		return exec_finish(e);
-	e->wave = next;
-	e->pending = 1; /* held while this wave's ops start */
-	for (size_t i = 0; i < e->n; i++) {
-		struct exec_req *q;
-		int r;
-
-		if (e->ops[i].wave != next)
-			continue;
-		q = calloc(1, sizeof(*q));
-		if (!q) {
-			e->r = e->r ?: -ENOMEM;
-			break;
-		}
-		*q = (struct exec_req){ .e = e, .op = &e->ops[i] };
-		e->pending++;
-		r = exec_one(e, q);
-		if (r < 0) {
-			/* Not started (no callback will come): recorded as this op's failure. */
-			_cleanup_free_ char *opj = dsplan_op_json(q->op);
-			json_t *opv = opj ? json_loads(opj, 0, NULL) : NULL;
-
-			json_array_append_new(e->results, json_pack("{sosiss}", "op", opv ? opv : json_null(), "r", r,
-								    "error", r == -EOPNOTSUPP ? "not supported by this ONTAP client"
-											: strerror(-r)));
-			e->r = e->r ?: r;
-			e->pending--;
-			free(q);
-		}
+	if (op->n_after) {
+		for (size_t k = 0; k < op->n_after; k++)
+			if (e->state[op->after[k]] != EX_DONE)
+				return false;
+		return true;
 	}
-	if (--e->pending == 0)
-		exec_next_wave(e);
+	for (size_t k = 0; k < e->n; k++)
+		if (e->ops[k].wave < op->wave && e->state[k] != EX_DONE)
+			return false;
+	return true;
 }
 
-/* The first wave starts from the loop, so `done` never runs inside ontap_ds_execute(). */
+/* Starts every op that may start; finishes when nothing runs any more. */
+static void exec_pump(struct execute *e)
+{
+	bool again = true;
+
+	if (e->pumping)
+		return;
+	e->pumping = true;
+	while (again && e->r == 0) {
+		again = false;
+		for (size_t i = 0; i < e->n && e->r == 0; i++) {
+			struct exec_req *q;
+			int r;
+
+			if (e->state[i] != EX_WAITING || !exec_ready(e, i))
+				continue;
+			q = calloc(1, sizeof(*q));
+			if (!q) {
+				e->r = -ENOMEM;
+				break;
+			}
+			*q = (struct exec_req){ .e = e, .op = &e->ops[i] };
+			e->state[i] = EX_RUNNING;
+			e->running++;
+			again = true; /* a completion from inside the call may have readied others */
+			r = exec_one(e, q);
+			if (r < 0) {
+				/* Not started (no callback will come): recorded as this op's failure. */
+				_cleanup_free_ char *opj = dsplan_op_json(q->op);
+				json_t *opv = opj ? json_loads(opj, 0, NULL) : NULL;
+
+				json_array_append_new(e->results, json_pack("{sosiss}", "op", opv ? opv : json_null(), "r", r,
+									    "error", r == -EOPNOTSUPP ? "not supported by this ONTAP client"
+												: strerror(-r)));
+				e->r = e->r ?: r;
+				e->state[i] = EX_FAILED;
+				e->running--;
+				free(q);
+			}
+		}
+	}
+	e->pumping = false;
+	if (e->running)
+		return;
+	for (size_t i = 0; i < e->n && e->r == 0; i++)
+		if (e->state[i] == EX_WAITING)
+			e->r = -EDEADLK; /* cannot happen with after[] checked below; never hang */
+	exec_finish(e);
+}
+
+/* The first ops start from the loop, so `done` never runs inside ontap_ds_execute(). */
 static int on_exec_start(sd_event_source *s, void *userdata)
 {
 	struct execute *e = userdata;
 
 	e->start = sd_event_source_disable_unref(e->start);
-	exec_next_wave(e);
+	exec_pump(e);
 	return 0;
 }
 
@@ -560,14 +594,20 @@ int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t
 
 	if (!done || !n || !ops)
 		return -EINVAL;
+	/* What an op waits for is an earlier op of an earlier wave: so every op gets its turn. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ops[i].n_after; k++)
+			if (ops[i].after[k] >= n || ops[ops[i].after[k]].wave >= ops[i].wave)
+				return -EINVAL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	*e = (struct execute){ .client = c, .ops = ops, .n = n, .wave = UINT32_MAX, .done = done,
-			       .userdata = userdata, .results = json_array(),
+	*e = (struct execute){ .client = c, .ops = ops, .n = n, .done = done, .userdata = userdata,
+			       .results = json_array(), .state = calloc(n, 1),
 			       .comment = comment ? strdup(comment) : NULL };
-	if (!e->results || (comment && !e->comment)) {
+	if (!e->results || !e->state || (comment && !e->comment)) {
 		json_decref(e->results);
+		free(e->state);
 		free(e->comment);
 		free(e);
 		return -ENOMEM;
@@ -576,6 +616,7 @@ int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t
 		int r = sd_event_add_defer(c->event, &e->start, on_exec_start, e);
 		if (r < 0) {
 			json_decref(e->results);
+			free(e->state);
 			free(e->comment);
 			free(e);
 			return r;

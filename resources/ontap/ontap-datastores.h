@@ -2,8 +2,8 @@
 /*
  * The leader's datastore work on ONTAP, built on ontap.h: observe what ONTAP holds under
  * kvmcd's prefix (the input of coord/decide/datastore-plan.h) and execute a plan's operations
- * wave by wave. Lives in the ONTAP module (kvmcd-ontap.so) so the daemon resolves two symbols
- * instead of forty.
+ * as their dependencies allow. Lives in the ONTAP module (kvmcd-ontap.so) so the daemon
+ * resolves two symbols instead of forty.
  */
 #pragma once
 
@@ -34,12 +34,15 @@ typedef void (*ontap_ds_observed_fn)(void *userdata, int r, const json_t *observ
 int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observed_fn done, void *userdata);
 
 /*
- * Runs ops[0..n) wave by wave (ops of one wave concurrently, the client's max_concurrency
- * bounding them); a wave starts once the previous one is done; the first wave with a failure
- * is the last. done(userdata, r, results): results (borrowed) is an array, one entry per op
- * started: {"op": dsplan_op_json, "r": errno or 0, "error": what failed, for a user (the object,
- * ONTAP's message, "[ONTAP error CODE]", the HTTP status) or null, "code": ONTAP's error code as
- * it sent it ("460770") or null, "message": ONTAP's message alone or null}.
+ * Runs ops[0..n) (a plan's ops, in its order): each op as soon as every op it waits for
+ * (ops[i].after: indices in ops, of earlier waves; none listed: every op of the earlier waves)
+ * has succeeded, concurrently with whatever else may run, the client's max_concurrency bounding
+ * them. After a failure nothing new starts; what runs completes. -EINVAL when an op waits for
+ * one that is not in ops or not of an earlier wave. done(userdata, r, results): results
+ * (borrowed) is an array, one entry per op started: {"op": dsplan_op_json, "r": errno or 0,
+ * "error": what failed, for a user (the object, ONTAP's message, "[ONTAP error CODE]", the HTTP
+ * status) or null, "code": ONTAP's error code as it sent it ("460770") or null, "message":
+ * ONTAP's message alone or null}.
  * comment is set on what is created ("kvmcd:<cluster id>"). ops are borrowed until done.
  */
 typedef void (*ontap_ds_executed_fn)(void *userdata, int r, const json_t *results);

@@ -44,6 +44,10 @@
  *   - the ops of one wave are independent: performed in plan order and in reverse order within
  *     each wave, every op succeeds and changes something (no duplicate, no no-op), and both
  *     orders end in the same ONTAP;
+ *   - an op's `after` (the ops it waits for) lists ops of earlier waves, the latest of them in
+ *     the wave just before its own, and is all it needs: performed as the executor may, each op
+ *     once its `after` are done, the latest-planned ready op first (which mixes the waves), every
+ *     op succeeds and the end is the same ONTAP;
  *   - idempotence: on the ONTAP that results from performing the plan, the plan is empty;
  *   - resumability: after any prefix of the ops (every prefix up to 40 ops, evenly spread ones
  *     beyond) and after every other op of each wave, the plan is exactly the ops not performed
@@ -1220,6 +1224,42 @@ static bool run_ops(struct sim *s, json_t *st, const struct dsplan *p, size_t to
 	return true;
 }
 
+/* Performs every op of p on st in an order the executor may take: the ops it waits for done,
+ * the latest-planned ready op first; every op must change st. False (after scn_fail) when one
+ * does not. */
+static bool run_dataflow(struct sim *s, json_t *st, const struct dsplan *p)
+{
+	bool *done = xcalloc(p->n_ops ? p->n_ops : 1, sizeof(bool)), ok = true;
+
+	for (size_t n = 0; n < p->n_ops && ok; n++) {
+		size_t i = p->n_ops;
+		for (size_t j = p->n_ops; j-- > 0 && i == p->n_ops;) {
+			bool ready = !done[j];
+			for (size_t k = 0; ready && k < p->ops[j].n_after; k++)
+				ready = done[p->ops[j].after[k]];
+			if (ready)
+				i = j;
+		}
+		if (i == p->n_ops) {
+			scn_fail(s->r, "as soon as their dependencies allow: %zu op(s) never become ready", p->n_ops - n);
+			ok = false;
+		} else {
+			_cleanup_free_ char *why = NULL;
+			int rc = apply(s, st, &p->ops[i], &why);
+			if (rc != APPLIED) {
+				scn_fail(s->r, "as soon as their dependencies allow: op %zu (%s %s%s%s) %s", i + 1,
+					 dsplan_op_name(p->ops[i].kind), p->ops[i].object, p->ops[i].target ? " " : "",
+					 p->ops[i].target ? p->ops[i].target : "",
+					 rc == ADOPTED ? "changes nothing: a duplicate" : why);
+				ok = false;
+			}
+			done[i] = true;
+		}
+	}
+	free(done);
+	return ok;
+}
+
 /* Equal states; the LUN numbers ONTAP chose depend on the order maps were made, and are not
  * part of what the plan decides. */
 static bool state_equal(json_t *a, json_t *b)
@@ -1274,15 +1314,28 @@ static void check_rest(struct sim *s, json_t *st, const struct dsplan *p, const 
 /* Every invariant of a plan p computed from st (see the top of this file). */
 static void check_plan(struct sim *s, json_t *st, const struct dsplan *p)
 {
-	json_t *fwd = json_deep_copy(st), *rev = json_deep_copy(st);
+	json_t *fwd = json_deep_copy(st), *rev = json_deep_copy(st), *flow = json_deep_copy(st);
 	bool *done = xcalloc(p->n_ops, sizeof(bool));
 
 	for (size_t i = 0; i < p->n_ops; i++) {
+		unsigned w = 0;
+
 		check_ownership(s, st, &p->ops[i], i);
 		check_destructive(s, st, &p->ops[i], i);
 		check_access(s, &p->ops[i], i);
 		if (i && p->ops[i].wave < p->ops[i - 1].wave)
 			scn_fail(s->r, "op %zu is in wave %u, after wave %u", i + 1, p->ops[i].wave, p->ops[i - 1].wave);
+		for (size_t k = 0; k < p->ops[i].n_after; k++) {
+			size_t j = p->ops[i].after[k];
+			if (j >= p->n_ops || p->ops[j].wave >= p->ops[i].wave)
+				scn_fail(s->r, "op %zu (wave %u) waits for op %zu, not of an earlier wave", i + 1,
+					 p->ops[i].wave, j + 1);
+			else if (p->ops[j].wave + 1 > w)
+				w = p->ops[j].wave + 1;
+		}
+		if (w != p->ops[i].wave)
+			scn_fail(s->r, "op %zu is in wave %u, but what it waits for ends in wave %d", i + 1,
+				 p->ops[i].wave, (int)w - 1);
 	}
 	if (p->n_ops && (p->n_waves != p->ops[p->n_ops - 1].wave + 1 || p->ops[0].wave != 0))
 		scn_fail(s->r, "the plan says %u waves; its ops span %u..%u", p->n_waves, p->ops[0].wave,
@@ -1292,6 +1345,8 @@ static void check_plan(struct sim *s, json_t *st, const struct dsplan *p)
 		struct dsplan *q;
 		if (!state_equal(fwd, rev))
 			scn_fail(s->r, "the ops of a wave are not independent: plan order and reverse order end differently");
+		if (run_dataflow(s, flow, p) && !state_equal(fwd, flow))
+			scn_fail(s->r, "as soon as their dependencies allow, the ops end differently than in plan order");
 		q = compute(s, fwd);
 		if (q->n_ops) {
 			_cleanup_free_ char *k = op_key(&q->ops[0]);
@@ -1340,6 +1395,7 @@ static void check_plan(struct sim *s, json_t *st, const struct dsplan *p)
 	free(done);
 	json_decref(fwd);
 	json_decref(rev);
+	json_decref(flow);
 }
 
 /* A plan of the inputs and ONTAP now, its invariants checked. Owned. */
@@ -1779,9 +1835,11 @@ static int st_plan(void *d, struct scn *r, const char *verb, const char *args)
 }
 
 /*
- * Performs the next n ops of the last plan as the executor does: wave by wave, every op of a
+ * Performs the next n ops of the last plan as the executor may: wave by wave, every op of a
  * wave started; when one fails, the rest of its wave still completes and the plan stops there
- * (the leader reads ONTAP back and plans again). fail_op (1-based, 0 = none) fails, after
+ * (the leader reads ONTAP back and plans again). (The executor starts an op as soon as what it
+ * waits for is done, so ops of later waves may have started before a failure too: check_plan
+ * covers that order.) fail_op (1-based, 0 = none) fails, after
  * taking effect when `applied`. Returns the number of failed ops.
  */
 static unsigned perform(struct sim *s, size_t n, size_t fail_op, bool applied, bool trace)
