@@ -67,6 +67,7 @@ struct daemon {
 	char *status_text;              /* owned: last STATUS= sent to systemd */
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
 	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
+	uint64_t sections_gen;          /* core_node_sections_generation() the services last heard of */
 	struct service_ctx svc[N_SERVICES];
 };
 
@@ -302,6 +303,13 @@ static void drain(struct daemon *d)
 		sd_event_source_set_enabled(d->core_timer, SD_EVENT_ONESHOT);
 	} else
 		sd_event_source_set_enabled(d->core_timer, SD_EVENT_OFF);
+	/* Node sections are soft (no COMMITTED): tell the services they changed. What a hook
+	 * queues schedules the next drain (not draining any more). */
+	if (core_node_sections_generation(d->core) != d->sections_gen) {
+		d->sections_gen = core_node_sections_generation(d->core);
+		FOREACH_SERVICE_WITH(d, s, sections)
+			s->ops->sections(s->state);
+	}
 	update_status(d);
 }
 

@@ -14,8 +14,6 @@
 #include "macros.h"
 
 #define PERIOD_USEC (30 * USEC_PER_SEC)
-#define WATCH_USEC (1 * USEC_PER_SEC) /* node sections are soft (no committed notification):
-				       * what the plan reads of them is compared this often */
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define MAX_ROUNDS 20 /* observe/execute rounds in one run before a pause: a plan that never
@@ -31,7 +29,6 @@ struct leader_ds {
 	unsigned rounds;                  /* in the current run */
 	unsigned failures;
 	sd_event_source *timer;           /* owned */
-	sd_event_source *watch;           /* owned: the node sections' watch, while acting */
 	uint64_t sections_sig;            /* what the plan last read of the sections (a hash) */
 	json_t *last;                     /* owned: the last plan's summary for status */
 	char error[512];                  /* the last failure, "" when none */
@@ -65,7 +62,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
  * What the plan reads of the node sections, as a hash: every member's initiator names and
  * addresses, and which datastores it has attached. A node that joins publishes its inventory,
  * a node that detached a removed datastore says so -- both only in its soft section, which
- * brings no committed notification: the watch re-runs the loop when this changes.
+ * brings no committed notification: leader_ds_sections() re-runs the loop when this changes.
  */
 static uint64_t sections_signature(struct leader_ds *l)
 {
@@ -93,15 +90,6 @@ static uint64_t sections_signature(struct leader_ds *l)
 	return text ? spec_hash_bytes(text, strlen(text)) : 0;
 }
 
-static int on_watch(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct leader_ds *l = userdata;
-
-	sd_event_source_set_time(s, usec + WATCH_USEC);
-	if (l->client && sections_signature(l) != l->sections_sig)
-		run(l);
-	return 0;
-}
 
 static void fail(struct leader_ds *l, const char *fmt, ...) _printf_(2, 3);
 static void fail(struct leader_ds *l, const char *fmt, ...)
@@ -940,6 +928,12 @@ void leader_ds_kick(struct leader_ds *l)
 		run(l);
 }
 
+void leader_ds_sections(struct leader_ds *l)
+{
+	if (l && l->client && sections_signature(l) != l->sections_sig)
+		run(l);
+}
+
 void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, const struct leader_ds_ontap *ops)
 {
 	if (!l)
@@ -947,10 +941,6 @@ void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, cons
 	l->client = client;
 	if (ops)
 		l->ops = *ops;
-	if (l->watch) {
-		sd_event_source_set_time(l->watch, now_usec(l) + WATCH_USEC);
-		sd_event_source_set_enabled(l->watch, client ? SD_EVENT_ON : SD_EVENT_OFF);
-	}
 	if (client)
 		run(l);
 	else if (l->timer)
@@ -981,10 +971,6 @@ int leader_ds_new(struct service_ctx *ctx, const char *cluster_name, struct lead
 	r = sd_event_add_time(service_event(ctx), &l->timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_timer, l);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
-	if (r >= 0)
-		r = sd_event_add_time(service_event(ctx), &l->watch, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 10, on_watch, l);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(l->watch, SD_EVENT_OFF);
 	if (r < 0) {
 		leader_ds_free(l);
 		return r;
@@ -998,7 +984,6 @@ void leader_ds_free(struct leader_ds *l)
 	if (!l)
 		return;
 	sd_event_source_disable_unref(l->timer);
-	sd_event_source_disable_unref(l->watch);
 	json_decref(l->last);
 	free(l->prefix);
 	free(l);

@@ -9,8 +9,8 @@
  * Runs only while acting (LEADING); stops starting anything when acting stops (what is in
  * flight finishes or is cancelled with the client's epoch). Re-runs when the spec or the
  * records change (committed), when what it reads of the node sections changes (initiators,
- * addresses, attached datastores: sections are soft and bring no notification, so they are
- * compared every second), after a failure with backoff, and every 30 s.
+ * addresses, attached datastores: service_ops.sections), after a failure with backoff, and
+ * every 30 s.
  */
 #pragma once
 
@@ -37,5 +37,8 @@ void leader_ds_free(struct leader_ds *l);
 void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, const struct leader_ds_ontap *ops);
 /* The spec or the sections may have changed. */
 void leader_ds_kick(struct leader_ds *l);
+/* A node section changed (service_ops.sections): runs the loop when what the plan reads of the
+ * sections (initiators, addresses, attached datastores) changed. */
+void leader_ds_sections(struct leader_ds *l);
 /* For the "ontap" status section: {"prefix", "last_plan": {...}, "blocked": [...], "error"}. */
 json_t *leader_ds_status(const struct leader_ds *l);

@@ -417,6 +417,15 @@ static void svc_committed(void *state, uint64_t version, bool may_act)
 		leader_ds_kick(l->ds); /* the spec or a node's section may have changed */
 }
 
+/* A node published or left: the datastore loop looks whether what it reads of them changed. */
+static void svc_sections(void *state)
+{
+	struct leader_ontap *l = state;
+
+	if (l)
+		leader_ds_sections(l->ds);
+}
+
 static json_t *svc_status(void *state)
 {
 	return leader_ontap_status(state);
@@ -431,5 +440,6 @@ const struct service_ops leader_ontap_service = {
 	.role = svc_role,
 	.leading = svc_leading,
 	.committed = svc_committed,
+	.sections = svc_sections,
 	.status = svc_status,
 };

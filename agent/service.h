@@ -159,6 +159,13 @@ struct service_ops {
 	 */
 	void (*committed)(void *state, uint64_t version, bool may_act);
 
+	/*
+	 * A member's node section was replaced or dropped (soft state: it brings no committed
+	 * notification). Called from the drain, after the actions it performed, at most once per
+	 * drain; read service_node_sections(). Cheap: it comes with every delivered section.
+	 */
+	void (*sections)(void *state);
+
 	/* The local-API verbs this service answers; NULL or { NULL } for none. */
 	const struct service_command *commands;
 

@@ -96,6 +96,7 @@ struct core {
 	uint64_t records_hash;           /* sum of record_hash() over the records: updated in place */
 	uint64_t max_epoch;              /* highest epoch ever seen; persisted */
 	json_t *sections;                /* owned; soft: "<nodeid>" -> {"name", "seq", "section"} */
+	uint64_t sections_gen;           /* +1 whenever a section is replaced or dropped */
 	json_t *own_section;             /* owned; what this node publishes; NULL = nothing */
 	bool own_section_due;            /* (re)send it when the view is synced */
 	uint64_t own_section_seq;
@@ -719,8 +720,10 @@ static void sections_drop_departed(struct core *c)
 	json_object_foreach_safe(c->sections, tmp, k, v) {
 		char *end;
 		unsigned long id = strtoul(k, &end, 10);
-		if (*end || !member_get(c, (uint32_t)id))
+		if (*end || !member_get(c, (uint32_t)id)) {
 			json_object_del(c->sections, k);
+			c->sections_gen++;
+		}
 	}
 }
 
@@ -762,6 +765,7 @@ static void on_section(struct core *c, uint64_t now, uint32_t sender, const stru
 	json_object_set_new(c->sections, key,
 			    json_pack("{sssIso}", "name", member_name(c, sender) ? member_name(c, sender) : "",
 				      "seq", (json_int_t)in->seq, "section", doc));
+	c->sections_gen++;
 	decide(c, CORE_LOG_DEBUG, "section", "{sIsI}", "node", (json_int_t)sender, "bytes", (json_int_t)in->payload.len);
 }
 
@@ -2375,6 +2379,7 @@ bool core_is_quorate(const struct core *c) { return c->quorate; }
 
 const json_t *core_records(const struct core *c) { return c->records; }
 const json_t *core_node_sections(const struct core *c) { return c->sections; }
+uint64_t core_node_sections_generation(const struct core *c) { return c->sections_gen; }
 const json_t *core_spec(const struct core *c) { return c->spec; }
 const char *core_cluster_id(const struct core *c) { return c->cluster_id; }
 bool core_is_acting(const struct core *c) { return c->acting; }

@@ -268,6 +268,9 @@ char *core_persist_json(const struct core *c);
  */
 const json_t *core_records(const struct core *c);
 const json_t *core_node_sections(const struct core *c);
+/* Changes whenever a member's section is replaced or dropped: soft state brings no
+ * CORE_ACT_COMMITTED, so a shell that wants to react compares this after performing actions. */
+uint64_t core_node_sections_generation(const struct core *c);
 const json_t *core_spec(const struct core *c);
 const char *core_cluster_id(const struct core *c); /* "" while the cluster has none */
 
