@@ -472,10 +472,11 @@ static void print_status(json_t *st)
 		json_t *removed = json_object_get(json_object_get(st, "datastores"), "removed"), *x;
 		json_array_foreach(removed, i, x) {
 			const char *state = str_or(x, "state", "?"), *wait = str_or(json_object_get(x, "ontap"), "blocked", NULL);
+			if (!strcmp(state, "destroyed"))
+				continue; /* done as asked; `datastore list` still names it */
 			printf("Removed:     datastore %s: %s%s%s\n", str_or(x, "name", "?"),
 			       !strcmp(state, "kept") ? "its volume and data are KEPT on ONTAP" :
 			       !strcmp(state, "destroying") ? "its volume is being DESTROYED (--destroy-data)" :
-			       !strcmp(state, "destroyed") ? "its volume is destroyed (--destroy-data)" :
 							     "being detached; its volume and data will be kept",
 			       wait ? ": " : "", wait ? wait : "");
 		}
