@@ -6,7 +6,7 @@ set -eu
 BUILD="build-essential meson ninja-build pkg-config clang llvm libclang-rt-14-dev"
 LIBS="libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libcorosync-common-dev
       libsystemd-dev libjansson-dev libcurl4-openssl-dev libvirt-dev libdlm-dev libnvme-dev
-      libinih-dev libmicrohttpd-dev libgnutls28-dev libjson-c-dev"
+      libinih-dev libmicrohttpd-dev libgnutls28-dev libjson-c-dev libxml2-dev"
 # Runtime of the demo and the multi-node tests: real corosync per network namespace.
 RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl openssl"
 # One real libvirtd per multi-node test node (monolithic libvirtd; NOT libvirt-daemon-system,

@@ -34,7 +34,7 @@ int main(void)
 	spec_problems_clear(&p);
 
 	/* every problem at once, each with its path */
-	CHECK(problems_of("{\"labels\":{\"bad key\":\"x\",\"ok\":5},\"nodes\":[{\"name\":\"kvm1\"},{\"name\":\"kvm1\",\"id\":0,\"x\":1},7],\"vms\":[]}", &p) == -EINVAL, "invalid accepted");
+	CHECK(problems_of("{\"labels\":{\"bad key\":\"x\",\"ok\":5},\"nodes\":[{\"name\":\"kvm1\"},{\"name\":\"kvm1\",\"id\":0,\"x\":1},7],\"vmz\":[]}", &p) == -EINVAL, "invalid accepted");
 	CHECK(has(&p, "labels: invalid label key \"bad key\""), "label key");
 	CHECK(has(&p, "labels.ok: must be a string"), "label value type");
 	CHECK(has(&p, "nodes[0].id: missing"), "missing id");
@@ -42,7 +42,7 @@ int main(void)
 	CHECK(has(&p, "nodes[1]: unknown key \"x\""), "unknown node key");
 	CHECK(has(&p, "nodes[1].name: \"kvm1\" already used by nodes[0]"), "duplicate name");
 	CHECK(has(&p, "nodes[2]: must be an object"), "node type");
-	CHECK(has(&p, "vms: unknown key"), "unknown top-level key");
+	CHECK(has(&p, "vmz: unknown key"), "unknown top-level key");
 	CHECK(p.n == 8, "expected 8 problems, got %u", p.n);
 	d = spec_problems_join(&p);
 	CHECK(d && strchr(d, '\n'), "joined problems");

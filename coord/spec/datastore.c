@@ -10,6 +10,7 @@
 
 #include "datastore.h"
 #include "macros.h"
+#include "vm.h"
 
 #define PROTOCOL_LIST "iscsi, fc, nvme-tcp, nfs, smb"
 #define UNITS_ACCEPTED "units are K M G T P (powers of 1024, upper case, no B)"
@@ -762,5 +763,6 @@ int spec_validate_change(const json_t *from, const json_t *to, struct spec_probl
 			spec_problem(p, "datastores[%zu].size: %s would shrink from %s to %s; a datastore only grows", i,
 				     t.name, ds_size_format(f.size, s1), ds_size_format(t.size, s2));
 	}
+	vm_validate_change(from, to, p); /* coord/spec/vm.h: a VM's <uuid> */
 	return p->n + p->dropped > before ? -EINVAL : 0;
 }

@@ -165,7 +165,8 @@ const char *ds_destroy_data_added(const json_t *from, const json_t *to);
 
 /*
  * The refusals that compare with the spec in force: a datastore's protocol or fs (defaults
- * applied) changed, a datastore shrunk. Entries are matched by name; anything else may change
+ * applied) changed, a datastore shrunk; and the VMs' (vm_validate_change(): a <uuid>, vm.h).
+ * Entries are matched by name; anything else may change
  * (a renamed datastore is a removal and an addition; a path may move). `to` has passed
  * spec_validate(); `from` is the spec in force and may be NULL, {} or even a spec today's rules
  * would refuse (what can be read of it is compared). Appends to *problems and returns -EINVAL

@@ -10,6 +10,7 @@
 #include "datastore.h"
 #include "macros.h"
 #include "spec.h"
+#include "vm.h"
 
 #define LABEL_KEY_MAX 63
 #define LABEL_VALUE_MAX 256
@@ -108,6 +109,11 @@ static bool node_name_ok(const char *s)
 	return true;
 }
 
+bool spec_node_name_ok(const char *s)
+{
+	return node_name_ok(s);
+}
+
 static void validate_labels(const json_t *labels, const char *path, struct spec_problems *p)
 {
 	const char *k;
@@ -204,8 +210,10 @@ int spec_validate(const json_t *spec, struct spec_problems *p)
 			ds_validate(spec, p);
 		else if (!strcmp(k, "destroy_data"))
 			ds_validate_destroy_data(spec, p);
+		else if (!strcmp(k, "vms"))
+			vm_validate(spec, p);
 		else
-			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data)", k);
+			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data, vms)", k);
 	}
 	return p->n + p->dropped > before ? -EINVAL : 0;
 }

@@ -2,7 +2,7 @@
 /*
  * The cluster spec: the desired state an admin applies with `kvmcctl spec apply`.
  *
- * A JSON object. At this stage it knows four keys, all optional:
+ * A JSON object. At this stage it knows five keys, all optional:
  *   "nodes":      array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
  *                 names and ids unique; the id is the corosync node id of that host.
  *   "labels":     object mapping label keys to string values.
@@ -12,6 +12,8 @@
  *   "destroy_data": names of datastores removed from "datastores" whose ONTAP volume the user
  *                 asked to destroy (`kvmcctl datastore remove NAME --destroy-data`); datastore.h
  *                 says why it is here and how it is kept from being set by accident.
+ *   "vms":        array of VM objects (name, domain_xml, state, placement, ha); their rules,
+ *                 defaults and limits are in vm.h (every disk on a datastore of the same spec).
  * Label keys: 1..63 chars of [A-Za-z0-9._/-], starting with a letter or digit; values: strings of
  * at most 256 bytes without control characters. Any other key anywhere is an error, so a typo
  * is never silently ignored.
@@ -49,6 +51,10 @@ int spec_parse(const char *text, size_t len, json_t **out, struct spec_problems 
 
 /* Validates an already-parsed document; same contract as spec_parse. */
 int spec_validate(const json_t *spec, struct spec_problems *problems);
+
+/* Whether s is a host name as the spec's nodes[].name takes it (1-63 chars of A-Z a-z 0-9 - . _,
+ * starting with a letter or digit); also the rule of a VM's placement prefer / avoid. */
+bool spec_node_name_ok(const char *s);
 
 /* The spec as canonical text: sorted keys, compact. Owned by the caller. NULL on ENOMEM. */
 char *spec_canonical(const json_t *spec);
