@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "datastore.h"
 #include "datastores.h"
+#include "vm-spec-api.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -31,6 +32,7 @@
 static const struct service_ops *const services[] = {
 	&leader_ontap_service,
 	&datastores_service,     /* agent/datastores.c: every node's side of the datastores */
+	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)

@@ -18,7 +18,10 @@
  *      not in a synced quorate view); printed anyway, and --allow-stale makes that 0.
  * The reply's "outcome" decides (exit_of_failure()); from an older daemon without it, the
  * errno does. `datastore remove` is a change: an unknown NAME is refused by kvmcd (2), nothing
- * applied; one removed already is "already in place" (0).
+ * applied; one removed already is "already in place" (0). So are `vm add|import|start|stop|
+ * remove`: an unknown NAME, a VM added twice with another definition, a file or domain that is
+ * no VM kvmcd can take (unreadable, not a <domain>, a disk on no datastore) are refused (2),
+ * nothing applied; a VM started already, or added again as it is, is "already in place" (0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,7 @@
 #include "build-config.h"
 #include "config.h"
 #include "coord/spec/spec.h"
+#include "coord/spec/vm.h"
 #include "macros.h"
 #ifdef HAVE_ONTAP_CHECK
 #include "resources/ontap/ontap-check.h"
@@ -85,12 +89,21 @@ static void usage(FILE *f)
 		"                           the packages (named for its distribution), kernel modules,\n"
 		"                           initiator name and host NQN (present, unique), libvirtd; the\n"
 		"                           SVM's side; exit 0 only when no check failed, 1 when one did\n"
+		"  vm add FILE.xml [--stopped] [--prefer N1,N2] [--avoid N1,N2] [--anti-affinity VM1,VM2]\n"
+		"         [--affinity VM1,VM2] [--no-ha] [--priority N]\n"
+		"                           add the VM the libvirt domain XML defines (named by its <name>)\n"
+		"                           to the spec; its disks must be on the spec's datastores\n"
+		"  vm import NAME [options of vm add]\n"
+		"                           the same with this node's libvirt domain NAME's definition\n"
+		"  vm start NAME | vm stop NAME\n"
+		"                           set the VM's state in the spec (kvmcd runs it or shuts it down)\n"
+		"  vm remove NAME           take the VM out of the spec (its disks stay on the datastore)\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
 		"  -s, --socket PATH   talk to the daemon at PATH\n"
 		"\n"
-		"Exit status (every command; a change is `spec apply` or `datastore remove`):\n"
+		"Exit status (every command; a change is `spec apply`, `datastore remove` or a `vm` verb):\n"
 		"  0  done: the change is committed (or was already in place); a read was answered\n"
 		"  1  usage error, or another failure here (configuration, memory, unreadable reply)\n"
 		"  2  refused, nothing applied: the spec file was rejected (unreadable, over 64 MiB,\n"
@@ -968,6 +981,258 @@ static int cmd_pool(struct ctl *ctl, int argc, char **argv)
 	return ok ? EXIT_DONE : EXIT_OTHER;
 }
 
+/* ---- VMs ------------------------------------------------------------------------------------ */
+
+/*
+ * Reads a domain XML file (stdin for "-") and checks here what can be checked here, so the admin
+ * hears about the file: its size (VM_DOMAIN_XML_MAX), NUL bytes, UTF-8, and that it is a <domain>
+ * with a <name> kvmcd takes (vm_domain_identity, the reading kvmcd does). Returns 0 with *out
+ * (owned) and name, or an exit status after saying why.
+ */
+static int load_domain_xml(const char *path, char **out, char name[static VM_NAME_MAX + 1])
+{
+	const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	char uuid[VM_UUID_TEXT], why[512];
+	size_t len = 0;
+	json_t *utf8;
+	int r;
+
+	fd = strcmp(path, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC);
+	buf = malloc(VM_DOMAIN_XML_MAX + 2);
+	if (fd < 0 || !buf) {
+		fprintf(stderr, "kvmcctl: cannot open %s: %s; nothing sent\n", shown, fd < 0 ? strerror(errno) : "out of memory");
+		return fd < 0 ? EXIT_REFUSED : EXIT_OTHER;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, VM_DOMAIN_XML_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "kvmcctl: cannot read %s: %m; nothing sent\n", shown);
+			return EXIT_REFUSED;
+		}
+		len += (size_t)n;
+		if (n == 0 || len > VM_DOMAIN_XML_MAX)
+			break;
+	}
+	buf[len] = 0;
+	if (len > VM_DOMAIN_XML_MAX) {
+		fprintf(stderr, "kvmcctl: %s is more than %u bytes; a domain definition may be at most %u bytes; nothing sent\n",
+			shown, VM_DOMAIN_XML_MAX, VM_DOMAIN_XML_MAX);
+		return EXIT_REFUSED;
+	}
+	if (strlen(buf) != len) {
+		fprintf(stderr, "%s: byte %zu is a NUL byte; a domain definition is XML text; nothing sent\n", shown, strlen(buf));
+		return EXIT_REFUSED;
+	}
+	utf8 = json_stringn(buf, len);
+	if (!utf8) {
+		fprintf(stderr, "%s: not UTF-8 text; nothing sent\n", shown);
+		return EXIT_REFUSED;
+	}
+	json_decref(utf8);
+	r = vm_domain_identity(buf, name, uuid, why, sizeof(why));
+	if (r == -ENOMEM) {
+		fputs("kvmcctl: out of memory\n", stderr);
+		return EXIT_OTHER;
+	}
+	if (r < 0) {
+		fprintf(stderr, "%s: %s; nothing sent\n", shown, why);
+		return EXIT_REFUSED;
+	}
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+/* "a,b" as a JSON array of names into obj[key]; false after saying why (an empty name). */
+static bool add_list(json_t *obj, const char *key, const char *list, const char *opt)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	json_t *arr = json_array();
+	char *p, *w;
+
+	if (!copy || !arr || json_object_set_new(obj, key, arr) < 0) {
+		fputs("kvmcctl: out of memory\n", stderr);
+		return false;
+	}
+	for (p = copy; (w = strsep(&p, ",")); ) {
+		if (!*w) {
+			usage_error("vm: %s needs names separated by commas, without empty ones ('%s')", opt, list);
+			return false;
+		}
+		json_array_append_new(arr, json_string(w));
+	}
+	return true;
+}
+
+/* The request of `vm add` / `vm import` without its XML: the options as spec keys. Exit status
+ * or EXIT_DONE with *req (owned) and the first argument that is not an option in *arg. */
+static int vm_add_options(int argc, char **argv, const char *verb, json_t **req, const char **arg)
+{
+	static const struct option options[] = {
+		{ "stopped", no_argument, NULL, 's' }, { "prefer", required_argument, NULL, 'p' },
+		{ "avoid", required_argument, NULL, 'a' }, { "anti-affinity", required_argument, NULL, 'A' },
+		{ "affinity", required_argument, NULL, 'f' }, { "no-ha", no_argument, NULL, 'n' },
+		{ "priority", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
+	};
+	json_auto_t *r = json_pack("{sss{}s{}}", "cmd", "vm-add", "placement", "ha");
+	json_t *placement = json_object_get(r, "placement"), *ha = json_object_get(r, "ha");
+	int c;
+
+	if (!r)
+		return EXIT_OTHER;
+	optind = 0; /* 0, not 1: glibc starts over, and main's "+" (no permuting) is forgotten */
+	opterr = 0;
+	/* GNU getopt permutes: FILE / NAME may come anywhere among the options. */
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		char *end;
+		long prio;
+		switch (c) {
+		case 's':
+			json_object_set_new(r, "state", json_string("stopped"));
+			break;
+		case 'p':
+		case 'a':
+		case 'A':
+		case 'f':
+			if (!add_list(placement, c == 'p' ? "prefer" : c == 'a' ? "avoid" : c == 'A' ? "anti_affinity" : "affinity",
+				      optarg, argv[optind - 1]))
+				return EXIT_OTHER;
+			break;
+		case 'n':
+			json_object_set_new(ha, "enabled", json_false());
+			break;
+		case 'P':
+			errno = 0;
+			prio = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || prio < VM_PRIORITY_MIN || prio > VM_PRIORITY_MAX)
+				return usage_error("vm %s: --priority needs an integer in %d..%d (higher first), not '%s'", verb,
+						   VM_PRIORITY_MIN, VM_PRIORITY_MAX, optarg);
+			json_object_set_new(ha, "priority", json_integer(prio));
+			break;
+		default:
+			return usage_error("vm %s: unknown option '%s'", verb, argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("vm %s: %s", verb, strcmp(verb, "add") == 0 ? "which file (FILE.xml)?" : "which domain (NAME)?");
+	if (optind + 1 < argc)
+		return usage_error("vm %s: unexpected argument '%s'", verb, argv[optind + 1]);
+	*arg = argv[optind];
+	if (json_object_size(placement) == 0)
+		json_object_del(r, "placement");
+	if (json_object_size(ha) == 0)
+		json_object_del(r, "ha");
+	*req = TAKE_PTR(r);
+	return EXIT_DONE;
+}
+
+/* Sends vm-add (req taken) for the VM `name` and says what happened. */
+static int vm_add_send(struct ctl *ctl, const char *what, json_t *req, const char *name)
+{
+	bool stopped = json_is_string(json_object_get(req, "state"));
+	json_t *reply = NULL;
+	int r = request(ctl, what, true, req, NULL, 0, &reply);
+
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: in the spec, %s\n", name,
+		       stopped ? "stopped (`kvmcctl vm start %s` starts it)" : "started: kvmcd runs it on one node");
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/*
+ * kvmcctl vm add FILE.xml [options] | vm import NAME [options]: a new entry of the spec's "vms"
+ * (coord/spec/vm.h) named after the definition's <name>, through kvmcd's spec-apply path (the
+ * verb "vm-add", agent/vm-spec-api.h). import asks this node's kvmcd for the definition of its
+ * libvirt domain NAME first ("vm-domain-xml"), then adds it the same way.
+ */
+static int cmd_vm_add(struct ctl *ctl, int argc, char **argv, bool import)
+{
+	const char *verb = import ? "import" : "add", *arg = NULL;
+	_cleanup_free_ char *xml = NULL;
+	char name[VM_NAME_MAX + 1], uuid[VM_UUID_TEXT], what[32];
+	json_t *req = NULL;
+	int r = vm_add_options(argc, argv, verb, &req, &arg);
+
+	if (r != EXIT_DONE)
+		return r;
+	if (import) {
+		json_t *reply = NULL;
+		r = request(ctl, "vm import", false, json_pack("{ssss}", "cmd", "vm-domain-xml", "name", arg), NULL, 0, &reply);
+		if (r != EXIT_DONE) {
+			json_decref(req);
+			return r;
+		}
+		xml = strdup(str_or(reply, "domain_xml", ""));
+		json_decref(reply);
+		if (!xml) {
+			json_decref(req);
+			fputs("kvmcctl: out of memory\n", stderr);
+			return EXIT_OTHER;
+		}
+		if (vm_domain_identity(xml, name, uuid, NULL, 0) < 0 || strcmp(name, arg) != 0) {
+			json_decref(req);
+			fprintf(stderr, "kvmcctl: vm import: libvirt's definition of '%s' is not one kvmcd can read; nothing applied\n", arg);
+			return EXIT_REFUSED;
+		}
+	} else {
+		r = load_domain_xml(arg, &xml, name);
+		if (r != 0) {
+			json_decref(req);
+			return r;
+		}
+	}
+	json_object_set_new(req, "domain_xml", json_string(xml));
+	snprintf(what, sizeof(what), "vm %s", verb);
+	return vm_add_send(ctl, what, req, name);
+}
+
+/* kvmcctl vm start|stop|remove NAME: the spec's entry changed through kvmcd's spec-apply path. */
+static int cmd_vm_change(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argv[0];
+	bool remove = strcmp(verb, "remove") == 0;
+	json_t *reply = NULL, *req;
+	char what[16];
+	int r;
+
+	if (argc != 2 || argv[1][0] == '-')
+		return usage_error("vm %s: %s", verb, argc < 2 ? "which VM (NAME)?" : argc > 2 ? "one VM NAME only" : "no options");
+	req = remove ? json_pack("{ssss}", "cmd", "vm-remove", "name", argv[1])
+		     : json_pack("{ssssss}", "cmd", "vm-state", "name", argv[1], "state",
+				 strcmp(verb, "start") == 0 ? "started" : "stopped");
+	snprintf(what, sizeof(what), "vm %s", verb);
+	r = request(ctl, what, true, req, NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: %s\n", argv[1],
+		       remove ? "removed from the spec; kvmcd stops its domain and undefines it on every node (its disks stay on the datastore)"
+		       : strcmp(verb, "start") == 0 ? "started in the spec: kvmcd runs it on one node"
+						    : "stopped in the spec: kvmcd shuts it down");
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl vm add|import|start|stop|remove ... */
+static int cmd_vm(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argc >= 2 ? argv[1] : "";
+
+	if (strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0)
+		return cmd_vm_add(ctl, argc - 1, argv + 1, strcmp(verb, "import") == 0);
+	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 || strcmp(verb, "remove") == 0)
+		return cmd_vm_change(ctl, argc - 1, argv + 1);
+	return usage_error("vm: add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME");
+}
+
 /* ---- preflight ------------------------------------------------------------------------------- */
 
 /* "a,b" into the JSON array arr; each name must be one of names[]. false after saying why. */
@@ -1146,6 +1411,8 @@ int main(int argc, char **argv)
 		r = cmd_pool(&ctl, argc, argv);
 	else if (strcmp(cmd, "preflight") == 0)
 		r = cmd_preflight(&ctl, argc, argv);
+	else if (strcmp(cmd, "vm") == 0)
+		r = cmd_vm(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);
