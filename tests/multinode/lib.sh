@@ -45,6 +45,8 @@ _mn_cleanup() {
 	[ -n "$_mn_watchdog" ] && kill "$_mn_watchdog" 2>/dev/null
 	if [ "$_mn_result" = skip ]; then exit 77; fi
 	[ "$rc" -eq 0 ] && [ "$_mn_result" != fail ] || _mn_result=fail
+	# The VM invariant monitor, if a test started one (vm/vm.sh): a violation fails the test.
+	_mn_vm_on_exit || _mn_result=fail
 	if [ "$_mn_result" = fail ]; then
 		log "cluster status at failure:"
 		"$CLUSTER" status 2>&1 | sed 's/^/    /'
@@ -68,6 +70,7 @@ _mn_cleanup() {
 		local keep="$MN_RUN_BASE/failed/$MN_TEST"
 		rm -rf "$keep"; mkdir -p "$keep"
 		cp -a "$MN_RUN_BASE"/last-"${MN_PREFIX:-kvmcd}"/. "$keep"/ 2>/dev/null
+		[ -d "$MN_VM_MON_DIR" ] && cp -a "$MN_VM_MON_DIR" "$keep/vm-monitor" 2>/dev/null
 		for i in $MN_NODES; do
 			if [ -f "$keep/n$i-kvmcd.log" ]; then
 				log "last lines of n$i kvmcd log:"
@@ -89,15 +92,18 @@ _mn_on_signal() {
 }
 
 # mn_begin NAME [TIMEOUT_S]: checks prerequisites (exit 77 = skipped), serialises multinode
-# tests on this machine, installs the cleanup trap and an overall watchdog.
+# tests on this machine, installs the cleanup trap and an overall watchdog. MN_NO_KVMCD=1: the
+# test runs `up --no-kvmcd` and needs no kvmcd/kvmcctl binaries (the VM substrate's tests).
 mn_begin() {
 	MN_TEST=$1
 	local timeout=${2:-240}
 	[ "$(id -u)" -eq 0 ] || mn_skip "needs root"
 	command -v corosync >/dev/null 2>&1 || mn_skip "corosync not installed"
 	for t in nsenter unshare ip nft jq; do command -v "$t" >/dev/null 2>&1 || mn_skip "$t not installed"; done
-	[ -x "$KVMCD_BUILD_DIR/agent/kvmcd" ] && [ -x "$KVMCD_BUILD_DIR/agent/kvmcctl" ] ||
-		mn_skip "no kvmcd/kvmcctl in $KVMCD_BUILD_DIR/agent"
+	if [ "${MN_NO_KVMCD:-0}" != 1 ]; then
+		[ -x "$KVMCD_BUILD_DIR/agent/kvmcd" ] && [ -x "$KVMCD_BUILD_DIR/agent/kvmcctl" ] ||
+			mn_skip "no kvmcd/kvmcctl in $KVMCD_BUILD_DIR/agent"
+	fi
 	mkdir -p "$MN_RUN_BASE"
 	# One multinode test at a time on this machine (two people running `meson test`).
 	exec 9>"$MN_RUN_BASE/test.lock"
@@ -256,3 +262,6 @@ mn_need_libvirt() {
 vsh() { local i=$1; shift; "$CLUSTER" exec "$i" timeout "${VSH_TIMEOUT:-20}" virsh -q "$@"; }
 # vm_state I NAME: the domain's state on node I ("running", "shut off", ...), "absent" if unknown.
 vm_state() { local s; s=$(vsh "$1" domstate "$2" 2>/dev/null | head -1) && [ -n "$s" ] && echo "$s" || echo absent; }
+
+# --- VMs: the counter guest, its domain XML, migrations, the invariant monitor (vm/vm.sh) ------
+. "$MN_DIR/vm/vm.sh"
