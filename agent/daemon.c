@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "datastore.h"
 #include "datastores.h"
+#include "vms.h"
 #include "vm-spec-api.h"
 #include "leader-ontap.h"
 #include "persist.h"
@@ -32,6 +33,7 @@
 static const struct service_ops *const services[] = {
 	&leader_ontap_service,
 	&datastores_service,     /* agent/datastores.c: every node's side of the datastores */
+	&vms_service,            /* agent/vms.c: placement (leader) and libvirt domains (every node) */
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	NULL,
 };
@@ -48,6 +50,7 @@ struct service_ctx {
 	struct daemon *d;              /* borrowed: the daemon that runs the service */
 	const struct service_ops *ops; /* borrowed: its entry in services[] */
 	void *state;                   /* owned through ops->free; NULL = off (or not started) */
+	json_t *section;               /* owned: its part of this node's section (its own keys), or NULL */
 };
 
 struct daemon {
@@ -444,14 +447,28 @@ int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *
 	return r;
 }
 
+/* This node's section is one object; each service owns its own top-level keys in it (the
+ * datastores' "inventory" and "datastores", the VMs' "vms" and "capacity"): a service publishes
+ * its part and the node publishes the union, so services never overwrite each other. */
 int service_node_publish(struct service_ctx *ctx, const json_t *section, char **error)
 {
 	struct daemon *d = ctx->d;
+	json_auto_t *merged = json_object();
+	json_t *mine = json_deep_copy(section);
 	int r;
 
 	if (d->fatal)
 		return -ESHUTDOWN;
-	r = core_node_publish(d->core, now_usec(), section, error);
+	if (!merged || !mine) {
+		json_decref(mine);
+		return -ENOMEM;
+	}
+	json_decref(ctx->section);
+	ctx->section = mine;
+	for (size_t i = 0; i < N_SERVICES; i++)
+		if (d->svc[i].section && json_object_update_missing(merged, d->svc[i].section) < 0)
+			return -ENOMEM;
+	r = core_node_publish(d->core, now_usec(), merged, error);
 	if (!d->draining)
 		schedule_drain(d);
 	return r;
@@ -788,9 +805,11 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->sig_hup);
 	cpg_glue_free(d->glue);
 	api_server_free(d->api);
-	for (size_t i = N_SERVICES; i-- > 0;)
+	for (size_t i = N_SERVICES; i-- > 0;) {
 		if (d->svc[i].state && d->svc[i].ops->free)
 			d->svc[i].ops->free(d->svc[i].state);
+		json_decref(d->svc[i].section);
+	}
 	core_free(d->core);
 	sd_event_unref(d->event);
 	persist_free(d->persist); /* releases the state directory's lock: last */

@@ -89,6 +89,8 @@ static void usage(FILE *f)
 		"                           the packages (named for its distribution), kernel modules,\n"
 		"                           initiator name and host NQN (present, unique), libvirtd; the\n"
 		"                           SVM's side; exit 0 only when no check failed, 1 when one did\n"
+		"  vm list [--json]         every VM: running|stopped|migrating|paused|waiting|error, its node, why\n"
+		"  vm show NAME [--json]    one VM: its record and what every node's libvirtd reports\n"
 		"  vm add FILE.xml [--stopped] [--prefer N1,N2] [--avoid N1,N2] [--anti-affinity VM1,VM2]\n"
 		"         [--affinity VM1,VM2] [--no-ha] [--priority N]\n"
 		"                           add the VM the libvirt domain XML defines (named by its <name>)\n"
@@ -1221,16 +1223,75 @@ static int cmd_vm_change(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
-/* kvmcctl vm add|import|start|stop|remove ... */
+/* kvmcctl vm list [--json] | show NAME [--json]: what the VM service reports (agent/vms.h). */
+static int cmd_vm_view(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argv[1], *name = NULL;
+	bool json = false, show = strcmp(verb, "show") == 0;
+	json_t *reply = NULL, *v;
+	size_t i;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else if (argv[k][0] == '-')
+			return usage_error("vm %s: unknown option '%s'", verb, argv[k]);
+		else if (show && !name)
+			name = argv[k];
+		else
+			return usage_error("vm %s: unexpected argument '%s'", verb, argv[k]);
+	}
+	if (show && !name)
+		return usage_error("vm show: which VM (NAME)?");
+	r = request(ctl, show ? "vm show" : "vm list", false,
+		    show ? json_pack("{ssss}", "cmd", "vm-show", "name", name) : json_pack("{ss}", "cmd", "vm-list"), NULL, 0,
+		    &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (show) {
+		v = json_object_get(reply, "vm");
+		if (json) {
+			json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			putchar('\n');
+		} else {
+			const char *k;
+			json_t *n;
+			printf("VM:          %s (%s in the spec)\n", str_or(v, "name", "?"), str_or(v, "spec_state", "?"));
+			printf("State:       %s%s%s\n", str_or(v, "state", "?"), str_or(v, "reason", NULL) ? ": " : "",
+			       str_or(v, "reason", ""));
+			printf("Owner:       %s\n", str_or(v, "node", "none"));
+			printf("Nodes:\n");
+			json_object_foreach(json_object_get(v, "nodes"), k, n)
+				printf("  %-16s %s%s%s\n", k, str_or(n, "state", "?"), str_or(n, "error", NULL) ? ": " : "",
+				       str_or(n, "error", ""));
+		}
+	} else if (json) {
+		json_dumpf(json_object_get(reply, "vms"), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%-24s %-10s %-16s %s\n", "NAME", "STATE", "NODE", "REASON");
+		json_array_foreach(json_object_get(reply, "vms"), i, v)
+			printf("%-24s %-10s %-16s %s\n", str_or(v, "name", "?"), str_or(v, "state", "?"), str_or(v, "node", "-"),
+			       str_or(v, "reason", ""));
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl vm add|import|start|stop|remove|list|show ... */
 static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "";
+
+	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0)
+		return cmd_vm_view(ctl, argc, argv);
 
 	if (strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0)
 		return cmd_vm_add(ctl, argc - 1, argv + 1, strcmp(verb, "import") == 0);
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 || strcmp(verb, "remove") == 0)
 		return cmd_vm_change(ctl, argc - 1, argv + 1);
-	return usage_error("vm: add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME");
+	return usage_error("vm: list [--json] | show NAME [--json] | add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME");
 }
 
 /* ---- preflight ------------------------------------------------------------------------------- */
