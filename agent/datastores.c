@@ -51,7 +51,8 @@ struct ds_local {
 	uint64_t ready_at;           /* when it last reached STEP_DONE (the next check is due after) */
 	bool rechecking;             /* the periodic walk of a ready datastore: no "ready" log line */
 	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
-	uint64_t formatter_wait;     /* since when it waits for the node that formats it; 0 = not */
+	uint64_t formatter_wait;     /* since when it waits for the node that formats it (to begin
+				      * or to finish); 0 = not */
 	json_t *status;              /* owned: what the section says about it */
 	json_t *last_spec;           /* owned: {"datastores":[its last spec entry]} (for the way down) */
 	json_t *last_record;         /* owned: the leader's last record of it */
@@ -548,13 +549,23 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		if (fs && strncmp(fs, want, strlen(want)) == 0 && by && strcmp(by, me) != 0 &&
 		    formatter_busy(d, by, spec->name, want)) {
 			/* mkfs writes the superblock before it is done (mount.ocfs2 then fails with
-			 * "Internal logic failure"): mount only once the formatter has finished. */
+			 * "Internal logic failure"): mount only once the formatter has finished. Its
+			 * section tells (looked at every FORMATTER_POLL; the device is not probed
+			 * meanwhile); then probe again. */
 			l->busy = false;
-			l->step = STEP_FS_PROBE;
-			l->retry_at = now_usec(d) + RETRY_MIN_USEC;
+			if (!l->formatter_wait)
+				l->formatter_wait = now_usec(d);
+			l->retry_at = now_usec(d) + FORMATTER_POLL_USEC;
 			set_status(l, "step", json_string("waiting for the node that formats it"));
 			arm_timer(d, l->retry_at);
 			return;
+		}
+		if (fs && strncmp(fs, want, strlen(want)) == 0 && l->formatter_wait) {
+			/* The formatter finished after this node's probe saw its superblock. */
+			l->formatter_wait = 0;
+			l->step = STEP_FS_PROBE;
+			l->busy = false;
+			return walk(d, l, spec, rec);
 		}
 		if (fs && strncmp(fs, want, strlen(want)) == 0) {
 			/* Formatted (by us or by the node the leader named): adopt it. */
