@@ -164,6 +164,32 @@ static void test_hooks(void)
 	CHECK(res.r == 0 && !strcmp(res.detail, "started"), "start: %d %s", res.r, res.detail);
 	RUN(res, host_domain_libvirt_ops.start(&ctx, "vm1", on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "running"), "start again: %d %s", res.r, res.detail);
+	/* migrate: the test driver has no migration, so only what kvmcd does around it shows: the
+	 * call is made (and fails with libvirt's words, the target named), nothing is left behind,
+	 * the domain still runs here; abort without a job is a no-op */
+	{
+		struct host_migration m = { .name = "vm1", .dest_uri = "test+tcp://n2/default", .max_downtime_ms = 50,
+					    .deadline_usec = 5 * SEC };
+		RUN(res, host_domain_libvirt_ops.migrate(&ctx, &m, on_done, &res));
+		CHECK(res.r < 0 && strstr(res.detail, "migration to test+tcp://n2/default"), "migrate (unsupported here): %d %s",
+		      res.r, res.detail);
+		json_auto_t *l = listing();
+		CHECK(!strcmp(json_string_value(json_object_get(json_object_get(l, "vm1"), "state")) ?: "", "running"),
+		      "vm1 still runs after the failed migration");
+		RUN(res, host_domain_libvirt_ops.abort_job(&ctx, "vm1", on_done, &res));
+		CHECK(res.r == 0 && !strcmp(res.detail, "no job"), "abort without a job: %d %s", res.r, res.detail);
+		RUN(res, host_domain_libvirt_ops.abort_job(&ctx, "nosuch", on_done, &res));
+		CHECK(res.r == 0 && !strcmp(res.detail, "no job"), "abort of an absent domain: %d %s", res.r, res.detail);
+		m.name = "nosuch";
+		RUN(res, host_domain_libvirt_ops.migrate(&ctx, &m, on_done, &res));
+		CHECK(res.r == -ENOENT, "migrate an undefined domain: %d %s", res.r, res.detail);
+		m.name = "vm1";
+		m.deadline_usec = 0;
+		CHECK(host_domain_libvirt_ops.migrate(&ctx, &m, on_done, &res) == -EINVAL, "migrate without a deadline");
+		m.deadline_usec = SEC;
+		m.dest_uri = NULL;
+		CHECK(host_domain_libvirt_ops.migrate(&ctx, &m, on_done, &res) == -EINVAL, "migrate without a target");
+	}
 	RUN(res, host_domain_libvirt_ops.undefine(&ctx, "vm1", on_done, &res));
 	CHECK(res.r == -EBUSY, "undefine while running: %d %s", res.r, res.detail);
 	RUN(res, host_domain_libvirt_ops.stop(&ctx, "vm1", 5, on_done, &res));
@@ -174,6 +200,12 @@ static void test_hooks(void)
 	RUN(res, host_domain_libvirt_ops.start(&ctx, "vm1", on_done, &res));
 	RUN(res, host_domain_libvirt_ops.stop(&ctx, "vm1", 0, on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "destroyed"), "stop without grace: %d %s", res.r, res.detail);
+	{
+		struct host_migration m = { .name = "vm1", .dest_uri = "test+tcp://n2/default", .deadline_usec = 5 * SEC };
+		RUN(res, host_domain_libvirt_ops.migrate(&ctx, &m, on_done, &res));
+		CHECK(res.r == -ESRCH && strstr(res.detail, "does not run here"), "migrate a shut-off domain: %d %s", res.r,
+		      res.detail);
+	}
 	RUN(res, host_domain_libvirt_ops.undefine(&ctx, "vm1", on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "undefined"), "undefine: %d %s", res.r, res.detail);
 	RUN(res, host_domain_libvirt_ops.undefine(&ctx, "vm1", on_done, &res));

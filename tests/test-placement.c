@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "placement.h"
@@ -109,11 +110,84 @@ static void test_unknown_names(void)
 	placement_result_free(res);
 }
 
+/* placement_check_move: each refusal with its errno and words, and the limits. */
+static void test_check_move(void)
+{
+	const char *anti_a[] = { "b" }, *aff_c[] = { "d" }, *avoid_n3[] = { "n3" };
+	struct placement_vm vms[] = {
+		{ .name = "a", .started = true, .memory_mib = 1024, .vcpus = 1, .anti_affinity = anti_a, .n_anti_affinity = 1,
+		  .ha_enabled = true },
+		{ .name = "b", .started = true, .memory_mib = 1024, .vcpus = 1, .ha_enabled = true },
+		{ .name = "c", .started = true, .memory_mib = 1024, .vcpus = 1, .affinity = aff_c, .n_affinity = 1,
+		  .ha_enabled = true },
+		{ .name = "d", .started = true, .memory_mib = 1024, .vcpus = 1, .ha_enabled = true },
+		{ .name = "e", .started = true, .memory_mib = 1024, .vcpus = 1, .avoid = avoid_n3, .n_avoid = 1, .ha_enabled = true },
+		{ .name = "f", .started = false, .memory_mib = 1024, .vcpus = 1, .ha_enabled = true },
+		{ .name = "g", .started = true, .memory_mib = 1024, .vcpus = 1, .ha_enabled = true },
+		{ .name = "big", .started = true, .memory_mib = 6000, .vcpus = 1, .ha_enabled = true },
+	};
+	struct placement_node nodes[] = {
+		{ .name = "n1", .member = true, .memory_mib = 8192, .vcpus = 16 },
+		{ .name = "n2", .member = true, .memory_mib = 8192, .vcpus = 16 },
+		{ .name = "n3", .member = true, .memory_mib = 8192, .vcpus = 16 },
+		{ .name = "n4", .member = true, .memory_mib = 8192, .vcpus = 16, .drained = true },
+		{ .name = "n5", .member = true, .memory_mib = 4096, .vcpus = 16 },
+	};
+	struct placement_owner owners[] = {
+		{ .vm = "a", .node = "n1", .running = true },
+		{ .vm = "b", .node = "n2", .running = true },
+		{ .vm = "c", .node = "n1", .running = true },
+		{ .vm = "d", .node = "n1", .running = true },
+		{ .vm = "e", .node = "n1", .running = true },
+		{ .vm = "g", .node = "n3", .running = true, .migrating_to = "n2" },
+		{ .vm = "big", .node = "n3", .running = true },
+	};
+	struct placement_input in = { .vms = vms, .n_vms = 8, .nodes = nodes, .n_nodes = 5, .owners = owners, .n_owners = 7 };
+	struct placement_limits lim = { .per_node = 1, .per_cluster = 4, .balance_gap = 10 };
+	char *why = NULL;
+
+#define MOVE(vm, to, l, err, words)                                                                  \
+	do {                                                                                         \
+		why = NULL;                                                                          \
+		int _r = placement_check_move(&in, l, vm, to, &why);                                 \
+		CHECK(_r == (err));                                                                  \
+		if (_r != (err))                                                                     \
+			fprintf(stderr, "  %s -> %s: %d %s\n", vm, to, _r, why ? why : "(no why)");    \
+		CHECK((err) == 0 ? why == NULL : why != NULL && strstr(why, words) != NULL);         \
+		if (why && (err) != 0 && !strstr(why, words))                                       \
+			fprintf(stderr, "  %s -> %s: '%s' lacks '%s'\n", vm, to, why, words);         \
+		free(why);                                                                           \
+	} while (0)
+
+	MOVE("a", "n3", NULL, 0, "");
+	MOVE("a", "n3", &lim, -EBUSY, "n3 has 1 migration in flight");  /* g leaves n3 */
+	MOVE("a", "n5", &lim, 0, "");
+	MOVE("a", "n2", NULL, -EPERM, "n2 runs b (anti-affinity)");
+	MOVE("a", "n1", NULL, -EALREADY, "a runs on n1 already");
+	MOVE("a", "n4", NULL, -EPERM, "n4 is drained");
+	MOVE("big", "n5", NULL, -EPERM, "n5 has 4096 MiB free (needs 6000)");
+	MOVE("e", "n3", NULL, -EPERM, "e avoids n3");
+	MOVE("c", "n2", NULL, -EPERM, "affinity with d");
+	MOVE("f", "n2", NULL, -EBUSY, "f is stopped in the spec");
+	MOVE("g", "n1", NULL, -EBUSY, "g is migrating to n2 already");
+	MOVE("nosuch", "n1", NULL, -ENOENT, "no VM nosuch");
+	MOVE("a", "n9", NULL, -ENOENT, "no node n9");
+	owners[0].running = false;
+	MOVE("a", "n3", NULL, -EBUSY, "a does not run now");
+	owners[0].running = true;
+	lim.per_cluster = 1;
+	MOVE("a", "n5", &lim, -EBUSY, "1 migrations are in flight in the cluster (limit 1)");
+	CHECK(placement_check_move(&in, NULL, NULL, "n1", &why) == -EINVAL);
+	CHECK(placement_check_move(&in, &(struct placement_limits){ 0 }, "a", "n1", &why) == -EINVAL);
+#undef MOVE
+}
+
 int main(void)
 {
 	test_malformed();
 	test_empty_and_names();
 	test_unknown_names();
+	test_check_move();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;

@@ -1575,3 +1575,102 @@ int placement_rebalance(const struct placement_input *in, const struct placement
 {
 	return plan(in, lim, true, out);
 }
+
+/* ---- an explicit move ---------------------------------------------------------------------- */
+
+_printf_(3, 4) static int why_not(char **why, int err, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		return -ENOMEM;
+	*why = s;
+	return err;
+}
+
+static int check_move(struct ctx *c, const struct placement_limits *lim, const char *vm, const char *to, char **why)
+{
+	size_t i = vm_idx(c, vm), d = node_idx(c, to), s;
+	const struct vst *v;
+	unsigned flights_cluster = 0;
+	struct refusal rf;
+
+	if (i == NONE)
+		return why_not(why, -ENOENT, "no VM %s in the spec", vm);
+	if (d == NONE)
+		return why_not(why, -ENOENT, "no node %s in the cluster", to);
+	v = &c->v[i];
+	s = v->owner;
+	if (!v->in->started)
+		return why_not(why, -EBUSY, "%s is stopped in the spec", vm);
+	if (v->rec && v->rec->migrating_to)
+		return why_not(why, -EBUSY, "%s is migrating to %s already", vm, v->rec->migrating_to);
+	if (!v->rec || s == NONE || v->action != PLACEMENT_KEEP || !v->rec->running || !c->n[s].live)
+		return why_not(why, -EBUSY, "%s does not run now%s%s", vm, v->reason ? ": " : "", v->reason ? v->reason : "");
+	if (s == d)
+		return why_not(why, -EALREADY, "%s runs on %s already", vm, to);
+	rf = refuse(c, &i, 1, d);
+	if (rf.kind != RF_OK) {
+		_cleanup_free_ char *r = one_node_reason(c, &i, 1, d, rf);
+		if (!r)
+			return -ENOMEM;
+		return why_not(why, -EPERM, "%s", r);
+	}
+	if (in_group(c, i))
+		for (size_t w = 0; w < c->nv; w++) {
+			size_t where = where_after(c, w);
+			if (w == i || !c->v[w].in->started || c->v[w].comp != v->comp || where == NONE || where == d)
+				continue;
+			return why_not(why, -EPERM, "%s has affinity with %s, which runs on %s: an affinity group moves together",
+				       vm, c->v[w].in->name, c->n[where].in->name);
+		}
+	if (!lim)
+		return 0;
+	for (size_t n = 0; n < c->nn; n++)
+		c->n[n].flights = 0;
+	for (size_t w = 0; w < c->nv; w++) {
+		const struct placement_owner *o = c->v[w].rec;
+		size_t X, T;
+		if (!o || !o->migrating_to)
+			continue;
+		flights_cluster++;
+		X = node_idx(c, o->node);
+		T = node_idx(c, o->migrating_to);
+		if (X != NONE)
+			c->n[X].flights++;
+		if (T != NONE)
+			c->n[T].flights++;
+	}
+	if (flights_cluster >= lim->per_cluster)
+		return why_not(why, -EBUSY, "%u migrations are in flight in the cluster (limit %u)", flights_cluster,
+			       lim->per_cluster);
+	if (c->n[s].flights >= lim->per_node)
+		return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[s].in->name,
+			       c->n[s].flights, c->n[s].flights == 1 ? "" : "s", lim->per_node);
+	if (c->n[d].flights >= lim->per_node)
+		return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[d].in->name,
+			       c->n[d].flights, c->n[d].flights == 1 ? "" : "s", lim->per_node);
+	return 0;
+}
+
+int placement_check_move(const struct placement_input *in, const struct placement_limits *lim, const char *vm,
+			 const char *to, char **why)
+{
+	struct ctx c;
+	int rc;
+
+	if (!in || !vm || !to || !why || (lim && (!lim->per_node || !lim->per_cluster)))
+		return -EINVAL;
+	rc = ctx_build(&c, in);
+	if (rc == 0)
+		rc = decide_all(&c);
+	if (rc == 0)
+		rc = check_move(&c, lim, vm, to, why);
+	ctx_free(&c);
+	return rc;
+}

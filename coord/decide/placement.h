@@ -219,3 +219,24 @@ int placement_drain(const struct placement_input *in, const struct placement_lim
 int placement_rebalance(const struct placement_input *in, const struct placement_limits *lim,
 			struct placement_plan **out);
 void placement_plan_free(struct placement_plan *p);
+
+/*
+ * An explicit move (`kvmcctl vm migrate VM NODE`): may `vm` live-migrate to node `to` now? By the
+ * same rules as every target the plans choose: the VM is started in the spec, its owner a live
+ * member reporting it running, no migration in flight for it, and placement keeps it there; `to`
+ * is another node, eligible for it (a member, not fenced, drained or in maintenance, not in its
+ * `avoid`, not running or receiving a VM it has anti-affinity with, with the memory and vCPUs it
+ * needs free -- a migration holds room on both ends); a member of an affinity group moves alone
+ * only to where the rest of its group runs; and the limits (lim; NULL: no limits) leave room
+ * for one more migration with its owner and `to` as ends, counting those in flight.
+ * Returns 0 (it may), or a negative errno with *why (owned) in words for the user:
+ *   -ENOENT    no VM or no node of that name in the input
+ *   -EALREADY  it runs on `to` already
+ *   -EBUSY     it cannot move now: stopped, not running, waiting, migrating already, or the
+ *              limits are reached ("n1 has 1 migration in flight (limit 1 per node)")
+ *   -EPERM     `to` is not eligible for it ("n3 runs vm2 (anti-affinity)", "n3 is drained")
+ * and -EINVAL (malformed input, as placement_place), -ENOMEM without *why. *why is written only
+ * with those four.
+ */
+int placement_check_move(const struct placement_input *in, const struct placement_limits *lim, const char *vm,
+			 const char *to, char **why);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A VM's libvirt domain on this node (domain.h): kvmcd's XML, and the hooks on the worker pool. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 
 #define DEFAULT_URI "qemu:///system"
 #define STOP_POLL_NSEC (200 * 1000 * 1000L)
+#define MIGRATE_POLL_NSEC (100 * 1000 * 1000L)     /* the helper looks at the job this often */
+#define ABORT_RETRY_NSEC (1000 * 1000 * 1000L)     /* an abort libvirt refused is tried again */
+#define MIGRATE_MARGIN_USEC (120 * USEC_PER_SEC)   /* the worker's deadline beyond the job's */
 
 void host_domain_sha256(const char *s, char out[65])
 {
@@ -87,13 +91,16 @@ out:
 	return r;
 }
 
-enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE };
+enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE, DJOB_MIGRATE, DJOB_ABORT };
 
 /* One hook's work on a worker thread. Owned by the worker pool while queued or running. */
 struct djob {
 	enum djob_kind kind;
 	char *uri, *name, *xml;   /* inputs, owned */
 	unsigned grace_sec;
+	char *dest_uri;           /* migrate: the target's libvirtd (owned) */
+	unsigned max_downtime_ms; /* migrate: 0 = QEMU's */
+	uint64_t deadline_usec;   /* migrate: relative to the job's start */
 	char *detail;             /* result, owned */
 };
 
@@ -106,6 +113,7 @@ static void djob_free(void *arg)
 	free(j->uri);
 	free(j->name);
 	free(j->xml);
+	free(j->dest_uri);
 	free(j->detail);
 	free(j);
 }
@@ -267,6 +275,182 @@ static int job_stop(struct djob *j, virDomainPtr d)
 	return djob_result(j, 0, "destroyed");
 }
 
+/* ---- live migration -------------------------------------------------------------------------- */
+
+static void ts_add_nsec(struct timespec *t, long long nsec)
+{
+	nsec += t->tv_nsec;
+	t->tv_sec += (time_t)(nsec / 1000000000LL);
+	t->tv_nsec = (long)(nsec % 1000000000LL);
+}
+
+static bool ts_reached(const struct timespec *now, const struct timespec *t)
+{
+	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+/* Whether a job (a migration, a save...) runs on the domain now. false when libvirt cannot say
+ * (an inactive domain has no job). */
+static bool job_active(virDomainPtr d)
+{
+	virDomainJobInfo info;
+
+	if (virDomainGetJobInfo(d, &info) < 0) {
+		virResetLastError();
+		return false;
+	}
+	return info.type == VIR_DOMAIN_JOB_BOUNDED || info.type == VIR_DOMAIN_JOB_UNBOUNDED;
+}
+
+/*
+ * The migration's watcher, a thread beside the blocking virDomainMigrateToURI3 (the connection
+ * is shared: libvirt's remote driver takes concurrent calls, as virsh's own migrate does). It
+ * sets the maximum downtime once libvirt has the job (QEMU only takes it for a migration that
+ * exists), and at the deadline aborts the job, again every second until the call returns.
+ */
+struct mwatch {
+	virDomainPtr d;                /* borrowed from the job */
+	unsigned max_downtime_ms;
+	struct timespec deadline;      /* CLOCK_MONOTONIC */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;           /* on CLOCK_MONOTONIC */
+	bool stop;                     /* under lock: the migration call returned */
+	bool aborted;                  /* under lock: the deadline passed and an abort was sent */
+	char *downtime_error;          /* owned: why the downtime could not be set */
+};
+
+static void *mwatch_run(void *arg)
+{
+	struct mwatch *w = arg;
+	bool downtime_done = w->max_downtime_ms == 0;
+	struct timespec now, next, abort_at = w->deadline;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		pthread_mutex_unlock(&w->lock);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (ts_reached(&now, &abort_at)) {
+			bool sent = virDomainAbortJob(w->d) == 0;
+			if (!sent)
+				virResetLastError();
+			pthread_mutex_lock(&w->lock);
+			w->aborted |= sent;
+			pthread_mutex_unlock(&w->lock);
+			abort_at = now;
+			ts_add_nsec(&abort_at, ABORT_RETRY_NSEC);
+		} else if (!downtime_done && job_active(w->d)) {
+			downtime_done = true;
+			if (virDomainMigrateSetMaxDowntime(w->d, w->max_downtime_ms, 0) < 0) {
+				char *detail = NULL;
+				host_virt_error("virDomainMigrateSetMaxDowntime", &detail);
+				pthread_mutex_lock(&w->lock);
+				free(w->downtime_error);
+				w->downtime_error = detail;
+				pthread_mutex_unlock(&w->lock);
+			}
+		}
+		next = now;
+		ts_add_nsec(&next, MIGRATE_POLL_NSEC);
+		pthread_mutex_lock(&w->lock);
+		if (!w->stop)
+			pthread_cond_timedwait(&w->cond, &w->lock, &next);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int job_migrate(struct djob *j, virDomainPtr d)
+{
+	struct timespec t0, t1, deadline, nap = { 0, STOP_POLL_NSEC };
+	struct mwatch w = { .d = d, .max_downtime_ms = j->max_downtime_ms };
+	pthread_condattr_t ca;
+	pthread_t thread;
+	unsigned long long downtime = 0;
+	bool have_downtime = false, aborted;
+	int st = 0, reason = 0, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = t0;
+	ts_add_nsec(&deadline, (long long)j->deadline_usec * 1000LL);
+	/* probe: an earlier kvmcd's migration of this domain may still run inside libvirtd */
+	while (job_active(d)) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (ts_reached(&t1, &deadline))
+			return djob_result(j, -EBUSY, "domain %s: another job (an earlier migration?) still runs on it", j->name);
+		nanosleep(&nap, NULL);
+	}
+	if (virDomainGetState(d, &st, &reason, 0) < 0)
+		return virt_fail(j, "virDomainGetState");
+	if (st != VIR_DOMAIN_RUNNING && st != VIR_DOMAIN_BLOCKED && st != VIR_DOMAIN_PAUSED)
+		return djob_result(j, -ESRCH, "domain %s does not run here (%s%s)", j->name, state_name(st),
+				   st == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED ? ": migrated" : "");
+
+	w.deadline = deadline;
+	if (pthread_mutex_init(&w.lock, NULL) != 0)
+		return djob_result(j, -ENOMEM, "cannot start the migration's watcher");
+	if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&w.cond, &ca) != 0) {
+		pthread_mutex_destroy(&w.lock);
+		return djob_result(j, -ENOMEM, "cannot start the migration's watcher");
+	}
+	pthread_condattr_destroy(&ca);
+	r = pthread_create(&thread, NULL, mwatch_run, &w);
+	if (r != 0) {
+		pthread_cond_destroy(&w.cond);
+		pthread_mutex_destroy(&w.lock);
+		return djob_result(j, -r, "cannot start the migration's watcher: %s", strerror(r));
+	}
+
+	/* LIVE | PEER2PEER | PERSIST_DEST and never UNDEFINE_SOURCE: every node keeps every VM
+	 * defined; the target's definition is replaced by the same one */
+	r = virDomainMigrateToURI3(d, j->dest_uri, NULL, 0, VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r < 0) {
+		char step[512];
+		snprintf(step, sizeof step, "migration to %s", j->dest_uri);
+		r = virt_fail(j, step);
+	}
+
+	pthread_mutex_lock(&w.lock);
+	w.stop = true;
+	pthread_cond_signal(&w.cond);
+	pthread_mutex_unlock(&w.lock);
+	pthread_join(thread, NULL);
+	aborted = w.aborted;
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+
+	if (r < 0) {
+		free(w.downtime_error);
+		if (aborted) {
+			_cleanup_free_ char *why = TAKE_PTR(j->detail);
+			return djob_result(j, -ETIMEDOUT, "migration to %s did not finish within %llu s: aborted (%s)", j->dest_uri,
+					   (unsigned long long)(j->deadline_usec / USEC_PER_SEC), why ? why : "?");
+		}
+		return r;
+	}
+	/* libvirt's own account of the switch-over; not every libvirt keeps it on the source */
+	{
+		virTypedParameterPtr stats = NULL;
+		int type = 0, n = 0;
+		if (virDomainGetJobStats(d, &type, &stats, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
+			have_downtime = virTypedParamsGetULLong(stats, n, VIR_DOMAIN_JOB_DOWNTIME, &downtime) == 1;
+			virTypedParamsFree(stats, n);
+		} else {
+			virResetLastError();
+		}
+	}
+	{
+		long long ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		json_auto_t *res = json_pack("{sIso*ss*}", "ms", (json_int_t)ms, "downtime_ms",
+					     have_downtime ? json_integer((json_int_t)downtime) : json_null(),
+					     "downtime_error", w.downtime_error);
+		_cleanup_free_ char *text = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		free(w.downtime_error);
+		return text ? djob_result(j, 0, "%s", text) : djob_result(j, -ENOMEM, "out of memory");
+	}
+}
+
 static int domain_job(void *arg)
 {
 	struct djob *j = arg;
@@ -331,6 +515,19 @@ static int domain_job(void *arg)
 			    ? virt_fail(j, "virDomainUndefine")
 			    : djob_result(j, 0, "undefined");
 		break;
+	case DJOB_MIGRATE:
+		r = d ? job_migrate(j, d) : djob_result(j, -ENOENT, "domain %s is not defined here", j->name);
+		break;
+	case DJOB_ABORT:
+		if (!d || !job_active(d)) {
+			r = djob_result(j, 0, "no job");
+			break;
+		}
+		if (virDomainAbortJob(d) < 0)
+			r = job_active(d) ? virt_fail(j, "virDomainAbortJob") : djob_result(j, 0, "no job");
+		else
+			r = djob_result(j, 0, "aborted");
+		break;
 	case DJOB_LIST:
 		break;
 	}
@@ -353,12 +550,13 @@ static void domain_job_done(struct hop *op, int r, void *arg)
 }
 
 static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
-			 unsigned grace_sec, host_done_fn done, void *userdata)
+			 unsigned grace_sec, const struct host_migration *m, host_done_fn done, void *userdata)
 {
 	struct hop *op;
 	struct djob *j;
 
-	if (!ctx || !done || (kind != DJOB_LIST && (!name || !*name)) || (kind == DJOB_DEFINE && !xml))
+	if (!ctx || !done || (kind != DJOB_LIST && (!name || !*name)) || (kind == DJOB_DEFINE && !xml) ||
+	    (kind == DJOB_MIGRATE && (!m || !m->dest_uri || !*m->dest_uri || !m->deadline_usec)))
 		return -EINVAL;
 	op = hop_new(sizeof *op, ctx, done, userdata, NULL);
 	if (!op)
@@ -370,20 +568,28 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 		j->uri = strdup(ctx->libvirt_uri ? ctx->libvirt_uri : DEFAULT_URI);
 		j->name = name ? strdup(name) : NULL;
 		j->xml = xml ? strdup(xml) : NULL;
+		if (m) {
+			j->dest_uri = strdup(m->dest_uri);
+			j->max_downtime_ms = m->max_downtime_ms;
+			j->deadline_usec = m->deadline_usec;
+		}
 	}
-	if (!j || !j->uri || (name && !j->name) || (xml && !j->xml)) {
+	if (!j || !j->uri || (name && !j->name) || (xml && !j->xml) || (m && !j->dest_uri)) {
 		djob_free(j);
 		hop_free(op);
 		return -ENOMEM;
 	}
-	hop_work(op, domain_job, j, djob_free, domain_job_done);
+	if (kind == DJOB_MIGRATE) /* bounded by its own deadline, then the abort */
+		hop_work_timeout(op, domain_job, j, djob_free, domain_job_done, m->deadline_usec + MIGRATE_MARGIN_USEC);
+	else
+		hop_work(op, domain_job, j, djob_free, domain_job_done);
 	return 0;
 }
 
 #else /* !HAVE_LIBVIRT */
 
 static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
-			 unsigned grace_sec, host_done_fn done, void *userdata)
+			 unsigned grace_sec, const struct host_migration *m, host_done_fn done, void *userdata)
 {
 	(void)djob_free;
 	(void)djob_result;
@@ -394,27 +600,37 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 
 static int domain_list(struct host_ctx *ctx, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_LIST, NULL, NULL, 0, done, userdata);
+	return domain_submit(ctx, DJOB_LIST, NULL, NULL, 0, NULL, done, userdata);
 }
 
 static int domain_define(struct host_ctx *ctx, const char *name, const char *xml, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_DEFINE, name, xml, 0, done, userdata);
+	return domain_submit(ctx, DJOB_DEFINE, name, xml, 0, NULL, done, userdata);
 }
 
 static int domain_start(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_START, name, NULL, 0, done, userdata);
+	return domain_submit(ctx, DJOB_START, name, NULL, 0, NULL, done, userdata);
 }
 
 static int domain_stop(struct host_ctx *ctx, const char *name, unsigned grace_sec, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_STOP, name, NULL, grace_sec, done, userdata);
+	return domain_submit(ctx, DJOB_STOP, name, NULL, grace_sec, NULL, done, userdata);
 }
 
 static int domain_undefine(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_UNDEFINE, name, NULL, 0, done, userdata);
+	return domain_submit(ctx, DJOB_UNDEFINE, name, NULL, 0, NULL, done, userdata);
+}
+
+static int domain_migrate(struct host_ctx *ctx, const struct host_migration *m, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_MIGRATE, m ? m->name : NULL, NULL, 0, m, done, userdata);
+}
+
+static int domain_abort_job(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_ABORT, name, NULL, 0, NULL, done, userdata);
 }
 
 const struct host_domain_ops host_domain_libvirt_ops = {
@@ -424,4 +640,6 @@ const struct host_domain_ops host_domain_libvirt_ops = {
 	.start = domain_start,
 	.stop = domain_stop,
 	.undefine = domain_undefine,
+	.migrate = domain_migrate,
+	.abort_job = domain_abort_job,
 };

@@ -26,6 +26,8 @@
 
 #define HOST_DOMAIN_XMLNS "https://kvmcd.org/xmlns/vm/1"
 
+struct host_migration;
+
 struct host_domain_ops {
 	const char *name;
 	/* Every domain of this node: done 0 + a JSON object as text,
@@ -42,6 +44,34 @@ struct host_domain_ops {
 	int (*stop)(struct host_ctx *ctx, const char *name, unsigned grace_sec, host_done_fn done, void *userdata);
 	/* Undefine a domain that does not run (-EBUSY when it runs). Absent: nothing. */
 	int (*undefine)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
+	/*
+	 * Live-migrate the running domain to another node's libvirtd (struct host_migration):
+	 * virDomainMigrateToURI3 with VIR_MIGRATE_LIVE | PEER2PEER | PERSIST_DEST -- this node's
+	 * libvirtd drives the whole migration and connects to dest_uri itself, so dest_uri is the
+	 * target as THIS node reaches it. Never UNDEFINE_SOURCE: every node keeps every VM of the spec
+	 * defined, so after a success the domain is shut off here and still defined. Probes first:
+	 * a migration job already running on the domain (an earlier kvmcd's, still driven by
+	 * libvirtd) is waited for, within the deadline; a domain that does not run here is -ESRCH
+	 * ("does not run here (shut off: migrated)"), nothing attempted. While the migration runs, a
+	 * helper thread sets the maximum downtime (virDomainMigrateSetMaxDowntime, once the job is
+	 * there) and, when deadline_usec has passed, aborts the job (virDomainAbortJob) and the hook
+	 * ends with -ETIMEDOUT. On any failure libvirt resumes the guest here: it keeps running on
+	 * this node. done 0 + {"ms":N,"downtime_ms":N|null} (JSON text: the call's time, libvirt's
+	 * downtime); < 0 + libvirt's message. The worker job's own deadline is deadline_usec plus a
+	 * margin for the abort, so the hook always reports after libvirt has let go of the domain.
+	 */
+	int (*migrate)(struct host_ctx *ctx, const struct host_migration *m, host_done_fn done, void *userdata);
+	/* Abort the domain's running job (a migration), virDomainAbortJob. done 0 + "aborted" |
+	 * "no job" (none runs, or the domain is not here). */
+	int (*abort_job)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
+};
+
+/* One live migration (migrate hook). Borrowed during the call. */
+struct host_migration {
+	const char *name;              /* the domain */
+	const char *dest_uri;          /* the target's libvirtd, e.g. qemu+tcp://kvm2/system */
+	unsigned max_downtime_ms;      /* the guest's pause at the switch-over; 0 = QEMU's (300 ms) */
+	uint64_t deadline_usec;        /* > 0, relative: not converged by then -> aborted */
 };
 
 extern const struct host_domain_ops host_domain_libvirt_ops;

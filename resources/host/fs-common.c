@@ -664,6 +664,11 @@ void *hop_new(size_t size, struct host_ctx *ctx, host_done_fn done, void *userda
 		return NULL;
 	}
 	op->destroy = destroy;
+	op->live_next = ctx->live_ops;
+	if (op->live_next)
+		op->live_next->live_prev = &op->live_next;
+	op->live_prev = &ctx->live_ops;
+	ctx->live_ops = op;
 	return op;
 }
 
@@ -671,12 +676,23 @@ void hop_free(struct hop *op)
 {
 	if (!op)
 		return;
+	if (op->live_prev) {
+		*op->live_prev = op->live_next;
+		if (op->live_next)
+			op->live_next->live_prev = op->live_prev;
+	}
 	sd_event_source_disable_unref(op->finish);
 	if (op->destroy)
 		op->destroy(op);
 	free(op->cmd);
 	free(op->finish_detail);
 	free(op);
+}
+
+void host_ctx_cancel(struct host_ctx *ctx)
+{
+	while (ctx && ctx->live_ops)
+		hop_free(ctx->live_ops);
 }
 
 void hop_finish(struct hop *op, int r, const char *fmt, ...)
@@ -748,8 +764,14 @@ static void hop_on_work(int r, void *arg, void *userdata)
 
 void hop_work(struct hop *op, worker_fn fn, void *arg, worker_free_fn free_arg, hop_work_then then)
 {
+	hop_work_timeout(op, fn, arg, free_arg, then, fs_step_timeout(op->ctx));
+}
+
+void hop_work_timeout(struct hop *op, worker_fn fn, void *arg, worker_free_fn free_arg, hop_work_then then,
+		      uint64_t timeout_usec)
+{
 	op->work_then = then;
-	int r = worker_submit(op->ctx->workers, fn, arg, free_arg, hop_on_work, op, fs_step_timeout(op->ctx));
+	int r = worker_submit(op->ctx->workers, fn, arg, free_arg, hop_on_work, op, timeout_usec);
 	if (r < 0) {
 		if (free_arg)
 			free_arg(arg);

@@ -141,6 +141,7 @@ struct hop {
 	int finish_r;
 	char *finish_detail;           /* owned */
 	bool finished;
+	struct hop *live_next, **live_prev; /* in ctx->live_ops while it exists */
 };
 
 /* Allocates a zeroed op of `size` bytes (>= sizeof(struct hop)). NULL on ENOMEM (the hook
@@ -163,6 +164,9 @@ void hop_fail_tool(struct hop *op, const struct runner_result *res);
 /* Submits fn(arg) to the worker pool with the step deadline; then(op, r, arg) on the loop (arg
  * NULL after a timeout). On a submit failure free_arg(arg) runs and the op finishes. */
 void hop_work(struct hop *op, worker_fn fn, void *arg, worker_free_fn free_arg, hop_work_then then);
+/* The same with its own deadline (a job whose length the caller bounds itself: a migration). */
+void hop_work_timeout(struct hop *op, worker_fn fn, void *arg, worker_free_fn free_arg, hop_work_then then,
+		      uint64_t timeout_usec);
 
 /* The one translation of a tool's result into an errno: timed out -ETIMEDOUT, cancelled
  * -ECANCELED, killed or abandoned -EIO; a non-zero exit by its message ("busy" -EBUSY, "No such

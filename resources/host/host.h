@@ -50,7 +50,17 @@ struct host_ctx {
 	void (*log)(void *userdata, int level, const char *text);
 	void *log_userdata;
 	void *sim;                    /* the simulated backend's state (NULL for the real one) */
+	struct hop *live_ops;         /* private to fs-common.c: the operations in flight, for
+					 host_ctx_cancel(); NULL in a fresh ctx */
 };
+
+/*
+ * Teardown: frees every operation still in flight on ctx without calling its `done`. Only after
+ * the worker pool and the runner those operations used are freed (then no callback can come:
+ * worker_pool_free / runner_free drop what has not reported); until then an operation in flight
+ * owns itself and frees itself when it reports.
+ */
+void host_ctx_cancel(struct host_ctx *ctx);
 
 /* Everything a node needs to attach one datastore: from the spec and the leader's records. */
 struct host_target {
