@@ -200,6 +200,7 @@ const struct config_section *const config_sections[] = {
 	&log_section,
 	&ontap_config_section,   /* resources/ontap/ontap-config.c */
 	&host_config_section,    /* resources/host/host-config.c */
+	&vms_config_section,     /* agent/vms-config.c */
 	NULL,
 };
 

@@ -22,6 +22,11 @@
  * remove`: an unknown NAME, a VM added twice with another definition, a file or domain that is
  * no VM kvmcd can take (unreadable, not a <domain>, a disk on no datastore) are refused (2),
  * nothing applied; a VM started already, or added again as it is, is "already in place" (0).
+ * `vm migrate VM NODE` waits for the migration's end: 0 once NODE owns the VM (or it ran there
+ * already), 2 when it is refused (NODE not eligible, the limits) or the migration failed (the VM
+ * keeps running where it was; the reason is printed and kept in `vm list`), 3 when no verdict
+ * came in time. `node drain|undrain` and `cluster rebalance` return once the leader recorded
+ * them (2: refused, e.g. an unknown node).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,12 +105,23 @@ static void usage(FILE *f)
 		"  vm start NAME | vm stop NAME\n"
 		"                           set the VM's state in the spec (kvmcd runs it or shuts it down)\n"
 		"  vm remove NAME           take the VM out of the spec (its disks stay on the datastore)\n"
+		"  vm migrate VM NODE [--max-downtime MS]\n"
+		"                           live-migrate the running VM to NODE; returns when NODE owns it,\n"
+		"                           or why not (it then keeps running where it was)\n"
+		"  node list [--json]       every node: member, drained / maintenance, capacity, use, VMs\n"
+		"  node drain NODE          live-migrate everything off NODE and keep new VMs away (kept\n"
+		"                           across restarts: maintenance once nothing runs there)\n"
+		"  node undrain NODE        NODE takes VMs again (running VMs are not moved back)\n"
+		"  cluster rebalance [--dry-run]\n"
+		"                           live-migrate VMs that break a rule, are not on their preferred\n"
+		"                           node, or for load; --dry-run prints the plan only\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   read the socket path from FILE (default %s)\n"
 		"  -s, --socket PATH   talk to the daemon at PATH\n"
 		"\n"
-		"Exit status (every command; a change is `spec apply`, `datastore remove` or a `vm` verb):\n"
+		"Exit status (every command; a change is `spec apply`, `datastore remove`, a `vm` verb, `node\n"
+		"drain|undrain` or `cluster rebalance`):\n"
 		"  0  done: the change is committed (or was already in place); a read was answered\n"
 		"  1  usage error, or another failure here (configuration, memory, unreadable reply)\n"
 		"  2  refused, nothing applied: the spec file was rejected (unreadable, over 64 MiB,\n"
@@ -366,7 +382,7 @@ static int report_error(const char *what, json_t *reply, bool change)
 	if (json_integer_value(json_object_get(reply, "problems_dropped")) > 0)
 		fprintf(stderr, "  ... and %" JSON_INTEGER_FORMAT " more\n",
 			json_integer_value(json_object_get(reply, "problems_dropped")));
-	if (change && code == EXIT_UNKNOWN && !(error && strstr(error, "spec get")))
+	if (change && code == EXIT_UNKNOWN && !(error && strstr(error, "kvmcctl ")))
 		fputs("kvmcctl: outcome unknown: the change may still apply; check `kvmcctl spec get`\n", stderr);
 	return code;
 }
@@ -375,8 +391,8 @@ static int report_error(const char *what, json_t *reply, bool change)
  * Runs one request (header taken; body borrowed, NULL for none). On success *out is the reply
  * (owned) and the result EXIT_DONE; otherwise the exit status, already explained.
  */
-static int request(struct ctl *ctl, const char *what, bool change, json_t *header, const char *body, size_t body_len,
-		   json_t **out)
+static int request_timed(struct ctl *ctl, const char *what, bool change, json_t *header, const char *body,
+			 size_t body_len, unsigned timeout_ms, json_t **out)
 {
 	json_t *reply = NULL;
 	bool sent = false;
@@ -390,7 +406,7 @@ static int request(struct ctl *ctl, const char *what, bool change, json_t *heade
 		json_decref(header);
 		return EXIT_OTHER;
 	}
-	r = call(ctl, header, body, body_len, answer_timeout_ms(ctl, change), &reply, &sent);
+	r = call(ctl, header, body, body_len, timeout_ms ? timeout_ms : answer_timeout_ms(ctl, change), &reply, &sent);
 	json_decref(header);
 	if (r < 0) {
 		if (!sent)
@@ -407,6 +423,12 @@ static int request(struct ctl *ctl, const char *what, bool change, json_t *heade
 	}
 	*out = reply;
 	return EXIT_DONE;
+}
+
+static int request(struct ctl *ctl, const char *what, bool change, json_t *header, const char *body, size_t body_len,
+		   json_t **out)
+{
+	return request_timed(ctl, what, change, header, body, body_len, 0, out);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -1261,6 +1283,15 @@ static int cmd_vm_view(struct ctl *ctl, int argc, char **argv)
 			printf("State:       %s%s%s\n", str_or(v, "state", "?"), str_or(v, "reason", NULL) ? ": " : "",
 			       str_or(v, "reason", ""));
 			printf("Owner:       %s\n", str_or(v, "node", "none"));
+			if (str_or(v, "migrating_to", NULL))
+				printf("Migrating:   to %s\n", str_or(v, "migrating_to", "?"));
+			{
+				json_t *last = json_object_get(v, "last_migration");
+				if (json_is_object(last))
+					printf("Last move:   %s -> %s at %s: %s%s\n", str_or(last, "from", "?"), str_or(last, "to", "?"),
+					       str_or(last, "at", "?"), json_is_true(json_object_get(last, "ok")) ? "done" : "FAILED: ",
+					       json_is_true(json_object_get(last, "ok")) ? "" : str_or(last, "error", "?"));
+			}
 			printf("Nodes:\n");
 			json_object_foreach(json_object_get(v, "nodes"), k, n)
 				printf("  %-16s %s%s%s\n", k, str_or(n, "state", "?"), str_or(n, "error", NULL) ? ": " : "",
@@ -1279,10 +1310,62 @@ static int cmd_vm_view(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
-/* kvmcctl vm add|import|start|stop|remove|list|show ... */
+/* How long `vm migrate` waits: kvmcd answers at the latest once the migration's deadline
+ * ([vms] migration_timeout) and its abort are past. */
+static unsigned migrate_timeout_ms(const struct ctl *ctl)
+{
+	return (ctl->cfg ? ctl->cfg->vms.migration_timeout_ms : 86400000u) + 240000u;
+}
+
+/* kvmcctl vm migrate VM NODE [--max-downtime MS] */
+static int cmd_vm_migrate(struct ctl *ctl, int argc, char **argv)
+{
+	const char *vm = NULL, *node = NULL;
+	long downtime = 0;
+	json_t *reply = NULL, *req;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--max-downtime") == 0) {
+			char *end = NULL;
+			if (k + 1 >= argc)
+				return usage_error("vm migrate: --max-downtime needs milliseconds");
+			errno = 0;
+			downtime = strtol(argv[++k], &end, 10);
+			if (errno || !end || *end || downtime < 1 || downtime > 60000)
+				return usage_error("vm migrate: --max-downtime needs milliseconds 1..60000, not '%s'", argv[k]);
+		} else if (argv[k][0] == '-') {
+			return usage_error("vm migrate: unknown option '%s'", argv[k]);
+		} else if (!vm) {
+			vm = argv[k];
+		} else if (!node) {
+			node = argv[k];
+		} else {
+			return usage_error("vm migrate: unexpected argument '%s'", argv[k]);
+		}
+	}
+	if (!vm || !node)
+		return usage_error("vm migrate: which VM to which NODE (vm migrate VM NODE)?");
+	if (resolve_socket(ctl) < 0)
+		return EXIT_OTHER;
+	req = json_pack("{ssssss}", "cmd", "vm-migrate", "name", vm, "to", node);
+	if (req && downtime)
+		json_object_set_new(req, "max_downtime_ms", json_integer(downtime));
+	r = request_timed(ctl, "vm migrate", true, req, NULL, 0, migrate_timeout_ms(ctl), &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "migrated"));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl vm add|import|start|stop|remove|list|show|migrate ... */
 static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "";
+
+	if (strcmp(verb, "migrate") == 0)
+		return cmd_vm_migrate(ctl, argc, argv);
 
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0)
 		return cmd_vm_view(ctl, argc, argv);
@@ -1291,7 +1374,136 @@ static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 		return cmd_vm_add(ctl, argc - 1, argv + 1, strcmp(verb, "import") == 0);
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 || strcmp(verb, "remove") == 0)
 		return cmd_vm_change(ctl, argc - 1, argv + 1);
-	return usage_error("vm: list [--json] | show NAME [--json] | add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME");
+	return usage_error("vm: list [--json] | show NAME [--json] | add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME | migrate VM NODE [--max-downtime MS]");
+}
+
+/* ---- nodes and the cluster's VMs ---------------------------------------------------------------- */
+
+static void print_names(json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_array_size(arr)) {
+		printf("-");
+		return;
+	}
+	json_array_foreach(arr, i, v)
+		printf("%s%s", i ? "," : "", json_string_value(v) ?: "?");
+}
+
+/* kvmcctl node list [--json] | drain NODE | undrain NODE */
+static int cmd_node(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argc >= 2 ? argv[1] : "";
+	json_t *reply = NULL, *n;
+	bool json = false;
+	size_t i;
+	int r;
+
+	if (strcmp(verb, "drain") == 0 || strcmp(verb, "undrain") == 0) {
+		bool on = strcmp(verb, "drain") == 0;
+		char what[16];
+		if (argc != 3 || argv[2][0] == '-')
+			return usage_error("node %s: %s", verb, argc < 3 ? "which NODE?" : argc > 3 ? "one NODE only" : "no options");
+		snprintf(what, sizeof(what), "node %s", verb);
+		r = request(ctl, what, true, json_pack("{ssss}", "cmd", on ? "node-drain" : "node-undrain", "name", argv[2]),
+			    NULL, 0, &reply);
+		if (r != EXIT_DONE)
+			return r;
+		printf("%s: %s\n", argv[2], str_or(reply, "message", on ? "drained" : "undrained"));
+		if (on)
+			printf("%s: its VMs leave by live migration (kvmcctl node list shows \"maintenance\" once none is left)\n",
+			       argv[2]);
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (strcmp(verb, "list") != 0)
+		return usage_error("node: list [--json] | drain NODE | undrain NODE");
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else
+			return usage_error("node list: unexpected argument '%s'", argv[k]);
+	}
+	r = request(ctl, "node list", false, json_pack("{ss}", "cmd", "node-list"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		json_dumpf(json_object_get(reply, "nodes"), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%-16s %-7s %-12s %-22s %-9s %s\n", "NAME", "MEMBER", "STATE", "MEMORY MiB (USED)", "VCPUS", "VMS");
+		json_array_foreach(json_object_get(reply, "nodes"), i, n) {
+			json_t *cap = json_object_get(n, "capacity"), *used = json_object_get(n, "used");
+			char mem[64] = "-", cpu[32] = "-";
+			if (json_is_object(cap)) {
+				snprintf(mem, sizeof(mem), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT "%%)",
+					 int_of(used, "memory_mib"), int_of(cap, "memory_mib"), int_of(n, "load_pct"));
+				snprintf(cpu, sizeof(cpu), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, int_of(used, "vcpus"),
+					 int_of(cap, "vcpus"));
+			}
+			printf("%-16s %-7s %-12s %-22s %-9s ", str_or(n, "name", "?"),
+			       json_is_true(json_object_get(n, "member")) ? "yes" : "no",
+			       json_is_true(json_object_get(n, "maintenance")) ? "maintenance"
+			       : json_is_true(json_object_get(n, "drained"))   ? "draining"
+									       : "-",
+			       mem, cpu);
+			print_names(json_object_get(n, "vms"));
+			if (int_of(n, "migrations"))
+				printf(" (%" JSON_INTEGER_FORMAT " migrating)", int_of(n, "migrations"));
+			putchar('\n');
+		}
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl cluster rebalance [--dry-run] [--json] */
+static int cmd_cluster(struct ctl *ctl, int argc, char **argv)
+{
+	bool dry = false, json = false;
+	json_t *reply = NULL, *req, *m;
+	size_t i;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "rebalance") != 0)
+		return usage_error("cluster: rebalance [--dry-run] [--json]");
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--dry-run") == 0 || strcmp(argv[k], "-n") == 0)
+			dry = true;
+		else if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else
+			return usage_error("cluster rebalance: unexpected argument '%s'", argv[k]);
+	}
+	req = json_pack("{sssb}", "cmd", "cluster-rebalance", "dry_run", dry);
+	r = request(ctl, "cluster rebalance", !dry, req, NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (dry)
+		printf("Plan (dry run, nothing done; the leader plans again when asked):\n");
+	else
+		printf("%s\n", str_or(reply, "message", "rebalance started"));
+	json_array_foreach(json_object_get(reply, "moves"), i, m)
+		printf("  %s: %s -> %s (%s)\n", str_or(m, "vm", "?"), str_or(m, "from", "?"), str_or(m, "to", "?"),
+		       str_or(m, "why", ""));
+	json_array_foreach(json_object_get(reply, "stuck"), i, m)
+		printf("  %s: stays (%s)\n", str_or(m, "vm", "?"), str_or(m, "why", ""));
+	if (!json_array_size(json_object_get(reply, "moves")) && !json_array_size(json_object_get(reply, "stuck")))
+		printf("  nothing to move\n");
+	if (int_of(reply, "in_flight") || int_of(reply, "deferred"))
+		printf("  (%" JSON_INTEGER_FORMAT " migrations in flight; %" JSON_INTEGER_FORMAT
+		       " more moves held back by the limits, planned once those finish)\n",
+		       int_of(reply, "in_flight"), int_of(reply, "deferred"));
+	json_decref(reply);
+	return EXIT_DONE;
 }
 
 /* ---- preflight ------------------------------------------------------------------------------- */
@@ -1474,6 +1686,10 @@ int main(int argc, char **argv)
 		r = cmd_preflight(&ctl, argc, argv);
 	else if (strcmp(cmd, "vm") == 0)
 		r = cmd_vm(&ctl, argc, argv);
+	else if (strcmp(cmd, "node") == 0)
+		r = cmd_node(&ctl, argc, argv);
+	else if (strcmp(cmd, "cluster") == 0)
+		r = cmd_cluster(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);

@@ -279,6 +279,8 @@ static void max_value(const struct config_key *k, char *buf, size_t size)
 	buf[n] = '\0';
 	if (k->type == CONFIG_PATH)
 		buf[0] = '/';
+	if (strcmp(k->name, "migration_uri") == 0 && n >= 12)
+		memcpy(buf, "q://{node}/", 11); /* [vms]: its own rule wants a URI with {node} */
 }
 
 /*
@@ -361,7 +363,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 7 && n_keys == 30, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 8 && n_keys == 36, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */

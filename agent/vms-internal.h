@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What agent/vms.c (the runtime: every node's libvirt domains, the leader's records and
+ * migrations) and agent/vms-api.c (the local-API verbs and the requests they send the leader)
+ * share. Private to those two files; vms.h is the service's interface.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "domain.h"
+#include "placement.h"
+#include "service.h"
+#include "vm.h"
+
+struct worker_pool;
+
+/* A migration this node drives as its source, as its section reports it. Never renumbered
+ * (the names travel in the section). */
+enum mig_state { MIG_NONE, MIG_RUNNING, MIG_DONE, MIG_FAILED };
+
+/* One VM (of the spec, or a domain kvmcd defined here for a VM that left it) on this node. */
+struct vm_local {
+	char *name;                  /* owned */
+	bool busy;                   /* a domain op (define, start, stop, undefine) is in flight */
+	unsigned failures;           /* consecutive, for the backoff */
+	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
+	char *error;                 /* owned: the last failure, for status; NULL after a success */
+	/* the live migration this node drives as source: records["vm/NAME"].migration.id */
+	char *mig_id;                /* owned; NULL: none */
+	char *mig_to;                /* owned: its target */
+	enum mig_state mig_state;
+	char *mig_detail;            /* owned: done: libvirt's numbers (JSON text); failed: why */
+	uint64_t mig_report_after;   /* its end is reported once a listing started at or after this
+				        sequence number is in (so the report and the state agree) */
+	char *abort_id;              /* owned: the migration an abort was sent for */
+	struct vms *d;               /* borrowed back-pointer */
+	struct vm_local *next;
+};
+
+/* A request this node sent the leader through its section ("vm_requests"), for an API
+ * connection that waits for the verdict. */
+struct vm_request {
+	char *key;                   /* owned: "<this node>/<id>", how the leader and records name it */
+	uint64_t conn_id;            /* the waiting API connection */
+	json_t *body;                /* owned: {"op": "migrate"|"drain"|"undrain"|"rebalance", ...} */
+	uint64_t deadline;           /* CLOCK_MONOTONIC: answered "outcome unknown" then */
+	uint64_t accept_deadline;    /* migrate: ... or then, when the leader has not recorded it */
+	bool accepted;               /* migrate: the leader recorded it (logged once) */
+	struct vm_request *next;
+};
+
+struct vms {
+	struct service_ctx *ctx;
+	struct worker_pool *workers;     /* owned: listing and the short domain ops */
+	struct worker_pool *mig_workers; /* owned: migrations (each holds a thread for its length) */
+	struct host_ctx host;
+	struct host_ctx mig_host;        /* host, with mig_workers */
+	char *libvirt_uri;               /* owned or NULL */
+	const struct host_domain_ops *dom;
+	sd_event_source *timer;          /* owned: the periodic tick */
+	sd_event_source *kick;           /* owned: act soon, from the loop */
+	json_t *libvirt;                 /* owned: the last listing, or NULL */
+	bool listing;                    /* a list job in flight */
+	bool list_again;                 /* something changed while it ran */
+	uint64_t list_seq;               /* list jobs started */
+	uint64_t listed_seq;             /* the sequence number of the last listing taken in */
+	struct vm_local *list;           /* owned */
+	json_t *published;               /* owned: the section part last published */
+	/* requester side (vms-api.c) */
+	struct vm_request *requests;     /* owned */
+	char nonce[9];                   /* this run's, in request ids */
+	uint64_t request_seq;
+	/* leader side */
+	json_t *answers;                 /* owned: {"<node>/<id>": reply} for requests refused or
+					    done, published as "vm_answers" while acting */
+	uint64_t patch_version;          /* the last leader patch's version, until committed */
+	uint64_t patch_deadline;         /* CLOCK_MONOTONIC: stop waiting for it then */
+	uint64_t mig_seq;                /* ids of migrations the leader starts itself */
+};
+
+/* Placement's input built from the replicated state (spec, records, sections). Strings are
+ * borrowed from the state: valid until the caller returns to the loop or patches / publishes. */
+struct pinput {
+	struct vm_spec *specs; size_t n;     /* owned (vm_spec_list) */
+	struct placement_vm *pv;             /* owned, n */
+	struct placement_node *pn; size_t nn;/* owned */
+	struct placement_owner *po; size_t no;/* owned */
+	struct placement_input in;
+};
+
+/* vms.c */
+uint64_t vms_now(struct vms *d);
+void vms_kick(struct vms *d);
+const char *vms_me(struct vms *d);
+/* records["vm/NAME"] / records["drain/NAME"], NULL when there is none. Borrowed. */
+const json_t *vms_vm_record(struct vms *d, const char *vm);
+const json_t *vms_node_record(struct vms *d, const char *node);
+bool vms_node_drained(struct vms *d, const char *node);
+/* A member's section (its "section" object), NULL when it has none. Borrowed. */
+const json_t *vms_section_of(struct vms *d, const char *node);
+/* What node reports of vm's domain ("running", "shutoff", ..., "unknown"), NULL: nothing. */
+const char *vms_reported_state(struct vms *d, const char *node, const char *vm);
+bool vms_reported_running(struct vms *d, const char *node, const char *vm);
+/* The memory and vCPUs a VM's domain XML asks for. */
+void vms_needs(const char *xml, uint64_t *mib, unsigned *vcpus);
+/* 0, -ENOMEM, -EINVAL (the spec in force has no valid "vms"). */
+int vms_pinput_build(struct vms *d, struct pinput *p);
+void vms_pinput_clear(struct pinput *p);
+struct placement_limits vms_limits(const struct kvmcd_config *cfg);
+/* Publishes this node's part of its section when it changed. */
+void vms_publish(struct vms *d);
+
+/* vms-api.c */
+extern const struct service_command vms_commands[];
+/* {"ok":true,"message","moves":[{"vm","from","to","why"}],"stuck":[{"vm","why"}],"in_flight",
+ * "deferred"}: a plan as `kvmcctl cluster rebalance` shows it. */
+json_t *vms_plan_json(const struct placement_plan *plan, const char *message);
+/* The requests waiting for the leader, as this node's section carries them ({} when none). */
+json_t *vms_requests_json(struct vms *d);
+/* Answers what the leader answered, or what waited past its deadline; publishes when a request
+ * was answered. */
+void vms_requests_check(struct vms *d);
+void vms_requests_free(struct vms *d);
