@@ -19,7 +19,11 @@
 #      (c) nothing killed, the stream to n1 throttled to 16 kbit/s so it cannot finish: kvmcd
 #      aborts it at [vms] migration_timeout (10 s here) with virDomainAbortJob: exit 2, "aborted",
 #      vm1 keeps running on n2;
-#   5. a last migration n2 -> n1 succeeds.
+#   5. a last migration n2 -> n1 succeeds;
+#   6. the source's kvmcd (n1: the leader too) SIGKILLed mid-way through a migration to n2 (asked
+#      on n3): libvirtd finishes the peer-to-peer job on its own; once n1's kvmcd is back the VM
+#      is handed over from what the nodes' libvirtds show (it runs on n2, not on n1), and the
+#      command still gets its verdict (exit 0); the counter's stream unbroken.
 . "$(dirname "$0")/lib.sh"
 . "$MN_DIR/vm/kvmcd-vms.sh"
 export MN_HOST_SIM=1
@@ -161,6 +165,30 @@ assert_eq "$(kv_running_on vm1)" n1 "vm1 runs on"
 wait_until 20 "vm list: vm1 running on n1, no reason left" eval '[ "$(kv_vstate 2 vm1)" = running ] && [ -z "$(kv_reason 2 vm1)" ]'
 c0=$(mn_vm_last_counter vm1)
 wait_until 15 "the counter goes on (past $(( c0 + 3 )))" mn_vm_counting vm1 $(( c0 + 3 ))
+mn_vm_continuous vm1 || fail "serial stream: $VM_BAD"
+
+# 6. The source's kvmcd dies mid-way.
+L=$(leader_of 2); L=${L%%/*}
+log "n1 runs vm1 (leader: n$L); the stream to n2 throttled, vm migrate vm1 n2 asked on n3"
+"$CLUSTER" throttle 2 1mbit --migration >/dev/null || fail "cluster throttle 2 1mbit --migration"
+out6=$MN_RUN_BASE/$MN_PREFIX-vmmig6.out
+c0=$(mn_vm_last_counter vm1)
+( migrate 3 vm1 n2; printf '%s\n%s\n' "$MIG_RC" "$MIG_OUT" >"$out6" ) 9>&- &
+mpid=$!
+wait_until 30 "n1's job has sent data" eval 'sent=$(vsh 1 domjobinfo vm1 2>/dev/null | sed -n "s/^Data processed: *//p"); [ -n "$sent" ] && [ "${sent%% *}" != 0.000 ]'
+"$CLUSTER" kill 1 kvmcd >/dev/null || fail "kill n1's kvmcd"
+log "n1's kvmcd SIGKILLed while its libvirtd migrates vm1 to n2"
+wait_until 60 "libvirtd finished the migration alone: vm1 runs on n2 only" eval '[ "$(kv_running_on vm1)" = n2 ]'
+"$CLUSTER" throttle 2 off
+assert_eq "$(kv_owner 2 vm1)" n1 "vm1's owner while n1's kvmcd is away (never re-placed)"
+"$CLUSTER" start 1 kvmcd >/dev/null || fail "start n1's kvmcd"
+wait "$mpid"
+assert_eq "$(sed -n 1p "$out6")" 0 "vm migrate vm1 n2 (its source's kvmcd killed mid-way): exit status"
+log "ok: $(sed -n 2p "$out6")"
+rm -f "$out6"
+wait_until 30 "vm list: vm1 running on n2" eval '[ "$(kv_vstate 1 vm1)" = running ] && [ "$(kv_owner 1 vm1)" = n2 ]'
+assert_eq "$(kv_running_on vm1)" n2 "vm1 runs on"
+wait_until 15 "the counter goes on (past $(( c0 + 5 )))" mn_vm_counting vm1 $(( c0 + 5 ))
 mn_vm_continuous vm1 || fail "serial stream: $VM_BAD"
 assert_eq "$(kv_running_on vm2)" n3 "vm2 (never touched) runs on"
 mn_vm_stamp_stop vm1
