@@ -12,6 +12,7 @@
 #
 # With ONTAP=1 every node gets an [ontap] section (cluster up --ontap): the leader loads the
 # ONTAP client module (libcurl and its TLS stack) and reaches ontap-sim; followers do not.
+# Then the largest resident mappings (smaps) of the leader's kvmcd and a follower's (TOP=12).
 #
 # Usage: bench/idle.sh        DURATION=20 bench/idle.sh        ONTAP=1 bench/idle.sh
 DURATION=${DURATION:-60}
@@ -54,6 +55,7 @@ log "measuring $DURATION s (perf epoll_wait tracepoint: $([ "$perf_ok" = 1 ] && 
 sleep "$DURATION"
 [ -z "$perf_pids" ] || wait $perf_pids
 hz=$(getconf CLK_TCK)
+warn=""
 
 echo
 echo "idle 3-node cluster, $DURATION s"
@@ -72,6 +74,17 @@ for k in $rows; do
 		"$(field "$pid" RssAnon)" "$(( $(field "$pid" RssFile) + $(field "$pid" RssShmem) ))" "$hwm" \
 		"$(awk -v a="$dctx" -v d="$DURATION" 'BEGIN{printf "%.1f", a/d}')" \
 		"$(awk -v a="$dcpu" -v d="$DURATION" -v hz="$hz" 'BEGIN{printf "%.2f", 100*a/hz/d}')" "${ep:--}"
-	if [ "${k:1}" = kvmcd ] && [ "${rss:-0}" -gt 10240 ]; then log "WARNING: n${k:0:1} kvmcd RSS $rss KiB is above the 10 MB target"; fi
+	if [ "${k:1}" = kvmcd ] && [ "${rss:-0}" -gt 10240 ]; then warn+="n${k:0:1} kvmcd RSS $rss KiB is above the 10 MB target; "; fi
+done
+[ -z "$warn" ] || log "WARNING: $warn"
+# Where a kvmcd's resident pages are: the largest mappings (Rss by file; [anon] = heap and
+# anonymous mappings) of the leader's and of a follower's.
+L=${AGREED_LEADER%/*}
+F=1; [ "$L" = 1 ] && F=2
+for i in "$L" "$F"; do
+	echo
+	echo "n$i kvmcd ($([ "$i" = "$L" ] && echo leader || echo follower)): largest resident mappings, KiB"
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { n = $6 == "" ? "[anon]" : $6 } /^Rss:/ { r[n] += $2 }
+	     END { for (n in r) printf "%8d %s\n", r[n], n }' "/proc/${PID[${i}kvmcd]}/smaps" | sort -rn | head -"${TOP:-12}"
 done
 mn_pass
