@@ -120,8 +120,7 @@ static json_t *migration_verdict(struct vms *d, struct vm_request *q)
 	to = json_string_value(json_object_get(last, "to")) ?: "?";
 	if (json_is_true(json_object_get(last, "ok"))) {
 		if (json_is_integer(json_object_get(last, "ms")))
-			snprintf(timing, sizeof(timing), " in %" JSON_INTEGER_FORMAT " ms%s", json_integer_value(json_object_get(last, "ms")),
-				 json_is_integer(json_object_get(last, "downtime_ms")) ? "" : "");
+			snprintf(timing, sizeof(timing), " in %" JSON_INTEGER_FORMAT " ms", json_integer_value(json_object_get(last, "ms")));
 		if (json_is_integer(json_object_get(last, "downtime_ms")))
 			snprintf(timing + strlen(timing), sizeof(timing) - strlen(timing), " (downtime %" JSON_INTEGER_FORMAT " ms)",
 				 json_integer_value(json_object_get(last, "downtime_ms")));

@@ -520,8 +520,8 @@ static void node_migrate(struct vms *d, const struct vm_spec *vm, struct vm_loca
 					   ? (unsigned)downtime : cfg->vms.max_downtime_ms,
 		.deadline_usec = (uint64_t)cfg->vms.migration_timeout_ms * USEC_PER_MSEC,
 	};
-	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': live migration %s to %s (%s) starts%s", vm->name, id, to,
-	     uri ? uri : "?", json_string_value(json_object_get(mig, "why")) ? "" : "");
+	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': live migration %s to %s (%s) starts: %s", vm->name, id, to,
+	     uri ? uri : "?", json_string_value(json_object_get(mig, "why")) ?: "");
 	if (r == 0)
 		r = d->dom->migrate(&d->mig_host, &m, on_migrated, l);
 	if (r < 0) {
@@ -821,6 +821,8 @@ static void migration_end(struct pass *ps, const char *vm, const json_t *rec, bo
 	if (ok) {
 		json_object_set(last, "ms", json_object_get(result, "ms"));
 		json_object_set(last, "downtime_ms", json_object_get(result, "downtime_ms"));
+		if (json_object_get(result, "downtime_error")) /* the migration went on with QEMU's own */
+			json_object_set(last, "downtime_error", json_object_get(result, "downtime_error"));
 		want = json_pack("{s:s?,s:s,s:n,s:o}", "owner", to, "action", "keep", "reason", "last_migration", last);
 		klog(service_log(ps->d->ctx), LOG_NOTICE, "VM '%s': migration %s from %s to %s done: %s owns it now", vm,
 		     json_string_value(json_object_get(mig, "id")) ?: "?", from ?: "?", to ?: "?", to ?: "?");
