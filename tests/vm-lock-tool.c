@@ -9,6 +9,9 @@
  * STEPs run in order on one sd-event loop, each printing one line
  *   "STEP -> 0 DETAIL" or "STEP -> -EBUSY DETAIL":
  *   probe | list | acquire:VM | release:VM
+ *   acquire-retry:VM:SECONDS   acquire, again every 0.5 s while it is refused (-EBUSY) or times
+ *                  out (-ETIMEDOUT), for up to SECONDS; every attempt prints its line, with the
+ *                  seconds since the step began ("acquire-retry:vm1 +3.2 s -> -EBUSY ...")
  *   wait:PATH      until PATH exists (checked every 0.1 s)
  *   sleep:SECONDS
  *   hold           until SIGTERM or SIGINT
@@ -38,7 +41,17 @@ struct tool {
 	int status;
 	sd_event_source *timer;
 	const char *waiting_for;
+	char retry_vm[HOST_VM_LOCK_NAME_MAX + 1]; /* acquire-retry: the VM ("" otherwise) */
+	uint64_t retry_t0, retry_end;             /* CLOCK_MONOTONIC */
 };
+
+static uint64_t mono(struct tool *t)
+{
+	uint64_t now = 0;
+
+	sd_event_now(t->ev, CLOCK_MONOTONIC, &now);
+	return now;
+}
 
 static void run_next(struct tool *t);
 
@@ -61,10 +74,20 @@ static int exit_status(int r)
 static void on_done(void *userdata, int r, const char *detail)
 {
 	struct tool *t = userdata;
+	char when[32] = "";
 
-	printf("%s -> %s%s %s\n", t->steps[t->next - 1], r < 0 ? "-" : "", r < 0 ? strerrorname_np(-r) : "0",
+	if (t->retry_vm[0])
+		snprintf(when, sizeof(when), " +%.1f s", (double)(mono(t) - t->retry_t0) / USEC_PER_SEC);
+	printf("%s%s -> %s%s %s\n", t->steps[t->next - 1], when, r < 0 ? "-" : "", r < 0 ? strerrorname_np(-r) : "0",
 	       detail ? detail : "");
 	fflush(stdout);
+	if (t->retry_vm[0] && (r == -EBUSY || r == -ETIMEDOUT) && mono(t) < t->retry_end) {
+		/* again in 0.5 s (the timer sees retry_vm) */
+		sd_event_source_set_time_relative(t->timer, 500 * USEC_PER_MSEC);
+		sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	t->retry_vm[0] = '\0';
 	if (r < 0) {
 		t->status = exit_status(r);
 		sd_event_exit(t->ev, t->status);
@@ -76,7 +99,16 @@ static void on_done(void *userdata, int r, const char *detail)
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct tool *t = userdata;
+	int r;
 
+	if (t->retry_vm[0]) {
+		r = t->ops->acquire(t->lock, t->retry_vm, on_done, t);
+		if (r < 0) {
+			t->retry_vm[0] = '\0';
+			on_done(t, r, "(nothing started)");
+		}
+		return 0;
+	}
 	if (t->waiting_for && access(t->waiting_for, F_OK) != 0) {
 		sd_event_source_set_time_relative(s, 100 * USEC_PER_MSEC);
 		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -118,7 +150,17 @@ static void run_next(struct tool *t)
 		r = t->ops->probe(t->lock, on_done, t);
 	else if (!strcmp(step, "list"))
 		r = t->ops->list ? t->ops->list(t->lock, on_done, t) : -EOPNOTSUPP;
-	else if (!strncmp(step, "acquire:", 8))
+	else if (!strncmp(step, "acquire-retry:", 14)) {
+		const char *secs = strrchr(arg, ':');
+		if (secs && secs > arg && (size_t)(secs - arg) < sizeof(t->retry_vm)) {
+			snprintf(t->retry_vm, sizeof(t->retry_vm), "%.*s", (int)(secs - arg), arg);
+			t->retry_t0 = mono(t);
+			t->retry_end = t->retry_t0 + (uint64_t)(strtod(secs + 1, NULL) * USEC_PER_SEC);
+			r = t->ops->acquire(t->lock, t->retry_vm, on_done, t);
+			if (r < 0)
+				t->retry_vm[0] = '\0';
+		}
+	} else if (!strncmp(step, "acquire:", 8))
 		r = t->ops->acquire(t->lock, arg, on_done, t);
 	else if (!strncmp(step, "release:", 8))
 		r = t->ops->release(t->lock, arg, on_done, t);

@@ -328,8 +328,12 @@ static int job_run(void *arg)
 			errno = 0;
 			j->ls = j->api->new_lockspace(j->lockspace, 0600, 0);
 		}
-		if (!j->ls)
+		if (!j->ls) {
+			/* libdlm fails without an errno when /proc/misc has no dlm-control */
+			if (errno == 0)
+				errno = ENODEV;
 			return job_fail(j, "dlm_new_lockspace");
+		}
 		j->fd = j->api->ls_get_fd(j->ls);
 		return 0;
 	case JOB_LOCK:
