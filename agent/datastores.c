@@ -1071,9 +1071,9 @@ static void svc_free(void *state)
 
 	if (!d)
 		return;
-	/* A host step still in flight at shutdown is killed with the runner, which gives no
-	 * callback: what that step owned is dropped with the process (LeakSanitizer may name it).
-	 * Steps are short and a ready datastore is only re-walked every RECONCILE_PERIOD. */
+	/* A host step still in flight at shutdown is killed with the runner or dropped with the
+	 * worker pool, neither of which calls back: host_ctx_cancel() then frees what those steps
+	 * owned (host.h). */
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->kick);
 	while (d->list) {
@@ -1087,6 +1087,7 @@ static void svc_free(void *state)
 	}
 	runner_free(d->runner);
 	worker_pool_free(d->workers);
+	host_ctx_cancel(&d->host);
 	json_decref(d->inventory);
 	free(d->run_dir);
 	free(d->sim_dir);
