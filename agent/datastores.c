@@ -22,6 +22,7 @@
 #include "macros.h"
 #include "preflight-api.h"
 #include "runner.h"
+#include "sim.h"
 #include "worker.h"
 
 #define RECONCILE_PERIOD_USEC (30 * USEC_PER_SEC) /* re-probe what is done: a fence shows here */
@@ -1088,6 +1089,7 @@ static void svc_free(void *state)
 	runner_free(d->runner);
 	worker_pool_free(d->workers);
 	host_ctx_cancel(&d->host);
+	host_sim_cancel(&d->host);
 	json_decref(d->inventory);
 	free(d->run_dir);
 	free(d->sim_dir);

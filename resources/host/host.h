@@ -52,6 +52,8 @@ struct host_ctx {
 	void *sim;                    /* the simulated backend's state (NULL for the real one) */
 	struct hop *live_ops;         /* private to fs-common.c: the operations in flight, for
 					 host_ctx_cancel(); NULL in a fresh ctx */
+	void *sim_live_ops;           /* private to sim.c: its operations in flight, for
+					 host_sim_cancel(); NULL in a fresh ctx */
 };
 
 /*

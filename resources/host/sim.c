@@ -796,12 +796,19 @@ struct op {
 	op_json_then json_then;
 	op_run_then run_then;
 	char *cmd;                     /* the running command, for messages */
+	struct op *live_prev, *live_next; /* ctx->sim_live_ops: in flight, for host_sim_cancel() */
 };
 
 static void op_free(struct op *op)
 {
 	if (!op)
 		return;
+	if (op->live_prev)
+		op->live_prev->live_next = op->live_next;
+	else if (op->ctx && op->ctx->sim_live_ops == op)
+		op->ctx->sim_live_ops = op->live_next;
+	if (op->live_next)
+		op->live_next->live_prev = op->live_prev;
 	free(op->id);
 	free(op->device);
 	free(op->want_target);
@@ -842,7 +849,17 @@ static struct op *op_new(struct host_ctx *ctx, host_done_fn done, void *userdata
 	op->sim = ctx->sim;
 	op->done = done;
 	op->userdata = userdata;
+	op->live_next = ctx->sim_live_ops;
+	if (op->live_next)
+		op->live_next->live_prev = op;
+	ctx->sim_live_ops = op;
 	return op;
+}
+
+void host_sim_cancel(struct host_ctx *ctx)
+{
+	while (ctx && ctx->sim_live_ops)
+		op_free(ctx->sim_live_ops);
 }
 
 static int op_check(struct host_ctx *ctx, host_done_fn done)

@@ -76,6 +76,12 @@ enum host_sim_mount {
 };
 
 /* The [host] section's sim_* keys (agent config). Strings borrowed. */
+/* Teardown, like host_ctx_cancel() (host.h): frees the simulated backend's operations still in
+ * flight on ctx without calling their `done`; only after the runner and the worker pool they used
+ * are freed. */
+struct host_ctx;
+void host_sim_cancel(struct host_ctx *ctx);
+
 struct host_sim {
 	const char *url;             /* the ONTAP simulator, "https://10.213.0.254:8443" */
 	const char *ca_file;         /* PEM verifying its certificate; NULL: not verified (curl -k) */
