@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datastore.h"
 #include "spec.h"
 #include "vm.h"
 
