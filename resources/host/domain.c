@@ -132,10 +132,9 @@ static _printf_(3, 4) int djob_result(struct djob *j, int r, const char *fmt, ..
 
 #ifdef HAVE_LIBVIRT
 
+/* host_virt_error replaces j->detail itself */
 static int virt_fail(struct djob *j, const char *step)
 {
-	free(j->detail);
-	j->detail = NULL;
 	return host_virt_error(step, &j->detail);
 }
 
