@@ -104,14 +104,21 @@ const json_t *vms_section_of(struct vms *d, const char *node);
 /* What node reports of vm's domain ("running", "shutoff", ..., "unknown"), NULL: nothing. */
 const char *vms_reported_state(struct vms *d, const char *node, const char *vm);
 bool vms_reported_running(struct vms *d, const char *node, const char *vm);
+/* What node's section reports of vm ({"state", "migration", ...}), NULL: nothing. Borrowed. */
+const json_t *vms_reported(struct vms *d, const char *node, const char *vm);
 /* The memory and vCPUs a VM's domain XML asks for. */
 void vms_needs(const char *xml, uint64_t *mib, unsigned *vcpus);
 /* 0, -ENOMEM, -EINVAL (the spec in force has no valid "vms"). */
 int vms_pinput_build(struct vms *d, struct pinput *p);
 void vms_pinput_clear(struct pinput *p);
+bool vms_pinput_has_node(const struct pinput *p, const char *name);
 struct placement_limits vms_limits(const struct kvmcd_config *cfg);
 /* Publishes this node's part of its section when it changed. */
 void vms_publish(struct vms *d);
+
+/* vms-leader.c: one leader pass: placement, migrations, requests, then one patch of what
+ * differs. Only while acting. */
+void vms_leader_pass(struct vms *d);
 
 /* vms-api.c */
 extern const struct service_command vms_commands[];
