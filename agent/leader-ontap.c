@@ -13,6 +13,7 @@
 #include "leader-ontap.h"
 #include "timing.h"
 #include "macros.h"
+#include "ontap-abi.h"
 #include "resources/ontap/ontap-client.h"
 #include "resources/ontap/ontap.h"
 
@@ -115,6 +116,22 @@ static int ontap_module_load(char **error)
 		memset(&ontap_dl, 0, sizeof(ontap_dl));                                            \
 		dlclose(h);                                                                        \
 		return -ELIBBAD;                                                                   \
+	}
+	/* first the stamp: no pointer of a module built against other headers is ever called */
+	{
+		const char *(*abi)(void);
+		const char *theirs;
+		*(void **)&abi = dlsym(h, "ontap_module_abi");
+		theirs = abi ? abi() : NULL;
+		if (!theirs || strcmp(theirs, KVMCD_ONTAP_ABI) != 0) {
+			if (asprintf(error, "the ONTAP client module %s is not this kvmcd's (its ABI stamp %s, this "
+				     "kvmcd's %s): it comes from another build or version; install the matching "
+				     "module or restart kvmcd after an upgrade", path, theirs ? theirs : "missing",
+				     KVMCD_ONTAP_ABI) < 0)
+				*error = NULL;
+			dlclose(h);
+			return -ELIBBAD;
+		}
 	}
 	ONTAP_MODULE_SYMBOLS(ONTAP_FN_RESOLVE)
 #undef ONTAP_FN_RESOLVE

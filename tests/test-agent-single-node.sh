@@ -298,6 +298,23 @@ if [ -x "$SIM" ]; then
 	kill -KILL "$COROSYNC_PID"
 	wait_until 5 "corosync gone again" jq_is '.ontap.leader_epoch' 0
 	stop_pid "$KVMCD_PID"; KVMCD_PID=""
+
+	# A module from another build (a package upgrade under a running kvmcd, a build that relinked
+	# only kvmcd): refused by its ABI stamp before any of its functions is called, said in status.
+	if command -v cc >/dev/null; then
+		printf 'const char *ontap_module_abi(void);\nconst char *ontap_module_abi(void) { return "0123456789abcdef"; }\n' >"$T/stale.c"
+		cc -shared -fPIC -o "$T/stale-ontap.so" "$T/stale.c"
+		KVMCD_ONTAP_MODULE="$T/stale-ontap.so" start_kvmcd
+		start_corosync
+		wait_until 15 "a module of another build is refused by its ABI stamp, said in status" \
+			jq_is '"\(.is_leader) \(.ontap.client_loaded) \(.ontap.last_error | contains("stale-ontap.so") and contains("not this kvmcd"))"' "true false true" ||
+			{ status_json | jq -c '{is_leader, ontap}'; grep -i "ontap" "$T/kvmcd.log" | tail -5; }
+		kill -KILL "$COROSYNC_PID"
+		wait_until 5 "corosync gone again" jq_is '.ontap.leader_epoch' 0
+		stop_pid "$KVMCD_PID"; KVMCD_PID=""
+	else
+		log "skipped the stale-module check: no cc"
+	fi
 	stop_pid "$SIM_PID"; SIM_PID=""
 	cp "$T/kvmcd.conf.no-ontap" "$T/kvmcd.conf"
 else
