@@ -51,6 +51,7 @@ struct service_ctx {
 	const struct service_ops *ops; /* borrowed: its entry in services[] */
 	void *state;                   /* owned through ops->free; NULL = off (or not started) */
 	json_t *section;               /* owned: its part of this node's section (its own keys), or NULL */
+	bool stopping;                 /* its stop hook holds the exit until service_stop_done() */
 };
 
 struct daemon {
@@ -73,6 +74,9 @@ struct daemon {
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
 	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
 	uint64_t sections_gen;          /* core_node_sections_generation() the services last heard of */
+	bool stopping;                  /* SIGTERM came; services with a stop hook may hold the exit */
+	uint64_t stop_deadline;         /* CLOCK_MONOTONIC: the latest deadline they gave */
+	sd_event_source *stop_timer;    /* owned: EXTEND_TIMEOUT_USEC to systemd, then the deadline */
 	struct service_ctx svc[N_SERVICES];
 };
 
@@ -708,12 +712,94 @@ static const struct api_server_ops api_ops = {
 
 /* ---- signals -------------------------------------------------------------------------------- */
 
+/* systemd is told this much beyond the services' deadline, and again every STOP_TICK_USEC: the
+ * unit's TimeoutStopSec should cover it anyway (coord/timeouts.h 8.), this keeps it from cutting
+ * a longer configured [vms] shutdown_timeout short. */
+#define STOP_TICK_USEC ((uint64_t)5 * USEC_PER_SEC)
+#define STOP_EXTEND_USEC ((uint64_t)15 * USEC_PER_SEC)
+
+/* Exits once no service holds the exit any more. */
+static void stop_check(struct daemon *d)
+{
+	FOREACH_SERVICE(d, s)
+		if (s->stopping)
+			return;
+	klog(d->log, LOG_NOTICE, "Leaving the cluster");
+	sd_event_exit(d->event, 0);
+}
+
+void service_stop_done(struct service_ctx *ctx)
+{
+	if (!ctx->stopping)
+		return;
+	ctx->stopping = false;
+	klog(ctx->d->log, LOG_INFO, "%s has finished what it does before kvmcd stops", ctx->ops->name);
+	stop_check(ctx->d);
+}
+
+static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+	uint64_t now = now_usec();
+
+	if (now >= d->stop_deadline) {
+		FOREACH_SERVICE(d, v)
+			if (v->stopping)
+				klog(d->log, LOG_WARNING, "%s did not finish what it does before kvmcd stops by its deadline; "
+				     "stopping anyway", v->ops->name);
+		sd_event_exit(d->event, 0);
+		return 0;
+	}
+	(void)sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%" PRIu64, (uint64_t)(d->stop_deadline - now + STOP_EXTEND_USEC));
+	sd_event_source_set_time(s, now + STOP_TICK_USEC < d->stop_deadline ? now + STOP_TICK_USEC : d->stop_deadline);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/*
+ * The first SIGTERM / SIGINT asks every service whether it has work to finish first (service.h
+ * stop: the VM service's planned-shutdown policy); the daemon goes on running -- the loop keeps
+ * feeding systemd's watchdog -- until they are done or their deadline passed. A second signal
+ * stops at once.
+ */
 static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct daemon *d = userdata;
+	bool wait = false;
+	int r;
 
-	klog(d->log, LOG_NOTICE, "Received %s; leaving the cluster", strsignal((int)si->ssi_signo));
-	sd_event_exit(d->event, 0);
+	if (d->stopping) {
+		klog(d->log, LOG_WARNING, "Received %s again: stopping now", strsignal((int)si->ssi_signo));
+		sd_event_exit(d->event, 0);
+		return 0;
+	}
+	d->stopping = true;
+	klog(d->log, LOG_NOTICE, "Received %s", strsignal((int)si->ssi_signo));
+	FOREACH_SERVICE_WITH(d, v, stop) {
+		uint64_t deadline = 0;
+
+		v->stopping = true;
+		if (v->ops->stop(v->state, &deadline) > 0) {
+			wait = true;
+			if (deadline > d->stop_deadline)
+				d->stop_deadline = deadline;
+		} else {
+			v->stopping = false;
+		}
+	}
+	if (!wait) {
+		stop_check(d);
+		return 0;
+	}
+	(void)sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping: the shutdown policy runs\nEXTEND_TIMEOUT_USEC=%" PRIu64,
+			 (uint64_t)(d->stop_deadline > now_usec() ? d->stop_deadline - now_usec() + STOP_EXTEND_USEC
+							       : STOP_EXTEND_USEC));
+	r = sd_event_add_time(d->event, &d->stop_timer, CLOCK_MONOTONIC, now_usec() + STOP_TICK_USEC < d->stop_deadline
+				      ? now_usec() + STOP_TICK_USEC : d->stop_deadline, USEC_PER_MSEC * 100, on_stop_timer, d);
+	if (r < 0) {
+		klog(d->log, LOG_ERR, "Cannot arm the stop deadline: %s; stopping now", strerror(-r));
+		sd_event_exit(d->event, 0);
+	}
 	return 0;
 }
 
@@ -803,6 +889,7 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->sig_term);
 	sd_event_source_disable_unref(d->sig_int);
 	sd_event_source_disable_unref(d->sig_hup);
+	sd_event_source_disable_unref(d->stop_timer);
 	cpg_glue_free(d->glue);
 	api_server_free(d->api);
 	for (size_t i = N_SERVICES; i-- > 0;) {

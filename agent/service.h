@@ -100,6 +100,12 @@ int service_request_spec(struct service_ctx *ctx, uint64_t conn_id, const json_t
  */
 void service_reply(struct service_ctx *ctx, uint64_t conn_id, json_t *reply);
 
+/*
+ * Ends what a service's stop hook started (it returned 1): once every such service has called
+ * this, or at the latest deadline they gave, the daemon leaves the CPG and exits. Idempotent.
+ */
+void service_stop_done(struct service_ctx *ctx);
+
 /* One local-API verb. Tables end with { NULL }. */
 struct service_command {
 	const char *name; /* the request's "cmd"; unique across the daemon and every service */
@@ -182,4 +188,13 @@ struct service_ops {
 	 * table order, before the daemon switches to next.
 	 */
 	int (*reload)(void *state, const struct kvmcd_config *next, char **error);
+
+	/*
+	 * SIGTERM / SIGINT: kvmcd is asked to stop. Return 0 when the service has nothing to do
+	 * first; or 1 with *deadline (CLOCK_MONOTONIC, absolute): the daemon keeps running --
+	 * corosync, the API, every service, as before -- until the service calls
+	 * service_stop_done() or the deadline passes (the VM service's planned-shutdown policy,
+	 * agent/vms-shutdown.c). Called once, in table order. A second signal stops kvmcd at once.
+	 */
+	int (*stop)(void *state, uint64_t *deadline);
 };

@@ -55,6 +55,8 @@ int timing_derive(const struct kvmcd_config *cfg, struct timeouts *out, char **s
 		b.ontap_request_timeout_usec = (uint64_t)cfg->ontap.request_timeout_ms * USEC_PER_MSEC;
 	if (cfg->ontap.job_timeout_ms)
 		b.ontap_job_timeout_usec = (uint64_t)cfg->ontap.job_timeout_ms * USEC_PER_MSEC;
+	b.shutdown_timeout_usec = (uint64_t)cfg->vms.shutdown_timeout_ms * USEC_PER_MSEC;
+	b.guest_stop_grace_usec = (uint64_t)VMS_STOP_GRACE_SEC * USEC_PER_SEC;
 	if (read_totem(&b) == 0) {
 		if (source && asprintf(source, "corosync's totem settings (token %llu ms, %u nodes)",
 				       (unsigned long long)(b.totem_token_usec / USEC_PER_MSEC), (unsigned)b.totem_nodes) < 0)

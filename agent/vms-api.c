@@ -88,6 +88,11 @@ static int request_send(struct vms *d, uint64_t conn_id, json_t *body, uint64_t 
 	return 0;
 }
 
+int vms_request_internal(struct vms *d, json_t *body, uint64_t timeout_usec)
+{
+	return request_send(d, 0, body, timeout_usec); /* connection ids start at 1: no one is answered */
+}
+
 /* The acting leader's answer to one of our requests, from any member's section. Borrowed. */
 static const json_t *leader_answer(struct vms *d, const char *key)
 {
@@ -182,7 +187,7 @@ static json_t *vm_view(struct vms *d, const struct vm_spec *s, bool detail)
 	const char *to = json_string_value(json_object_get(rec, "migrating_to"));
 	const char *on_owner = owner ? vms_reported_state(d, owner, s->name) : NULL;
 	const char *state, *err = NULL;
-	char buf[256];
+	char buf[256], frozen[CONFIG_HOST_NAME_MAX + 32];
 	json_t *v;
 
 	rep = owner ? json_object_get(json_object_get(vms_section_of(d, owner), "vms"), s->name) : NULL;
@@ -205,6 +210,10 @@ static json_t *vm_view(struct vms *d, const struct vm_spec *s, bool detail)
 	else if (!reason && owner && !strcmp(state, "waiting")) {
 		snprintf(buf, sizeof(buf), "starting on %s", owner);
 		reason = buf;
+	}
+	if (strcmp(state, "running") && strcmp(state, "migrating") && vms_shutdown_frozen(d, owner, frozen, sizeof(frozen))) {
+		state = "stopped"; /* kept by its node, which shut down under the freeze policy (vms-shutdown.c) */
+		reason = frozen;
 	}
 	v = json_pack("{s:s,s:s,s:o,s:s?,s:o}", "name", s->name, "state", state, "node",
 		      owner ? json_string(owner) : json_null(), "reason", reason, "migrating_to",

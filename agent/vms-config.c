@@ -37,7 +37,37 @@ static bool uri_ok(const char *value, const char **why)
 	return true;
 }
 
+static const struct config_enum shutdown_policies[] = {
+	{ "migrate", VMS_SHUTDOWN_MIGRATE }, { "stop", VMS_SHUTDOWN_STOP }, { "freeze", VMS_SHUTDOWN_FREEZE }, { NULL, 0 },
+};
+static const struct config_enum shutdown_ons[] = {
+	{ "system-shutdown", VMS_SHUTDOWN_ON_SYSTEM }, { "any-stop", VMS_SHUTDOWN_ON_ANY }, { NULL, 0 },
+};
+static const struct config_enum paused_policies[] = {
+	{ "auto-resume", VMS_PAUSED_AUTO_RESUME }, { "leave-paused", VMS_PAUSED_LEAVE }, { "kill", VMS_PAUSED_KILL },
+	{ NULL, 0 },
+};
+
 static const struct config_key keys[] = {
+	{ .name = "shutdown_policy", CONFIG_ENUM_AT(V, shutdown_policy), .enums = shutdown_policies, .runtime = true,
+	  .description = "A planned host shutdown (kvmcd stopped by systemd while the host shuts down): migrate (the "
+			 "node is drained, its guests leave live; what has not left near shutdown_timeout is shut down "
+			 "and restarted elsewhere), stop (shut down here, restarted elsewhere), freeze (shut down here, "
+			 "kept by this node and started here again when it is back; they wait for it meanwhile). An "
+			 "inquorate node, or one whose leader does not answer, shuts its guests down for every policy." },
+	{ .name = "shutdown_policy_on", CONFIG_ENUM_AT(V, shutdown_policy_on), .enums = shutdown_ons, .runtime = true,
+	  .description = "system-shutdown: the policy applies when systemd stops kvmcd during a host shutdown "
+			 "(its SystemState is \"stopping\"); any-stop: on every stop of kvmcd (SIGTERM), restarts too." },
+	{ .name = "shutdown_timeout", CONFIG_DURATION_AT(V, shutdown_timeout_ms), .min = 10000, .max = 3600000,
+	  .unit = "ms", .runtime = true,
+	  .description = "How long the shutdown policy may take, SIGTERM to exit; the guests' stop grace (60 s) and "
+			 "one committed change come out of it (kvmcd --print-timeouts). Keep the unit's TimeoutStopSec "
+			 "above it." },
+	{ .name = "paused_policy", CONFIG_ENUM_AT(V, paused_policy), .enums = paused_policies, .runtime = true,
+	  .description = "A guest QEMU paused on an I/O error (every path to its storage failed), once its "
+			 "datastores are ready on this node again and its disks read: auto-resume, leave-paused (until "
+			 "kvmcctl vm resume NAME), or kill (destroyed, then restarted per its ha.max_restart). A guest "
+			 "paused by a user is never touched." },
 	{ .name = "migration_uri", CONFIG_STRING_AT(V, migration_uri), .max = 160, .runtime = true, .check = uri_ok,
 	  .description = "The target's libvirtd for a live migration, as the source node's libvirtd reaches it "
 			 "(peer to peer); {node} is the target's node name." },

@@ -73,6 +73,8 @@ struct vms {
 	struct vm_request *requests;     /* owned */
 	char nonce[9];                   /* this run's, in request ids */
 	uint64_t request_seq;
+	struct vms_shutdown *shutdown;   /* owned (vms-shutdown.c): the shutdown policy; NULL until
+					    its first step */
 	/* leader side */
 	json_t *answers;                 /* owned: {"<node>/<id>": reply} for requests refused or
 					    done, published as "vm_answers" while acting */
@@ -131,3 +133,29 @@ json_t *vms_requests_json(struct vms *d);
  * was answered. */
 void vms_requests_check(struct vms *d);
 void vms_requests_free(struct vms *d);
+
+/* vms-api.c: a request of this node's own (no API connection waits for it; the caller watches
+ * the records): 0, or a negative errno with nothing sent. body is taken. */
+int vms_request_internal(struct vms *d, json_t *body, uint64_t timeout_usec);
+
+/* vms.c, for vms-shutdown.c: this node's entry of a VM (created when asked), NULL on ENOMEM;
+ * whether a domain XML lets the guest take an ACPI shutdown. */
+struct vm_local *vms_local(struct vms *d, const char *name, bool create);
+bool vms_has_acpi(const char *xml);
+
+/* vms-shutdown.c: the planned-shutdown policy ([vms] shutdown_policy; the file's head says it
+ * all). */
+int vms_shutdown_stop(void *state, uint64_t *deadline);    /* service_ops.stop */
+void vms_shutdown_step(struct vms *d);                      /* every step of the service */
+void vms_shutdown_free(struct vms *d);
+/* While the policy runs this node starts no domain. */
+bool vms_shutdown_holds(struct vms *d);
+/* {"phase","policy","fallback"} or json null: for status. A new reference. */
+json_t *vms_shutdown_status(struct vms *d);
+/* The leader's side of a shutdown drain request (body {"op":"drain","node","shutdown":{...}}):
+ * the reply, or NULL when it is answered once *rec (the new drain record, taken by the caller;
+ * NULL: nothing to record) is in place. */
+json_t *vms_shutdown_serve(struct vms *d, const char *node, const char *requester, const json_t *body, json_t **rec);
+/* owner's VMs are frozen (its drain record carries a freeze shutdown mark): buf gets the reason
+ * `vm list` shows ("frozen: NAME shut down"). */
+bool vms_shutdown_frozen(struct vms *d, const char *owner, char *buf, size_t size);

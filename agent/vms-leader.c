@@ -315,11 +315,19 @@ static void serve_drain(struct pass *ps, const char *node, const char *key, cons
 		answer(ps, key, refusal(-ENOENT, why));
 		return;
 	}
-	if (vms_node_drained(d, name) == drain) {
+	snprintf(rkey, sizeof(rkey), "drain/%s", name);
+	if (drain && json_object_get(body, "shutdown")) { /* a planned shutdown's drain (vms-shutdown.c) */
+		json_t *rec, *reply = vms_shutdown_serve(d, name, node, body, &rec);
+		if (rec)
+			json_object_set_new(ps->want, rkey, rec);
+		answer(ps, key, reply);
+		return;
+	}
+	/* undrain: also a record that does not drain (a frozen node's shutdown mark) */
+	if (drain ? vms_node_drained(d, name) : !vms_node_record(d, name)) {
 		answer(ps, key, json_pack("{s:b,s:s}", "ok", 1, "message", drain ? "drained" : "undrained"));
 		return;
 	}
-	snprintf(rkey, sizeof(rkey), "drain/%s", name);
 	json_object_set_new(ps->want, rkey, drain ? json_pack("{s:b,s:s}", "drained", 1, "requested_by", node) : json_null());
 	/* answered once the record is in place (a later pass) */
 }

@@ -13,7 +13,33 @@
  */
 #pragma once
 
+/* [vms] shutdown_policy: what a planned host shutdown does with this node's guests
+ * (agent/vms-shutdown.c). Never renumbered. */
+enum vms_shutdown_policy {
+	VMS_SHUTDOWN_MIGRATE,   /* drained: guests leave live; what cannot is shut down, restarted elsewhere */
+	VMS_SHUTDOWN_STOP,      /* shut down here, restarted elsewhere (cold) */
+	VMS_SHUTDOWN_FREEZE,    /* shut down here, kept by this node, started here when it is back */
+};
+/* [vms] shutdown_policy_on: which stops of kvmcd apply the policy. Never renumbered. */
+enum vms_shutdown_on {
+	VMS_SHUTDOWN_ON_SYSTEM,  /* only while systemd shuts the host down (SystemState "stopping") */
+	VMS_SHUTDOWN_ON_ANY,     /* every SIGTERM (kvmcd restarts too) */
+};
+/* [vms] paused_policy: guests QEMU paused on an I/O error, once their storage is back
+ * (agent/vms-paused.c). Never renumbered. */
+enum vms_paused_policy {
+	VMS_PAUSED_AUTO_RESUME,
+	VMS_PAUSED_LEAVE,       /* leave-paused: `kvmcctl vm resume NAME` resumes it */
+	VMS_PAUSED_KILL,        /* destroyed; restarted per the VM's ha.max_restart */
+};
+/* A guest's ACPI shutdown before it is destroyed (a guest without <acpi/>: destroyed at once). */
+#define VMS_STOP_GRACE_SEC 60u
+
 struct vms_options {
+	int shutdown_policy;            /* enum vms_shutdown_policy */
+	int shutdown_policy_on;         /* enum vms_shutdown_on */
+	unsigned shutdown_timeout_ms;   /* the whole policy, SIGTERM to exit (coord/timeouts.h 8.) */
+	int paused_policy;              /* enum vms_paused_policy */
 	char *migration_uri;            /* template: "{node}" is replaced by the target's name */
 	unsigned migration_timeout_ms;  /* a migration not finished by then is aborted */
 	unsigned max_downtime_ms;       /* the guest's pause at the switch-over; 0 = QEMU's own */
@@ -22,7 +48,8 @@ struct vms_options {
 	unsigned balance_gap;           /* rebalance: percentage points of memory share */
 };
 
-#define VMS_OPTIONS_DEFAULTS { .migration_uri = (char *)"qemu+tcp://{node}/system", \
+#define VMS_OPTIONS_DEFAULTS { .shutdown_timeout_ms = 240000, \
+			       .migration_uri = (char *)"qemu+tcp://{node}/system", \
 			       .migration_timeout_ms = 300000, .max_downtime_ms = 0, \
 			       .migrations_per_node = 1, .migrations_per_cluster = 4, .balance_gap = 10 }
 

@@ -27,7 +27,7 @@
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (180 * USEC_PER_SEC)  /* a stop's grace + libvirt's own time */
-#define STOP_GRACE_SEC 60u                     /* ACPI shutdown, then destroy */
+#define STOP_GRACE_SEC VMS_STOP_GRACE_SEC      /* ACPI shutdown, then destroy */
 #define HOST_MEMORY_RESERVE_MIB 1024u          /* the host's own, never given to VMs */
 #define VCPU_OVERCOMMIT 4u                     /* vCPUs given to VMs per online CPU */
 #define MIGRATION_THREADS 4u                   /* migrations this node can drive at once */
@@ -298,6 +298,16 @@ static struct vm_local *local_get(struct vms *d, const char *name, bool create)
 	return l;
 }
 
+struct vm_local *vms_local(struct vms *d, const char *name, bool create)
+{
+	return local_get(d, name, create);
+}
+
+bool vms_has_acpi(const char *xml)
+{
+	return vm_has_acpi(xml);
+}
+
 static void local_forget_migration(struct vm_local *l)
 {
 	free(l->mig_id);
@@ -556,6 +566,8 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 		return; /* our migration's job still ends */
 	if (l->busy || (l->retry_at && vms_now(d) < l->retry_at))
 		return;
+	if (!running && vms_shutdown_holds(d))
+		return; /* kvmcd stops under its shutdown policy (vms-shutdown.c): nothing starts here */
 	have_sha = json_string_value(json_object_get(json_object_get(d->libvirt, vm->name), "spec_sha256"));
 	host_domain_sha256(vm->domain_xml, sha);
 
@@ -695,6 +707,7 @@ static void step(struct vms *d)
 	if (service_is_acting(d->ctx))
 		vms_leader_pass(d);
 	vms_requests_check(d);
+	vms_shutdown_step(d);
 	node_migrations(d);
 	refresh(d);
 }
@@ -797,6 +810,7 @@ static void svc_free(void *state)
 		free(l);
 	}
 	vms_requests_free(d);
+	vms_shutdown_free(d);
 	json_decref(d->libvirt);
 	json_decref(d->published);
 	json_decref(d->answers);
@@ -863,4 +877,5 @@ const struct service_ops vms_service = {
 	.sections = svc_sections,
 	.commands = vms_commands,
 	.status = svc_status,
+	.stop = vms_shutdown_stop,
 };

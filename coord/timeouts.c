@@ -32,6 +32,8 @@ void timeouts_defaults(struct timeouts_base *b)
 		.fence_agent_attempts = 3,
 		.fence_agent_backoff_usec = SEC(2),
 		.margin_usec = MS(1000),
+		.shutdown_timeout_usec = SEC(240),
+		.guest_stop_grace_usec = SEC(60),
 	};
 }
 
@@ -102,7 +104,9 @@ static int check_bounds(const struct timeouts_base *b, char **error)
 	    (r = check_usec("fence_agent_timeout", b->fence_agent_timeout_usec, SEC(5), SEC(600), error)) < 0 ||
 	    (r = check_count("fence_agent_attempts", b->fence_agent_attempts, 1, 10, error)) < 0 ||
 	    (r = check_usec("fence_agent_backoff", b->fence_agent_backoff_usec, MS(100), SEC(60), error)) < 0 ||
-	    (r = check_usec("margin", b->margin_usec, MS(100), SEC(60), error)) < 0)
+	    (r = check_usec("margin", b->margin_usec, MS(100), SEC(60), error)) < 0 ||
+	    (r = check_usec("shutdown_timeout", b->shutdown_timeout_usec, SEC(10), SEC(3600), error)) < 0 ||
+	    (r = check_usec("guest_stop_grace", b->guest_stop_grace_usec, 0, SEC(600), error)) < 0)
 		return r;
 	return 0;
 }
@@ -191,6 +195,15 @@ int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **
 	t.fence_agent_deadline_usec =
 		b->fence_agent_attempts * (b->fence_agent_timeout_usec + t.fence_agent_kill_grace_usec) +
 		b->fence_agent_backoff_usec * ((UINT64_C(1) << (b->fence_agent_attempts - 1)) - 1);
+
+	/* 8. A shutdown_timeout too short to drain leaves no time for live migrations: the guests
+	 * are shut down at once (noted, not refused: it costs the guests a restart, not safety). */
+	t.shutdown_release_usec = t.commit_max_usec;
+	if (b->shutdown_timeout_usec >= b->guest_stop_grace_usec + t.shutdown_release_usec + 2 * b->margin_usec)
+		t.shutdown_drain_usec = b->shutdown_timeout_usec - b->guest_stop_grace_usec - t.shutdown_release_usec -
+					b->margin_usec;
+	else
+		t.notes |= TIMEOUTS_NOTE_SHUTDOWN_SHORT;
 
 	/* The refused relations (timeouts.h says why each one is a refusal). */
 	if (b->ontap_job_timeout_usec < b->ontap_request_timeout_usec)
@@ -289,6 +302,8 @@ int timeouts_describe(const struct timeouts *tt, char **out)
 	    "attempts per agent fence");
 	line(&t, "base", "fence_agent_backoff", b->fence_agent_backoff_usec, "first retry delay, doubled per retry");
 	line(&t, "base", "margin", b->margin_usec, "loop latency, timer slack, clock rates, one hop");
+	line(&t, "base", "shutdown_timeout", b->shutdown_timeout_usec, "[vms] shutdown_timeout (a planned host shutdown)");
+	line(&t, "base", "guest_stop_grace", b->guest_stop_grace_usec, "a guest's ACPI shutdown before destroy");
 
 	line(&t, "derived", "totem_token_effective", tt->totem_token_effective_usec,
 	     "= totem_token + (totem_nodes - 2) * totem_token_coefficient");
@@ -317,6 +332,9 @@ int timeouts_describe(const struct timeouts *tt, char **out)
 	line(&t, "derived", "fence_agent_kill_grace", tt->fence_agent_kill_grace_usec, "= fence_agent_timeout / 10");
 	line(&t, "derived", "fence_agent_deadline", tt->fence_agent_deadline_usec,
 	     "= attempts * (fence_agent_timeout + kill_grace) + backoff * (2^(attempts-1) - 1)");
+	line(&t, "derived", "shutdown_release", tt->shutdown_release_usec, "= commit_max (after the guests stopped)");
+	line(&t, "derived", "shutdown_drain", tt->shutdown_drain_usec,
+	     "= shutdown_timeout - guest_stop_grace - shutdown_release - margin (after SIGTERM)");
 
 	if (tt->notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL)
 		add(&t, "note: stall_timeout %s < stall_clean_min %s: after a node failure nothing is delivered for up "
@@ -328,6 +346,10 @@ int timeouts_describe(const struct timeouts *tt, char **out)
 		add(&t, "note: request_timeout %s < commit_max %s: a change interrupted by a failover may time out "
 		    "(outcome unknown) before the next leader commits it. Safe, but raise request_timeout.\n",
 		    ms(v, b->request_timeout_usec), ms(x, tt->commit_max_usec));
+	if (tt->notes & TIMEOUTS_NOTE_SHUTDOWN_SHORT)
+		add(&t, "note: shutdown_timeout %s < guest_stop_grace %s + shutdown_release %s + 2 * margin: a planned host "
+		    "shutdown has no time to migrate guests live; shutdown_policy migrate shuts them down at once.\n",
+		    ms(v, b->shutdown_timeout_usec), ms(x, b->guest_stop_grace_usec), ms(y, tt->shutdown_release_usec));
 	if (tt->notes & TIMEOUTS_NOTE_NO_WATCHDOG)
 		add(&t, "note: no watchdog (watchdog_timeout 0): the watchdog fence method is unavailable.\n");
 

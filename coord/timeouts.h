@@ -241,6 +241,30 @@
  *   watchdog CONFIRMED when now >= T_v + watchdog_dead_after_nodedown (or PROCDOWN +
  *           watchdog_dead_after_procdown) and X has not been seen in a view since; only for a
  *           host that published an armed hardware watchdog with this cluster's timeout.
+ *
+ * ============================================================================================
+ * 8. A planned host shutdown (agent/vms-shutdown.c: [vms] shutdown_policy)
+ * ============================================================================================
+ *
+ * kvmcd stopped by systemd while the host shuts down delays its exit while the policy runs, all
+ * of it within shutdown_timeout of the SIGTERM ([vms] shutdown_timeout, 240 s). Not a safety
+ * bound (the host powers off whatever kvmcd does), but the unit's TimeoutStopSec must exceed it
+ * (packaging/kvmcd.service: 300 s; kvmcd also sends EXTEND_TIMEOUT_USEC), or systemd kills kvmcd
+ * mid-way and its guests die with the host instead of shutting down cleanly. Timeline:
+ *
+ *   0                                 SIGTERM; migrate: the drain is requested, guests leave live
+ *   shutdown_drain          (161970)  what has not left by then is aborted and shut down here
+ *     = shutdown_timeout - guest_stop_grace - shutdown_release - margin
+ *   ... + guest_stop_grace   (60 s)   ACPI shutdown, then destroy (a guest without ACPI: at once)
+ *   ... + shutdown_release  (17030)   the leader records the stopped guests as no longer this
+ *     = commit_max                    node's (one committed change, across a failover at worst),
+ *                                     so it restarts them elsewhere: an owner that left the view
+ *                                     keeps its VMs until it is back (placement's safety rule)
+ *   ... + margin = shutdown_timeout   kvmcd leaves the CPG and exits
+ *
+ * NOTED (TIMEOUTS_NOTE_SHUTDOWN_SHORT), not refused: shutdown_timeout < guest_stop_grace +
+ * shutdown_release + 2 * margin. shutdown_drain is then 0: migrate shuts the guests down at once
+ * (a cold restart elsewhere instead of a live move; nothing unsafe).
  */
 #pragma once
 
@@ -251,6 +275,7 @@ enum {
 	TIMEOUTS_NOTE_FAILURE_MAY_STALL = 1u << 0, /* stall_timeout < stall_clean_min */
 	TIMEOUTS_NOTE_NO_WATCHDOG = 1u << 1,       /* watchdog_timeout 0: no watchdog fence */
 	TIMEOUTS_NOTE_REQUEST_SHORT = 1u << 2,     /* request_timeout < commit_max */
+	TIMEOUTS_NOTE_SHUTDOWN_SHORT = 1u << 3,    /* shutdown_timeout leaves no time to drain */
 };
 
 /*
@@ -276,6 +301,9 @@ struct timeouts_base {
 	uint32_t fence_agent_attempts;         /* [1, 10]; 3 */
 	uint64_t fence_agent_backoff_usec;     /* first retry delay, doubled [100 ms, 60 s]; 2 s */
 	uint64_t margin_usec;                  /* [100 ms, 60 s]; 1000 ms */
+	uint64_t shutdown_timeout_usec;        /* [vms] shutdown_timeout [10 s, 3600 s]; 240 s */
+	uint64_t guest_stop_grace_usec;        /* a guest's ACPI shutdown before destroy [0, 600 s];
+						  60 s */
 };
 
 /*
@@ -309,6 +337,9 @@ struct timeouts {
 	uint64_t fence_ontap_attempt_usec;
 	uint64_t fence_agent_kill_grace_usec;
 	uint64_t fence_agent_deadline_usec;
+	/* 8. a planned shutdown, after the SIGTERM */
+	uint64_t shutdown_release_usec;
+	uint64_t shutdown_drain_usec;
 	unsigned notes;                              /* TIMEOUTS_NOTE_* */
 };
 

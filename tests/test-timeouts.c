@@ -69,6 +69,8 @@ static void test_defaults(void)
 		{ "fence_ontap_attempt", t.fence_ontap_attempt_usec, MS(120000) },
 		{ "fence_agent_kill_grace", t.fence_agent_kill_grace_usec, MS(6000) },
 		{ "fence_agent_deadline", t.fence_agent_deadline_usec, MS(204000) },
+		{ "shutdown_release", t.shutdown_release_usec, MS(17030) },
+		{ "shutdown_drain", t.shutdown_drain_usec, MS(161970) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(golden); i++)
 		CHECK(golden[i].got == golden[i].want, "default %s: %" PRIu64 " usec, timeouts.h says %" PRIu64,
@@ -502,8 +504,31 @@ static void test_request_note(void)
 	CHECK(timeouts_derive(&b, &t, &err) == 0 && !(t.notes & TIMEOUTS_NOTE_REQUEST_SHORT), "defaults not noted");
 }
 
+/* A shutdown_timeout too short to drain: accepted, no drain at all, noted with the values. */
+static void test_shutdown_note(void)
+{
+	struct timeouts_base b;
+	struct timeouts t;
+	char *err = NULL, *text = NULL;
+
+	timeouts_defaults(&b);
+	b.shutdown_timeout_usec = SEC(60);
+	CHECK(timeouts_derive(&b, &t, &err) == 0, "short shutdown_timeout accepted: %s", err ? err : "");
+	CHECK((t.notes & TIMEOUTS_NOTE_SHUTDOWN_SHORT) && t.shutdown_drain_usec == 0, "short shutdown_timeout: no drain, noted");
+	CHECK(timeouts_describe(&t, &text) == 0 && strstr(text, "shutdown_timeout 60000 ms < guest_stop_grace 60000 ms"),
+	      "note text: %s", text ? text : "");
+	free(text);
+	free(err);
+	b.shutdown_timeout_usec = SEC(80);
+	b.guest_stop_grace_usec = 0;
+	CHECK(timeouts_derive(&b, &t, NULL) == 0 && t.shutdown_drain_usec == MS(80000 - 17030 - 1000) &&
+		      !(t.notes & TIMEOUTS_NOTE_SHUTDOWN_SHORT),
+	      "shutdown_drain = shutdown_timeout - guest_stop_grace - commit_max - margin");
+}
+
 int main(void)
 {
+	test_shutdown_note();
 	test_request_note();
 	test_defaults();
 	test_relations();
