@@ -1614,6 +1614,34 @@ static int check_move(struct ctx *c, const struct placement_limits *lim, const c
 		return why_not(why, -EBUSY, "%s does not run now%s%s", vm, v->reason ? ": " : "", v->reason ? v->reason : "");
 	if (s == d)
 		return why_not(why, -EALREADY, "%s runs on %s already", vm, to);
+	/* the limits first: a request beyond them is refused for them, whatever else holds (the
+	 * user is told which limit, and asks again once a migration has ended) */
+	if (lim) {
+		for (size_t n = 0; n < c->nn; n++)
+			c->n[n].flights = 0;
+		for (size_t w = 0; w < c->nv; w++) {
+			const struct placement_owner *o = c->v[w].rec;
+			size_t X, T;
+			if (!o || !o->migrating_to)
+				continue;
+			flights_cluster++;
+			X = node_idx(c, o->node);
+			T = node_idx(c, o->migrating_to);
+			if (X != NONE)
+				c->n[X].flights++;
+			if (T != NONE)
+				c->n[T].flights++;
+		}
+		if (flights_cluster >= lim->per_cluster)
+			return why_not(why, -EBUSY, "%u migrations are in flight in the cluster (limit %u)", flights_cluster,
+				       lim->per_cluster);
+		if (c->n[s].flights >= lim->per_node)
+			return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[s].in->name,
+				       c->n[s].flights, c->n[s].flights == 1 ? "" : "s", lim->per_node);
+		if (c->n[d].flights >= lim->per_node)
+			return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[d].in->name,
+				       c->n[d].flights, c->n[d].flights == 1 ? "" : "s", lim->per_node);
+	}
 	rf = refuse(c, &i, 1, d);
 	if (rf.kind != RF_OK) {
 		_cleanup_free_ char *r = one_node_reason(c, &i, 1, d, rf);
@@ -1629,32 +1657,6 @@ static int check_move(struct ctx *c, const struct placement_limits *lim, const c
 			return why_not(why, -EPERM, "%s has affinity with %s, which runs on %s: an affinity group moves together",
 				       vm, c->v[w].in->name, c->n[where].in->name);
 		}
-	if (!lim)
-		return 0;
-	for (size_t n = 0; n < c->nn; n++)
-		c->n[n].flights = 0;
-	for (size_t w = 0; w < c->nv; w++) {
-		const struct placement_owner *o = c->v[w].rec;
-		size_t X, T;
-		if (!o || !o->migrating_to)
-			continue;
-		flights_cluster++;
-		X = node_idx(c, o->node);
-		T = node_idx(c, o->migrating_to);
-		if (X != NONE)
-			c->n[X].flights++;
-		if (T != NONE)
-			c->n[T].flights++;
-	}
-	if (flights_cluster >= lim->per_cluster)
-		return why_not(why, -EBUSY, "%u migrations are in flight in the cluster (limit %u)", flights_cluster,
-			       lim->per_cluster);
-	if (c->n[s].flights >= lim->per_node)
-		return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[s].in->name,
-			       c->n[s].flights, c->n[s].flights == 1 ? "" : "s", lim->per_node);
-	if (c->n[d].flights >= lim->per_node)
-		return why_not(why, -EBUSY, "%s has %u migration%s in flight (limit %u per node)", c->n[d].in->name,
-			       c->n[d].flights, c->n[d].flights == 1 ? "" : "s", lim->per_node);
 	return 0;
 }
 

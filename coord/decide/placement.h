@@ -229,6 +229,7 @@ void placement_plan_free(struct placement_plan *p);
  * needs free -- a migration holds room on both ends); a member of an affinity group moves alone
  * only to where the rest of its group runs; and the limits (lim; NULL: no limits) leave room
  * for one more migration with its owner and `to` as ends, counting those in flight.
+ * The limits are checked before `to`'s eligibility: a request beyond them is refused for them.
  * Returns 0 (it may), or a negative errno with *why (owned) in words for the user:
  *   -ENOENT    no VM or no node of that name in the input
  *   -EALREADY  it runs on `to` already
