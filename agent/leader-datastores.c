@@ -30,6 +30,7 @@ struct leader_ds {
 	unsigned failures;
 	sd_event_source *timer;           /* owned */
 	uint64_t sections_sig;            /* what the plan last read of the sections (a hash) */
+	uint64_t committed_sig;           /* what it last read of the committed document (a hash) */
 	json_t *last;                     /* owned: the last plan's summary for status */
 	char error[512];                  /* the last failure, "" when none */
 };
@@ -66,20 +67,31 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
  */
 static uint64_t sections_signature(struct leader_ds *l)
 {
+	_cleanup_free_ struct ds_spec *specs = NULL;
 	json_t *sig = json_object(), *v;
 	const char *k;
 	_cleanup_free_ char *text = NULL;
+	size_t n = 0;
 
-	if (!sig)
+	if (!sig || ds_spec_list(service_spec(l->ctx), &specs, &n) < 0) {
+		json_decref(sig);
 		return 0;
+	}
 	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v) {
 		const json_t *sec = json_object_get(v, "section"), *inv = json_object_get(sec, INVENTORY_SECTION_KEY), *st;
 		json_t *attached = json_array();
 		const char *ds;
 
-		json_object_foreach((json_t *)json_object_get(sec, "datastores"), ds, st)
-			if (json_is_true(json_object_get(st, "attached")))
+		/* Only a removal waits for nodes to detach: a datastore of the spec that a node
+		 * attaches (every node, while the plan still runs) changes no plan. */
+		json_object_foreach((json_t *)json_object_get(sec, "datastores"), ds, st) {
+			bool in_spec = false;
+
+			for (size_t i = 0; i < n && !in_spec; i++)
+				in_spec = strcmp(specs[i].name, ds) == 0;
+			if (!in_spec && json_is_true(json_object_get(st, "attached")))
 				json_array_append_new(attached, json_string(ds));
+		}
 		json_object_set_new(sig, k, json_pack("{sO?sO?sO?sO?sO?so}", "name", json_object_get(v, "name"),
 						      "iqn", json_object_get(inv, "iscsi_iqn"), "nqn", json_object_get(inv, "nvme_nqn"),
 						      "wwpns", json_object_get(inv, "fc_wwpns"), "addresses",
@@ -90,6 +102,47 @@ static uint64_t sections_signature(struct leader_ds *l)
 	return text ? spec_hash_bytes(text, strlen(text)) : 0;
 }
 
+/*
+ * What the plan reads of the committed document, as a hash: the spec, the leader's node/<name>
+ * records (initiators of nodes that are not members) and which datastores the records hold
+ * that the spec no longer has (removals, with their protocol). Every commit notifies; one that
+ * changes none of this -- this loop's own records of its datastores, the VM service's records
+ * -- needs no new read of ONTAP.
+ */
+static uint64_t committed_signature(struct leader_ds *l)
+{
+	const json_t *spec = service_spec(l->ctx), *records = service_records(l->ctx), *v;
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	_cleanup_free_ char *text = NULL;
+	json_t *sig = json_object(), *recs = json_object();
+	size_t n = 0;
+	const char *k;
+
+	if (!sig || !recs || ds_spec_list(spec, &specs, &n) < 0) {
+		json_decref(sig);
+		json_decref(recs);
+		return 0; /* unknown: differs from any real signature but 0, so the loop runs */
+	}
+	json_object_foreach((json_t *)records, k, v) {
+		bool in_spec = false;
+
+		if (strncmp(k, "node/", 5) == 0) {
+			json_object_set(recs, k, (json_t *)v);
+			continue;
+		}
+		if (strncmp(k, "ds/", 3) != 0)
+			continue;
+		for (size_t i = 0; i < n && !in_spec; i++)
+			in_spec = strcmp(specs[i].name, k + 3) == 0;
+		if (!in_spec)
+			json_object_set(recs, k, json_object_get(v, "protocol") ?: json_null());
+	}
+	json_object_set(sig, "spec", spec ? (json_t *)spec : json_null());
+	json_object_set_new(sig, "records", recs);
+	text = json_dumps(sig, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(sig);
+	return text ? spec_hash_bytes(text, strlen(text)) | 1 : 0;
+}
 
 static void fail(struct leader_ds *l, const char *fmt, ...) _printf_(2, 3);
 static void fail(struct leader_ds *l, const char *fmt, ...)
@@ -471,6 +524,106 @@ static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 	return json_pack("{ss?soso}", "name", name, "serves", s, "lifs", n);
 }
 
+/*
+ * records["ds/<name>"] of a datastore of the spec, what every node's walk reads: from what ONTAP
+ * holds (obs: ontap-datastores.h's observed document), the plan's verdict (blocked: why it
+ * cannot go on, or NULL) and the node that formats it when the record names none yet (mkfs_by,
+ * NULL = none). Owned; NULL on ENOMEM.
+ */
+static json_t *ds_record(struct leader_ds *l, const json_t *obs, const struct ds_spec *s, const char *blocked,
+			 const char *mkfs_by)
+{
+	_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, s->name);
+	const json_t *records = service_records(l->ctx);
+	char key[64], path[256];
+	json_t *rec;
+
+	if (!vol)
+		return NULL;
+	snprintf(key, sizeof(key), "ds/%s", s->name);
+	/* "path" too: a node that restarts while the datastore is being removed takes it down
+	 * from this record (the spec no longer has it). */
+	rec = json_pack("{ssssss?sbss?ss}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
+			"fs", s->fs == DS_FS_NONE ? NULL : ds_fs_name(s->fs), "ready", blocked == NULL,
+			"blocked", blocked, "path", s->path);
+	if (!rec)
+		return NULL;
+	/* The previous mkfs_by stays while that node is a member: never two formatters at once
+	 * (a node that died while formatting leaves a device the next one refuses to touch:
+	 * it holds something -- safe, and status says so). */
+	{
+		const char *prev = js(json_object_get(records, key), "mkfs_by");
+		bool still = prev && *prev && is_member(l, prev);
+		json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
+	}
+	switch (s->protocol) {
+	case DS_PROTO_ISCSI:
+	case DS_PROTO_FC:
+		snprintf(path, sizeof(path), "/vol/%s/lun0", vol);
+		json_object_set_new(rec, "lun_serial",
+				    json_incref(json_object_get(find_by(json_object_get(obs, "luns"), "path", path), "serial")));
+		if (s->protocol == DS_PROTO_ISCSI) {
+			json_object_set(rec, "target_iqn", json_object_get(obs, "iscsi_target"));
+			json_object_set_new(rec, "portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "iscsi"), "3260"));
+		}
+		break;
+	case DS_PROTO_NVME_TCP: {
+		const json_t *ss = json_array_get(json_object_get(obs, "subsystems"), 0);
+		snprintf(path, sizeof(path), "/vol/%s/ns0", vol);
+		json_object_set_new(rec, "ns_uuid",
+				    json_incref(json_object_get(find_by(json_object_get(obs, "namespaces"), "path", path), "uuid")));
+		json_object_set_new(rec, "subsystem_nqn", json_incref(json_object_get(ss, "target_nqn")));
+		json_object_set_new(rec, "nvme_portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "nvme_tcp"), "4420"));
+		break;
+	}
+	case DS_PROTO_NFS:
+	case DS_PROTO_SMB: {
+		const json_t *v = find_by(json_object_get(obs, "volumes"), "name", vol);
+		json_object_set_new(rec, "export_path", json_incref(json_object_get(v, "junction")));
+		/* SMB: the share is named like the volume (the host mounts //server/<share>), served
+		 * by the SVM's CIFS LIFs */
+		json_object_set(rec, "nas_servers", json_object_get(json_object_get(obs, "lifs"),
+								      s->protocol == DS_PROTO_SMB ? "cifs" : "nfs"));
+		if (s->protocol == DS_PROTO_SMB)
+			json_object_set_new(rec, "share", json_string(vol));
+		break;
+	}
+	default:
+		break;
+	}
+	return rec;
+}
+
+/* What the nodes need of a datastore is all there (a node cannot attach without it). */
+static bool ds_record_complete(const json_t *rec)
+{
+	const char *proto = js(rec, "protocol");
+
+	if (!proto || !json_is_true(json_object_get(rec, "ready")))
+		return false;
+	if (strcmp(proto, "iscsi") == 0)
+		return js(rec, "lun_serial") && js(rec, "target_iqn") && json_array_size(json_object_get(rec, "portals"));
+	if (strcmp(proto, "fc") == 0)
+		return js(rec, "lun_serial");
+	if (strcmp(proto, "nvme-tcp") == 0)
+		return js(rec, "ns_uuid") && js(rec, "subsystem_nqn") && json_array_size(json_object_get(rec, "nvme_portals"));
+	if (strcmp(proto, "nfs") == 0 || strcmp(proto, "smb") == 0)
+		return js(rec, "export_path") && *js(rec, "export_path") && json_array_size(json_object_get(rec, "nas_servers"));
+	return false;
+}
+
+/* One node formats: the lowest name among the plan's nodes that are members right now (a node
+ * whose kvmcd is down would never do it). NULL when none. Borrowed from b. */
+static const char *formatter_of(struct leader_ds *l, const struct input_buf *b)
+{
+	const char *mkfs_by = NULL;
+
+	for (size_t i = 0; i < b->in.n_nodes; i++)
+		if (is_member(l, b->nodes[i].name) && (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0))
+			mkfs_by = b->nodes[i].name;
+	return mkfs_by;
+}
+
 static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
 			  uint64_t epoch)
 {
@@ -504,73 +657,19 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 				json_decref(rec);
 		}
 	}
-	/* One node formats: the lowest name among the nodes that are members right now (a node
-	 * whose kvmcd is down would never do it), kept while it stays one. */
-	for (size_t i = 0; i < b->in.n_nodes; i++)
-		if (is_member(l, b->nodes[i].name) && (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0))
-			mkfs_by = b->nodes[i].name;
+	mkfs_by = formatter_of(l, b); /* kept while it stays a member: ds_record() */
 	for (size_t i = 0; i < b->in.n_datastores; i++) {
 		const struct ds_spec *s = &b->specs[i];
-		_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, s->name);
-		char key[64], path[256];
 		const char *blocked = NULL;
+		char key[64];
 		json_t *rec;
 
 		snprintf(key, sizeof(key), "ds/%s", s->name);
 		for (size_t k = 0; k < plan->n_blocked; k++)
 			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
 				blocked = plan->blocked[k].why;
-		/* "path" too: a node that restarts while the datastore is being removed takes it down
-		 * from this record (the spec no longer has it). */
-		rec = json_pack("{ssssss?sbss?ss}", "protocol", ds_protocol_name(s->protocol), "volume", vol,
-				"fs", s->fs == DS_FS_NONE ? NULL : ds_fs_name(s->fs), "ready", blocked == NULL,
-				"blocked", blocked, "path", s->path);
-		if (!rec)
-			continue;
-		/* The previous mkfs_by stays while that node is a member: never two formatters at once
-		 * (a node that died while formatting leaves a device the next one refuses to touch:
-		 * it holds something -- safe, and status says so). */
-		{
-			const char *prev = js(json_object_get(records, key), "mkfs_by");
-			bool still = prev && *prev && is_member(l, prev);
-			json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
-		}
-		switch (s->protocol) {
-		case DS_PROTO_ISCSI:
-		case DS_PROTO_FC:
-			snprintf(path, sizeof(path), "/vol/%s/lun0", vol);
-			json_object_set_new(rec, "lun_serial",
-					    json_incref(json_object_get(find_by(json_object_get(obs, "luns"), "path", path), "serial")));
-			if (s->protocol == DS_PROTO_ISCSI) {
-				json_object_set(rec, "target_iqn", json_object_get(obs, "iscsi_target"));
-				json_object_set_new(rec, "portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "iscsi"), "3260"));
-			}
-			break;
-		case DS_PROTO_NVME_TCP: {
-			const json_t *ss = json_array_get(json_object_get(obs, "subsystems"), 0);
-			snprintf(path, sizeof(path), "/vol/%s/ns0", vol);
-			json_object_set_new(rec, "ns_uuid",
-					    json_incref(json_object_get(find_by(json_object_get(obs, "namespaces"), "path", path), "uuid")));
-			json_object_set_new(rec, "subsystem_nqn", json_incref(json_object_get(ss, "target_nqn")));
-			json_object_set_new(rec, "nvme_portals", lifs_with_port(json_object_get(json_object_get(obs, "lifs"), "nvme_tcp"), "4420"));
-			break;
-		}
-		case DS_PROTO_NFS:
-		case DS_PROTO_SMB: {
-			const json_t *v = find_by(json_object_get(obs, "volumes"), "name", vol);
-			json_object_set_new(rec, "export_path", json_incref(json_object_get(v, "junction")));
-			/* SMB: the share is named like the volume (the host mounts //server/<share>), served
-			 * by the SVM's CIFS LIFs */
-			json_object_set(rec, "nas_servers", json_object_get(json_object_get(obs, "lifs"),
-									      s->protocol == DS_PROTO_SMB ? "cifs" : "nfs"));
-			if (s->protocol == DS_PROTO_SMB)
-				json_object_set_new(rec, "share", json_string(vol));
-			break;
-		}
-		default:
-			break;
-		}
-		if (!json_equal(json_object_get(records, key), rec))
+		rec = ds_record(l, obs, s, blocked, mkfs_by);
+		if (rec && !json_equal(json_object_get(records, key), rec))
 			json_object_set_new(patch, key, rec);
 		else
 			json_decref(rec);
@@ -672,10 +771,152 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
+/*
+ * One execution of a plan. The nodes need not wait for the whole plan: a datastore whose own
+ * ops and the cluster-wide ones (igroups, the subsystem and its hosts, the export policy and
+ * rules) are done is recorded at once (on_progress), from what ONTAP showed plus what the ops
+ * made; the read after the plan checks it all and write_records() settles the rest.
+ */
 struct run_ctx {
 	struct leader_ds *l;
 	struct dsplan *plan;         /* owned while executing */
+	json_t *obs;                 /* owned: what ONTAP held, plus what this plan's ops made */
+	char *mkfs_by;               /* owned: the formatter the plan's records name, or NULL */
+	bool *ok;                    /* owned: per op, it succeeded */
+	json_t *done;                /* owned: {datastore: true} ready to record, not recorded yet */
+	sd_event_source *flush;      /* owned: records `done` from the loop, one patch for a burst */
 };
+
+static void run_ctx_free(struct run_ctx *rc)
+{
+	if (!rc)
+		return;
+	dsplan_free(rc->plan);
+	json_decref(rc->obs);
+	json_decref(rc->done);
+	free(rc->mkfs_by);
+	free(rc->ok);
+	sd_event_source_disable_unref(rc->flush);
+	free(rc);
+}
+
+/* What an op that succeeded made, into rc->obs: what ds_record() reads of it. */
+static void learn(struct run_ctx *rc, const struct dsplan_op *op, const json_t *record)
+{
+	json_t *obs = rc->obs, *v;
+
+	switch (op->kind) {
+	case DSPLAN_VOLUME_ENSURE:
+		if (!find_by(json_object_get(obs, "volumes"), "name", op->object))
+			json_array_append_new(json_object_get(obs, "volumes"),
+					      json_pack("{sssIss?ss?ss?}", "name", op->object, "size", (json_int_t)op->size,
+							"comment", op->comment, "junction", op->junction, "export_policy",
+							op->junction ? (op->target ? op->target : "default") : NULL));
+		break;
+	case DSPLAN_VOLUME_MOUNT:
+		v = (json_t *)find_by(json_object_get(obs, "volumes"), "name", op->object);
+		if (v) {
+			json_object_set_new(v, "junction", json_string(op->junction ? op->junction : ""));
+			json_object_set_new(v, "export_policy", json_string(op->target ? op->target : "default"));
+		}
+		break;
+	case DSPLAN_LUN_ENSURE:
+	case DSPLAN_NAMESPACE_ENSURE: {
+		bool lun = op->kind == DSPLAN_LUN_ENSURE;
+		const char *arr = lun ? "luns" : "namespaces";
+
+		if (!find_by(json_object_get(obs, arr), "path", op->object))
+			json_array_append_new(json_object_get(obs, arr),
+					      json_pack("{sssIss?}", "path", op->object, "size", (json_int_t)op->size,
+							lun ? "serial" : "uuid",
+							js(record, lun ? "serial_number" : "uuid")));
+		break;
+	}
+	case DSPLAN_SUBSYSTEM_ENSURE:
+		if (!find_by(json_object_get(obs, "subsystems"), "name", op->object))
+			json_array_append_new(json_object_get(obs, "subsystems"),
+					      json_pack("{sss[]ss?}", "name", op->object, "hosts", "target_nqn",
+							js(record, "target_nqn")));
+		break;
+	default:
+		break; /* nothing a node's record is made of */
+	}
+}
+
+static void flush_done(struct run_ctx *rc)
+{
+	struct leader_ds *l = rc->l;
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	_cleanup_free_ char *error = NULL;
+	const json_t *records = service_records(l->ctx), *v;
+	uint64_t epoch = service_acting_epoch(l->ctx), version;
+	const char *name;
+	json_t *patch;
+	size_t n = 0;
+	int r;
+
+	if (!json_object_size(rc->done) || !epoch || !l->client)
+		return;
+	/* The spec as committed now: a datastore it lost or changed meanwhile waits for the next
+	 * plan (that one is recorded by write_records()). */
+	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0 || !(patch = json_object()))
+		return;
+	json_object_foreach(rc->done, name, v) {
+		char key[64];
+		json_t *rec = NULL;
+
+		for (size_t i = 0; i < n && !rec; i++)
+			if (strcmp(specs[i].name, name) == 0)
+				rec = ds_record(l, rc->obs, &specs[i], NULL, rc->mkfs_by);
+		snprintf(key, sizeof(key), "ds/%s", name);
+		if (rec && ds_record_complete(rec) && !json_equal(json_object_get(records, key), rec))
+			json_object_set_new(patch, key, rec);
+		else
+			json_decref(rec);
+	}
+	json_object_clear(rc->done);
+	if (json_object_size(patch)) {
+		r = service_leader_patch(l->ctx, epoch, patch, &version, &error);
+		if (r < 0)
+			klog(service_log(l->ctx), LOG_WARNING, "Cannot record the datastores' state: %s",
+			     error ? error : strerror(-r));
+	}
+	json_decref(patch);
+}
+
+static int on_flush(sd_event_source *s, void *userdata)
+{
+	flush_done(userdata);
+	return 0;
+}
+
+static void on_progress(void *userdata, size_t i, int r, const json_t *record)
+{
+	struct run_ctx *rc = userdata;
+	const struct dsplan *p = rc->plan;
+
+	if (r < 0 || i >= p->n_ops)
+		return;
+	rc->ok[i] = true;
+	learn(rc, &p->ops[i], record);
+	/* Datastores now complete: every op of theirs and every cluster-wide op done (an NFS
+	 * datastore needs the export rules, which wait for nothing of it). A cluster-wide op that
+	 * ends may complete several. */
+	for (size_t k = 0; k < p->n_ops; k++) {
+		const char *ds = p->ops[k].datastore;
+		bool complete = ds && rc->ok[k] && !json_object_get(rc->done, ds);
+
+		if (!complete || (p->ops[i].datastore && strcmp(ds, p->ops[i].datastore) != 0))
+			continue;
+		for (size_t j = 0; j < p->n_ops && complete; j++)
+			if (!rc->ok[j] && (!p->ops[j].datastore || strcmp(p->ops[j].datastore, ds) == 0))
+				complete = false;
+		if (complete)
+			json_object_set_new(rc->done, ds, json_true());
+	}
+	if (json_object_size(rc->done))
+		sd_event_source_set_enabled(rc->flush, SD_EVENT_ONESHOT);
+}
 
 static void on_observed(void *userdata, int r, const json_t *obs, const struct ontap_error *err);
 
@@ -803,8 +1044,10 @@ static void on_executed(void *userdata, int r, const json_t *results)
 		if (!first && errors)
 			first = json_string_value(json_object_get(json_object_get(errors, ds ? ds : ""), "error"));
 	}
-	dsplan_free(rc->plan);
-	free(rc);
+	/* Already recorded those that completed; the rest waits for the read below. */
+	if (r != -ECANCELED && l->client)
+		flush_done(rc);
+	run_ctx_free(rc);
 	if (r == -ECANCELED || !l->client) {
 		json_decref(errors);
 		json_decref(ok);
@@ -868,22 +1111,31 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 	}
 	if (plan->n_ops && ++l->rounds <= MAX_ROUNDS) {
 		struct run_ctx *rc = calloc(1, sizeof(*rc));
+		const char *by = formatter_of(l, &b);
 		char comment[64];
 
 		klog(service_log(l->ctx), LOG_INFO, "Datastores on ONTAP: %zu operation%s in %u wave%s", plan->n_ops,
 		     plan->n_ops == 1 ? "" : "s", plan->n_waves, plan->n_waves == 1 ? "" : "s");
 		snprintf(comment, sizeof(comment), "kvmcd:%s", service_cluster_id(l->ctx));
-		if (!rc) {
-			dsplan_free(plan);
-			input_free(&b);
+		if (rc) {
+			*rc = (struct run_ctx){ .l = l, .plan = plan, .obs = json_deep_copy(obs),
+						.mkfs_by = by ? strdup(by) : NULL, .ok = calloc(plan->n_ops, sizeof(bool)),
+						.done = json_object() };
+			r = sd_event_add_defer(service_event(l->ctx), &rc->flush, on_flush, rc);
+			if (r >= 0)
+				r = sd_event_source_set_enabled(rc->flush, SD_EVENT_OFF);
+		}
+		input_free(&b);
+		if (!rc || !rc->obs || !rc->ok || !rc->done || (by && !rc->mkfs_by) || !rc->flush) {
+			if (rc)
+				run_ctx_free(rc);
+			else
+				dsplan_free(plan);
 			return fail(l, "out of memory");
 		}
-		*rc = (struct run_ctx){ .l = l, .plan = plan };
-		r = l->ops.execute(l->client, plan->ops, plan->n_ops, comment, on_executed, rc);
-		input_free(&b);
+		r = l->ops.execute(l->client, plan->ops, plan->n_ops, comment, on_progress, on_executed, rc);
 		if (r < 0) {
-			dsplan_free(plan);
-			free(rc);
+			run_ctx_free(rc);
 			return fail(l, "cannot start the plan: %s", strerror(-r));
 		}
 		return;
@@ -919,13 +1171,22 @@ static void run(struct leader_ds *l)
 	}
 	l->rounds = 0;
 	l->sections_sig = sections_signature(l); /* a change from now on runs the loop again */
+	l->committed_sig = committed_signature(l);
 	observe(l);
 }
 
 void leader_ds_kick(struct leader_ds *l)
 {
-	if (l)
-		run(l);
+	uint64_t sig;
+
+	if (!l || !l->client)
+		return;
+	sig = committed_signature(l);
+	/* A commit of nothing the plan reads (mostly this loop's own records) changes no plan: no
+	 * second read of ONTAP for it. A run in progress has read what it needs already. */
+	if (sig && sig == l->committed_sig)
+		return;
+	run(l);
 }
 
 void leader_ds_sections(struct leader_ds *l)

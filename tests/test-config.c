@@ -79,7 +79,7 @@ static void test_defaults(void)
 	CHECK(c->log_target == LOG_TARGET_AUTO, "log target");
 	CHECK(c->ontap.address == NULL && c->ontap.svm == NULL && c->ontap.ca_file == NULL, "ontap unset");
 	CHECK(c->ontap.tls_verify, "tls_verify");
-	CHECK(c->ontap.max_concurrency == 8, "max_concurrency");
+	CHECK(c->ontap.max_concurrency == 16, "max_concurrency");
 	CHECK(c->ontap.request_timeout_ms == 30000 && c->ontap.job_timeout_ms == 600000, "ontap timeouts");
 	CHECK(strcmp(c->path, "t.conf") == 0, "path");
 	config_free(c);

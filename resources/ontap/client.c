@@ -751,7 +751,7 @@ int ontap_client_new_for_test(struct ontap_client **ret, sd_event *event,
 		return r;
 	c->event = sd_event_ref(event);
 	c->tls_verify = opts->tls_verify;
-	c->max_concurrency = opts->max_concurrency ?: 8;
+	c->max_concurrency = opts->max_concurrency ?: 16; /* ONTAP_OPTIONS_DEFAULTS says why */
 	c->request_timeout_ms = opts->request_timeout_ms ?: 30000;
 	c->job_timeout_ms = opts->job_timeout_ms ?: 600000;
 	c->retry = ONTAP_RETRY_POLICY_DEFAULT;

@@ -389,6 +389,7 @@ struct execute {
 	int r;
 	json_t *results;              /* owned */
 	sd_event_source *start;       /* owned: starts the first ops from the loop */
+	ontap_ds_progress_fn progress;
 	ontap_ds_executed_fn done;
 	void *userdata;
 };
@@ -428,6 +429,8 @@ static void on_executed(void *userdata, int r, const struct ontap_object *obj, c
 		e->r = r;
 	e->state[q->op - e->ops] = r < 0 ? EX_FAILED : EX_DONE;
 	e->running--;
+	if (e->progress)
+		e->progress(e->userdata, (size_t)(q->op - e->ops), r, r >= 0 && obj ? obj->record : NULL);
 	free(q);
 	exec_pump(e);
 }
@@ -509,6 +512,19 @@ static int exec_one(struct execute *e, struct exec_req *q)
 	return -EOPNOTSUPP; /* the client has no such call yet: reported as this op's failure */
 }
 
+static bool is_ensure(enum dsplan_op_kind k)
+{
+	switch (k) {
+	case DSPLAN_VOLUME_ENSURE: case DSPLAN_LUN_ENSURE: case DSPLAN_IGROUP_ENSURE: case DSPLAN_LUN_MAP_ENSURE:
+	case DSPLAN_NAMESPACE_ENSURE: case DSPLAN_SUBSYSTEM_ENSURE: case DSPLAN_NS_MAP_ENSURE:
+	case DSPLAN_EXPORT_POLICY_ENSURE: case DSPLAN_EXPORT_RULE_ENSURE: case DSPLAN_SHARE_ENSURE:
+	case DSPLAN_SHARE_ACL_ENSURE:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* May op i start: has every op it waits for succeeded? An op that lists none waits for every op
  * of the earlier waves (a plan's op of wave w > 0 always lists what it waits for). */
 static bool exec_ready(const struct execute *e, size_t i)
@@ -552,7 +568,11 @@ static void exec_pump(struct execute *e)
 			e->state[i] = EX_RUNNING;
 			e->running++;
 			again = true; /* a completion from inside the call may have readied others */
+			/* The plan asks to ensure only what its read saw missing (datastore-plan.h):
+			 * create it at once (ontap-internal.h says what the flag changes). */
+			e->client->ensure_seen_missing = is_ensure(e->ops[i].kind);
 			r = exec_one(e, q);
+			e->client->ensure_seen_missing = false;
 			if (r < 0) {
 				/* Not started (no callback will come): recorded as this op's failure. */
 				_cleanup_free_ char *opj = dsplan_op_json(q->op);
@@ -588,7 +608,7 @@ static int on_exec_start(sd_event_source *s, void *userdata)
 }
 
 int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t n, const char *comment,
-		     ontap_ds_executed_fn done, void *userdata)
+		     ontap_ds_progress_fn progress, ontap_ds_executed_fn done, void *userdata)
 {
 	struct execute *e;
 
@@ -602,7 +622,7 @@ int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	*e = (struct execute){ .client = c, .ops = ops, .n = n, .done = done, .userdata = userdata,
+	*e = (struct execute){ .client = c, .ops = ops, .n = n, .progress = progress, .done = done, .userdata = userdata,
 			       .results = json_array(), .state = calloc(n, 1),
 			       .comment = comment ? strdup(comment) : NULL };
 	if (!e->results || !e->state || (comment && !e->comment)) {

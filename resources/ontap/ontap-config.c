@@ -49,7 +49,7 @@ static const struct config_key keys[] = {
 	{ .name = "tls_verify", CONFIG_BOOL_AT(O, tls_verify),
 	  .description = "Verify ONTAP's TLS certificate; false only for labs." },
 	{ .name = "max_concurrency", CONFIG_UINT_AT(O, max_concurrency), .min = 1, .max = 64,
-	  .description = "Requests in flight to the ONTAP cluster." },
+	  .description = "Requests in flight to the ONTAP cluster (Trident keeps below 20 per management LIF)." },
 	{ .name = "request_timeout", CONFIG_DURATION_AT(O, request_timeout_ms), .min = 1000, .max = 3600000,
 	  .unit = "ms", .description = "One HTTP exchange with ONTAP." },
 	{ .name = "job_timeout", CONFIG_DURATION_AT(O, job_timeout_ms), .min = 1000, .max = 86400000, .unit = "ms",

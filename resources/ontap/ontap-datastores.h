@@ -46,5 +46,17 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
  * comment is set on what is created ("kvmcd:<cluster id>"). ops are borrowed until done.
  */
 typedef void (*ontap_ds_executed_fn)(void *userdata, int r, const json_t *results);
+/*
+ * progress(userdata, i, r, record), when not NULL: ops[i] ended with r (0 or a negative errno),
+ * called as each op ends, before done; record (borrowed for the call) is what ONTAP answered of
+ * the object an ensure created (a LUN's serial_number, a namespace's or subsystem's uuid and
+ * target_nqn), NULL when it answered none. Lets the caller act on a datastore whose own ops are
+ * done while others still run.
+ *
+ * An ensure op is for an object the plan saw missing: it is created without a lookup first,
+ * and not read back after ONTAP accepted it (a duplicate answer is read and verified as ever);
+ * the caller reads ONTAP again once done, as the plan's contract says.
+ */
+typedef void (*ontap_ds_progress_fn)(void *userdata, size_t i, int r, const json_t *record);
 int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t n, const char *comment,
-		     ontap_ds_executed_fn done, void *userdata);
+		     ontap_ds_progress_fn progress, ontap_ds_executed_fn done, void *userdata);

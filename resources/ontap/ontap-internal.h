@@ -78,6 +78,13 @@ struct ontap_client {
 
 	struct ontap_version version;
 	bool version_known;
+
+	/* Set by the datastore executor (datastores.c) only while it starts one plan op: the
+	 * object of an ensure started now was just seen missing by the caller's own read of ONTAP,
+	 * which reads ONTAP again once its ops are done. Such an ensure POSTs at once, without its
+	 * lookup (ONTAP answering "exists" makes it read and verify the object as always), and a
+	 * create ONTAP accepted is done without re-reading it (the caller's next read does). */
+	bool ensure_seen_missing;
 };
 
 void ontap_log(struct ontap_client *c, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -19,7 +19,10 @@ struct ontap_options {
 	char *client_cert;      /* optional PEM client certificate (certificate auth) */
 	char *client_key;       /* its key */
 	bool tls_verify;        /* false only with a loud warning */
-	unsigned max_concurrency;     /* requests in flight per cluster */
+	unsigned max_concurrency;     /* requests in flight per cluster; 16 by default: below the
+				       * 20 per management LIF Trident keeps to (notes ontap-rest.md
+				       * section 9.17), ONTAP's own limits being its configurable
+				       * `security session limit`s */
 	unsigned request_timeout_ms;  /* one HTTP exchange */
 	unsigned job_timeout_ms;      /* waiting for an async job */
 };
@@ -27,7 +30,7 @@ struct ontap_options {
 /* Every default of [ontap] (unset strings are NULL). */
 #define ONTAP_OPTIONS_DEFAULTS                                                                     \
 	{                                                                                          \
-		.tls_verify = true, .max_concurrency = 8, .request_timeout_ms = 30000,             \
+		.tls_verify = true, .max_concurrency = 16, .request_timeout_ms = 30000,            \
 		.job_timeout_ms = 600000,                                                          \
 	}
 

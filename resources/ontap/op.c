@@ -148,6 +148,7 @@ int op_new(struct ontap_client *c, enum op_kind kind, const char *what, const ch
 	op->done = done;
 	op->userdata = userdata;
 	op->mutating = kind == OP_ENSURE || kind == OP_DELETE || kind == OP_PATCH || kind == OP_ACTION;
+	op->seen_missing = kind == OP_ENSURE && c->ensure_seen_missing;
 	if (!op->name) {
 		op_free(op);
 		return -ENOMEM;
@@ -564,12 +565,20 @@ static void after_mutate(struct op *op, int r, const struct ontap_reply *reply)
 	}
 	switch (op->kind) {
 	case OP_ENSURE:
-		if (!op->reread_after_create && reply->http_status == 201 &&
+		if ((!op->reread_after_create || op->seen_missing) && reply->http_status == 201 &&
 		    json_is_array(json_object_get(reply->body, "records")) &&
 		    records_one(op, reply->body, &rec) == 1) {
 			set_record(op, rec);
 			r = op->verify ? op->verify(op, op->record) : 0;
 			op_complete(op, r);
+			return;
+		}
+		if (op->seen_missing) {
+			/* Created as asked (201, or its job succeeded): the caller reads ONTAP again
+			 * anyway and checks it there; a re-read here would only cost a request on
+			 * the way to the next op (a volume's LUN). No record to hand back. */
+			set_record(op, NULL);
+			op_complete(op, 0);
 			return;
 		}
 		step_reread(op);
@@ -777,7 +786,9 @@ static int step_lookup(struct op *op)
 	int r;
 
 	op->state = S_LOOKUP;
-	if (op->kind == OP_ACTION)
+	/* An object the caller has just seen missing is created at once: the lookup would only
+	 * say so again; a duplicate answer (someone made it meanwhile) is read and verified. */
+	if (op->kind == OP_ACTION || op->seen_missing)
 		return step_mutate(op);
 	r = lookup_path(op, &path);
 	if (r < 0)
