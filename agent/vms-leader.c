@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "handover.h"
 #include "macros.h"
 #include "placement.h"
 #include "vm.h"
@@ -16,12 +17,6 @@
 #include "vms.h"
 
 #define PATCH_WAIT_USEC (10 * USEC_PER_SEC)    /* the leader's last patch, before it goes on anyway */
-
-/* A state a node reports from a listing (not "unknown": its libvirtd not listed yet). */
-static bool state_known(const char *s)
-{
-	return s && strcmp(s, "unknown") != 0;
-}
 
 /* ---- leader side ----------------------------------------------------------------------------- */
 
@@ -167,17 +162,24 @@ static void migration_end(struct pass *ps, const char *vm, const json_t *rec, bo
 	}
 }
 
+/* The source's job report, as the hand-over core reads it. */
+static enum handover_job job_of(const char *state)
+{
+	if (!state)
+		return HANDOVER_JOB_NONE;
+	if (!strcmp(state, "running"))
+		return HANDOVER_JOB_RUNNING;
+	if (!strcmp(state, "done"))
+		return HANDOVER_JOB_DONE;
+	if (!strcmp(state, "failed"))
+		return HANDOVER_JOB_FAILED;
+	return HANDOVER_JOB_NONE;
+}
+
 /*
- * Migrations in flight: their end is decided from what the nodes report, never guessed.
- *   - the source reports it done and the target reports the domain running: handed over
- *     (owner = target; a target that lists its libvirtd slowly only delays the hand-over);
- *   - the source reports it failed and runs the VM: dropped (the VM stays with the source);
- *   - the source runs it no more and no job of it runs there: if the target runs it, handed
- *     over (the source's report was lost, e.g. its kvmcd restarted); if the target reports it
- *     does not run it either, dropped (the VM died on the way; placement restarts it on its
- *     owner); otherwise it waits;
- *   - placement abandons it (the target left, was drained, is avoided; the VM was stopped in the
- *     spec): the record keeps the migration and asks the source to abort; it ends as above.
+ * Migrations in flight: their end is decided from what the nodes report, never guessed -- by
+ * the hand-over core (coord/decide/handover.h: handed over, dropped, abort asked, or it goes on),
+ * over the record, placement's decision and the two ends' sections. Recorded here.
  */
 static void migrations_settle(struct pass *ps, const struct placement_result *res)
 {
@@ -185,45 +187,46 @@ static void migrations_settle(struct pass *ps, const struct placement_result *re
 
 	for (size_t i = 0; i < res->n_decisions; i++) {
 		const struct placement_decision *dec = &res->decisions[i];
-		const json_t *rec = vms_vm_record(d, dec->vm), *mig = json_object_get(rec, "migration"), *rep;
+		const json_t *rec = vms_vm_record(d, dec->vm), *mig = json_object_get(rec, "migration");
 		const char *from = json_string_value(json_object_get(rec, "owner"));
 		const char *to = json_string_value(json_object_get(rec, "migrating_to"));
-		const char *id = json_string_value(json_object_get(mig, "id"));
-		const char *rep_state, *from_state, *to_state;
-		json_t *want = want_vm(ps, dec->vm);
+		const json_t *rep = json_object_get(vms_reported(d, from, dec->vm), "migration");
+		struct handover_decision hd;
+		struct handover_input in = {
+			.vm = dec->vm, .owner = from, .migrating_to = to,
+			.id = json_string_value(json_object_get(mig, "id")),
+			.abort = json_string_value(json_object_get(mig, "abort")),
+			.decided_owner = dec->owner, .decided_migrating_to = dec->migrating_to, .decided_reason = dec->reason,
+			.source_state = from ? vms_reported_state(d, from, dec->vm) : NULL,
+			.target_state = to ? vms_reported_state(d, to, dec->vm) : NULL,
+			.job_id = json_string_value(json_object_get(rep, "id")),
+			.job = job_of(json_string_value(json_object_get(rep, "state"))),
+			.job_error = json_string_value(json_object_get(rep, "error")),
+		};
+		json_t *want = want_vm(ps, dec->vm), *m;
 
-		if (!from || !to || !want || !json_object_get(want, "migrating_to"))
-			continue; /* none in flight, or placement settled it (a fenced source) */
-		rep = json_object_get(vms_reported(d, from, dec->vm), "migration");
-		if (!id || strcmp(json_string_value(json_object_get(rep, "id")) ?: "", id))
-			rep = NULL;
-		rep_state = json_string_value(json_object_get(rep, "state"));
-		from_state = vms_reported_state(d, from, dec->vm);
-		to_state = vms_reported_state(d, to, dec->vm);
-		if (rep_state && !strcmp(rep_state, "done")) {
-			if (vms_reported_running(d, to, dec->vm))
-				migration_end(ps, dec->vm, rec, true, json_object_get(rep, "result"), NULL);
-		} else if (rep_state && !strcmp(rep_state, "failed") && vms_reported_running(d, from, dec->vm)) {
-			migration_end(ps, dec->vm, rec, false, NULL, json_string_value(json_object_get(rep, "error")));
-		} else if (state_known(from_state) && !vms_reported_running(d, from, dec->vm) &&
-			   !(rep_state && !strcmp(rep_state, "running"))) {
-			if (vms_reported_running(d, to, dec->vm)) {
-				migration_end(ps, dec->vm, rec, true, NULL, NULL);
-			} else if (state_known(to_state)) {
-				char why[512];
-				snprintf(why, sizeof(why), "%s runs neither on %s (%s) nor on %s (%s)", dec->vm, from, from_state, to,
-					 to_state);
-				migration_end(ps, dec->vm, rec, false, NULL, why);
-			}
-		} else if (!dec->migrating_to && !json_string_value(json_object_get(mig, "abort"))) {
-			/* placement abandons it (record_of_decision kept it): the source aborts it */
-			json_t *m = json_object_get(want, "migration");
+		if (!want || handover_decide(&in, &hd) < 0)
+			continue; /* -ENOMEM: decided again at the next pass */
+		switch (hd.verdict) {
+		case HANDOVER_DONE:
+			migration_end(ps, dec->vm, rec, true, hd.from_report ? json_object_get(rep, "result") : NULL, NULL);
+			break;
+		case HANDOVER_FAILED:
+			migration_end(ps, dec->vm, rec, false, NULL, hd.why);
+			break;
+		case HANDOVER_ABORT:
+			/* record_of_decision kept the migration: the source aborts it and reports the end */
+			m = json_object_get(want, "migration");
 			if (json_is_object(m)) {
-				json_object_set_new(m, "abort", json_string(dec->reason ? dec->reason : "abandoned"));
+				json_object_set_new(m, "abort", json_string(hd.why));
 				klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': migration %s to %s abandoned (%s): the source aborts it",
-				     dec->vm, id ? id : "?", to, dec->reason ? dec->reason : "?");
+				     dec->vm, in.id ? in.id : "?", to, hd.why);
 			}
+			break;
+		default:
+			break;
 		}
+		handover_decision_clear(&hd);
 	}
 }
 
@@ -289,6 +292,19 @@ static void serve_migrate(struct pass *ps, const char *node, const char *key, co
 	if (r == -EALREADY) {
 		answer(ps, key, json_pack("{s:b,s:s}", "ok", 1, "message", why ? why : "there already"));
 		return;
+	}
+	if (r == -EBUSY && why) {
+		/* beyond the [vms] limits (the same check without them passes it): refused, never
+		 * queued -- the user is told which setting, and asks again once one has ended */
+		_cleanup_free_ char *nolim = NULL;
+		if (placement_check_move(&ps->p.in, NULL, vm, to, &nolim) != -EBUSY) {
+			_cleanup_free_ char *full = NULL;
+			if (asprintf(&full, "%s: [vms] migrations_per_node = %u, migrations_per_cluster = %u; refused, not "
+				     "queued: ask again once a migration has ended", why, lim.per_node, lim.per_cluster) >= 0) {
+				free(why);
+				why = TAKE_PTR(full);
+			}
+		}
 	}
 	if (r < 0) {
 		answer(ps, key, refusal(r, why ? why : strerror(-r)));
@@ -454,6 +470,10 @@ void vms_leader_pass(struct vms *d)
 		return;
 	if (vms_pinput_build(d, &ps.p) < 0)
 		return;
+	/* an owner whose kvmcd has not listed its libvirtd yet ("unknown": it has just started) may
+	 * run the VM: placement must not take it as down (handover.h) */
+	for (size_t i = 0; i < ps.p.no; i++)
+		ps.p.po[i].running |= handover_state_may_run(vms_reported_state(d, ps.p.po[i].node, ps.p.po[i].vm));
 	ps.want = json_object();
 	ps.touched = json_object();
 	if (!ps.want || !ps.touched)
@@ -471,7 +491,7 @@ void vms_leader_pass(struct vms *d)
 		rec = vms_vm_record(d, dec->vm);
 		/* a stop is done once its owner reports the domain down: the owner is cleared */
 		if (dec->action == PLACEMENT_STOP && dec->owner && !json_object_get(rec, "migrating_to") &&
-		    !vms_reported_running(d, dec->owner, dec->vm) && vms_reported_state(d, dec->owner, dec->vm)) {
+		    handover_stop_done(vms_reported_state(d, dec->owner, dec->vm))) {
 			struct placement_decision done = { .vm = dec->vm, .action = PLACEMENT_KEEP };
 			want = record_of_decision(&done, rec, &abandon);
 		} else {
@@ -483,9 +503,11 @@ void vms_leader_pass(struct vms *d)
 	migrations_settle(&ps, res);
 	serve_requests(&ps);
 	plans(&ps);
-	/* records of VMs that left the spec: dropped once no member runs them */
+	/* records of VMs that left the spec: dropped once no member runs them (handover.h) */
 	json_object_foreach((json_t *)records, k, rec) {
 		bool in_spec = false, running = false;
+		struct handover_input hin;
+		struct handover_decision hd = { 0 };
 		const json_t *s2;
 		const char *k2;
 
@@ -493,10 +515,20 @@ void vms_leader_pass(struct vms *d)
 			continue;
 		for (size_t i = 0; i < ps.p.n && !in_spec; i++)
 			in_spec = !strcmp(ps.p.specs[i].name, k + 3);
+		if (in_spec)
+			continue; /* settled above, with placement's decision */
 		json_object_foreach((json_t *)secs, k2, s2)
 			running |= vms_reported_running(d, json_string_value(json_object_get(s2, "name")), k + 3);
-		if (!in_spec && !running)
+		hin = (struct handover_input){
+			.vm = k + 3, .removed = true, .runs_anywhere = running,
+			.owner = json_string_value(json_object_get(rec, "owner")),
+			.migrating_to = json_string_value(json_object_get(rec, "migrating_to")),
+		};
+		hin.source_member = hin.owner && vms_section_of(d, hin.owner);
+		hin.target_member = hin.migrating_to && vms_section_of(d, hin.migrating_to);
+		if (handover_decide(&hin, &hd) == 0 && hd.verdict == HANDOVER_FORGET)
 			json_object_set_new(ps.want, k, json_null());
+		handover_decision_clear(&hd);
 	}
 	json_object_foreach(ps.want, k, v) {
 		rec = json_object_get(records, k);

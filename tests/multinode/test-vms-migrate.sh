@@ -3,7 +3,8 @@
 # kvmcctl vm migrate (issue 8) on 3 nodes: real libvirtd + QEMU TCG counter guests whose disks are
 # files on a kvmcd datastore (simulated host backend for the datastore), the invariant monitor
 # (vm-monitor: no domain of the spec ever runs on two nodes) on all along:
-#   1. vm1 (prefers n1) runs on n1, vm2 (prefers n3, anti-affine with vm1) on n3;
+#   1. vm1 (prefers n1) runs on n1, vm2 (prefers n3, anti-affine with vm1) on n3, vm3 (prefers
+#      n3, no rules) on n3;
 #   2. refused, nothing moved (exit 2, the reason printed): vm1 to n3 (it runs vm2: the
 #      anti-affinity), to a node that does not exist; vm1 to n1, where it runs: exit 0, "already";
 #   3. `kvmcctl vm migrate vm1 n2 --max-downtime 200` asked on n3 (neither end, not the leader):
@@ -18,7 +19,9 @@
 #      counter goes on in one stream), nothing runs on n1, `vm list` and `vm show` give the reason;
 #      (c) nothing killed, the stream to n1 throttled to 16 kbit/s so it cannot finish: kvmcd
 #      aborts it at [vms] migration_timeout (10 s here) with virDomainAbortJob: exit 2, "aborted",
-#      vm1 keeps running on n2;
+#      vm1 keeps running on n2; meanwhile `vm migrate vm3 n1` (eligible by every rule) is
+#      refused at once for [vms] migrations_per_node (n1 receives vm1), naming the limit, not
+#      queued, and vm3 stays on n3;
 #   5. a last migration n2 -> n1 succeeds;
 #   6. the source's kvmcd (n1: the leader too) SIGKILLed mid-way through a migration to n2 (asked
 #      on n3): libvirtd finishes the peer-to-peer job on its own; once n1's kvmcd is back the VM
@@ -50,20 +53,22 @@ wait_until 30 "a leader" all_agree_leader 1 2 3
 L=${AGREED_LEADER%/*}
 apply_spec "$L" "{\"datastores\":[$(kv_ds1_spec)]}" || fail "apply: $APPLY_OUT"
 wait_until 60 "ds1 ready on the 3 nodes" nx 1 kvmcctl pool verify
-kv_disks vm1 vm2
+kv_disks vm1 vm2 vm3
 
-MN_VM_MON_INTERVAL=0.2 mn_vm_monitor_start "vm1 vm2"
+MN_VM_MON_INTERVAL=0.2 mn_vm_monitor_start "vm1 vm2 vm3"
 mn_vm_stamp_start vm1
-spec=$(jq -n --arg x1 "$(kv_xml vm1)" --arg x2 "$(kv_xml vm2)" --argjson ds "$(kv_ds1_spec)" '{
+spec=$(jq -n --arg x1 "$(kv_xml vm1)" --arg x2 "$(kv_xml vm2)" --arg x3 "$(kv_xml vm3)" --argjson ds "$(kv_ds1_spec)" '{
 	datastores: [$ds],
 	vms: [
 	  {name: "vm1", domain_xml: $x1, placement: {prefer: ["n1"]}},
-	  {name: "vm2", domain_xml: $x2, placement: {prefer: ["n3"], anti_affinity: ["vm1"]}}]}')
+	  {name: "vm2", domain_xml: $x2, placement: {prefer: ["n3"], anti_affinity: ["vm1"]}},
+	  {name: "vm3", domain_xml: $x3, placement: {prefer: ["n3"]}}]}')
 apply_spec "$L" "$spec" || fail "apply the VMs: $APPLY_OUT"
 
 # 1.
 wait_until 60 "vm1 runs on n1 only" kv_runs_only_on vm1 n1
 wait_until 60 "vm2 runs on n3 only" kv_runs_only_on vm2 n3
+wait_until 60 "vm3 runs on n3 only" kv_runs_only_on vm3 n3
 wait_until 30 "vm1 counts" mn_vm_counting vm1 5
 
 # 2. Refusals.
@@ -127,6 +132,14 @@ fail_midway() {
 		;;
 	deadline)
 		log "nothing killed: n2 has sent $sent at 16 kbit/s; kvmcd aborts the migration at its deadline"
+		# meanwhile a second migration with n1 as an end is beyond [vms] migrations_per_node
+		# (1): refused at once, naming the limit, not queued (vm3 stays on n3)
+		migrate 3 vm3 n1
+		assert_eq "$MIG_RC" 2 "vm migrate vm3 n1 while n1 receives vm1 (limit 1 per node): exit status"
+		grep -q "n1 has 1 migration in flight (limit 1 per node): \[vms\] migrations_per_node = 1" <<<"$MIG_OUT" &&
+			grep -q "not queued" <<<"$MIG_OUT" || fail "the refusal does not name the limit: $MIG_OUT"
+		[ "$MIG_MS" -lt 5000 ] || fail "the refusal took $MIG_MS ms: queued?"
+		assert_eq "$(kv_running_on vm3)" n3 "vm3 still runs on n3 only after the refusal"
 		;;
 	esac
 	wait "$mpid"
