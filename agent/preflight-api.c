@@ -102,6 +102,7 @@ json_t *preflight_command(struct service_ctx *ctx, json_t *req)
 				continue;
 			nodes[i].member = true;
 			nodes[i].inventory = json_object_get(sec, INVENTORY_SECTION_KEY);
+			nodes[i].vm_lock = json_object_get(sec, "vm_lock"); /* agent/vms.c's */
 		}
 	r = preflight_check(&(struct preflight_input){ .datastores = ds, .n_datastores = n_ds, .protocols = protos,
 						       .file_systems = fss, .nodes = nodes, .n_nodes = n,

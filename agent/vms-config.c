@@ -48,6 +48,26 @@ static const struct config_enum paused_policies[] = {
 	{ NULL, 0 },
 };
 
+static const struct config_enum lock_kinds[] = {
+	{ "auto", VMS_LOCK_AUTO }, { "none", VMS_LOCK_NONE }, { "dlm", VMS_LOCK_DLM }, { "lockd", VMS_LOCK_LOCKD },
+	{ NULL, 0 },
+};
+
+/* A DLM lockspace name becomes a device name (/dev/misc/dlm_NAME): printable, no '/', no blank. */
+static bool lockspace_ok(const char *value, const char **why)
+{
+	for (const char *c = value; *c; c++)
+		if (*c == '/' || *c <= ' ' || *c > '~') {
+			*why = "is not a DLM lockspace name (printable ASCII without '/' or blanks)";
+			return false;
+		}
+	if (!*value) {
+		*why = "is empty";
+		return false;
+	}
+	return true;
+}
+
 static const struct config_key keys[] = {
 	{ .name = "shutdown_policy", CONFIG_ENUM_AT(V, shutdown_policy), .enums = shutdown_policies, .runtime = true,
 	  .description = "A planned host shutdown (kvmcd stopped by systemd while the host shuts down): migrate (the "
@@ -85,6 +105,15 @@ static const struct config_key keys[] = {
 	{ .name = "balance_gap", CONFIG_UINT_AT(V, balance_gap), .min = 1, .max = 100, .unit = "%", .runtime = true,
 	  .description = "kvmcctl cluster rebalance moves a VM for load only when the target's memory share "
 			 "with it stays this many points below the source's." },
+	{ .name = "vm_lock", CONFIG_ENUM_AT(V, vm_lock), .enums = lock_kinds,
+	  .description = "The lock below kvmcd that refuses a second copy of a running VM: dlm (a DLM lock per "
+			 "running VM; clusters with OCFS2 / GFS2), lockd (libvirt's virtlockd leases, verified before "
+			 "each start; NFS / SMB only), none, or auto: dlm where the DLM lockspace can be joined, else none. "
+			 "An explicit dlm or lockd that does not work here keeps VMs from starting on this node and "
+			 "shows in kvmcctl preflight." },
+	{ .name = "vm_lock_lockspace", CONFIG_STRING_AT(V, vm_lock_lockspace), .max = 64, .check = lockspace_ok,
+	  .description = "vm_lock = dlm: the DLM lockspace of the VM locks (the same on every node); its "
+			 "resources are vm:NAME." },
 	{ 0 },
 };
 

@@ -16,6 +16,15 @@
 #include "vm.h"
 
 struct worker_pool;
+struct host_vm_lock;
+
+/* Where this node's VM lock system stands ([vms] vm_lock). */
+enum vms_lock_state {
+	VMS_LOCK_OFF,     /* none (configured, or auto without DLM here): VMs start unlocked */
+	VMS_LOCK_PROBING, /* not known yet: nothing starts until the probe answers */
+	VMS_LOCK_READY,   /* usable: every start here takes the VM's lock first */
+	VMS_LOCK_BROKEN,  /* configured but not usable here: nothing starts; probed again */
+};
 
 /* A migration this node drives as its source, as its section reports it. Never renumbered
  * (the names travel in the section). */
@@ -36,6 +45,13 @@ struct vm_local {
 	uint64_t mig_report_after;   /* its end is reported once a listing started at or after this
 				        sequence number is in (so the report and the state agree) */
 	char *abort_id;              /* owned: the migration an abort was sent for */
+	/* its VM lock (vm-lock.h) as this process knows it */
+	bool lock_busy;              /* an acquire or release is in flight */
+	bool locked;                 /* acquired, not released since */
+	bool lock_seen;              /* an acquire or release answered in this process: an orphan
+				        of an earlier kvmcd on this node was adopted by it */
+	uint64_t op_seq;             /* d->list_seq when its last domain op ended: only a listing
+				        started after it says whether the domain runs here */
 	struct vms *d;               /* borrowed back-pointer */
 	struct vm_local *next;
 };
@@ -81,6 +97,13 @@ struct vms {
 	uint64_t patch_version;          /* the last leader patch's version, until committed */
 	uint64_t patch_deadline;         /* CLOCK_MONOTONIC: stop waiting for it then */
 	uint64_t mig_seq;                /* ids of migrations the leader starts itself */
+	/* the VM lock below kvmcd (vm-lock.h) */
+	struct host_vm_lock *lock;       /* owned; NULL: none */
+	enum vms_lock_state lock_state;
+	char *lock_found;                /* owned: what the last probe found (status, preflight) */
+	bool lock_probing;               /* a probe in flight */
+	uint64_t lock_probe_at;          /* CLOCK_MONOTONIC: probe (again) then; 0 = never */
+	bool lock_listing;               /* a list in flight */
 };
 
 /* Placement's input built from the replicated state (spec, records, sections). Strings are
@@ -117,6 +140,8 @@ bool vms_pinput_has_node(const struct pinput *p, const char *name);
 struct placement_limits vms_limits(const struct kvmcd_config *cfg);
 /* Publishes this node's part of its section when it changed. */
 void vms_publish(struct vms *d);
+/* {"configured", "system", "ok", "found"}: this node's VM lock, as its section and status show it. */
+json_t *vms_lock_json(struct vms *d);
 
 /* vms-leader.c: one leader pass: placement, migrations, requests, then one patch of what
  * differs. Only while acting. */

@@ -35,6 +35,15 @@ enum vms_paused_policy {
 /* A guest's ACPI shutdown before it is destroyed (a guest without <acpi/>: destroyed at once). */
 #define VMS_STOP_GRACE_SEC 60u
 
+/* [vms] vm_lock: the lock below kvmcd that makes a second copy of a running VM impossible whatever
+ * any kvmcd believes (resources/host/vm-lock.h). Never renumbered. */
+enum vms_lock_kind {
+	VMS_LOCK_AUTO,   /* dlm when this node has DLM (the lockspace can be joined), else none */
+	VMS_LOCK_NONE,   /* no lock below kvmcd (libvirt's own configuration still applies) */
+	VMS_LOCK_DLM,    /* a DLM lockspace; a node where it cannot be joined starts no VM */
+	VMS_LOCK_LOCKD,  /* libvirt's lockd (virtlockd leases); verified before every start */
+};
+
 struct vms_options {
 	int shutdown_policy;            /* enum vms_shutdown_policy */
 	int shutdown_policy_on;         /* enum vms_shutdown_on */
@@ -46,12 +55,15 @@ struct vms_options {
 	unsigned migrations_per_node;   /* in flight with one node as source or target */
 	unsigned migrations_per_cluster;/* in flight in the whole cluster */
 	unsigned balance_gap;           /* rebalance: percentage points of memory share */
+	int vm_lock;                    /* enum vms_lock_kind; needs a restart */
+	char *vm_lock_lockspace;        /* dlm: the lockspace's name; needs a restart */
 };
 
 #define VMS_OPTIONS_DEFAULTS { .shutdown_timeout_ms = 240000, \
 			       .migration_uri = (char *)"qemu+tcp://{node}/system", \
 			       .migration_timeout_ms = 300000, .max_downtime_ms = 0, \
-			       .migrations_per_node = 1, .migrations_per_cluster = 4, .balance_gap = 10 }
+			       .migrations_per_node = 1, .migrations_per_cluster = 4, .balance_gap = 10, \
+			       .vm_lock = VMS_LOCK_AUTO, .vm_lock_lockspace = (char *)"kvmcd" }
 
 /* "{node}" in the template replaced by node. 0 and *out (owned), -EINVAL (no "{node}"), -ENOMEM. */
 int vms_migration_uri(const char *template_uri, const char *node, char **out);

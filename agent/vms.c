@@ -18,6 +18,7 @@
 #include "macros.h"
 #include "placement.h"
 #include "pool.h"
+#include "vm-lock.h"
 #include "vm.h"
 #include "vms-internal.h"
 #include "vms.h"
@@ -31,6 +32,7 @@
 #define HOST_MEMORY_RESERVE_MIB 1024u          /* the host's own, never given to VMs */
 #define VCPU_OVERCOMMIT 4u                     /* vCPUs given to VMs per online CPU */
 #define MIGRATION_THREADS 4u                   /* migrations this node can drive at once */
+#define LOCK_REPROBE_USEC (30 * USEC_PER_SEC)   /* a VM lock system not usable (yet) is probed again */
 
 static const char *const mig_state_names[] = { "none", "running", "done", "failed" };
 
@@ -331,6 +333,284 @@ static bool runs_here(struct vms *d, const char *name)
 	return s && (!strcmp(s, "running") || !strcmp(s, "paused"));
 }
 
+/* ---- the VM lock below kvmcd (vm-lock.h) ------------------------------------------------------ */
+
+static const char *const lock_kind_names[] = { "auto", "none", "dlm", "lockd" };
+
+static const char *lock_configured(struct vms *d)
+{
+	int k = service_config(d->ctx)->vms.vm_lock;
+
+	return k >= 0 && k <= VMS_LOCK_LOCKD ? lock_kind_names[k] : "?";
+}
+
+static const char *lock_system(struct vms *d)
+{
+	return d->lock && d->lock_state != VMS_LOCK_OFF ? d->lock->ops->name : "none";
+}
+
+/* {"configured", "system", "ok": true | false | null (not known yet), "found"}: this node's
+ * section carries it for `kvmcctl preflight` (coord/decide/preflight.h, check "vm-lock"). */
+json_t *vms_lock_json(struct vms *d)
+{
+	json_t *ok = d->lock_state == VMS_LOCK_BROKEN ? json_false()
+		     : d->lock_state == VMS_LOCK_PROBING ? json_null() : json_true();
+
+	return json_pack("{s:s,s:s,s:o,s:s}", "configured", lock_configured(d), "system", lock_system(d), "ok", ok,
+			 "found", d->lock_found ? d->lock_found : d->lock_state == VMS_LOCK_PROBING ? "being probed" : "?");
+}
+
+/* A VM's failure: the backoff on_op uses, and the error status shows. text taken. */
+static void lock_failed(struct vm_local *l, char *text)
+{
+	struct vms *d = l->d;
+	uint64_t backoff = RETRY_MIN_USEC << (l->failures < 5 ? l->failures : 5);
+
+	l->failures++;
+	l->retry_at = vms_now(d) + (backoff < RETRY_MAX_USEC ? backoff : RETRY_MAX_USEC);
+	free(l->error);
+	l->error = text;
+}
+
+static void on_lock_probed(void *userdata, int r, const char *detail)
+{
+	struct vms *d = userdata;
+	enum vms_lock_state was = d->lock_state;
+	bool is_auto = service_config(d->ctx)->vms.vm_lock == VMS_LOCK_AUTO;
+
+	d->lock_probing = false;
+	free(d->lock_found);
+	d->lock_found = NULL;
+	if (r == 0) {
+		d->lock_state = VMS_LOCK_READY;
+		d->lock_probe_at = 0;
+		d->lock_found = strdup(detail && *detail ? detail : "usable");
+	} else {
+		/* auto without DLM here: none, and DLM is looked for again (dlm_controld may start
+		 * later). Anything else (an explicit choice that does not work, or DLM that is here but
+		 * does not answer) starts no VM here until it works */
+		d->lock_state = is_auto && r == -ENOLCK ? VMS_LOCK_OFF : is_auto ? VMS_LOCK_PROBING : VMS_LOCK_BROKEN;
+		d->lock_probe_at = vms_now(d) + LOCK_REPROBE_USEC;
+		if (asprintf(&d->lock_found, "%s%s", d->lock_state == VMS_LOCK_OFF ? "auto, no DLM here: " : "",
+			     detail && *detail ? detail : strerror(-r)) < 0)
+			d->lock_found = NULL;
+	}
+	if (d->lock_state != was || d->lock_state == VMS_LOCK_BROKEN)
+		klog(service_log(d->ctx),
+		     d->lock_state == VMS_LOCK_BROKEN ? LOG_ERR : d->lock_state == VMS_LOCK_PROBING ? LOG_WARNING : LOG_NOTICE,
+		     "VM lock ([vms] vm_lock = %s): %s%s", lock_configured(d), d->lock_found ? d->lock_found : "?",
+		     d->lock_state == VMS_LOCK_READY	? ": every VM takes its lock before it starts here"
+		     : d->lock_state == VMS_LOCK_OFF	? ": VMs start here without a lock below kvmcd"
+							: ": no VM starts here until it works (kvmcctl preflight shows it)");
+	vms_publish(d);
+	vms_kick(d);
+}
+
+static void lock_probe(struct vms *d)
+{
+	if (!d->lock || d->lock_probing || !d->lock_probe_at || vms_now(d) < d->lock_probe_at)
+		return;
+	d->lock_probing = true;
+	if (d->lock->ops->probe(d->lock, on_lock_probed, d) < 0) {
+		d->lock_probing = false;
+		d->lock_probe_at = vms_now(d) + LOCK_REPROBE_USEC;
+	}
+}
+
+static void lock_released(struct vm_local *l, int r, const char *detail)
+{
+	struct vms *d = l->d;
+
+	l->lock_busy = false;
+	if (r == 0) {
+		if (l->locked || (detail && strcmp(detail, "not held") && strncmp(detail, "not held by kvmcd", 17)))
+			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its %s lock: %s", l->name, lock_system(d),
+			     detail ? detail : "released");
+		l->locked = false;
+		l->lock_seen = true;
+	} else {
+		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': cannot release its %s lock: %s (tried again)", l->name,
+		     lock_system(d), detail && *detail ? detail : strerror(-r));
+	}
+	vms_kick(d);
+}
+
+static void on_lock_released(void *userdata, int r, const char *detail)
+{
+	lock_released(userdata, r, detail);
+}
+
+static int lock_release(struct vm_local *l, host_done_fn done)
+{
+	struct vms *d = l->d;
+	int r;
+
+	if (!d->lock || d->lock_state != VMS_LOCK_READY || l->lock_busy || (!l->locked && l->lock_seen))
+		return -EALREADY;
+	l->lock_busy = true;
+	r = d->lock->ops->release(d->lock, l->name, done, l);
+	if (r < 0)
+		l->lock_busy = false;
+	return r;
+}
+
+static void on_lock_acquired(void *userdata, int r, const char *detail)
+{
+	struct vm_local *l = userdata;
+	struct vms *d = l->d;
+	const char *why = detail && *detail ? detail : strerror(-r);
+	bool running = runs_here(d, l->name);
+	char *text = NULL;
+
+	l->lock_busy = false;
+	l->lock_seen = l->lock_seen || r == 0 || r == -EBUSY;
+	if (r == 0) {
+		l->locked = true;
+		l->failures = 0;
+		l->retry_at = 0;
+		free(l->error);
+		l->error = NULL;
+		if (!detail || strcmp(detail, "held"))
+			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its %s lock: %s", l->name, lock_system(d),
+			     detail ? detail : "acquired");
+	} else if (running) {
+		/* the record gives this node a domain that runs here: the lock must be ours. Another
+		 * holder means the lock system believes the VM may run elsewhere too */
+		if (asprintf(&text, "runs here, but its %s lock cannot be taken: %s", lock_system(d), why) < 0)
+			text = NULL;
+		klog(service_log(d->ctx), r == -ETIMEDOUT ? LOG_WARNING : LOG_ERR, "VM '%s' %s (tried again)", l->name,
+		     text ? text : why);
+		lock_failed(l, text);
+	} else {
+		if (asprintf(&text, r == -EBUSY ? "not started here: its %s lock is held by another node (%s)"
+				    : r == -ETIMEDOUT ? "not started here yet: its %s lock did not answer (%s); tried again"
+						      : "not started here: cannot take its %s lock: %s",
+			     lock_system(d), why) < 0)
+			text = NULL;
+		klog(service_log(d->ctx), LOG_WARNING, "VM '%s' %s", l->name, text ? text : why);
+		lock_failed(l, text);
+	}
+	vms_kick(d);
+}
+
+/*
+ * The lock's part of one pass over a VM this node does not stop now: `start` when the record asks
+ * this node to start it, `running` when its domain runs here (and is this node's to keep). A start
+ * waits for the VM's lock (true: nothing else happens to the VM in this pass); a domain that runs
+ * here gets its lock too (kvmcd restarted and adopted it, a migration handed it over, the lock
+ * system became usable); a VM that neither runs nor starts here has its lock released -- once per
+ * process also when this process never took it, which adopts and drops an earlier kvmcd's orphan
+ * (dlm). "Does not run here" counts only from a listing started after the VM's last domain op.
+ */
+static bool lock_gate(struct vms *d, struct vm_local *l, bool running, bool start)
+{
+	if (!d->lock || d->lock_state == VMS_LOCK_OFF)
+		return false;
+	if (l->lock_busy)
+		return start;
+	if (d->lock_state != VMS_LOCK_READY) {
+		if (start) {
+			free(l->error);
+			if (asprintf(&l->error, "not started here: %s ([vms] vm_lock = %s): %s",
+				     d->lock_state == VMS_LOCK_BROKEN ? "the VM lock does not work on this node"
+								      : "waiting for the VM lock system",
+				     lock_configured(d), d->lock_found ? d->lock_found : "being probed") < 0)
+				l->error = NULL;
+		}
+		return start;
+	}
+	if ((start || running) && !l->locked) {
+		l->lock_busy = true;
+		if (d->lock->ops->acquire(d->lock, l->name, on_lock_acquired, l) < 0) {
+			l->lock_busy = false;
+			lock_failed(l, strdup("not started here: cannot ask for its VM lock"));
+		}
+		return start;
+	}
+	if (!start && !running && d->listed_seq > l->op_seq)
+		(void)lock_release(l, on_lock_released);
+	return false;
+}
+
+/* What the lock system says this process holds, reconciled with what runs here: the truth for
+ * `locked` (an acquire that timed out may have been granted since), and a lock held for a VM that
+ * left the spec and no longer runs here is released (those of the spec: lock_gate). */
+static void on_lock_listed(void *userdata, int r, const char *detail)
+{
+	struct vms *d = userdata;
+	json_auto_t *held = r == 0 && detail ? json_loads(detail, 0, NULL) : NULL;
+	_cleanup_free_ struct vm_spec *specs = NULL;
+	size_t n = 0;
+	const char *name;
+	json_t *v;
+
+	d->lock_listing = false;
+	if (!json_is_object(held) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+		return;
+	for (struct vm_local *l = d->list; l; l = l->next)
+		if (!l->lock_busy && l->locked && !json_object_get(held, l->name)) {
+			klog(service_log(d->ctx), LOG_WARNING, "VM '%s': the lock system no longer lists its lock", l->name);
+			l->locked = false;
+		}
+	json_object_foreach(held, name, v) {
+		struct vm_local *l = json_is_string(v) && !strcmp(json_string_value(v), "held") ? local_get(d, name, true) : NULL;
+		bool in_spec = false;
+
+		if (!l || l->lock_busy)
+			continue;
+		l->locked = true;
+		for (size_t i = 0; i < n && !in_spec; i++)
+			in_spec = !strcmp(specs[i].name, name);
+		if (!in_spec && !l->busy && !runs_here(d, name) && d->listed_seq > l->op_seq)
+			(void)lock_release(l, on_lock_released);
+	}
+}
+
+static void lock_reconcile(struct vms *d)
+{
+	if (!d->lock || d->lock_state != VMS_LOCK_READY || !d->lock->ops->list || d->lock_listing)
+		return;
+	d->lock_listing = true;
+	if (d->lock->ops->list(d->lock, on_lock_listed, d) < 0)
+		d->lock_listing = false;
+}
+
+/* [vms] vm_lock: the lock system this process uses. An explicit dlm in a kvmcd built without
+ * libdlm is a startup error; one that is built in but does not work here (no dlm_controld, a
+ * lockd setup that is incomplete) is found by the probe and keeps VMs from starting here. */
+static int lock_open(struct vms *d, const struct kvmcd_config *cfg, char **error)
+{
+	struct host_vm_lock_params p = { .lockspace = cfg->vms.vm_lock_lockspace };
+	const struct host_vm_lock_ops *ops;
+	int r;
+
+	d->lock_state = VMS_LOCK_OFF;
+	if (cfg->vms.vm_lock == VMS_LOCK_NONE) {
+		d->lock_found = strdup("[vms] vm_lock = none: no lock below kvmcd");
+		return 0;
+	}
+	ops = host_vm_lock_find(cfg->vms.vm_lock == VMS_LOCK_LOCKD ? "lockd" : "dlm");
+	if (!ops && cfg->vms.vm_lock == VMS_LOCK_AUTO) {
+		d->lock_found = strdup("auto: this kvmcd is built without libdlm");
+		return 0;
+	}
+	if (!ops) {
+		if (asprintf(error, "[vms] vm_lock = dlm, but this kvmcd is built without libdlm: build it with "
+				    "libdlm (dlm-dev), or set vm_lock = lockd or none") < 0)
+			*error = NULL;
+		return -EOPNOTSUPP;
+	}
+	r = ops->open(&d->host, &p, &d->lock);
+	if (r < 0) {
+		if (asprintf(error, "[vms] vm_lock = %s: cannot open the VM lock: %s", lock_configured(d), strerror(-r)) < 0)
+			*error = NULL;
+		return r;
+	}
+	d->lock_state = VMS_LOCK_PROBING;
+	d->lock_probe_at = 1; /* at the first step */
+	return 0;
+}
+
 /* The migration as this node's section reports it: {"id","to","state", "result"|"error"}. A
  * migration that ended is reported once a listing taken after its end is in, so the state the
  * same section shows is the one after it. */
@@ -376,9 +656,12 @@ void vms_publish(struct vms *d)
 				      l ? l->error : NULL);
 		if (v && l && l->mig_id)
 			json_object_set_new(v, "migration", migration_report(d, l));
+		if (v && l && l->locked && d->lock)
+			json_object_set_new(v, "lock", json_string(d->lock->ops->name));
 		json_object_set_new(vms, specs[i].name, v);
 	}
 	json_object_set_new(part, "vms", vms);
+	json_object_set_new(part, "vm_lock", vms_lock_json(d));
 	json_object_set_new(part, "capacity",
 			    json_pack("{sIsI}", "memory_mib",
 				      (json_int_t)(mib > HOST_MEMORY_RESERVE_MIB ? mib - HOST_MEMORY_RESERVE_MIB : 0), "vcpus",
@@ -407,6 +690,7 @@ static void on_op(void *userdata, int r, const char *detail)
 	struct vms *d = l->d;
 
 	l->busy = false;
+	l->op_seq = d->list_seq;
 	free(l->error);
 	l->error = NULL;
 	if (r < 0) {
@@ -421,6 +705,8 @@ static void on_op(void *userdata, int r, const char *detail)
 		if (detail && (!strcmp(detail, "started") || !strcmp(detail, "stopped") || !strcmp(detail, "destroyed") ||
 			       !strcmp(detail, "defined") || !strcmp(detail, "undefined")))
 			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': %s on this node", l->name, detail);
+		if (detail && (!strcmp(detail, "stopped") || !strcmp(detail, "destroyed")))
+			(void)lock_release(l, on_lock_released); /* its domain is down here */
 	}
 	d->list_again = true;
 	vms_kick(d);
@@ -437,9 +723,42 @@ static void migration_ended(struct vm_local *l, int r, const char *detail)
 	 * migration only when the VM still runs here); a success at once (the hand-over does not
 	 * depend on the state here, and the target waits for it) */
 	l->mig_report_after = r < 0 ? d->list_seq + 1 : 0;
+	l->op_seq = d->list_seq;
 	d->list_again = true;
 	vms_publish(d);
 	vms_kick(d);
+}
+
+/*
+ * A live migration's hand-over of the VM lock. With DLM (an EX lock: one holder at a time):
+ *   1. while the job runs, the source holds vm:NAME: the guest runs on the source until the
+ *      switch-over, and the target never takes the lock for an incoming domain;
+ *   2. the job succeeded: the guest runs on the target and the source's QEMU is gone. The source
+ *      releases the lock and only THEN reports the migration done in its section
+ *      (on_migration_unlocked);
+ *   3. the leader hands the VM over (owner = target) once that report is in and the target
+ *      reports the domain running;
+ *   4. the target owns a domain that runs there and takes the lock (lock_gate): an acquire that
+ *      must succeed, since the source released it in 2. A refusal is logged as an error and
+ *      retried with the backoff: the source's kvmcd died between 1 and 2, and its lock stays its
+ *      node's orphan until the next kvmcd there adopts and releases it (lock_gate's first
+ *      release of a VM that does not run there) or that node is fenced.
+ * Between 2 and 4 no node holds the lock while the guest runs on the target; kvmcd's own rule
+ * covers that gap (the record names the source as owner and the target as migrating_to: the
+ * target never starts an incoming VM, the source never starts one it migrates), and it lasts
+ * one commit. A failed or aborted job leaves the guest running on the source: the lock stays.
+ * lockd needs none of this: libvirt moves its leases inside the migration (the source drops
+ * them at the switch-over, the target takes them before the guest resumes); release does
+ * nothing there.
+ */
+static void on_migration_unlocked(void *userdata, int r, const char *detail)
+{
+	struct vm_local *l = userdata;
+	char *result = TAKE_PTR(l->mig_detail);
+
+	lock_released(l, r, detail);
+	migration_ended(l, 0, result);
+	free(result);
 }
 
 static void on_migrated(void *userdata, int r, const char *detail)
@@ -452,6 +771,12 @@ static void on_migrated(void *userdata, int r, const char *detail)
 	else
 		klog(service_log(l->d->ctx), LOG_NOTICE, "VM '%s': migrated to %s (migration %s): %s", l->name,
 		     l->mig_to ? l->mig_to : "?", l->mig_id ? l->mig_id : "?", detail ? detail : "");
+	if (r == 0) { /* the lock first, then the report (see above) */
+		free(l->mig_detail);
+		l->mig_detail = strdup(detail ? detail : "{}");
+		if (l->mig_detail && lock_release(l, on_migration_unlocked) == 0)
+			return;
+	}
 	migration_ended(l, r, detail);
 }
 
@@ -542,7 +867,7 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 	const json_t *rec;
 	const char *owner, *action, *have_sha, *to;
 	char sha[65];
-	bool mine, running = runs_here(d, vm->name);
+	bool mine, start, stop, running = runs_here(d, vm->name);
 	int r = 0;
 
 	if (!l)
@@ -570,9 +895,14 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 		return; /* kvmcd stops under its shutdown policy (vms-shutdown.c): nothing starts here */
 	have_sha = json_string_value(json_object_get(json_object_get(d->libvirt, vm->name), "spec_sha256"));
 	host_domain_sha256(vm->domain_xml, sha);
+	start = mine && !running && vm->state == VM_STATE_STARTED && action &&
+		(!strcmp(action, "start-on") || !strcmp(action, "keep"));
+	stop = running && (!mine || vm->state == VM_STATE_STOPPED || (action && !strcmp(action, "stop")));
+	if (!stop && lock_gate(d, l, running, start))
+		return; /* a start waits for its lock */
 
 	l->busy = true;
-	if (running && (!mine || vm->state == VM_STATE_STOPPED || (action && !strcmp(action, "stop")))) {
+	if (stop) {
 		/* the record is the authority: a copy it does not give this node goes down */
 		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s' runs here but %s: stopping it", vm->name,
 		     !mine ? (owner ? "another node owns it" : "no node owns it") : "it is to stop");
@@ -584,8 +914,7 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 		r = host_domain_xml(vm->domain_xml, vm->uuid[0] ? NULL : uuid, &xml);
 		if (r == 0)
 			r = d->dom->define(&d->host, vm->name, xml, on_op, l);
-	} else if (mine && !running && vm->state == VM_STATE_STARTED && action &&
-		   (!strcmp(action, "start-on") || !strcmp(action, "keep"))) {
+	} else if (start) {
 		r = d->dom->start(&d->host, vm->name, on_op, l);
 	} else {
 		l->busy = false;
@@ -653,6 +982,7 @@ static void node_reconcile(struct vms *d)
 		for (size_t i = 0; i < n; i++)
 			node_act(d, &specs[i]);
 		node_forget(d, specs, n);
+		lock_reconcile(d);
 	}
 	vms_publish(d);
 }
@@ -704,6 +1034,7 @@ static void refresh(struct vms *d)
 
 static void step(struct vms *d)
 {
+	lock_probe(d);
 	if (service_is_acting(d->ctx))
 		vms_leader_pass(d);
 	vms_requests_check(d);
@@ -783,8 +1114,8 @@ static json_t *svc_status(void *state)
 		running += runs_here(d, specs[i].name);
 	for (struct vm_local *l = d->list; l; l = l->next)
 		migrating += l->mig_id && l->mig_state == MIG_RUNNING;
-	return json_pack("{sIsIsIsO?}", "vms", (json_int_t)n, "running_here", (json_int_t)running, "migrating_from_here",
-			 (json_int_t)migrating, "libvirt", d->libvirt);
+	return json_pack("{sIsIsIsO?so}", "vms", (json_int_t)n, "running_here", (json_int_t)running, "migrating_from_here",
+			 (json_int_t)migrating, "libvirt", d->libvirt, "vm_lock", vms_lock_json(d));
 }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
@@ -797,6 +1128,10 @@ static void svc_free(void *state)
 		return;
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->kick);
+	/* its hooks in flight are dropped (no done after this); the locks it holds stay held (dlm:
+	 * this node's orphans, adopted by the next kvmcd): the VMs run on without kvmcd */
+	if (d->lock)
+		d->lock->ops->close(d->lock);
 	worker_pool_free(d->mig_workers); /* cancels what is queued: no callback after this */
 	worker_pool_free(d->workers);
 	host_ctx_cancel(&d->mig_host);     /* the domain ops those pools will never report */
@@ -814,6 +1149,7 @@ static void svc_free(void *state)
 	json_decref(d->libvirt);
 	json_decref(d->published);
 	json_decref(d->answers);
+	free(d->lock_found);
 	free(d->libvirt_uri);
 	free(d);
 }
@@ -864,6 +1200,11 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	};
 	d->mig_host = d->host;
 	d->mig_host.workers = d->mig_workers;
+	r = lock_open(d, cfg, error);
+	if (r < 0) {
+		svc_free(d);
+		return r;
+	}
 	*state = d;
 	return 0;
 }

@@ -407,6 +407,48 @@ static void check_libvirtd(struct b *b, const struct preflight_node *n, int fami
 		    NULL, family);
 }
 
+/* The node's VM lock, as its kvmcd found it (preflight_node.vm_lock). */
+static void check_vm_lock(struct b *b, const struct preflight_node *n, int family)
+{
+	static const char *const dlm_pkg[_FAM_MAX] = { "dlm-controld", "dlm", "dlm" };
+	const json_t *vl = n->vm_lock, *ok = json_object_get(vl, "ok");
+	const char *configured = jstr(vl, "configured") ?: "?", *system = jstr(vl, "system") ?: "?";
+	const char *found = jstr(vl, "found") ?: "nothing said";
+	/* a node that really mounts OCFS2 / GFS2 runs DLM: auto not finding it there is a fault. The
+	 * simulated host backend (tests) mounts no cluster file system */
+	bool cluster_fs = (b->in_use & (N_OCFS2 | N_GFS2)) && !strcmp(jstr(n->inventory, "backend") ?: "", "real");
+
+	if (!json_is_object(vl))
+		return;
+	if (json_is_true(ok) && !strcmp(system, "none") && !strcmp(configured, "auto") && cluster_fs)
+		add(b, n->name, "vm-lock", 0, N_OCFS2 | N_GFS2, strf("none ([vms] vm_lock = auto): %s", found),
+		    strf("start DLM on %s (systemctl enable --now dlm; the cluster file systems need it too): kvmcd "
+			 "finds it within 30 s and takes a DLM lock per running VM; or set [vms] vm_lock = none",
+			 n->name),
+		    dlm_pkg, family);
+	else if (json_is_true(ok))
+		add(b, n->name, "vm-lock", 1, 0, strf("%s ([vms] vm_lock = %s): %s", system, configured, found), NULL, NULL,
+		    family);
+	else if (json_is_false(ok) && !strcmp(configured, "lockd"))
+		add(b, n->name, "vm-lock", 0, 0, strf("lockd does not work here: %s", found),
+		    strf("set up libvirt's lockd on %s: qemu.conf lock_manager = \"lockd\"; qemu-lockd.conf "
+			 "require_lease_for_disks = 1 and file_lockspace_dir on a datastore every node mounts; virtlockd "
+			 "running (systemctl enable --now virtlockd.socket); libvirtd restarted. Or set [vms] vm_lock = "
+			 "dlm or none and restart kvmcd",
+			 n->name),
+		    NULL, family);
+	else if (json_is_false(ok))
+		add(b, n->name, "vm-lock", 0, 0, strf("%s does not work here: %s", configured, found),
+		    strf("start DLM on %s (corosync and dlm_controld: systemctl enable --now dlm), or set [vms] vm_lock "
+			 "= lockd or none and restart kvmcd; until then no VM starts there",
+			 n->name),
+		    dlm_pkg, family);
+	else
+		add(b, n->name, "vm-lock", -1, 0, strf("%s ([vms] vm_lock = %s) is being probed: %s", system, configured, found),
+		    strf("run preflight again in a few seconds; `kvmcctl log` on %s says what the probe waits for", n->name),
+		    NULL, family);
+}
+
 static void check_node(struct b *b, size_t idx)
 {
 	const struct preflight_node *n = &b->in->nodes[idx];
@@ -453,6 +495,7 @@ static void check_node(struct b *b, size_t idx)
 	check_libvirtd(b, n, family);
 	check_requirements(b, n, family);
 	check_identities(b, idx, family);
+	check_vm_lock(b, n, family);
 }
 
 static void check_ontap(struct b *b)

@@ -23,6 +23,11 @@
  *   gfs2                 mkfs.gfs2, gfs2_jadd (gfs2-utils), dlm_controld; gfs2, dlm
  *   nfs                  mount.nfs (nfs-common / nfs-utils); nfs
  *   smb                  mount.cifs (cifs-utils); cifs
+ *   every node, always   its VM lock ([vms] vm_lock, when its kvmcd reports it): the lock
+ *                        system it uses works there ("dlm": the lockspace joined; "lockd":
+ *                        libvirt's lockd set up, virtlockd answering); "none" passes, except
+ *                        under "auto" (no DLM found) while OCFS2 / GFS2 is in use on a node
+ *                        with the real host backend
  *   ONTAP (node null)    per protocol in use: the SVM serves it, and has a data LIF up for it
  *                        (when the leader recorded how many)
  * A kernel module passes when it is loaded, built in or available (loaded on demand by the tool
@@ -43,7 +48,8 @@
  *       "node": "kvm1" | null,        null: the cluster's side (ONTAP)
  *       "check": "tool:iscsiadm",     "inventory", "libvirtd", "tool:<name>", "module:<name>",
  *                                     "iscsi-iqn", "fc-wwpn", "nvme-host-nqn",
- *                                     "ontap-protocol:<protocol>", "ontap-lifs:<protocol>", "ontap"
+ *                                     "vm-lock", "ontap-protocol:<protocol>", "ontap-lifs:<protocol>",
+ *                                     "ontap"
  *       "ok": true | false | null,    null: could not be checked (not known yet); not a failure
  *       "found": "missing",           what was found, in words
  *       "needed_for": ["iscsi"],      the protocols / file systems that need it; ["all"]
@@ -68,6 +74,10 @@ struct preflight_node {
 	const char *name;
 	const json_t *inventory;     /* its inventory (inventory.h's schema), borrowed; NULL: none */
 	bool member;                 /* its kvmcd is in the view right now */
+	/* Its VM service's lock (agent/vms.c's section "vm_lock": {"configured": "auto" | "none" |
+	 * "dlm" | "lockd", "system": "dlm" | "lockd" | "none", "ok": true | false | null, "found"}),
+	 * borrowed; NULL: not reported (no finding). */
+	const json_t *vm_lock;
 };
 
 struct preflight_input {

@@ -27,8 +27,8 @@ wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 inv_all() { [ "$(pf 1 --json | jq '[.findings[] | select(.check == "inventory" and .ok)] | length')" = 3 ]; }
 wait_until 30 "every node's inventory is published" inv_all
 assert_eq "$(pf_rc 2)" 0 "no datastore yet: preflight passes (kvmcctl preflight; echo \$?)"
-assert_eq "$(pf 2 --json | jq -r '[.findings[].check] | unique | join(",")')" "inventory,libvirtd" \
-	"without datastores only the inventory and libvirtd are checked"
+assert_eq "$(pf 2 --json | jq -r '[.findings[].check] | unique | join(",")')" "inventory,libvirtd,vm-lock" \
+	"without datastores only the inventory, libvirtd and the VM lock are checked"
 assert_eq "$(pf 2 --json --protocol nfs | jq -r '.protocols | join(",")')" "nfs" "--protocol adds a protocol"
 assert_eq "$(pf_rc 2 --protocol nfsv3)" 1 "an unknown protocol is a usage error"
 

@@ -28,6 +28,8 @@
  *                                  whole); gone = not a member, no inventory; silent = a member
  *                                  that has not published one
  *   at T set NAME KEY JSON          sets one key of the node's inventory ("iscsi_iqn", "os", ...)
+ *   at T vm-lock NAME JSON|none     what the node's VM service reports of its VM lock (the
+ *                                   section's "vm_lock"); none: nothing (the default)
  *   at T tool NAME TOOL present|missing|unreported
  *   at T module NAME MODULE loaded|builtin|available|missing|unreported
  *   at T remove-node NAME
@@ -70,6 +72,7 @@ static const char *const modules[] = {
 struct pnode {
 	char *name;
 	json_t *inv;                 /* owned; NULL: none */
+	json_t *vm_lock;             /* owned; NULL: none */
 	bool member;
 };
 
@@ -184,6 +187,7 @@ static int st_remove_node(void *d, struct scn *r, const char *verb, const char *
 		BAD("remove-node: no node '%s'", args);
 	free(n->name);
 	json_decref(n->inv);
+	json_decref(n->vm_lock);
 	memmove(n, n + 1, (size_t)(s->nodes + s->n_nodes - n - 1) * sizeof(*n));
 	s->n_nodes--;
 	return 0;
@@ -218,6 +222,24 @@ static int st_set(void *d, struct scn *r, const char *verb, const char *args)
 	if (!v)
 		BAD("set %s %s: %s", name, key, e.text);
 	json_object_set_new(inv, key, v);
+	return 0;
+}
+
+static int st_vm_lock(void *d, struct scn *r, const char *verb, const char *args)
+{
+	struct sim *s = d;
+	char name[64];
+	const char *rest = scn_word(args, name, sizeof(name));
+	struct pnode *n = node_find(s, name);
+	json_t *v = NULL;
+	json_error_t e;
+
+	if (!n)
+		BAD("vm-lock: no node '%s'", name);
+	if (strcmp(rest, "none") && !(v = json_loads(rest, JSON_DECODE_ANY, &e)))
+		BAD("vm-lock %s: %s", name, e.text);
+	json_decref(n->vm_lock);
+	n->vm_lock = v;
 	return 0;
 }
 
@@ -435,7 +457,7 @@ static int st_preflight(void *d, struct scn *r, const char *verb, const char *ar
 
 	for (i = 0; i < s->n_nodes; i++)
 		nodes[i] = (struct preflight_node){ .name = s->nodes[i].name, .inventory = s->nodes[i].inv,
-						    .member = s->nodes[i].member };
+						    .member = s->nodes[i].member, .vm_lock = s->nodes[i].vm_lock };
 	for (i = 0; i < s->n_ds; i++)
 		ds[i] = (struct ds_spec){ .name = s->ds[i].name, .protocol = s->ds[i].protocol, .fs = s->ds[i].fs };
 	rc = preflight_check(&in, &rep);
@@ -553,6 +575,7 @@ static void destroy(void *d)
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		free(s->nodes[i].name);
 		json_decref(s->nodes[i].inv);
+		json_decref(s->nodes[i].vm_lock);
 	}
 	for (size_t i = 0; i < s->n_ds; i++)
 		free(s->ds[i].name);
@@ -573,6 +596,7 @@ static const struct scn_statement statements[] = {
 	{ "tool", st_tool_module, "NAME TOOL present|missing|unreported" },
 	{ "module", st_tool_module, "NAME MODULE loaded|builtin|available|missing|unreported" },
 	{ "remove-node", st_remove_node, "NAME" },
+	{ "vm-lock", st_vm_lock, "NAME JSON|none  the node's VM lock as its VM service reports it" },
 	{ "datastore", st_datastore, "JSON  add or replace a spec entry (name, protocol, fs)" },
 	{ "remove-datastore", st_remove_datastore, "NAME" },
 	{ "want", st_want, "protocol|fs NAME  checked whatever the spec says" },
