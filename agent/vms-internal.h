@@ -16,6 +16,7 @@
 #include "vm.h"
 
 struct worker_pool;
+struct host_domain_events;
 struct host_vm_lock;
 
 /* Where this node's VM lock system stands ([vms] vm_lock). */
@@ -77,9 +78,11 @@ struct vms {
 	char *libvirt_uri;               /* owned or NULL */
 	const struct host_domain_ops *dom;
 	sd_event_source *timer;          /* owned: the periodic tick */
+	struct host_domain_events *events; /* owned: libvirt's lifecycle events; NULL without */
 	sd_event_source *kick;           /* owned: act soon, from the loop */
 	json_t *libvirt;                 /* owned: the last listing, or NULL */
 	bool listing;                    /* a list job in flight */
+	bool list_failing;               /* the last listing failed (logged once per outage) */
 	bool list_again;                 /* something changed while it ran */
 	uint64_t list_seq;               /* list jobs started */
 	uint64_t listed_seq;             /* the sequence number of the last listing taken in */

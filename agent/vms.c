@@ -17,6 +17,7 @@
 #include "domain.h"
 #include "macros.h"
 #include "placement.h"
+#include "domain-events.h"
 #include "pool.h"
 #include "vm-lock.h"
 #include "vm.h"
@@ -24,7 +25,12 @@
 #include "vms.h"
 #include "worker.h"
 
-#define TICK_USEC (2 * USEC_PER_SEC)          /* libvirt is listed again at least this often */
+/* libvirt is listed again at least this often while anything is in motion (a retry, a migration,
+ * a request, a domain op); once all is settled and libvirt's lifecycle events are connected
+ * (domain-events.h: every change of a domain here wakes the loop at once), only every
+ * IDLE_TICK_USEC, as a safety net: an idle host wakes up for the VM service about never. */
+#define TICK_USEC (2 * USEC_PER_SEC)
+#define IDLE_TICK_USEC (30 * USEC_PER_SEC)
 #define RETRY_MIN_USEC (2 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (180 * USEC_PER_SEC)  /* a stop's grace + libvirt's own time */
@@ -994,9 +1000,15 @@ static void on_listed(void *userdata, int r, const char *detail)
 
 	d->listing = false;
 	if (r < 0) {
-		klog(service_log(d->ctx), LOG_WARNING, "Cannot list this node's libvirt domains: %s",
-		     detail && *detail ? detail : strerror(-r));
+		/* once per outage: libvirtd down is said once, not at every tick */
+		if (!d->list_failing)
+			klog(service_log(d->ctx), LOG_WARNING, "Cannot list this node's libvirt domains: %s",
+			     detail && *detail ? detail : strerror(-r));
+		d->list_failing = true;
 	} else {
+		if (d->list_failing)
+			klog(service_log(d->ctx), LOG_NOTICE, "This node's libvirt domains are listed again");
+		d->list_failing = false;
 		json_t *l = json_loads(detail ? detail : "", 0, &e);
 		if (json_is_object(l)) {
 			json_decref(d->libvirt);
@@ -1049,12 +1061,39 @@ static int on_kick(sd_event_source *s, void *userdata)
 	return 0;
 }
 
+/* Nothing in motion here and libvirt's events connected: the slow tick is enough. */
+static bool settled(struct vms *d)
+{
+	const json_t *rec;
+	const char *k;
+
+	/* (a listing in flight is not motion: what it finds kicks the loop itself) */
+	if (!host_domain_events_connected(d->events) || d->list_failing || d->requests || d->patch_version ||
+	    !d->libvirt)
+		return false;
+	for (struct vm_local *l = d->list; l; l = l->next)
+		if (l->busy || l->retry_at || l->mig_id)
+			return false;
+	json_object_foreach((json_t *)service_records(d->ctx), k, rec)
+		if ((!strncmp(k, "vm/", 3) && json_object_get(rec, "migrating_to")) || !strcmp(k, "cluster/rebalance"))
+			return false;
+	return true;
+}
+
+static void on_domain_events(void *userdata)
+{
+	struct vms *d = userdata;
+
+	d->list_again = true;
+	vms_kick(d);
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct vms *d = userdata;
 
 	step(d);
-	sd_event_source_set_time(s, vms_now(d) + TICK_USEC);
+	sd_event_source_set_time(s, vms_now(d) + (settled(d) ? IDLE_TICK_USEC : TICK_USEC));
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -1135,6 +1174,7 @@ static void svc_free(void *state)
 	worker_pool_free(d->mig_workers); /* cancels what is queued: no callback after this */
 	worker_pool_free(d->workers);
 	host_ctx_cancel(&d->mig_host);     /* the domain ops those pools will never report */
+	host_domain_events_free(d->events); /* joins its thread: no wake-up after this */
 	host_ctx_cancel(&d->host);
 	while (d->list) {
 		struct vm_local *l = d->list;
@@ -1200,6 +1240,11 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	};
 	d->mig_host = d->host;
 	d->mig_host.workers = d->mig_workers;
+	/* without events (no libvirt support, no thread) the VM service lists every TICK_USEC */
+	r = host_domain_events_start(&d->host, on_domain_events, d, &d->events);
+	if (r < 0)
+		klog(service_log(ctx), LOG_WARNING, "libvirt's domain events are not available (%s): listing the "
+		     "domains every %u s instead", strerror(-r), (unsigned)(TICK_USEC / USEC_PER_SEC));
 	r = lock_open(d, cfg, error);
 	if (r < 0) {
 		svc_free(d);

@@ -14,13 +14,18 @@
 # ONTAP client module (libcurl and its TLS stack) and reaches ontap-sim; followers do not.
 # Then the largest resident mappings (smaps) of the leader's kvmcd and a follower's (TOP=12).
 #
+# Every node runs libvirtd (cluster up --libvirt), as a KVM host does: kvmcd's VM service keeps
+# its connection for libvirt's domain events. LIBVIRT=0: without libvirtd.
+#
 # Usage: bench/idle.sh        DURATION=20 bench/idle.sh        ONTAP=1 bench/idle.sh
 DURATION=${DURATION:-60}
 WARMUP=${WARMUP:-5}
 BENCH_DIR=$(dirname "$(readlink -f "$0")")
 . "$BENCH_DIR/../tests/multinode/lib.sh"
 mn_begin bench-idle $(( DURATION + WARMUP + 120 ))
-mn_up 3 ${ONTAP:+--ontap}
+LIBVIRT=${LIBVIRT:-1}
+libvirt_flag=; [ "$LIBVIRT" = 1 ] && libvirt_flag=--libvirt
+mn_up 3 ${ONTAP:+--ontap} $libvirt_flag
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 sleep "$WARMUP"
 
