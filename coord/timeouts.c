@@ -195,6 +195,11 @@ int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **
 	t.fence_agent_deadline_usec =
 		b->fence_agent_attempts * (b->fence_agent_timeout_usec + t.fence_agent_kill_grace_usec) +
 		b->fence_agent_backoff_usec * ((UINT64_C(1) << (b->fence_agent_attempts - 1)) - 1);
+	t.fence_ontap_deadline_usec =
+		b->fence_agent_attempts * t.fence_ontap_attempt_usec +
+		b->fence_agent_backoff_usec * ((UINT64_C(1) << (b->fence_agent_attempts - 1)) - 1);
+	t.fence_round_pause_usec = max_u64(t.fence_ontap_attempt_usec,
+					   b->fence_agent_timeout_usec + t.fence_agent_kill_grace_usec);
 
 	/* 8. A shutdown_timeout too short to drain leaves no time for live migrations: the guests
 	 * are shut down at once (noted, not refused: it costs the guests a restart, not safety). */
@@ -332,6 +337,10 @@ int timeouts_describe(const struct timeouts *tt, char **out)
 	line(&t, "derived", "fence_agent_kill_grace", tt->fence_agent_kill_grace_usec, "= fence_agent_timeout / 10");
 	line(&t, "derived", "fence_agent_deadline", tt->fence_agent_deadline_usec,
 	     "= attempts * (fence_agent_timeout + kill_grace) + backoff * (2^(attempts-1) - 1)");
+	line(&t, "derived", "fence_ontap_deadline", tt->fence_ontap_deadline_usec,
+	     "= attempts * fence_ontap_attempt + backoff * (2^(attempts-1) - 1) (after the quiet point)");
+	line(&t, "derived", "fence_round_pause", tt->fence_round_pause_usec,
+	     "= max(fence_ontap_attempt, fence_agent_timeout + kill_grace) (after a failed ladder; doubled, <= 8x)");
 	line(&t, "derived", "shutdown_release", tt->shutdown_release_usec, "= commit_max (after the guests stopped)");
 	line(&t, "derived", "shutdown_drain", tt->shutdown_drain_usec,
 	     "= shutdown_timeout - guest_stop_grace - shutdown_release - margin (after SIGTERM)");

@@ -242,6 +242,27 @@
  *           watchdog_dead_after_procdown) and X has not been seen in a view since; only for a
  *           host that published an armed hardware watchdog with this cluster's timeout.
  *
+ * The fence core (coord/decide/fence.h) walks the configured levels in order. The ontap level
+ * retries like the agent level (fence_agent_attempts, backoff doubling from
+ * fence_agent_backoff: one retry policy for both active methods), so the whole level takes
+ *
+ *   fence_ontap_deadline = attempts * fence_ontap_attempt
+ *                          + backoff * (2^(attempts-1) - 1)                        366000 ms
+ *
+ * after max(start, T_L + ontap_quiet). When every level has failed the fence is FAILED (an
+ * operator-visible alarm) and the ladder runs again only after
+ *
+ *   fence_round_pause = max(fence_ontap_attempt, fence_agent_timeout + kill_grace)  120000 ms
+ *
+ * doubled after each failed round up to 8 times that (16 min): one round of the slowest single
+ * attempt between rounds, so a fence that cannot succeed never becomes a storm of requests to
+ * ONTAP or to a BMC, and one that can (a BMC back on the network) still does without an operator.
+ * A fence attempt's times live in the replicated records with the epoch of the leader that wrote
+ * them; CLOCK_MONOTONIC differs between hosts, so a new leader reads none of them: an attempt in
+ * flight under an older epoch counts as used and failed (its report died with that leader), a
+ * backoff ends at once, and the watchdog level counts from the new leader's own sight of the
+ * failure (from when it joined, when it did not see it: later, never earlier).
+ *
  * ============================================================================================
  * 8. A planned host shutdown (agent/vms-shutdown.c: [vms] shutdown_policy)
  * ============================================================================================
@@ -337,6 +358,8 @@ struct timeouts {
 	uint64_t fence_ontap_attempt_usec;
 	uint64_t fence_agent_kill_grace_usec;
 	uint64_t fence_agent_deadline_usec;
+	uint64_t fence_ontap_deadline_usec;          /* the whole ontap level, after the quiet point */
+	uint64_t fence_round_pause_usec;             /* after a failed ladder (doubled, up to 8x) */
 	/* 8. a planned shutdown, after the SIGTERM */
 	uint64_t shutdown_release_usec;
 	uint64_t shutdown_drain_usec;

@@ -69,6 +69,8 @@ static void test_defaults(void)
 		{ "fence_ontap_attempt", t.fence_ontap_attempt_usec, MS(120000) },
 		{ "fence_agent_kill_grace", t.fence_agent_kill_grace_usec, MS(6000) },
 		{ "fence_agent_deadline", t.fence_agent_deadline_usec, MS(204000) },
+		{ "fence_ontap_deadline", t.fence_ontap_deadline_usec, MS(366000) },
+		{ "fence_round_pause", t.fence_round_pause_usec, MS(120000) },
 		{ "shutdown_release", t.shutdown_release_usec, MS(17030) },
 		{ "shutdown_drain", t.shutdown_drain_usec, MS(161970) },
 	};
@@ -155,6 +157,11 @@ static void check_relations(const char *what, const struct timeouts *t)
 	      "%s: fence_agent_deadline covers every attempt, kill grace and backoff", what);
 	CHECK(t->fence_agent_kill_grace_usec > 0 && t->fence_agent_kill_grace_usec < b->fence_agent_timeout_usec,
 	      "%s: kill grace", what);
+	CHECK(t->fence_ontap_deadline_usec >= b->fence_agent_attempts * t->fence_ontap_attempt_usec + backoffs,
+	      "%s: fence_ontap_deadline covers every ontap attempt and backoff", what);
+	CHECK(t->fence_round_pause_usec >= t->fence_ontap_attempt_usec &&
+		      t->fence_round_pause_usec >= b->fence_agent_timeout_usec + t->fence_agent_kill_grace_usec,
+	      "%s: a failed ladder pauses at least one slowest attempt", what);
 }
 
 /* Bases that must derive: corosync as measured in the notes, bigger clusters, other knobs. */
