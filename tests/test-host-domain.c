@@ -164,6 +164,29 @@ static void test_hooks(void)
 	CHECK(res.r == 0 && !strcmp(res.detail, "started"), "start: %d %s", res.r, res.detail);
 	RUN(res, host_domain_libvirt_ops.start(&ctx, "vm1", on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "running"), "start again: %d %s", res.r, res.detail);
+	/* a paused domain is listed with why (the test driver's suspend: "user"); resume runs it,
+	 * and is a no-op on a running one */
+	{
+		virDomainPtr dom = virDomainLookupByName(keep, "vm1");
+		CHECK(dom && virDomainSuspend(dom) == 0, "suspend vm1 (test driver)");
+		json_auto_t *l = listing();
+		json_t *v = json_object_get(l, "vm1");
+		CHECK(!strcmp(json_string_value(json_object_get(v, "state")) ?: "", "paused") &&
+		      !strcmp(json_string_value(json_object_get(v, "reason")) ?: "", "user"), "paused, reason user: %s",
+		      json_string_value(json_object_get(v, "reason")) ?: "(none)");
+		RUN(res, host_domain_libvirt_ops.resume(&ctx, "vm1", on_done, &res));
+		CHECK(res.r == 0 && !strcmp(res.detail, "resumed"), "resume: %d %s", res.r, res.detail);
+		json_auto_t *l2 = listing();
+		v = json_object_get(l2, "vm1");
+		CHECK(!strcmp(json_string_value(json_object_get(v, "state")) ?: "", "running") && !json_object_get(v, "reason"),
+		      "running again, no pause reason");
+		RUN(res, host_domain_libvirt_ops.resume(&ctx, "vm1", on_done, &res));
+		CHECK(res.r == 0 && !strcmp(res.detail, "running"), "resume a running domain: %d %s", res.r, res.detail);
+		RUN(res, host_domain_libvirt_ops.resume(&ctx, "nosuch", on_done, &res));
+		CHECK(res.r == -ENOENT, "resume an undefined domain: %d %s", res.r, res.detail);
+		if (dom)
+			virDomainFree(dom);
+	}
 	/* migrate: the test driver has no migration, so only what kvmcd does around it shows: the
 	 * call is made (and fails with libvirt's words, the target named), nothing is left behind,
 	 * the domain still runs here; abort without a job is a no-op */
@@ -197,6 +220,8 @@ static void test_hooks(void)
 	      res.detail);
 	RUN(res, host_domain_libvirt_ops.stop(&ctx, "vm1", 5, on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "not running"), "stop again: %d %s", res.r, res.detail);
+	RUN(res, host_domain_libvirt_ops.resume(&ctx, "vm1", on_done, &res));
+	CHECK(res.r == -ESRCH && strstr(res.detail, "not paused"), "resume a shut-off domain: %d %s", res.r, res.detail);
 	RUN(res, host_domain_libvirt_ops.start(&ctx, "vm1", on_done, &res));
 	RUN(res, host_domain_libvirt_ops.stop(&ctx, "vm1", 0, on_done, &res));
 	CHECK(res.r == 0 && !strcmp(res.detail, "destroyed"), "stop without grace: %d %s", res.r, res.detail);

@@ -91,7 +91,7 @@ out:
 	return r;
 }
 
-enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE, DJOB_MIGRATE, DJOB_ABORT };
+enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE, DJOB_MIGRATE, DJOB_ABORT, DJOB_RESUME };
 
 /* One hook's work on a worker thread. Owned by the worker pool while queued or running. */
 struct djob {
@@ -170,6 +170,27 @@ static const char *state_name(int s)
 	}
 }
 
+/* Why a paused domain is paused (virDomainGetState's reason), in domain.h's words. */
+static const char *pause_reason_name(int reason)
+{
+	switch (reason) {
+	case VIR_DOMAIN_PAUSED_USER: return "user";
+	case VIR_DOMAIN_PAUSED_MIGRATION: return "migration";
+	case VIR_DOMAIN_PAUSED_SAVE: return "save";
+	case VIR_DOMAIN_PAUSED_DUMP: return "dump";
+	case VIR_DOMAIN_PAUSED_IOERROR: return "ioerror";
+	case VIR_DOMAIN_PAUSED_WATCHDOG: return "watchdog";
+	case VIR_DOMAIN_PAUSED_FROM_SNAPSHOT: return "from-snapshot";
+	case VIR_DOMAIN_PAUSED_SHUTTING_DOWN: return "shutting-down";
+	case VIR_DOMAIN_PAUSED_SNAPSHOT: return "snapshot";
+	case VIR_DOMAIN_PAUSED_CRASHED: return "crashed";
+	case VIR_DOMAIN_PAUSED_STARTING_UP: return "starting-up";
+	case VIR_DOMAIN_PAUSED_POSTCOPY: return "postcopy";
+	case VIR_DOMAIN_PAUSED_POSTCOPY_FAILED: return "postcopy-failed";
+	default: return "unknown";
+	}
+}
+
 static int domain_state(virDomainPtr d, int *state)
 {
 	int reason;
@@ -188,15 +209,17 @@ static int job_list(struct djob *j, virConnectPtr c)
 		return virt_fail(j, "virConnectListAllDomains");
 	}
 	for (int i = 0; i < n && all; i++) {
-		int st = 0, autostart = 0, persistent = virDomainIsPersistent(doms[i]);
+		int st = 0, reason = 0, autostart = 0, persistent = virDomainIsPersistent(doms[i]);
 		_cleanup_free_ char *sha = domain_spec_sha(doms[i]);
-		if (domain_state(doms[i], &st) < 0 || persistent < 0 || virDomainGetAutostart(doms[i], &autostart) < 0) {
+		if (virDomainGetState(doms[i], &st, &reason, 0) < 0 || persistent < 0 ||
+		    virDomainGetAutostart(doms[i], &autostart) < 0) {
 			r = virt_fail(j, "virDomainGetState");
 			break;
 		}
 		json_object_set_new(all, virDomainGetName(doms[i]),
-				    json_pack("{sssbsbss?}", "state", state_name(st), "persistent", persistent > 0,
-					      "autostart", autostart != 0, "spec_sha256", sha));
+				    json_pack("{sssbsbss?ss*}", "state", state_name(st), "persistent", persistent > 0,
+					      "autostart", autostart != 0, "spec_sha256", sha, "reason",
+					      st == VIR_DOMAIN_PAUSED ? pause_reason_name(reason) : NULL));
 	}
 	for (int i = 0; i < n; i++)
 		virDomainFree(doms[i]);
@@ -527,6 +550,22 @@ static int domain_job(void *arg)
 		else
 			r = djob_result(j, 0, "aborted");
 		break;
+	case DJOB_RESUME:
+		if (!d) {
+			r = djob_result(j, -ENOENT, "domain %s is not defined here", j->name);
+			break;
+		}
+		if (domain_state(d, &st) < 0) {
+			r = virt_fail(j, "virDomainGetState");
+			break;
+		}
+		if (st == VIR_DOMAIN_RUNNING || st == VIR_DOMAIN_BLOCKED)
+			r = djob_result(j, 0, "running");
+		else if (st != VIR_DOMAIN_PAUSED)
+			r = djob_result(j, -ESRCH, "domain %s is not paused here (%s)", j->name, state_name(st));
+		else
+			r = virDomainResume(d) < 0 ? virt_fail(j, "virDomainResume") : djob_result(j, 0, "resumed");
+		break;
 	case DJOB_LIST:
 		break;
 	}
@@ -632,6 +671,11 @@ static int domain_abort_job(struct host_ctx *ctx, const char *name, host_done_fn
 	return domain_submit(ctx, DJOB_ABORT, name, NULL, 0, NULL, done, userdata);
 }
 
+static int domain_resume(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
+{
+	return domain_submit(ctx, DJOB_RESUME, name, NULL, 0, NULL, done, userdata);
+}
+
 const struct host_domain_ops host_domain_libvirt_ops = {
 	.name = "libvirt",
 	.list = domain_list,
@@ -641,4 +685,5 @@ const struct host_domain_ops host_domain_libvirt_ops = {
 	.undefine = domain_undefine,
 	.migrate = domain_migrate,
 	.abort_job = domain_abort_job,
+	.resume = domain_resume,
 };

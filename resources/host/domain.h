@@ -32,7 +32,12 @@ struct host_domain_ops {
 	const char *name;
 	/* Every domain of this node: done 0 + a JSON object as text,
 	 *   {"<name>": {"state": "running"|"paused"|"shutoff"|"crashed"|"other", "persistent": bool,
-	 *               "autostart": bool, "spec_sha256": "<hex>"|null}} (null: not kvmcd's). */
+	 *               "autostart": bool, "spec_sha256": "<hex>"|null (null: not kvmcd's),
+	 *               "reason": why a "paused" domain is paused (virDomainGetState's reason):
+	 *                 "ioerror" (QEMU's error_policy: its storage failed), "user", "migration",
+	 *                 "save", "dump", "watchdog", "snapshot", "shutting-down", "starting-up",
+	 *                 "crashed", "postcopy", "postcopy-failed", "from-snapshot", "unknown";
+	 *                 absent when it is not paused}}. */
 	int (*list)(struct host_ctx *ctx, host_done_fn done, void *userdata);
 	/* Define (or redefine, when its spec_sha256 differs) persistently, autostart off.
 	 * xml: host_domain_xml's result. done 0 + "defined" | "unchanged". */
@@ -64,6 +69,10 @@ struct host_domain_ops {
 	/* Abort the domain's running job (a migration), virDomainAbortJob. done 0 + "aborted" |
 	 * "no job" (none runs, or the domain is not here). */
 	int (*abort_job)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
+	/* Resume the paused domain (virDomainResume; after an I/O-error pause QEMU retries the
+	 * failed requests, and pauses it again if they fail again). done 0 + "resumed" | "running"
+	 * (it runs already: nothing); -ESRCH when it does not run here, -ENOENT when not defined. */
+	int (*resume)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
 };
 
 /* One live migration (migrate hook). Borrowed during the call. */
