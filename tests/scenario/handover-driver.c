@@ -774,7 +774,7 @@ static int hd_nodes(void *d, struct scn *r, const char *verb, const char *args)
 		BAD("nodes: 1..%d", MAX_NODES);
 	s->n_nodes = n;
 	for (size_t i = 0; i < n; i++) {
-		snprintf(s->nodes[i].name, sizeof(s->nodes[i].name), "kvm%zu", i + 1);
+		snprintf(s->nodes[i].name, sizeof(s->nodes[i].name), "kvm%u", (unsigned)(i + 1));
 		s->nodes[i].host = s->nodes[i].kvmcd = true;
 	}
 	return 0;
