@@ -79,7 +79,7 @@
  *   at T ontap lun-map PATH IGROUP | ns-map PATH SUBSYSTEM | policy NAME | rule POLICY CLIENTS
  *   at T ontap share NAME PATH [comment C|none] [acl USER:TYPE:PERMISSION,...|-]   a CIFS share
  *                                      (default: ours, ONTAP's default ACL Everyone:windows:full_control)
- *   at T ontap drop volume|lun|namespace|igroup|subsystem|policy|share NAME
+ *   at T ontap drop volume|lun|namespace|igroup|subsystem|policy|share NAME | rule POLICY CLIENTS
  *   at T ontap grow volume|lun|namespace NAME SIZE   an admin grew it (the plan never shrinks it)
  *                                      what someone else did on ONTAP (comment defaults to ours)
  *   at T plan                          computes the plan from the inputs and ONTAP, traces it
@@ -1785,6 +1785,21 @@ static int st_ontap(void *d, struct scn *r, const char *verb, const char *args)
 							{ "igroup", "igroups" }, { "subsystem", "subsystems" },
 							{ "policy", "policies" }, { "share", "shares" } };
 		args = scn_word(args, b, sizeof(b));
+		if (!strcmp(a, "rule")) {
+			/* one rule of a policy, by its clients: what the storage fence deletes */
+			json_t *rules;
+			size_t j;
+			bool found = false;
+			args = scn_word(args, c, sizeof(c));
+			if (!*c || !(rules = json_object_get(fam(st, "policies"), b)))
+				BAD("ontap drop rule POLICY CLIENTS (the policy must exist)");
+			for (j = 0; j < json_array_size(rules) && !found; j++)
+				if ((found = eq_exact(json_string_value(json_array_get(rules, j)), c)))
+					json_array_remove(rules, j);
+			if (!found)
+				BAD("ontap drop rule %s %s: there is none", b, c);
+			return 0;
+		}
 		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 			if (!strcmp(a, kinds[i][0])) {
 				if (json_object_del(fam(st, kinds[i][1]), b) < 0)
