@@ -430,6 +430,10 @@ const json_t *service_records(const struct service_ctx *ctx) { return core_recor
 const json_t *service_node_sections(const struct service_ctx *ctx) { return core_node_sections(ctx->d->core); }
 uint64_t service_committed_version(const struct service_ctx *ctx) { return core_committed_version(ctx->d->core); }
 bool service_may_act(const struct service_ctx *ctx) { return core_may_act(ctx->d->core); }
+bool service_settled(const struct service_ctx *ctx)
+{
+	return core_may_act(ctx->d->core) && core_state_version(ctx->d->core) == core_committed_version(ctx->d->core);
+}
 bool service_is_acting(const struct service_ctx *ctx) { return core_is_acting(ctx->d->core); }
 uint64_t service_acting_epoch(const struct service_ctx *ctx)
 {

@@ -62,6 +62,15 @@ const json_t *service_records(const struct service_ctx *ctx);
 const json_t *service_node_sections(const struct service_ctx *ctx);
 uint64_t service_committed_version(const struct service_ctx *ctx);
 bool service_may_act(const struct service_ctx *ctx);
+/*
+ * may_act, and every durable update this node has applied is committed (held by every member of
+ * the view). What a node DOES to the outside world on the strength of a record (start a domain,
+ * migrate it) waits for this: an update applied here but not yet committed may not survive a
+ * view change (a partition that leaves this node with the leader in a minority), and the
+ * majority would then decide without it -- e.g. give the VM this node just started to another.
+ * The committed hook follows as soon as it commits.
+ */
+bool service_settled(const struct service_ctx *ctx);
 bool service_is_acting(const struct service_ctx *ctx);
 /* The epoch this node acts in as leader, 0 when it does not act. */
 uint64_t service_acting_epoch(const struct service_ctx *ctx);

@@ -940,7 +940,9 @@ static void node_migrations(struct vms *d)
 	_cleanup_free_ struct vm_spec *specs = NULL;
 	size_t n = 0;
 
-	if (!d->libvirt || !service_may_act(d->ctx) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	/* only on committed records (service_settled): a migration started on an update that does not
+	 * survive would move a VM the majority never gave away */
+	if (!d->libvirt || !service_settled(d->ctx) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const json_t *rec = vms_vm_record(d, specs[i].name);
@@ -985,9 +987,10 @@ static void node_reconcile(struct vms *d)
 
 	if (!d->libvirt)
 		return;
-	/* only a synced, quorate view acts: an inquorate node starts nothing and stops nothing
-	 * (stopping what it may still own is the HA issue's self-fence, not this) */
-	if (service_may_act(d->ctx) && vm_spec_list(service_spec(d->ctx), &specs, &n) == 0) {
+	/* only a synced, quorate view acts, on committed records (service_settled): an inquorate node
+	 * starts nothing and stops nothing (stopping what it may still own is the HA issue's
+	 * self-fence, not this) */
+	if (service_settled(d->ctx) && vm_spec_list(service_spec(d->ctx), &specs, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			node_act(d, &specs[i]);
 		node_forget(d, specs, n);
