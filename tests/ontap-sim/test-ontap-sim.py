@@ -1085,12 +1085,87 @@ def test_persistence(sim):
     assert sim.get("/api/svm/svms")["num_records"] == 1
 
 
+def test_fence_cut_target_hook(sim):
+    """The storage fence's cuts (resources/ontap/fence.c) on a simulator driving a target
+    (--target-hook): a host taken out of a MAPPED igroup (allow_delete_while_mapped) loses its LIO
+    ACL, a host NQN taken out of a subsystem leaves nvmet's allowed hosts, before the DELETE is
+    answered; the other host keeps both; the second DELETE of each is 404 (a re-run's "already
+    gone"); adding the names back (the datastore plan's unfence) gives the access back."""
+    work = tempfile.mkdtemp(prefix="ontap-sim-hook-", dir=sim.dir)
+    applied = os.path.join(work, "applied.json")
+    hook = os.path.join(work, "hook.sh")
+    with open(hook, "w") as f:
+        f.write('#!/bin/sh\ncp "$1" %s\n' % applied)
+    os.chmod(hook, 0o755)
+    hs = Sim(sim.binary, work, extra=["--target-hook", hook])
+    a, b = "iqn.1994-05.com.redhat:fa", "iqn.1994-05.com.redhat:fb"
+    na, nb = "nqn.2014-08.org.nvmexpress:uuid:fa", "nqn.2014-08.org.nvmexpress:uuid:fb"
+
+    def doc():
+        with open(applied) as f:
+            d = json.load(f)
+        acls = {x["initiator"]: len(x["luns"]) for t in d["iscsi"] for x in t["acls"]}
+        hosts = {h for t in d["nvme"] for ss in t["subsystems"] for h in ss["hosts"]}
+        return acls, hosts
+
+    try:
+        make_volume(hs, "fv", 4 << 30)
+        lun = make_lun(hs, "/vol/fv/l0")
+        ga, gb = make_igroup(hs, "fa", [a]), make_igroup(hs, "fb", [b])
+        for g in ("fa", "fb"):
+            st, _, _ = hs.req("POST", "/api/protocols/san/lun-maps",
+                              {"svm": {"name": "svm1"}, "igroup": {"name": g}, "lun": {"uuid": lun["uuid"]}})
+            assert st == 201
+        st, _, nsr = hs.req("POST", "/api/storage/namespaces?return_records=true",
+                            {"svm": {"name": "svm1"}, "name": "/vol/fv/ns0", "os_type": "linux",
+                             "space": {"size": 1 << 30}})
+        assert st == 201, nsr
+        st, _, ss = hs.req("POST", "/api/protocols/nvme/subsystems?return_records=true",
+                           {"svm": {"name": "svm1"}, "name": "fss", "os_type": "linux",
+                            "hosts": [{"nqn": na}, {"nqn": nb}]})
+        assert st == 201, ss
+        ss = ss["records"][0]
+        st, _, _ = hs.req("POST", "/api/protocols/nvme/subsystem-maps",
+                          {"svm": {"name": "svm1"}, "subsystem": {"uuid": ss["uuid"]},
+                           "namespace": {"uuid": nsr["records"][0]["uuid"]}})
+        assert st == 201
+        assert doc() == ({a: 1, b: 1}, {na, nb}), doc()
+
+        ini = "/api/protocols/san/igroups/%s/initiators/%s" % (ga["uuid"], q(a))
+        expect_error(hs.req("DELETE", ini), 409, "1254213")
+        st, _, _ = hs.req("DELETE", ini + "?allow_delete_while_mapped=true")
+        assert st == 200
+        assert doc() == ({b: 1}, {na, nb}), doc()
+        assert hs.get("/sim/access?initiator=" + q(a))["luns"] == []
+        assert len(hs.get("/sim/access?initiator=" + q(b))["luns"]) == 1
+        host = "/api/protocols/nvme/subsystems/%s/hosts/%s" % (ss["uuid"], q(na))
+        st, _, _ = hs.req("DELETE", host)
+        assert st == 200
+        assert doc() == ({b: 1}, {nb}), doc()
+        assert hs.get("/sim/access?hostnqn=" + q(na))["namespaces"] == []
+        assert len(hs.get("/sim/access?hostnqn=" + q(nb))["namespaces"]) == 1
+        # a re-run of the fence: both already gone
+        expect_error(hs.req("DELETE", ini + "?allow_delete_while_mapped=true"), 404, "5374034")
+        expect_error(hs.req("DELETE", host), 404, "72090004")
+        # unfence: the names back, the access back (same LUN id)
+        st, _, _ = hs.req("POST", "/api/protocols/san/igroups/%s/initiators" % ga["uuid"], {"name": a})
+        assert st == 201
+        st, _, _ = hs.req("POST", "/api/protocols/nvme/subsystems/%s/hosts" % ss["uuid"], {"nqn": na})
+        assert st == 201
+        assert doc() == ({a: 1, b: 1}, {na, nb}), doc()
+        state = hs.ctl("GET", "/_sim/state")
+        assert state["target_hook"]["failures"] == 0, state["target_hook"]
+    finally:
+        hs.stop()
+
+
 TESTS = [
     test_transport_and_auth, test_cluster_version, test_envelope_and_fields,
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
     test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror,
     test_policies_schedules_cg, test_nfs, test_cifs, test_faults, test_permissions_and_log,
     test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
+    test_fence_cut_target_hook,
 ]
 
 
