@@ -108,6 +108,8 @@ static void usage(FILE *f)
 		"  vm migrate VM NODE [--max-downtime MS]\n"
 		"                           live-migrate the running VM to NODE; returns when NODE owns it,\n"
 		"                           or why not (it then keeps running where it was)\n"
+		"  vm resume NAME [--force] resume a paused VM on its owner once its storage answers again\n"
+		"                           (--force: without checking); refused when it is not paused\n"
 		"  node list [--json]       every node: member, drained / maintenance, capacity, use, VMs\n"
 		"  node drain NODE          live-migrate everything off NODE and keep new VMs away (kept\n"
 		"                           across restarts: maintenance once nothing runs there)\n"
@@ -1359,13 +1361,45 @@ static int cmd_vm_migrate(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
-/* kvmcctl vm add|import|start|stop|remove|list|show|migrate ... */
+/* kvmcctl vm resume NAME [--force]: the VM's owner resumes a paused guest once its storage
+ * answers again (--force: without checking); refused when it is not paused. */
+static int cmd_vm_resume(struct ctl *ctl, int argc, char **argv)
+{
+	const char *vm = NULL;
+	bool force = false;
+	json_t *reply = NULL;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--force") == 0)
+			force = true;
+		else if (argv[k][0] == '-')
+			return usage_error("vm resume: unknown option '%s'", argv[k]);
+		else if (!vm)
+			vm = argv[k];
+		else
+			return usage_error("vm resume: one VM NAME only");
+	}
+	if (!vm)
+		return usage_error("vm resume: which VM (NAME)?");
+	r = request(ctl, "vm resume", true, json_pack("{s:s,s:s,s:b}", "cmd", "vm-resume", "name", vm, "force", force), NULL, 0,
+		    &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "resumed"));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl vm add|import|start|stop|remove|list|show|migrate|resume ... */
 static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "";
 
 	if (strcmp(verb, "migrate") == 0)
 		return cmd_vm_migrate(ctl, argc, argv);
+	if (strcmp(verb, "resume") == 0)
+		return cmd_vm_resume(ctl, argc, argv);
 
 	if (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0)
 		return cmd_vm_view(ctl, argc, argv);
@@ -1374,7 +1408,7 @@ static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 		return cmd_vm_add(ctl, argc - 1, argv + 1, strcmp(verb, "import") == 0);
 	if (strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 || strcmp(verb, "remove") == 0)
 		return cmd_vm_change(ctl, argc - 1, argv + 1);
-	return usage_error("vm: list [--json] | show NAME [--json] | add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME | migrate VM NODE [--max-downtime MS]");
+	return usage_error("vm: list [--json] | show NAME [--json] | add FILE.xml [options] | import NAME [options] | start NAME | stop NAME | remove NAME | migrate VM NODE [--max-downtime MS] | resume NAME [--force]");
 }
 
 /* ---- nodes and the cluster's VMs ---------------------------------------------------------------- */

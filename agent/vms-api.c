@@ -99,8 +99,10 @@ static const json_t *leader_answer(struct vms *d, const char *key)
 	const json_t *secs = service_node_sections(d->ctx), *sec, *a;
 	const char *k;
 
+	/* vm_resume_answers: a `vm resume` is the VM owner's to answer (vms-paused.c) */
 	json_object_foreach((json_t *)secs, k, sec)
-		if ((a = json_object_get(json_object_get(json_object_get(sec, "section"), "vm_answers"), key)))
+		if ((a = json_object_get(json_object_get(json_object_get(sec, "section"), "vm_answers"), key)) ||
+		    (a = json_object_get(json_object_get(json_object_get(sec, "section"), "vm_resume_answers"), key)))
 			return a;
 	return NULL;
 }
@@ -158,6 +160,7 @@ void vms_requests_check(struct vms *d)
 					  !strcmp(op, "migrate")
 						  ? q->accepted ? "no verdict from the leader in time; the migration may still end either way: see `kvmcctl vm show`"
 								: "the leader did not take the request in time; the migration may still happen: see `kvmcctl vm show`"
+						  : !strcmp(op, "resume") ? "no answer from the VM's owner in time; it may still resume it: see `kvmcctl vm show`"
 						  : "no answer from the leader in time; the change may still apply: see `kvmcctl node list`");
 		if (!reply) {
 			pq = &q->next;
@@ -207,6 +210,8 @@ static json_t *vm_view(struct vms *d, const struct vm_spec *s, bool detail)
 		state = "waiting";
 	if (!strcmp(state, "error"))
 		reason = err;
+	else if (!strcmp(state, "paused")) /* why, and what kvmcd does about it (vms-paused.c) */
+		reason = json_string_value(json_object_get(rep, "paused")) ?: json_string_value(json_object_get(rep, "pause_reason"));
 	else if (!reason && owner && !strcmp(state, "waiting")) {
 		snprintf(buf, sizeof(buf), "starting on %s", owner);
 		reason = buf;
@@ -430,6 +435,44 @@ static json_t *cmd_undrain(void *state, uint64_t conn_id, json_t *req)
 	return drain(state, conn_id, req, false);
 }
 
+/* {"cmd":"vm-resume","name":VM[,"force":true]}: sent to the VM's owner, which probes its storage
+ * and resumes it, or refuses (vms-paused.c). */
+static json_t *cmd_resume(void *state, uint64_t conn_id, json_t *req)
+{
+	struct vms *d = state;
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const json_t *force = json_object_get(req, "force");
+	_cleanup_free_ struct vm_spec *specs = NULL;
+	const char *owner, *on_owner;
+	bool known = false;
+	json_t *refused;
+	size_t n = 0;
+
+	if (!name)
+		return api_refusal(-EINVAL, "vm-resume needs \"name\"");
+	if (force && !json_is_boolean(force))
+		return api_refusal(-EINVAL, "vm-resume: \"force\" is true or false");
+	if ((refused = not_ready(d)))
+		return refused;
+	if (vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+		return api_refusal(-EINVAL, "the spec in force has no valid \"vms\"");
+	for (size_t i = 0; i < n && !known; i++)
+		known = !strcmp(specs[i].name, name);
+	if (!known)
+		return api_refusal(-ENOENT, "no VM '%s' in the spec", name);
+	owner = json_string_value(json_object_get(vms_vm_record(d, name), "owner"));
+	if (!owner)
+		return api_refusal(-EINVAL, "%s has no owner: it runs nowhere, nothing to resume", name);
+	if (!vms_section_of(d, owner))
+		return api_refusal(-EHOSTUNREACH, "%s's owner %s is not in this view (its kvmcd is away); nothing done", name, owner);
+	on_owner = vms_reported_state(d, owner, name);
+	if (on_owner && strcmp(on_owner, "paused"))
+		return api_refusal(-EINVAL, "%s is not paused on %s (%s): nothing to resume", name, owner, on_owner);
+	return send_or_refuse(d, conn_id,
+			      json_pack("{s:s,s:s,s:s,s:b}", "op", "resume", "vm", name, "owner", owner, "force", json_is_true(force)),
+			      (uint64_t)service_config(d->ctx)->request_timeout_ms * USEC_PER_MSEC + REQUEST_MARGIN_USEC / 5);
+}
+
 /* {"cmd":"cluster-rebalance"[,"dry_run":true]}: the plan (dry run: computed here, with this
  * node's limits, nothing done), or the leader starts it and answers with its plan. */
 static json_t *cmd_rebalance(void *state, uint64_t conn_id, json_t *req)
@@ -464,6 +507,7 @@ const struct service_command vms_commands[] = {
 	{ "vm-list", cmd_list },
 	{ "vm-show", cmd_show },
 	{ "vm-migrate", cmd_migrate },
+	{ "vm-resume", cmd_resume },
 	{ "node-list", cmd_node_list },
 	{ "node-drain", cmd_drain },
 	{ "node-undrain", cmd_undrain },

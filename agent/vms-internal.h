@@ -94,6 +94,8 @@ struct vms {
 	uint64_t request_seq;
 	struct vms_shutdown *shutdown;   /* owned (vms-shutdown.c): the shutdown policy; NULL until
 					    its first step */
+	struct vms_paused *paused;       /* owned (vms-paused.c): the paused-guest policy; NULL until
+					    its first pass */
 	/* leader side */
 	json_t *answers;                 /* owned: {"<node>/<id>": reply} for requests refused or
 					    done, published as "vm_answers" while acting */
@@ -187,3 +189,15 @@ json_t *vms_shutdown_serve(struct vms *d, const char *node, const char *requeste
 /* owner's VMs are frozen (its drain record carries a freeze shutdown mark): buf gets the reason
  * `vm list` shows ("frozen: NAME shut down"). */
 bool vms_shutdown_frozen(struct vms *d, const char *owner, char *buf, size_t size);
+
+/* vms-paused.c: the paused-guest policy ([vms] paused_policy) and `vm resume` on the owner (the
+ * file's head says it all). After each listing, with the spec's VMs: */
+void vms_paused_reconcile(struct vms *d, const struct vm_spec *specs, size_t n);
+/* Sections changed: resume requests for VMs this node owns are served. */
+void vms_paused_sections(struct vms *d);
+/* A VM's entry of this node's section: "pause_reason" (libvirt's) and "paused" (what kvmcd
+ * does about it) while it is paused here. */
+void vms_paused_annotate(struct vms *d, const char *vm, json_t *entry);
+/* This node's section part: "vm_resume_answers" while it has any. */
+void vms_paused_publish(struct vms *d, json_t *part);
+void vms_paused_free(struct vms *d);

@@ -399,6 +399,8 @@ static void serve_requests(struct pass *ps)
 				serve_drain(ps, node, full, body, !strcmp(op, "drain"));
 			else if (op && !strcmp(op, "rebalance"))
 				serve_rebalance(ps, node, full);
+			else if (op && !strcmp(op, "resume"))
+				continue; /* the VM's owner serves it (vms-paused.c) */
 			else
 				answer(ps, full, refusal(-EOPNOTSUPP, "this leader does not know that request"));
 		}

@@ -667,6 +667,7 @@ void vms_publish(struct vms *d)
 			json_object_set_new(v, "migration", migration_report(d, l));
 		if (v && l && l->locked && d->lock)
 			json_object_set_new(v, "lock", json_string(d->lock->ops->name));
+		vms_paused_annotate(d, specs[i].name, v);
 		json_object_set_new(vms, specs[i].name, v);
 	}
 	json_object_set_new(part, "vms", vms);
@@ -682,6 +683,7 @@ void vms_publish(struct vms *d)
 		json_decref(reqs);
 	if (d->answers && json_object_size(d->answers) && service_is_acting(d->ctx))
 		json_object_set(part, "vm_answers", d->answers);
+	vms_paused_publish(d, part);
 	if (d->published && json_equal(d->published, part))
 		return;
 	r = service_node_publish(d->ctx, part, &error);
@@ -995,6 +997,7 @@ static void node_reconcile(struct vms *d)
 			node_act(d, &specs[i]);
 		node_forget(d, specs, n);
 		lock_reconcile(d);
+		vms_paused_reconcile(d, specs, n);
 	}
 	vms_publish(d);
 }
@@ -1133,6 +1136,7 @@ static void svc_sections(void *state)
 		vms_kick(d);
 	else if (d->requests)
 		vms_requests_check(d);
+	vms_paused_sections(d); /* `vm resume` requests for the VMs this node owns */
 }
 
 static void svc_leading(void *state, bool acting, uint64_t epoch)
@@ -1192,6 +1196,7 @@ static void svc_free(void *state)
 	}
 	vms_requests_free(d);
 	vms_shutdown_free(d);
+	vms_paused_free(d);
 	json_decref(d->libvirt);
 	json_decref(d->published);
 	json_decref(d->answers);
