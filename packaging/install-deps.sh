@@ -12,8 +12,9 @@ RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certi
 # One real libvirtd per multi-node test node (monolithic libvirtd; NOT libvirt-daemon-system,
 # which drags in udev, polkit, dnsmasq, ...), QEMU for the TCG test guest, bindfs for the
 # shared directory libvirt takes for shared storage (fuse.glusterfs). About 7 MB installed
-# on top of qemu-system-x86 (43 MB, plus about 45 MB of its dependencies).
-LIBVIRT="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 bindfs"
+# on top of qemu-system-x86 (43 MB, plus about 45 MB of its dependencies). python3-fusepy (70 kB,
+# on libfuse2) for faultfs, the FUSE file system whose storage test-vms-paused.sh fails.
+LIBVIRT="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 bindfs python3-fusepy"
 # The full-stack tier (tests/fullstack/): QEMU (already in LIBVIRT) and the guest image build's
 # tools -- debootstrap and busybox-static add about 2.5 MB -- so the tier runs on every machine
 # that runs the tests (CI included). KVMCD_FULLSTACK=0 leaves them out (its test then skips).

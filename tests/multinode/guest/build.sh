@@ -1,15 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# build.sh OUT.img [SIZE]: assembles counter.s (binutils: as + ld, part of build-essential) into
-# a raw disk image: the 512-byte boot sector, zero-padded to SIZE (default 1M; with cache='none'
-# a raw image must be a multiple of 4 KiB). Nothing is downloaded.
+# build.sh OUT.img [SIZE] [io]: assembles counter.s (binutils: as + ld, part of build-essential)
+# into a raw disk image: the 512-byte boot sector, zero-padded to SIZE (default 1M; with
+# cache='none' a raw image must be a multiple of 4 KiB). "io": the variant that also writes and
+# reads a disk sector at every tick (counter.s, DISKIO). Nothing is downloaded.
 set -eu
 out=${1:?usage: build.sh OUT.img [SIZE]}
 size=${2:-1M}
+defsym=""
+[ "${3:-}" = io ] && defsym="--defsym DISKIO=1"
 here=$(dirname "$(readlink -f "$0")")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-as --32 "$here/counter.s" -o "$tmp/counter.o"
+# shellcheck disable=SC2086
+as --32 $defsym "$here/counter.s" -o "$tmp/counter.o"
 ld -m elf_i386 -Ttext 0x7c00 -e _start --oformat binary "$tmp/counter.o" -o "$tmp/counter.bin"
 n=$(stat -c %s "$tmp/counter.bin")
 [ "$n" -eq 512 ] || { echo "build.sh: boot sector is $n bytes, not 512" >&2; exit 1; }

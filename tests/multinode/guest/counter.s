@@ -10,6 +10,12 @@
 #
 # Build (guest/build.sh does this): as --32 counter.s -o counter.o &&
 #   ld -m elf_i386 -Ttext 0x7c00 -e _start --oformat binary counter.o -o counter.bin
+#
+# Assembled with --defsym DISKIO=1 (build.sh OUT.img SIZE io) it also does disk I/O at every
+# tick, after the line: the counter is written to the boot disk's second sector and read back
+# through the BIOS (int 13h, CHS 0/0/2; an IDE disk under SeaBIOS). A guest whose disk starts
+# failing then stops in that request (QEMU's rerror/werror policy "stop" pauses it, reason
+# ioerror) and, once resumed, QEMU retries it and the counter goes on from where it stopped.
 
 	.code16
 	.text
@@ -22,6 +28,10 @@ _start:
 	movw	$0x7c00, %sp
 	ljmp	$0, $start2		# cs:ip = 0:7cxx whatever the BIOS used
 start2:
+.ifdef DISKIO
+	movw	%ax, %es
+	movb	%dl, drive		# the BIOS boots us with our drive's number in %dl
+.endif
 	sti
 next:
 	movb	$'C', %al
@@ -43,6 +53,9 @@ hex:
 	movb	$'\n', %al
 	call	putc
 	incl	count
+.ifdef DISKIO
+	call	diskio
+.endif
 	movw	0x46c, %si		# BIOS tick counter (0040:006c), 18.2 Hz
 2:	hlt
 	movw	0x46c, %ax
@@ -61,6 +74,27 @@ putc:					# %al: the character; clobbers %dx
 	movw	$0x3f8, %dx
 	outb	%al, %dx
 	ret
+
+.ifdef DISKIO
+diskio:					# the counter to sector 2 of our drive, then read back
+	pushal
+	movl	count, %eax
+	movl	%eax, 0x7e00		# the 512-byte buffer right after this sector
+	movw	$0x7e00, %bx		# %es:%bx
+	movw	$0x0301, %ax		# AH 03: write, AL: 1 sector
+	movw	$0x0002, %cx		# cylinder 0, sector 2
+	movb	$0, %dh			# head 0
+	movb	drive, %dl
+	int	$0x13
+	movw	$0x0201, %ax		# AH 02: read it back
+	movw	$0x0002, %cx
+	movb	$0, %dh
+	movb	drive, %dl
+	int	$0x13
+	popal
+	ret
+drive:	.byte	0x80
+.endif
 
 count:	.long	0
 
