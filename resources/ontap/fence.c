@@ -167,7 +167,8 @@ static char *join(const json_t *arr)
 	return s;
 }
 
-static int add_cut(json_t *cuts, json_t *it, char *path /* taken */)
+/* Appends {"path", "item"} to cuts; takes the reference to it and path. */
+static int add_cut(json_t *cuts, json_t *it /* taken */, char *path /* taken */)
 {
 	json_t *c;
 
@@ -176,7 +177,7 @@ static int add_cut(json_t *cuts, json_t *it, char *path /* taken */)
 		free(path);
 		return -ENOMEM;
 	}
-	c = json_pack("{ssso}", "path", path, "item", json_incref(it));
+	c = json_pack("{ssso}", "path", path, "item", it);
 	free(path);
 	return !c || json_array_append_new(cuts, c) < 0 ? -ENOMEM : 0;
 }
