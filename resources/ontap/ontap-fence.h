@@ -37,7 +37,10 @@
  * policy one of kvmcd's mounted volumes uses, an SMB share open to a user that is not the node's
  * alone (Everyone: ONTAP cannot tell this host from the others) -- each is access the fence does
  * not remove, so it is reported and the fence is NOT confirmed. A cluster with SMB datastores
- * reached with a shared user therefore needs another level (agent, watchdog) to fence.
+ * reached with a shared user therefore needs another level (agent, watchdog) to fence. The
+ * read-back finds only the names it is given (besides whatever the node's own igroup holds): pass
+ * every name the node published (the leader's node/<name> record); the evidence lists the names
+ * it checked, so a confirmation for a node without a known NQN says "host NQN (none)".
  *
  * Every mutation is a DELETE of something the probe just read, by its uuid / index; a thing
  * already gone (404) counts as done, so re-running a fence (a new leader resuming one, a retry
