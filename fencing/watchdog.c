@@ -296,6 +296,8 @@ int watchdog_arm(struct watchdog *w, char **error)
 	w->st.keepalive_usec = interval;
 	r = sd_event_add_time(w->event, &w->timer, CLOCK_MONOTONIC, now_usec() + interval,
 			      USEC_PER_MSEC /* slack: far below any keepalive interval */, on_timer, w);
+	if (r >= 0)   /* a repeating timer: on_timer moves it on each time */
+		r = sd_event_source_set_enabled(w->timer, SD_EVENT_ON);
 	if (r < 0) {
 		set_error(error, "watchdog: cannot add its timer: %s", strerror(-r));
 		goto fail;

@@ -20,12 +20,15 @@ LIBVIRT="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x
 # that runs the tests (CI included). KVMCD_FULLSTACK=0 leaves them out (its test then skips).
 FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fsprogs"
 [ "${KVMCD_FULLSTACK:-1}" = 0 ] && FULLSTACK=""
+# Power fencing (fencing/agent.c runs fence-agents' programs: fence_ipmilan, fence_redfish, ...);
+# test-fence-agent also runs its fence_dummy. Python; brings about 28 python3 modules along.
+FENCING="fence-agents"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
-for p in $BUILD $LIBS $RUNTIME $LIBVIRT $FULLSTACK; do
+for p in $BUILD $LIBS $RUNTIME $LIBVIRT $FULLSTACK $FENCING; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
