@@ -15,7 +15,8 @@
  *            crash   abort() while healthy, at the end of the healthy time (should fire)
  *
  * Prints "armed timeout=N requested=N matches=0|1 crash_safe=0|1 keepalive_ms=N identity=..."
- * once armed, "unhealthy" when it stops feeding and "keepalives=N" when it ends.
+ * once armed, "unhealthy last_keepalive_ms_ago=N" when it stops feeding and "keepalives=N"
+ * when it ends.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -70,7 +71,10 @@ static int on_end_of_health(sd_event_source *s, uint64_t usec, void *userdata)
 		abort();
 	}
 	watchdog_poke(run->w);   /* stops feeding now */
-	printf("unhealthy\n");
+	watchdog_get_state(run->w, &st);
+	/* How long ago the last keepalive was: the device fires one timeout after it. */
+	printf("unhealthy last_keepalive_ms_ago=%llu\n",
+	       (unsigned long long)((now_usec() - st.last_keepalive_usec) / USEC_PER_MSEC));
 	fflush(stdout);
 	if (strcmp(run->then, "stop") == 0)
 		return 0;        /* the loop goes on, feeding nothing */
