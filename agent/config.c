@@ -201,6 +201,7 @@ const struct config_section *const config_sections[] = {
 	&ontap_config_section,   /* resources/ontap/ontap-config.c */
 	&host_config_section,    /* resources/host/host-config.c */
 	&vms_config_section,     /* agent/vms-config.c */
+	&ha_config_section,      /* agent/ha-config.c */
 	NULL,
 };
 

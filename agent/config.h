@@ -56,6 +56,7 @@
 #include "resources/ontap/ontap-options.h"
 #include "resources/host/host-options.h"
 #include "vms-options.h"
+#include "ha-options.h"
 
 /* The longest config line, in bytes without the newline (libinih's INI_MAX_LINE minus 2). */
 #define CONFIG_LINE_MAX 198u
@@ -96,6 +97,8 @@ struct kvmcd_config {
 	struct host_options host;
 	/* [vms] (agent/vms-config.c) */
 	struct vms_options vms;
+	/* [ha] (agent/ha-config.c) */
+	struct ha_options ha;
 
 	unsigned *key_lines;          /* private to config.c: the line each key was set on, 0 = default */
 };

@@ -20,6 +20,7 @@
 #include "datastores.h"
 #include "vms.h"
 #include "vm-spec-api.h"
+#include "ha.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -35,6 +36,7 @@ static const struct service_ops *const services[] = {
 	&datastores_service,     /* agent/datastores.c: every node's side of the datastores */
 	&vms_service,            /* agent/vms.c: placement (leader) and libvirt domains (every node) */
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
+	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)
@@ -77,6 +79,9 @@ struct daemon {
 	bool stopping;                  /* SIGTERM came; services with a stop hook may hold the exit */
 	uint64_t stop_deadline;         /* CLOCK_MONOTONIC: the latest deadline they gave */
 	sd_event_source *stop_timer;    /* owned: EXTEND_TIMEOUT_USEC to systemd, then the deadline */
+	uint64_t views;                 /* CPG views delivered since start (a departure's id) */
+	json_t *departures;             /* owned: name -> {"reason","view","at"}: how each kvmcd last
+					 * left this node's view (service_departure) */
 	struct service_ctx svc[N_SERVICES];
 };
 
@@ -368,6 +373,18 @@ static void on_confchg(void *userdata, const uint32_t *members, size_t n_members
 
 	if (d->fatal)
 		return;
+	/* Who left and why, by name, before the core drops their sections (the HA service's
+	 * detection: NODEDOWN, a failed host, vs PROCDOWN / LEAVE, a failed or stopped kvmcd). */
+	d->views++;
+	for (size_t i = 0; i < n_left && d->departures; i++) {
+		char key[12];
+		const char *name;
+		snprintf(key, sizeof(key), "%" PRIu32, left[i].nodeid);
+		name = json_string_value(json_object_get(json_object_get(core_node_sections(d->core), key), "name"));
+		if (name && *name)
+			json_object_set_new(d->departures, name, json_pack("{sIsIsI}", "reason", (json_int_t)left[i].reason,
+									  "view", (json_int_t)d->views, "at", (json_int_t)now_usec()));
+	}
 	core_confchg(d->core, now_usec(), members, n_members, left, n_left);
 	schedule_drain(d);
 }
@@ -440,6 +457,23 @@ uint64_t service_acting_epoch(const struct service_ctx *ctx)
 	return core_is_acting(ctx->d->core) ? core_leader_epoch(ctx->d->core) : 0;
 }
 const char *service_cluster_id(const struct service_ctx *ctx) { return core_cluster_id(ctx->d->core); }
+bool service_healthy(const struct service_ctx *ctx)
+{
+	return core_is_quorate(ctx->d->core) && core_leader_id(ctx->d->core) != 0 && cpg_glue_is_connected(ctx->d->glue);
+}
+int service_departure(const struct service_ctx *ctx, const char *name, uint32_t *reason, uint64_t *view,
+		      uint64_t *at_usec)
+{
+	const json_t *v = json_object_get(ctx->d->departures, name);
+
+	if (!v)
+		return -ENOENT;
+	*reason = (uint32_t)json_integer_value(json_object_get(v, "reason"));
+	*view = (uint64_t)json_integer_value(json_object_get(v, "view"));
+	*at_usec = (uint64_t)json_integer_value(json_object_get(v, "at"));
+	return 0;
+}
+uint64_t service_views(const struct service_ctx *ctx) { return ctx->d->views; }
 
 int service_leader_patch(struct service_ctx *ctx, uint64_t epoch, const json_t *patch, uint64_t *version,
 			 char **error)
@@ -902,6 +936,7 @@ static void daemon_free(struct daemon *d)
 		json_decref(d->svc[i].section);
 	}
 	core_free(d->core);
+	json_decref(d->departures);
 	sd_event_unref(d->event);
 	persist_free(d->persist); /* releases the state directory's lock: last */
 	config_free(d->cfg);
@@ -1057,6 +1092,9 @@ static int setup(struct daemon *d)
 
 	for (size_t i = 0; i < N_SERVICES; i++)
 		d->svc[i] = (struct service_ctx){ .d = d, .ops = services[i] };
+	d->departures = json_object();
+	if (!d->departures)
+		return -ENOMEM;
 	r = check_tables(d);
 	if (r < 0)
 		return r;

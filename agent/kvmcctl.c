@@ -114,6 +114,11 @@ static void usage(FILE *f)
 		"  node drain NODE          live-migrate everything off NODE and keep new VMs away (kept\n"
 		"                           across restarts: maintenance once nothing runs there)\n"
 		"  node undrain NODE        NODE takes VMs again (running VMs are not moved back)\n"
+		"  node unfence NODE        give a node whose fence is confirmed and that is back its storage\n"
+		"                           access and its place in placement (the operator's word that it\n"
+		"                           runs nothing it does not own)\n"
+		"  fence history [--json]   the fences in force and the last changes (HA, issue 9)\n"
+		"  ha disarm | ha arm       no fencing and no recovery while disarmed (maintenance windows)\n"
 		"  cluster rebalance [--dry-run]\n"
 		"                           live-migrate VMs that break a rule, are not on their preferred\n"
 		"                           node, or for load; --dry-run prints the plan only\n"
@@ -544,6 +549,19 @@ static void print_status(json_t *st)
 			printf("ERROR:       %s %s is on several nodes %s (cloned hosts?): the array cannot tell them apart; give each host its own\n",
 			       str_or(x, "kind", "?"), str_or(x, "value", "?"), nodes ? nodes : "?");
 		}
+	}
+	{
+		/* issue 9: fencing state; disarmed is said loudly */
+		json_t *ha = json_object_get(st, "ha"), *f;
+		const char *who;
+		if (json_is_false(json_object_get(ha, "armed")))
+			printf("WARNING:     HA IS DISARMED: no fencing and no recovery until `kvmcctl ha arm`\n");
+		if (str_or(ha, "error", NULL))
+			printf("WARNING:     HA: %s\n", str_or(ha, "error", ""));
+		json_object_foreach(json_object_get(ha, "fences"), who, f)
+			printf("%s node %s: fence %s%s%s%s\n", !strcmp(str_or(f, "status", ""), "failed") ? "ERROR:      " : "Fence:      ",
+			       who, str_or(f, "status", "?"), str_or(f, "method", NULL) ? " (" : "", str_or(f, "method", ""),
+			       str_or(f, "method", NULL) ? ")" : "");
 	}
 }
 
@@ -1391,6 +1409,67 @@ static int cmd_vm_resume(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/* kvmcctl fence history [--json] (issue 9): the fences in force and the last changes. */
+static int cmd_fence(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL, *x;
+	bool json = false;
+	size_t i;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "history") != 0)
+		return usage_error("fence: history [--json]");
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else
+			return usage_error("fence history: unexpected argument '%s'", argv[k]);
+	}
+	r = request(ctl, "fence history", false, json_pack("{ss}", "cmd", "fence-history"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		json_object_del(reply, "ok");
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (json_is_false(json_object_get(reply, "armed")))
+		printf("HA IS DISARMED: no fencing and no recovery until `kvmcctl ha arm`\n");
+	printf("%-16s %-10s %-9s %-8s %-8s %s\n", "NODE", "STATUS", "METHOD", "ATTEMPT", "LOSS", "SINCE / ERROR");
+	json_array_foreach(json_object_get(reply, "fences"), i, x)
+		printf("%-16s %-10s %-9s %-8" JSON_INTEGER_FORMAT " %-8s %s%s%s\n", str_or(x, "node", "?"), str_or(x, "status", "?"),
+		       str_or(x, "confirmed_by", str_or(x, "method", "-")), int_of(x, "attempt"), str_or(x, "loss", "?"),
+		       str_or(x, "at", "?"), str_or(x, "error", NULL) ? ": " : "", str_or(x, "error", ""));
+	if (!json_array_size(json_object_get(reply, "fences")))
+		printf("(no fence in force)\n");
+	printf("\nHistory (oldest first):\n");
+	json_array_foreach(json_object_get(reply, "history"), i, x)
+		printf("  %s %-16s %-10s %-9s %s%s%s\n", str_or(x, "at", "?"), str_or(x, "node", "?"), str_or(x, "status", "?"),
+		       str_or(x, "method", "-"), str_or(x, "reason", ""), str_or(x, "evidence", NULL) ? " -- " : "",
+		       str_or(x, "evidence", ""));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl ha disarm | arm (issue 9): returns once the leader recorded it. */
+static int cmd_ha(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL;
+	int r;
+
+	if (argc != 2 || (strcmp(argv[1], "disarm") != 0 && strcmp(argv[1], "arm") != 0))
+		return usage_error("ha: disarm | arm");
+	r = request(ctl, strcmp(argv[1], "arm") ? "ha disarm" : "ha arm", true,
+		    json_pack("{ss}", "cmd", strcmp(argv[1], "arm") ? "ha-disarm" : "ha-arm"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "done"));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
 /* kvmcctl vm add|import|start|stop|remove|list|show|migrate|resume ... */
 static int cmd_vm(struct ctl *ctl, int argc, char **argv)
 {
@@ -1435,6 +1514,16 @@ static int cmd_node(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int r;
 
+	if (strcmp(verb, "unfence") == 0) { /* issue 9 */
+		if (argc != 3 || argv[2][0] == '-')
+			return usage_error("node unfence: %s", argc < 3 ? "which NODE?" : argc > 3 ? "one NODE only" : "no options");
+		r = request(ctl, "node unfence", true, json_pack("{ssss}", "cmd", "node-unfence", "name", argv[2]), NULL, 0, &reply);
+		if (r != EXIT_DONE)
+			return r;
+		printf("%s: %s\n", argv[2], str_or(reply, "message", "unfenced"));
+		json_decref(reply);
+		return EXIT_DONE;
+	}
 	if (strcmp(verb, "drain") == 0 || strcmp(verb, "undrain") == 0) {
 		bool on = strcmp(verb, "drain") == 0;
 		char what[16];
@@ -1453,7 +1542,7 @@ static int cmd_node(struct ctl *ctl, int argc, char **argv)
 		return EXIT_DONE;
 	}
 	if (strcmp(verb, "list") != 0)
-		return usage_error("node: list [--json] | drain NODE | undrain NODE");
+		return usage_error("node: list [--json] | drain NODE | undrain NODE | unfence NODE");
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
 			json = true;
@@ -1724,6 +1813,10 @@ int main(int argc, char **argv)
 		r = cmd_node(&ctl, argc, argv);
 	else if (strcmp(cmd, "cluster") == 0)
 		r = cmd_cluster(&ctl, argc, argv);
+	else if (strcmp(cmd, "fence") == 0)
+		r = cmd_fence(&ctl, argc, argv);
+	else if (strcmp(cmd, "ha") == 0)
+		r = cmd_ha(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);

@@ -33,6 +33,8 @@ struct leader_ds {
 	uint64_t committed_sig;           /* what it last read of the committed document (a hash) */
 	json_t *last;                     /* owned: the last plan's summary for status */
 	char error[512];                  /* the last failure, "" when none */
+	uint64_t run_version;             /* the committed version when the current run began */
+	uint64_t settled_version;         /* the last run_version whose plan ended empty (HA's unfence) */
 };
 
 static void run(struct leader_ds *l);
@@ -103,6 +105,20 @@ static uint64_t sections_signature(struct leader_ds *l)
 }
 
 /*
+ * HA (agent/ha.c): a node whose fence record (records["fence/NAME"]) says an ontap attempt may
+ * have cut its access is fenced for the plan (dsplan_node.fenced: nothing of it is added back)
+ * until the record is unfencing or releasing -- then the plan's next pass gives it back, and the
+ * HA service counts the unfence done once a pass for a version after that ended empty.
+ */
+static bool node_fenced(const json_t *rec)
+{
+	const char *st = json_string_value(json_object_get(rec, "status"));
+
+	return json_is_true(json_object_get(rec, "access_cut")) && st &&
+	       (!strcmp(st, "pending") || !strcmp(st, "confirmed") || !strcmp(st, "failed"));
+}
+
+/*
  * What the plan reads of the committed document, as a hash: the spec, the leader's node/<name>
  * records (initiators of nodes that are not members) and which datastores the records hold
  * that the spec no longer has (removals, with their protocol). Every commit notifies; one that
@@ -128,6 +144,10 @@ static uint64_t committed_signature(struct leader_ds *l)
 
 		if (strncmp(k, "node/", 5) == 0) {
 			json_object_set(recs, k, (json_t *)v);
+			continue;
+		}
+		if (strncmp(k, "fence/", 6) == 0) { /* whether the node is fenced (node_fenced) */
+			json_object_set_new(recs, k, json_boolean(node_fenced(v)));
 			continue;
 		}
 		if (strncmp(k, "ds/", 3) != 0)
@@ -320,6 +340,11 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		nd->nqn = js(v, "nvme_nqn");
 		nd->wwpns = strings_of(b, json_object_get(v, "fc_wwpns"), &nd->n_wwpns);
 		nd->addresses = strings_of(b, json_object_get(v, "addresses"), &nd->n_addresses);
+	}
+	for (size_t j = 0; j < b->in.n_nodes; j++) {
+		char key[CONFIG_HOST_NAME_MAX + 8];
+		snprintf(key, sizeof(key), "fence/%s", b->nodes[j].name);
+		b->nodes[j].fenced = node_fenced(json_object_get(records, key));
 	}
 	/* A spec node that has never published is still a node: it keeps what it has on ONTAP. */
 	json_array_foreach(spec_nodes, i, x) {
@@ -1144,6 +1169,8 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 		klog(service_log(l->ctx), LOG_ERR,
 		     "Datastores on ONTAP: the plan is not empty after %u rounds (%zu operations left); pausing",
 		     MAX_ROUNDS, plan->n_ops);
+	if (!plan->n_ops)
+		l->settled_version = l->run_version;
 	/* Done (or paused): record what the nodes need. */
 	epoch = service_acting_epoch(l->ctx);
 	if (epoch)
@@ -1172,6 +1199,7 @@ static void run(struct leader_ds *l)
 	l->rounds = 0;
 	l->sections_sig = sections_signature(l); /* a change from now on runs the loop again */
 	l->committed_sig = committed_signature(l);
+	l->run_version = service_committed_version(l->ctx);
 	observe(l);
 }
 
@@ -1206,6 +1234,16 @@ void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, cons
 		run(l);
 	else if (l->timer)
 		sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+}
+
+const char *leader_ds_prefix(const struct leader_ds *l)
+{
+	return l ? l->prefix : NULL;
+}
+
+uint64_t leader_ds_settled_version(const struct leader_ds *l)
+{
+	return l ? l->settled_version : 0;
 }
 
 json_t *leader_ds_status(const struct leader_ds *l)

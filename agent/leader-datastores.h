@@ -40,5 +40,10 @@ void leader_ds_kick(struct leader_ds *l);
 /* A node section changed (service_ops.sections): runs the loop when what the plan reads of the
  * sections (initiators, addresses, attached datastores) changed. */
 void leader_ds_sections(struct leader_ds *l);
+/* The ONTAP object prefix (kvmcd_<cluster>); borrowed. */
+const char *leader_ds_prefix(const struct leader_ds *l);
+/* The committed version the last run that found its plan empty began at (0: none yet): every
+ * node's access is as the plan wants it for that version's records (HA's unfence). */
+uint64_t leader_ds_settled_version(const struct leader_ds *l);
 /* For the "ontap" status section: {"prefix", "last_plan": {...}, "blocked": [...], "error"}. */
 json_t *leader_ds_status(const struct leader_ds *l);

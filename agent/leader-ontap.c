@@ -16,6 +16,7 @@
 #include "ontap-abi.h"
 #include "resources/ontap/ontap-client.h"
 #include "resources/ontap/ontap.h"
+#include "resources/ontap/ontap-fence.h"
 
 /*
  * The ONTAP client lives in a module, kvmcd-ontap.so, dlopen()ed the first time this node becomes
@@ -38,7 +39,11 @@
 	X(ontap_client_version)                                                                    \
 	X(ontap_cluster_discover)                                                                   \
 	X(ontap_ds_observe)                                                                        \
-	X(ontap_ds_execute)
+	X(ontap_ds_execute)                                                                        \
+	X(ontap_fence_node)                                                                        \
+	X(ontap_fence_readback)                                                                    \
+	X(ontap_claim_epoch)                                                                       \
+	X(ontap_claim_cleanup)
 
 static struct {
 	void *handle;
@@ -153,6 +158,8 @@ struct leader_ontap {
 	uint64_t epoch;              /* leadership the client acts under; 0 = none */
 	char version[128];           /* "" until discovered under some leadership */
 	struct leader_ds *ds;        /* owned: the datastore loop, fed the client while acting */
+	char cluster_id[40];         /* the cluster's identity when this node last began acting */
+	struct service_ctx *ctx;     /* borrowed */
 	char last_error[512];
 };
 
@@ -349,6 +356,31 @@ static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t e
 		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->opts.address, strerror(-r));
 }
 
+/* The one instance (the service's state), for the HA service's narrow entry below. */
+static struct leader_ontap *the_leader_ontap;
+
+int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_not_before_usec, bool readback_only,
+		       ontap_fence_done_fn done, void *userdata)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	_cleanup_free_ char *comment = NULL;
+	struct ontap_fence_options opts;
+
+	if (!l || !l->client || !l->epoch || !ontap_dl.ontap_fence_node)
+		return -ENOTCONN;
+	if (asprintf(&comment, "kvmcd:%s", l->cluster_id) < 0)
+		return -ENOMEM;
+	opts = (struct ontap_fence_options){ .prefix = leader_ds_prefix(l->ds), .comment = l->cluster_id[0] ? comment : NULL,
+					     .readback_not_before_usec = readback_not_before_usec };
+	return readback_only ? ontap_dl.ontap_fence_readback(l->client, node, &opts, done, userdata)
+			     : ontap_dl.ontap_fence_node(l->client, node, &opts, done, userdata);
+}
+
+uint64_t leader_ontap_plan_settled_version(void)
+{
+	return the_leader_ontap ? leader_ds_settled_version(the_leader_ontap->ds) : 0;
+}
+
 static json_t *leader_ontap_status(const struct leader_ontap *l)
 {
 	if (!l)
@@ -386,11 +418,16 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		}
 	}
 	*state = l; /* NULL: [ontap] not configured, the service is off */
+	the_leader_ontap = l;
+	if (l)
+		l->ctx = ctx;
 	return 0;
 }
 
 static void svc_free(void *state)
 {
+	if (the_leader_ontap == state)
+		the_leader_ontap = NULL;
 	leader_ontap_free(state);
 }
 
@@ -418,6 +455,8 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 
 	if (!l)
 		return;
+	if (acting)
+		snprintf(l->cluster_id, sizeof(l->cluster_id), "%s", service_cluster_id(l->ctx));
 	if (acting && l->epoch != epoch)
 		leader_ontap_role(l, true, epoch); /* loads the module the first time */
 	/* Resolved only now: the module is loaded when this node first acts. */

@@ -11,6 +11,24 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "service.h"
+#include "resources/ontap/ontap-fence.h"
 
 extern const struct service_ops leader_ontap_service;
+
+/*
+ * The HA service's narrow way to ONTAP (issue 9; agent/ha.c): the storage fence of one node
+ * (ontap_fence_node: cut, wait for readback_not_before_usec, read back) or, readback_only, its
+ * read-back alone, through the client this node acts with, under the epoch it acts in, with the
+ * datastore loop's prefix and the cluster's comment. -ENOTCONN: this node does not act with an
+ * ONTAP client now (nothing started, no callback); otherwise as ontap-fence.h (0: done exactly
+ * once, later, from the loop; also with -ECANCELED / -ESTALE when the leadership ends).
+ */
+int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_not_before_usec, bool readback_only,
+		       ontap_fence_done_fn done, void *userdata);
+/* The committed version the datastore loop last found its plan empty for (the unfence is done
+ * once that is at or past the version that made the record unfencing); 0: none, or no ONTAP. */
+uint64_t leader_ontap_plan_settled_version(void);

@@ -74,6 +74,22 @@ bool service_settled(const struct service_ctx *ctx);
 bool service_is_acting(const struct service_ctx *ctx);
 /* The epoch this node acts in as leader, 0 when it does not act. */
 uint64_t service_acting_epoch(const struct service_ctx *ctx);
+/*
+ * Connected to corosync, in a quorate view that has a leader (the majority-of-expected rule
+ * included): the HA service feeds its watchdog only then, and the VM service stops its HA
+ * guests when it is not (issue 9; coord/timeouts.h 4. and 5.).
+ */
+bool service_healthy(const struct service_ctx *ctx);
+/*
+ * How node `name`'s kvmcd last left this node's CPG view, as corosync said: *reason (enum
+ * core_leave_reason: NODEDOWN a failed host, PROCDOWN a failed kvmcd, LEAVE a stopped one),
+ * *view (service_views() when it left: > 0), *at_usec (CLOCK_MONOTONIC). -ENOENT: this kvmcd
+ * has not seen it leave (it was away, or left before this kvmcd started).
+ */
+int service_departure(const struct service_ctx *ctx, const char *name, uint32_t *reason, uint64_t *view,
+		      uint64_t *at_usec);
+/* CPG views this kvmcd has been given since it started. */
+uint64_t service_views(const struct service_ctx *ctx);
 /* The cluster's identity (core.h): "" until the cluster first elected a leader. Borrowed. */
 const char *service_cluster_id(const struct service_ctx *ctx);
 

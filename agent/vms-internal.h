@@ -109,6 +109,7 @@ struct vms {
 	bool lock_probing;               /* a probe in flight */
 	uint64_t lock_probe_at;          /* CLOCK_MONOTONIC: probe (again) then; 0 = never */
 	bool lock_listing;               /* a list in flight */
+	bool was_healthy;                /* this kvmcd has been in a led quorate view (ha.c, issue 9) */
 };
 
 /* Placement's input built from the replicated state (spec, records, sections). Strings are

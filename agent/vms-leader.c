@@ -12,6 +12,7 @@
 #include "handover.h"
 #include "macros.h"
 #include "placement.h"
+#include "recovery.h"
 #include "vm.h"
 #include "vms-internal.h"
 #include "vms.h"
@@ -451,10 +452,63 @@ static void plans(struct pass *ps)
 	placement_plan_free(plan);
 }
 
+/*
+ * HA (issue 9): placement runs inside the recovery core (coord/decide/recovery.h). A node whose
+ * fence record (agent/ha.c: records["fence/NAME"]) is confirmed or unfencing is `fenced`: only
+ * then may its VMs get a new owner; the VMs' HA records ("ha" in vm/NAME: failed_on, restarts,
+ * relocations, held) count the restarts; records["ha/armed"] {"armed": false} holds it all.
+ */
+static int place(struct pass *ps, struct recovery_result **out)
+{
+	const json_t *records = service_records(ps->d->ctx), *armed = json_object_get(records, "ha/armed");
+	_cleanup_free_ struct recovery_vm *rv = calloc(ps->p.n ? ps->p.n : 1, sizeof(*rv));
+	struct recovery_input in;
+
+	if (!rv)
+		return -ENOMEM;
+	for (size_t i = 0; i < ps->p.nn; i++) {
+		char key[CONFIG_HOST_NAME_MAX + 8];
+		const char *st;
+		snprintf(key, sizeof(key), "fence/%s", ps->p.pn[i].name);
+		st = json_string_value(json_object_get(json_object_get(records, key), "status"));
+		ps->p.pn[i].fenced = st && (!strcmp(st, "confirmed") || !strcmp(st, "unfencing"));
+	}
+	for (size_t i = 0; i < ps->p.n; i++) {
+		const struct vm_spec *s = &ps->p.specs[i];
+		const json_t *ha = json_object_get(vms_vm_record(ps->d, s->name), "ha");
+		rv[i] = (struct recovery_vm){
+			.name = s->name, .max_restart = s->ha.max_restart, .max_relocate = s->ha.max_relocate,
+			.failed_on = json_string_value(json_object_get(ha, "failed_on")),
+			.restarts = (unsigned)json_integer_value(json_object_get(ha, "restarts")),
+			.relocations = (unsigned)json_integer_value(json_object_get(ha, "relocations")),
+			.held = json_string_value(json_object_get(ha, "held")),
+		};
+	}
+	in = (struct recovery_input){ .placement = &ps->p.in, .vms = rv, .n_vms = ps->p.n,
+				      .armed = !json_is_false(json_object_get(armed, "armed")) };
+	return recovery_decide(&in, out);
+}
+
+/* The VM's HA record as recovery left it, into its wanted record (none when it is all zero). */
+static void want_ha(json_t *want, const struct recovery_result *rr, const char *vm)
+{
+	for (size_t i = 0; want && i < rr->n_vms; i++) {
+		const struct recovery_vm_result *h = &rr->vms[i];
+		if (strcmp(h->vm, vm))
+			continue;
+		if (h->failed_on || h->held || h->restarts || h->relocations)
+			json_object_set_new(want, "ha", json_pack("{s:s?,s:I,s:I,s:s?}", "failed_on", h->failed_on, "restarts",
+								   (json_int_t)h->restarts, "relocations",
+								   (json_int_t)h->relocations, "held", h->held));
+		return;
+	}
+}
+
 void vms_leader_pass(struct vms *d)
 {
 	struct pass ps = { .d = d };
 	struct placement_result *res = NULL;
+	struct recovery_result *rres = NULL;
 	const json_t *records = service_records(d->ctx), *secs = service_node_sections(d->ctx), *rec;
 	json_auto_t *patch = json_object();
 	uint64_t epoch = service_acting_epoch(d->ctx);
@@ -480,7 +534,8 @@ void vms_leader_pass(struct vms *d)
 	ps.touched = json_object();
 	if (!ps.want || !ps.touched)
 		goto out;
-	r = placement_place(&ps.p.in, &res);
+	r = place(&ps, &rres);
+	res = rres ? rres->placement : NULL;
 	if (r < 0) {
 		klog(service_log(d->ctx), LOG_ERR, "VM placement failed: %s", strerror(-r));
 		goto out;
@@ -499,6 +554,7 @@ void vms_leader_pass(struct vms *d)
 		} else {
 			want = record_of_decision(dec, rec, &abandon);
 		}
+		want_ha(want, rres, dec->vm);
 		if (want)
 			set_want_vm(&ps, dec->vm, want);
 	}
@@ -551,7 +607,7 @@ void vms_leader_pass(struct vms *d)
 		}
 	}
 out:
-	placement_result_free(res);
+	recovery_result_free(rres);
 	json_decref(ps.want);
 	json_decref(ps.touched);
 	for (size_t i = 0; i < ps.n_strings; i++)

@@ -982,8 +982,38 @@ static void node_forget(struct vms *d, const struct vm_spec *specs, size_t n)
 	}
 }
 
+/*
+ * Issue 9: a node that was in a led quorate view and is not any more stops its HA guests at
+ * once, hard (it may be fenced, and the survivors restart them after the watchdog deadline,
+ * which counts on this; coord/timeouts.h 5.). A kvmcd that has not been healthy since it
+ * started (a restart within the agent grace) stops nothing: its guests are still its own.
+ */
+static void isolation_stop(struct vms *d)
+{
+	_cleanup_free_ struct vm_spec *specs = NULL;
+	size_t n = 0;
+
+	if (service_healthy(d->ctx)) {
+		d->was_healthy = true;
+		return;
+	}
+	if (!d->was_healthy || !d->libvirt || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct vm_local *l = specs[i].ha.enabled && runs_here(d, specs[i].name) ? local_get(d, specs[i].name, true) : NULL;
+		if (!l || l->busy)
+			continue;
+		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': this node is no longer in a quorate led view: stopping "
+		     "the HA guest at once (it may be restarted elsewhere once this node counts as fenced)", specs[i].name);
+		l->busy = true;
+		if (d->dom->stop(&d->host, specs[i].name, 0, on_op, l) < 0)
+			on_op(l, -EIO, NULL);
+	}
+}
+
 static void node_reconcile(struct vms *d)
 {
+	isolation_stop(d);
 	_cleanup_free_ struct vm_spec *specs = NULL;
 	size_t n = 0;
 
@@ -1109,6 +1139,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 static void svc_committed(void *state, uint64_t version, bool may_act)
 {
+	if (!may_act)
+		isolation_stop(state); /* at once, not at the next listing */
 	vms_kick(state);
 }
 

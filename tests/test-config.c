@@ -281,6 +281,13 @@ static void max_value(const struct config_key *k, char *buf, size_t size)
 		buf[0] = '/';
 	if (strcmp(k->name, "migration_uri") == 0 && n >= 12)
 		memcpy(buf, "q://{node}/", 11); /* [vms]: its own rule wants a URI with {node} */
+	if (strcmp(k->name, "watchdog") == 0)
+		buf[0] = '/'; /* [ha]: a device path */
+	if (strcmp(k->name, "levels") == 0 && n >= 20) { /* [ha]: known levels, blanks between */
+		memset(buf, ' ', n);
+		memcpy(buf, "ontap", 5);
+		memcpy(buf + n - 15, ",agent,watchdog", 15);
+	}
 }
 
 /*
@@ -319,6 +326,8 @@ static void test_schema(void)
 						 strcmp(k->name, "client_cert") == 0 ? "client_key = /k\n"
 						 : strcmp(k->name, "client_key") == 0 ? "client_cert = /c\n"
 						 : strcmp(k->name, "address") == 0 ? "credentials_file = /f\n" : "");
+				else if (strcmp((*s)->name, "ha") == 0 && strcmp(k->name, "levels") == 0)
+					strcat(text, "agent_dir = /d\n"); /* the agent level needs its parameters */
 				else if (strcmp((*s)->name, "paths") == 0 && strcmp(k->name, "run_dir") == 0)
 					strcat(text, "socket = /s\n"); /* else <run_dir>/kvmcd.sock must fit 107 */
 				CHECK(parse(text, &c, &e) == 0 && c, "[%s] %s: %u bytes refused", (*s)->name, k->name, k->max);
@@ -363,7 +372,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 8 && n_keys == 42, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 9 && n_keys == 46, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */
