@@ -642,6 +642,24 @@ static json_t *migration_report(struct vms *d, const struct vm_local *l)
 	return m;
 }
 
+/*
+ * What this node reports of a VM's domain. Only a listing started after the VM's last domain op
+ * here ended says whether it runs (op_seq, as lock_gate counts it): a listing that started
+ * before a start or a stop can come in after it, and a stop judged done on its "shutoff" would
+ * clear the owner of a VM that runs. Until such a listing is in (and while an op runs) it is
+ * "unknown", which the leader takes as "may run" (handover_state_may_run: placement keeps the
+ * owner, a stop is not done, a removed VM's record stays) and never as a hand-over's fact.
+ */
+static const char *reported_state(struct vms *d, const char *name)
+{
+	const struct vm_local *l = local_get(d, name, false);
+	const char *st = libvirt_state(d, name);
+
+	if (!d->libvirt || (l && (l->busy || d->listed_seq <= l->op_seq)))
+		return "unknown";
+	return st ? st : "undefined";
+}
+
 void vms_publish(struct vms *d)
 {
 	_cleanup_free_ char *error = NULL;
@@ -660,9 +678,7 @@ void vms_publish(struct vms *d)
 	(void)vm_spec_list(service_spec(d->ctx), &specs, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct vm_local *l = local_get(d, specs[i].name, false);
-		const char *st = libvirt_state(d, specs[i].name);
-		json_t *v = json_pack("{s:s,s:s?}", "state", !d->libvirt ? "unknown" : st ? st : "undefined", "error",
-				      l ? l->error : NULL);
+		json_t *v = json_pack("{s:s,s:s?}", "state", reported_state(d, specs[i].name), "error", l ? l->error : NULL);
 		if (v && l && l->mig_id)
 			json_object_set_new(v, "migration", migration_report(d, l));
 		if (v && l && l->locked && d->lock)

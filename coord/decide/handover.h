@@ -84,7 +84,8 @@ struct handover_input {
 	const char *decided_migrating_to;/* NULL: placement does not let the migration go on */
 	const char *decided_reason;      /* why (for the abort) */
 	/* What the two ends report of the domain: "running", "paused", "shutoff", "undefined", ...;
-	 * "unknown": its libvirtd not listed yet; NULL: it reports nothing (not a member). "paused"
+	 * "unknown": its libvirtd not listed yet, or not since that node's last domain op on it
+	 * ended (agent/vms.c); NULL: it reports nothing (not a member). "paused"
 	 * counts as running (a target's incoming domain is paused until the switch-over). */
 	const char *source_state;
 	const char *target_state;
