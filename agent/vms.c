@@ -819,6 +819,40 @@ static void on_aborted(void *userdata, int r, const char *detail)
 	}
 }
 
+/* A migration the leader abandoned before this process started it: the abort of whatever job an
+ * earlier kvmcd left on the domain has ended (domain.h: abort_job), so the outcome is final. */
+static void on_abandoned(void *userdata, int r, const char *detail)
+{
+	struct vm_local *l = userdata;
+	struct vms *d = l->d;
+	_cleanup_free_ char *why = NULL;
+
+	if (r < 0) { /* a job may still run: nothing reported (the leader waits), tried again */
+		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': abandoned migration %s: %s (tried again)", l->name,
+		     l->mig_id ? l->mig_id : "?", detail && *detail ? detail : strerror(-r));
+		local_forget_migration(l);
+		vms_kick(d);
+		return;
+	}
+	if (detail && !strcmp(detail, "migrated")) {
+		/* an earlier kvmcd's job completed: the guest runs on the target. Done, as on_migrated
+		 * reports it (the lock first), never "failed": the leader would keep this node as the
+		 * owner of a VM that left it */
+		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': migration %s to %s, abandoned by the leader, was "
+		     "completed by an earlier kvmcd's job", l->name, l->mig_id ? l->mig_id : "?", l->mig_to ? l->mig_to : "?");
+		on_migrated(l, 0, "{}");
+		return;
+	}
+	if (asprintf(&why, "abandoned before it started: %s",
+		     json_string_value(json_object_get(json_object_get(vms_vm_record(d, l->name), "migration"), "abort")) ?:
+			     "aborted") < 0)
+		why = NULL;
+	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': abandoned migration %s: %s", l->name, l->mig_id ? l->mig_id : "?",
+	     detail && !strcmp(detail, "aborted") ? "an earlier kvmcd's job aborted" : "no job ran");
+	/* reported with a listing started after this: the leader drops it only if it runs here */
+	migration_ended(l, -ECANCELED, why ? why : "abandoned before it started");
+}
+
 /*
  * This node is the source of the record's migration (owner = this node, migrating_to set).
  * While that record stands the node neither starts, stops nor redefines the domain: the
@@ -843,7 +877,7 @@ static void node_migrate(struct vms *d, const struct vm_spec *vm, struct vm_loca
 		if (l->mig_state == MIG_RUNNING && abort && (!l->abort_id || strcmp(l->abort_id, id))) {
 			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': the leader abandons migration %s to %s (%s): aborting it",
 			     vm->name, id, to, abort);
-			if ((l->abort_id = strdup(id)) && d->dom->abort_job(&d->host, vm->name, on_aborted, l) < 0) {
+			if ((l->abort_id = strdup(id)) && d->dom->abort_job(&d->mig_host, vm->name, on_aborted, l) < 0) {
 				free(l->abort_id);
 				l->abort_id = NULL;
 			}
@@ -860,11 +894,12 @@ static void node_migrate(struct vms *d, const struct vm_spec *vm, struct vm_loca
 		return;
 	}
 	l->mig_state = MIG_RUNNING;
-	if (abort) { /* abandoned before it started: it keeps running here */
-		_cleanup_free_ char *why = NULL;
-		if (asprintf(&why, "abandoned before it started: %s", abort) < 0)
-			why = NULL;
-		migration_ended(l, -ECANCELED, why ? why : abort);
+	if (abort) {
+		/* abandoned before this process started it -- but an earlier kvmcd here may have, and
+		 * its job may still run inside libvirtd and switch the guest over after the leader
+		 * dropped the migration. Reported only once no job runs on the domain (on_abandoned) */
+		if (!(l->abort_id = strdup(id)) || d->dom->abort_job(&d->mig_host, vm->name, on_abandoned, l) < 0)
+			local_forget_migration(l); /* nothing reported: tried again at the next pass */
 		return;
 	}
 	r = vms_migration_uri(cfg->vms.migration_uri, to, &uri);

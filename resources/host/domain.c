@@ -23,6 +23,7 @@
 #define STOP_POLL_NSEC (200 * 1000 * 1000L)
 #define MIGRATE_POLL_NSEC (100 * 1000 * 1000L)     /* the helper looks at the job this often */
 #define ABORT_RETRY_NSEC (1000 * 1000 * 1000L)     /* an abort libvirt refused is tried again */
+#define ABORT_WAIT_SEC 30                          /* abort_job waits this long for the job's end */
 #define MIGRATE_MARGIN_USEC (120 * USEC_PER_SEC)   /* the worker's deadline beyond the job's */
 
 void host_domain_sha256(const char *s, char out[65])
@@ -381,6 +382,39 @@ static void *mwatch_run(void *arg)
 	return NULL;
 }
 
+/*
+ * abort_job: the job is aborted and waited for -- virDomainAbortJob returns once QEMU was told
+ * to cancel, while the migration's own thread (libvirtd's, driven by whichever client started it)
+ * still ends the job, and until then it may still switch the guest over to the target. An abort
+ * libvirt refuses (a migration already in its last phase) is tried again until no job runs.
+ * Then the domain says how it ended: shut off with reason "migrated" -- it left this node.
+ */
+static int job_abort(struct djob *j, virDomainPtr d)
+{
+	struct timespec now, deadline, nap = { 0, STOP_POLL_NSEC };
+	bool sent = false;
+	int st = 0, reason = 0;
+
+	if (!d)
+		return djob_result(j, 0, "no job");
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += ABORT_WAIT_SEC;
+	while (job_active(d)) {
+		if (!sent && !(sent = virDomainAbortJob(d) == 0))
+			virResetLastError();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (ts_reached(&now, &deadline))
+			return djob_result(j, -ETIMEDOUT, "domain %s: its job still runs %d s after the abort", j->name,
+					   ABORT_WAIT_SEC);
+		nanosleep(&nap, NULL);
+	}
+	if (virDomainGetState(d, &st, &reason, 0) < 0)
+		virResetLastError();
+	else if (st == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED)
+		return djob_result(j, 0, "migrated");
+	return djob_result(j, 0, sent ? "aborted" : "no job");
+}
+
 static int job_migrate(struct djob *j, virDomainPtr d)
 {
 	struct timespec t0, t1, deadline, nap = { 0, STOP_POLL_NSEC };
@@ -541,14 +575,7 @@ static int domain_job(void *arg)
 		r = d ? job_migrate(j, d) : djob_result(j, -ENOENT, "domain %s is not defined here", j->name);
 		break;
 	case DJOB_ABORT:
-		if (!d || !job_active(d)) {
-			r = djob_result(j, 0, "no job");
-			break;
-		}
-		if (virDomainAbortJob(d) < 0)
-			r = job_active(d) ? virt_fail(j, "virDomainAbortJob") : djob_result(j, 0, "no job");
-		else
-			r = djob_result(j, 0, "aborted");
+		r = job_abort(j, d);
 		break;
 	case DJOB_RESUME:
 		if (!d) {

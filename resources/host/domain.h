@@ -66,8 +66,11 @@ struct host_domain_ops {
 	 * margin for the abort, so the hook always reports after libvirt has let go of the domain.
 	 */
 	int (*migrate)(struct host_ctx *ctx, const struct host_migration *m, host_done_fn done, void *userdata);
-	/* Abort the domain's running job (a migration), virDomainAbortJob. done 0 + "aborted" |
-	 * "no job" (none runs, or the domain is not here). */
+	/* Abort the domain's running job (a migration), virDomainAbortJob, and wait until no job
+	 * runs on it any more (at most 30 s: else -ETIMEDOUT, the job still runs): a migration's
+	 * job ends after the abort, and may still switch the guest over meanwhile. done 0 +
+	 * "migrated" (the domain left this node: shut off, reason migrated -- the job, or an earlier
+	 * one, completed) | "aborted" | "no job" (none ran, or the domain is not here). */
 	int (*abort_job)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
 	/* Resume the paused domain (virDomainResume; after an I/O-error pause QEMU retries the
 	 * failed requests, and pauses it again if they fail again). done 0 + "resumed" | "running"
