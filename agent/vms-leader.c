@@ -575,8 +575,11 @@ void vms_leader_pass(struct vms *d)
 			in_spec = !strcmp(ps.p.specs[i].name, k + 3);
 		if (in_spec)
 			continue; /* settled above, with placement's decision */
+		/* every domain kvmcd defined is in its node's section (vms_publish): "unknown" (an op
+		 * on it just ended there, not listed since) may still run it */
 		json_object_foreach((json_t *)secs, k2, s2)
-			running |= vms_reported_running(d, json_string_value(json_object_get(s2, "name")), k + 3);
+			running |= handover_state_may_run(
+				vms_reported_state(d, json_string_value(json_object_get(s2, "name")), k + 3));
 		hin = (struct handover_input){
 			.vm = k + 3, .removed = true, .runs_anywhere = running,
 			.owner = json_string_value(json_object_get(rec, "owner")),

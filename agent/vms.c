@@ -220,6 +220,23 @@ bool vms_pinput_has_node(const struct pinput *p, const char *name)
 	return false;
 }
 
+/* A member whose listing says a VM without an owner runs there (the first by name; borrowed),
+ * or NULL. A VM removed from the spec and added back while a node still ran its domain, or a
+ * domain started there by hand: placement keeps it with that node (a running VM stays with its
+ * owner) instead of starting a second copy elsewhere; that node does not stop it meanwhile. */
+static const char *unowned_runner(struct vms *d, const char *vm)
+{
+	const json_t *sec;
+	const char *k, *found = NULL;
+
+	json_object_foreach((json_t *)service_node_sections(d->ctx), k, sec) {
+		const char *name = json_string_value(json_object_get(sec, "name"));
+		if (name && vms_reported_running(d, name, vm) && (!found || strcmp(name, found) < 0))
+			found = name;
+	}
+	return found;
+}
+
 int vms_pinput_build(struct vms *d, struct pinput *p)
 {
 	const json_t *records = service_records(d->ctx), *secs = service_node_sections(d->ctx), *sec, *rec;
@@ -254,6 +271,8 @@ int vms_pinput_build(struct vms *d, struct pinput *p)
 		vms_needs(s->domain_xml, &p->pv[i].memory_mib, &p->pv[i].vcpus);
 		rec = vms_vm_record(d, s->name);
 		owner = json_string_value(json_object_get(rec, "owner"));
+		if (!owner)
+			owner = unowned_runner(d, s->name);
 		if (owner)
 			p->po[p->no++] = (struct placement_owner){
 				.vm = s->name, .node = owner, .running = vms_reported_running(d, owner, s->name),
@@ -668,6 +687,8 @@ void vms_publish(struct vms *d)
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE), cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 1048576u : 0;
 	_cleanup_free_ struct vm_spec *specs = NULL;
+	const char *name;
+	json_t *dom;
 	size_t n = 0;
 	int r;
 
@@ -686,6 +707,12 @@ void vms_publish(struct vms *d)
 		vms_paused_annotate(d, specs[i].name, v);
 		json_object_set_new(vms, specs[i].name, v);
 	}
+	/* and every other domain kvmcd defined here (its metadata: a VM that left the spec, which
+	 * node_forget stops and undefines): while it may run, the leader keeps the VM's record, and
+	 * a VM added back meanwhile stays here (vms_pinput_build) -- no second copy elsewhere */
+	json_object_foreach(d->libvirt, name, dom)
+		if (json_is_string(json_object_get(dom, "spec_sha256")) && !json_object_get(vms, name))
+			json_object_set_new(vms, name, json_pack("{s:s,s:b}", "state", reported_state(d, name), "removed", 1));
 	json_object_set_new(part, "vms", vms);
 	json_object_set_new(part, "vm_lock", vms_lock_json(d));
 	json_object_set_new(part, "capacity",
@@ -959,7 +986,9 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 	host_domain_sha256(vm->domain_xml, sha);
 	start = mine && !running && vm->state == VM_STATE_STARTED && action &&
 		(!strcmp(action, "start-on") || !strcmp(action, "keep"));
-	stop = running && (!mine || vm->state == VM_STATE_STOPPED || (action && !strcmp(action, "stop")));
+	/* a domain of a started VM that no node owns is left running: the leader makes this node its
+	 * owner (vms_pinput_build); stopping it would be a silent stop and start */
+	stop = running && ((owner && !mine) || vm->state == VM_STATE_STOPPED || (action && !strcmp(action, "stop")));
 	if (!stop && lock_gate(d, l, running, start))
 		return; /* a start waits for its lock */
 
@@ -967,7 +996,7 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 	if (stop) {
 		/* the record is the authority: a copy it does not give this node goes down */
 		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s' runs here but %s: stopping it", vm->name,
-		     !mine ? (owner ? "another node owns it" : "no node owns it") : "it is to stop");
+		     owner && !mine ? "another node owns it" : "it is to stop");
 		r = d->dom->stop(&d->host, vm->name, vm_has_acpi(vm->domain_xml) ? STOP_GRACE_SEC : 0, on_op, l);
 	} else if (!have_sha || strcmp(have_sha, sha) != 0) {
 		_cleanup_free_ char *xml = NULL;
