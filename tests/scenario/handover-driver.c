@@ -44,8 +44,10 @@
  * Timing model. Statements are the moments at which things happen; a node's section changes
  * only when its kvmcd lists libvirt (`list`), except a job's success, which the source publishes
  * at once (agent/vms.c: migration_ended), and a node's own domain ops (start, stop, a job
- * started), after which it lists at once (vms.c's on_op: the window between the op and that
- * listing is not modelled). A kvmcd (re)start takes longer than the listing period
+ * started), after which it lists at once (vms.c's on_op) -- unless a listing is in flight
+ * (`list-begin` ... `list-end`: one that started before the op comes in after it; the section
+ * then says "unknown" of the VMs an op touched since, vms.c's reported_state). A kvmcd (re)start
+ * takes longer than the listing period
  * (2 s), so `kvmcd-up` first lets every other live node list: the hand-over from listings (the
  * source's report lost with its kvmcd) depends on that (handover.h).
  *
@@ -61,6 +63,8 @@
  *                                           (lose: computed and traced, never committed)
  *   at T act NODE|all                       kvmcd acts on the records (vms.c's node_act)
  *   at T list NODE|all                      kvmcd lists libvirt: its section follows the world
+ *   at T list-begin NODE|all                a listing starts (it sees the world as it is now) ...
+ *   at T list-end NODE|all                  ... and comes in: its section follows what it saw
  *   at T step                               act all, list all, leader
  *   at T settle [MAX]                       steps until nothing changes (default 8)
  *   at T finish VM|all                      the VM's libvirt job completes (switch-over)
@@ -105,6 +109,14 @@ struct snode {
 	bool fenced, drained;
 	bool listed[MAX_VMS];        /* its section has a listing (else "unknown") */
 	enum dom seen[MAX_VMS];      /* its last listing */
+	/* vms.c's listing sequence: a VM's state is reported only from a listing started after
+	 * the VM's last domain op here ended (else "unknown") */
+	unsigned list_seq;           /* listings started by this kvmcd */
+	unsigned listed_seq;         /* the sequence number of the last one taken in */
+	unsigned op_seq[MAX_VMS];    /* list_seq when the VM's last domain op here ended */
+	bool listing;                /* a listing in flight (`list-begin`): it saw `snap` */
+	unsigned snap_seq;
+	enum dom snap[MAX_VMS];
 };
 
 /* The source kvmcd's memory of its job (vms.c's struct vm_local mig_*): lost with its kvmcd. */
@@ -112,8 +124,12 @@ struct local {
 	char *id;                    /* NULL: none */
 	enum handover_job state;
 	char *error;
-	bool pending;                /* failed: reported once listed after it */
+	unsigned report_after;       /* failed: reported once a listing started at or after this
+				        sequence number is in (vms.c's mig_report_after) */
 	bool abort_sent;
+	bool settling;               /* a restarted kvmcd found the migration abandoned and its
+				        predecessor's job still running: it aborted that job and
+				        reports how it ends (vms.c's on_abandoned) */
 };
 
 struct job {                         /* libvirt's migration job, in the source's libvirtd */
@@ -132,6 +148,8 @@ struct svm {
 	char *last_error;
 	/* the world */
 	enum dom dom[MAX_NODES];
+	bool migrated[MAX_NODES];    /* shut off there by a migration's switch-over (libvirt's
+				        reason "migrated"), not started since */
 	struct job job;
 	struct local local[MAX_NODES];
 	/* the last pass */
@@ -213,9 +231,12 @@ static const char *reported(struct sim *s, size_t n, size_t v)
 {
 	static const char *const names[] = { [OFF] = "shutoff", [RUNNING] = "running", [INCOMING] = "paused" };
 
-	if (n == NONE || !s->nodes[n].kvmcd || !s->vms[v].in_spec)
-		return NULL; /* no section; a section lists the spec's VMs only */
-	return s->nodes[n].listed[v] ? names[s->nodes[n].seen[v]] : "unknown";
+	const struct snode *x = n == NONE ? NULL : &s->nodes[n];
+
+	if (!x || !x->kvmcd)
+		return NULL; /* no section. A section lists every VM kvmcd defined there, also those
+				that left the spec (here: every VM) */
+	return x->listed[v] && x->listed_seq > x->op_seq[v] ? names[x->seen[v]] : "unknown";
 }
 
 static size_t world_runner(const struct sim *s, const struct svm *v)
@@ -231,6 +252,7 @@ static size_t world_runner(const struct sim *s, const struct svm *v)
 static void world_set(struct sim *s, struct svm *v, size_t n, enum dom d, const char *ev)
 {
 	v->dom[n] = d;
+	v->migrated[n] = false;
 	s->changes++;
 	if (ev)
 		scn_trace_json(s->r, "world", ev, json_pack("{ssss}", "vm", v->name, "node", s->nodes[n].name));
@@ -245,7 +267,9 @@ static void local_end(struct sim *s, struct svm *v, size_t n, bool ok, const cha
 		return;
 	l->state = ok ? HANDOVER_JOB_DONE : HANDOVER_JOB_FAILED;
 	set_str(&l->error, ok ? NULL : error);
-	l->pending = !ok; /* a failure is reported with a listing taken after it; a success at once */
+	/* a failure is reported with a listing started after it; a success at once */
+	l->report_after = ok ? 0 : s->nodes[n].list_seq + 1;
+	s->nodes[n].op_seq[vm_idx(s, v)] = s->nodes[n].list_seq;
 }
 
 static void job_start(struct sim *s, struct svm *v, size_t from, size_t to, const char *id)
@@ -276,7 +300,9 @@ static void job_fail(struct sim *s, struct svm *v, const char *error)
 							      s->nodes[to].name, "error", error));
 	job_clear(v);
 	s->changes++;
-	if (orphan && s->nodes[from].kvmcd && v->local[from].id && v->dom[from] == RUNNING && s->nodes[to].host)
+	if (orphan && v->local[from].settling) /* aborted by a restarted kvmcd: the guest stays */
+		local_end(s, v, from, false, v->local[from].error);
+	else if (orphan && s->nodes[from].kvmcd && v->local[from].id && v->dom[from] == RUNNING && s->nodes[to].host)
 		job_start(s, v, from, to, id); /* the restarted kvmcd's own job, which waited for it, goes */
 	else
 		local_end(s, v, from, false, error);
@@ -289,12 +315,16 @@ static void job_finish(struct sim *s, struct svm *v)
 	bool orphan = v->job.orphan;
 
 	v->dom[from] = OFF;
+	v->migrated[from] = true;
 	v->dom[to] = RUNNING;
+	v->migrated[to] = false;
 	scn_trace_json(s->r, "world", "migrated",
 		       json_pack("{ssssss}", "vm", v->name, "from", s->nodes[from].name, "to", s->nodes[to].name));
 	job_clear(v);
 	s->changes++;
-	if (orphan) /* the restarted kvmcd's job probes the domain: gone (domain.c's -ESRCH) */
+	if (orphan && v->local[from].settling) /* its abort came too late: the guest left */
+		local_end(s, v, from, true, NULL);
+	else if (orphan) /* the restarted kvmcd's job probes the domain: gone (domain.c's -ESRCH) */
 		local_end(s, v, from, false, "domain does not run here (shut off: migrated)");
 	else
 		local_end(s, v, from, true, NULL);
@@ -321,25 +351,52 @@ static void host_dies(struct sim *s, size_t n)
 		free(v->local[n].error);
 		v->local[n] = (struct local){ 0 };
 		x->listed[i] = false;
+		x->op_seq[i] = 0;
+		v->migrated[n] = false;
 	}
+	x->list_seq = x->listed_seq = 0;
+	x->listing = false;
 	s->changes++;
 }
 
 /* ---- a node's kvmcd (agent/vms.c) ------------------------------------------------------------ */
 
-static void list_node(struct sim *s, size_t n)
+/* A listing starts (vms.c's refresh): it sees the world as it is now, and comes in later. */
+static void list_begin(struct sim *s, size_t n)
 {
 	struct snode *x = &s->nodes[n];
 
-	if (!x->kvmcd)
+	if (!x->kvmcd || x->listing)
 		return;
+	x->listing = true;
+	x->snap_seq = ++x->list_seq;
+	for (size_t i = 0; i < s->n_vms; i++)
+		x->snap[i] = s->vms[i].dom[n];
+}
+
+/* ... and comes in (on_listed): the section follows it. */
+static void list_end(struct sim *s, size_t n)
+{
+	struct snode *x = &s->nodes[n];
+
+	if (!x->kvmcd || !x->listing)
+		return;
+	x->listing = false;
+	x->listed_seq = x->snap_seq;
 	for (size_t i = 0; i < s->n_vms; i++) {
-		if (!x->listed[i] || x->seen[i] != s->vms[i].dom[n])
+		if (!x->listed[i] || x->seen[i] != x->snap[i])
 			s->changes++;
 		x->listed[i] = true;
-		x->seen[i] = s->vms[i].dom[n];
-		s->vms[i].local[n].pending = false;
+		x->seen[i] = x->snap[i];
 	}
+}
+
+/* `list`: a listing in flight comes in first (vms.c lists again after it), then a fresh one. */
+static void list_node(struct sim *s, size_t n)
+{
+	list_end(s, n);
+	list_begin(s, n);
+	list_end(s, n);
 }
 
 static void local_forget(struct local *l)
@@ -373,20 +430,25 @@ static void node_migrate(struct sim *s, struct svm *v, size_t n)
 	l->id = xstrdup(v->mig_id);
 	l->state = HANDOVER_JOB_RUNNING;
 	s->changes++;
-	if (v->abort && v->job.active && v->job.from == n) {
-		/* NOT what vms.c does today: a restarted kvmcd reports "abandoned before it started"
-		 * at once while its predecessor's job still runs in libvirtd, and that job may still
-		 * move the domain after the leader dropped the migration. Modelled as it should be:
-		 * the job is aborted (virDomainAbortJob aborts whichever job runs) */
-		l->abort_sent = true;
-		v->job.orphan = false;
-		job_fail(s, v, "operation aborted: migration out job: canceled by client");
-		return;
-	}
 	if (v->abort) {
+		/* vms.c's abort_job + on_abandoned: a job its predecessor left is aborted and waited
+		 * for -- it may still switch the guest over: the random run's `finish` / `fail` end it
+		 * (job_finish, job_fail: reported done or failed). Without a job, the domain says how
+		 * it ended: migrated (done), running here (failed), else nothing is reported */
 		char why[256];
 		snprintf(why, sizeof(why), "abandoned before it started: %s", v->abort);
-		local_end(s, v, n, false, why);
+		l->abort_sent = true;
+		if (v->job.active && v->job.from == n) {
+			l->settling = true;
+			set_str(&l->error, why);
+			v->job.orphan = true;
+		} else if (v->dom[n] == RUNNING) {
+			local_end(s, v, n, false, why);
+		} else if (v->migrated[n]) {
+			local_end(s, v, n, true, NULL);
+		} else {
+			local_forget(l);
+		}
 		return;
 	}
 	if (v->job.active && v->job.from == n) {
@@ -411,6 +473,7 @@ static bool mine(const struct sim *s, const struct svm *v, size_t n)
 
 static void node_stop(struct sim *s, struct svm *v, size_t n)
 {
+	s->nodes[n].op_seq[vm_idx(s, v)] = s->nodes[n].list_seq;
 	if (v->dom[n] == OFF)
 		return; /* the op probes first */
 	if (v->dom[n] == RUNNING && v->in_spec && v->started) {
@@ -430,15 +493,16 @@ static void node_stop(struct sim *s, struct svm *v, size_t n)
 /* vms.c's node_act (and node_forget for VMs that left the spec), from this node's listing. */
 static void node_act_(struct sim *s, size_t n);
 
-/* A node lists again right after its own domain ops (vms.c: on_op sets list_again): the window
- * between an op and its listing, in which the leader could read the listing from before it, is
- * not modelled (see the README of coord/decide: a known gap). */
+/* A node lists again right after its own domain ops (vms.c: on_op sets list_again) -- unless a
+ * listing started before them is still in flight (`list-begin`): that one comes in first, and
+ * the section reports the VMs an op touched since as "unknown" (vms.c's reported_state), never
+ * what that listing saw of them. */
 static void node_act(struct sim *s, size_t n)
 {
 	unsigned before = s->changes;
 
 	node_act_(s, n);
-	if (s->changes != before)
+	if (s->changes != before && !s->nodes[n].listing)
 		list_node(s, n);
 }
 
@@ -470,10 +534,14 @@ static void node_act_(struct sim *s, size_t n)
 			continue; /* the target: the incoming domain is the source's to run */
 		if (l->id && l->state == HANDOVER_JOB_RUNNING)
 			continue;
-		if (running && (!me || !v->started))
+		/* a started VM that no node owns is left running: the leader adopts it (build) */
+		if (running && ((v->owner && !me) || !v->started)) {
 			node_stop(s, v, n);
-		else if (me && !running && v->started && v->dom[n] == OFF)
-			world_set(s, v, n, RUNNING, "start");
+		} else if (me && !running && v->started) {
+			x->op_seq[i] = x->list_seq;
+			if (v->dom[n] == OFF) /* the op probes first */
+				world_set(s, v, n, RUNNING, "start");
+		}
 	}
 }
 
@@ -500,10 +568,13 @@ static void build(struct sim *s, struct built *b)
 		b->map[nv] = i;
 		b->vms[nv++] = (struct placement_vm){ .name = v->name, .started = v->started, .memory_mib = 1024, .vcpus = 1,
 						      .ha_enabled = true };
-		if (v->owner)
+		for (size_t n = 0; !v->owner && o == NONE && n < s->n_nodes; n++)
+			if (handover_state_running(reported(s, n, i)))
+				o = n; /* vms_pinput_build's unowned_runner: it stays where it runs */
+		if (o != NONE)
 			b->owners[no++] = (struct placement_owner){
-				.vm = v->name, .node = v->owner, .migrating_to = v->mig_to,
-				.running = o != NONE && handover_state_may_run(reported(s, o, i)),
+				.vm = v->name, .node = s->nodes[o].name, .migrating_to = v->mig_to,
+				.running = handover_state_may_run(reported(s, o, i)),
 			};
 	}
 	for (size_t n = 0; n < s->n_nodes; n++) {
@@ -523,8 +594,8 @@ static struct handover_input hinput(struct sim *s, size_t i, const struct placem
 	const struct local *l = from != NONE && s->nodes[from].kvmcd ? &v->local[from] : NULL;
 	enum handover_job job = l && l->id ? l->state : HANDOVER_JOB_NONE;
 
-	if (job != HANDOVER_JOB_DONE && l && l->pending)
-		job = HANDOVER_JOB_RUNNING; /* its failure is published with its next listing */
+	if (job != HANDOVER_JOB_DONE && l && l->report_after > s->nodes[from].listed_seq)
+		job = HANDOVER_JOB_RUNNING; /* its failure is published with a listing after it */
 	return (struct handover_input){
 		.vm = v->name, .owner = v->owner, .migrating_to = v->mig_to, .id = v->mig_id, .abort = v->abort,
 		.decided_owner = dec->owner, .decided_migrating_to = dec->migrating_to, .decided_reason = dec->reason,
@@ -656,7 +727,7 @@ static void leader_pass(struct sim *s, bool lose)
 			continue;
 		bool runs = false;
 		for (size_t n = 0; n < s->n_nodes; n++)
-			runs |= handover_state_running(reported(s, n, i));
+			runs |= handover_state_may_run(reported(s, n, i));
 		size_t o = node_idx(s, v->owner), t = node_idx(s, v->mig_to);
 		struct handover_input in = { .vm = v->name, .removed = true, .runs_anywhere = runs, .owner = v->owner,
 					     .migrating_to = v->mig_to, .source_member = o != NONE && s->nodes[o].kvmcd,
@@ -932,7 +1003,8 @@ static int st_each(void *d, struct scn *r, const char *verb, const char *args)
 	char w[32];
 
 	scn_word(args, w, sizeof(w));
-	each_node(s, w, !strcmp(verb, "act") ? node_act : list_node);
+	each_node(s, w, !strcmp(verb, "act") ? node_act : !strcmp(verb, "list-begin") ? list_begin
+							: !strcmp(verb, "list-end") ? list_end : list_node);
 	return 0;
 }
 
@@ -997,9 +1069,12 @@ static int st_job(void *d, struct scn *r, const char *verb, const char *args)
 static void kvmcd_down(struct sim *s, size_t n)
 {
 	s->nodes[n].kvmcd = false;
+	s->nodes[n].listing = false; /* a new process counts from 0 */
+	s->nodes[n].list_seq = s->nodes[n].listed_seq = 0;
 	for (size_t i = 0; i < s->n_vms; i++) {
 		local_forget(&s->vms[i].local[n]);
 		s->nodes[n].listed[i] = false;
+		s->nodes[n].op_seq[i] = 0;
 		if (s->vms[i].job.active && s->vms[i].job.from == n)
 			s->vms[i].job.orphan = true;
 	}
@@ -1156,15 +1231,34 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 	} else if (roll < 42) {
 		snprintf(buf, size, "act %s", scn_rng_chance(g, 30) ? "all" : n);
 	} else if (roll < 52) {
-		snprintf(buf, size, "list %s", scn_rng_chance(g, 30) ? "all" : n);
+		/* a listing that started before a node's own op can come in after it */
+		const char *verb = scn_rng_chance(g, 40) ? "list" : s->nodes[node_idx(s, n)].listing ? "list-end" : "list-begin";
+		snprintf(buf, size, "%s %s", verb, scn_rng_chance(g, 30) ? "all" : n);
 	} else if (roll < 66) {
 		if (!v->job.active)
 			return -EAGAIN;
 		snprintf(buf, size, "%s %s", scn_rng_chance(g, 55) ? "finish" : scn_rng_chance(g, 50) ? "fail" : "deadline",
 			 v->name);
 	} else if (roll < 72) {
+		/* often a migration's source while its job runs: its job goes on without it, and the
+		 * kvmcd that comes back may find the migration abandoned meanwhile */
+		if (v->job.active && scn_rng_chance(g, 50))
+			n = s->nodes[v->job.from].name;
 		snprintf(buf, size, "kvmcd-down %s", n);
 	} else if (roll < 80) {
+		for (size_t k = 0; k < s->n_nodes && scn_rng_chance(g, 50); k++)
+			if (s->nodes[k].host && !s->nodes[k].kvmcd)
+				n = s->nodes[k].name; /* mostly one that is down: a restart, not a no-op */
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct svm *w = &s->vms[i];
+			if (w->job.active && !strcmp(s->nodes[w->job.from].name, n) && !s->nodes[w->job.to].drained &&
+			    scn_rng_chance(g, 50)) {
+				/* first the target is drained: the kvmcd that comes back finds the migration
+				 * abandoned while its predecessor's job still runs (vms.c's on_abandoned) */
+				snprintf(buf, size, "drain %s", s->nodes[w->job.to].name);
+				return 0;
+			}
+		}
 		snprintf(buf, size, "kvmcd-up %s", n);
 	} else if (roll < 83) {
 		/* a target that crashes after the switch-over, before its hand-over, is fenced: a
@@ -1180,14 +1274,15 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 	} else if (roll < 91) {
 		snprintf(buf, size, "unfence %s", n);
 	} else if (roll < 95) {
-		snprintf(buf, size, "%s %s", scn_rng_chance(g, 50) ? "drain" : "undrain", n);
+		bool drain = scn_rng_chance(g, 50);
+		if (drain && v->mig_to && scn_rng_chance(g, 50))
+			n = v->mig_to; /* the leader abandons the migration: the source is asked to abort */
+		snprintf(buf, size, "%s %s", drain ? "drain" : "undrain", n);
 	} else {
-		/* a removed VM does not come back: a VM added again while a member still stops its old
-		 * domain is not this core's to settle (its section does not report it) */
+		/* a removed VM comes back too, also while a member still runs its old domain (every
+		 * section reports every domain kvmcd defined) */
 		static const char *const st[] = { "started", "started", "stopped", "removed" };
-		if (!v->in_spec)
-			return -EAGAIN;
-		snprintf(buf, size, "spec %s %s", v->name, st[scn_rng_below(g, 4)]);
+		snprintf(buf, size, "spec %s %s", v->name, st[scn_rng_below(g, v->in_spec ? 4 : 3)]);
 	}
 	return 0;
 }
@@ -1284,6 +1379,8 @@ static const struct scn_statement statements[] = {
 	{ "leader", st_leader, "[lose]  one leader pass (lose: its patch never commits)" },
 	{ "act", st_each, "NODE|all  kvmcd acts on the records" },
 	{ "list", st_each, "NODE|all  kvmcd lists libvirt into its section" },
+	{ "list-begin", st_each, "NODE|all  a listing starts: it sees the world as it is now" },
+	{ "list-end", st_each, "NODE|all  ... and comes in late: its section follows it" },
 	{ "step", st_step, " act all, list all, leader" },
 	{ "settle", st_settle, "[MAX]  steps until nothing changes" },
 	{ "finish", st_job, "VM|all  the libvirt job completes" },
