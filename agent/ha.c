@@ -42,6 +42,7 @@
 #include "core.h"
 #include "fencing/fence.h"
 #include "fencing/watchdog.h"
+#include "handover.h"
 #include "ha.h"
 #include "leader-ontap.h"
 #include "macros.h"
@@ -497,16 +498,20 @@ static const json_t *section_of(struct ha *h, const char *node)
 	return NULL;
 }
 
-/* It lists no running domain of a VM the records give another node (fence.h's `clean`). */
+/* Its VM service has listed its libvirtd and lists no domain that may run (running, paused, or
+ * "unknown": not listed since its last op) of a VM the records give another node (fence.h's
+ * `clean`). A node whose VM service has not published yet is not clean. */
 static bool node_clean(struct ha *h, const char *node, const json_t *sec)
 {
-	const json_t *v, *records = service_records(h->ctx);
+	const json_t *v, *records = service_records(h->ctx), *vms = json_object_get(sec, "vms");
 	const char *vm;
 	char key[300];
 
-	json_object_foreach(json_object_get(sec, "vms"), vm, v) {
+	if (!json_is_object(vms))
+		return false;
+	json_object_foreach((json_t *)vms, vm, v) {
 		const char *st = json_string_value(json_object_get(v, "state")), *owner;
-		if (!st || (strcmp(st, "running") && strcmp(st, "paused")))
+		if (!handover_state_may_run(st))
 			continue;
 		snprintf(key, sizeof(key), "vm/%s", vm);
 		owner = json_string_value(json_object_get(json_object_get(records, key), "owner"));
@@ -590,7 +595,8 @@ static void history_add(struct ha *h, json_t *patch, const char *node, const str
 		return;
 	utc_now(at);
 	json_array_append_new(hist, json_pack("{s:s,s:s,s:I,s:s,s:s?,s:s,s:s?,s:s?}", "node", node, "status",
-					      r ? fence_status_name(r->status) : "cleared", (json_int_t)(r ? r->failure : 0),
+					      r ? fence_status_name(r->status) : "cleared", "failure",
+					      (json_int_t)(r ? r->failure : 0),
 					      "loss", r ? fence_loss_name(r->loss) : "", "method",
 					      r && (r->status == FENCE_CONFIRMED || r->status == FENCE_UNFENCING)
 						      ? fence_method_name(r->confirmed_by)
