@@ -48,6 +48,10 @@
 #include "coord/spec/vm.h"
 #include "macros.h"
 #ifdef HAVE_ONTAP_CHECK
+#include <dlfcn.h>
+#include <limits.h>
+
+#include "ontap-module.h"
 #include "resources/ontap/ontap-check.h"
 #endif
 
@@ -788,7 +792,25 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 	if (load_config(ctl, true) < 0)
 		return EXIT_OTHER;
 #ifdef HAVE_ONTAP_CHECK
-	return ontap_check_run(&ctl->cfg->ontap, json, stdout);
+	{
+		/* the check lives in the ONTAP module (ontap-module.h): kvmcctl itself does not link
+		 * libcurl, which would cost every other command its start-up time */
+		_cleanup_free_ char *error = NULL;
+		char path[PATH_MAX];
+		typeof(ontap_check_run) *check;
+		void *h;
+
+		if (ontap_module_open(&h, path, &error) < 0) {
+			fprintf(stderr, "kvmcctl: %s\n", error ? error : "cannot load the ONTAP client module");
+			return EXIT_OTHER;
+		}
+		*(void **)&check = dlsym(h, "ontap_check_run");
+		if (!check) {
+			fprintf(stderr, "kvmcctl: the ONTAP client module %s lacks ontap_check_run\n", path);
+			return EXIT_OTHER;
+		}
+		return check(&ctl->cfg->ontap, json, stdout);
+	}
 #else
 	(void)json;
 	fputs("kvmcctl: this build has no ONTAP client (resources/ontap was not built)\n", stderr);

@@ -13,7 +13,7 @@
 #include "leader-ontap.h"
 #include "timing.h"
 #include "macros.h"
-#include "ontap-abi.h"
+#include "ontap-module.h"
 #include "resources/ontap/ontap-client.h"
 #include "resources/ontap/ontap.h"
 #include "resources/ontap/ontap-fence.h"
@@ -52,65 +52,19 @@ static struct {
 #undef ONTAP_FN_FIELD
 } ontap_dl;
 
-#define ONTAP_MODULE_NAME "kvmcd-ontap.so"
-
-/*
- * Which file to load, in this order:
- *  1. $KVMCD_ONTAP_MODULE, if set (a relocated build tree, a test); secure_getenv(), so never for
- *     a set-id kvmcd.
- *  2. kvmcd run from its meson build tree: <build>/agent/kvmcd, recognised by <build>/meson-info/
- *     (meson's marker of a build dir) next to the directory of /proc/self/exe, loads
- *     <build>/resources/ontap/kvmcd-ontap.so, the module of that very build (not an installed
- *     one of another version or one built without the ASan runtime this binary carries), however
- *     it is started: any cwd, through a symlink, inside tests/multinode's namespaces. There is
- *     no fallback to the installed module from a build tree: mixing builds fails loudly instead.
- *  3. Otherwise the installed module, KVMCD_ONTAP_MODULE_PATH (<libdir>/kvmcd/kvmcd-ontap.so, a
- *     private directory off the loader's path). An installed /usr/sbin/kvmcd would only look at
- *     /usr/meson-info, which is no build tree.
- * Always an absolute path: dlopen() never searches LD_LIBRARY_PATH or the cache for it.
- */
-static const char *ontap_module_path(char *buf, size_t size)
-{
-	const char *env = secure_getenv("KVMCD_ONTAP_MODULE");
-	char exe[PATH_MAX];
-	char *slash;
-	struct stat st;
-	ssize_t n;
-
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		/* <build>/agent/kvmcd -> <build> (a " (deleted)" suffix only touches the last part). */
-		for (int i = 0; i < 2 && (slash = strrchr(exe, '/')); i++)
-			*slash = 0;
-		if (exe[0] == '/' && (size_t)snprintf(buf, size, "%s/meson-info", exe) < size &&
-		    stat(buf, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    (size_t)snprintf(buf, size, "%s/resources/ontap/" ONTAP_MODULE_NAME, exe) < size)
-			return buf;
-	}
-	return KVMCD_ONTAP_MODULE_PATH;
-}
-
 /* 0, or -errno with *error (owned) naming the file and dlerror()'s reason. */
 static int ontap_module_load(char **error)
 {
-	char buf[PATH_MAX];
-	const char *path, *why;
+	char path[PATH_MAX];
+	const char *why;
 	void *h;
+	int r;
 
 	if (ontap_dl.handle)
 		return 0;
-	path = ontap_module_path(buf, sizeof(buf));
-	/* RTLD_NOW: a module with an unresolvable symbol fails here, not mid-request. */
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		why = dlerror();
-		if (asprintf(error, "cannot load the ONTAP client module %s: %s", path, why ? why : "unknown error") < 0)
-			*error = NULL;
-		return -ELIBACC;
-	}
+	r = ontap_module_open(&h, path, error);
+	if (r < 0)
+		return r;
 #define ONTAP_FN_RESOLVE(name)                                                                     \
 	*(void **)&ontap_dl.name = dlsym(h, #name);                                                \
 	if (!ontap_dl.name) {                                                                      \
@@ -121,22 +75,6 @@ static int ontap_module_load(char **error)
 		memset(&ontap_dl, 0, sizeof(ontap_dl));                                            \
 		dlclose(h);                                                                        \
 		return -ELIBBAD;                                                                   \
-	}
-	/* first the stamp: no pointer of a module built against other headers is ever called */
-	{
-		const char *(*abi)(void);
-		const char *theirs;
-		*(void **)&abi = dlsym(h, "ontap_module_abi");
-		theirs = abi ? abi() : NULL;
-		if (!theirs || strcmp(theirs, KVMCD_ONTAP_ABI) != 0) {
-			if (asprintf(error, "the ONTAP client module %s is not this kvmcd's (its ABI stamp %s, this "
-				     "kvmcd's %s): it comes from another build or version; install the matching "
-				     "module or restart kvmcd after an upgrade", path, theirs ? theirs : "missing",
-				     KVMCD_ONTAP_ABI) < 0)
-				*error = NULL;
-			dlclose(h);
-			return -ELIBBAD;
-		}
 	}
 	ONTAP_MODULE_SYMBOLS(ONTAP_FN_RESOLVE)
 #undef ONTAP_FN_RESOLVE

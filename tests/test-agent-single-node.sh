@@ -275,6 +275,12 @@ if [ -x "$SIM" ]; then
 	bad=$(jq -c --arg e "$epoch" 'select(.node != "n1" or .epoch != $e)' "$T/sim.log")
 	[ -z "$bad" ] && ok "every ONTAP request came from n1 under epoch $epoch" || fail "requests not stamped by the leader: $bad"
 	grep -q "S3cret-pw" "$T/kvmcd.log" && fail "the ONTAP password appears in kvmcd's log" || ok "password not in the log"
+	# kvmcctl ontap check runs in the same module (kvmcctl does not link libcurl: it dlopens it)
+	in_node "$KVMCCTL" ontap check -c "$T/kvmcd.conf" --json >"$T/check.json" 2>"$T/check.err"; rc=$?
+	[ $rc = 0 ] && [ "$(jq -r '"\(.ok) \(.svm.state)"' "$T/check.json")" = "true running" ] &&
+		ok "kvmcctl ontap check through the module: ok, SVM running" ||
+		{ fail "kvmcctl ontap check: exit $rc"; cat "$T/check.json" "$T/check.err"; }
+	ldd "$KVMCCTL" | grep -q libcurl && fail "kvmcctl links libcurl" || ok "kvmcctl does not link libcurl"
 	kill -KILL "$COROSYNC_PID"
 	wait_until 5 "corosync gone: the ONTAP link has no leadership" jq_is '.ontap.leader_epoch' 0
 	stop_pid "$KVMCD_PID"; KVMCD_PID=""
