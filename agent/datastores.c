@@ -31,6 +31,10 @@
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
 #define FORMATTER_POLL_USEC (USEC_PER_SEC / 10) /* the formatter's section, not the device */
+/* A step's result is published at most this late: the section carries every datastore, and 50
+ * datastores walked at once end a step every few ms -- each publish is multicast to every node
+ * and read by each (the leader, the formatter's peers); one for a burst is enough. */
+#define PUBLISH_DELAY_USEC (USEC_PER_SEC / 50)
 
 enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_GROW, STEP_POOL, STEP_DONE,
 	    STEP_POOL_REMOVE, STEP_UMOUNT, STEP_DETACH, STEP_GONE };
@@ -79,6 +83,7 @@ struct datastores {
 	bool may_act;
 	sd_event_source *timer;      /* owned: the next reconcile */
 	sd_event_source *kick;       /* owned: a reconcile from the loop, soon */
+	sd_event_source *publish_timer; /* owned: publish_soon()'s */
 };
 
 static uint64_t now_usec(struct datastores *d)
@@ -142,6 +147,8 @@ static void publish(struct datastores *d)
 	json_t *sec = json_object(), *dss = json_object();
 	int r;
 
+	if (d->publish_timer)
+		sd_event_source_set_enabled(d->publish_timer, SD_EVENT_OFF); /* this one says it all */
 	if (!sec || !dss) {
 		json_decref(sec);
 		json_decref(dss);
@@ -158,6 +165,28 @@ static void publish(struct datastores *d)
 		klog(service_log(d->ctx), LOG_WARNING, "Cannot publish this node's datastore section: %s",
 		     error ? error : strerror(-r));
 	json_decref(sec);
+}
+
+static int on_publish(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	publish(userdata);
+	return 0;
+}
+
+/* Publishes within PUBLISH_DELAY, once for whatever changes until then. */
+static void publish_soon(struct datastores *d)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (!d->publish_timer) {
+		publish(d);
+		return;
+	}
+	sd_event_source_get_enabled(d->publish_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	sd_event_source_set_time(d->publish_timer, now_usec(d) + PUBLISH_DELAY_USEC);
+	sd_event_source_set_enabled(d->publish_timer, SD_EVENT_ONESHOT);
 }
 
 static void set_status(struct ds_local *l, const char *key, json_t *v /* taken */)
@@ -308,7 +337,7 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 			klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is detached from this node", l->name);
 	}
 	set_status(l, "step", json_string(step_names[l->step]));
-	publish(d);
+	publish_soon(d);
 	kick(d);
 }
 
@@ -743,11 +772,15 @@ static void reconcile(struct datastores *d)
 		{
 			const json_t *e;
 			size_t k;
+			/* Kept only when it changed: this runs after every step of every datastore. */
 			json_array_foreach(json_object_get(service_spec(d->ctx), "datastores"), k, e)
 				if (json_is_string(json_object_get(e, "name")) &&
 				    strcmp(json_string_value(json_object_get(e, "name")), l->name) == 0) {
-					json_decref(l->last_spec);
-					l->last_spec = json_pack("{s[O]}", "datastores", e);
+					if (!json_equal(json_array_get(json_object_get(l->last_spec, "datastores"), 0), e)) {
+						json_decref(l->last_spec);
+						l->last_spec = json_pack("{s[O]}", "datastores", e);
+					}
+					break;
 				}
 		}
 		walk(d, l, &specs[i], rec);
@@ -1077,6 +1110,7 @@ static void svc_free(void *state)
 	 * owned (host.h). */
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->kick);
+	sd_event_source_disable_unref(d->publish_timer);
 	while (d->list) {
 		struct ds_local *l = d->list;
 		d->list = l->next;
@@ -1127,6 +1161,11 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		r = sd_event_add_defer(service_event(ctx), &d->kick, on_kick, d);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(d->kick, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(service_event(ctx), &d->publish_timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC / 1000,
+				      on_publish, d);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->publish_timer, SD_EVENT_OFF);
 	if (r < 0 || asprintf(&d->run_dir, "%s/host", cfg->run_dir) < 0) {
 		if (asprintf(error, "the datastore service cannot start: %s", strerror(r < 0 ? -r : ENOMEM)) < 0)
 			*error = NULL;

@@ -75,10 +75,11 @@ static uint64_t sections_signature(struct leader_ds *l)
 	_cleanup_free_ char *text = NULL;
 	size_t n = 0;
 
-	if (!sig || ds_spec_list(service_spec(l->ctx), &specs, &n) < 0) {
-		json_decref(sig);
+	if (!sig)
 		return 0;
-	}
+	/* No spec yet (or none with datastores): every attached datastore counts. */
+	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0)
+		n = 0;
 	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v) {
 		const json_t *sec = json_object_get(v, "section"), *inv = json_object_get(sec, INVENTORY_SECTION_KEY), *st;
 		json_t *attached = json_array();
@@ -134,11 +135,13 @@ static uint64_t committed_signature(struct leader_ds *l)
 	size_t n = 0;
 	const char *k;
 
-	if (!sig || !recs || ds_spec_list(spec, &specs, &n) < 0) {
+	if (!sig || !recs) {
 		json_decref(sig);
 		json_decref(recs);
 		return 0; /* unknown: differs from any real signature but 0, so the loop runs */
 	}
+	if (ds_spec_list(spec, &specs, &n) < 0)
+		n = 0; /* no spec yet: every ds/ record counts */
 	json_object_foreach((json_t *)records, k, v) {
 		bool in_spec = false;
 
@@ -359,7 +362,7 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 	json_object_foreach((json_t *)records, k, v) {
 		struct dsplan_removal *rm;
 		bool in_spec = false;
-		const char *proto = js(v, "protocol");
+		const char *proto = js(v, "protocol"), *sk;
 
 		if (strncmp(k, "ds/", 3) != 0 || !proto)
 			continue;
@@ -378,7 +381,10 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		rm->destroy_data = ds_destroy_data_has(spec, rm->name);
 		/* Nodes whose section still says it is attached. */
 		rm->attached_on = (const char *const *)(b->strs + b->n_strs);
-		json_object_foreach((json_t *)secs, k, x) {
+		/* Its own key variable: json_object_foreach() steps on from the key it holds, so
+		 * reusing `k` here made the walk over the records go on inside the sections and
+		 * miss every removal recorded after this one. */
+		json_object_foreach((json_t *)secs, sk, x) {
 			const json_t *st = json_object_get(json_object_get(json_object_get(x, "section"), "datastores"),
 							   rm->name);
 			if (json_is_true(json_object_get(st, "attached")) && b->n_strs < b->cap_strs) {
@@ -1211,8 +1217,8 @@ void leader_ds_kick(struct leader_ds *l)
 		return;
 	sig = committed_signature(l);
 	/* A commit of nothing the plan reads (mostly this loop's own records) changes no plan: no
-	 * second read of ONTAP for it. A run in progress has read what it needs already. */
-	if (sig && sig == l->committed_sig)
+	 * second read of ONTAP for it, unless a run is in progress (what it read may be older). */
+	if (sig && sig == l->committed_sig && !l->running)
 		return;
 	run(l);
 }
