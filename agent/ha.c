@@ -1076,8 +1076,8 @@ static json_t *cmd_history(void *state, uint64_t conn_id, json_t *req)
 				json_array_append_new(fences, e);
 			}
 		}
-	return json_pack("{s:b,s:b,s:o,s:O}", "ok", 1, "armed", !json_object_get(records, "ha/armed"), "fences", fences,
-			 "history", json_is_array(hist) ? (json_t *)hist : json_array());
+	return json_pack("{s:b,s:b,s:o,s:o}", "ok", 1, "armed", !json_object_get(records, "ha/armed"), "fences", fences,
+			 "history", json_is_array(hist) ? json_incref((json_t *)hist) : json_array());
 }
 
 static const struct service_command commands[] = {
