@@ -594,6 +594,7 @@ static void test_jobs(void)
 
 	reset("jobs");
 	c = client_new("node-a", 1);
+	ontap_client_set_return_timeout(c, 0); /* the polls are under test: 202 at once */
 	/* failure inside the job: integer code + message */
 	sim_fault(&S, "{\"type\":\"job_failure\",\"method\":\"POST\",\"path\":\"/api/storage/volumes\",\"count\":1,"
 		      "\"code\":917534,\"message\":\"Size \\\"1GB\\\" is too small.\"}");
@@ -625,6 +626,7 @@ static void test_jobs(void)
 		o.job_timeout_ms = 800;
 		CHECK(ontap_client_new_for_test(&c2, ev, &o, "node-a", getuid(), NULL) == 0);
 		ontap_client_set_epoch(c2, 1, true);
+		ontap_client_set_return_timeout(c2, 0);
 		sim_fault(&S, "{\"type\":\"job_hang\",\"method\":\"POST\",\"path\":\"/api/storage/volumes\",\"count\":1}");
 		CHECK(RUN(w, ontap_volume_ensure(c2, &(struct ontap_volume_spec) { .name = "hang", .size = 1ULL << 30,
 			.aggregate = "aggr1" }, wait_done, &w)) == -ETIME);
@@ -651,6 +653,26 @@ static void test_jobs(void)
 	OK(w, ontap_cluster_discover(c, wait_done, &w));
 	CHECK(ontap_cg_ensure(c, "cg", (const char *const[]) { "j2" }, 1, wait_done, &w) == -EOPNOTSUPP);
 	CHECK(ontap_lifs_list(c, ONTAP_LIF_NVME_TCP, wait_done, &w) == -EOPNOTSUPP);
+	wait_reset(&w);
+	sim_control(&S, "POST", "/_sim/config", "{\"ontap_version\":\"9.14.1\"}");
+	OK(w, ontap_cluster_discover(c, wait_done, &w));
+
+	/* by default a mutation waits for its job in the same round trip (return_timeout): the
+	 * answer is final (201), no 202 and no job poll */
+	ontap_client_set_return_timeout(c, 15);
+	sim_log_mark(&S);
+	OK(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "j3", .size = 1ULL << 30,
+		.aggregate = "aggr1" }, wait_done, &w));
+	CHECK(w.uuid[0]);
+	CHECK(sim_log_count(&S, "return_timeout=15", "\"status\":201") == 1);
+	CHECK(sim_log_count(&S, "/api/storage/volumes", "\"status\":202") == 0);
+	CHECK(sim_log_count(&S, "/api/cluster/jobs/", NULL) == 0);
+	/* a job that fails inside the wait: the job's code, at once */
+	sim_fault(&S, "{\"type\":\"job_failure\",\"method\":\"POST\",\"path\":\"/api/storage/volumes\",\"count\":1,"
+		      "\"code\":917534,\"message\":\"Size \\\"1GB\\\" is too small.\"}");
+	CHECK(RUN(w, ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = "j4", .size = 1ULL << 30,
+		.aggregate = "aggr1" }, wait_done, &w)) == -EINVAL);
+	CHECK(w.err.code == 917534);
 	wait_reset(&w);
 	ontap_client_free(c);
 }

@@ -629,7 +629,20 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 		return -ENOMEM;
 	req->client = c;
 	req->method = strdup(method);
-	req->path = strdup(path_from_root);
+	/*
+	 * A mutation asks ONTAP to answer when its job is done (return_timeout, 1-120 s; notes §3):
+	 * the final answer (200/201, or the job's error) comes in the same round trip instead of a
+	 * 202 and job polls, so the next operation of a chain (volume -> LUN -> map) starts as soon
+	 * as ONTAP is done, not at the next poll. Half the request timeout, so ONTAP answers (with a
+	 * 202 and the job, polled as before) well before curl gives up on the request.
+	 */
+	if (mutating && c->return_timeout_s && !strstr(path_from_root, "return_timeout=")) {
+		if (asprintf(&req->path, "%s%creturn_timeout=%u", path_from_root,
+			     strchr(path_from_root, '?') ? '&' : '?', c->return_timeout_s) < 0)
+			req->path = NULL;
+	} else {
+		req->path = strdup(path_from_root);
+	}
 	req->body = body ? strdup(body) : NULL;
 	if (!req->method || !req->path || (body && !req->body)) {
 		free(req->method); free(req->path); free(req->body); free(req);
@@ -756,6 +769,7 @@ int ontap_client_new_for_test(struct ontap_client **ret, sd_event *event,
 	c->job_timeout_ms = opts->job_timeout_ms ?: 600000;
 	c->retry = ONTAP_RETRY_POLICY_DEFAULT;
 	c->job_poll_initial = 250 * USEC_PER_MSEC;
+	c->return_timeout_s = c->request_timeout_ms / 2000 < 1 ? 1 : c->request_timeout_ms / 2000 > 120 ? 120 : c->request_timeout_ms / 2000;
 	c->job_poll_max = 2 * USEC_PER_SEC;
 	if (getrandom(&c->rng, sizeof c->rng, GRND_NONBLOCK) != sizeof c->rng || c->rng == 0)
 		c->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t) getpid();
@@ -847,6 +861,11 @@ const char *ontap_client_svm(struct ontap_client *c) { return c->svm; }
 void ontap_client_set_retry_policy(struct ontap_client *c, const struct ontap_retry_policy *p)
 {
 	c->retry = *p;
+}
+
+void ontap_client_set_return_timeout(struct ontap_client *c, unsigned seconds)
+{
+	c->return_timeout_s = seconds > 120 ? 120 : seconds;
 }
 
 void ontap_client_set_job_poll(struct ontap_client *c, uint64_t initial_usec, uint64_t max_usec)

@@ -571,8 +571,10 @@ static void exec_pump(struct execute *e)
 			/* The plan asks to ensure only what its read saw missing (datastore-plan.h):
 			 * create it at once (ontap-internal.h says what the flag changes). */
 			e->client->ensure_seen_missing = is_ensure(e->ops[i].kind);
+			e->client->ops_urgent = e->ops[i].n_after > 0;
 			r = exec_one(e, q);
 			e->client->ensure_seen_missing = false;
+			e->client->ops_urgent = false;
 			if (r < 0) {
 				/* Not started (no callback will come): recorded as this op's failure. */
 				_cleanup_free_ char *opj = dsplan_op_json(q->op);

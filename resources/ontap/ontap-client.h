@@ -111,6 +111,10 @@ void ontap_client_epoch_changed(struct ontap_client *c);
 int ontap_client_current_epoch(struct ontap_client *c, uint64_t *epoch);
 
 void ontap_client_set_retry_policy(struct ontap_client *c, const struct ontap_retry_policy *p);
+/* return_timeout on every mutation (0-120 s; default half the request timeout): ONTAP answers
+ * when the job is done, or with a 202 + job after that long (then polled). 0: always 202 + polls
+ * (tests of the polling). */
+void ontap_client_set_return_timeout(struct ontap_client *c, unsigned seconds);
 /* Job polling: first poll after initial, ×1.5 per poll up to max (defaults 250 ms, 2 s). */
 void ontap_client_set_job_poll(struct ontap_client *c, uint64_t initial_usec, uint64_t max_usec);
 

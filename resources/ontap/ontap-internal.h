@@ -61,6 +61,7 @@ struct ontap_client {
 	unsigned request_timeout_ms, job_timeout_ms;
 	struct ontap_retry_policy retry;
 	uint64_t job_poll_initial, job_poll_max;
+	unsigned return_timeout_s;      /* return_timeout= on mutations; 0: none (202 + polls) */
 
 	uint64_t epoch;
 	bool epoch_valid;
@@ -85,6 +86,11 @@ struct ontap_client {
 	 * lookup (ONTAP answering "exists" makes it read and verify the object as always), and a
 	 * create ONTAP accepted is done without re-reading it (the caller's next read does). */
 	bool ensure_seen_missing;
+	/* Set by the same caller around starting an op that continues a chain (a LUN after its
+	 * volume, a map after its LUN): its requests go to the front of the queue (ONTAP_REQ_URGENT),
+	 * so a chain already under way finishes before the next wave's first steps -- the datastores
+	 * that were started become ready first, instead of all of them at the end. */
+	bool ops_urgent;
 };
 
 void ontap_log(struct ontap_client *c, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -66,6 +66,8 @@ struct op {
 	bool reread_after_create;           /* ignore return_records: always re-read */
 	bool wait_settled;                  /* PATCH/ACTION: re-read while verify says -EAGAIN */
 	bool follow_created;                /* ACTION: re-read the created record (collection/uuid) */
+	bool urgent;                        /* every request at the front of the queue
+					     * (client->ops_urgent when it started) */
 	bool seen_missing;                  /* ENSURE: the caller has just read that the object is
 					     * missing and reads again after (client->ensure_seen_missing):
 					     * POST without a lookup, no re-read after a create */

@@ -149,6 +149,7 @@ int op_new(struct ontap_client *c, enum op_kind kind, const char *what, const ch
 	op->userdata = userdata;
 	op->mutating = kind == OP_ENSURE || kind == OP_DELETE || kind == OP_PATCH || kind == OP_ACTION;
 	op->seen_missing = kind == OP_ENSURE && c->ensure_seen_missing;
+	op->urgent = c->ops_urgent;
 	if (!op->name) {
 		op_free(op);
 		return -ENOMEM;
@@ -279,7 +280,7 @@ static void step_reread(struct op *op);
 
 static int submit(struct op *op, const char *method, const char *path, const json_t *body, unsigned flags)
 {
-	int r = ontap_client_request(op->client, method, path, body, flags,
+	int r = ontap_client_request(op->client, method, path, body, flags | (op->urgent ? ONTAP_REQ_URGENT : 0),
 				     op->mutating ? op->epoch : 0, on_reply, op);
 	if (r == -ESTALE)
 		ontap_error_setf(&op->err, r, "not the leader any more (epoch %" PRIu64 "); %s not sent",
