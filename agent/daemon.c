@@ -459,7 +459,11 @@ uint64_t service_acting_epoch(const struct service_ctx *ctx)
 const char *service_cluster_id(const struct service_ctx *ctx) { return core_cluster_id(ctx->d->core); }
 bool service_healthy(const struct service_ctx *ctx)
 {
-	return core_is_quorate(ctx->d->core) && core_leader_id(ctx->d->core) != 0 && cpg_glue_is_connected(ctx->d->glue);
+	/* coord/timeouts.h 5.: connected, quorate, not stalled. NOT "has a leader": when the leader
+	 * fails, the quorate survivors are without one for a moment (the view change, the
+	 * election); were that unhealthy, every survivor would stop its HA guests at once -- one
+	 * host's failure would take down every HA VM of the cluster. */
+	return core_is_quorate(ctx->d->core) && !core_is_stalled(ctx->d->core) && cpg_glue_is_connected(ctx->d->glue);
 }
 int service_departure(const struct service_ctx *ctx, const char *name, uint32_t *reason, uint64_t *view,
 		      uint64_t *at_usec)

@@ -75,9 +75,10 @@ bool service_is_acting(const struct service_ctx *ctx);
 /* The epoch this node acts in as leader, 0 when it does not act. */
 uint64_t service_acting_epoch(const struct service_ctx *ctx);
 /*
- * Connected to corosync, in a quorate view that has a leader (the majority-of-expected rule
- * included): the HA service feeds its watchdog only then, and the VM service stops its HA
- * guests when it is not (issue 9; coord/timeouts.h 4. and 5.).
+ * Connected to corosync, in a quorate view (the majority-of-expected rule included), not
+ * stalled: the HA service feeds its watchdog only then, and the VM service stops its HA guests
+ * when it is not (issue 9; coord/timeouts.h 4. and 5.). A quorate view between leaders (the
+ * election after a leader's failure) is healthy.
  */
 bool service_healthy(const struct service_ctx *ctx);
 /*

@@ -1063,7 +1063,7 @@ static void node_forget(struct vms *d, const struct vm_spec *specs, size_t n)
 }
 
 /*
- * Issue 9: a node that was in a led quorate view and is not any more stops its HA guests at
+ * Issue 9: a node that was in a quorate view and is not any more (service_healthy) stops its HA guests at
  * once, hard (it may be fenced, and the survivors restart them after the watchdog deadline,
  * which counts on this; coord/timeouts.h 5.). A kvmcd that has not been healthy since it
  * started (a restart within the agent grace) stops nothing: its guests are still its own.
@@ -1083,7 +1083,7 @@ static void isolation_stop(struct vms *d)
 		struct vm_local *l = specs[i].ha.enabled && runs_here(d, specs[i].name) ? local_get(d, specs[i].name, true) : NULL;
 		if (!l || l->busy)
 			continue;
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': this node is no longer in a quorate led view: stopping "
+		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': this node is no longer in a quorate view: stopping "
 		     "the HA guest at once (it may be restarted elsewhere once this node counts as fenced)", specs[i].name);
 		l->busy = true;
 		if (d->dom->stop(&d->host, specs[i].name, 0, on_op, l) < 0)

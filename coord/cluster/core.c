@@ -2376,6 +2376,7 @@ uint64_t core_state_version(const struct core *c) { return c->version; }
 uint64_t core_state_hash(const struct core *c) { return c->hash; }
 bool core_is_synced(const struct core *c) { return c->phase == PHASE_SYNCED && !c->stalled; }
 bool core_is_quorate(const struct core *c) { return c->quorate; }
+bool core_is_stalled(const struct core *c) { return c->stalled; }
 
 const json_t *core_records(const struct core *c) { return c->records; }
 const json_t *core_node_sections(const struct core *c) { return c->sections; }

@@ -285,5 +285,6 @@ uint64_t core_committed_version(const struct core *c);
 uint64_t core_state_hash(const struct core *c);
 bool core_is_synced(const struct core *c);
 bool core_is_quorate(const struct core *c);
+bool core_is_stalled(const struct core *c);       /* no delivery for stall_timeout (core.h 5.) */
 /* Why there is no leader right now, for status ("" when there is one). */
 const char *core_no_leader_reason(const struct core *c);
