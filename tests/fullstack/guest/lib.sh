@@ -371,7 +371,10 @@ sim_start() {
 
 # node_host_prepare: what a KVM host of an ONTAP cluster runs before kvmcd (the admin's or the
 # distribution's job, kvmcctl preflight checks it): iscsid, multipathd with NetApp's queueing,
-# the NVMe/TCP and cluster file system modules, libvirtd.
+# the NVMe/TCP and cluster file system modules, libvirtd. libvirtd listens on TCP without auth
+# (the test network only) for kvmcd's peer-to-peer live migrations ([vms] migration_uri's default
+# qemu+tcp://{node}/system) with a host UUID of its own (the guests' SMBIOS gives none:
+# fullstack-vm.md pitfall 9), and virtlogd runs for the qemu driver.
 node_host_prepare() {
 	modprobe -a iscsi_tcp sd_mod sg scsi_dh_alua nvme_tcp ocfs2 ocfs2_stack_user gfs2 ||
 		fail "host: modprobe" || return 1
@@ -380,7 +383,11 @@ node_host_prepare() {
 	pgrep -x iscsid >/dev/null || iscsid || fail "host: iscsid did not start" || return 1
 	node_multipath_start || return 1
 	mkdir -p /var/lib/libvirt /run/libvirt /var/log/libvirt
-	pgrep -x libvirtd >/dev/null || libvirtd -d || fail "host: libvirtd did not start" || return 1
+	mkdir -p /etc/libvirt && grep -qs '^host_uuid_source' /etc/libvirt/libvirtd.conf ||
+		printf 'listen_tls = 0\nlisten_tcp = 1\nauth_tcp = "none"\nhost_uuid_source = "machine-id"\n' \
+			>>/etc/libvirt/libvirtd.conf || fail "host: libvirtd.conf" || return 1
+	pgrep -x virtlogd >/dev/null || virtlogd -d || fail "host: virtlogd did not start" || return 1
+	pgrep -x libvirtd >/dev/null || libvirtd -d --listen || fail "host: libvirtd did not start" || return 1
 	wait_until 60 "libvirtd answers" virsh -c qemu:///system version
 }
 
@@ -422,3 +429,18 @@ EOC
 	wait_until 60 "kvmcd answers" kvmcctl status
 }
 kvmcctl() { /opt/kvmcd/kvmcctl --socket /run/kvmcd/kvmcd.sock "$@"; }
+
+# dlm_lockdebug LOCKSPACE RESOURCE: the resource's block of `dlm_tool lockdebug LOCKSPACE`
+# (debugfs mounted first); nothing when this node's DLM knows no such resource (or has not
+# joined the lockspace).
+dlm_lockdebug() {
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug ||
+		fail "cannot mount debugfs (dlm_tool lockdebug reads it)" || return 1
+	dlm_tool lockdebug "$1" 2>/dev/null | awk -v r="\"$2\"" '/^Resource /{p = ($NF == r)} p && NF'
+}
+# dlm_held_here LOCKSPACE RESOURCE: a lock of THIS node is granted in EX mode on the resource
+# (a master's copy of another node's lock carries "Remote: NODEID" and does not count).
+dlm_held_here() {
+	dlm_lockdebug "$1" "$2" |
+		awk '/^Granted/{g = 1; next} /^(Conversion|Waiting)/{g = 0} g && $2 == "EX" && !/Remote/{f = 1} END{exit !f}'
+}
