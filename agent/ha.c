@@ -816,7 +816,10 @@ static json_t *watchdog_json(struct ha *h)
 
 static void publish(struct ha *h)
 {
-	json_t *part = json_pack("{s:{s:o,s:O}}", "ha", "watchdog", watchdog_json(h), "requests", h->requests);
+	/* a copy of the requests: with a reference, h->published would hold h->requests itself, so
+	 * a request added later compared equal to what was "published" and never went out (ha
+	 * disarm / arm / node unfence then timed out) */
+	json_t *part = json_pack("{s:{s:o,s:o}}", "ha", "watchdog", watchdog_json(h), "requests", json_deep_copy(h->requests));
 	_cleanup_free_ char *error = NULL;
 
 	if (!part)
