@@ -232,6 +232,19 @@ apply_spec() {
 	return $rc
 }
 
+# ha_disarm I: `kvmcctl ha disarm` on node I, as an operator does for a maintenance window (issue
+# 9: no fencing and no recovery while disarmed). For tests about something else that keep a
+# node's kvmcd or host away longer than the agent grace (~7 s): with [ontap] configured the leader
+# would fence it, which is multinode-ha-failover's subject. Fails unless node I's status says
+# disarmed; ha_disarmed I checks it on any node (after a leader change too: a leader record).
+ha_disarmed() { [ "$(jget "$1" .ha.armed)" = false ]; }
+ha_disarm() {
+	local out
+	out=$("$CLUSTER" exec "$1" timeout 40 kvmcctl ha disarm 2>&1) || fail "n$1: kvmcctl ha disarm: $out"
+	log "n$1: kvmcctl ha disarm: $(tr '\n' ' ' <<<"$out")"
+	ha_disarmed "$1" || fail "n$1's status does not say HA is disarmed after kvmcctl ha disarm"
+}
+
 # A small valid spec (see coord/spec/spec.h): labels only.
 spec_json() { # KEY VALUE...
 	local args=()

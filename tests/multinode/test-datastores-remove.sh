@@ -52,6 +52,10 @@ mutations_after() {
 }
 
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+# n3's kvmcd stays away longer than the agent grace below: this test checks that a removal with
+# --destroy-data deletes nothing while n3 cannot confirm; with HA armed the leader would fence
+# n3 (DELETEs of its initiators: multinode-ha-failover's subject). A maintenance window: disarmed.
+ha_disarm 1
 SPEC='{"datastores":[{"name":"keep1","protocol":"iscsi","size":"2G"},
  {"name":"gone1","protocol":"nvme-tcp","size":"2G"},
  {"name":"gone2","protocol":"iscsi","size":"2G"}]}'
@@ -107,6 +111,7 @@ wait_until 60 "datastore show gone1 says it waits for n3 (not a member)" waits_n
 sleep 8
 assert_true "the gone1 volume is still on the array while n3 cannot confirm" volume_on_array gone1
 assert_eq "$(mutations_after "$m1" | grep -c DELETE)" 0 "no DELETE at all while n3 is away"
+assert_true "HA is still disarmed (n2's status)" ha_disarmed 2
 assert_true "kvmcctl status says gone1 is being destroyed" eval 'nx 2 kvmcctl status | grep -q "Removed: *datastore gone1: its volume is being DESTROYED"'
 assert_true "n3's libvirtd still has the gone1 pool (its kvmcd is down)" eval '! no_pool gone1 3'
 "$CLUSTER" start 3 kvmcd || fail "start kvmcd n3"

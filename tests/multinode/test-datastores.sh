@@ -28,6 +28,10 @@ nqn_of() { head -1 "$RUN/n$1/etc-nvme/hostnqn"; }
 mutations() { jq -c 'select(.method != "GET")' "$RUN/ontap/requests.log" | wc -l; }
 
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+# n3's kvmcd stays away longer than the agent grace below: this test checks that the DATASTORE
+# PLAN never takes a node's access away while it is away; with HA armed the leader would fence
+# n3 (multinode-ha-failover's subject). An operator's maintenance window: HA disarmed.
+ha_disarm 1
 SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"2G"},
  {"name":"ds2","protocol":"nvme-tcp","size":"2G","fs":"gfs2"},
  {"name":"nfs1","protocol":"nfs","size":"1G"}]}'
@@ -69,6 +73,7 @@ log "n3's kvmcd down and back: its access stays"
 sleep 12
 assert_eq "$(mutations)" "$m0" "no mutating ONTAP request while n3's kvmcd is down"
 assert_eq "$(access "initiator=$(iqn_of 3)" | jq '.luns | length')" 1 "n3 keeps its LUN"
+assert_true "HA is still disarmed (n2's status)" ha_disarmed 2
 "$CLUSTER" start 3 kvmcd || fail "start kvmcd n3"
 wait_until 60 "pools identical and active again" pools_ok
 
