@@ -175,7 +175,7 @@ counters() { "$FS" exec n1 sh_c 'grep -ao "C=[0-9A-F]\{8\}" "$1" | cut -c3-' "$V
 # counting N [CUTS]: the stream is 0, 1, 2, ... without a reset (a restarted guest), a repeat (a
 # second copy) or a gap, and has reached N. With CUTS, up to that many single values may be
 # missing: the line a migration's hand-over cut (the source QEMU on one node, the target on
-# another, appending to one file on OCFS2) was lost in each of 2 runs (... 143, 145 ...; 81, 83).
+# another, appending to one file on OCFS2) was lost in each of 3 runs (143, 145; 81, 83; 152, 154).
 counting() {
 	counters && python3 -c 'import sys
 v = [int(x, 16) for x in open(sys.argv[1]).read().split()]
