@@ -41,6 +41,11 @@ xml_of() { # NAME: the counter guest on the datastore, without a <uuid> (kvmcd g
 log "a datastore for the VMs' disks"
 wait_until 30 "a leader" all_agree_leader 1 2 3
 L=${AGREED_LEADER%/*}
+# vm1's owner loses its kvmcd for longer than the agent grace below: this test checks that
+# placement alone never re-places a VM whose owner left the view unfenced; with HA armed the
+# leader would fence that node and recover vm1 (multinode-ha-failover's subject). Disarmed, as an
+# operator does for a maintenance window.
+ha_disarm "$L"
 apply_spec "$L" '{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"}]}' || fail "apply: $APPLY_OUT"
 wait_until 60 "ds1 ready on the 3 nodes" nx 1 kvmcctl pool verify
 img=$(_mn_vm_built_image)
@@ -98,6 +103,7 @@ wait_until 30 "the others agree on a leader" all_agree_leader $others
 sleep 8
 assert_eq "$(running_on vm1)" "$o1" "vm1 still runs on $o1 only, its kvmcd gone"
 assert_eq "$(owner_of "${others%% *}" vm1)" "$o1" "the record still names $o1 (not fenced: never re-placed)"
+for i in $others; do assert_true "HA still disarmed (n$i's status)" ha_disarmed "$i"; done
 "$CLUSTER" start "$i1" kvmcd || fail "start kvmcd $o1"
 wait_until 30 "all agree on a leader" all_agree_leader 1 2 3
 sleep 5
