@@ -36,6 +36,7 @@ struct cpg_glue {
 	quorum_handle_t quorum;
 	votequorum_handle_t vq;
 	bool have_vq;                     /* votequorum is optional (no votes without it) */
+	bool two_node;                    /* votequorum's last info had VOTEQUORUM_INFO_TWONODE */
 	uint32_t nodeid;
 	sd_event_source *cpg_src;         /* owned; NULL once disconnected */
 	sd_event_source *quorum_src;      /* owned; NULL once disconnected */
@@ -349,6 +350,7 @@ static void on_quorum_notify(quorum_handle_t handle, uint32_t quorate, struct qu
 		if (e == CS_OK) {
 			total = info.total_votes;
 			expected = info.node_expected_votes;
+			g->two_node = (info.flags & VOTEQUORUM_INFO_TWONODE) != 0;
 		} else
 			klog(g->log, LOG_DEBUG, "votequorum_getinfo: %s", cs_text(e));
 	}
@@ -559,4 +561,5 @@ void cpg_glue_set_reconnect_max(struct cpg_glue *g, unsigned ms)
 }
 
 bool cpg_glue_is_connected(const struct cpg_glue *g) { return g->connected; }
+bool cpg_glue_is_two_node(const struct cpg_glue *g) { return g->two_node; }
 size_t cpg_glue_queued(const struct cpg_glue *g) { return g->n_queued; }

@@ -69,4 +69,6 @@ void cpg_glue_send(struct cpg_glue *g, uint8_t *data, size_t len);
 void cpg_glue_set_reconnect_max(struct cpg_glue *g, unsigned ms);
 
 bool cpg_glue_is_connected(const struct cpg_glue *g);
+/* votequorum runs with two_node (as its last info, read with each quorum notification, said). */
+bool cpg_glue_is_two_node(const struct cpg_glue *g);
 size_t cpg_glue_queued(const struct cpg_glue *g);

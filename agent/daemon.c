@@ -66,6 +66,7 @@ struct daemon {
 	struct api_server *api;         /* owned */
 	struct persist *persist;        /* owned: the state directory's lock, snapshot and journal */
 	sd_event_source *core_timer;    /* owned: fires at core_next_deadline() */
+	uint64_t notice_max_usec;       /* coord/timeouts.h: service_healthy's two-node grace */
 	sd_event_source *drain_src;     /* owned: defer source; enabled (ONESHOT) whenever an event
 					 * was fed, performs the queued actions on the next iteration */
 	sd_event_source *sig_term, *sig_int, *sig_hup; /* owned */
@@ -399,6 +400,7 @@ static void on_quorum(void *userdata, bool quorate, uint32_t total, uint32_t exp
 	/* The node list first: it tells the core whether this verdict already covers the ring a
 	 * NODEDOWN in the CPG view came from (CPG and quorum callbacks arrive in either order). */
 	core_quorum_nodes(d->core, nodes, n_nodes);
+	core_two_node(d->core, cpg_glue_is_two_node(d->glue));
 	core_quorum(d->core, now_usec(), quorate, total, expected);
 	schedule_drain(d);
 }
@@ -463,7 +465,23 @@ bool service_healthy(const struct service_ctx *ctx)
 	 * fails, the quorate survivors are without one for a moment (the view change, the
 	 * election); were that unhealthy, every survivor would stop its HA guests at once -- one
 	 * host's failure would take down every HA VM of the cluster. */
-	return core_is_quorate(ctx->d->core) && !core_is_stalled(ctx->d->core) && cpg_glue_is_connected(ctx->d->glue);
+	struct core *c = ctx->d->core;
+	uint64_t alone = core_two_node_alone_since(c);
+
+	/* A two-node cluster's lone survivor (core.h): healthy while it claims, at most notice_max
+	 * after it found itself alone -- the loser of the claim, or a survivor that cannot reach
+	 * ONTAP, then stops its HA guests and stops feeding exactly like an isolated host of a
+	 * bigger cluster (coord/timeouts.h 4., 5.), so the winner's watchdog deadline holds. Never
+	 * healthy alone before it has seen its peer (wait_for_all): its watchdog is not armed. */
+	if (alone && (!core_two_node_peer_seen(c) || now_usec() >= alone + ctx->d->notice_max_usec))
+		return false;
+	return core_is_quorate(c) && !core_is_stalled(c) && cpg_glue_is_connected(ctx->d->glue);
+}
+uint64_t service_claim_pending(const struct service_ctx *ctx) { return core_claim_pending(ctx->d->core); }
+void service_claim_won(struct service_ctx *ctx, uint64_t epoch)
+{
+	core_claim_won(ctx->d->core, now_usec(), epoch);
+	schedule_drain(ctx->d);
 }
 int service_departure(const struct service_ctx *ctx, const char *name, uint32_t *reason, uint64_t *view,
 		      uint64_t *at_usec)
@@ -990,6 +1008,7 @@ static int load_core(struct daemon *d)
 		return klog_errno(d->log, LOG_ERR, r, "The timeouts of %s do not fit together: %s; refusing to start",
 				  d->cfg->path, error ? error : strerror(-r));
 	cc.stall_timeout_usec = t.base.stall_timeout_usec;
+	d->notice_max_usec = t.notice_max_usec;
 	cc.heartbeat_usec = t.heartbeat_usec;
 	cc.quorum_grace_usec = t.quorum_grace_usec;
 	cc.lease_usec = t.leader_lease_usec + t.base.margin_usec;

@@ -27,8 +27,27 @@
  * unfenced). Its section says whether it is armed with this cluster's timeout. The VM service
  * stops the HA guests of a node that was healthy and no longer is (vms.c, isolation_stop).
  *
- * Not here yet: the two-node claim (claim.needed is always false: a two-node cluster still does
- * not lead alone), the DLM fence device, the ONTAP job listing after the quiet point.
+ * Two-node clusters (votequorum's two_node): the least invasive safe split of the work. The
+ * coordination core elects a lone survivor (a new epoch, the one the other half computes too)
+ * but holds it short of acting -- no LEADING, no may_act, so no service mutates ONTAP, patches
+ * records or places VMs -- until told its claim for that epoch is won (core.h
+ * core_claim_pending / core_claim_won). It stays healthy (fed watchdog, HA guests running) for
+ * at most notice_max after it found itself alone (daemon.c service_healthy), like an isolated
+ * host before it notices: the claim takes one ONTAP round trip, so the winner never stops its
+ * own guests, and the loser (or a survivor that cannot reach ONTAP) stops them and stops
+ * feeding on the same timeline the winner's watchdog level counts on.
+ *
+ * This service makes the claim, as the fence core decides it (claim.needed:
+ * service_claim_pending() names an epoch; peer_seen: this kvmcd saw a peer's section since it
+ * started or lost a claim, kept in memory -- a restart forgets it, which is the safe side),
+ * through leader_ontap_claim(). WON: service_claim_won(), the node acts and its first leader
+ * pass fences the peer like any failed host. LOST: nothing more -- the core never lets it act
+ * in that epoch, it turns unhealthy at notice_max (HA guests stopped, the watchdog resets the
+ * host), and it claims again only after it has seen its peer. Every other service needs no
+ * change.
+ *
+ * Not here yet: the DLM fence device, the ONTAP job listing after the quiet point, qdevice
+ * clusters (only votequorum's two_node flag is read).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -114,6 +133,11 @@ struct ha {
 	struct waiter *waiters;
 	uint64_t request_seq;
 	json_t *published;               /* owned: the section part last published */
+	/* the two-node claim (every node; only a lone survivor makes one) */
+	uint64_t claim_epoch;            /* the epoch claim_state is about */
+	enum fence_claim_state claim_state;
+	enum fence_claim_action claim_logged; /* last decision logged for claim_epoch */
+	bool peer_seen;                  /* another kvmcd's section seen since start / a lost claim */
 };
 
 static struct ha *the_ha; /* for callbacks that may outlive an attempt (ontap) */
@@ -911,8 +935,93 @@ static void waiters_check(struct ha *h)
 		publish(h);
 }
 
+static void on_claimed(void *userdata, int r, const struct ontap_claim_result *res, const struct ontap_error *err)
+{
+	struct ha *h = the_ha;
+	uint64_t epoch = (uint64_t)(uintptr_t)userdata;
+
+	(void)err;
+	if (!h || epoch != h->claim_epoch || h->claim_state != FENCE_CLAIM_STATE_PENDING)
+		return;
+	if (r < 0 || !res) {
+		klog(service_log(h->ctx), LOG_WARNING, "Two-node claim for epoch %" PRIu64 " not settled: %s; asking again",
+		     epoch, strerror(r < 0 ? -r : EIO));
+		h->claim_state = FENCE_CLAIM_STATE_NONE;
+		arm_timer(h, now_usec() + TICK_USEC);
+		return;
+	}
+	if (res->outcome == ONTAP_CLAIM_WON) {
+		klog(service_log(h->ctx), LOG_NOTICE, "Won the two-node claim '%s' for epoch %" PRIu64 "%s: acting alone",
+		     res->name, epoch, res->adopted ? " (an earlier request made it)" : "");
+		h->claim_state = FENCE_CLAIM_STATE_WON;
+		service_claim_won(h->ctx, epoch);
+	} else {
+		klog(service_log(h->ctx), LOG_CRIT,
+		     "Lost the two-node claim '%s' for epoch %" PRIu64 " to %s: fencing this node (HA guests stopped, watchdog no longer fed)",
+		     res->name, epoch, res->holder ? res->holder : "the peer");
+		h->claim_state = FENCE_CLAIM_STATE_LOST;
+		h->peer_seen = false;
+	}
+	kick(h);
+}
+
+/* The two-node claim of a lone survivor (header comment), as the fence core decides it. */
+static void claim_step(struct ha *h)
+{
+	uint64_t epoch = service_claim_pending(h->ctx);
+	struct fence_result *res = NULL;
+	struct fence_input in;
+	char claimant[CONFIG_HOST_NAME_MAX + 32];
+	int r;
+
+	if (json_object_size(service_node_sections(h->ctx)) >= 2)
+		h->peer_seen = true;
+	if (!epoch)
+		return;
+	if (epoch != h->claim_epoch) {
+		h->claim_epoch = epoch;
+		h->claim_state = FENCE_CLAIM_STATE_NONE;
+		h->claim_logged = FENCE_CLAIM_NONE;
+	}
+	/* acting: the core holds this leadership and waits only for the claim */
+	in = (struct fence_input){ .config = &h->fc, .acting = true,
+				   .armed = !json_object_get(service_records(h->ctx), "ha/armed"), .epoch = epoch,
+				   .claim = { .needed = true, .peer_seen = h->peer_seen, .state = h->claim_state },
+				   .now_usec = now_usec() };
+	r = fence_decide(&in, &res);
+	if (r < 0) {
+		klog(service_log(h->ctx), LOG_ERR, "Two-node claim for epoch %" PRIu64 ": the fence core refused its input: %s",
+		     epoch, strerror(-r));
+		return;
+	}
+	if (res->claim != h->claim_logged && res->claim != FENCE_CLAIM_MAKE && res->claim != FENCE_CLAIM_WAIT) {
+		h->claim_logged = res->claim;
+		if (res->claim == FENCE_CLAIM_WAIT_FOR_PEER)
+			klog(service_log(h->ctx), LOG_WARNING,
+			     "Alone in a two-node cluster without having seen the peer since this kvmcd started or lost a claim: not claiming epoch %" PRIu64 ", nobody acts here until the peer is back",
+			     epoch);
+		else if (res->claim == FENCE_CLAIM_NONE && !in.armed)
+			klog(service_log(h->ctx), LOG_WARNING, "Alone in a two-node cluster while HA is disarmed: no claim, nobody acts");
+	}
+	if (res->claim == FENCE_CLAIM_MAKE) {
+		snprintf(claimant, sizeof(claimant), "%s/%" PRIu64, me(h), h->started_usec);
+		r = leader_ontap_claim(epoch, claimant, on_claimed, (void *)(uintptr_t)epoch);
+		if (r < 0) {
+			klog(service_log(h->ctx), LOG_ERR, "Cannot make the two-node claim for epoch %" PRIu64 ": %s", epoch,
+			     r == -ENOTCONN ? "no ONTAP link ([ontap] is needed for a two-node cluster)" : strerror(-r));
+			arm_timer(h, now_usec() + ARM_RETRY_USEC);
+		} else {
+			klog(service_log(h->ctx), LOG_NOTICE, "Alone in a two-node cluster: claiming epoch %" PRIu64 " on ONTAP as %s",
+			     epoch, claimant);
+			h->claim_state = FENCE_CLAIM_STATE_PENDING;
+		}
+	}
+	fence_result_free(res);
+}
+
 static void step(struct ha *h)
 {
+	claim_step(h);
 	watchdog_step(h);
 	waiters_check(h);
 	if (h->epoch && service_is_acting(h->ctx) && !h->fc_error)
@@ -963,6 +1072,7 @@ static void svc_role(void *state, bool leading, uint64_t epoch)
 		reports_clear(h);
 		h->epoch = 0;
 	}
+	kick(h); /* a lone two-node survivor's leadership: its claim */
 }
 
 static void svc_committed(void *state, uint64_t version, bool may_act)

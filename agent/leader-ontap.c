@@ -314,6 +314,19 @@ int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_no
 			     : ontap_dl.ontap_fence_node(l->client, node, &opts, done, userdata);
 }
 
+int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn done, void *userdata)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (!l || !epoch)
+		return -ENOTCONN;
+	if (l->epoch != epoch || !l->client)
+		leader_ontap_role(l, true, epoch); /* mutations stamped with the epoch being claimed */
+	if (!l->client || !ontap_dl.ontap_claim_epoch)
+		return -ENOTCONN;
+	return ontap_dl.ontap_claim_epoch(l->client, leader_ds_prefix(l->ds), epoch, claimant, done, userdata);
+}
+
 uint64_t leader_ontap_plan_settled_version(void)
 {
 	return the_leader_ontap ? leader_ds_settled_version(the_leader_ontap->ds) : 0;

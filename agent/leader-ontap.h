@@ -32,3 +32,11 @@ int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_no
 /* The committed version the datastore loop last found its plan empty for (the unfence is done
  * once that is at or past the version that made the record unfencing); 0: none, or no ONTAP. */
 uint64_t leader_ontap_plan_settled_version(void);
+/*
+ * The two-node claim (ontap-fence.h ontap_claim_epoch) for `epoch`, the leadership this node
+ * holds but does not act in yet (core.h core_claim_pending): the client is set to that epoch
+ * first (loaded if need be; the datastore loop still waits for LEADING). -ENOTCONN: no ONTAP
+ * ([ontap] off, the module or client could not be set up; nothing started, no callback);
+ * otherwise as ontap_claim_epoch.
+ */
+int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn done, void *userdata);

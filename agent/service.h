@@ -82,6 +82,13 @@ uint64_t service_acting_epoch(const struct service_ctx *ctx);
  */
 bool service_healthy(const struct service_ctx *ctx);
 /*
+ * Two-node clusters (issue 9; core.h core_claim_pending): the epoch whose ONTAP claim this node,
+ * a lone survivor holding that leadership, must win before it acts (0: none needed, or won); the
+ * HA service makes it and reports a win with service_claim_won (the core then lets it act).
+ */
+uint64_t service_claim_pending(const struct service_ctx *ctx);
+void service_claim_won(struct service_ctx *ctx, uint64_t epoch);
+/*
  * How node `name`'s kvmcd last left this node's CPG view, as corosync said: *reason (enum
  * core_leave_reason: NODEDOWN a failed host, PROCDOWN a failed kvmcd, LEAVE a stopped one),
  * *view (service_views() when it left: > 0), *at_usec (CLOCK_MONOTONIC). -ENOENT: this kvmcd

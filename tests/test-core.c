@@ -252,6 +252,61 @@ static void leader_records(void)
 	core_free(l.c);
 }
 
+/* Two-node clusters (issue 9): votequorum keeps a lone survivor quorate (two_node); the core
+ * elects it but lets it act only once its ONTAP claim for that epoch is won. */
+static void two_node_alone(void)
+{
+	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = 2,
+				   .cluster_id_candidate = ID1 };
+	struct loop l = { .now = 1000 }, l2 = { .now = 1000 };
+	char *err = NULL;
+	uint32_t m[] = { 1 };
+	uint64_t epoch, v = 0;
+	json_t *patch;
+	int rc;
+
+	/* without two_node, one kvmcd of 2 expected votes is no majority: no leader */
+	rc = core_new(&cfg, NULL, NULL, &l2.c, &err);
+	CHECK(rc == 0, "core_new: %s", err);
+	core_connected(l2.c, ++l2.now, 1);
+	core_quorum(l2.c, ++l2.now, true, 1, 2);
+	core_confchg(l2.c, ++l2.now, m, 1, NULL, 0);
+	pump(&l2);
+	CHECK(!core_is_leader(l2.c) && !l2.acting && !core_claim_pending(l2.c) && !core_two_node_alone_since(l2.c),
+	      "1 of 2 without two_node: no leader, no claim");
+	core_free(l2.c);
+
+	rc = core_new(&cfg, NULL, NULL, &l.c, &err);
+	CHECK(rc == 0, "core_new: %s", err);
+	core_two_node(l.c, true);
+	core_connected(l.c, ++l.now, 1);
+	core_quorum(l.c, ++l.now, true, 1, 2);
+	core_confchg(l.c, ++l.now, m, 1, NULL, 0);
+	pump(&l);
+	epoch = core_claim_pending(l.c);
+	CHECK(core_is_leader(l.c) && epoch == 1, "lone two-node survivor elected, claim pending for epoch %" PRIu64, epoch);
+	CHECK(!l.acting && !l.may_act && !core_is_acting(l.c) && core_two_node_alone_since(l.c) &&
+	      !core_two_node_peer_seen(l.c), "no acting, no may_act, alone (never saw its peer) before the claim is won");
+	patch = json_pack("{s{ss}}", "vm/web1", "owner", "kvm1");
+	rc = core_leader_patch(l.c, ++l.now, epoch, patch, &v, &err);
+	CHECK(rc < 0, "no leader patch before the claim is won: %d", rc);
+	free(err);
+	err = NULL;
+	core_claim_won(l.c, ++l.now, epoch + 1);
+	pump(&l);
+	CHECK(!l.acting && core_claim_pending(l.c) == epoch, "a win for another epoch is ignored");
+	core_claim_won(l.c, ++l.now, epoch);
+	pump(&l);
+	CHECK(l.acting && l.leading_epoch == epoch && l.may_act && !core_claim_pending(l.c) && !core_two_node_alone_since(l.c),
+	      "acting under epoch %" PRIu64 " once the claim is won", l.leading_epoch);
+	rc = core_leader_patch(l.c, ++l.now, epoch, patch, &v, &err);
+	pump(&l);
+	CHECK(rc == 0 && l.committed == v, "a leader patch commits after the win: %d %s", rc, err);
+	free(err);
+	json_decref(patch);
+	core_free(l.c);
+}
+
 int main(void)
 {
 	struct core *c;
@@ -328,5 +383,6 @@ int main(void)
 	core_free(c);
 	free(text);
 	leader_records();
+	two_node_alone();
 	return tap_done("test-core");
 }

@@ -84,6 +84,14 @@ struct core {
 	/* quorum as votequorum reports it locally */
 	bool quorate;
 	uint32_t votes, expected_votes;
+	bool two_node;                   /* votequorum's two_node (core_two_node) */
+
+	/* Two-node clusters (issue 9): a lone survivor's leadership acts only once the shell says
+	 * its ONTAP claim for that epoch was won (core_claim_won). */
+	bool claim_needed;               /* this view's leadership is such a lone survivor's */
+	uint64_t claim_won_epoch;        /* the epoch whose claim this node won; 0 = none */
+	uint64_t alone_since;            /* alone in a two-node cluster without a won claim since */
+	bool peer_seen;                  /* in a synced view with another member since it started */
 
 	/* replicated state (see core.h, 6.) */
 	json_t *spec;                    /* owned; durable */
@@ -693,14 +701,17 @@ static bool can_propose(const struct core *c)
 /* A member of a synced, quorate, delivering view: it may act on the committed state. */
 static bool may_act(const struct core *c)
 {
-	/* A view with a leader is a majority of the kvmcd members (see elect()). */
-	return c->phase == PHASE_SYNCED && c->quorate && !c->stalled && !c->quorum_unconfirmed && c->leader_id;
+	/* A view with a leader is a majority of the kvmcd members (see elect()), or a two-node
+	 * cluster's lone survivor that won its claim. */
+	return c->phase == PHASE_SYNCED && c->quorate && !c->stalled && !c->quorum_unconfirmed && c->leader_id &&
+	       (!c->claim_needed || c->claim_won_epoch == c->leader_epoch);
 }
 
 /* Acting as leader: a held, synced leadership whose predecessor can no longer act. */
 static bool acting(const struct core *c, uint64_t now)
 {
-	return can_propose(c) && now >= c->lease_until;
+	return can_propose(c) && now >= c->lease_until &&
+	       (!c->claim_needed || c->claim_won_epoch == c->leader_epoch);
 }
 
 /* ---- node sections (soft) --------------------------------------------------------------- */
@@ -851,7 +862,15 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
 static void core_settle(struct core *c, uint64_t now)
 {
 	bool act_lead = acting(c, now), act = may_act(c);
+	bool alone = c->two_node && c->n_members <= 1 &&
+		     !(c->leader_id && c->claim_needed && c->claim_won_epoch == c->leader_epoch);
 
+	if (c->phase == PHASE_SYNCED && c->n_members >= 2)
+		c->peer_seen = true;
+	if (!alone)
+		c->alone_since = 0;
+	else if (!c->alone_since)
+		c->alone_since = now ? now : 1;
 	if (act_lead != c->acting) {
 		c->acting = act_lead;
 		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = act_lead,
@@ -1097,13 +1116,24 @@ static void elect(struct core *c, uint64_t now)
 	}
 	c->max_epoch = max_epoch;
 	/*
+	 * Two-node clusters (votequorum's two_node): a lone survivor is quorate by corosync's rules
+	 * and may lead, but it ACTS (LEADING, may_act) only once it won the ONTAP claim for its
+	 * epoch (coord/decide/fence.h; the shell makes the claim and calls core_claim_won). Its
+	 * epoch must be the one the other half of a split computes too -- the highest epoch of
+	 * the last shared view + 1 -- so it never keeps an older leadership, except one it already
+	 * won a claim for.
+	 */
+	bool lone = c->two_node && expected == 2 && n_eligible == 1 && c->n_members == 1 &&
+		    c->members[0].nodeid == c->nodeid;
+	c->claim_needed = lone;
+	/*
 	 * corosync's quorum counts hosts whose corosync runs, not whose kvmcd runs. Every change is
 	 * committed by all kvmcd members of a view; demanding that the members of a leader's view
 	 * be a majority of the expected votes makes every such view overlap every committing one,
 	 * so "newest state wins" always carries the last committed change forward. Without it, a
 	 * node with a stale disk starting alone beside idle corosyncs could lead and overwrite it.
 	 */
-	if (n_quorate && expected && n_eligible * 2 <= expected) {
+	if (n_quorate && expected && n_eligible * 2 <= expected && !lone) {
 		snprintf(c->no_leader_why, sizeof(c->no_leader_why),
 			 "only %zu of %" PRIu32 " expected members run kvmcd here; a majority is needed to be sure no committed change is missed",
 			 n_eligible, expected);
@@ -1120,7 +1150,8 @@ static void elect(struct core *c, uint64_t now)
 		 * committed under it would sort below that member's state. */
 		kept = self_claim && self_claim->compatible && self_claim->quorate &&
 		       self_claim->leader_id == prev->leader_id && self_claim->leader_epoch == prev->leader_epoch &&
-		       prev->leader_epoch >= max_epoch;
+		       prev->leader_epoch >= max_epoch &&
+		       (!lone || prev->leader_epoch == c->claim_won_epoch);
 	}
 	if (kept) {
 		leader = prev->leader_id;
@@ -2384,6 +2415,27 @@ uint64_t core_node_sections_generation(const struct core *c) { return c->section
 const json_t *core_spec(const struct core *c) { return c->spec; }
 const char *core_cluster_id(const struct core *c) { return c->cluster_id; }
 bool core_is_acting(const struct core *c) { return c->acting; }
+
+void core_two_node(struct core *c, bool two_node) { c->two_node = two_node; }
+
+uint64_t core_claim_pending(const struct core *c)
+{
+	return c->held && c->claim_needed && c->leader_id == c->nodeid && c->claim_won_epoch != c->leader_epoch
+		       ? c->leader_epoch
+		       : 0;
+}
+
+uint64_t core_two_node_alone_since(const struct core *c) { return c->alone_since; }
+bool core_two_node_peer_seen(const struct core *c) { return c->peer_seen; }
+
+void core_claim_won(struct core *c, uint64_t now, uint64_t epoch)
+{
+	if (!epoch || epoch != core_claim_pending(c))
+		return;
+	c->claim_won_epoch = epoch;
+	decide(c, CORE_LOG_NOTICE, "claim-won", "{sI}", "epoch", (json_int_t)epoch);
+	core_settle(c, now);
+}
 bool core_may_act(const struct core *c) { return may_act(c); }
 uint64_t core_committed_version(const struct core *c) { return c->committed; }
 

@@ -277,6 +277,25 @@ const char *core_cluster_id(const struct core *c); /* "" while the cluster has n
 /* Quick accessors (for the shell and tests). */
 bool core_is_leader(const struct core *c);       /* holds the leadership right now */
 bool core_is_acting(const struct core *c);       /* acting as leader: may issue patches now */
+/*
+ * Two-node clusters (issue 9; coord/decide/fence.h "Two-node clusters"). core_two_node: the
+ * shell says whether votequorum runs with two_node (a lone survivor stays quorate). Such a
+ * survivor is elected (a new epoch: the highest of the last shared view + 1, as the other half
+ * computes it) but neither acts (LEADING) nor may act until core_claim_won() for that epoch.
+ * core_claim_pending: the epoch whose ONTAP claim this node must make now (it holds that
+ * leadership), 0 when none is needed or it is won. core_two_node_alone_since: since when (the
+ * `now` of the event that made it so) this node is alone in a two-node cluster without a won
+ * claim, 0 when it is not; core_two_node_peer_seen: this core has been in a synced view with
+ * another member (the shell's healthiness: a survivor that saw its peer stays healthy for
+ * notice_max while it claims, as an isolated host would before noticing; one that never saw
+ * it is not healthy at all). core_claim_won: ignored unless epoch is the pending one. A lost
+ * claim is the shell's business: the node never acts in that epoch.
+ */
+void core_two_node(struct core *c, bool two_node);
+uint64_t core_claim_pending(const struct core *c);
+uint64_t core_two_node_alone_since(const struct core *c);
+bool core_two_node_peer_seen(const struct core *c);
+void core_claim_won(struct core *c, uint64_t now, uint64_t epoch);
 bool core_may_act(const struct core *c);         /* member of a synced quorate view */
 uint64_t core_leader_epoch(const struct core *c); /* 0 when there is no leader */
 uint32_t core_leader_id(const struct core *c);
