@@ -499,6 +499,7 @@ static const char *const part_key[_P_MAX] = { "igroups", "lun_maps", "subsystems
 
 struct fence {
 	struct ontap_client *client;       /* borrowed */
+	struct fence *next_live;           /* the client's live fences (client->live_fences) */
 	struct ontap_fence_node node;      /* strings and arrays owned (below) */
 	char **strs; size_t n_strs;        /* owned: every string of node */
 	char *prefix, *comment;            /* owned */
@@ -522,6 +523,11 @@ static void fence_free(struct fence *f)
 {
 	if (!f)
 		return;
+	for (struct fence **p = &f->client->live_fences; *p; p = &(*p)->next_live)
+		if (*p == f) {
+			*p = f->next_live;
+			break;
+		}
 	for (size_t i = 0; i < f->n_strs; i++)
 		free(f->strs[i]);
 	free(f->strs);
@@ -580,6 +586,8 @@ static int fence_new(struct ontap_client *c, const struct ontap_fence_node *n, c
 		return -ENOMEM;
 	total = 3 + n->n_wwpns + n->n_addresses + n->n_smb_users;
 	f->client = c;
+	f->next_live = c->live_fences;
+	c->live_fences = f;
 	f->done = done;
 	f->userdata = userdata;
 	f->not_before = o->readback_not_before_usec;
@@ -1194,4 +1202,14 @@ int ontap_claim_cleanup(struct ontap_client *c, const char *prefix, uint64_t bel
 		free(k);
 	}
 	return r;
+}
+
+/* ontap_client_free(): its requests were finished (their fences went on, and ended, since the
+ * client takes no new request); what is left waits on its own timer for the read-back's quiet
+ * point. Each ends with -ECANCELED, so no fence is left behind holding an event source (which
+ * kept the whole event loop alive past kvmcd's exit: LeakSanitizer in multinode-ontap-leader). */
+void ontap_fence_client_closing(struct ontap_client *c)
+{
+	while (c->live_fences)
+		fence_finish(c->live_fences, -ECANCELED, NULL);
 }

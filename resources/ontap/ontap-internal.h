@@ -91,7 +91,11 @@ struct ontap_client {
 	 * so a chain already under way finishes before the next wave's first steps -- the datastores
 	 * that were started become ready first, instead of all of them at the end. */
 	bool ops_urgent;
+	struct fence *live_fences;      /* fence.c's fences in progress (ended when the client is freed) */
 };
+
+/* fence.c: ends every fence still in progress (-ECANCELED), for ontap_client_free(). */
+void ontap_fence_client_closing(struct ontap_client *c);
 
 void ontap_log(struct ontap_client *c, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t ontap_now_usec(struct ontap_client *c);
