@@ -145,7 +145,7 @@ static bool streq(const char *a, const char *b)
 }
 
 /* iSCSI names (iqn., eui., naa.); anything else is taken for an FC WWPN. */
-static bool is_iscsi_name(const char *s)
+bool dsplan_is_iscsi_name(const char *s)
 {
 	return !strncasecmp(s, "iqn.", 4) || !strncasecmp(s, "eui.", 4) || !strncasecmp(s, "naa.", 4);
 }
@@ -160,9 +160,9 @@ static const char *wwpn_skip(const char *s)
 }
 
 /* IQNs case-insensitively (ONTAP lower-cases them), WWPNs by their hex digits. */
-static bool initiator_eq(const char *a, const char *b)
+bool dsplan_initiator_eq(const char *a, const char *b)
 {
-	if (is_iscsi_name(a) || is_iscsi_name(b))
+	if (dsplan_is_iscsi_name(a) || dsplan_is_iscsi_name(b))
 		return !strcasecmp(a, b);
 	a = wwpn_skip(a);
 	b = wwpn_skip(b);
@@ -635,7 +635,7 @@ static void plan_clones(struct b *b)
 			const struct dsplan_node *o = &in->nodes[j];
 			if (j == i || b->nodes[j].dup)
 				continue;
-			if (n->iqn && o->iqn && initiator_eq(n->iqn, o->iqn))
+			if (n->iqn && o->iqn && dsplan_initiator_eq(n->iqn, o->iqn))
 				iqn_too[n_iqn++] = o->name;
 			if (streq(n->nqn, o->nqn))
 				nqn_too[n_nqn++] = o->name;
@@ -656,7 +656,7 @@ static void plan_clones(struct b *b)
 			const char *other = NULL;
 			for (size_t j = 0; j < in->n_nodes && !other; j++)
 				for (size_t m = 0; j != i && !b->nodes[j].dup && m < in->nodes[j].n_wwpns && !other; m++)
-					if (n->wwpns[k] && in->nodes[j].wwpns[m] && initiator_eq(n->wwpns[k], in->nodes[j].wwpns[m]))
+					if (n->wwpns[k] && in->nodes[j].wwpns[m] && dsplan_initiator_eq(n->wwpns[k], in->nodes[j].wwpns[m]))
 						other = in->nodes[j].name;
 			ns->wwpn_cloned[k] = other != NULL;
 			if (other)
@@ -706,7 +706,7 @@ static void plan_igroups(struct b *b)
 			for (size_t k = 0; k < n->n_wwpns; k++) {
 				bool seen = ns->wwpn_cloned && ns->wwpn_cloned[k];
 				for (size_t j = 0; j < n_want && !seen; j++)
-					seen = initiator_eq(want[j], n->wwpns[k]);
+					seen = dsplan_initiator_eq(want[j], n->wwpns[k]);
 				if (!seen)
 					want[n_want++] = n->wwpns[k];
 			}
@@ -730,10 +730,10 @@ static void plan_igroups(struct b *b)
 		for (size_t k = 0; k < n_want; k++) {
 			bool there = false;
 			for (size_t j = 0; j < have->n_initiators && !there; j++)
-				there = have->initiators[j] && initiator_eq(have->initiators[j], want[k]);
+				there = have->initiators[j] && dsplan_initiator_eq(have->initiators[j], want[k]);
 			if (there)
 				continue;
-			if (protocol_allows(have->protocol, is_iscsi_name(want[k])))
+			if (protocol_allows(have->protocol, dsplan_is_iscsi_name(want[k])))
 				add_op(b, DSPLAN_IGROUP_ADD_INITIATOR, NULL, ns->igroup, want[k]);
 			else
 				add_wait(b, n->name, strf("igroup %s has protocol %s, which cannot hold %s (ONTAP cannot change an igroup's protocol)",
@@ -745,8 +745,8 @@ static void plan_igroups(struct b *b)
 			if (!h)
 				continue;
 			for (size_t k = 0; k < n_want && !wanted; k++)
-				wanted = initiator_eq(h, want[k]);
-			iscsi = is_iscsi_name(h);
+				wanted = dsplan_initiator_eq(h, want[k]);
+			iscsi = dsplan_is_iscsi_name(h);
 			/* an initiator of a kind whose current name is unknown may still be the node's */
 			known = iscsi ? !b->need[DS_PROTO_ISCSI] || n->iqn : !b->need[DS_PROTO_FC] || n->n_wwpns;
 			if (!wanted && known)

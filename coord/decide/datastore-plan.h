@@ -283,6 +283,12 @@ const char *dsplan_op_name(enum dsplan_op_kind k);   /* "lun-map-ensure"; NULL o
 /* One op as canonical JSON text (scenario traces, logs): fixed key order, absent fields left
  * out. Owned; NULL on ENOMEM. */
 char *dsplan_op_json(const struct dsplan_op *op);
+
+/* iSCSI names (iqn., eui., naa.); anything else is taken for an FC WWPN. */
+bool dsplan_is_iscsi_name(const char *s);
+/* The same initiator: IQNs case-insensitively (ONTAP lower-cases them), WWPNs by their hex
+ * digits ("0x2100…" as a node reports it, "21:00:…" as ONTAP shows it). */
+bool dsplan_initiator_eq(const char *a, const char *b);
 /* The ONTAP object names of a datastore / node under a prefix (the layout above). Owned. */
 char *dsplan_volume_name(const char *prefix, const char *datastore);
 char *dsplan_lun_path(const char *prefix, const char *datastore);        /* /vol/<vol>/lun0 */

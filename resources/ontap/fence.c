@@ -24,44 +24,14 @@ static bool under_prefix(const char *name, const char *prefix)
 	return name && strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '_');
 }
 
-static const char *wwpn_skip(const char *s)
-{
-	return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? s + 2 : s;
-}
-
-static bool is_iqn(const char *s)
-{
-	return !strncasecmp(s, "iqn.", 4) || !strncasecmp(s, "eui.", 4) || !strncasecmp(s, "naa.", 4);
-}
-
-/* IQNs case-insensitively; WWPNs in either of ONTAP's forms (20:00:.. or 0x2000..). */
-static bool initiator_eq(const char *a, const char *b)
-{
-	if (!a || !b)
-		return false;
-	if (is_iqn(a) || is_iqn(b))
-		return !strcasecmp(a, b);
-	a = wwpn_skip(a);
-	b = wwpn_skip(b);
-	for (;;) {
-		while (*a == ':')
-			a++;
-		while (*b == ':')
-			b++;
-		if (!*a || !*b)
-			return !*a && !*b;
-		if ((*a | 0x20) != (*b | 0x20))
-			return false;
-		a++, b++;
-	}
-}
-
 static bool node_has_initiator(const struct ontap_fence_node *n, const char *name)
 {
-	if (n->iqn && initiator_eq(n->iqn, name))
+	if (!name)
+		return false;
+	if (n->iqn && dsplan_initiator_eq(n->iqn, name))
 		return true;
 	for (size_t i = 0; i < n->n_wwpns; i++)
-		if (initiator_eq(n->wwpns[i], name))
+		if (n->wwpns[i] && dsplan_initiator_eq(n->wwpns[i], name))
 			return true;
 	return false;
 }
@@ -235,7 +205,7 @@ static int assess_san(const json_t *probe, const struct ontap_fence_node *n, con
 				continue;
 			if (!ours && !json_array_size(reaches))
 				continue; /* a foreign igroup that maps nothing of kvmcd's reaches nothing of ours */
-			it = item(is_iqn(name) ? "iscsi" : "fc", js(ig, "name"), name, ours, ours, json_deep_copy(reaches),
+			it = item(dsplan_is_iscsi_name(name) ? "iscsi" : "fc", js(ig, "name"), name, ours, ours, json_deep_copy(reaches),
 				  ours ? strf("igroup %s holds %s%s%s%s", js(ig, "name"), name,
 					      node_name ? "" : " (the node's igroup)", json_array_size(reaches) ? ", mapped to " : "",
 					      json_array_size(reaches) ? luns ?: "" : "")
