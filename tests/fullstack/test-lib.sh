@@ -20,7 +20,9 @@ TMP=$(mktemp -d "/tmp/fs-$TEST_NAME.XXXXXX")
 
 log() { printf '[%7.2f] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" "$*"; }
 skip() { echo "SKIP $TEST_NAME: $*"; RESULT=skip; exit 77; }
-fail() { log "FAIL in phase '$PHASE': $*"; RESULT=fail; exit 1; }
+# The reason is printed again as the last line (after the guests' logs): CI shows only the tail.
+fail() { FAIL_WHY="in phase '$PHASE': $*"; log "FAIL $FAIL_WHY"; RESULT=fail; exit 1; }
+FAIL_WHY=""
 
 phase() { # ends the running phase (prints its time), starts the next
 	local t
@@ -53,7 +55,7 @@ cleanup() {
 	rm -rf "$TMP"
 	if [ "$RESULT" = fail ]; then
 		log "logs of the guests kept in ${KVMCD_FULLSTACK_RUN:-/tmp/kvmcd-fullstack}/last-$FS_NAME"
-		echo "FAIL $TEST_NAME"
+		echo "FAIL $TEST_NAME${FAIL_WHY:+ $FAIL_WHY}"
 		exit 1
 	fi
 	echo "phases: $PHASES"
