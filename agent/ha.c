@@ -96,9 +96,11 @@ struct attempt {
 struct waiter {
 	struct waiter *next;
 	uint64_t conn_id;
-	char id[48];                     /* its request in this node's section */
+	char id[48];                     /* its request in this node's section ("" for fence-wait) */
 	char op[16], node[CONFIG_HOST_NAME_MAX + 1];
 	uint64_t deadline;
+	char since[32];                  /* fence-wait: a confirmation at or after this UTC time also
+					    counts once the node is back ("" = only a fence in force) */
 };
 
 struct ha {
@@ -150,13 +152,17 @@ static uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void utc_now(char out[32])
+static void utc_of(time_t t, char out[32])
 {
-	time_t t = time(NULL);
 	struct tm tm;
 
 	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(out, 32, "?");
+}
+
+static void utc_now(char out[32])
+{
+	utc_of(time(NULL), out);
 }
 
 static const char *me(struct ha *h)
@@ -511,6 +517,18 @@ static const char *section_name(const json_t *sec)
 	return json_string_value(json_object_get(sec, "name"));
 }
 
+/* The corosync node id of a member, from its section's key; 0 when it is not a member. */
+static uint32_t nodeid_of(struct ha *h, const char *node)
+{
+	const json_t *sec;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(h->ctx), k, sec)
+		if (section_name(sec) && !strcmp(section_name(sec), node))
+			return (uint32_t)strtoul(k, NULL, 10);
+	return 0;
+}
+
 static const json_t *section_of(struct ha *h, const char *node)
 {
 	const json_t *sec;
@@ -689,9 +707,13 @@ static void leader_pass(struct ha *h)
 		if (s) {
 			fn->clean = node_clean(h, k, s) || unfence_requested(h, k);
 			bool counts = fn->watchdog;
+			uint32_t id = nodeid_of(h, k);
 			const json_t *was = json_object_get(records, key);
-			if (!was || json_is_true(json_object_get(was, "watchdog")) != counts)
-				json_object_set_new(patch, key, json_pack("{s:b}", "watchdog", counts));
+			/* the corosync node id too: the DLM fence device names its victim by it */
+			if (!was || json_is_true(json_object_get(was, "watchdog")) != counts ||
+			    (id && ju(was, "nodeid") != id))
+				json_object_set_new(patch, key, id ? json_pack("{s:b,s:I}", "watchdog", counts, "nodeid", (json_int_t)id)
+								  : json_pack("{s:b}", "watchdog", counts));
 			continue;
 		}
 		if (service_departure(h->ctx, k, &reason, &view, &at) == 0) {
@@ -894,6 +916,51 @@ static void watchdog_step(struct ha *h)
 	}
 }
 
+/*
+ * fence-wait (kvmcctl fence wait, the DLM fence device): the node's fence in force is confirmed
+ * (or further on: unfencing), or -- with `since` -- the history holds a confirmation of it at or
+ * after that time (the node was fenced for that failure and is back already). Otherwise NULL
+ * until the deadline, then an error that says where the fence stands. This node's copy of the
+ * records may lag but never runs ahead: a confirmation read here was committed.
+ */
+static json_t *fence_wait_answer(struct ha *h, const struct waiter *w, bool expired)
+{
+	const json_t *records = service_records(h->ctx), *rec, *x, *hist = json_object_get(records, "ha/history");
+	char key[CONFIG_HOST_NAME_MAX + 8];
+	const char *st, *by, *at;
+	size_t i;
+
+	snprintf(key, sizeof(key), "fence/%s", w->node);
+	rec = json_object_get(records, key);
+	st = json_string_value(json_object_get(rec, "status"));
+	by = json_string_value(json_object_get(rec, "confirmed_by"));
+	if (st && (!strcmp(st, "confirmed") || !strcmp(st, "unfencing")))
+		return json_pack("{s:b,s:s,s:s,s:s?,s:s}", "ok", 1, "node", w->node, "status", st, "confirmed_by", by,
+				 "message", "fenced (confirmed in the replicated state)");
+	json_array_foreach(hist, i, x)
+		if (w->since[0] && !strcmp(json_string_value(json_object_get(x, "node")) ?: "", w->node) &&
+		    !strcmp(json_string_value(json_object_get(x, "status")) ?: "", "confirmed") &&
+		    (at = json_string_value(json_object_get(x, "at"))) && strcmp(at, w->since) >= 0)
+			return json_pack("{s:b,s:s,s:s,s:s?,s:s}", "ok", 1, "node", w->node, "status", "confirmed", "confirmed_by",
+					 json_string_value(json_object_get(x, "method")), "message",
+					 "fenced (confirmed since the failure; the node is back already)");
+	if (!expired)
+		return NULL;
+	if (json_object_get(records, "ha/armed"))
+		return json_pack("{s:b,s:i,s:s}", "ok", 0, "errno", EAGAIN, "error",
+				 "HA is disarmed: kvmcd fences nobody until `kvmcctl ha arm`");
+	if (st)
+		return json_pack("{s:b,s:i,s:s,s:s,s:s?}", "ok", 0, "errno", ETIMEDOUT, "status", st, "error",
+				 !strcmp(st, "failed") ? "the fence failed (kvmcctl fence history: the error; it is tried again)"
+						       : "the fence is not confirmed yet",
+				 "fence_error", json_string_value(json_object_get(rec, "error")));
+	if (section_of(h, w->node))
+		return json_pack("{s:b,s:i,s:s}", "ok", 0, "errno", EAGAIN, "error",
+				 "the node is a member of kvmcd's view: kvmcd fences a host only once it has left the membership");
+	return json_pack("{s:b,s:i,s:s}", "ok", 0, "errno", ETIMEDOUT, "error",
+			 "no fence of the node is recorded yet (is this node in the quorate partition, with a leader?)");
+}
+
 /* The requests this node's verbs wait for: answered once the leader's records show them. */
 static void waiters_check(struct ha *h)
 {
@@ -907,6 +974,8 @@ static void waiters_check(struct ha *h)
 			reply = json_pack("{s:b,s:s}", "ok", 1, "message", "HA disarmed: no fencing and no recovery until `kvmcctl ha arm`");
 		else if (!strcmp(w->op, "arm") && !json_object_get(records, "ha/armed"))
 			reply = json_pack("{s:b,s:s}", "ok", 1, "message", "HA armed");
+		else if (!strcmp(w->op, "fence-wait"))
+			reply = fence_wait_answer(h, w, now >= w->deadline);
 		else if (!strcmp(w->op, "unfence")) {
 			char key[CONFIG_HOST_NAME_MAX + 8];
 			const char *st;
@@ -924,7 +993,8 @@ static void waiters_check(struct ha *h)
 			continue;
 		}
 		service_reply(h->ctx, w->conn_id, reply);
-		json_object_del(h->requests, w->id);
+		if (w->id[0])
+			json_object_del(h->requests, w->id);
 		changed = true;
 		*p = w->next;
 		free(w);
@@ -1174,6 +1244,68 @@ static json_t *cmd_unfence(void *state, uint64_t conn_id, json_t *req)
 	return request(h, conn_id, "unfence", name);
 }
 
+/* The node a fence-wait names: "name", or "nodeid" (corosync's) looked up among the members and
+ * the ha-node/ records (a departed node's id). NULL when unknown. */
+static const char *fence_wait_node(struct ha *h, json_t *req)
+{
+	const json_t *records = service_records(h->ctx), *v, *id = json_object_get(req, "nodeid");
+	const char *name = json_string_value(json_object_get(req, "name")), *k;
+	char key[16];
+
+	if (name)
+		return name;
+	if (!json_is_integer(id) || json_integer_value(id) < 1 || json_integer_value(id) > UINT32_MAX)
+		return NULL;
+	snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+	v = json_object_get(service_node_sections(h->ctx), key);
+	if (section_name(v))
+		return section_name(v);
+	json_object_foreach((json_t *)records, k, v)
+		if (!strncmp(k, "ha-node/", 8) && json_integer_value(json_object_get(v, "nodeid")) == json_integer_value(id))
+			return k + 8;
+	return NULL;
+}
+
+static json_t *cmd_fence_wait(void *state, uint64_t conn_id, json_t *req)
+{
+	struct ha *h = state;
+	const char *name = fence_wait_node(h, req);
+	json_int_t timeout_ms = json_integer_value(json_object_get(req, "timeout_ms"));
+	json_t *since = json_object_get(req, "since");
+	struct waiter *w;
+	json_t *reply;
+
+	if (!name)
+		return json_object_get(req, "nodeid")
+			       ? api_refusal(-ENOENT, "fence wait: corosync node id %" JSON_INTEGER_FORMAT " is not a node kvmcd knows",
+					     json_integer_value(json_object_get(req, "nodeid")))
+			       : api_refusal(-EINVAL, "fence wait: which node (NAME or corosync node id)?");
+	if (!*name || strlen(name) > CONFIG_HOST_NAME_MAX)
+		return api_refusal(-EINVAL, "fence wait: '%s' is not a node name", name);
+	if (timeout_ms < 0 || timeout_ms > 3600 * 1000)
+		return api_refusal(-EINVAL, "fence wait: timeout_ms must be 0..3600000");
+	if (since && (!json_is_integer(since) || json_integer_value(since) < 0))
+		return api_refusal(-EINVAL, "fence wait: since must be seconds since the epoch");
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return api_error(-ENOMEM, "out of memory");
+	w->conn_id = conn_id;
+	snprintf(w->op, sizeof(w->op), "fence-wait");
+	snprintf(w->node, sizeof(w->node), "%s", name);
+	if (since)
+		utc_of((time_t)json_integer_value(since), w->since);
+	w->deadline = now_usec() + (uint64_t)timeout_ms * USEC_PER_MSEC;
+	reply = fence_wait_answer(h, w, timeout_ms == 0);
+	if (reply) {
+		free(w);
+		return reply;
+	}
+	w->next = h->waiters;
+	h->waiters = w;
+	arm_timer(h, w->deadline);
+	return NULL;
+}
+
 static json_t *cmd_history(void *state, uint64_t conn_id, json_t *req)
 {
 	struct ha *h = state;
@@ -1195,6 +1327,7 @@ static json_t *cmd_history(void *state, uint64_t conn_id, json_t *req)
 
 static const struct service_command commands[] = {
 	{ "fence-history", cmd_history },
+	{ "fence-wait", cmd_fence_wait },
 	{ "node-unfence", cmd_unfence },
 	{ "ha-disarm", cmd_disarm },
 	{ "ha-arm", cmd_arm },

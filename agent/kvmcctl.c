@@ -40,12 +40,14 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "build-config.h"
 #include "config.h"
 #include "coord/spec/spec.h"
 #include "coord/spec/vm.h"
+#include "fencing/dlm-device.h"
 #include "macros.h"
 #ifdef HAVE_ONTAP_CHECK
 #include <dlfcn.h>
@@ -122,6 +124,11 @@ static void usage(FILE *f)
 		"                           access and its place in placement (the operator's word that it\n"
 		"                           runs nothing it does not own)\n"
 		"  fence history [--json]   the fences in force and the last changes (HA, issue 9)\n"
+		"  fence wait NODE [--timeout SECONDS] [--since EPOCH_SECONDS] [--json]\n"
+		"                           wait until NODE (a name or a corosync node id) is fenced: 0 once\n"
+		"                           its fence is confirmed, 3 when the time runs out first\n"
+		"  fence dlm-device         dlm_controld's fence device (also run as fence_kvmcd): key=value\n"
+		"                           lines on stdin, node=ID; exit 0 once kvmcd confirmed its fence\n"
 		"  ha disarm | ha arm       no fencing and no recovery while disarmed (maintenance windows)\n"
 		"  cluster rebalance [--dry-run]\n"
 		"                           live-migrate VMs that break a rule, are not on their preferred\n"
@@ -1431,6 +1438,159 @@ static int cmd_vm_resume(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/*
+ * fence-wait: kvmcd answers once the node's fence is confirmed in the replicated state (or the
+ * timeout passed: errno ETIMEDOUT / EAGAIN with where the fence stands). header taken.
+ */
+static int fence_wait_call(struct ctl *ctl, json_t *header, unsigned timeout_sec, json_t **reply)
+{
+	if (header)
+		json_object_set_new(header, "timeout_ms", json_integer((json_int_t)timeout_sec * 1000));
+	/* kvmcd answers by the deadline itself; the margin covers a busy daemon */
+	return request_timed(ctl, "fence wait", false, header, NULL, 0, timeout_sec * 1000 + 30000, reply);
+}
+
+/* kvmcctl fence wait NODE [--timeout SECONDS] [--since EPOCH] [--json] */
+static int cmd_fence_wait(struct ctl *ctl, int argc, char **argv)
+{
+	const char *node = NULL;
+	unsigned long timeout = DLM_DEVICE_TIMEOUT_DEFAULT;
+	long long since = -1;
+	bool json = false;
+	json_t *header, *reply = NULL;
+	char *end;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (!strcmp(argv[k], "--json") || !strcmp(argv[k], "-j"))
+			json = true;
+		else if (!strcmp(argv[k], "--timeout") && k + 1 < argc) {
+			errno = 0;
+			timeout = strtoul(argv[++k], &end, 10);
+			if (errno || *end || !*argv[k] || argv[k][0] == '-' || timeout > DLM_DEVICE_TIMEOUT_MAX)
+				return usage_error("fence wait: --timeout %s is not 0..%u seconds", argv[k], DLM_DEVICE_TIMEOUT_MAX);
+		} else if (!strcmp(argv[k], "--since") && k + 1 < argc) {
+			errno = 0;
+			since = strtoll(argv[++k], &end, 10);
+			if (errno || *end || !*argv[k] || since < 0)
+				return usage_error("fence wait: --since %s is not seconds since the epoch", argv[k]);
+		} else if (argv[k][0] != '-' && !node)
+			node = argv[k];
+		else
+			return usage_error("fence wait: unexpected argument '%s'", argv[k]);
+	}
+	if (!node)
+		return usage_error("fence wait: which NODE (a name or a corosync node id)?");
+	errno = 0;
+	unsigned long id = strtoul(node, &end, 10);
+	if (!errno && !*end && node[0] >= '1' && node[0] <= '9' && id <= UINT32_MAX)
+		header = json_pack("{s:s,s:I}", "cmd", "fence-wait", "nodeid", (json_int_t)id);
+	else
+		header = json_pack("{s:s,s:s}", "cmd", "fence-wait", "name", node);
+	if (header && since >= 0)
+		json_object_set_new(header, "since", json_integer(since));
+	r = fence_wait_call(ctl, header, (unsigned)timeout, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		json_object_del(reply, "ok");
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%s: %s (by %s)\n", str_or(reply, "node", node), str_or(reply, "message", "fenced"),
+		       str_or(reply, "confirmed_by", "?"));
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+static bool stderr_is_devnull(void)
+{
+	struct stat a, b;
+
+	return fstat(STDERR_FILENO, &a) == 0 && stat("/dev/null", &b) == 0 && S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
+}
+
+/* Under dlm_controld stdout and stderr are /dev/null: stderr's lines go to syslog instead. */
+static ssize_t syslog_write(void *cookie, const char *buf, size_t size)
+{
+	static char line[1024];
+	static size_t len;
+
+	(void)cookie;
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\n' || len == sizeof(line) - 1) {
+			line[len] = 0;
+			if (len)
+				syslog(LOG_ERR, "%s", line);
+			len = 0;
+			if (buf[i] == '\n')
+				continue;
+		}
+		line[len++] = buf[i];
+	}
+	return (ssize_t)size;
+}
+
+/*
+ * The DLM fence device (fencing/dlm-device.h): stdin from dlm_controld; exit 0 once kvmcd has
+ * confirmed the victim's fence, 1 otherwise (dlm_controld runs it again).
+ */
+static int cmd_fence_dlm_device(struct ctl *ctl)
+{
+	static char in[DLM_DEVICE_INPUT_MAX + 1];
+	struct dlm_device_request req;
+	_cleanup_free_ char *error = NULL;
+	json_t *reply = NULL, *header;
+	size_t len = 0;
+	ssize_t n;
+	int r;
+
+	openlog("fence_kvmcd", LOG_PID | (stderr_is_devnull() ? 0 : LOG_PERROR), LOG_DAEMON);
+	if (stderr_is_devnull()) {
+		FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){ .write = syslog_write });
+		if (f) {
+			setvbuf(f, NULL, _IOLBF, 0);
+			stderr = f;
+		}
+	}
+	while (len < sizeof(in) && (n = read(STDIN_FILENO, in + len, sizeof(in) - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			syslog(LOG_ERR, "reading stdin: %m");
+			return EXIT_OTHER;
+		}
+		len += (size_t)n;
+	}
+	r = dlm_device_parse(in, len, &req, &error);
+	if (r < 0) {
+		syslog(LOG_ERR, "refused dlm_controld's request: %s", error ? error : strerror(-r));
+		return EXIT_OTHER;
+	}
+	if (req.action == DLM_DEVICE_ON) {
+		syslog(LOG_NOTICE, "unfence of node %u: nothing to do here (kvmcd's leader gives a returning node its access back)",
+		       req.nodeid);
+		return EXIT_DONE;
+	}
+	if (req.socket[0])
+		ctl->socket_path = req.socket;
+	syslog(LOG_NOTICE, "dlm_controld asks to fence node %u: waiting up to %u s for kvmcd's fence to be confirmed",
+	       req.nodeid, req.timeout_sec);
+	header = json_pack("{s:s,s:I}", "cmd", "fence-wait", "nodeid", (json_int_t)req.nodeid);
+	if (header && req.has_fail_time)
+		json_object_set_new(header, "since", json_integer(req.fail_time));
+	r = fence_wait_call(ctl, header, req.timeout_sec, &reply);
+	if (r != EXIT_DONE) {
+		syslog(LOG_WARNING, "node %u is not fenced (yet): dlm_controld will ask again", req.nodeid);
+		return EXIT_OTHER;
+	}
+	syslog(LOG_NOTICE, "node %u (%s) is fenced: confirmed by %s", req.nodeid, str_or(reply, "node", "?"),
+	       str_or(reply, "confirmed_by", "?"));
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
 /* kvmcctl fence history [--json] (issue 9): the fences in force and the last changes. */
 static int cmd_fence(struct ctl *ctl, int argc, char **argv)
 {
@@ -1439,8 +1599,12 @@ static int cmd_fence(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int r;
 
+	if (argc >= 2 && strcmp(argv[1], "wait") == 0)
+		return cmd_fence_wait(ctl, argc, argv);
+	if (argc == 2 && strcmp(argv[1], "dlm-device") == 0)
+		return cmd_fence_dlm_device(ctl);
 	if (argc < 2 || strcmp(argv[1], "history") != 0)
-		return usage_error("fence: history [--json]");
+		return usage_error("fence: history [--json] | wait NODE [--timeout S] [--since T] [--json] | dlm-device");
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
 			json = true;
@@ -1785,8 +1949,16 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = { 0 };
-	const char *cmd;
+	const char *cmd, *base = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
 	int c, r;
+
+	/* fence_kvmcd: dlm_controld's fence device, run with no arguments (dlm-device.h) */
+	base = base ? base + 1 : argc > 0 ? argv[0] : "";
+	if (base && strcmp(base, "fence_kvmcd") == 0) {
+		r = cmd_fence_dlm_device(&ctl);
+		config_free(ctl.cfg);
+		return r;
+	}
 
 	/* '+': options end at the command, which parses its own. */
 	while ((c = getopt_long(argc, argv, "+c:s:hV", options, NULL)) >= 0) {

@@ -8,7 +8,8 @@
 #      ONTAP: the simulator's request log shows n3's access removed (DELETE of its igroup's
 #      initiators) BEFORE the leader records the fence confirmed, BEFORE it gives h1 / h2 new
 #      owners and BEFORE a survivor's kvmcd starts them; h1, h2 run on the survivors, h3 never
-#      moved; `kvmcctl fence history --json`: n3 confirmed by ontap;
+#      moved; `kvmcctl fence history --json`: n3 confirmed by ontap; the DLM fence device
+#      (fence_kvmcd, fed on stdin as dlm_controld does) on n2 returns 0, after the confirmation;
 #   3. n3's watchdog, no longer fed, fires (the sim's log); `cluster start 3 node` -> n3 is back,
 #      clean (it runs nothing), unfenced: its initiator is added back on ONTAP, the fence record
 #      is gone, the history says so; a VM that prefers n3 is placed there again (its owner).
@@ -53,6 +54,18 @@ deletes_before=$(jq -s '[.[] | select(.method == "DELETE")] | length' "$REQLOG")
 t0=$(now_ms)
 "$CLUSTER" kill 3 node || fail "cluster kill 3 node"
 log "n3 killed (every process of the node, its guests included)"
+# The DLM fence device on a survivor, run as dlm_controld runs it (stdin, no arguments): it
+# returns 0 only once kvmcd's fence of n3 is confirmed in the replicated state.
+DEV=$(mktemp -d)
+( printf 'cluster=mn
+node=3
+host=n3
+fail_time=%s
+timeout=120
+' "$(date +%s)" |
+	"$CLUSTER" exec 2 fence_kvmcd >"$DEV/out" 2>&1
+  echo "$? $(date -u +%FT%T.%3NZ)" >"$DEV/rc" ) &
+DEV_PID=$!
 on_survivors() { local v o; for v in h1 h2; do kv_runs_only_on_owner "$v" || return 1; o=$(kv_owner 1 "$v"); case $o in n1|n2) ;; *) return 1 ;; esac; done; }
 wait_until 120 "h1, h2 run again on a survivor" on_survivors
 log "MEASURED: node kill -> h1, h2 running on survivors: $(( $(now_ms) - t0 )) ms"
@@ -71,6 +84,13 @@ confirmed=$(nx "$L" kvmcctl log | grep -m1 'Fence of n3: pending -> confirmed' |
 [ -n "$confirmed" ] || fail "the leader's log has no 'Fence of n3: pending -> confirmed'"
 log "n3's access removed on ONTAP at $cut (last cut); fence confirmed at $confirmed"
 [[ "$cut" < "$confirmed" ]] || fail "the fence was confirmed ($confirmed) before n3's access was removed ($cut)"
+wait "$DEV_PID"
+read -r dev_rc dev_at <"$DEV/rc"
+sed 's/^/    fence_kvmcd: /' "$DEV/out"
+[ "$dev_rc" = 0 ] || fail "the DLM fence device on n2 exited $dev_rc: $(cat "$DEV/out")"
+[[ "$confirmed" < "$dev_at" ]] || fail "the DLM fence device returned ($dev_at) before the fence was confirmed ($confirmed)"
+log "ok: the DLM fence device (fence_kvmcd, on n2) returned 0 at $dev_at, after the fence was confirmed"
+rm -rf "$DEV"
 for v in h1 h2; do
 	o=$(kv_owner 1 "$v"); oi=${o#n}
 	rec=$(nx "$L" kvmcctl log | grep 'VMs: recording' | grep "\"vm/$v\":{[^}]*\"owner\":\"$o\"" | head -1 | cut -d' ' -f1)
