@@ -475,7 +475,7 @@ bool service_healthy(const struct service_ctx *ctx)
 	 * healthy alone before it has seen its peer (wait_for_all): its watchdog is not armed. */
 	if (alone && (!core_two_node_peer_seen(c) || now_usec() >= alone + ctx->d->notice_max_usec))
 		return false;
-	return core_is_quorate(c) && !core_is_stalled(c) && cpg_glue_is_connected(ctx->d->glue);
+	return core_is_quorate(c) && !core_is_stalled_at(c, now_usec()) && cpg_glue_is_connected(ctx->d->glue);
 }
 uint64_t service_claim_pending(const struct service_ctx *ctx) { return core_claim_pending(ctx->d->core); }
 void service_claim_won(struct service_ctx *ctx, uint64_t epoch)

@@ -1900,11 +1900,16 @@ static void handle_send_blocked(struct core *c, uint64_t now)
 	trigger_round(c, now);
 }
 
+/* A round in progress, or a leader whose heartbeat must arrive: silence now means a stall. */
+static bool expects_traffic(const struct core *c)
+{
+	return c->phase == PHASE_INFO || c->phase == PHASE_STATE || (c->phase == PHASE_SYNCED && c->leader_id);
+}
+
 static void handle_tick(struct core *c, uint64_t now)
 {
 	struct pending *p, *next;
-	bool expect_traffic = c->phase == PHASE_INFO || c->phase == PHASE_STATE ||
-			      (c->phase == PHASE_SYNCED && c->leader_id);
+	bool expect_traffic = expects_traffic(c);
 
 	if (!c->stalled && expect_traffic && now >= c->last_delivery + c->cfg.stall_timeout_usec) {
 		c->stalled = true;
@@ -1947,8 +1952,7 @@ static void handle_tick(struct core *c, uint64_t now)
 uint64_t core_next_deadline(const struct core *c)
 {
 	uint64_t d = 0;
-	bool expect_traffic = c->phase == PHASE_INFO || c->phase == PHASE_STATE ||
-			      (c->phase == PHASE_SYNCED && c->leader_id);
+	bool expect_traffic = expects_traffic(c);
 
 #define EARLIER(x) do { uint64_t _x = (x); if (_x && (!d || _x < d)) d = _x; } while (0)
 	if (!c->stalled && expect_traffic)
@@ -2408,6 +2412,13 @@ uint64_t core_state_hash(const struct core *c) { return c->hash; }
 bool core_is_synced(const struct core *c) { return c->phase == PHASE_SYNCED && !c->stalled; }
 bool core_is_quorate(const struct core *c) { return c->quorate; }
 bool core_is_stalled(const struct core *c) { return c->stalled; }
+
+bool core_is_stalled_at(const struct core *c, uint64_t now)
+{
+	bool expect_traffic = expects_traffic(c);
+
+	return c->stalled || (expect_traffic && now >= c->last_delivery + c->cfg.stall_timeout_usec);
+}
 
 const json_t *core_records(const struct core *c) { return c->records; }
 const json_t *core_node_sections(const struct core *c) { return c->sections; }

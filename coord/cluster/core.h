@@ -305,5 +305,9 @@ uint64_t core_state_hash(const struct core *c);
 bool core_is_synced(const struct core *c);
 bool core_is_quorate(const struct core *c);
 bool core_is_stalled(const struct core *c);       /* no delivery for stall_timeout (core.h 5.) */
+/* The same, judged at `now` rather than at the last tick: also true once now >= the last
+ * delivery + stall_timeout while traffic is expected, before the tick that notices it has run
+ * (coord/timeouts.h 4.: the watchdog feeder's test). */
+bool core_is_stalled_at(const struct core *c, uint64_t now);
 /* Why there is no leader right now, for status ("" when there is one). */
 const char *core_no_leader_reason(const struct core *c);
