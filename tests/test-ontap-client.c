@@ -675,6 +675,50 @@ static void test_jobs(void)
 	CHECK(w.err.code == 917534);
 	wait_reset(&w);
 	ontap_client_free(c);
+
+	/* slots short (2 in flight, 6 volumes at once): while other requests wait for a slot, a
+	 * mutation asks for the 202 at once (return_timeout=0) and its job is polled without a slot
+	 * held; the last ones, with nobody waiting, still wait in the round trip (201) */
+	{
+		struct ontap_options o = {};
+		struct ontap_error e = {};
+		struct wait ws[6] = {};
+		bool all;
+		int r;
+
+		sim_options(&S, &o);
+		o.max_concurrency = 2;
+		r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
+		CHECK(r == 0);
+		ontap_options_clear(&o);
+		ontap_error_clear(&e);
+		if (r == 0) {
+			ontap_client_set_epoch(c, 1, true);
+			ontap_client_set_job_poll(c, 50000, 200000);
+			ontap_client_set_return_timeout(c, 15);
+			sim_log_mark(&S);
+			for (int i = 0; i < 6; i++) {
+				char name[16];
+				snprintf(name, sizeof name, "k%d", i);
+				CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
+					.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
+			}
+			do {
+				all = true;
+				for (int i = 0; i < 6; i++)
+					all = all && ws[i].done;
+			} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
+			for (int i = 0; i < 6; i++) {
+				CHECK(ws[i].r == 0 && ws[i].uuid[0]);
+				wait_reset(&ws[i]);
+			}
+			CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") >= 1);
+			CHECK(sim_log_count(&S, "return_timeout=15", "\"status\":201") >= 1);
+			CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") +
+			      sim_log_count(&S, "return_timeout=15", "\"status\":201") == 6);
+			ontap_client_free(c);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- transport, retries */
@@ -960,6 +1004,7 @@ static void test_leader_guard(void)
 	struct ontap_client *c;
 	struct wait w = {}, w2 = {};
 	char needle[64];
+	uint64_t sent_cancel;
 
 	reset("leader-guard");
 	c = client_new("node-g", 41);
@@ -969,6 +1014,7 @@ static void test_leader_guard(void)
 	CHECK(sim_log_count(&S, "\"node\":\"node-g\"", "\"epoch\":\"41\"") >= 3);
 	CHECK(sim_log_count(&S, "\"POST\"", "\"epoch\":\"41\"") == 1);
 
+	CHECK(ontap_client_cancelled_sent_usec(c) == 0); /* nothing cancelled yet */
 	/* in flight: a slow POST is cancelled when the epoch moves on */
 	sim_fault(&S, "{\"type\":\"latency\",\"method\":\"POST\",\"path\":\"/api/protocols/san/igroups\",\"ms\":800}");
 	wait_reset(&w);
@@ -979,6 +1025,9 @@ static void test_leader_guard(void)
 		sd_event_run(ev, 20000);   /* the POST is now on the wire */
 	ontap_client_set_epoch(c, 42, true);
 	CHECK(w.done && w.r == -ESTALE);
+	/* ONTAP may still carry it out: the client says when it cancelled a mutation already sent */
+	sent_cancel = ontap_client_cancelled_sent_usec(c);
+	CHECK(sent_cancel > 0);
 	sim_control(&S, "DELETE", "/_sim/faults", NULL);
 
 	/* refused before sending */
@@ -998,6 +1047,8 @@ static void test_leader_guard(void)
 	wait_run(ev, &w, 0);
 	CHECK(w.r == -ESTALE);
 	CHECK(sim_log_count(&S, "\"DELETE\"", "/api/storage/volumes") == 0);
+	/* cancelled before they were sent: nothing of them reached the array */
+	CHECK(ontap_client_cancelled_sent_usec(c) == sent_cancel);
 	OK(w, ontap_volume_delete(c, "g1", wait_done, &w));
 	CHECK(sim_log_count(&S, "\"DELETE\"", "\"epoch\":\"51\"") == 1);
 	wait_reset(&w);

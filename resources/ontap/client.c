@@ -326,6 +326,39 @@ static uint64_t header_epoch(struct ontap_client *c, struct ontap_request *req)
 	return ontap_client_current_epoch(c, &e) == 0 ? e : 0;
 }
 
+/* More requests wait for a slot than are left once req takes one. */
+static bool slots_short(struct ontap_client *c, const struct ontap_request *req)
+{
+	unsigned free_after = c->in_flight + 1 < c->max_concurrency ? c->max_concurrency - c->in_flight - 1 : 0, queued = 0;
+
+	for (const struct ontap_request *q = c->requests; q; q = q->next)
+		if (q != req && q->state == REQ_QUEUED && ++queued > free_after)
+			return true;
+	return false;
+}
+
+/*
+ * The URL of one attempt. A mutation asks ONTAP to answer when its job is done (return_timeout,
+ * 1-120 s; notes §3): the final answer (200/201, or the job's error) comes in the same round trip
+ * instead of a 202 and job polls, so the next operation of a chain (volume -> LUN -> map) starts
+ * as soon as ONTAP is done, not at the next poll. Half the request timeout, so ONTAP answers
+ * (with a 202 and the job, polled as before) well before curl gives up. But such a request holds
+ * its slot (an ONTAP session) for the whole job: while other requests wait for a slot it asks
+ * for the 202 at once instead (return_timeout=0), and its job is polled without a slot held --
+ * fifty volume jobs then run side by side in ONTAP rather than max_concurrency at a time.
+ */
+static char *attempt_url(struct ontap_client *c, const struct ontap_request *req)
+{
+	char *url;
+
+	if (!req->wait_job)
+		return asprintf(&url, "%s%s", c->base_url, req->path) < 0 ? NULL : url;
+	if (asprintf(&url, "%s%s%creturn_timeout=%u", c->base_url, req->path, strchr(req->path, '?') ? '&' : '?',
+		     slots_short(c, req) ? 0 : c->return_timeout_s) < 0)
+		return NULL;
+	return url;
+}
+
 static int attempt_start(struct ontap_request *req)
 {
 	struct ontap_client *c = req->client;
@@ -333,7 +366,8 @@ static int attempt_start(struct ontap_request *req)
 	CURL *e;
 	int r = -ENOMEM;
 
-	if (asprintf(&url, "%s%s", c->base_url, req->path) < 0)
+	url = attempt_url(c, req);
+	if (!url)
 		return -ENOMEM;
 	req->easy = e = curl_easy_init();
 	if (!e)
@@ -425,6 +459,9 @@ static void finish_stale(struct ontap_request *req)
 	struct ontap_error err = {};
 
 	req->client->stats.cancelled_stale++;
+	/* Sent at least once: ONTAP may have received it and may still carry it out. */
+	if (req->attempts > 0)
+		req->client->cancelled_sent_usec = ontap_now_usec(req->client);
 	ontap_error_setf(&err, -ESTALE, "%s %s: leader epoch %llu is no longer current; not sent",
 			 req->method, req->path, (unsigned long long) req->epoch);
 	ontap_request_finish(req, -ESTALE, 0, NULL, &err);
@@ -629,20 +666,9 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 		return -ENOMEM;
 	req->client = c;
 	req->method = strdup(method);
-	/*
-	 * A mutation asks ONTAP to answer when its job is done (return_timeout, 1-120 s; notes §3):
-	 * the final answer (200/201, or the job's error) comes in the same round trip instead of a
-	 * 202 and job polls, so the next operation of a chain (volume -> LUN -> map) starts as soon
-	 * as ONTAP is done, not at the next poll. Half the request timeout, so ONTAP answers (with a
-	 * 202 and the job, polled as before) well before curl gives up on the request.
-	 */
-	if (mutating && c->return_timeout_s && !strstr(path_from_root, "return_timeout=")) {
-		if (asprintf(&req->path, "%s%creturn_timeout=%u", path_from_root,
-			     strchr(path_from_root, '?') ? '&' : '?', c->return_timeout_s) < 0)
-			req->path = NULL;
-	} else {
-		req->path = strdup(path_from_root);
-	}
+	/* return_timeout: decided when each attempt starts (attempt_url) */
+	req->wait_job = mutating && c->return_timeout_s && !strstr(path_from_root, "return_timeout=");
+	req->path = strdup(path_from_root);
 	req->body = body ? strdup(body) : NULL;
 	if (!req->method || !req->path || (body && !req->body)) {
 		free(req->method); free(req->path); free(req->body); free(req);
@@ -737,6 +763,11 @@ void ontap_client_set_epoch(struct ontap_client *c, uint64_t epoch, bool valid)
 	c->epoch = epoch;
 	c->epoch_valid = valid;
 	ontap_client_epoch_changed(c);
+}
+
+uint64_t ontap_client_cancelled_sent_usec(struct ontap_client *c)
+{
+	return c->cancelled_sent_usec;
 }
 
 void ontap_client_set_epoch_source(struct ontap_client *c, ontap_epoch_fn fn, void *userdata)

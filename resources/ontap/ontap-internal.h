@@ -21,6 +21,8 @@ struct ontap_request {
 	char *body;                          /* owned serialized JSON or NULL */
 	unsigned flags;
 	bool mutating;
+	bool wait_job;                       /* a mutation that may ask ONTAP to answer once its job
+						is done (return_timeout, decided per attempt) */
 	uint64_t epoch;                      /* for mutations: the epoch it was issued under */
 
 	CURL *easy;                          /* owned while REQ_RUNNING */
@@ -65,6 +67,7 @@ struct ontap_client {
 
 	uint64_t epoch;
 	bool epoch_valid;
+	uint64_t cancelled_sent_usec;   /* ontap_client_cancelled_sent_usec() */
 	ontap_epoch_fn epoch_fn;
 	void *epoch_userdata;
 
