@@ -117,6 +117,7 @@ struct ha {
 	uint64_t started_usec;
 	/* leader */
 	uint64_t epoch, leading_since;
+	uint64_t led_epoch;              /* the epoch leading_since is T_L of (kept across a ROLE blip) */
 	struct attempt *attempts;
 	uint64_t attempt_seq;
 	struct fence_report *reports;    /* node / error owned */
@@ -1118,8 +1119,14 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 	struct ha *h = state;
 
 	if (acting && h->epoch != epoch) {
-		h->epoch = epoch;
-		h->leading_since = now_usec(); /* T_L: the ontap read-back waits for this epoch's quiet point */
+		/* T_L: the ontap read-back waits for this epoch's quiet point (coord/timeouts.h 6.). The
+		 * same epoch again after its ROLE ended -- a NODEDOWN view whose quorum nobody vouched
+		 * for yet ends it for the few ms until votequorum's verdict keeps it -- is the same
+		 * leadership: nobody led in between, so its quiet point stands, unless ending it
+		 * cancelled ONTAP mutations already sent (they may still land: count from now). */
+		if (epoch != h->led_epoch || leader_ontap_cancelled_sent_usec() >= h->leading_since)
+			h->leading_since = now_usec();
+		h->epoch = h->led_epoch = epoch;
 		h->patch_version = 0;
 	}
 	if (!acting) {

@@ -36,6 +36,7 @@
 	X(ontap_client_free)                                                                       \
 	X(ontap_client_set_log)                                                                    \
 	X(ontap_client_set_epoch)                                                                  \
+	X(ontap_client_cancelled_sent_usec)                                                        \
 	X(ontap_client_version)                                                                    \
 	X(ontap_cluster_discover)                                                                   \
 	X(ontap_ds_observe)                                                                        \
@@ -325,6 +326,13 @@ int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn
 	if (!l->client || !ontap_dl.ontap_claim_epoch)
 		return -ENOTCONN;
 	return ontap_dl.ontap_claim_epoch(l->client, leader_ds_prefix(l->ds), epoch, claimant, done, userdata);
+}
+
+uint64_t leader_ontap_cancelled_sent_usec(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	return l && l->client ? ontap_dl.ontap_client_cancelled_sent_usec(l->client) : 0;
 }
 
 uint64_t leader_ontap_plan_settled_version(void)

@@ -29,6 +29,10 @@ extern const struct service_ops leader_ontap_service;
  */
 int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_not_before_usec, bool readback_only,
 		       ontap_fence_done_fn done, void *userdata);
+/* When (CLOCK_MONOTONIC) the end of a leadership (ROLE lost: the epoch taken from the client)
+ * last cancelled a mutation that had already been sent, so that ONTAP may still carry it out
+ * (ontap_client_cancelled_sent_usec); 0: never, or no client. */
+uint64_t leader_ontap_cancelled_sent_usec(void);
 /* The committed version the datastore loop last found its plan empty for (the unfence is done
  * once that is at or past the version that made the record unfencing); 0: none, or no ONTAP. */
 uint64_t leader_ontap_plan_settled_version(void);

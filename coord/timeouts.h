@@ -181,8 +181,11 @@
  * in time:
  *
  *   T_L        the new leader's CORE_ACT_LEADING start for a new epoch (a kept epoch across
- *              sync rounds does not restart anything). Every verdict that ended the old epoch
- *              came before T_L, so the old leader X stopped issuing by T_L + notice_max:
+ *              sync rounds does not restart anything, nor does a ROLE that ends and comes back
+ *              with the same epoch -- a NODEDOWN view ends it until votequorum's verdict --
+ *              unless its end cancelled ONTAP mutations already sent: agent/ha.c then counts
+ *              from the new LEADING start, as a new leader does). Every verdict that ended the
+ *              old epoch came before T_L, so the old leader X stopped issuing by T_L + notice_max:
  *              - X still a member (it stalled, or a round replaced its epoch): X sent its
  *                SYNC_INFO for the round after it stopped, so it stopped before T_L;
  *              - X gone (NODEDOWN): 4.;

@@ -105,6 +105,11 @@ const char *ontap_client_svm(struct ontap_client *c);
  * call returns. Reads are never cancelled. With an epoch source, call epoch_changed() whenever
  * the source's answer changes; it is also consulted before each send. */
 void ontap_client_set_epoch(struct ontap_client *c, uint64_t epoch, bool valid);
+/* When (CLOCK_MONOTONIC, the loop's clock) the guard last cancelled a mutation that had been
+ * sent at least once -- in flight, waiting for a retry or following its job: ONTAP may have
+ * received it and may still carry it out; 0: never. A mutation cancelled before it was ever
+ * sent does not count (nothing of it reached the array). */
+uint64_t ontap_client_cancelled_sent_usec(struct ontap_client *c);
 void ontap_client_set_epoch_source(struct ontap_client *c, ontap_epoch_fn fn, void *userdata);
 void ontap_client_epoch_changed(struct ontap_client *c);
 /* 0 + the epoch to issue mutations under, or -ESTALE. */
