@@ -51,7 +51,7 @@ static const struct config_enum log_targets[] = {
  * kvmcd_config, so these sections have offset 0 and key offsets into the whole struct). */
 static const struct kvmcd_config daemon_defaults = {
 	.cluster_group = "kvmcd",
-	.stall_timeout_ms = 8000,
+	.stall_timeout_ms = 0, /* derived from corosync's timing (coord/timeouts.h 3.) */
 	.request_timeout_ms = 30000,
 	.reconnect_max_ms = 5000,
 	.state_dir = "/var/lib/kvmcd",
@@ -102,8 +102,10 @@ static const struct config_key cluster_keys[] = {
 	{ .name = "group", CONFIG_STRING_AT(C, cluster_group), .max = 127, .check = check_node_name,
 	  .description = "Corosync CPG group the daemons of one cluster join." },
 	{ .name = "stall_timeout", CONFIG_DURATION_AT(C, stall_timeout_ms), .min = 1000, .max = 600000, .unit = "ms",
+	  .default_text = "2 x (corosync's failure detection + 1 s): 18060 ms with corosync's defaults on 3 nodes",
 	  .description = "No CPG delivery for this long while following a leader or syncing means membership "
-			 "is stalled." },
+			 "is stalled. Unset: derived from corosync's totem timing, the shortest that never takes a "
+			 "node failure for a stall (kvmcd --print-timeouts)." },
 	{ .name = "request_timeout", CONFIG_DURATION_AT(C, request_timeout_ms), .min = 1000, .max = 3600000,
 	  .unit = "ms", .description = "A change request not committed within this time fails." },
 	{ .name = "reconnect_max", CONFIG_DURATION_AT(C, reconnect_max_ms), .min = 100, .max = 60000, .unit = "ms",
@@ -935,6 +937,8 @@ static const char *default_value(const struct config_section *s, const struct co
 		return *(const bool *)def ? "true" : "false";
 	case CONFIG_UINT:
 	case CONFIG_DURATION_MS:
+		if (*(const unsigned *)def < k->min && k->default_text)
+			return NULL; /* a default computed elsewhere (default_text says how), not writable */
 		snprintf(buf, size, "%u", *(const unsigned *)def);
 		return buf;
 	case CONFIG_ENUM:

@@ -1016,7 +1016,8 @@ static int load_core(struct daemon *d)
 	if (t.notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL)
 		klog(d->log, LOG_WARNING,
 		     "stall_timeout %u ms is below %llu ms for %s: a node failure may first show as a stall (the leader steps down); raise [cluster] stall_timeout or lower totem.token (kvmcd --print-timeouts)",
-		     d->cfg->stall_timeout_ms, (unsigned long long)(t.stall_clean_min_usec / USEC_PER_MSEC), source ? source : "corosync");
+		     (unsigned)(t.base.stall_timeout_usec / USEC_PER_MSEC), (unsigned long long)(t.stall_clean_min_usec / USEC_PER_MSEC),
+		     source ? source : "corosync");
 	if (t.notes & TIMEOUTS_NOTE_REQUEST_SHORT)
 		klog(d->log, LOG_NOTICE,
 		     "request_timeout %u ms is below one failover (%llu ms): a change interrupted by a failover may end as \"outcome unknown\"",

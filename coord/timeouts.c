@@ -21,7 +21,7 @@ void timeouts_defaults(struct timeouts_base *b)
 		.totem_token_coefficient_usec = MS(650),
 		.totem_nodes = 3,
 		.totem_consensus_usec = 0,
-		.stall_timeout_usec = MS(8000),
+		.stall_timeout_usec = 0, /* derived: stall_clean_min */
 		.request_timeout_usec = SEC(30),
 		.ontap_request_timeout_usec = SEC(30),
 		.ontap_job_timeout_usec = SEC(600),
@@ -94,7 +94,8 @@ static int check_bounds(const struct timeouts_base *b, char **error)
 	    (r = check_count("totem_nodes", b->totem_nodes, 1, 1000, error)) < 0 ||
 	    (b->totem_consensus_usec != 0 &&
 	     (r = check_usec("totem_consensus", b->totem_consensus_usec, MS(100), SEC(600), error)) < 0) ||
-	    (r = check_usec("stall_timeout", b->stall_timeout_usec, SEC(1), SEC(600), error)) < 0 ||
+	    (b->stall_timeout_usec != 0 &&
+	     (r = check_usec("stall_timeout", b->stall_timeout_usec, SEC(1), SEC(600), error)) < 0) ||
 	    (r = check_usec("request_timeout", b->request_timeout_usec, SEC(1), SEC(3600), error)) < 0 ||
 	    (r = check_usec("ontap_request_timeout", b->ontap_request_timeout_usec, SEC(1), SEC(3600), error)) < 0 ||
 	    (r = check_usec("ontap_job_timeout", b->ontap_job_timeout_usec, SEC(1), SEC(86400), error)) < 0 ||
@@ -143,15 +144,16 @@ static int check_watchdog(const struct timeouts_base *b, const struct timeouts *
 	return 0;
 }
 
-int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **error)
+int timeouts_derive(const struct timeouts_base *given, struct timeouts *out, char **error)
 {
-	struct timeouts t = { .base = *b };
+	struct timeouts t = { .base = *given };
+	const struct timeouts_base *b = &t.base;
 	char x[32], y[32];
 	int r;
 
 	if (error)
 		*error = NULL;
-	if ((r = check_bounds(b, error)) < 0)
+	if ((r = check_bounds(given, error)) < 0)
 		return r;
 
 	/* 2. corosync: the coefficient applies from 3 nodes on; the default consensus follows the
@@ -163,11 +165,20 @@ int timeouts_derive(const struct timeouts_base *b, struct timeouts *out, char **
 							 : t.totem_token_effective_usec * 6 / 5;
 	t.detection_usec = t.totem_token_effective_usec + t.totem_consensus_usec;
 
+	/* 3. stall_timeout 0: the shortest that never takes a node failure for a stall, at least 1 s */
+	t.stall_clean_min_usec = 2 * (t.detection_usec + b->margin_usec);
+	if (!t.base.stall_timeout_usec) {
+		t.base.stall_timeout_usec = max_u64(t.stall_clean_min_usec, SEC(1));
+		if (t.base.stall_timeout_usec > SEC(600))
+			return refuse(error, "stall_timeout derived from corosync's timing (%s) is above 600000 ms; "
+				      "set [cluster] stall_timeout or lower totem.token",
+				      ms(x, t.base.stall_timeout_usec));
+	}
+
 	/* 3. liveness */
 	t.heartbeat_usec = b->stall_timeout_usec / 2;
 	t.quorum_grace_usec = b->stall_timeout_usec / 8;
 	t.leader_lease_usec = b->stall_timeout_usec;
-	t.stall_clean_min_usec = 2 * (t.detection_usec + b->margin_usec);
 	t.commit_max_usec = t.detection_usec + b->stall_timeout_usec + b->margin_usec;
 
 	/* 4. */

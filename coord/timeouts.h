@@ -19,7 +19,9 @@
  *   coefficient     650 ms   corosync totem.token_coefficient      (cmap totem.token_coefficient)
  *   nodes             3      nodes in corosync's nodelist          (cmap nodelist.node.*)
  *   consensus         0      corosync totem.consensus; 0 = corosync's default (cmap totem.consensus)
- *   stall_timeout  8000 ms   kvmcd [cluster] stall_timeout
+ *   stall_timeout     0      kvmcd [cluster] stall_timeout; 0 (the default) = stall_clean_min
+ *                            (3.), the shortest that never takes a node failure for a stall:
+ *                            18060 ms here
  *   request_timeout 30 s     kvmcd [cluster] request_timeout
  *   ontap_request_timeout 30 s, ontap_job_timeout 600 s   kvmcd [ontap] request_/job_timeout
  *   agent_restart  6000 ms   how long a kvmcd restart takes, PROCDOWN to rejoined: systemd's
@@ -58,13 +60,13 @@
  * 3. kvmcd's own liveness
  * ============================================================================================
  *
- *   heartbeat    = stall_timeout / 2       4000 ms  the leader multicasts a heartbeat; two
+ *   heartbeat    = stall_timeout / 2       9030 ms  the leader multicasts a heartbeat; two
  *                                                   missed beats make a stall
- *   quorum_grace = stall_timeout / 8       1000 ms  after a NODEDOWN view, how long a member
+ *   quorum_grace = stall_timeout / 8     2257.5 ms  after a NODEDOWN view, how long a member
  *                                                   waits for votequorum's verdict; the notes
  *                                                   measured it 0-2 ms after the view. (A node
  *                                                   in a minority stops leading at once anyway.)
- *   leader_lease = stall_timeout           8000 ms  a leader's authority (its ONTAP epoch)
+ *   leader_lease = stall_timeout          18060 ms  a leader's authority (its ONTAP epoch)
  *                                                   lapses at last_delivery + leader_lease on its
  *                                                   own clock, even before the tick that notices
  *                                                   the stall has run (see 6.)
@@ -74,21 +76,24 @@
  *
  *   stall_clean_min = 2 * (detection + margin)     18060 ms
  *
- * is the shortest stall_timeout that never takes a node failure for a stall. DECIDED: a shorter
- * stall_timeout is accepted with a note (TIMEOUTS_NOTE_FAILURE_MAY_STALL), not refused: a false
- * stall only ever makes a leader step down early (the safe direction) and fails pending requests;
- * every safety wait below is derived from max(detection, stall_timeout), so it stays correct
- * either way; and raising stall_timeout lengthens every one of those waits and the detection of
- * a wedged corosync. That is a trade-off for the operator (or lower totem.token: 1000 ms detects
- * in ~3.5 s), not an inconsistency. Note that the shipped defaults (token 3000, 3 nodes,
- * stall_timeout 8000) DO trip it; the multinode tests run token 1000, coefficient 0, where they
- * do not.
+ * is the shortest stall_timeout that never takes a node failure for a stall, and the default
+ * (stall_timeout 0 = this). DECIDED: a shorter stall_timeout is accepted with a note
+ * (TIMEOUTS_NOTE_FAILURE_MAY_STALL), not refused: a false stall only ever makes a leader step
+ * down early (the safe direction) and fails pending requests; every safety wait below is derived
+ * from max(detection, stall_timeout), so it stays correct either way; and raising stall_timeout
+ * lengthens every one of those waits and the detection of a wedged corosync. But the cost of a
+ * false stall is high: the leader that steps down starts a new epoch, and its ONTAP fences then
+ * wait for the new epoch's quiet point (6.) -- every host failure would take ~40 s to recover
+ * instead of about a second. Hence the derived default. (Before it, a fixed 8000 ms tripped on
+ * corosync's defaults and even on token 1000 with the default coefficient; the full-stack tier
+ * measured the fence of a killed follower wait 39 s for that reason.) The multinode tests run
+ * token 1000, coefficient 0 and an explicit 8000, which do not trip it.
  *
  * A client's change. Sent at s; a node fails at s. The new view comes at most detection later;
  * then a sync round, the re-sent REQUEST, PROPOSE and the ACKs, all of which deliver messages,
  * so each gap is shorter than stall_timeout or the member stalls and the request fails anyway:
  *
- *   commit_max = detection + stall_timeout + margin     17030 ms
+ *   commit_max = detection + stall_timeout + margin     27090 ms
  *
  * NOTED (TIMEOUTS_NOTE_REQUEST_SHORT): request_timeout < commit_max. The protocol promises that
  * a request interrupted by a membership change is re-sent to the next leader; a request_timeout
@@ -114,7 +119,7 @@
  *
  * We cannot know which path X takes, so:
  *
- *   notice_max = max(detection, stall_timeout)           8030 ms after T_v
+ *   notice_max = max(detection, stall_timeout)          18060 ms after T_v
  *
  * Requirement on the code: X's decision to feed the watchdog or to issue an ONTAP mutation is
  * taken with the state current at that instant: the corosync fds and the core's deadline timer
@@ -136,14 +141,14 @@
  * after the verdict (X isolated, its corosync either working or wedged):
  *
  *   T_v                                the survivors see X leave (NODEDOWN)
- *   T_v + notice_max          (8030)   X has noticed (4.) and stops feeding; it also stops its
+ *   T_v + notice_max         (18060)   X has noticed (4.) and stops feeding; it also stops its
  *                                      VMs, but nothing below waits for that
- *   ... + watchdog_keepalive (10530)   the last keepalive may have been decided on a state one
+ *   ... + watchdog_keepalive (20560)   the last keepalive may have been decided on a state one
  *                                      interval old (a feeder that tests an expiry posted by
  *                                      the loop, as sanlock's wdmd does; with the in-loop test
  *                                      above this term is spare)
- *   ... + watchdog_fire_max  (20842.5) the device resets X: its VMs are gone
- *   ... + margin             (21842.5) watchdog_dead_after_nodedown: the survivors may count X
+ *   ... + watchdog_fire_max  (30872.5) the device resets X: its VMs are gone
+ *   ... + margin             (31872.5) watchdog_dead_after_nodedown: the survivors may count X
  *                                      dead and start its VMs elsewhere
  *
  *   watchdog_dead_after_nodedown = notice_max + watchdog_keepalive + watchdog_fire_max + margin
@@ -203,7 +208,7 @@
  *   return_timeout=0 and the fence operations -- igroup initiators, LUN maps, NVMe subsystem
  *   hosts -- are synchronous through 9.15):
  *
- *   ontap_quiet = notice_max + ontap_request_timeout + margin      39030 ms after T_L
+ *   ontap_quiet = notice_max + ontap_request_timeout + margin      49060 ms after T_L
  *
  *   An asynchronous job the old leader started keeps running in ONTAP after its client stopped
  *   polling; it was created (202) before T_L + ontap_quiet. So, after the quiet point, the new
@@ -211,7 +216,7 @@
  *   treats each as possibly the old leader's, re-reads what they touch once they end, and waits
  *   at most ontap_job_timeout for them:
  *
- *   ontap_jobs_settled = ontap_quiet + ontap_job_timeout         639030 ms after T_L
+ *   ontap_jobs_settled = ontap_quiet + ontap_job_timeout         649060 ms after T_L
  *
  *   A job still running then: alarm, and ONTAP fences stay unconfirmed (try the next method).
  *   REFUSED: ontap_job_timeout < ontap_request_timeout (a job is never waited for less than
@@ -277,10 +282,10 @@
  * mid-way and its guests die with the host instead of shutting down cleanly. Timeline:
  *
  *   0                                 SIGTERM; migrate: the drain is requested, guests leave live
- *   shutdown_drain          (161970)  what has not left by then is aborted and shut down here
+ *   shutdown_drain          (151910)  what has not left by then is aborted and shut down here
  *     = shutdown_timeout - guest_stop_grace - shutdown_release - margin
  *   ... + guest_stop_grace   (60 s)   ACPI shutdown, then destroy (a guest without ACPI: at once)
- *   ... + shutdown_release  (17030)   the leader records the stopped guests as no longer this
+ *   ... + shutdown_release  (27090)   the leader records the stopped guests as no longer this
  *     = commit_max                    node's (one committed change, across a failover at worst),
  *                                     so it restarts them elsewhere: an owner that left the view
  *                                     keeps its VMs until it is back (placement's safety rule)
@@ -311,7 +316,8 @@ struct timeouts_base {
 	uint32_t totem_nodes;                  /* nodes in corosync's nodelist [1, 1000]; 3 */
 	uint64_t totem_consensus_usec;         /* totem.consensus; 0 = 1.2 * effective token, else
 						  [100 ms, 600 s]; 0 */
-	uint64_t stall_timeout_usec;           /* [cluster] stall_timeout [1 s, 600 s]; 8000 ms */
+	uint64_t stall_timeout_usec;           /* [cluster] stall_timeout [1 s, 600 s], or 0 =
+						  stall_clean_min (at least 1 s); 0 */
 	uint64_t request_timeout_usec;         /* [cluster] request_timeout [1 s, 3600 s]; 30 s */
 	uint64_t ontap_request_timeout_usec;   /* [ontap] request_timeout [1 s, 3600 s]; 30 s */
 	uint64_t ontap_job_timeout_usec;       /* [ontap] job_timeout [1 s, 86400 s]; 600 s */
@@ -335,7 +341,8 @@ struct timeouts_base {
  * timeouts_derive() fills every field or none.
  */
 struct timeouts {
-	struct timeouts_base base;                   /* the inputs, as given */
+	struct timeouts_base base;                   /* the inputs, as given -- but a stall_timeout
+							given as 0 holds the value derived for it */
 	/* 2. corosync */
 	uint64_t totem_token_effective_usec;
 	uint64_t totem_consensus_usec;               /* as corosync uses it (explicit or default) */
@@ -375,7 +382,7 @@ void timeouts_defaults(struct timeouts_base *base);
 /*
  * Checks the bases (bounds and the REFUSED relations above) and derives. Returns 0 and fills
  * *out; -EINVAL with *error (owned; names the values, e.g. "request_timeout 10000 ms is shorter
- * than commit_max 17030 ms ...") and *out untouched; -ENOMEM. error may be NULL.
+ * than commit_max 27090 ms ...") and *out untouched; -ENOMEM. error may be NULL.
  */
 int timeouts_derive(const struct timeouts_base *base, struct timeouts *out, char **error);
 

@@ -68,7 +68,7 @@ static void test_defaults(void)
 	gethostname(host, sizeof(host) - 1);
 	CHECK(strcmp(c->node_name, host) == 0, "node name defaults to host name: %s", c->node_name);
 	CHECK(strcmp(c->cluster_group, "kvmcd") == 0, "group");
-	CHECK(c->stall_timeout_ms == 8000, "stall_timeout %u", c->stall_timeout_ms);
+	CHECK(c->stall_timeout_ms == 0, "stall_timeout %u (0: derived from corosync)", c->stall_timeout_ms);
 	CHECK(c->request_timeout_ms == 30000, "request_timeout");
 	CHECK(c->reconnect_max_ms == 5000, "reconnect_max");
 	CHECK(strcmp(c->state_dir, "/var/lib/kvmcd") == 0, "state_dir");
@@ -668,7 +668,7 @@ static void test_reload_merge(void)
 	CHECK(config_reload_merge(next, cur, note, &n) == 4, "4 keys differ");
 	CHECK(n.runtime == 2 && n.restart == 2, "runtime %d restart %d", n.runtime, n.restart);
 	CHECK(strcmp(next->node_name, "a") == 0, "name needs restart: kept");
-	CHECK(next->stall_timeout_ms == 8000, "stall_timeout needs restart: kept");
+	CHECK(next->stall_timeout_ms == 0, "stall_timeout needs restart: kept (unset: derived)");
 	CHECK(next->log_level == LOG_DEBUG, "log level applied");
 	CHECK(next->reconnect_max_ms == 1000, "reconnect_max applied");
 	CHECK(config_reload_merge(next, cur, NULL, NULL) == 2, "after merge only runtime keys differ");
@@ -694,7 +694,8 @@ static void test_example(void)
 		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && eq && (!nl || eq < nl) && eq[3] != '\n')
 			line[0] = ' ';
 	}
-	CHECK(strstr(buf, "\n group = kvmcd\n") && strstr(buf, "\n stall_timeout = 8000\n"), "uncommented:\n%s", buf);
+	CHECK(strstr(buf, "\n group = kvmcd\n") && strstr(buf, "\n request_timeout = 30000\n") &&
+	      strstr(buf, "\n#stall_timeout =\n"), "uncommented (stall_timeout stays unset: derived):\n%s", buf);
 	CHECK(config_parse_buffer("example", buf, len, &a, &e) == 0, "example parses");
 	dump(&e);
 	config_errors_clear(&e);

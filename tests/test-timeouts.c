@@ -41,7 +41,7 @@ static void test_defaults(void)
 	CHECK(b.totem_token_usec == MS(3000) && b.totem_token_coefficient_usec == MS(650) && b.totem_nodes == 3 &&
 		      b.totem_consensus_usec == 0,
 	      "corosync defaults");
-	CHECK(b.stall_timeout_usec == MS(8000) && b.request_timeout_usec == SEC(30), "kvmcd defaults");
+	CHECK(b.stall_timeout_usec == 0 && b.request_timeout_usec == SEC(30), "kvmcd defaults (stall_timeout derived)");
 	CHECK(b.ontap_request_timeout_usec == SEC(30) && b.ontap_job_timeout_usec == SEC(600), "ontap defaults");
 	if (!derive_ok(&b, &t))
 		return;
@@ -53,35 +53,41 @@ static void test_defaults(void)
 		{ "totem_token_effective", t.totem_token_effective_usec, MS(3650) },
 		{ "totem_consensus", t.totem_consensus_usec, MS(4380) },
 		{ "detection", t.detection_usec, MS(8030) },
-		{ "heartbeat", t.heartbeat_usec, MS(4000) },
-		{ "quorum_grace", t.quorum_grace_usec, MS(1000) },
-		{ "leader_lease", t.leader_lease_usec, MS(8000) },
+		{ "stall_timeout (derived)", t.base.stall_timeout_usec, MS(18060) },
+		{ "heartbeat", t.heartbeat_usec, MS(9030) },
+		{ "quorum_grace", t.quorum_grace_usec, 2257500 },
+		{ "leader_lease", t.leader_lease_usec, MS(18060) },
 		{ "stall_clean_min", t.stall_clean_min_usec, MS(18060) },
-		{ "commit_max", t.commit_max_usec, MS(17030) },
-		{ "notice_max", t.notice_max_usec, MS(8030) },
+		{ "commit_max", t.commit_max_usec, MS(27090) },
+		{ "notice_max", t.notice_max_usec, MS(18060) },
 		{ "agent_grace", t.agent_grace_usec, MS(7000) },
 		{ "watchdog_keepalive", t.watchdog_keepalive_usec, MS(2500) },
 		{ "watchdog_fire_max", t.watchdog_fire_max_usec, 10312500 },
-		{ "watchdog_dead_after_nodedown", t.watchdog_dead_after_nodedown_usec, 21842500 },
+		{ "watchdog_dead_after_nodedown", t.watchdog_dead_after_nodedown_usec, 31872500 },
 		{ "watchdog_dead_after_procdown", t.watchdog_dead_after_procdown_usec, 13812500 },
-		{ "ontap_quiet", t.ontap_quiet_usec, MS(39030) },
-		{ "ontap_jobs_settled", t.ontap_jobs_settled_usec, MS(639030) },
+		{ "ontap_quiet", t.ontap_quiet_usec, MS(49060) },
+		{ "ontap_jobs_settled", t.ontap_jobs_settled_usec, MS(649060) },
 		{ "fence_ontap_attempt", t.fence_ontap_attempt_usec, MS(120000) },
 		{ "fence_agent_kill_grace", t.fence_agent_kill_grace_usec, MS(6000) },
 		{ "fence_agent_deadline", t.fence_agent_deadline_usec, MS(204000) },
 		{ "fence_ontap_deadline", t.fence_ontap_deadline_usec, MS(366000) },
 		{ "fence_round_pause", t.fence_round_pause_usec, MS(120000) },
-		{ "shutdown_release", t.shutdown_release_usec, MS(17030) },
-		{ "shutdown_drain", t.shutdown_drain_usec, MS(161970) },
+		{ "shutdown_release", t.shutdown_release_usec, MS(27090) },
+		{ "shutdown_drain", t.shutdown_drain_usec, MS(151910) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(golden); i++)
 		CHECK(golden[i].got == golden[i].want, "default %s: %" PRIu64 " usec, timeouts.h says %" PRIu64,
 		      golden[i].name, golden[i].got, golden[i].want);
-	/* Decided in timeouts.h: the shipped defaults take some node failures for a stall; a note,
-	 * not a refusal. */
-	CHECK(t.notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL, "defaults: the failure-may-stall note");
+	/* Decided in timeouts.h: the derived default never takes a node failure for a stall (a
+	 * leader stepping down would restart its epoch and hold every fence for the quiet point). */
+	CHECK(!(t.notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL), "defaults: no failure-may-stall note");
 	CHECK(!(t.notes & TIMEOUTS_NOTE_NO_WATCHDOG), "defaults have a watchdog");
-	CHECK(memcmp(&t.base, &b, sizeof(b)) == 0, "the bases are kept as given");
+	b.stall_timeout_usec = MS(18060);
+	CHECK(memcmp(&t.base, &b, sizeof(b)) == 0, "the bases are kept as given, stall_timeout derived");
+	/* the 8000 ms it used to be does trip it, and is still taken (a note, not a refusal) */
+	b.stall_timeout_usec = MS(8000);
+	if (derive_ok(&b, &t))
+		CHECK(t.notes & TIMEOUTS_NOTE_FAILURE_MAY_STALL, "stall 8000 on corosync's defaults: the note");
 }
 
 /* ------------------------------------------------------------------ relations, many bases */
@@ -474,11 +480,18 @@ static void test_describe(void)
 		snprintf(word, sizeof(word), " %s ", names[i]);
 		CHECK(strstr(text, word), "describe names %s", names[i]);
 	}
-	CHECK(strstr(text, "21842.500 ms"), "watchdog_dead_after_nodedown's value is shown");
+	CHECK(strstr(text, "31872.500 ms"), "watchdog_dead_after_nodedown's value is shown");
 	CHECK(strstr(text, "= notice_max + watchdog_keepalive + watchdog_fire_max + margin"), "formulas are shown");
-	CHECK(strstr(text, "note: stall_timeout 8000 ms < stall_clean_min 18060 ms"), "the stall note");
+	CHECK(!strstr(text, "note: stall_timeout"), "no stall note on the defaults");
 	CHECK(text[strlen(text) - 1] == '\n', "lines end in newlines");
 	free(text);
+	b.stall_timeout_usec = MS(8000);
+	if (!derive_ok(&b, &t))
+		return;
+	CHECK(timeouts_describe(&t, &text) == 0 && text && strstr(text, "note: stall_timeout 8000 ms < stall_clean_min 18060 ms"),
+	      "the stall note");
+	free(text);
+	b.stall_timeout_usec = 0;
 
 	b.watchdog_timeout_usec = 0;
 	if (!derive_ok(&b, &t))
@@ -503,7 +516,7 @@ static void test_request_note(void)
 	b.request_timeout_usec = SEC(10);
 	CHECK(timeouts_derive(&b, &t, &err) == 0, "short request_timeout accepted: %s", err ? err : "");
 	CHECK(t.notes & TIMEOUTS_NOTE_REQUEST_SHORT, "short request_timeout noted");
-	CHECK(timeouts_describe(&t, &text) == 0 && strstr(text, "request_timeout 10000 ms < commit_max 17030 ms"),
+	CHECK(timeouts_describe(&t, &text) == 0 && strstr(text, "request_timeout 10000 ms < commit_max 27090 ms"),
 	      "note text: %s", text ? text : "");
 	free(text);
 	free(err);
@@ -528,7 +541,7 @@ static void test_shutdown_note(void)
 	free(err);
 	b.shutdown_timeout_usec = SEC(80);
 	b.guest_stop_grace_usec = 0;
-	CHECK(timeouts_derive(&b, &t, NULL) == 0 && t.shutdown_drain_usec == MS(80000 - 17030 - 1000) &&
+	CHECK(timeouts_derive(&b, &t, NULL) == 0 && t.shutdown_drain_usec == MS(80000 - 27090 - 1000) &&
 		      !(t.notes & TIMEOUTS_NOTE_SHUTDOWN_SHORT),
 	      "shutdown_drain = shutdown_timeout - guest_stop_grace - commit_max - margin");
 }

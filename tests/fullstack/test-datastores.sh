@@ -25,6 +25,14 @@
 # other nodes is refused by the DLM itself (-EBUSY); `kvmcctl vm migrate` moves the guest (its
 # counter goes on) and the lock (held on the target, not on the source); `kvmcctl vm stop` frees
 # it (no node holds it, another node's tool takes and drops it); `vm remove` undefines it.
+# After the removal, issue 9's failover on real kernels: dlm_controld runs with fencing on and
+# kvmcd's fence device (`fence_all fence_kvmcd`). An HA guest on the GFS2 datastore runs on n3;
+# n3 is power-killed (its qemu SIGKILLed) -> kvmcd's leader fences n3 on ONTAP: the simulator's
+# subsystem loses n3's host NQN and the real nvmet target no longer allows it; `fence history`:
+# confirmed by ontap; dlm_controld on the survivors ran fence_kvmcd, which returned 0 (its
+# "fence result 3 ... result 0"); the guest was given to a survivor and started there only after
+# the confirmation (kvmcd's logs); GFS2 is usable on both survivors (n3's files read) and the
+# guest counts on its new host.
 # Prints "phase NAME SECONDS" per phase; ends with PASS or FAIL. Skips (77) like test-smoke.sh,
 # and without a build (KVMCD_BUILD_DIR, set by meson).
 set -eu
@@ -264,6 +272,102 @@ sys.exit(0 if l.get("system") == "dlm" and l.get("ok") is True else 1)' "$o" >"$
 	wait_until_host 60 "$VM gone from vm list and from every node's libvirt after vm remove" vm_gone
 	log "$VM removed: gone from the spec and from every node's libvirt"
 }
+# ---- issue 9: a node guest power-killed -> kvmcd fences it on ONTAP (the real nvmet), DLM waits
+# for that fence through kvmcd's fence device, and the node's HA guest starts on a survivor ------
+FO_VM=vm2
+FO_DIR=/srv/kvmcd/ds_nvme      # the GFS2 datastore (the one left after the remove phase)
+
+# dlm_fence_lines NODE: dlm_controld's fence lines (its debug buffer)
+dlm_fence_lines() { "$FS" exec "$1" sh_c 'dlm_tool dump 2>/dev/null | grep -i fence || true'; }
+# kvmcd_line_at NODE PATTERN: the UTC time of the first line of NODE's `kvmcctl log` matching it
+kvmcd_line_at() { "$FS" exec "$1" sh_c 'kvmcctl log | grep -m1 -E "$1" | cut -d" " -f1' "$2"; }
+
+failover_phases() {
+	local t_kill t_run o conf rec started owner c1 n end leader victim vid survivors
+
+	phase failover-prepare
+	# The victim is a follower: the leader survives and fences at once. (Were the leader's own
+	# host the victim, the new leader would first wait for the ONTAP quiet point, about 40 s with
+	# the default [ontap] request_timeout: coord/timeouts.h section 6.)
+	leader=$("$FS" exec n1 sh_c 'kvmcctl status --json' |
+		python3 -c 'import json, sys; print("n%d" % json.load(sys.stdin)["leader"]["id"])') ||
+		fail "n1: kvmcctl status --json names no leader"
+	case $leader in n1|n2|n3) ;; *) fail "cannot tell the leader from kvmcctl status --json: '$leader'" ;; esac
+	victim=n3; [ "$leader" != n3 ] || victim=n2
+	vid=${victim#n}
+	survivors=$(for n in n1 n2 n3; do [ "$n" = "$victim" ] || printf '%s ' "$n"; done); survivors=${survivors% }
+	log "leader $leader; the victim is the follower $victim"
+	VM=$FO_VM VM_DIR=$FO_DIR VM_RES=vm:$FO_VM
+	on n1 sh_c 'cp /opt/kvmcd/counter.img "$1/$2.img" && echo "$3" >/root/$2.xml' "$VM_DIR" "$VM" "$(vm_xml)"
+	on n1 sh_c 'kvmcctl vm add /root/$1.xml --prefer "$2"' "$VM" "$victim" | sed 's/^/    /'
+	vm_wait 300 "$VM (HA) running on $victim" "d['state'] == 'running' and d['node'] == '$victim'"
+	end=$(( $(date +%s) + 120 ))
+	until [ "$(last_counter 2>/dev/null || echo -1)" -ge 3 ]; do
+		[ "$(date +%s)" -lt "$end" ] || fail "$VM's counter not counting in its serial log: $(counter_report)"
+		sleep 1
+	done
+	sim_view >"$TMP/sim.json" || fail "reading the simulator's state"
+	jcheck "$TMP/sim.json" "any('nqn.2024-01.test.fsvm:host:$victim' in h for h in d['nvmet_hosts'].values())" ||
+		fail "target: $victim's host NQN is not allowed before the failure: $(jget "$TMP/sim.json" 'd["nvmet_hosts"]')"
+	log "$VM (HA, disk and serial on GFS2 over NVMe/TCP) runs on $victim; the target allows $victim's host NQN"
+
+	phase failover
+	t_kill=$("$FS" kill "$victim") || fail "fs kill $victim"
+	NODES=$survivors
+	log "$victim power-killed (its qemu SIGKILLed)"
+	vm_wait 300 "$VM running again on a survivor after $victim's death" "d['state'] == 'running' and d['node'] in '$survivors'.split()"
+	t_run=$(date +%s.%N)
+	owner=$(jget "$TMP/vm.json" 'd["node"]')
+	log "$VM runs on $owner $(awk -v a="$t_kill" -v b="$t_run" 'BEGIN{printf "%.1f", b-a}') s after $victim's death"
+	[ "$(running_on)" = "$owner" ] || fail "libvirt runs $VM on '$(running_on)', expected $owner alone"
+
+	# the fence: on ONTAP and on the real target, confirmed by kvmcd
+	sim_view >"$TMP/sim.json" || fail "reading the simulator's state"
+	jcheck "$TMP/sim.json" "not any('nqn.2024-01.test.fsvm:host:$victim' in h for h in d['subsystems'].values())" ||
+		fail "ONTAP: $victim's host NQN is still in a subsystem: $(jget "$TMP/sim.json" 'd["subsystems"]')"
+	jcheck "$TMP/sim.json" "not any('nqn.2024-01.test.fsvm:host:$victim' in h for h in d['nvmet_hosts'].values())" ||
+		fail "target: nvmet still allows $victim's host NQN: $(jget "$TMP/sim.json" 'd["nvmet_hosts"]')"
+	jcheck "$TMP/sim.json" "d['hook'].get('failures', 0) == 0" || fail "the target hook failed: $(jget "$TMP/sim.json" 'd["hook"]')"
+	o=$("$FS" exec "$leader" sh_c 'kvmcctl fence history --json') || fail "$leader: kvmcctl fence history --json"
+	echo "$o" >"$TMP/fences.json"
+	jcheck "$TMP/fences.json" "[(f['status'], f.get('confirmed_by')) for f in d['fences'] if f['node'] == '$victim'] == [('confirmed', 'ontap')]" ||
+		fail "fence history: $victim is not confirmed fenced by ontap: $o"
+	log "$victim fenced by kvmcd on ONTAP: its host NQN is out of the subsystem, and nvmet allows it no more"
+
+	# DLM waited for that fence: dlm_controld ran kvmcd's device (fence_kvmcd), which returned 0
+	# ("fence wait V pid P result 0" on the node that ran it; the others take its "fence status"),
+	# and each lockspace's recovery went on only then ("check_fencing V done")
+	for n in $survivors; do
+		dlm_fence_lines "$n" >"$TMP/dlm-fence.$n"
+		sed "s/^/    $n dlm: /" "$TMP/dlm-fence.$n" | tail -n 6
+		grep -Eq "kvmcd check_fencing $vid done" "$TMP/dlm-fence.$n" && grep -Eq "ds_nvme check_fencing $vid done" "$TMP/dlm-fence.$n" ||
+			fail "$n: dlm_controld did not finish fencing node $vid for the lockspaces kvmcd and ds_nvme"
+	done
+	cat "$TMP"/dlm-fence.n* | grep -Eq "fence wait $vid pid [0-9]+ result 0" ||
+		fail "dlm_controld on the survivors has no successful run of its device (fence_kvmcd) for node $vid"
+	conf=$(kvmcd_line_at "$leader" "Fence of $victim: pending -> confirmed")
+	rec=$("$FS" exec "$leader" sh_c 'kvmcctl log | grep "VMs: recording" | grep "\"vm/$1\":{[^}]*\"owner\":\"$2\"" | tail -1 | cut -d" " -f1' "$VM" "$owner")
+	started=$(kvmcd_line_at "$owner" "VM '$VM': started on this node")
+	log "$victim's fence confirmed at $conf ($leader), $VM given to $owner at ${rec:-?} ($leader), started at ${started:-?} ($owner)"
+	[ -n "$conf" ] && [ -n "$started" ] || fail "kvmcd's logs lack the fence confirmation or the start"
+	[ -z "$rec" ] || [[ "$conf" < "$rec" ]] || fail "$VM given to $owner ($rec) before $victim's fence was confirmed ($conf)"
+	# (two guests' clocks: they drift 0.1-0.3 s apart; the start comes seconds after the fence)
+	[[ "$conf" < "$started" ]] || fail "$VM started on $owner ($started) before $victim's fence was confirmed ($conf)"
+	"$FS" exec "$leader" sh_c 'kvmcctl log | grep -E "view |Fence of|VM .'"$VM"'." | tail -n 12' | sed 's/^/    /' || true
+
+	# GFS2 recovered on the survivors (journal replayed after the fence), and the guest counts
+	for n in $survivors; do
+		"$FS" exec -t 90 "$n" sh_c 'echo "$(hostname) after" >/srv/kvmcd/ds_nvme/after-$(hostname) && sync &&
+			cat /srv/kvmcd/ds_nvme/hello-$1 >/dev/null' "$victim" || fail "$n: GFS2 not usable after $victim's fence"
+	done
+	c1=$(last_counter)
+	end=$(( $(date +%s) + 60 ))
+	until [ "$(last_counter)" -gt "$c1" ]; do
+		[ "$(date +%s)" -lt "$end" ] || fail "$VM's counter does not move on $owner: $(counter_report)"
+		sleep 1
+	done
+	log "GFS2 usable on $survivors ($victim's files read); $VM counts on $owner"
+}
 holders_are() { [ "$(holders)" = "$1" ]; }
 vm_gone() {
 	local n
@@ -300,6 +404,9 @@ main() {
 	on t sim_start "$ONTAP_USER" "$pw"
 
 	phase cluster
+	# dlm_controld fences through kvmcd (issue 9): its device is fence_kvmcd (a name of kvmcctl)
+	on_nodes sh_c 'ln -sf kvmcctl /opt/kvmcd/fence_kvmcd &&
+		printf "enable_fencing=1\nenable_startup_fencing=0\nfence_all /opt/kvmcd/fence_kvmcd socket=/run/kvmcd/kvmcd.sock timeout=60\n" >/etc/dlm/dlm.conf'
 	on_nodes sh_c 'corosync_start "$@" && wait_until 90 "corosync quorate" quorate && dlm_start && node_host_prepare' \
 		"$CLUSTER" "$TOKEN" $(for n in $NODES; do printf '%s=%s ' "$n" "$("$FS" ip "$n")"; done)
 	on_nodes kvmcd_start "$("$FS" ip t | cut -d' ' -f1)" "$ONTAP_USER" "$pw"
@@ -427,6 +534,7 @@ main() {
 			fail "$n: ds_nvme's files are not readable after the removal of ds_iscsi"
 	done
 	log "ONTAP unmapped the LUN and removed the igroups (volume kept); the target serves it to nobody; ds_nvme untouched"
+	if [ -z "$VM_SKIP" ]; then failover_phases; else log "the failover phases skipped: $VM_SKIP"; fi
 	phase ""
 	RESULT=pass
 }
