@@ -504,6 +504,12 @@ static void dispatch(struct ontap_client *c)
 	c->dispatching = false;
 }
 
+static int on_dispatch_defer(sd_event_source *s, void *userdata)
+{
+	dispatch(userdata);
+	return 0;
+}
+
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct ontap_request *req = userdata;
@@ -684,6 +690,20 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 	list_append(c, req, flags & ONTAP_REQ_URGENT);
 	if (ret)
 		*ret = req;
+	/* A mutation that may wait for its job in the round trip starts once this loop iteration
+	 * has queued everything it submits (a plan's whole wave comes in one go): only then can
+	 * attempt_url() tell whether others wait for a slot. Were the first ones started at once,
+	 * they would each hold a slot for their whole job while the rest of the wave queues. */
+	if (req->wait_job && c->in_flight < c->max_concurrency) {
+		if (!c->dispatch_defer) {
+			if (sd_event_add_defer(c->event, &c->dispatch_defer, on_dispatch_defer, c) < 0)
+				c->dispatch_defer = NULL;
+		} else {
+			(void) sd_event_source_set_enabled(c->dispatch_defer, SD_EVENT_ONESHOT);
+		}
+		if (c->dispatch_defer)
+			return 0;
+	}
 	/* Start on the next loop iteration: the callback must never run inside this call. */
 	if (c->in_flight < c->max_concurrency) {
 		if (attempt_start(req) < 0) {
@@ -869,6 +889,7 @@ void ontap_client_free(struct ontap_client *c)
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	sd_event_source_disable_unref(c->curl_timer);
+	sd_event_source_disable_unref(c->dispatch_defer);
 	sd_event_unref(c->event);
 	free(c->base_url);
 	free(c->svm);

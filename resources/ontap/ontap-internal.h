@@ -53,6 +53,7 @@ struct ontap_client {
 	sd_event *event;                     /* owned ref */
 	CURLM *multi;                        /* owned */
 	sd_event_source *curl_timer;         /* owned: curl's one timer */
+	sd_event_source *dispatch_defer;     /* owned: a dispatch at the end of this loop iteration */
 	char *base_url;                      /* owned "https://address" */
 	char *svm;                           /* owned */
 	char *node;                          /* owned */
