@@ -181,16 +181,26 @@ refused() {
 # counters: the guest's counter values in its serial log (on OCFS2, read through n1)
 counters() { "$FS" exec n1 sh_c 'grep -ao "C=[0-9A-F]\{8\}" "$1" | cut -c3-' "$VM_DIR/$VM.serial" >"$TMP/counters"; }
 # counting N [CUTS]: the stream is 0, 1, 2, ... without a reset (a restarted guest), a repeat or a
-# step back (a second copy writing too) or a gap, and has reached N. With CUTS, up to that many
-# gaps of at most 3 values may be: the lines a migration's hand-over cut (the source QEMU on one
-# node, the target on another, appending to one file on OCFS2). One line was lost in each of 3
-# runs here (143, 145; 81, 83; 152, 154); CI's slower guests may lose more than one at the cut.
+# step back (a second copy writing too) or a gap, and has reached N. With CUTS (migrations), each
+# may add up to 2 gaps of at most 3 values and 2 torn lines -- a single value that fits neither
+# neighbour while they fit each other: the source QEMU on one node and the target on another
+# append to one file on OCFS2, and at the hand-over a line can be lost or its bytes mixed. Seen
+# here: one line lost per migration (143, 145; 81, 83; 152, 154), once also a torn one (82,
+# 786515, 84: "C=000C0053"). A second copy running would interleave two streams for good, and a
+# restart starts again from 0: neither is an isolated value, so both still fail.
 counting() {
 	counters && python3 -c 'import sys
 v = [int(x, 16) for x in open(sys.argv[1]).read().split()]
-steps = [b - a for a, b in zip(v, v[1:])]
-ok = v and v[0] == 0 and all(1 <= d <= 4 for d in steps) and sum(d > 1 for d in steps) <= int(sys.argv[3])
-sys.exit(0 if ok and v[-1] >= int(sys.argv[2]) else 1)' "$TMP/counters" "$1" "${2:-0}"
+cuts = int(sys.argv[3])
+keep, torn = [], 0
+for i, x in enumerate(v):
+    if 0 < i < len(v) - 1 and not (v[i - 1] < x < v[i + 1]) and 2 <= v[i + 1] - v[i - 1] <= 4:
+        torn += 1
+        continue
+    keep.append(x)
+steps = [b - a for a, b in zip(keep, keep[1:])]
+ok = keep and keep[0] == 0 and all(1 <= d <= 4 for d in steps) and sum(d > 1 for d in steps) <= 2 * cuts and torn <= 2 * cuts
+sys.exit(0 if ok and keep[-1] >= int(sys.argv[2]) else 1)' "$TMP/counters" "$1" "${2:-0}"
 }
 # counter_report: what the stream looks like (for failures): values, last, the first break
 counter_report() {
