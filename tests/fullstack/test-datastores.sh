@@ -353,7 +353,8 @@ failover_phases() {
 		grep -Eq "kvmcd check_fencing $vid done" "$TMP/dlm-fence.$n" && grep -Eq "ds_nvme check_fencing $vid done" "$TMP/dlm-fence.$n" ||
 			fail "$n: dlm_controld did not finish fencing node $vid for the lockspaces kvmcd and ds_nvme"
 	done
-	cat "$TMP"/dlm-fence.n* | grep -Eq "fence wait $vid pid [0-9]+ result 0" ||
+	# (no pipe: under pipefail, grep -q closing early would fail the cat feeding it)
+	grep -Eqs "fence wait $vid pid [0-9]+ result 0" "$TMP"/dlm-fence.n* ||
 		fail "dlm_controld on the survivors has no successful run of its device (fence_kvmcd) for node $vid"
 	conf=$(kvmcd_line_at "$leader" "Fence of $victim: pending -> confirmed")
 	rec=$("$FS" exec "$leader" sh_c 'kvmcctl log | grep "VMs: recording" | grep "\"vm/$1\":{[^}]*\"owner\":\"$2\"" | tail -1 | cut -d" " -f1' "$VM" "$owner")
