@@ -1438,6 +1438,14 @@ static int cmd_vm_resume(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/* A reply as --json prints it: without its "ok". */
+static void print_reply_json(json_t *reply)
+{
+	json_object_del(reply, "ok");
+	json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+}
+
 /*
  * fence-wait: kvmcd answers once the node's fence is confirmed in the replicated state (or the
  * timeout passed: errno ETIMEDOUT / EAGAIN with where the fence stands). header taken.
@@ -1493,9 +1501,7 @@ static int cmd_fence_wait(struct ctl *ctl, int argc, char **argv)
 	if (r != EXIT_DONE)
 		return r;
 	if (json) {
-		json_object_del(reply, "ok");
-		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		putchar('\n');
+		print_reply_json(reply);
 	} else {
 		printf("%s: %s (by %s)\n", str_or(reply, "node", node), str_or(reply, "message", "fenced"),
 		       str_or(reply, "confirmed_by", "?"));
@@ -1542,12 +1548,13 @@ static int cmd_fence_dlm_device(struct ctl *ctl)
 	struct dlm_device_request req;
 	_cleanup_free_ char *error = NULL;
 	json_t *reply = NULL, *header;
+	bool quiet = stderr_is_devnull();
 	size_t len = 0;
 	ssize_t n;
 	int r;
 
-	openlog("fence_kvmcd", LOG_PID | (stderr_is_devnull() ? 0 : LOG_PERROR), LOG_DAEMON);
-	if (stderr_is_devnull()) {
+	openlog("fence_kvmcd", LOG_PID | (quiet ? 0 : LOG_PERROR), LOG_DAEMON);
+	if (quiet) {
 		FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){ .write = syslog_write });
 		if (f) {
 			setvbuf(f, NULL, _IOLBF, 0);
@@ -1615,9 +1622,7 @@ static int cmd_fence(struct ctl *ctl, int argc, char **argv)
 	if (r != EXIT_DONE)
 		return r;
 	if (json) {
-		json_object_del(reply, "ok");
-		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		putchar('\n');
+		print_reply_json(reply);
 		json_decref(reply);
 		return EXIT_DONE;
 	}
