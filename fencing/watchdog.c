@@ -231,9 +231,12 @@ static void tick(struct watchdog *w)
 	int r;
 
 	if (!healthy) {
+		/* when the last keepalive went out, in the line: the reset is due timeout_sec after it */
 		if (w->st.feeding)
-			wlog(w, LOG_WARNING, "watchdog %s: stopped feeding it (%s): the host resets %u s after the "
-			     "last keepalive unless the node is healthy again", w->st.identity, why ? why : "not healthy",
+			wlog(w, LOG_WARNING, "watchdog %s: stopped feeding it (%s): last keepalive %llu ms ago; the host "
+			     "resets %u s after it unless the node is healthy again", w->st.identity,
+			     why ? why : "not healthy",
+			     (unsigned long long)((now_usec() - w->st.last_keepalive_usec) / USEC_PER_MSEC),
 			     w->st.timeout_sec);
 		w->st.feeding = false;
 		snprintf(w->st.why_not, sizeof w->st.why_not, "%s", why ? why : "not healthy");

@@ -251,6 +251,12 @@ static void test_feeding(void)
 	watchdog_get_state(w, &st);
 	CHECK(!st.feeding && strcmp(st.why_not, "quorum lost") == 0, "state: not feeding, why '%s'", st.why_not);
 	CHECK(strstr(logbuf, "stopped feeding it (quorum lost)") != NULL, "the log says why it stopped");
+	{ /* and when the last keepalive went out: the reset is due one timeout after it */
+		const char *p = strstr(logbuf, "last keepalive ");
+		unsigned long long ago = 0;
+		CHECK(p && sscanf(p, "last keepalive %llu ms ago", &ago) == 1 && ago <= 600 && strstr(p, "resets 2 s after it"),
+		      "the log says when the last keepalive went out (%llu ms ago)", ago);
+	}
 
 	/* Healthy again: fed at once on a poke, then every interval. */
 	healthy = true;
