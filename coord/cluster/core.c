@@ -112,6 +112,7 @@ struct core {
 
 	/* "may act" as last reported (CORE_ACT_LEADING / CORE_ACT_COMMITTED) */
 	bool acting;
+	bool recording;                  /* reported RECORDING (a synced leadership; lease aside) */
 	bool reported_may_act;
 	uint64_t reported_committed;
 
@@ -707,11 +708,22 @@ static bool may_act(const struct core *c)
 	       (!c->claim_needed || c->claim_won_epoch == c->leader_epoch);
 }
 
-/* Acting as leader: a held, synced leadership whose predecessor can no longer act. */
+/*
+ * Recording: a held, synced leadership (a lone two-node survivor's once its claim is won). Its
+ * leader patches commit -- a predecessor cut off from this view commits nothing any more: every
+ * commit needs every member's ACK -- so services that only record (fence state, VM ownership)
+ * and act outside kvmcd in ways a predecessor cannot undo may start now (agent/ha.c,
+ * agent/vms.c).
+ */
+static bool recording(const struct core *c)
+{
+	return can_propose(c) && (!c->claim_needed || c->claim_won_epoch == c->leader_epoch);
+}
+
+/* Acting as leader: recording, and the predecessor can no longer act (its lease ended). */
 static bool acting(const struct core *c, uint64_t now)
 {
-	return can_propose(c) && now >= c->lease_until &&
-	       (!c->claim_needed || c->claim_won_epoch == c->leader_epoch);
+	return recording(c) && now >= c->lease_until;
 }
 
 /* ---- node sections (soft) --------------------------------------------------------------- */
@@ -827,9 +839,9 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
 			*error = NULL;
 		return -ESTALE;
 	}
-	if (!c->acting) {
-		*error = strdup(can_propose(c) ? "the previous leader's lease has not ended yet; wait for LEADING start"
-					       : "the view is syncing; wait for the next LEADING start");
+	if (!recording(c)) {
+		*error = strdup(can_propose(c) ? "this lone survivor has not won its ONTAP claim yet; wait for RECORDING start"
+					       : "the view is syncing; wait for the next RECORDING start");
 		return -EAGAIN;
 	}
 	if (c->cluster_proto < 2) {
@@ -861,7 +873,7 @@ int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t
  */
 static void core_settle(struct core *c, uint64_t now)
 {
-	bool act_lead = acting(c, now), act = may_act(c);
+	bool act_lead = acting(c, now), rec = recording(c), act = may_act(c);
 	bool alone = c->two_node && c->n_members <= 1 &&
 		     !(c->leader_id && c->claim_needed && c->claim_won_epoch == c->leader_epoch);
 
@@ -871,10 +883,19 @@ static void core_settle(struct core *c, uint64_t now)
 		c->alone_since = 0;
 	else if (!c->alone_since)
 		c->alone_since = now ? now : 1;
+	/* Nested: RECORDING starts before (or with) LEADING and stops after it. */
+	if (rec && !c->recording) {
+		c->recording = true;
+		push(c, &(struct core_action){ .type = CORE_ACT_RECORDING, .is_leader = true, .epoch = c->leader_epoch });
+	}
 	if (act_lead != c->acting) {
 		c->acting = act_lead;
 		push(c, &(struct core_action){ .type = CORE_ACT_LEADING, .is_leader = act_lead,
 					       .epoch = act_lead ? c->leader_epoch : 0 });
+	}
+	if (!rec && c->recording) {
+		c->recording = false;
+		push(c, &(struct core_action){ .type = CORE_ACT_RECORDING, .is_leader = false, .epoch = 0 });
 	}
 	send_own_section(c);
 	if (act != c->reported_may_act || (act && c->committed != c->reported_committed)) {
@@ -2388,6 +2409,7 @@ json_t *core_status_json(const struct core *c, uint64_t now)
 	json_object_set_new(st, "cluster_id", json_string(c->cluster_id));
 	json_object_set_new(st, "no_leader_reason", json_string(core_no_leader_reason(c)));
 	json_object_set_new(st, "acting", json_boolean(c->acting));
+	json_object_set_new(st, "recording", json_boolean(c->recording));
 	json_object_set_new(st, "may_act", json_boolean(may_act(c)));
 	json_object_set_new(st, "records", json_integer((json_int_t)json_object_size(c->records)));
 	{
@@ -2426,6 +2448,7 @@ uint64_t core_node_sections_generation(const struct core *c) { return c->section
 const json_t *core_spec(const struct core *c) { return c->spec; }
 const char *core_cluster_id(const struct core *c) { return c->cluster_id; }
 bool core_is_acting(const struct core *c) { return c->acting; }
+bool core_is_recording(const struct core *c) { return c->recording; }
 
 void core_two_node(struct core *c, bool two_node) { c->two_node = two_node; }
 

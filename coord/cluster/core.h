@@ -50,7 +50,7 @@
  *      - "records": the leader's own records (fence state, VM ownership, plan progress,
  *        protection runs): a map key -> JSON value. CORE_UPDATE_LEADER_PATCH: a merge patch
  *        over the map (a member's value replaces the record whole, null deletes it), proposed
- *        by the leader itself and only under the epoch it acts in: a patch issued under an
+ *        by the leader itself and only under the epoch it records in: a patch issued under an
  *        older epoch is refused (-ESTALE) before anything is sent, and one in flight when the
  *        leadership changes is dropped by every member (PROPOSE carries the epoch). Durable.
  *      - "cluster_id": the cluster's identity, minted once when the cluster first elects a
@@ -72,9 +72,17 @@
  * 7. "May act". Drivers that act on the state learn when they may:
  *      CORE_ACT_ROLE      leadership held / ended (kept across sync rounds of one epoch: the
  *                         ONTAP client's epoch guard follows it);
- *      CORE_ACT_LEADING   acting as leader under epoch E may start (the view is synced, the
- *                         election settled) / must stop now (a sync round began, or the
- *                         leadership ended): start no new leader work until the next start;
+ *      CORE_ACT_RECORDING recording as leader under epoch E may start (the view is synced, the
+ *                         election settled; a lone two-node survivor's claim won) / must stop
+ *                         now: leader patches commit from here on. A predecessor that lost
+ *                         contact may still act OUTSIDE kvmcd until its lease ends, but it can
+ *                         commit nothing (every commit needs every member's ACK), so work that
+ *                         only records, or acts in ways the predecessor cannot undo, starts
+ *                         here: fencing the failed hosts and moving their VMs (issue 9);
+ *      CORE_ACT_LEADING   acting as leader under epoch E may start (recording, and the
+ *                         predecessor's lease has ended) / must stop now (a sync round began, or
+ *                         the leadership ended): start no new leader work until the next start.
+ *                         Always inside a RECORDING start..stop bracket;
  *      CORE_ACT_COMMITTED version V is held by every compatible member of a synced, quorate
  *                         view, so a member may act on it (may_act); may_act false: the view
  *                         is syncing, stalled or inquorate, act on nothing new.
@@ -155,6 +163,8 @@ enum core_action_type {
 	CORE_ACT_LEADING,   /* is_leader: acting as leader under epoch may start; false: stop now */
 	CORE_ACT_COMMITTED, /* version is committed in a synced quorate view (may_act), or the
 			       node may no longer act (may_act false; version = last committed) */
+	CORE_ACT_RECORDING, /* is_leader: leader patches under epoch may be issued now (before the
+			       predecessor's lease ended, unlike LEADING); false: stop now */
 };
 
 enum core_log_level { CORE_LOG_ERR = 3, CORE_LOG_WARNING = 4, CORE_LOG_NOTICE = 5, CORE_LOG_INFO = 6, CORE_LOG_DEBUG = 7 };
@@ -178,9 +188,9 @@ struct core_action {
 	int level;           /* LOG: enum core_log_level */
 	const char *event;   /* LOG: decision name (static string, e.g. "elect") */
 	json_t *fields;      /* LOG: the decision's fields (owned reference) */
-	bool is_leader;      /* ROLE, LEADING */
+	bool is_leader;      /* ROLE, LEADING, RECORDING */
 	bool may_act;        /* COMMITTED */
-	uint64_t epoch;      /* ROLE, LEADING */
+	uint64_t epoch;      /* ROLE, LEADING, RECORDING */
 };
 
 /* Releases what an action owns; accepts a zeroed action. */
@@ -230,14 +240,14 @@ void core_request_spec(struct core *c, uint64_t now, uint64_t client_id, const c
 
 /*
  * The leader changes its records: patch is a JSON object whose members set records (the value
- * replaces the record whole) or delete them (null). Only while acting as leader (between
- * CORE_ACT_LEADING start and stop) and only under that epoch. Returns 0 and *version, the
+ * replaces the record whole) or delete them (null). Only while recording as leader (between
+ * CORE_ACT_RECORDING start and stop) and only under that epoch. Returns 0 and *version, the
  * state version the patch will be committed as (a CORE_ACT_COMMITTED with version >= it says
- * it is), -ESTALE when epoch is not the epoch this node acts in, -EAGAIN when it does not act
- * as leader right now (sync round, no leadership), -EOPNOTSUPP when the cluster protocol is
- * below 2, -EINVAL with *error (owned) for a patch that is not an object, has a bad key or is
- * too large. Nothing is sent unless 0 is returned. If CORE_ACT_LEADING stop comes before the
- * commit, the patch may or may not have survived: read the records again.
+ * it is), -ESTALE when epoch is not the epoch this node leads in, -EAGAIN when it does not
+ * record as leader right now (sync round, no leadership, a claim not won), -EOPNOTSUPP when the
+ * cluster protocol is below 2, -EINVAL with *error (owned) for a patch that is not an object,
+ * has a bad key or is too large. Nothing is sent unless 0 is returned. If CORE_ACT_RECORDING
+ * stop comes before the commit, the patch may or may not have survived: read the records again.
  */
 int core_leader_patch(struct core *c, uint64_t now, uint64_t epoch, const json_t *patch, uint64_t *version,
 		      char **error);
@@ -276,7 +286,8 @@ const char *core_cluster_id(const struct core *c); /* "" while the cluster has n
 
 /* Quick accessors (for the shell and tests). */
 bool core_is_leader(const struct core *c);       /* holds the leadership right now */
-bool core_is_acting(const struct core *c);       /* acting as leader: may issue patches now */
+bool core_is_acting(const struct core *c);       /* acting as leader (LEADING) */
+bool core_is_recording(const struct core *c);    /* recording as leader: may issue patches now */
 /*
  * Two-node clusters (issue 9; coord/decide/fence.h "Two-node clusters"). core_two_node: the
  * shell says whether votequorum runs with two_node (a lone survivor stays quorate). Such a

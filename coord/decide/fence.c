@@ -221,9 +221,16 @@ static enum fence_method level_method(const struct work *w)
 	return w->in->config->levels[w->r.level];
 }
 
-static uint64_t readback_after(const struct work *w)
+/* When every mutation an older leader sent has landed (coord/timeouts.h 6.). */
+static uint64_t quiet_point(const struct work *w)
 {
 	return sat_add(w->in->leading_since_usec, w->in->config->ontap_quiet_usec);
+}
+
+/* When a read-back may confirm: no access grant can land after it (fence_input). */
+static uint64_t readback_after(const struct work *w)
+{
+	return w->in->grants_settled_usec ? w->in->grants_settled_usec : quiet_point(w);
 }
 
 /* The PROCDOWN deadline assumes the host stopped feeding when its kvmcd left: it holds for a
@@ -313,7 +320,9 @@ static void ladder(struct work *w)
 				return;
 			}
 			p = find_report(w, FENCE_REPORT_ATTEMPT);
-			if (p && p->ok && m == FENCE_METHOD_ONTAP && p->readback_usec < readback_after(w)) {
+			if (p && p->ok && m == FENCE_METHOD_ONTAP && readback_after(w) == UINT64_MAX) {
+				set_error(w, "ontap: read back while an access grant of this leader was in flight: not a confirmation");
+			} else if (p && p->ok && m == FENCE_METHOD_ONTAP && p->readback_usec < readback_after(w)) {
 				set_error(w, "ontap: read back at %" PRIu64 " ms, before the quiet point %" PRIu64
 					  " ms: not a confirmation", ms(p->readback_usec), ms(readback_after(w)));
 			} else if (p && p->ok) {
@@ -356,6 +365,14 @@ static void ladder(struct work *w)
 			act(w, FENCE_ACT_WAIT, w->r.not_before_usec);
 			say(w, "fencing %s: %s attempt %u in %" PRIu64 " ms (last: %s)", w->n->name, method_names[m],
 			    w->r.attempt + 1, ms(w->r.not_before_usec - now), w->error ? w->error : "?");
+			return;
+		}
+		if (m == FENCE_METHOD_ONTAP && readback_after(w) == UINT64_MAX) {
+			/* this leader's own grants are in flight (one may be for this node, decided before
+			 * its fence): a read-back now could not confirm; start once they are answered */
+			act(w, FENCE_ACT_WAIT, 0);
+			say(w, "fencing %s: ontap attempt %u waits for this leader's access grants in flight", w->n->name,
+			    w->r.attempt + 1);
 			return;
 		}
 		w->r.attempt++;
@@ -504,7 +521,7 @@ static void decide_member(struct work *w)
 		/* Its removal may still land: give the access back only once it cannot (this leader's
 		 * attempt: at its deadline; an older leader's: at this leader's quiet point). */
 		if (w->written_epoch != in->epoch)
-			nb = max_u64(nb, readback_after(w));
+			nb = max_u64(nb, quiet_point(w));
 		else if (w->r.running && level_method(w) == FENCE_METHOD_ONTAP)
 			nb = attempt_deadline(w);
 		w->r.status = FENCE_RELEASING;
@@ -530,6 +547,7 @@ static void decide_member(struct work *w)
 		}
 		w->r.status = FENCE_UNFENCING;
 		w->r.running = false;
+		w->r.started_usec = 0; /* no unfence sent yet (decide_out: leaving again before one) */
 		w->r.not_before_usec = in->now_usec;
 		unfence(w);
 		return;
@@ -578,6 +596,17 @@ static void decide_out(struct work *w)
 		act(w, FENCE_ACT_NONE, 0);
 		say(w, "%s is fenced (%s)", n->name, method_names[w->r.confirmed_by]);
 		return;
+	case FENCE_UNFENCING:
+		if (!w->r.running && !w->r.started_usec) {
+			/* It left again before its access was given back: still fenced, it owns nothing. */
+			w->r.status = FENCE_CONFIRMED;
+			act(w, FENCE_ACT_NONE, 0);
+			say(w, "%s left again before it was unfenced: it stays fenced", n->name);
+			return;
+		}
+		/* The unfence -- an access grant -- was sent: the access may be back, or come back
+		 * later. Not fenced any more: fenced anew, like a RELEASING node. */
+		/* fall through */
 	case FENCE_RELEASING:
 		/* It left again before its access was back, never fenced: a new departure, a new
 		 * fence (the grace first, for a PROCDOWN). */
@@ -593,13 +622,8 @@ static void decide_out(struct work *w)
 					      .access_cut = true };
 		ladder(w);
 		return;
-	case FENCE_UNFENCING:
 	default:
-		/* It left again before its access was back: still fenced, it owns nothing. */
-		w->r.status = FENCE_CONFIRMED;
-		w->r.running = false;
 		act(w, FENCE_ACT_NONE, 0);
-		say(w, "%s left again before it was unfenced: it stays fenced", n->name);
 		return;
 	}
 }

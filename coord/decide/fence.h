@@ -9,13 +9,16 @@
  * the timeline.
  *
  * THE SAFETY RULES:
- *   - Only the acting leader decides (LEADING: quorate, elected, its lease held; in a two-node
- *     cluster a lone survivor also needs the claim, below). Any other node gets no decision at
+ *   - Only the recording leader decides (core.h RECORDING: quorate, elected, synced; in a
+ *     two-node cluster a lone survivor also needs the claim, below). Not LEADING: a predecessor
+ *     that lost contact may act outside until its lease ends, but everything it could still do
+ *     that matters here is bounded below (its fence removals only help; its access grants are
+ *     what grants_settled_usec accounts for). Any other node gets no decision at
  *     all: not acting -> an empty result, so no ONTAP mutation is ever decided by a node that is
  *     not quorate.
  *   - CONFIRMED is the only status that lets VMs move (recovery.h; placement's `fenced`), and it
- *     is reached only by: an ontap attempt whose read-back, issued at or after T_L + ontap_quiet,
- *     shows the node's access gone; an agent attempt whose `status` after `off` showed the power
+ *     is reached only by: an ontap attempt whose read-back, issued at or after readback_after
+ *     (below), shows the node's access gone; an agent attempt whose `status` after `off` showed the power
  *     off; the watchdog deadline passed (since + watchdog_dead_after_nodedown / _procdown) for a
  *     node that published an armed watchdog and was not seen in the view since.
  *   - A fence is carried out once per record: a record lives from the decision to fence until
@@ -34,8 +37,12 @@
  * backoff between attempts:
  *   ontap     the leader removes the node's access on ONTAP (igroup initiators, NVMe subsystem
  *             hosts, export rules) and reads it back. The removal may run at once; the read-back
- *             that confirms must be issued at or after readback_after (T_L + ontap_quiet: an
- *             older leader's mutation may land until then). Deadline: max(start, readback_after)
+ *             that confirms must be issued at or after readback_after: once no ONTAP access
+ *             grant (a map, an initiator or host added, an export rule) of any leadership can
+ *             still land, so that the access it reads gone stays gone. The caller knows that
+ *             from the grants record (agent/leader-ontap.h) and passes it as
+ *             grants_settled_usec; unknown (0): T_L + ontap_quiet, when every older leader's
+ *             mutation has landed (coord/timeouts.h 6.). Deadline: max(start, readback_after)
  *             + fence_ontap_attempt. Sets access_cut: giving the node back needs an unfence.
  *   agent     a fence agent (power) run as a child: `off`, then `status`. Deadline:
  *             fence_agent_timeout + kill grace.
@@ -53,7 +60,7 @@
  * A new leader. Times in a record belong to the epoch that wrote them (each host has its own
  * CLOCK_MONOTONIC). A record of another epoch with an attempt in flight: that attempt is counted
  * as used and failed (its report died with the old leader) and the next one starts now; a
- * backoff of another epoch ends now. The ontap read-back waits for this leader's quiet point.
+ * backoff of another epoch ends now. The ontap read-back waits for readback_after (above).
  *
  * A node that comes back. Into the view before its fence was confirmed (a corosync blip, a
  * kvmcd restarted after the grace, a fence that failed): the record is dropped -- its VMs never
@@ -216,10 +223,15 @@ struct fence_input {
 	const struct fence_node *nodes; size_t n_nodes;
 	const struct fence_record *records; size_t n_records;  /* at most one per node */
 	const struct fence_report *reports; size_t n_reports;
-	bool acting;                     /* LEADING: quorate, elected leader, lease held */
+	bool acting;                     /* RECORDING: quorate, elected, synced leader */
 	bool armed;
-	uint64_t epoch;                  /* the acting leader's epoch */
-	uint64_t leading_since_usec;     /* T_L: this epoch's LEADING start, this node's clock */
+	uint64_t epoch;                  /* the recording leader's epoch */
+	uint64_t leading_since_usec;     /* T_L: this epoch's RECORDING start, this node's clock */
+	/* From when no ONTAP access grant -- of an older leadership or of this one -- can still
+	 * land (this node's clock): the ontap read-back confirms only if issued at or after it.
+	 * 0: not known, T_L + ontap_quiet (timeouts.h 6.); UINT64_MAX: one may be in flight now
+	 * (wait; the caller calls again when that changes). */
+	uint64_t grants_settled_usec;
 	struct {
 		bool needed;             /* a two-node cluster's lone survivor */
 		bool peer_seen;          /* this kvmcd has been in a view with its peer since it last

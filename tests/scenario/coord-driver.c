@@ -25,6 +25,7 @@
  *                                          core_log_trace(); debug ones only with --trace)
  *   nI reply {"client":N,"errno":0|"EAGAIN","outcome":"committed"|"refused"|"unknown","version":V}
  *   nI role {"epoch":E,"leader":true|false}            CORE_ACT_ROLE
+ *   nI recording {"epoch":E,"recording":true|false}   CORE_ACT_RECORDING
  *   nI leading {"acting":true|false,"epoch":E}         CORE_ACT_LEADING
  *   nI committed {"may_act":true|false,"version":V}    CORE_ACT_COMMITTED
  *   nI request {"client":N}                 a client's apply entered node I
@@ -40,8 +41,11 @@
  *   - at most one node holds the leadership (ROLE) at any time, and at most one ACTS as leader
  *     (LEADING start..stop, or core_is_acting()), each only in a quorate partition once the
  *     partition's membership has been delivered; a node acts only under the epoch it holds,
- *     and core_is_acting() agrees with the LEADING actions; a leader patch is accepted (rc 0)
- *     only from the node acting, under its epoch;
+ *     and core_is_acting() agrees with the LEADING actions; a node RECORDS (RECORDING
+ *     start..stop, core_is_recording()) only in a quorate partition, under the epoch it holds,
+ *     and LEADING lies inside RECORDING; a leader patch is accepted (rc 0) only from a node
+ *     recording, under its epoch (two may record at once: a leader whose corosync stalled,
+ *     until its stall timeout -- it commits nothing, check_history says so);
  *   - COMMITTED may_act only in a quorate partition, and never beyond the node's state;
  *   - within one leader epoch a node's committed and state versions never go backwards, and the
  *     committed history is one line: every node that may act with committed == state version V
@@ -71,7 +75,7 @@
  *   at T inject I HEX              deliver raw bytes to node I as if sent by its lowest peer
  *   at T expect leader L [epoch E] [on I,J]  | no-leader I,J | version V I,J | same-state I,J
  *   at T expect stalled I | not-stalled I | quorate I | not-quorate I | spec I JSON | synced I,J
- *   at T expect acting I | not-acting I | committed V I,J
+ *   at T expect acting I | not-acting I | recording I | not-recording I | committed V I,J
  *   at T expect record I KEY JSON|absent | section I OWNER JSON|absent | same-sections I,J
  *   at T expect cluster-id-set I,J | cluster-id-unset I,J | cluster-id-same I,J
  *   at T expect converged [I,J]    liveness: one leader, all synced and acting on the same
@@ -156,6 +160,8 @@ struct node {
 	uint64_t role_epoch;
 	bool acting;              /* between LEADING start and stop */
 	uint64_t acting_epoch;
+	bool recording;           /* between RECORDING start and stop */
+	uint64_t recording_epoch;
 	uint64_t mono_epoch, mono_committed, mono_version; /* monotonic within one leader epoch */
 	char cluster_id[CORE_CLUSTER_ID_LEN + 1];
 	uint64_t checked_hash;    /* state hash last checked against refused changes */
@@ -392,7 +398,7 @@ static void on_role(struct sim *s, struct node *nd, const struct core_action *a)
 	note_epoch_owner(s, nd, a->epoch);
 }
 
-static void stop_acting(struct sim *s, struct node *nd)
+static void stop_recording(struct sim *s, struct node *nd)
 {
 	/* Patches not committed by now may or may not survive. */
 	for (size_t k = 0; k < s->n_changes; k++) {
@@ -400,7 +406,32 @@ static void stop_acting(struct sim *s, struct node *nd)
 		if (c->patch && c->node == nd->id && c->state == CHANGE_PENDING)
 			c->state = CHANGE_UNKNOWN;
 	}
+	nd->recording = false;
+}
+
+static void stop_acting(struct sim *s, struct node *nd)
+{
 	nd->acting = false;
+}
+
+static void on_recording(struct sim *s, struct node *nd, const struct core_action *a)
+{
+	scn_trace_json(s->r, who(nd), "recording",
+		       json_pack("{sIsb}", "epoch", (json_int_t)a->epoch, "recording", a->is_leader));
+	if (!a->is_leader) {
+		if (nd->acting)
+			scn_fail(s->r, "node %d stops recording while still acting", nd->id);
+		stop_recording(s, nd);
+		return;
+	}
+	if (nd->recording)
+		scn_fail(s->r, "node %d starts recording under epoch %" PRIu64 " while recording under %" PRIu64, nd->id,
+			 a->epoch, nd->recording_epoch);
+	if (!nd->role_held || nd->role_epoch != a->epoch)
+		scn_fail(s->r, "node %d starts recording under epoch %" PRIu64 " without holding its leadership", nd->id,
+			 a->epoch);
+	nd->recording = true;
+	nd->recording_epoch = a->epoch;
 }
 
 static void on_leading(struct sim *s, struct node *nd, const struct core_action *a)
@@ -417,6 +448,8 @@ static void on_leading(struct sim *s, struct node *nd, const struct core_action 
 	if (!nd->role_held || nd->role_epoch != a->epoch)
 		scn_fail(s->r, "node %d starts acting under epoch %" PRIu64 " without holding its leadership", nd->id,
 			 a->epoch);
+	if (!nd->recording || nd->recording_epoch != a->epoch)
+		scn_fail(s->r, "node %d starts acting under epoch %" PRIu64 " without recording under it", nd->id, a->epoch);
 	nd->acting = true;
 	nd->acting_epoch = a->epoch;
 }
@@ -433,8 +466,8 @@ static void on_committed(struct sim *s, struct node *nd, const struct core_actio
 			 a->version, core_state_version(nd->core));
 	for (size_t k = 0; k < s->n_changes; k++) {
 		struct change *c = &s->changes[k];
-		if (c->patch && c->node == nd->id && c->state == CHANGE_PENDING && nd->acting &&
-		    nd->acting_epoch == c->epoch && c->version <= a->version)
+		if (c->patch && c->node == nd->id && c->state == CHANGE_PENDING && nd->recording &&
+		    nd->recording_epoch == c->epoch && c->version <= a->version)
 			c->state = CHANGE_ACKED;
 	}
 }
@@ -464,6 +497,9 @@ static void drain(struct sim *s, struct node *nd)
 		}
 		case CORE_ACT_ROLE:
 			on_role(s, nd, &a);
+			break;
+		case CORE_ACT_RECORDING:
+			on_recording(s, nd, &a);
 			break;
 		case CORE_ACT_LEADING:
 			on_leading(s, nd, &a);
@@ -597,7 +633,7 @@ static void agent_start(struct sim *s, int i)
 	}
 	nd->agent_up = true;
 	nd->gen++;
-	nd->acting = nd->role_held = false;
+	nd->acting = nd->recording = nd->role_held = false;
 	nd->mono_epoch = nd->mono_committed = nd->mono_version = 0;
 	scn_trace_json(s->r, who(nd), "agent",
 		       json_pack("{sssI}", "state", "started", "version", (json_int_t)core_state_version(nd->core)));
@@ -621,6 +657,7 @@ static void agent_stop(struct sim *s, int i, bool clean)
 	nd->gen++;
 	nd->role_held = false;
 	stop_acting(s, nd); /* a dead process acts no more */
+	stop_recording(s, nd);
 	scn_trace_json(s->r, who(nd), "agent", json_pack("{ss}", "state", clean ? "stopped" : "killed"));
 	/* A process leaving CPG is seen at once by its ring (no failure detection needed). */
 	if (nd->corosync_up)
@@ -913,6 +950,11 @@ static void invariants(void *d, struct scn *r)
 		}
 		if (nd->acting && !core_is_acting(nd->core))
 			scn_fail(r, "node %d: LEADING started but core_is_acting() is false", i);
+		if (nd->recording != core_is_recording(nd->core) && s->saw_leading)
+			scn_fail(r, "node %d: core_is_recording() %s the RECORDING actions", i,
+				 nd->recording ? "is false between" : "is true outside");
+		if (nd->recording && !nd->view_pending && !ring_quorate(s, i))
+			scn_fail(r, "node %d records as leader in a partition without quorum", i);
 		if (s->saw_leading && !nd->acting && core_is_acting(nd->core))
 			scn_fail(r, "node %d: core_is_acting() without a LEADING start", i);
 		check_monotonic(s, nd);
@@ -1244,11 +1286,11 @@ static int st_patch(void *d, struct scn *r, const char *verb, const char *args)
 	if (rc == 0) {
 		struct change *c;
 		/* No leader action from a node that does not act, or under another epoch. */
-		if (!nd->acting && s->saw_leading)
-			scn_fail(r, "node %d accepted a leader patch while not acting", nd->id);
-		else if (nd->acting && nd->acting_epoch != epoch)
-			scn_fail(r, "node %d accepted a patch under epoch %" PRIu64 " while acting under %" PRIu64, nd->id,
-				 epoch, nd->acting_epoch);
+		if (!nd->recording && s->saw_leading)
+			scn_fail(r, "node %d accepted a leader patch while not recording", nd->id);
+		else if (nd->recording && nd->recording_epoch != epoch)
+			scn_fail(r, "node %d accepted a patch under epoch %" PRIu64 " while recording under %" PRIu64, nd->id,
+				 epoch, nd->recording_epoch);
 		c = change_add(s, true, nd, patch);
 		c->epoch = epoch;
 		c->version = version;
@@ -1491,6 +1533,10 @@ static int ex_flags(void *d, struct scn *r, const char *what, const char *args)
 			scn_fail(r, "expected node %d to act as leader", list[k]);
 		else if (!strcmp(what, "not-acting") && acts)
 			scn_fail(r, "expected node %d not to act as leader", list[k]);
+		else if (!strcmp(what, "recording") && !core_is_recording(c))
+			scn_fail(r, "expected node %d to record as leader", list[k]);
+		else if (!strcmp(what, "not-recording") && core_is_recording(c))
+			scn_fail(r, "expected node %d not to record as leader", list[k]);
 		else if (!strcmp(what, "same-state") &&
 			 (core_state_hash(c) != core_state_hash(s->nodes[list[0]].core) ||
 			  core_state_version(c) != core_state_version(s->nodes[list[0]].core)))
@@ -1955,6 +2001,8 @@ static const struct scn_statement expectations[] = {
 	{ "synced", ex_flags, "I,J" },
 	{ "acting", ex_flags, "I,J  between LEADING start and stop" },
 	{ "not-acting", ex_flags, "I,J" },
+	{ "recording", ex_flags, "I,J  between RECORDING start and stop" },
+	{ "not-recording", ex_flags, "I,J" },
 	{ "spec", ex_spec, "I JSON" },
 	{ "record", ex_record, "I KEY JSON|absent" },
 	{ "section", ex_section, "I OWNER JSON|absent  node I's view of OWNER's section" },

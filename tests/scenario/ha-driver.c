@@ -13,7 +13,7 @@
  * HA records) -- the substrate's guarantee that every leader sees every committed change.
  * After every event the leader runs the cores and performs what they decide, as the daemon
  * will: the fence methods (ontap: the access is cut after a short delay, the read-back reported
- * no earlier than the decision's readback_after; agent: the power goes off; watchdog: nothing),
+ * no earlier than the decision's readback_after, failed if the access is back by then; agent: the power goes off; watchdog: nothing),
  * the unfence, the two-node claim on a simulated ONTAP (first creator of an epoch's claim
  * wins), the ownership records and the HA records; the owners start and stop domains. A method
  * a newer decision no longer names is cancelled: its report is dropped, but what it already
@@ -99,7 +99,7 @@
 #define NONE (-1)
 #define BOOT_USEC (3000 * MS)
 
-enum { EV_RUN = 1, EV_CLAIM, EV_NOTICE, EV_WATCHDOG, EV_WAKE, EV_BOOT, EV_LAND, EV_START };
+enum { EV_RUN = 1, EV_CLAIM, EV_NOTICE, EV_WATCHDOG, EV_WAKE, EV_BOOT, EV_LAND, EV_START, EV_GRANT };
 enum behave { B_OK, B_FAIL, B_HANG };
 
 struct strv {
@@ -199,6 +199,12 @@ struct sim {
 	uint64_t claims[64];          /* epochs claimed on ONTAP */
 	int claim_owner[64];
 	size_t n_claims;
+	/* records["ontap/grants"] (agent/leader-ontap.h), one copy like the other records */
+	bool g_present, g_in_flight;
+	uint64_t g_epoch;
+	/* the leader's own grant bookkeeping, for the epoch g_own_epoch */
+	uint64_t g_own_epoch, g_older, g_last_answered;
+	unsigned g_outstanding;
 	/* the leader's shell */
 	struct run *runs;
 	struct fence_report *reports;
@@ -644,6 +650,46 @@ static bool node_clean(struct sim *s, int n)
 	return true;
 }
 
+/*
+ * The grants record, as agent/leader-ontap.c keeps it: when the leader of `epoch` first looks,
+ * older leaderships' grants have settled at T_L if the record said none was in flight, else
+ * at T_L + ontap_quiet (an epoch-1 leader has no predecessor); it writes {epoch, in_flight
+ * false} once that time has come and none of its own is in flight. Returns grants_settled_usec.
+ */
+static void grants_trace(struct sim *s)
+{
+	scn_trace_json(s->r, "grants", "record", json_pack("{sIsb}", "epoch", (json_int_t)s->g_epoch, "in_flight", s->g_in_flight));
+}
+
+static void grants_own(struct sim *s, uint64_t epoch)
+{
+	if (s->g_own_epoch == epoch)
+		return;
+	s->g_own_epoch = epoch;
+	s->g_outstanding = 0;
+	s->g_last_answered = 0;
+	s->g_older = epoch <= 1 || (s->g_present && !s->g_in_flight)
+			     ? s->leading_since
+			     : s->leading_since + s->t.ontap_quiet_usec;
+}
+
+static uint64_t grants_settled(struct sim *s, uint64_t epoch)
+{
+	uint64_t now = scn_now(s->r), at;
+
+	grants_own(s, epoch);
+	if (s->g_outstanding)
+		return UINT64_MAX;
+	at = s->g_older > s->g_last_answered ? s->g_older : s->g_last_answered;
+	if (now >= at && (!s->g_present || s->g_epoch != epoch || s->g_in_flight)) {
+		s->g_present = true;
+		s->g_epoch = epoch;
+		s->g_in_flight = false;
+		grants_trace(s);
+	}
+	return at ? at : 1;
+}
+
 /* The fence input as host `self` sees it. Arrays owned by the caller (free). */
 static void build_fence(struct sim *s, int self, bool acting, uint64_t epoch, struct fence_input *in,
 			struct fence_node **nodes, struct fence_record **recs)
@@ -671,6 +717,8 @@ static void build_fence(struct sim *s, int self, bool acting, uint64_t epoch, st
 				    .n_records = k, .reports = s->reports, .n_reports = s->n_reports, .acting = acting,
 				    .armed = s->armed, .epoch = epoch, .leading_since_usec = s->leading_since,
 				    .now_usec = now };
+	if (acting && epoch == s->epoch && s->leader == self)
+		in->grants_settled_usec = grants_settled(s, epoch);
 	in->claim.needed = s->two_node && s->n_nodes == 2;
 	if (in->claim.needed) {
 		int peer = 1 - self, k2;
@@ -1085,6 +1133,9 @@ static void handle(void *d, struct scn *r, struct scn_event *e)
 	case EV_RUN: {
 		struct run *u = e->data;
 		e->data = NULL;
+		/* the ontap read-back reads the world: an access given back since the cut shows */
+		if (!u->unfence && u->method == FENCE_METHOD_ONTAP && u->ok && s->nodes[u->node].access)
+			u->ok = false;
 		if (!u->cancelled && !u->silent && u->epoch == s->epoch && u->leader == s->leader) {
 			scn_trace_json(r, "run", "done", json_pack("{sssb}", "node", s->nodes[u->node].name, "ok", u->ok));
 			add_report(s, u);
@@ -1102,6 +1153,17 @@ static void handle(void *d, struct scn *r, struct scn_event *e)
 			trace_node(s, "world", "restore", e->node);
 		} else if (e->gen == 2) {
 			power_off(s, e->node, "power-off");
+		}
+		break;
+	case EV_GRANT:
+		/* an access grant lands, whoever leads now (the worst case: nothing stops it) */
+		if (!h->access) {
+			h->access = true;
+			trace_node(s, "world", "grant", e->node);
+		}
+		if (s->g_own_epoch == e->gen && s->leader != NONE && s->epoch == e->gen && s->g_outstanding) {
+			s->g_outstanding--;
+			s->g_last_answered = scn_now(r);
 		}
 		break;
 	case EV_CLAIM: {
@@ -1181,6 +1243,13 @@ static void invariants(void *d, struct scn *r)
 			}
 		if (writers > 1)
 			scn_fail(r, "%s runs with storage access on two hosts:%s", v->name, list);
+	}
+	/* a confirmation must stay true: no grant may land on a host whose fence is confirmed */
+	for (int n = 0; n < s->n_nodes; n++) {
+		const struct hnode *h = &s->nodes[n];
+		if (h->rec.status == FENCE_CONFIRMED && h->rec.confirmed_by == FENCE_METHOD_ONTAP && h->power &&
+		    h->access && !h->reset_since_out && !h->member)
+			scn_fail(r, "%s is confirmed fenced by ontap, yet it is powered with its storage access", h->name);
 	}
 }
 
@@ -1420,6 +1489,35 @@ static int st_host(void *d, struct scn *r, const char *verb, const char *args)
 			h->stuck = !strcmp(rest, "on");
 		else
 			h->maintenance = !strcmp(rest, "on");
+	} else if (!strcmp(verb, "grant")) {
+		/* the leader's datastore plan gives this host access (a map, an initiator, a host NQN):
+		 * never to a host whose fence record says its access is cut (the plan reads the
+		 * records when it starts executing), and only after the record says one is in flight */
+		uint64_t land = 200 * MS;
+		bool cut = h->rec.status != FENCE_NONE && h->rec.access_cut &&
+			   (h->rec.status == FENCE_PENDING || h->rec.status == FENCE_CONFIRMED ||
+			    h->rec.status == FENCE_FAILED);
+		if (*rest && sscanf(rest, "land %" SCNu64, &land) == 1)
+			land *= MS;
+		else if (*rest)
+			BAD("grant NODE [land MS]");
+		bool leads = s->leader != NONE && !s->nodes[s->leader].self_fenced &&
+			     (!s->lone || s->nodes[s->leader].claim == FENCE_CLAIM_STATE_WON);
+		if (!leads || cut) {
+			scn_trace_json(r, "grant", "skip", json_pack("{ssss}", "node", h->name, "why", cut ? "access cut" : "no leader"));
+		} else {
+			grants_own(s, s->epoch);
+			ontap_mutation_check(s, s->leader, "grant");
+			s->g_present = true;
+			s->g_epoch = s->epoch;
+			if (!s->g_in_flight) {
+				s->g_in_flight = true;
+				grants_trace(s);
+			}
+			s->g_outstanding++;
+			scn_trace_json(r, "grant", "send", json_pack("{sssI}", "node", h->name, "epoch", (json_int_t)s->epoch));
+			scn_schedule(r, scn_now(r) + land, EV_GRANT, n, s->epoch, NULL);
+		}
 	} else if (!strcmp(verb, "method")) {
 		char m[32], b[32];
 		scn_word(scn_word(rest, m, sizeof(m)), b, sizeof(b));
@@ -1656,6 +1754,10 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 			snprintf(buf, size, "vm %s %s", v->name, v->started ? "stopped" : "started");
 	} else if (roll < 86) {
 		snprintf(buf, size, "%s %s", scn_rng_chance(g, 50) ? "drain" : "undrain", n);
+	} else if (roll < 94) {
+		/* an access grant, landing within one ONTAP request timeout (coord/timeouts.h 6.) */
+		snprintf(buf, size, "grant %s land %" PRIu64, n,
+			 scn_rng_range(g, 20, s->base.ontap_request_timeout_usec / MS));
 	} else {
 		return -EAGAIN;
 	}
@@ -1777,6 +1879,7 @@ static const struct scn_statement statements[] = {
 	{ "undrain", st_host, "NODE" },
 	{ "maintenance", st_host, "NODE on|off" },
 	{ "stuck", st_host, "NODE on|off  its domains cannot be stopped" },
+	{ "grant", st_host, "NODE [land MS]  the leader's plan gives NODE access (lands after MS, 200)" },
 	{ "method", st_host, "NODE ontap|agent ok|fail|hang" },
 	{ "partition", st_partition, "A,B C  corosync partitions" },
 	{ "heal", st_simple, "" },
