@@ -10,6 +10,7 @@
 
 #include "cpg-glue.h"
 #include "macros.h"
+#include "quorum-votes.h"
 
 #define RECONNECT_MIN_USEC (100 * USEC_PER_MSEC)
 #define RETRY_MIN_USEC (10 * USEC_PER_MSEC)
@@ -36,7 +37,10 @@ struct cpg_glue {
 	quorum_handle_t quorum;
 	votequorum_handle_t vq;
 	bool have_vq;                     /* votequorum is optional (no votes without it) */
-	bool two_node;                    /* votequorum's last info had VOTEQUORUM_INFO_TWONODE */
+	bool two_node;                    /* votequorum's last info: two_node, or a quorum device
+					   * with two nodes' votes expected (quorum-votes.h) */
+	uint32_t qdevice_votes;           /* ... a configured quorum device's votes, 0 without one */
+	bool qdevice_voting;              /* ... and whether it votes for this partition */
 	uint32_t nodeid;
 	sd_event_source *cpg_src;         /* owned; NULL once disconnected */
 	sd_event_source *quorum_src;      /* owned; NULL once disconnected */
@@ -334,6 +338,19 @@ static void on_cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
 	g->ops->confchg(g->userdata, ids, n, gone, k);
 }
 
+/* Once per change: how kvmcd counts votes with (or without) a quorum device. */
+static void log_qdevice(struct cpg_glue *g, const struct quorum_votes *v)
+{
+	if (!v->qdevice_votes) {
+		if (g->qdevice_votes)
+			klog(g->log, LOG_NOTICE, "votequorum has no quorum device any more");
+		return;
+	}
+	klog(g->log, LOG_NOTICE, "votequorum has a quorum device (%u vote%s): kvmcd counts the nodes' votes only, %u expected%s",
+	     v->qdevice_votes, v->qdevice_votes == 1 ? "" : "s", v->expected,
+	     v->two_node ? "; two nodes: a lone survivor acts only after it won the ONTAP claim, as with two_node" : "");
+}
+
 static void on_quorum_notify(quorum_handle_t handle, uint32_t quorate, struct quorum_ring_id ring_id,
 			     uint32_t n_members, const uint32_t *members)
 {
@@ -343,19 +360,32 @@ static void on_quorum_notify(quorum_handle_t handle, uint32_t quorate, struct qu
 
 	if (quorum_context_get(handle, (const void **)&g) != CS_OK || !g || g->failed || g->stopped)
 		return;
-	/* The quorum service says yes/no; votequorum tells how far from the line we are. */
+	/* The quorum service says yes/no; votequorum tells how far from the line we are -- in the
+	 * nodes' votes: a quorum device's are taken out (quorum-votes.h). */
 	if (g->have_vq) {
 		cs_error_t e = votequorum_getinfo(g->vq, g->nodeid, &info);
 
 		if (e == CS_OK) {
-			total = info.total_votes;
-			expected = info.node_expected_votes;
-			g->two_node = (info.flags & VOTEQUORUM_INFO_TWONODE) != 0;
+			struct quorum_votes v;
+
+			quorum_votes_from_info(&info, &v);
+			total = v.total;
+			expected = v.expected;
+			if (v.qdevice_votes != g->qdevice_votes || v.two_node != g->two_node)
+				log_qdevice(g, &v);
+			if (v.qdevice_votes && v.qdevice_voting != g->qdevice_voting)
+				klog(g->log, LOG_INFO, "The quorum device %s for this partition%s",
+				     v.qdevice_voting ? "votes" : "does not vote",
+				     v.qdevice_registered ? "" : " (no qdevice daemon is registered on this node)");
+			g->two_node = v.two_node;
+			g->qdevice_votes = v.qdevice_votes;
+			g->qdevice_voting = v.qdevice_voting;
 		} else
 			klog(g->log, LOG_DEBUG, "votequorum_getinfo: %s", cs_text(e));
 	}
-	klog(g->log, LOG_DEBUG, "Quorum notification: %s, %u nodes in the ring, votes %u/%u",
-	     quorate ? "quorate" : "not quorate", n_members, total, expected);
+	klog(g->log, LOG_DEBUG, "Quorum notification: %s, %u nodes in the ring, node votes %u/%u%s",
+	     quorate ? "quorate" : "not quorate", n_members, total, expected,
+	     g->qdevice_votes ? (g->qdevice_voting ? ", the quorum device votes" : ", the quorum device does not vote") : "");
 	g->ops->quorum(g->userdata, quorate != 0, total, expected, members, n_members);
 }
 

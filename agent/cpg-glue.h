@@ -34,7 +34,9 @@ struct cpg_glue_ops {
 	void (*disconnected)(void *userdata);
 	void (*confchg)(void *userdata, const uint32_t *members, size_t n_members,
 			const struct core_left *left, size_t n_left);
-	/* nodes: the quorum service's member list of the same notification (the ring it judged). */
+	/* nodes: the quorum service's member list of the same notification (the ring it judged).
+	 * total_votes / expected_votes are the NODES' votes: a quorum device's are not in them
+	 * (quorum-votes.h). */
 	void (*quorum)(void *userdata, bool quorate, uint32_t total_votes, uint32_t expected_votes,
 		       const uint32_t *nodes, size_t n_nodes);
 	void (*message)(void *userdata, uint32_t sender, const void *data, size_t len);
@@ -69,6 +71,7 @@ void cpg_glue_send(struct cpg_glue *g, uint8_t *data, size_t len);
 void cpg_glue_set_reconnect_max(struct cpg_glue *g, unsigned ms);
 
 bool cpg_glue_is_connected(const struct cpg_glue *g);
-/* votequorum runs with two_node (as its last info, read with each quorum notification, said). */
+/* votequorum runs with two_node, or has a quorum device and two nodes' votes expected (as its
+ * last info, read with each quorum notification, said): a lone survivor may be quorate. */
 bool cpg_glue_is_two_node(const struct cpg_glue *g);
 size_t cpg_glue_queued(const struct cpg_glue *g);
