@@ -275,6 +275,15 @@ static void perform(struct daemon *d, struct core_action *a)
 		FOREACH_SERVICE_WITH(d, s, leading)
 			s->ops->leading(s->state, a->is_leader, a->epoch);
 		break;
+	case CORE_ACT_RECORDING:
+		if (a->is_leader)
+			klog(d->log, LOG_NOTICE, "Recording as leader under epoch %" PRIu64 "%s", a->epoch,
+			     core_is_acting(d->core) ? "" : "; acting once the previous leader's lease has ended");
+		else
+			klog(d->log, LOG_NOTICE, "Stopped recording as leader");
+		FOREACH_SERVICE_WITH(d, s, recording)
+			s->ops->recording(s->state, a->is_leader, a->epoch);
+		break;
 	case CORE_ACT_COMMITTED:
 		klog(d->log, LOG_DEBUG, "Committed version %" PRIu64 "%s", a->version,
 		     a->may_act ? "" : "; this node may not act on it (view syncing, stalled or inquorate)");
@@ -457,6 +466,11 @@ bool service_is_acting(const struct service_ctx *ctx) { return core_is_acting(ct
 uint64_t service_acting_epoch(const struct service_ctx *ctx)
 {
 	return core_is_acting(ctx->d->core) ? core_leader_epoch(ctx->d->core) : 0;
+}
+bool service_is_recording(const struct service_ctx *ctx) { return core_is_recording(ctx->d->core); }
+uint64_t service_recording_epoch(const struct service_ctx *ctx)
+{
+	return core_is_recording(ctx->d->core) ? core_leader_epoch(ctx->d->core) : 0;
 }
 const char *service_cluster_id(const struct service_ctx *ctx) { return core_cluster_id(ctx->d->core); }
 bool service_healthy(const struct service_ctx *ctx)

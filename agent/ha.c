@@ -2,7 +2,7 @@
 /*
  * The HA service (issue 9; ha.h lists its records, section and verbs).
  *
- * On the ACTING leader it drives the fence core (coord/decide/fence.h) the way
+ * On the RECORDING leader it drives the fence core (coord/decide/fence.h) the way
  * tests/scenario/ha-driver.c models it: at every pass it builds the core's input -- every node
  * it knows (members: those with a section; the others from the fence, ha-node, node and VM
  * records), how each left (service_departure(): corosync's NODEDOWN vs PROCDOWN / LEAVE, the
@@ -46,8 +46,11 @@
  * host), and it claims again only after it has seen its peer. Every other service needs no
  * change.
  *
- * Not here yet: the DLM fence device, the ONTAP job listing after the quiet point, qdevice
- * clusters (only votequorum's two_node flag is read).
+ * The leader's pass runs from RECORDING (core.h), so a failed leader's host is fenced and its
+ * VMs placed without waiting for its lease; the ontap read-back confirms from grants_settled
+ * (leader-ontap.h's grants record: at once when no older access grant was in flight).
+ *
+ * Not here yet: the ONTAP job listing after the quiet point (coord/timeouts.h 7.).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -735,7 +738,8 @@ static void leader_pass(struct ha *h)
 	in = (struct fence_input){ .config = &h->fc, .nodes = nodes, .n_nodes = n, .records = recs, .n_records = nr,
 				   .reports = h->reports, .n_reports = h->n_reports, .acting = true,
 				   .armed = !json_object_get(records, "ha/armed"), .epoch = h->epoch,
-				   .leading_since_usec = h->leading_since, .now_usec = now };
+				   .leading_since_usec = h->leading_since, .now_usec = now,
+				   .grants_settled_usec = leader_ontap_grants_settled() };
 	r = fence_decide(&in, &res);
 	reports_clear(h); /* consumed by the call that saw them */
 	if (r < 0) {
@@ -1095,7 +1099,7 @@ static void step(struct ha *h)
 	claim_step(h);
 	watchdog_step(h);
 	waiters_check(h);
-	if (h->epoch && service_is_acting(h->ctx) && !h->fc_error)
+	if (h->epoch && service_is_recording(h->ctx) && !h->fc_error)
 		leader_pass(h);
 	publish(h);
 }
@@ -1114,11 +1118,19 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- hooks ------------------------------------------------------------------------------------ */
 
-static void svc_leading(void *state, bool acting, uint64_t epoch)
+/*
+ * The leader's pass runs from RECORDING, not LEADING: fencing a failed host and moving its VMs
+ * must not wait for the predecessor's lease (~18 s) when the failed host is the leader's own.
+ * What such a predecessor may still do outside is bounded where it matters: it commits nothing
+ * (no record, no VM ownership), a power-off or a storage cut it may still send only helps, and
+ * an ONTAP access grant it may still have in flight is what the grants record tells (ontap
+ * fence read-backs wait for the quiet point only then: leader-ontap.h).
+ */
+static void svc_recording(void *state, bool recording, uint64_t epoch)
 {
 	struct ha *h = state;
 
-	if (acting && h->epoch != epoch) {
+	if (recording && h->epoch != epoch) {
 		/* T_L: the ontap read-back waits for this epoch's quiet point (coord/timeouts.h 6.). The
 		 * same epoch again after its ROLE ended -- a NODEDOWN view whose quorum nobody vouched
 		 * for yet ends it for the few ms until votequorum's verdict keeps it -- is the same
@@ -1129,10 +1141,10 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 		h->epoch = h->led_epoch = epoch;
 		h->patch_version = 0;
 	}
-	if (!acting) {
+	if (!recording) {
 		/* a sync round or the end of the leadership: nothing new starts; an attempt of an epoch
 		 * that ended is counted failed by the next leader (fence.h), so drop it */
-		if (!service_acting_epoch(h->ctx) || service_acting_epoch(h->ctx) != h->epoch) {
+		if (!service_recording_epoch(h->ctx) || service_recording_epoch(h->ctx) != h->epoch) {
 			attempts_cancel_all(h);
 			reports_clear(h);
 		}
@@ -1510,7 +1522,7 @@ const struct service_ops ha_service = {
 	.init = svc_init,
 	.free = svc_free,
 	.role = svc_role,
-	.leading = svc_leading,
+	.recording = svc_recording,
 	.committed = svc_committed,
 	.sections = svc_sections,
 	.commands = commands,

@@ -11,6 +11,7 @@
 #include "datastores.h"
 #include "inventory.h"
 #include "leader-datastores.h"
+#include "leader-ontap.h"
 #include "macros.h"
 
 #define PERIOD_USEC (30 * USEC_PER_SEC)
@@ -35,6 +36,8 @@ struct leader_ds {
 	char error[512];                  /* the last failure, "" when none */
 	uint64_t run_version;             /* the committed version when the current run began */
 	uint64_t settled_version;         /* the last run_version whose plan ended empty (HA's unfence) */
+	struct run_ctx *held;             /* owned: a plan that may grant access, waiting for the grants
+					     record to commit (leader-ontap.h) before it is executed */
 };
 
 static void run(struct leader_ds *l);
@@ -816,6 +819,7 @@ struct run_ctx {
 	bool *ok;                    /* owned: per op, it succeeded */
 	json_t *done;                /* owned: {datastore: true} ready to record, not recorded yet */
 	sd_event_source *flush;      /* owned: records `done` from the loop, one patch for a burst */
+	bool granting;               /* counted in the grants record: leader_ontap_grants_end() due */
 };
 
 static void run_ctx_free(struct run_ctx *rc)
@@ -1051,6 +1055,16 @@ static void on_executed(void *userdata, int r, const json_t *results)
 	const json_t *x;
 	size_t i;
 
+	if (rc->granting) {
+		/* answered: ONTAP said something about every request (a failed op that carries no
+		 * ONTAP error code -- a timeout, a reset, a cancel -- may still be carried out) */
+		bool answered = r != -ECANCELED;
+		json_array_foreach(results, i, x)
+			if (json_integer_value(json_object_get(x, "r")) < 0 && !json_object_get(x, "code"))
+				answered = false;
+		rc->granting = false;
+		leader_ontap_grants_end(answered);
+	}
 	json_array_foreach(results, i, x) {
 		const json_t *op = json_object_get(x, "op");
 		const char *ds = js(op, "datastore");
@@ -1098,6 +1112,43 @@ static void on_executed(void *userdata, int r, const json_t *results)
 	observe(l); /* and again, until the plan is empty */
 }
 
+static bool plan_may_grant(const struct dsplan *plan)
+{
+	for (size_t i = 0; i < plan->n_ops; i++)
+		if (dsplan_op_may_grant(plan->ops[i].kind))
+			return true;
+	return false;
+}
+
+/* Executes rc's plan -- once the grants record says an access grant may be in flight, if the
+ * plan may send one (leader-ontap.h); until that commits the run is held (leader_ds_kick). */
+static void execute_plan(struct leader_ds *l, struct run_ctx *rc)
+{
+	char comment[64];
+	int r;
+
+	if (!rc->granting && plan_may_grant(rc->plan)) {
+		r = leader_ontap_grants_begin();
+		if (r == -EAGAIN) {
+			l->held = rc;
+			return;
+		}
+		if (r < 0) {
+			run_ctx_free(rc);
+			return fail(l, "cannot record the access grants about to be sent: %s", strerror(-r));
+		}
+		rc->granting = true;
+	}
+	snprintf(comment, sizeof(comment), "kvmcd:%s", service_cluster_id(l->ctx));
+	r = l->ops.execute(l->client, rc->plan->ops, rc->plan->n_ops, comment, on_progress, on_executed, rc);
+	if (r < 0) {
+		if (rc->granting)
+			leader_ontap_grants_end(true); /* nothing was sent */
+		run_ctx_free(rc);
+		return fail(l, "cannot start the plan: %s", strerror(-r));
+	}
+}
+
 static void on_observed(void *userdata, int r, const json_t *obs, const struct ontap_error *err)
 {
 	struct leader_ds *l = userdata;
@@ -1143,11 +1194,9 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 	if (plan->n_ops && ++l->rounds <= MAX_ROUNDS) {
 		struct run_ctx *rc = calloc(1, sizeof(*rc));
 		const char *by = formatter_of(l, &b);
-		char comment[64];
 
 		klog(service_log(l->ctx), LOG_INFO, "Datastores on ONTAP: %zu operation%s in %u wave%s", plan->n_ops,
 		     plan->n_ops == 1 ? "" : "s", plan->n_waves, plan->n_waves == 1 ? "" : "s");
-		snprintf(comment, sizeof(comment), "kvmcd:%s", service_cluster_id(l->ctx));
 		if (rc) {
 			*rc = (struct run_ctx){ .l = l, .plan = plan, .obs = json_deep_copy(obs),
 						.mkfs_by = by ? strdup(by) : NULL, .ok = calloc(plan->n_ops, sizeof(bool)),
@@ -1164,11 +1213,7 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 				dsplan_free(plan);
 			return fail(l, "out of memory");
 		}
-		r = l->ops.execute(l->client, plan->ops, plan->n_ops, comment, on_progress, on_executed, rc);
-		if (r < 0) {
-			run_ctx_free(rc);
-			return fail(l, "cannot start the plan: %s", strerror(-r));
-		}
+		execute_plan(l, rc);
 		return;
 	}
 	if (plan->n_ops)
@@ -1215,6 +1260,12 @@ void leader_ds_kick(struct leader_ds *l)
 
 	if (!l || !l->client)
 		return;
+	if (l->held) {
+		/* a commit: perhaps the grants record the held plan waits for */
+		struct run_ctx *rc = TAKE_PTR(l->held);
+		execute_plan(l, rc);
+		return;
+	}
 	sig = committed_signature(l);
 	/* A commit of nothing the plan reads (mostly this loop's own records) changes no plan: no
 	 * second read of ONTAP for it, unless a run is in progress (what it read may be older). */
@@ -1236,6 +1287,12 @@ void leader_ds_set_client(struct leader_ds *l, struct ontap_client *client, cons
 	l->client = client;
 	if (ops)
 		l->ops = *ops;
+	if (l->held) {
+		/* not sent: the next run plans again */
+		run_ctx_free(TAKE_PTR(l->held));
+		leader_ontap_grants_cancel();
+		l->running = false;
+	}
 	if (client)
 		run(l);
 	else if (l->timer)
@@ -1289,6 +1346,7 @@ void leader_ds_free(struct leader_ds *l)
 	if (!l)
 		return;
 	sd_event_source_disable_unref(l->timer);
+	run_ctx_free(l->held);
 	json_decref(l->last);
 	free(l->prefix);
 	free(l);

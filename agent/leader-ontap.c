@@ -100,6 +100,15 @@ struct leader_ontap {
 	char cluster_id[40];         /* the cluster's identity when this node last began acting */
 	struct service_ctx *ctx;     /* borrowed */
 	char last_error[512];
+	/* The grants record (leader-ontap.h) for grants_epoch, the leadership this node records in:
+	 * older leaderships' grants have all landed from grants_older on; grants_outstanding plan
+	 * executions that may grant are running; the last one ended (answered, or given up on)
+	 * so that nothing it sent lands after grants_answered. */
+	struct timeouts t;
+	uint64_t grants_epoch, grants_older, grants_answered, grants_patch;
+	unsigned grants_outstanding;
+	bool grants_wanted;            /* a plan waits for {epoch, in_flight: true} to commit */
+	sd_event_source *grants_timer; /* owned: writes {epoch, in_flight: false} when it is true */
 };
 
 static void on_client_log(void *userdata, int level, const char *text)
@@ -203,6 +212,7 @@ static void leader_ontap_free(struct leader_ontap *l)
 		ontap_dl.ontap_client_free(l->client);
 	leader_ds_free(l->ds);
 	sd_event_source_disable_unref(l->retry);
+	sd_event_source_disable_unref(l->grants_timer);
 	ontap_options_clear(&l->opts);
 	free(l->node_name);
 	sd_event_unref(l->event);
@@ -298,6 +308,177 @@ static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t e
 /* The one instance (the service's state), for the HA service's narrow entry below. */
 static struct leader_ontap *the_leader_ontap;
 
+/* ---- the grants record (leader-ontap.h) ---------------------------------------------------- */
+
+#define GRANTS_KEY "ontap/grants"
+
+static uint64_t mono_now(struct leader_ontap *l)
+{
+	uint64_t t = 0;
+
+	sd_event_now(l->event, CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+static uint64_t grants_settled_at(const struct leader_ontap *l)
+{
+	uint64_t at = l->grants_older > l->grants_answered ? l->grants_older : l->grants_answered;
+
+	return at ? at : 1;
+}
+
+/* The record as committed: 1 = {epoch, in_flight true}, 0 = {epoch, false}, -1 = other / none. */
+static int grants_record_is(const struct leader_ontap *l, uint64_t epoch)
+{
+	const json_t *rec = json_object_get(service_records(l->ctx), GRANTS_KEY);
+
+	if (!json_is_object(rec) || (uint64_t)json_integer_value(json_object_get(rec, "epoch")) != epoch)
+		return -1;
+	return json_is_true(json_object_get(rec, "in_flight")) ? 1 : 0;
+}
+
+static bool grants_patch_pending(const struct leader_ontap *l)
+{
+	return l->grants_patch && service_committed_version(l->ctx) < l->grants_patch;
+}
+
+static int grants_write(struct leader_ontap *l, bool in_flight)
+{
+	_cleanup_free_ char *error = NULL;
+	uint64_t version = 0;
+	json_t *patch = json_pack("{s{sIsb}}", GRANTS_KEY, "epoch", (json_int_t)l->grants_epoch, "in_flight", in_flight);
+	int r;
+
+	if (!patch)
+		return -ENOMEM;
+	r = service_leader_patch(l->ctx, l->grants_epoch, patch, &version, &error);
+	json_decref(patch);
+	if (r < 0) {
+		klog(l->log, LOG_WARNING, "Cannot record ONTAP access grants %s: %s", in_flight ? "in flight" : "settled",
+		     error ? error : strerror(-r));
+		return r;
+	}
+	l->grants_patch = version;
+	return 0;
+}
+
+static int on_grants_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Writes {epoch, in_flight: false} once it is true and not yet recorded: no grant of ours is
+ * out, and none of any older leadership can land any more. */
+static void grants_settle(struct leader_ontap *l)
+{
+	uint64_t at, now;
+
+	if (!l->grants_epoch || service_recording_epoch(l->ctx) != l->grants_epoch || l->grants_outstanding ||
+	    l->grants_wanted || grants_patch_pending(l) || grants_record_is(l, l->grants_epoch) == 0)
+		return;
+	at = grants_settled_at(l);
+	now = mono_now(l);
+	if (now >= at) {
+		(void)grants_write(l, false);
+		return;
+	}
+	if (!l->grants_timer) {
+		if (sd_event_add_time(l->event, &l->grants_timer, CLOCK_MONOTONIC, at, USEC_PER_SEC / 100,
+				      on_grants_timer, l) < 0)
+			return;
+	} else {
+		(void)sd_event_source_set_time(l->grants_timer, at);
+	}
+	(void)sd_event_source_set_enabled(l->grants_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_grants_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	grants_settle(userdata);
+	return 0;
+}
+
+/* RECORDING started under epoch: what the record says of the older leaderships. */
+static void grants_recording(struct leader_ontap *l, uint64_t epoch)
+{
+	int was;
+	const json_t *rec;
+
+	if (l->grants_epoch == epoch)
+		return grants_settle(l);
+	rec = json_object_get(service_records(l->ctx), GRANTS_KEY);
+	was = rec && json_is_object(rec) && (uint64_t)json_integer_value(json_object_get(rec, "epoch")) < epoch
+		      ? (json_is_true(json_object_get(rec, "in_flight")) ? 1 : 0)
+		      : -1;
+	l->grants_epoch = epoch;
+	l->grants_outstanding = 0;
+	l->grants_wanted = false;
+	l->grants_answered = 0;
+	l->grants_patch = 0;
+	/* epoch 1 has no predecessor; a record that says none was in flight: nothing older can
+	 * land; otherwise (one was, or nobody recorded: an older kvmcd) the quiet point */
+	l->grants_older = mono_now(l) + (epoch <= 1 || was == 0 ? 0 : l->t.ontap_quiet_usec);
+	if (epoch > 1)
+		klog(l->log, LOG_INFO, "ONTAP access grants of earlier leaders: %s",
+		     was == 0 ? "none in flight (the grants record): fences confirm at once"
+		     : was == 1 ? "one may still land (the grants record): fences confirm after the quiet point"
+				: "not recorded: fences confirm after the quiet point");
+	grants_settle(l);
+}
+
+uint64_t leader_ontap_grants_settled(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (!l || !l->grants_epoch || service_recording_epoch(l->ctx) != l->grants_epoch)
+		return 0;
+	return l->grants_outstanding ? UINT64_MAX : grants_settled_at(l);
+}
+
+int leader_ontap_grants_begin(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	int r;
+
+	if (!l || !l->grants_epoch || service_recording_epoch(l->ctx) != l->grants_epoch)
+		return -ESTALE;
+	if (grants_record_is(l, l->grants_epoch) == 1 && !grants_patch_pending(l)) {
+		l->grants_wanted = false;
+		l->grants_outstanding++;
+		return 0;
+	}
+	l->grants_wanted = true; /* not cleared under the waiting plan's feet (grants_settle) */
+	if (grants_patch_pending(l))
+		return -EAGAIN;
+	r = grants_write(l, true);
+	if (r < 0)
+		l->grants_wanted = false;
+	return r < 0 ? r : -EAGAIN;
+}
+
+void leader_ontap_grants_cancel(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (!l || !l->grants_wanted)
+		return;
+	l->grants_wanted = false;
+	grants_settle(l);
+}
+
+void leader_ontap_grants_end(bool answered)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	uint64_t now, until;
+
+	if (!l || !l->grants_outstanding)
+		return;
+	l->grants_outstanding--;
+	now = mono_now(l);
+	/* a request that got no answer may still be carried out: within one exchange of its send */
+	until = answered ? now : now + l->t.base.ontap_request_timeout_usec + l->t.base.margin_usec;
+	if (until > l->grants_answered)
+		l->grants_answered = until;
+	grants_settle(l);
+}
+
 int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_not_before_usec, bool readback_only,
 		       ontap_fence_done_fn done, void *userdata)
 {
@@ -376,6 +557,16 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 			return r;
 		}
 	}
+	if (l) {
+		_cleanup_free_ char *twhy = NULL;
+		r = timing_derive(cfg, &l->t, NULL, &twhy);
+		if (r < 0) {
+			leader_ontap_free(l);
+			if (asprintf(error, "cannot derive the timeouts: %s", twhy ? twhy : strerror(-r)) < 0)
+				*error = NULL;
+			return r;
+		}
+	}
 	*state = l; /* NULL: [ontap] not configured, the service is off */
 	the_leader_ontap = l;
 	if (l)
@@ -391,11 +582,13 @@ static void svc_free(void *state)
 }
 
 /*
- * The client gets the epoch when this node starts ACTING under it (LEADING), not when it is
- * merely elected (ROLE): between the two, a predecessor whose corosync stalled may still be
- * talking to ONTAP until its lease ends (coord/cluster/core.h). The epoch is taken away when
- * the leadership ends (ROLE false), which cancels what is queued or in flight; a sync round
- * (LEADING stop within the same epoch) leaves in-flight work valid.
+ * The client gets the epoch when this node starts RECORDING under it, not when it is merely
+ * elected (ROLE): the HA service's fences may start then (leader_ontap_fence). The datastore
+ * loop gets the client only when it ACTS (LEADING): until then a predecessor whose corosync
+ * stalled may still be talking to ONTAP until its lease ends (coord/cluster/core.h), and two
+ * plans must not run at once. The epoch is taken away when the leadership ends (ROLE false),
+ * which cancels what is queued or in flight; a sync round (LEADING / RECORDING stop within the
+ * same epoch) leaves in-flight work valid.
  */
 static void svc_role(void *state, bool leading, uint64_t epoch)
 {
@@ -424,12 +617,26 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 	leader_ds_set_client(l->ds, acting && ops.observe && ops.execute ? l->client : NULL, &ops);
 }
 
+static void svc_recording(void *state, bool recording, uint64_t epoch)
+{
+	struct leader_ontap *l = state;
+
+	if (!l || !recording)
+		return;
+	snprintf(l->cluster_id, sizeof(l->cluster_id), "%s", service_cluster_id(l->ctx));
+	if (l->epoch != epoch)
+		leader_ontap_role(l, true, epoch); /* loads the module the first time */
+	grants_recording(l, epoch);
+}
+
 static void svc_committed(void *state, uint64_t version, bool may_act)
 {
 	struct leader_ontap *l = state;
 
-	if (l && may_act)
+	if (l && may_act) {
+		grants_settle(l);      /* our last grants patch may have committed */
 		leader_ds_kick(l->ds); /* the spec or a node's section may have changed */
+	}
 }
 
 /* A node published or left: the datastore loop looks whether what it reads of them changed. */
@@ -454,6 +661,7 @@ const struct service_ops leader_ontap_service = {
 	.free = svc_free,
 	.role = svc_role,
 	.leading = svc_leading,
+	.recording = svc_recording,
 	.committed = svc_committed,
 	.sections = svc_sections,
 	.status = svc_status,

@@ -44,3 +44,32 @@ uint64_t leader_ontap_plan_settled_version(void);
  * otherwise as ontap_claim_epoch.
  */
 int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn done, void *userdata);
+
+/*
+ * The grants record (issue 9): records["ontap/grants"] = {"epoch": E, "in_flight": bool} says
+ * whether the leader of epoch E may have an ONTAP access GRANT -- a mutation that can give a
+ * host access: the datastore plan's LUN / namespace maps, igroup initiators, subsystem hosts,
+ * export policies and rules, shares and their ACLs, NAS mounts, and an unfence -- sent and not
+ * yet answered. The leader commits in_flight true before its plan sends one (every member holds
+ * it then: a commit needs every member's ACK) and false once every one was answered, or given up
+ * on for one more exchange, AND nothing an older leader sent can still land. So a new leader
+ * that finds {older epoch, false} knows that no grant can undo the fences it confirms: it
+ * confirms at once instead of after its quiet point (coord/timeouts.h 6.); one that finds it in
+ * flight, or no record, waits for the quiet point (and writes {its epoch, false} then). The
+ * datastore loop runs only while acting (LEADING), so the record costs two commits per plan run
+ * that may grant; none when the plan is empty.
+ *
+ * leader_ontap_grants_settled: the fence core's grants_settled_usec (fence.h): from when no grant
+ * can land; UINT64_MAX while one of ours is in flight; 0 when this node does not record with an
+ * ONTAP link (the core then uses T_L + ontap_quiet).
+ * leader_ontap_grants_begin: before a plan execution that may grant: 0 = send (and call
+ * leader_ontap_grants_end after); -EAGAIN = the record is being committed, call again after
+ * the next commit (nothing to end); -ESTALE: this node does not record under an epoch; other
+ * negative errno: the record could not be written.
+ * leader_ontap_grants_end: that execution ended; answered: every request it sent got an answer.
+ */
+uint64_t leader_ontap_grants_settled(void);
+int leader_ontap_grants_begin(void);
+void leader_ontap_grants_end(bool answered);
+/* The plan that got -EAGAIN from leader_ontap_grants_begin is dropped, not sent. */
+void leader_ontap_grants_cancel(void);

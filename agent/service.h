@@ -74,6 +74,10 @@ bool service_settled(const struct service_ctx *ctx);
 bool service_is_acting(const struct service_ctx *ctx);
 /* The epoch this node acts in as leader, 0 when it does not act. */
 uint64_t service_acting_epoch(const struct service_ctx *ctx);
+/* Recording as leader (core.h CORE_ACT_RECORDING): its leader patches commit; it may not act yet
+ * (the predecessor's lease). The epoch, 0 when it does not record. */
+bool service_is_recording(const struct service_ctx *ctx);
+uint64_t service_recording_epoch(const struct service_ctx *ctx);
 /*
  * Connected to corosync, in a quorate view (the majority-of-expected rule included), not
  * stalled: the HA service feeds its watchdog only then, and the VM service stops its HA guests
@@ -190,6 +194,16 @@ struct service_ops {
 	 * until the next start. Always inside a role true..false bracket.
 	 */
 	void (*leading)(void *state, bool acting, uint64_t epoch);
+
+	/*
+	 * CORE_ACT_RECORDING: recording as leader under epoch may start (recording true: synced,
+	 * the election settled, leader patches under this epoch commit now -- possibly before
+	 * LEADING, while a predecessor that lost contact may still act outside until its lease
+	 * ends) or must stop now. LEADING start..stop always lies inside it. Only work that records,
+	 * or acts outside in ways such a predecessor cannot undo, starts here (HA fencing and VM
+	 * recovery, issue 9); everything else waits for LEADING.
+	 */
+	void (*recording)(void *state, bool recording, uint64_t epoch);
 
 	/*
 	 * CORE_ACT_COMMITTED: version is held by every compatible member of a synced, quorate view

@@ -433,7 +433,7 @@ static void plans(struct pass *ps)
 		char id[64];
 		if (json_object_get(ps->touched, m->vm))
 			continue;
-		snprintf(id, sizeof(id), "%s/e%" PRIu64 ".%" PRIu64, vms_me(d), service_acting_epoch(d->ctx), ++d->mig_seq);
+		snprintf(id, sizeof(id), "%s/e%" PRIu64 ".%" PRIu64, vms_me(d), service_recording_epoch(d->ctx), ++d->mig_seq);
 		migration_start(ps, m->vm, m->from, m->to, id, NULL, m->why);
 	}
 	if (rb) {
@@ -511,7 +511,7 @@ void vms_leader_pass(struct vms *d)
 	struct recovery_result *rres = NULL;
 	const json_t *records = service_records(d->ctx), *secs = service_node_sections(d->ctx), *rec;
 	json_auto_t *patch = json_object();
-	uint64_t epoch = service_acting_epoch(d->ctx);
+	uint64_t epoch = service_recording_epoch(d->ctx);
 	const char *k;
 	json_t *v;
 	int r;

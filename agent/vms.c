@@ -724,7 +724,7 @@ void vms_publish(struct vms *d)
 		json_object_set_new(part, "vm_requests", reqs);
 	else
 		json_decref(reqs);
-	if (d->answers && json_object_size(d->answers) && service_is_acting(d->ctx))
+	if (d->answers && json_object_size(d->answers) && service_is_recording(d->ctx))
 		json_object_set(part, "vm_answers", d->answers);
 	vms_paused_publish(d, part);
 	if (d->published && json_equal(d->published, part))
@@ -1166,7 +1166,7 @@ static void refresh(struct vms *d)
 static void step(struct vms *d)
 {
 	lock_probe(d);
-	if (service_is_acting(d->ctx))
+	if (service_is_recording(d->ctx))
 		vms_leader_pass(d);
 	vms_requests_check(d);
 	vms_shutdown_step(d);
@@ -1244,19 +1244,24 @@ static void svc_sections(void *state)
 	 * migration's target lists its libvirtd again (the source's report of the end came: the
 	 * hand-over waits for this node's word that the domain runs here); a node that waits for
 	 * the leader reads its answers */
-	if (service_is_acting(d->ctx) || receiving(d))
+	if (service_is_recording(d->ctx) || receiving(d))
 		vms_kick(d);
 	else if (d->requests)
 		vms_requests_check(d);
 	vms_paused_sections(d); /* `vm resume` requests for the VMs this node owns */
 }
 
-static void svc_leading(void *state, bool acting, uint64_t epoch)
+/*
+ * The leader's pass runs from RECORDING, not LEADING: it only records (owners, HA state) and
+ * answers requests, which a predecessor still within its lease cannot contradict (it commits
+ * nothing), so a failed leader's VMs are placed once its fence is confirmed, not a lease later.
+ */
+static void svc_recording(void *state, bool recording, uint64_t epoch)
 {
 	struct vms *d = state;
 
 	d->patch_version = 0;
-	if (!acting) { /* answers are the acting leader's: a next leader gives its own */
+	if (!recording) { /* answers are the recording leader's: a next leader gives its own */
 		json_decref(d->answers);
 		d->answers = NULL;
 		vms_publish(d);
@@ -1381,7 +1386,7 @@ const struct service_ops vms_service = {
 	.name = "vms",
 	.init = svc_init,
 	.free = svc_free,
-	.leading = svc_leading,
+	.recording = svc_recording,
 	.committed = svc_committed,
 	.sections = svc_sections,
 	.commands = vms_commands,

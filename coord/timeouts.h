@@ -185,7 +185,7 @@
  * Only the leader mutates ONTAP, under its epoch. ONTAP itself checks no epoch, so the bound is
  * in time:
  *
- *   T_L        the new leader's CORE_ACT_LEADING start for a new epoch (a kept epoch across
+ *   T_L        the new leader's CORE_ACT_RECORDING start for a new epoch (a kept epoch across
  *              sync rounds does not restart anything, nor does a ROLE that ends and comes back
  *              with the same epoch -- a NODEDOWN view ends it until votequorum's verdict --
  *              unless its end cancelled ONTAP mutations already sent: agent/ha.c then counts
@@ -227,6 +227,26 @@
  * converge), but no read issued before T_L + ontap_quiet may be taken as final for a decision
  * that is unsafe if an old mutation lands later -- above all, it may not confirm a fence.
  *
+ * Except when the old leader is known to have had no ACCESS GRANT in flight. Only a grant (a
+ * map, an initiator or host added, an export rule, an unfence) can undo a fence; a removal
+ * landing late only removes. Every leader commits records["ontap/grants"] = {epoch, in_flight
+ * true} before its datastore plan sends a grant -- committed = ACKed by every member, so every
+ * possible successor holds it -- and {epoch, false} once each was answered (or one more
+ * ontap_request_timeout + margin passed after it went unanswered) and nothing older can land.
+ * A new leader that finds {older epoch, false} takes grants_settled = T_L: its ontap fence
+ * confirms at once (agent/leader-ontap.h, coord/decide/fence.h). Found in flight, or absent (a
+ * kvmcd that keeps no such record): T_L + ontap_quiet as above. Its own grants in flight: the
+ * ontap attempt starts once they are answered. The new leader records from RECORDING start,
+ * without waiting for the lease (core.h): the old leader commits nothing any more, and
+ * everything else it might still do outside -- cut access, power a host off -- only fences
+ * more. So when the leader's own host fails:
+ *
+ *   T_v                    the survivors' view without the leader (detection after its death)
+ *   T_v + quorum verdict   the new leader is elected, synced: RECORDING (T_L), not yet LEADING
+ *   T_L + one exchange     ontap cut + read-back of the old leader's access: CONFIRMED (no grant
+ *                          in flight) -- its HA VMs are placed and started on the survivors
+ *   T_v + leader_lease     LEADING: the datastore plan, and everything else, resumes
+ *
  * ============================================================================================
  * 7. Fences: deadlines and when each counts as confirmed
  * ============================================================================================
@@ -235,9 +255,14 @@
  *           export rules). One attempt may take
  *             fence_ontap_attempt = 4 * ontap_request_timeout        120000 ms
  *           (look up, remove, read back, list jobs; each one full exchange), counted from
- *           max(start, T_L + ontap_quiet). CONFIRMED when a read-back issued after both the
- *           removal succeeded and T_L + ontap_quiet shows none of the node's access, and no job
- *           that existed at the quiet point is still running. (Whether ONTAP drops an NVMe
+ *           max(start, grants_settled) (6.: T_L when no older grant was in flight, else
+ *           T_L + ontap_quiet). CONFIRMED when a read-back issued after both the removal
+ *           succeeded and grants_settled shows none of the node's access. NOT IMPLEMENTED:
+ *           the job listing after the quiet point. The fence operations and the maps, hosts,
+ *           initiators and rules kvmcd grants are synchronous calls; the one grant that runs as
+ *           a job is a NAS volume created with its export policy, and a leader that stops
+ *           polling such a job (its job_timeout) counts it settled one ontap_request_timeout
+ *           later, not when the job ends. (Whether ONTAP drops an NVMe
  *           host's live controllers when the host is removed is unconfirmed; nvmet does not.)
  *   agent   A fence agent (power), run as a child: `off`, then `status`, both within
  *           fence_agent_timeout; past it TERM, and KILL after
@@ -257,7 +282,7 @@
  *   fence_ontap_deadline = attempts * fence_ontap_attempt
  *                          + backoff * (2^(attempts-1) - 1)                        366000 ms
  *
- * after max(start, T_L + ontap_quiet). When every level has failed the fence is FAILED (an
+ * after max(start, grants_settled). When every level has failed the fence is FAILED (an
  * operator-visible alarm) and the ladder runs again only after
  *
  *   fence_round_pause = max(fence_ontap_attempt, fence_agent_timeout + kill_grace)  120000 ms

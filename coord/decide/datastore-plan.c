@@ -67,6 +67,21 @@ const char *dsplan_op_name(enum dsplan_op_kind k)
 	return (unsigned)k < _DSPLAN_OP_MAX ? op_names[k] : NULL;
 }
 
+bool dsplan_op_may_grant(enum dsplan_op_kind k)
+{
+	switch (k) {
+	case DSPLAN_VOLUME_RESIZE: case DSPLAN_VOLUME_DELETE: case DSPLAN_LUN_RESIZE: case DSPLAN_LUN_DELETE:
+	case DSPLAN_IGROUP_REMOVE_INITIATOR: case DSPLAN_IGROUP_DELETE: case DSPLAN_LUN_MAP_DELETE:
+	case DSPLAN_NAMESPACE_RESIZE: case DSPLAN_NAMESPACE_DELETE: case DSPLAN_SUBSYSTEM_REMOVE_HOST:
+	case DSPLAN_SUBSYSTEM_DELETE: case DSPLAN_NS_MAP_DELETE: case DSPLAN_EXPORT_RULE_DELETE:
+	case DSPLAN_EXPORT_POLICY_DELETE: case DSPLAN_SHARE_DELETE: case DSPLAN_VOLUME_UNMOUNT:
+	case DSPLAN_SHARE_ACL_DELETE:
+		return false;
+	default:
+		return true; /* every ensure, add and mount -- and any kind added later, until shown not to */
+	}
+}
+
 /* ---- names ------------------------------------------------------------------------------ */
 
 char *dsplan_prefix(const char *cluster_name)

@@ -280,6 +280,11 @@ struct dsplan {
 int dsplan_compute(const struct dsplan_input *in, struct dsplan **out);
 void dsplan_free(struct dsplan *p);
 const char *dsplan_op_name(enum dsplan_op_kind k);   /* "lun-map-ensure"; NULL out of range */
+/* Whether an operation of this kind can give a host access on ONTAP (a map, an initiator or
+ * host, an export policy or rule, a share or its ACL, a volume created or mounted with an
+ * export policy): the HA fence must know when none is in flight (agent/leader-ontap.h). Only
+ * deletes, removals, resizes and unmounts cannot. */
+bool dsplan_op_may_grant(enum dsplan_op_kind k);
 /* One op as canonical JSON text (scenario traces, logs): fixed key order, absent fields left
  * out. Owned; NULL on ENOMEM. */
 char *dsplan_op_json(const struct dsplan_op *op);

@@ -17,7 +17,10 @@
 #       pending,confirmed (one confirmation), confirmed by ontap after every cut of nF's access
 #       in the request log (which shows, with its node and epoch, the dead leader's own DELETE
 #       landing after its death); f1, f2 (and l1) run exactly once on a survivor, started only
-#       after their node's fence was confirmed.
+#       after their node's fence was confirmed. The dead leader's own host is fenced WITHOUT the
+#       ONTAP quiet point: the grants record said it had no access grant in flight, so the new
+#       leader's read-back confirms at once -- well under the quiet point after it began
+#       recording -- and l1 runs again about as soon as f1, f2.
 # B. Then one 3-node cluster (`up 3`) for:
 #    1. kvmcd SIGKILLed on a follower K and started again at once (`cluster kill K kvmcd`,
 #       `cluster start K kvmcd`), well within the agent grace -> NO fence: `fence history --json`
@@ -173,8 +176,19 @@ late=$(jq -rs --arg l "n$L" --arg k "$kill_L_utc" '[.[] | select(.node == $l and
 log "n$F's cuts: $(jq -s length <<<"$cuts") DELETE(s), $late of them sent by the dead leader n$L and done after its kill ($kill_L_utc)"
 confirmed=$(log_time "$NL" "Fence of n$F: pending -> confirmed")
 [ -n "$confirmed" ] || fail "the new leader's log has no 'Fence of n$F: pending -> confirmed'"
-[[ "$last_cut" < "$confirmed" ]] || fail "n$F's fence was confirmed ($confirmed) before its last cut landed ($last_cut)"
+own_cut=$(jq -rs --arg l "n$NL" 'map(select(.node == $l) | .time) | max // ""' <<<"$cuts")
+[ -n "$own_cut" ] || fail "no removal of n$F's initiator by the new leader n$NL in the request log"
+[[ "$own_cut" < "$confirmed" ]] || fail "n$F's fence was confirmed ($confirmed) before the new leader's cut landed ($own_cut)"
 conf_L=$(log_time "$NL" "Fence of n$L: pending -> confirmed")
+# The dead leader's host: fenced without the quiet point (the grants record).
+rec_NL=$(grep -F "Recording as leader under epoch" "$RUN/n$NL/kvmcd.log" | awk -v k="$kill_L_utc" '$1 > k { print $1; exit }')
+[ -n "$rec_NL" ] && [ -n "$conf_L" ] || fail "no 'Recording as leader' or no confirmation of n$L in n$NL's log"
+assert_true "n$NL found no access grant of the dead leader in flight (the grants record)" \
+	grep -q 'ONTAP access grants of earlier leaders: none in flight' "$RUN/n$NL/kvmcd.log"
+fast_ms=$(ms_between "$rec_NL" "$conf_L")
+log "MEASURED: the new leader began recording at $rec_NL, confirmed n$L's fence $fast_ms ms later (quiet point: 14000 ms)"
+assert_true "n$L's fence confirmed within 7 s of the new leader's RECORDING start, not after the quiet point ($fast_ms ms)" \
+	test "$fast_ms" -lt 7000
 for v in f1 f2 l1; do
 	o=$(kv_owner "$Q" "$v"); c=$confirmed
 	[ "$v" = l1 ] && c=$conf_L
