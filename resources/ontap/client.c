@@ -347,14 +347,16 @@ static bool slots_short(struct ontap_client *c, const struct ontap_request *req)
  * for the 202 at once instead (return_timeout=0), and its job is polled without a slot held --
  * fifty volume jobs then run side by side in ONTAP rather than max_concurrency at a time.
  */
-static char *attempt_url(struct ontap_client *c, const struct ontap_request *req)
+static char *attempt_url(struct ontap_client *c, struct ontap_request *req)
 {
 	char *url;
 
+	req->rt_waited = false;
 	if (!req->wait_job)
 		return asprintf(&url, "%s%s", c->base_url, req->path) < 0 ? NULL : url;
+	req->rt_waited = !slots_short(c, req) && c->return_timeout_s > 0;
 	if (asprintf(&url, "%s%s%creturn_timeout=%u", c->base_url, req->path, strchr(req->path, '?') ? '&' : '?',
-		     slots_short(c, req) ? 0 : c->return_timeout_s) < 0)
+		     req->rt_waited ? c->return_timeout_s : 0) < 0)
 		return NULL;
 	return url;
 }

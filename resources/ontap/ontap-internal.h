@@ -38,8 +38,14 @@ struct ontap_request {
 	json_t *acc;                         /* owned: pages collected so far (ALL_PAGES) */
 	unsigned pages;
 
+	bool rt_waited;                      /* this attempt asked ONTAP to hold it (return_timeout > 0) */
 	char job_uuid[64];
 	uint64_t job_deadline, job_interval;
+	uint64_t job_since;                  /* CLOCK_MONOTONIC when the 202 came */
+	uint64_t job_poll_at;                /* the poll in flight: its start, after job_since */
+	unsigned job_polls;                  /* polls started */
+	bool job_scout;                      /* polls at once to learn its kind's timing (jobs.c) */
+	bool job_timed;                      /* the first poll waited for its kind's learned time */
 	unsigned job_errors;                 /* consecutive failed job GETs */
 	bool job_full_read;                  /* the child in progress reads code + message */
 	struct ontap_request *job_child;     /* borrowed: the job GET in progress, NULL once done */
@@ -48,6 +54,18 @@ struct ontap_request {
 	ontap_request_fn cb;
 	void *userdata;
 };
+
+/*
+ * When a job of one kind (method and path: "POST /api/storage/volumes") was last found done, after
+ * its 202 (jobs.c). Learned from the client's own polls; timing only, never a decision.
+ */
+struct ontap_job_timing {
+	char kind[96];                  /* "" when the slot is free */
+	uint64_t first_usec;            /* valid when known */
+	bool known;
+	bool scouting;                  /* a job of this kind polls at once to learn it; the others wait */
+};
+#define ONTAP_JOB_KINDS 8
 
 struct ontap_client {
 	sd_event *event;                     /* owned ref */
@@ -65,6 +83,8 @@ struct ontap_client {
 	struct ontap_retry_policy retry;
 	uint64_t job_poll_initial, job_poll_max;
 	unsigned return_timeout_s;      /* return_timeout= on mutations; 0: none (202 + polls) */
+	struct ontap_job_timing job_timing[ONTAP_JOB_KINDS];
+	unsigned job_timing_next;       /* the slot a new kind takes when none is free */
 
 	uint64_t epoch;
 	bool epoch_valid;
