@@ -32,6 +32,7 @@ struct leader_ds {
 	sd_event_source *timer;           /* owned */
 	uint64_t sections_sig;            /* what the plan last read of the sections (a hash) */
 	uint64_t committed_sig;           /* what it last read of the committed document (a hash) */
+	uint64_t others_sig;              /* the committed records but its own ds/ ones, at the run's start */
 	json_t *last;                     /* owned: the last plan's summary for status */
 	char error[512];                  /* the last failure, "" when none */
 	uint64_t run_version;             /* the committed version when the current run began */
@@ -167,6 +168,39 @@ static uint64_t committed_signature(struct leader_ds *l)
 	json_object_set_new(sig, "records", recs);
 	text = json_dumps(sig, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(sig);
+	return text ? spec_hash_bytes(text, strlen(text)) | 1 : 0;
+}
+
+/*
+ * The committed records but this loop's own records of the spec's datastores, as a hash. A commit
+ * during a run that leaves it and committed_signature() unchanged was this loop's own records
+ * (issue 7's benchmark: one per datastore as it completes): the run needs no second read of ONTAP
+ * for it. Any other commit during a run still gets one -- the HA service waits for a pass that
+ * began after its records (leader_ds_settled_version()).
+ */
+static uint64_t others_signature(struct leader_ds *l)
+{
+	_cleanup_free_ struct ds_spec *specs = NULL;
+	_cleanup_free_ char *text = NULL;
+	const json_t *v;
+	json_t *others = json_object();
+	const char *k;
+	size_t n = 0;
+
+	if (!others)
+		return 0;
+	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0)
+		n = 0;
+	json_object_foreach((json_t *)service_records(l->ctx), k, v) {
+		bool own = false;
+
+		for (size_t i = 0; i < n && !own && strncmp(k, "ds/", 3) == 0; i++)
+			own = strcmp(specs[i].name, k + 3) == 0;
+		if (!own)
+			json_object_set(others, k, (json_t *)v);
+	}
+	text = json_dumps(others, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(others);
 	return text ? spec_hash_bytes(text, strlen(text)) | 1 : 0;
 }
 
@@ -1250,6 +1284,7 @@ static void run(struct leader_ds *l)
 	l->rounds = 0;
 	l->sections_sig = sections_signature(l); /* a change from now on runs the loop again */
 	l->committed_sig = committed_signature(l);
+	l->others_sig = others_signature(l);
 	l->run_version = service_committed_version(l->ctx);
 	observe(l);
 }
@@ -1268,8 +1303,9 @@ void leader_ds_kick(struct leader_ds *l)
 	}
 	sig = committed_signature(l);
 	/* A commit of nothing the plan reads (mostly this loop's own records) changes no plan: no
-	 * second read of ONTAP for it, unless a run is in progress (what it read may be older). */
-	if (sig && sig == l->committed_sig && !l->running)
+	 * second read of ONTAP for it. During a run, only when it was this loop's own records alone
+	 * (others_signature() says why). */
+	if (sig && sig == l->committed_sig && (!l->running || others_signature(l) == l->others_sig))
 		return;
 	run(l);
 }
