@@ -9,6 +9,10 @@ LIBS="libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libcoros
       libinih-dev libmicrohttpd-dev libgnutls28-dev libjson-c-dev libxml2-dev"
 # Runtime of the demo and the multi-node tests: real corosync per network namespace.
 RUNTIME="corosync iproute2 nftables util-linux procps psmisc jq python3 ca-certificates curl openssl"
+# A quorum device for the multi-node tests (`cluster up --qdevice`, multinode-ha-qdevice):
+# corosync-qnetd (the arbiter) and corosync-qdevice (per node); both bring libnss3-tools
+# (certutil, pk12util, about 5 MB) for their TLS certificates; the two themselves about 0.5 MB.
+QDEVICE="corosync-qnetd corosync-qdevice"
 # One real libvirtd per multi-node test node (monolithic libvirtd; NOT libvirt-daemon-system,
 # which drags in udev, polkit, dnsmasq, ...), QEMU for the TCG test guest, bindfs for the
 # shared directory libvirt takes for shared storage (fuse.glusterfs). About 7 MB installed
@@ -28,7 +32,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
-for p in $BUILD $LIBS $RUNTIME $LIBVIRT $FULLSTACK $FENCING; do
+for p in $BUILD $LIBS $RUNTIME $QDEVICE $LIBVIRT $FULLSTACK $FENCING; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
