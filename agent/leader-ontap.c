@@ -472,8 +472,11 @@ void leader_ontap_grants_end(bool answered)
 		return;
 	l->grants_outstanding--;
 	now = mono_now(l);
-	/* a request that got no answer may still be carried out: within one exchange of its send */
-	until = answered ? now : now + l->t.base.ontap_request_timeout_usec + l->t.base.margin_usec;
+	/* a request that got no answer may still be carried out: within one exchange of its send
+	 * if synchronous, but a volume created or mounted with an export policy is a job, which
+	 * ONTAP may run on after we stopped polling it: up to a whole job_timeout (without the
+	 * job listing of coord/timeouts.h 7., the bound we know) */
+	until = answered ? now : now + l->t.base.ontap_job_timeout_usec + l->t.base.margin_usec;
 	if (until > l->grants_answered)
 		l->grants_answered = until;
 	grants_settle(l);

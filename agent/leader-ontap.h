@@ -51,8 +51,9 @@ int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn
  * host access: the datastore plan's LUN / namespace maps, igroup initiators, subsystem hosts,
  * export policies and rules, shares and their ACLs, NAS mounts, and an unfence -- sent and not
  * yet answered. The leader commits in_flight true before its plan sends one (every member holds
- * it then: a commit needs every member's ACK) and false once every one was answered, or given up
- * on for one more exchange, AND nothing an older leader sent can still land. So a new leader
+ * it then: a commit needs every member's ACK) and false once every one was answered (or, one
+ * that was not, [ontap] job_timeout + margin after the plan gave up on it: it may be a job ONTAP
+ * runs on) AND nothing an older leader sent can still land. So a new leader
  * that finds {older epoch, false} knows that no grant can undo the fences it confirms: it
  * confirms at once instead of after its quiet point (coord/timeouts.h 6.); one that finds it in
  * flight, or no record, waits for the quiet point (and writes {its epoch, false} then). The

@@ -231,8 +231,8 @@
  * map, an initiator or host added, an export rule, an unfence) can undo a fence; a removal
  * landing late only removes. Every leader commits records["ontap/grants"] = {epoch, in_flight
  * true} before its datastore plan sends a grant -- committed = ACKed by every member, so every
- * possible successor holds it -- and {epoch, false} once each was answered (or one more
- * ontap_request_timeout + margin passed after it went unanswered) and nothing older can land.
+ * possible successor holds it -- and {epoch, false} once each was answered (or ontap_job_timeout
+ * + margin passed after the plan gave up on it: it may be a job) and nothing older can land.
  * A new leader that finds {older epoch, false} takes grants_settled = T_L: its ontap fence
  * confirms at once (agent/leader-ontap.h, coord/decide/fence.h). Found in flight, or absent (a
  * kvmcd that keeps no such record): T_L + ontap_quiet as above. Its own grants in flight: the
@@ -260,9 +260,10 @@
  *           succeeded and grants_settled shows none of the node's access. NOT IMPLEMENTED:
  *           the job listing after the quiet point. The fence operations and the maps, hosts,
  *           initiators and rules kvmcd grants are synchronous calls; the one grant that runs as
- *           a job is a NAS volume created with its export policy, and a leader that stops
- *           polling such a job (its job_timeout) counts it settled one ontap_request_timeout
- *           later, not when the job ends. (Whether ONTAP drops an NVMe
+ *           a job is a NAS volume created or mounted with its export policy: a leader that
+ *           gives up on one counts it settled only ontap_job_timeout + margin later (its own
+ *           fences wait that long), and an older leader's is covered by the quiet point only
+ *           up to ontap_request_timeout. (Whether ONTAP drops an NVMe
  *           host's live controllers when the host is removed is unconfirmed; nvmet does not.)
  *   agent   A fence agent (power), run as a child: `off`, then `status`, both within
  *           fence_agent_timeout; past it TERM, and KILL after
