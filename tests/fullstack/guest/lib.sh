@@ -391,6 +391,33 @@ node_host_prepare() {
 	wait_until 60 "libvirtd answers" virsh -c qemu:///system version
 }
 
+# net_cut IP...: this guest's packets to these addresses vanish (`fs isolate`), like behind a cut
+# cable: a permanent neighbour entry sends them to a MAC address no guest has, so the hub drops
+# them -- every protocol, corosync's knet, the DLM's TCP, established connections too -- while
+# the sender sees no error. (A route or rule "prohibit" / "blackhole" fails sendto() at once
+# instead: knet retried it in a loop and corosync, real-time, took the isolated guest's only CPU.)
+# Applied on both sides, nothing flows between them; the target's addresses stay reachable.
+# net_uncut [IP...]: those entries go (all of them without IP); ARP resolves the peers again.
+NET_CUT_MAC=02:00:00:00:77:00
+net_cut() {
+	local a dev
+	for a in "$@"; do
+		dev=$(ip -o route get "$a" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+		[ -n "$dev" ] && ip neigh replace "$a" lladdr "$NET_CUT_MAC" dev "$dev" nud permanent ||
+			fail "net_cut: no neighbour entry for $a" || return 1
+	done
+}
+net_uncut() {
+	local a dev
+	# shellcheck disable=SC2046
+	[ $# -gt 0 ] || set -- $(ip neigh show nud permanent | awk -v m="$NET_CUT_MAC" '$0 ~ "lladdr " m {print $1}')
+	for a in "$@"; do
+		dev=$(ip -o route get "$a" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+		ip neigh show "$a" nud permanent | grep -q "$NET_CUT_MAC" || continue
+		ip neigh del "$a" dev "$dev" || fail "net_uncut: $a" || return 1
+	done
+}
+
 # kvmcd_start ONTAP_ADDR USER PASSWORD [EXTRA_CONF_LINES]: /etc/kvmcd/kvmcd.conf, then kvmcd
 # (the build copied to /opt/kvmcd) in the background, its log in /var/log/kvmcd.log.
 kvmcd_start() {
