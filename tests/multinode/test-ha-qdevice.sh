@@ -6,13 +6,15 @@
 # QEMU counter guests on a kvmcd datastore, ontap-sim, every node's simulated watchdog fed by
 # kvmcd, the invariant monitor on all along:
 #   1. both nodes up: kvmcd counts the NODES' votes (2 expected, not votequorum's 3), one leader,
-#      h2 (HA) prefers n2 and runs there, h1 (HA) on n1, no claim on ONTAP yet;
-#   2. `cluster kill 2 node` (a power cut) -> n1, alone, stays quorate by qnetd's vote (1 node
+#      normally n1 (S, the survivor; the follower is V, the victim: normally n2 -- whichever
+#      kvmcd is first alone in the group leads, as in multinode-ha-two-node, so the roles are
+#      read, not assumed), h2 (HA) prefers V and runs there, h1 (HA) on S, no claim on ONTAP yet;
+#   2. `cluster kill V node` (a power cut) -> S, alone, stays quorate by qnetd's vote (1 node
 #      vote + 1 device vote of 3), is elected and acts only once it won the atomic claim on ONTAP:
-#      the simulator's request log shows the claim's POST BEFORE the DELETEs that cut n2's
-#      access, and n1 starts h2 only after both; `kvmcctl fence history --json`: n2 confirmed by
-#      ontap; h1 ran on n1 throughout;
-#   3. the refusal side: `cluster qnetd kill` -> n1 has lost its peer AND the device: corosync
+#      the simulator's request log shows the claim's POST BEFORE the DELETEs that cut V's
+#      access, and S starts h2 only after both; `kvmcctl fence history --json`: V confirmed by
+#      ontap; h1 ran on S throughout;
+#   3. the refusal side: `cluster qnetd kill` -> S has lost its peer AND the device: corosync
 #      says not quorate, kvmcd drops the leadership, makes no ONTAP request that changes
 #      anything, stops its HA guests and stops feeding its watchdog, which resets it.
 . "$(dirname "$0")/lib.sh"
@@ -38,89 +40,95 @@ qt_field() { qt "$1" | sed -n "s/^$2:[[:space:]]*\([^[:space:]]*\).*/\1/p"; }
 qt_own_flags() { qt "$1" | awk '/\(local\)/ { print $3 }'; }
 
 wait_until 30 "a leader" all_agree_leader 1 2
-L=${AGREED_LEADER%/*}
-[ "$L" = 1 ] || fail "n$L leads: this test kills the follower n2"
-assert_eq "$(qt_field 1 'Expected votes')" 3 "votequorum's expected votes (2 nodes + the device)"
-assert_eq "$(qt_own_flags 1)" "A,V,NMW" "n1's quorum device flags"
-st1=$(nx 1 kvmcctl status --json) || fail "status"
-assert_eq "$(jq -r '"\(.votes)/\(.expected_votes)"' <<<"$st1")" "2/2" "kvmcd's node votes / expected (the device's vote left out)"
-nx 1 kvmcctl log | grep -q "quorum device (1 vote): kvmcd counts the nodes' votes only, 2 expected; two nodes" ||
-	fail "n1's log does not say how it counts the quorum device"
+S=${AGREED_LEADER%/*}   # the leader survives
+V=$(( 3 - S ))          # the follower is killed
+log "n$S leads: n$V (the follower) will be killed, n$S survives"
+# VM on exactly NODE by every live libvirtd, owned by NODE and running by S's records
+# (kv_runs_only_on asks node 1, which may be the victim).
+on_only() { [ "$(kv_owner "$S" "$1")" = "$2" ] && [ "$(kv_running_on "$1")" = "$2" ] && [ "$(kv_vstate "$S" "$1")" = running ]; }
+assert_eq "$(qt_field "$S" 'Expected votes')" 3 "votequorum's expected votes (2 nodes + the device)"
+assert_eq "$(qt_own_flags "$S")" "A,V,NMW" "n$S's quorum device flags"
+for i in 1 2; do
+	assert_eq "$(nx "$i" kvmcctl status --json | jq -r '"\(.votes)/\(.expected_votes)"')" "2/2" \
+		"n$i: kvmcd's node votes / expected (the device's vote left out)"
+	nx "$i" kvmcctl log | grep -q "quorum device (1 vote): kvmcd counts the nodes' votes only, 2 expected; two nodes" ||
+		fail "n$i's log does not say how it counts the quorum device"
+done
 apply_spec 1 "{\"datastores\":[$(kv_ds1_spec)]}" || fail "apply: $APPLY_OUT"
 wait_until 60 "ds1 ready on the 2 nodes" nx 1 kvmcctl pool verify
 kv_disks h1 h2
 
 MN_VM_MON_INTERVAL=0.2 mn_vm_monitor_start "h1 h2"
-spec=$(jq -n --arg h1 "$(kv_xml h1)" --arg h2 "$(kv_xml h2)" --argjson ds "$(kv_ds1_spec)" '{
+spec=$(jq -n --arg h1 "$(kv_xml h1)" --arg h2 "$(kv_xml h2)" --arg s "n$S" --arg v "n$V" --argjson ds "$(kv_ds1_spec)" '{
 	datastores: [$ds],
 	vms: [
-	  {name: "h1", domain_xml: $h1, placement: {prefer: ["n1"]}, ha: {enabled: true, priority: 5}},
-	  {name: "h2", domain_xml: $h2, placement: {prefer: ["n2"]}, ha: {enabled: true, priority: 5}}]}')
+	  {name: "h1", domain_xml: $h1, placement: {prefer: [$s]}, ha: {enabled: true, priority: 5}},
+	  {name: "h2", domain_xml: $h2, placement: {prefer: [$v]}, ha: {enabled: true, priority: 5}}]}')
 apply_spec 1 "$spec" || fail "apply the VMs: $APPLY_OUT"
 
 # 1.
-wait_until 60 "h2 runs on n2 only" kv_runs_only_on h2 n2
-wait_until 60 "h1 runs on n1 only" kv_runs_only_on h1 n1
-h1_starts=$(nx 1 kvmcctl log | grep -cF "VM 'h1': started on this node")
+wait_until 60 "h2 runs on n$V only" on_only h2 "n$V"
+wait_until 60 "h1 runs on n$S only" on_only h1 "n$S"
+h1_starts=$(nx "$S" kvmcctl log | grep -cF "VM 'h1': started on this node")
 wd_armed() { [ "$(nx "$1" kvmcctl status --json | jq -r '.ha.watchdog.armed')" = true ]; }
 for i in 1 2; do wait_until 30 "n$i's watchdog armed" wd_armed "$i"; done
 claims() { jq -s '[.[] | select(.method == "POST" and (.path | test("snapshot-policies")))] | length' "$REQLOG"; }
 assert_eq "$(claims)" 0 "claim POSTs while both nodes run"
 n_before=$(jq -s 'length' "$REQLOG")
 
-# 2. Power cut on n2.
+# 2. Power cut on V.
 t0=$(now_ms)
-"$CLUSTER" kill 2 node || fail "cluster kill 2 node"
-log "n2 killed (every process of the node, its guests and its corosync-qdevice included)"
-wait_until 45 "h2 runs again on n1" kv_runs_only_on h2 n1
-log "MEASURED: node kill -> h2 running on n1: $(( $(now_ms) - t0 )) ms"
-qt 1 | sed -n '/^Expected votes/,/^Flags/p;/Qdevice$/p;/(local)/p' | sed 's/^/    n1: /'
-assert_eq "$(qt_field 1 Quorate)" Yes "n1 quorate alone"
-assert_eq "$(qt_field 1 'Total votes')" 2 "n1's votes: its own + the device's"
-assert_eq "$(qt_own_flags 1)" "A,V,NMW" "n1's quorum device flags (qnetd votes for n1)"
-hist=$(nx 1 kvmcctl fence history --json) || fail "fence history"
-assert_eq "$(jq -r '.fences[] | select(.node == "n2") | "\(.status) \(.confirmed_by)"' <<<"$hist")" "confirmed ontap" \
-	"fence history: n2"
-nx 1 kvmcctl log | grep -E 'two-node claim' | sed 's/^/    /'
-nx 1 kvmcctl log | grep -q "Won the two-node claim '[^']*_claim_[0-9]*'" || fail "n1's log does not say it won the claim"
+"$CLUSTER" kill "$V" node || fail "cluster kill $V node"
+log "n$V killed (every process of the node, its guests and its corosync-qdevice included)"
+wait_until 45 "h2 runs again on n$S" on_only h2 "n$S"
+log "MEASURED: node kill -> h2 running on n$S: $(( $(now_ms) - t0 )) ms"
+qt "$S" | sed -n '/^Expected votes/,/^Flags/p;/Qdevice$/p;/(local)/p' | sed "s/^/    n$S: /"
+assert_eq "$(qt_field "$S" Quorate)" Yes "n$S quorate alone"
+assert_eq "$(qt_field "$S" 'Total votes')" 2 "n$S's votes: its own + the device's"
+assert_eq "$(qt_own_flags "$S")" "A,V,NMW" "n$S's quorum device flags (qnetd votes for n$S)"
+hist=$(nx "$S" kvmcctl fence history --json) || fail "fence history"
+assert_eq "$(jq -r --arg v "n$V" '.fences[] | select(.node == $v) | "\(.status) \(.confirmed_by)"' <<<"$hist")" "confirmed ontap" \
+	"fence history: n$V"
+nx "$S" kvmcctl log | grep -E 'two-node claim' | sed 's/^/    /'
+nx "$S" kvmcctl log | grep -q "Won the two-node claim '[^']*_claim_[0-9]*'" || fail "n$S's log does not say it won the claim"
 
 # The order, by this machine's clocks (ontap-sim's request log and kvmcd's log ring, UTC ms).
 since=$(jq -sc --argjson n "$n_before" '.[$n:]' "$REQLOG")
 claim=$(jq -r '[.[] | select(.method == "POST" and (.path | test("snapshot-policies")))] | map(.time) | min // ""' <<<"$since")
 cut=$(jq -r '[.[] | select(.method == "DELETE" and (.path | test("initiators|hosts|rules")))] | map(.time) | min // ""' <<<"$since")
 first_mut=$(jq -r '[.[] | select(.method != "GET" and (.path | test("snapshot-policies") | not))] | map(.time) | min // ""' <<<"$since")
-started=$(nx 1 kvmcctl log | grep -F "VM 'h2': started on this node" | tail -1 | cut -d' ' -f1)
-log "claim POST at ${claim:-?}, first other mutation at ${first_mut:-?}, first cut at ${cut:-?}, h2 started on n1 at ${started:-?}"
+started=$(nx "$S" kvmcctl log | grep -F "VM 'h2': started on this node" | tail -1 | cut -d' ' -f1)
+log "claim POST at ${claim:-?}, first other mutation at ${first_mut:-?}, first cut at ${cut:-?}, h2 started on n$S at ${started:-?}"
 [ -n "$claim" ] || fail "no claim POST in the ONTAP request log after the kill"
-[ -n "$cut" ] || fail "no removal of n2's access in the ONTAP request log"
-[ -n "$started" ] || fail "n1's log does not say it started h2"
+[ -n "$cut" ] || fail "no removal of n$V's access in the ONTAP request log"
+[ -n "$started" ] || fail "n$S's log does not say it started h2"
 assert_eq "$(claims)" 1 "claim POSTs in all"
 [[ "$claim" < "$first_mut" ]] || fail "an ONTAP mutation ($first_mut) went before the claim ($claim)"
-[[ "$claim" < "$cut" ]] || fail "n2's access was cut ($cut) before the claim ($claim)"
-[[ "$cut" < "$started" ]] || fail "h2 started on n1 ($started) before n2's access was removed ($cut)"
-log "ok: n1, quorate by qnetd's vote, claimed on ONTAP, then cut n2's access, then started h2"
-kv_runs_only_on h1 n1 || fail "h1 does not run on n1 only"
-assert_eq "$(nx 1 kvmcctl log | grep -cF "VM 'h1': started on this node")" "$h1_starts" "h1's starts on n1 (never stopped)"
-if nx 1 kvmcctl log | grep -F "VM 'h1'" | grep -q "stopping"; then fail "n1 stopped h1 while it claimed"; fi
+[[ "$claim" < "$cut" ]] || fail "n$V's access was cut ($cut) before the claim ($claim)"
+[[ "$cut" < "$started" ]] || fail "h2 started on n$S ($started) before n$V's access was removed ($cut)"
+log "ok: n$S, quorate by qnetd's vote, claimed on ONTAP, then cut n$V's access, then started h2"
+on_only h1 "n$S" || fail "h1 does not run on n$S only"
+assert_eq "$(nx "$S" kvmcctl log | grep -cF "VM 'h1': started on this node")" "$h1_starts" "h1's starts on n$S (never stopped)"
+if nx "$S" kvmcctl log | grep -F "VM 'h1'" | grep -q "stopping"; then fail "n$S stopped h1 while it claimed"; fi
 mn_vm_monitor_check
 
-# 3. The refusal side: n1 loses the device too (qnetd killed: its connection closes at once).
+# 3. The refusal side: S loses the device too (qnetd killed: its connection closes at once).
 n_before=$(jq -s 'length' "$REQLOG")
 t_kill=$(date -u +%FT%T.%3NZ)
 "$CLUSTER" qnetd kill || fail "cluster qnetd kill"
-log "corosync-qnetd killed at $t_kill: n1 has neither its peer nor the device's vote"
-N1LOG=$RUNDIR/n1/kvmcd.log   # on the host: still readable once the watchdog has reset n1
-lost_quorum() { awk -v t="$t_kill" '$1 > t' "$N1LOG" | grep -q "quorum lost"; }
-wait_until 20 "n1's kvmcd lost quorum" lost_quorum
-n1_gone() { [ -z "$("$CLUSTER" pids 1 kvmcd)" ]; }
-wait_until 20 "n1 reset by its watchdog (not fed once inquorate)" n1_gone
-awk -v t="$t_kill" '$1 > t' "$N1LOG" | grep -E "quorum|leader|VM 'h[12]'|claim|watchdog" | head -20 | sed 's/^/    n1: /'
-if awk -v t="$t_kill" '$1 > t' "$N1LOG" | grep -qE "Acting as leader|Recording as leader|claiming epoch|Won the two-node claim"; then
-	fail "n1 acted (or claimed) after losing its peer and the quorum device"
+log "corosync-qnetd killed at $t_kill: n$S has neither its peer nor the device's vote"
+SLOG=$RUNDIR/n$S/kvmcd.log   # on the host: still readable once the watchdog has reset the node
+lost_quorum() { awk -v t="$t_kill" '$1 > t' "$SLOG" | grep -q "quorum lost"; }
+wait_until 20 "n$S's kvmcd lost quorum" lost_quorum
+s_gone() { [ -z "$("$CLUSTER" pids "$S" kvmcd)" ]; }
+wait_until 20 "n$S reset by its watchdog (not fed once inquorate)" s_gone
+awk -v t="$t_kill" '$1 > t' "$SLOG" | grep -E "quorum|leader|VM 'h[12]'|claim|watchdog" | head -20 | sed "s/^/    n$S: /"
+if awk -v t="$t_kill" '$1 > t' "$SLOG" | grep -qE "Acting as leader|Recording as leader|claiming epoch|Won the two-node claim"; then
+	fail "n$S acted (or claimed) after losing its peer and the quorum device"
 fi
 muts=$(jq -sc --argjson n "$n_before" '[.[$n:][] | select(.method != "GET")] | length' "$REQLOG")
 assert_eq "$muts" 0 "ONTAP mutations after qnetd was killed"
-grep -q "fired after" "$RUNDIR/n1/watchdog-sim.log" || fail "n1's watchdog did not fire ($RUNDIR/n1/watchdog-sim.log)"
-log "n1's watchdog: $(grep "fired after" "$RUNDIR/n1/watchdog-sim.log" | tail -1)"
-log "ok: without its peer and the device, n1 was not quorate and did nothing but stop and be reset"
+grep -q "fired after" "$RUNDIR/n$S/watchdog-sim.log" || fail "n$S's watchdog did not fire ($RUNDIR/n$S/watchdog-sim.log)"
+log "n$S's watchdog: $(grep "fired after" "$RUNDIR/n$S/watchdog-sim.log" | tail -1)"
+log "ok: without its peer and the device, n$S was not quorate and did nothing but stop and be reset"
 mn_pass
