@@ -25,14 +25,21 @@
 # other nodes is refused by the DLM itself (-EBUSY); `kvmcctl vm migrate` moves the guest (its
 # counter goes on) and the lock (held on the target, not on the source); `kvmcctl vm stop` frees
 # it (no node holds it, another node's tool takes and drops it); `vm remove` undefines it.
-# After the removal, issue 9's failover on real kernels: dlm_controld runs with fencing on and
-# kvmcd's fence device (`fence_all fence_kvmcd`). An HA guest on the GFS2 datastore runs on n3;
-# n3 is power-killed (its qemu SIGKILLed) -> kvmcd's leader fences n3 on ONTAP: the simulator's
-# subsystem loses n3's host NQN and the real nvmet target no longer allows it; `fence history`:
-# confirmed by ontap; dlm_controld on the survivors ran fence_kvmcd, which returned 0 (its
-# "fence result 3 ... result 0"); the guest was given to a survivor and started there only after
-# the confirmation (kvmcd's logs); GFS2 is usable on both survivors (n3's files read) and the
-# guest counts on its new host.
+# After the removal, issue 9's failover on real kernels: kvmcd runs with [ha] watchdog =
+# /dev/watchdog, and dlm_controld with fencing on and kvmcd's fence device (`fence_all
+# fence_kvmcd`). An HA guest on the GFS2 datastore runs on a follower, n3 (n2 if n3 leads), whose
+# watchdog (QEMU's i6300esb, which powers the guest off) its kvmcd then arms and feeds (the
+# survivors have none: failover_phases says why); n3 is ISOLATED (`fs isolate`: all
+# traffic between it and the other nodes cut, its storage network up, the guest running) ->
+# alone and not quorate, n3's kvmcd logs the quorum loss, stops the HA guest itself (libvirt: shut
+# off) and stops feeding its watchdog, which powers n3 off about one timeout (10 s) after the last
+# keepalive (QEMU's exit on the host's clock against kvmcd's "last keepalive N ms ago", after the
+# isolation began; no kernel panic or poweroff of its own). Meanwhile kvmcd's leader fences n3 on
+# ONTAP: the simulator's subsystem loses n3's host NQN and the real nvmet target no longer allows
+# it; `fence history`: confirmed by ontap; dlm_controld on the survivors ran fence_kvmcd, which
+# returned 0 (its "fence result 3 ... result 0"); the guest was given to a survivor and started
+# there only after the confirmation (kvmcd's logs); GFS2 is usable on both survivors (n3's files
+# read) and the guest counts on its new host.
 # Prints "phase NAME SECONDS" per phase; ends with PASS or FAIL. Skips (77) like test-smoke.sh,
 # and without a build (KVMCD_BUILD_DIR, set by meson).
 set -eu
@@ -50,6 +57,8 @@ CLUSTER=fsvm
 NODES="n1 n2 n3"
 BUILD=${KVMCD_BUILD_DIR:-}
 ONTAP_USER=kvmcd
+WD_TIMEOUT=10                  # kvmcd's watchdog_timeout (coord/timeouts.h: 10 s)
+KVMCD_HA=$'[ha]\nwatchdog=/dev/watchdog'
 
 # shellcheck source=tests/fullstack/test-lib.sh
 . "$HERE/test-lib.sh"
@@ -282,8 +291,9 @@ sys.exit(0 if l.get("system") == "dlm" and l.get("ok") is True else 1)' "$o" >"$
 	wait_until_host 60 "$VM gone from vm list and from every node's libvirt after vm remove" vm_gone
 	log "$VM removed: gone from the spec and from every node's libvirt"
 }
-# ---- issue 9: a node guest power-killed -> kvmcd fences it on ONTAP (the real nvmet), DLM waits
-# for that fence through kvmcd's fence device, and the node's HA guest starts on a survivor ------
+# ---- issue 9: a node guest isolated -> it stops its HA guest and its watchdog resets it; kvmcd
+# fences it on ONTAP (the real nvmet), DLM waits for that fence through kvmcd's fence device, and
+# the node's HA guest starts on a survivor --------------------------------------------------------
 FO_VM=vm2
 FO_DIR=/srv/kvmcd/ds_nvme      # the GFS2 datastore (the one left after the remove phase)
 
@@ -293,7 +303,7 @@ dlm_fence_lines() { "$FS" exec "$1" sh_c 'dlm_tool dump 2>/dev/null | grep -i fe
 kvmcd_line_at() { "$FS" exec "$1" sh_c 'kvmcctl log | grep -m1 -E "$1" | cut -d" " -f1' "$2"; }
 
 failover_phases() {
-	local t_kill t_run o conf rec started owner c1 n end leader victim vid survivors
+	local t_cut t_run o conf rec started owner c1 n end leader victim vid survivors iso_pid run
 
 	phase failover-prepare
 	# The victim is a follower: the leader survives and fences at once. (Were the leader's own
@@ -307,6 +317,9 @@ failover_phases() {
 	vid=${victim#n}
 	survivors=$(for n in n1 n2 n3; do [ "$n" = "$victim" ] || printf '%s ' "$n"; done); survivors=${survivors% }
 	log "leader $leader; the victim is the follower $victim"
+	SHARE=$("$FS" paths | sed -n 's/^share *\([^ ]*\).*/\1/p')
+	run=$("$FS" paths | sed -n 's/^run dir *\([^ ]*\).*/\1/p')
+	[ -d "$SHARE/run" ] && [ -d "$run" ] || fail "no share or run dir ($SHARE, $run)"
 	VM=$FO_VM VM_DIR=$FO_DIR VM_RES=vm:$FO_VM
 	on n1 sh_c 'cp /opt/kvmcd/counter.img "$1/$2.img" && echo "$3" >/root/$2.xml' "$VM_DIR" "$VM" "$(vm_xml)"
 	on n1 sh_c 'kvmcctl vm add /root/$1.xml --prefer "$2"' "$VM" "$victim" | sed 's/^/    /'
@@ -321,15 +334,41 @@ failover_phases() {
 		fail "target: $victim's host NQN is not allowed before the failure: $(jget "$TMP/sim.json" 'd["nvmet_hosts"]')"
 	log "$VM (HA, disk and serial on GFS2 over NVMe/TCP) runs on $victim; the target allows $victim's host NQN"
 
+	# The victim's watchdog device appears now: its kvmcd (configured with it from the start and
+	# retrying every 5 s) arms it with the cluster's timeout and feeds it. Not earlier, and not on
+	# the survivors: a 1-vCPU TCG guest on a loaded host can be starved of CPU for 10 s, which resets
+	# a healthy node -- seen in the provision phase at host load 10: n1's kvmcd fed nothing and
+	# read no corosync delivery for ~18 s while it logged in to iSCSI and connected NVMe (kvmcd
+	# runs at normal priority, corosync and multipathd real-time); the device fired.
+	on "$victim" sh_c 'modprobe i6300esb && wait_until 10 "/dev/watchdog" test -c /dev/watchdog'
+	wait_until_host 30 "$victim's kvmcd arms its watchdog" wd_fed "$victim"
+	jget "$TMP/status.json" 'json.dumps(d["ha"]["watchdog"], sort_keys=True)' >"$TMP/wd.json"
+	jcheck "$TMP/status.json" "(lambda w: w['device'] == '/dev/watchdog' and w['timeout_sec'] == $WD_TIMEOUT and w['matches'] is True
+		and w['crash_safe'] is True and w['identity'] == 'i6300ESB timer')(d['ha']['watchdog'])" ||
+		fail "$victim: its watchdog is not armed as expected (i6300ESB timer, $WD_TIMEOUT s, crash-safe): $(cat "$TMP/wd.json")"
+	log "$victim: kvmcd feeds its watchdog: $(cat "$TMP/wd.json")"
+
 	phase failover
-	t_kill=$("$FS" kill "$victim") || fail "fs kill $victim"
+	# Its cluster network cut (corosync, the DLM, everything to and from n1..n3), its storage
+	# network (t) up, the guest running: alone and not quorate, its kvmcd stops the HA guest and
+	# stops feeding the watchdog, which resets (powers off) the guest one timeout later.
+	t_cut=$("$FS" isolate "$victim") || fail "fs isolate $victim"
 	NODES=$survivors
-	log "$victim power-killed (its qemu SIGKILLed)"
-	vm_wait 300 "$VM running again on a survivor after $victim's death" "d['state'] == 'running' and d['node'] in '$survivors'.split()"
+	log "$victim isolated: nothing flows between it and $survivors any more; its storage network and the guest run on"
+	# what it does by itself, read in it before its watchdog fires (kvmcd's log is in its memory):
+	# in the background, while the survivors are watched
+	"$FS" exec -t 60 "$victim" sh_c 'wait_until 40 "the HA guest $1 not running" sh_c "! virsh -q -c qemu:///system domstate $1 | grep -qx running" &&
+		wait_until 40 "kvmcd stopped feeding the watchdog" sh_c "kvmcctl log | grep -q \"stopped feeding it\"" || exit 1
+		echo "domstate $(virsh -q -c qemu:///system domstate "$1" 2>&1 | head -n 1)"
+		kvmcctl log | grep -E "quorum (lost|regained)|stopped feeding it|feeding it again|no longer in a quorate view|VM .$1.: (stopped|destroyed)"
+		date +%s.%N >/share/run/clock.$(hostname)' \
+		"$VM" >"$TMP/isolated.out" 2>&1 &
+	iso_pid=$!
+	vm_wait 300 "$VM running again on a survivor after $victim's isolation" "d['state'] == 'running' and d['node'] in '$survivors'.split()"
 	t_run=$(date +%s.%N)
 	owner=$(jget "$TMP/vm.json" 'd["node"]')
-	log "$VM runs on $owner $(awk -v a="$t_kill" -v b="$t_run" 'BEGIN{printf "%.1f", b-a}') s after $victim's death"
-	[ "$(running_on)" = "$owner" ] || fail "libvirt runs $VM on '$(running_on)', expected $owner alone"
+	log "$VM runs on $owner $(awk -v a="$t_cut" -v b="$t_run" 'BEGIN{printf "%.1f", b-a}') s after $victim's isolation"
+	[ "$(running_on)" = "$owner" ] || fail "libvirt runs $VM on '$(running_on)' of $survivors, expected $owner alone"
 
 	# the fence: on ONTAP and on the real target, confirmed by kvmcd
 	sim_view >"$TMP/sim.json" || fail "reading the simulator's state"
@@ -366,6 +405,8 @@ failover_phases() {
 	[[ "$conf" < "$started" ]] || fail "$VM started on $owner ($started) before $victim's fence was confirmed ($conf)"
 	"$FS" exec "$leader" sh_c 'kvmcctl log | grep -E "view |Fence of|VM .'"$VM"'." | tail -n 12' | sed 's/^/    /' || true
 
+	isolated_checks
+
 	# GFS2 recovered on the survivors (journal replayed after the fence), and the guest counts
 	for n in $survivors; do
 		"$FS" exec -t 90 "$n" sh_c 'echo "$(hostname) after" >/srv/kvmcd/ds_nvme/after-$(hostname) && sync &&
@@ -378,6 +419,52 @@ failover_phases() {
 		sleep 1
 	done
 	log "GFS2 usable on $survivors ($victim's files read); $VM counts on $owner"
+}
+# isolated_checks: what the isolated victim did by itself (read in it by the background exec
+# $iso_pid), then its watchdog's reset: its QEMU exits about one timeout after the last keepalive,
+# which was sent before the node lost quorum -- after the isolation began, never before.
+# (Variables of failover_phases: victim, t_cut, iso_pid, run.)
+isolated_checks() {
+	local line stop_at ago last_ka exit_at st after why wd_off
+	wait "$iso_pid" || { sed 's/^/    /' "$TMP/isolated.out"; fail "$victim (isolated) did not stop $VM and its watchdog's feeding by itself"; }
+	sed "s/^/    $victim: /" "$TMP/isolated.out"
+	grep -q '^domstate shut off' "$TMP/isolated.out" || fail "$victim: libvirt does not say $VM is shut off: $(head -n 1 "$TMP/isolated.out")"
+	grep -Eq "quorum lost" "$TMP/isolated.out" || fail "$victim: kvmcd's log does not say it lost quorum"
+	grep -Eq "VM '$VM': this node is no longer in a quorate view" "$TMP/isolated.out" ||
+		fail "$victim: kvmcd's log does not say it stopped $VM itself (no longer in a quorate view)"
+	line=$(grep 'stopped feeding it' "$TMP/isolated.out" | tail -n 1)
+	why=$(sed -n 's/.*stopped feeding it (\([^)]*\)).*/\1/p' <<<"$line")
+	ago=$(sed -n 's/.*last keepalive \([0-9]*\) ms ago.*/\1/p' <<<"$line")
+	[ -n "$ago" ] || fail "$victim: no 'last keepalive N ms ago' in kvmcd's line: $line"
+	[ "$why" = "not in a quorate view with a leader" ] || fail "$victim: kvmcd stopped feeding for another reason: '$why'"
+	# its log's UTC stamps (its clock) on the host's: the clock file it wrote on the share last
+	# has its time inside and the host's as mtime. (A TCG guest's clock can run several % off
+	# under load, so the sample is taken right after the line, not before the isolation.)
+	[ -s "$SHARE/run/clock.$victim" ] || fail "$victim: no clock sample on the share"
+	wd_off=$(awk -v g="$(cat "$SHARE/run/clock.$victim")" -v h="$(stat -c %.6Y "$SHARE/run/clock.$victim")" 'BEGIN{printf "%.3f", g - h}')
+	stop_at=$(awk -v g="$(date -u -d "${line%% *}" +%s.%N)" -v o="$wd_off" 'BEGIN{printf "%.3f", g - o}')
+	last_ka=$(awk -v s="$stop_at" -v a="$ago" 'BEGIN{printf "%.3f", s - a / 1000}')
+	awk -v s="$stop_at" -v c="$t_cut" 'BEGIN{exit !(s > c)}' ||
+		fail "$victim's kvmcd stopped feeding ($stop_at) before the isolation began ($t_cut)"
+	log "$victim: kvmcd stopped feeding its watchdog $(awk -v a="$t_cut" -v b="$stop_at" 'BEGIN{printf "%.1f", b-a}') s after the isolation began, the last keepalive ${ago} ms before (its clock: $wd_off s off the host's)"
+	local end=$(( $(date +%s) + 60 ))
+	until [ -f "$run/$victim.exit" ]; do
+		[ "$(date +%s)" -lt "$end" ] || fail "$victim's watchdog did not reset it within 60 s of its last keepalive"
+		sleep 0.5
+	done
+	read -r exit_at st <"$run/$victim.exit"
+	[ "$st" = 0 ] && [ ! -f "$run/$victim.killed" ] || fail "$victim's QEMU ended with status $st, not by the watchdog's poweroff (0)"
+	! grep -Eq 'Kernel panic|reboot: Power down|reboot: Restarting' "$run/log/$victim.serial" ||
+		fail "$victim powered off by its kernel, not by the watchdog: $(grep -Em1 'Kernel panic|reboot:' "$run/log/$victim.serial")"
+	after=$(awk -v e="$exit_at" -v k="$last_ka" 'BEGIN{printf "%.2f", e - k}')
+	log "MEASURED: $victim isolated -> its QEMU powered off by the watchdog: $(awk -v a="$t_cut" -v b="$exit_at" 'BEGIN{printf "%.1f", b-a}') s; last keepalive -> poweroff: $after s (timeout $WD_TIMEOUT s)"
+	awk -v x="$after" -v t="$WD_TIMEOUT" 'BEGIN{exit !(x >= t - 0.5 && x <= t + 2.5)}' ||
+		fail "$victim powered off $after s after its last keepalive, expected about $WD_TIMEOUT s"
+}
+# wd_fed NODE: its kvmcd status says the watchdog is armed and fed (into $TMP/status.json)
+wd_fed() {
+	"$FS" exec "$1" sh_c 'kvmcctl status --json' >"$TMP/status.json" &&
+		jcheck "$TMP/status.json" "d['ha']['watchdog'].get('armed') is True and d['ha']['watchdog'].get('feeding') is True"
 }
 holders_are() { [ "$(holders)" = "$1" ]; }
 vm_gone() {
@@ -418,9 +505,11 @@ main() {
 	# dlm_controld fences through kvmcd (issue 9): its device is fence_kvmcd (a name of kvmcctl)
 	on_nodes sh_c 'ln -sf kvmcctl /opt/kvmcd/fence_kvmcd &&
 		printf "enable_fencing=1\nenable_startup_fencing=0\nfence_all /opt/kvmcd/fence_kvmcd socket=/run/kvmcd/kvmcd.sock timeout=60\n" >/etc/dlm/dlm.conf'
+	# [ha] watchdog = /dev/watchdog everywhere, but the device (QEMU's i6300esb) appears on the
+	# failover's victim only, late (failover_phases says why): until then kvmcd retries arming it
 	on_nodes sh_c 'corosync_start "$@" && wait_until 90 "corosync quorate" quorate && dlm_start && node_host_prepare' \
 		"$CLUSTER" "$TOKEN" $(for n in $NODES; do printf '%s=%s ' "$n" "$("$FS" ip "$n")"; done)
-	on_nodes kvmcd_start "$("$FS" ip t | cut -d' ' -f1)" "$ONTAP_USER" "$pw"
+	on_nodes kvmcd_start "$("$FS" ip t | cut -d' ' -f1)" "$ONTAP_USER" "$pw" "$KVMCD_HA"
 	on n1 sh_c 'kvmcctl status' | sed 's/^/    /'
 
 	phase provision
