@@ -50,6 +50,9 @@
  * VMs placed without waiting for its lease; the ontap read-back confirms from grants_settled
  * (leader-ontap.h's grants record: at once when no older access grant was in flight).
  *
+ * Two-node clusters with a quorum device take the same path: the corosync glue treats 2 nodes
+ * with a qdevice as two_node (agent/quorum-votes.h).
+ *
  * Not here yet: the ONTAP job listing after the quiet point (coord/timeouts.h 7.).
  */
 #include <errno.h>
@@ -1053,6 +1056,14 @@ static void claim_step(struct ha *h)
 		h->peer_seen = true;
 	if (!epoch)
 		return;
+	if (h->fc_error) {
+		/* no fence level: no claim, so this lone survivor never acts (said once per epoch) */
+		if (epoch != h->claim_epoch)
+			klog(service_log(h->ctx), LOG_ERR, "Alone in a two-node cluster, but cannot claim epoch %" PRIu64
+			     " on ONTAP: %s", epoch, h->fc_error);
+		h->claim_epoch = epoch;
+		return;
+	}
 	if (epoch != h->claim_epoch) {
 		h->claim_epoch = epoch;
 		h->claim_state = FENCE_CLAIM_STATE_NONE;

@@ -41,12 +41,13 @@ kv_running_on() {
 	for i in $MN_NODES; do [ "$(vm_state "$i" "$1")" = running ] && out+="n$i "; done
 	echo "${out% }"
 }
+# The two below ask node KV_ASK (default 1) for the records: set it to a survivor when n1 may die.
 kv_runs_only_on_owner() {
 	local o
-	o=$(kv_owner 1 "$1")
-	[ "$o" != none ] && [ "$(kv_running_on "$1")" = "$o" ] && [ "$(kv_vstate 1 "$1")" = running ]
+	o=$(kv_owner "${KV_ASK:-1}" "$1")
+	[ "$o" != none ] && [ "$(kv_running_on "$1")" = "$o" ] && [ "$(kv_vstate "${KV_ASK:-1}" "$1")" = running ]
 }
-kv_runs_only_on() { kv_runs_only_on_owner "$1" && [ "$(kv_owner 1 "$1")" = "$2" ]; }
+kv_runs_only_on() { kv_runs_only_on_owner "$1" && [ "$(kv_owner "${KV_ASK:-1}" "$1")" = "$2" ]; }
 kv_nodes() { nx "$1" kvmcctl node list --json; }
 kv_node() { kv_nodes "$1" | jq -r --arg n "$2" ".[] | select(.name == \$n) | $3"; }
 
