@@ -11,14 +11,17 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "macros.h"
 #include "runner.h"
@@ -96,7 +99,7 @@ struct canned {
 
 /*
  * How a job's process is made and signalled; the job state machine above it is shared. Two
- * implementations: real_backend (posix_spawn into its own process group, exit watched through a
+ * implementations: real_backend (_Fork + execve into its own process group, exit watched through a
  * pidfd, output read from pipes on the loop) and capture_backend (records the job, plays a
  * canned result). Every hook runs on the loop thread.
  */
@@ -668,17 +671,78 @@ static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 	return 0;
 }
 
+/*
+ * The program a job names, as execve() needs it: argv[0] itself when it holds a '/', else the
+ * first executable regular file of that name along the daemon's PATH, as execvp() would find
+ * it. -ENOENT when there is none, -EACCES when one exists but may not be run.
+ */
+static int program_path(const char *name, char **out)
+{
+	const char *path = getenv("PATH");
+	int e = -ENOENT;
+
+	if (!*name)
+		return -ENOENT;
+	if (strchr(name, '/')) {
+		if (access(name, X_OK) < 0)
+			return -errno;
+		*out = strdup(name);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (const char *d = path;; d += strcspn(d, ":") + 1) {
+		size_t len = strcspn(d, ":");
+		_cleanup_free_ char *p = NULL;
+		struct stat st;
+
+		if (asprintf(&p, "%.*s%s%s", (int)len, len ? d : ".", "/", name) < 0)
+			return -ENOMEM;
+		if (access(p, X_OK) == 0) {
+			if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+				*out = TAKE_PTR(p);
+				return 0;
+			}
+		} else if (errno == EACCES)
+			e = -EACCES;
+		if (!d[len])
+			return e;
+	}
+}
+
+/* In the child of real_start()'s _Fork(): async-signal-safe calls only, then the program. */
+__attribute__((noreturn)) static void child_exec(const char *prog, char *const *argv, char *const *envp, int in,
+						 int out_w, int err_w)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	(void)setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(in, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+		_exit(127);
+	if (close_range(3, ~0U, 0) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			(void)close(fd);
+	execve(prog, argv, envp);
+	_exit(127);
+}
+
 static int real_start(struct runner *r, struct runner_handle *h, const struct runner_job *job)
 {
 	_cleanup_close_ int in = -1, out_w = -1, err_w = -1;
 	_cleanup_close_ int out_r = -1, err_r = -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
+	_cleanup_free_ char *prog = NULL;
 	char **envp = NULL;
 	pid_t pid;
 	int k;
 
+	k = program_path(job->argv[0], &prog);
+	if (k < 0)
+		return k;
 	in = stdin_fd(job);
 	if (in < 0)
 		return in;
@@ -695,41 +759,24 @@ static int real_start(struct runner *r, struct runner_handle *h, const struct ru
 	/* The child: its own process group (so TERM/KILL reach everything it starts), no blocked
 	 * signals and every disposition default (the daemon blocks SIGCHLD and friends and ignores
 	 * SIGPIPE; a tool must not inherit that), stdin/stdout/stderr ours, every other fd closed.
-	 * posix_spawn (vfork-like) returns after the exec, so the group exists once it returns, and
-	 * it reports an exec failure (ENOENT, EACCES) as its result. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	k = posix_spawnattr_init(&attr);
-	if (k == 0) {
-		k = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						    POSIX_SPAWN_SETSIGDEF);
-		if (k == 0)
-			k = posix_spawnattr_setpgroup(&attr, 0);
-		if (k == 0)
-			k = posix_spawnattr_setsigmask(&attr, &none);
-		if (k == 0)
-			k = posix_spawnattr_setsigdefault(&attr, &all);
-		if (k == 0) {
-			k = posix_spawn_file_actions_init(&fa);
-			if (k == 0) {
-				k = posix_spawn_file_actions_adddup2(&fa, in, 0);
-				if (k == 0)
-					k = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
-				if (k == 0)
-					k = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
-				if (k == 0)
-					k = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-				if (k == 0)
-					k = posix_spawnp(&pid, job->argv[0], &fa, &attr, (char *const *)job->argv, envp);
-				posix_spawn_file_actions_destroy(&fa);
-			}
-		}
-		posix_spawnattr_destroy(&attr);
-	}
+	 * _Fork(), not posix_spawn(): posix_spawn is vfork-like and holds the loop until the child
+	 * has exec'd, which on a loaded machine is whenever the scheduler gets to the child -- 10 ms
+	 * to over 1 s per child, measured on the leader of bench/datastores.sh, whose loop also runs
+	 * the ONTAP client (issue 7). _Fork() returns at once and runs no atfork handlers, so the
+	 * child is safe with the async-signal-safe calls of child_exec(). The program was looked up
+	 * above, so a missing one is still this call's -ENOENT; an exec that fails anyway (the file
+	 * went away meanwhile) ends the child with 127. setpgid() on both sides: the group exists
+	 * once this returns, whoever runs first. */
+	pid = _Fork();
+	if (pid == 0)
+		child_exec(prog, (char *const *)job->argv, envp, in, out_w, err_w);
+	k = pid < 0 ? -errno : 0;
+	if (pid > 0)
+		(void)setpgid(pid, pid);
 	if (envp != environ)
 		free(envp);
-	if (k != 0)
-		return -k;
+	if (k < 0)
+		return k;
 
 	h->pid = pid;
 	k = sd_event_add_child(r->event, &h->child, pid, WEXITED, on_child, h);

@@ -37,8 +37,8 @@
  * the result.
  *
  * The child starts with its own process group; no blocked signals and every disposition at its
- * default (the daemon's ignored SIGPIPE is not inherited; glibc's posix_spawn does leave its two
- * internal signals, 32 and 33, ignored, which no ordinary tool uses); stdin from the job's bytes
+ * default (the daemon's ignored SIGPIPE is not inherited; glibc refuses to set its two internal
+ * signals, 32 and 33, which the exec resets from glibc's handlers to the default); stdin from the job's bytes
  * or /dev/null; stdout and stderr on pipes; no other fd. It inherits the daemon's cwd, umask,
  * credentials, rlimits and environment (plus the job's additions).
  *
