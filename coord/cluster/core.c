@@ -133,6 +133,8 @@ struct core {
 	uint64_t held_epoch;             /* the epoch ROLE last reported (0 = none) */
 	uint64_t confirmed_epoch;        /* every member of a view ACKed this epoch of ours */
 	uint64_t lease_until;            /* a leader we lost contact with may act until then */
+	uint64_t peer_lease_until;       /* ... as the members' SYNC_INFOs say: counts for a NEW
+					    leadership only (elect()) */
 	uint64_t last_leader_contact;    /* last delivery while another node led (or was claimed) */
 	bool leader_left_cleanly;        /* set around drop_leader(): it left with LEAVE/PROCDOWN */
 	bool started;                    /* the first connection to corosync was made */
@@ -1174,6 +1176,14 @@ static void elect(struct core *c, uint64_t now)
 		       prev->leader_epoch >= max_epoch &&
 		       (!lone || prev->leader_epoch == c->claim_won_epoch);
 	}
+	/*
+	 * A peer's lease (a node that lost contact with a leader, or restarted knowing nothing of
+	 * who leads) holds back a NEW leadership only. A kept one was quorate all along -- losing
+	 * quorum ends a leadership, and coming back gives a new epoch -- so no other leader could
+	 * act beside it: a kvmcd restarting beside a healthy leader does not stop it acting.
+	 */
+	if (!kept && c->peer_lease_until > c->lease_until)
+		c->lease_until = c->peer_lease_until;
 	if (kept) {
 		leader = prev->leader_id;
 		epoch = prev->leader_epoch;
@@ -1438,8 +1448,8 @@ static void on_info(struct core *c, uint64_t now, uint32_t sender, const struct 
 	m->max_epoch = in->max_epoch;
 	m->expected_votes = in->expected_votes;
 	/* Bounded: a peer cannot hold the next leader back for longer than a lease of ours. */
-	if (in->lease_remaining_usec && now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec) > c->lease_until)
-		c->lease_until = now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec);
+	if (in->lease_remaining_usec && now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec) > c->peer_lease_until)
+		c->peer_lease_until = now + min_u64(in->lease_remaining_usec, c->cfg.lease_usec);
 	if (cluster_id_ok((const char *)in->id_candidate.data, in->id_candidate.len)) {
 		memcpy(m->id_candidate, in->id_candidate.data, CORE_CLUSTER_ID_LEN);
 		m->id_candidate[CORE_CLUSTER_ID_LEN] = 0;
