@@ -25,6 +25,23 @@
 #define ABORT_RETRY_NSEC (1000 * 1000 * 1000L)     /* an abort libvirt refused is tried again */
 #define ABORT_WAIT_SEC 30                          /* abort_job waits this long for the job's end */
 #define MIGRATE_MARGIN_USEC (120 * USEC_PER_SEC)   /* the worker's deadline beyond the job's */
+#define AGENT_MARGIN_USEC (10 * USEC_PER_SEC)      /* fs freeze/thaw: libvirtd's own slowness */
+#define AGENT_CHANNEL "org.qemu.guest_agent.0"
+
+const char *host_domain_agent_result(int r)
+{
+	switch (r) {
+	case 0: return "ok";
+	case -ENOENT: return "not-defined";
+	case -ESRCH: return "not-running";
+	case -EAGAIN: return "paused";
+	case -EOPNOTSUPP: return "no-agent";
+	case -ENOTCONN: return "agent-not-connected";
+	case -ETIMEDOUT: return "agent-timeout";
+	case -EIO: return "agent-error";
+	default: return "error";
+	}
+}
 
 void host_domain_sha256(const char *s, char out[65])
 {
@@ -92,7 +109,10 @@ out:
 	return r;
 }
 
-enum djob_kind { DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE, DJOB_MIGRATE, DJOB_ABORT, DJOB_RESUME };
+enum djob_kind {
+	DJOB_LIST, DJOB_DEFINE, DJOB_START, DJOB_STOP, DJOB_UNDEFINE, DJOB_MIGRATE, DJOB_ABORT, DJOB_RESUME,
+	DJOB_FREEZE, DJOB_THAW,
+};
 
 /* One hook's work on a worker thread. Owned by the worker pool while queued or running. */
 struct djob {
@@ -101,7 +121,7 @@ struct djob {
 	unsigned grace_sec;
 	char *dest_uri;           /* migrate: the target's libvirtd (owned) */
 	unsigned max_downtime_ms; /* migrate: 0 = QEMU's */
-	uint64_t deadline_usec;   /* migrate: relative to the job's start */
+	uint64_t deadline_usec;   /* migrate, freeze, thaw: relative to the job's start */
 	char *detail;             /* result, owned */
 };
 
@@ -507,6 +527,121 @@ static int job_migrate(struct djob *j, virDomainPtr d)
 	}
 }
 
+/* ---- guest agent: fs freeze / thaw ------------------------------------------------------------ */
+
+enum agent_channel { AGENT_NONE, AGENT_DISCONNECTED, AGENT_CONNECTED };
+
+/* The live definition's guest-agent channel (<channel><target type='virtio'
+ * name='org.qemu.guest_agent.0' state='connected|disconnected'/>): libvirt keeps `state` from
+ * QEMU's VSERPORT_CHANGE events, i.e. whether the guest has opened its end of the port. A
+ * channel without a state (an old QEMU) counts as connected: the call then says. -1: no XML. */
+static int agent_channel(virDomainPtr d)
+{
+	char *x = virDomainGetXMLDesc(d, 0);
+	int found = AGENT_NONE;
+	xmlDocPtr doc;
+	xmlNodePtr root, devs = NULL;
+
+	if (!x)
+		return -1;
+	doc = xmlReadMemory(x, (int)strlen(x), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	free(x);
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "devices") == 0)
+			devs = c;
+	for (xmlNodePtr ch = devs ? devs->children : NULL; ch && found == AGENT_NONE; ch = ch->next) {
+		if (ch->type != XML_ELEMENT_NODE || xmlStrcmp(ch->name, BAD_CAST "channel") != 0)
+			continue;
+		for (xmlNodePtr t = ch->children; t; t = t->next) {
+			if (t->type != XML_ELEMENT_NODE || xmlStrcmp(t->name, BAD_CAST "target") != 0)
+				continue;
+			xmlChar *type = xmlGetProp(t, BAD_CAST "type"), *name = xmlGetProp(t, BAD_CAST "name");
+			xmlChar *state = xmlGetProp(t, BAD_CAST "state");
+			if (type && name && xmlStrcmp(type, BAD_CAST "virtio") == 0 && xmlStrcmp(name, BAD_CAST AGENT_CHANNEL) == 0)
+				found = state && xmlStrcmp(state, BAD_CAST "disconnected") == 0 ? AGENT_DISCONNECTED : AGENT_CONNECTED;
+			xmlFree(type);
+			xmlFree(name);
+			xmlFree(state);
+		}
+	}
+	xmlFreeDoc(doc);
+	return found;
+}
+
+/* What keeps the agent from being asked now, as domain.h's result (0: nothing; ask it). */
+static int agent_probe(struct djob *j, virDomainPtr d)
+{
+	int st = 0, reason = 0, ch;
+
+	if (virDomainGetState(d, &st, &reason, 0) < 0)
+		return virt_fail(j, "virDomainGetState");
+	if (st == VIR_DOMAIN_PAUSED || st == VIR_DOMAIN_PMSUSPENDED)
+		return djob_result(j, -EAGAIN, "paused: domain %s is paused (%s): libvirt sends its agent nothing", j->name,
+				   st == VIR_DOMAIN_PAUSED ? pause_reason_name(reason) : "pm-suspended");
+	if (st != VIR_DOMAIN_RUNNING && st != VIR_DOMAIN_BLOCKED)
+		return djob_result(j, -ESRCH, "not-running: domain %s does not run here (%s)", j->name, state_name(st));
+	ch = agent_channel(d);
+	if (ch < 0)
+		return virt_fail(j, "virDomainGetXMLDesc");
+	if (ch == AGENT_NONE)
+		return djob_result(j, -EOPNOTSUPP, "no-agent: domain %s has no " AGENT_CHANNEL " channel", j->name);
+	if (ch == AGENT_DISCONNECTED)
+		return djob_result(j, -ENOTCONN,
+				   "agent-not-connected: nothing in domain %s has opened its " AGENT_CHANNEL
+				   " channel (no guest agent runs)", j->name);
+	return 0;
+}
+
+/*
+ * fs freeze / thaw. The probe names the cases where nothing reaches the guest; after a failed
+ * call the probe runs again (the domain may have paused, or its agent closed the channel, in
+ * between: libvirt's own words for those are the same error codes as a timeout's). Any other
+ * "agent unresponsive" is a timeout: a freeze that may still be happening in the guest.
+ */
+static int job_agent(struct djob *j, virDomainPtr d)
+{
+	bool freeze = j->kind == DJOB_FREEZE;
+	const char *call = freeze ? "virDomainFSFreeze" : "virDomainFSThaw";
+	unsigned secs = (unsigned)(j->deadline_usec / 2 / USEC_PER_SEC);
+	int r, n, code;
+
+	if (!d)
+		return djob_result(j, -ENOENT, "not-defined: domain %s is not defined here", j->name);
+	r = agent_probe(j, d);
+	if (r != 0)
+		return r;
+	if (secs < 1)
+		secs = 1;   /* 0 would be libvirt's "do not wait at all" */
+	if (virDomainAgentSetResponseTimeout(d, (int)secs, 0) < 0)
+		return virt_fail(j, "virDomainAgentSetResponseTimeout");
+	n = freeze ? virDomainFSFreeze(d, NULL, 0, 0) : virDomainFSThaw(d, NULL, 0, 0);
+	if (n >= 0)
+		return djob_result(j, 0, "%s %d", freeze ? "frozen" : "thawed", n);
+	{
+		virErrorPtr e = virGetLastError();
+		code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
+	}
+	r = virt_fail(j, call);
+	{
+		_cleanup_free_ char *why = TAKE_PTR(j->detail);
+		int p = agent_probe(j, d);
+		if (p != 0 && p != -EOPNOTSUPP) {
+			/* paused / shut off / channel closed meanwhile: the probe's words, libvirt's after */
+			_cleanup_free_ char *probe = TAKE_PTR(j->detail);
+			return djob_result(j, p, "%s (%s)", probe ? probe : "?", why ? why : "?");
+		}
+		if (code == VIR_ERR_AGENT_UNRESPONSIVE)
+			return djob_result(j, -ETIMEDOUT, "agent-timeout: the guest agent of %s did not answer within %u s%s (%s)",
+					   j->name, secs, freeze ? ": it may still freeze, thaw it" : "", why ? why : "?");
+		if (r == -EIO || code == VIR_ERR_INTERNAL_ERROR)
+			return djob_result(j, -EIO, "agent-error: %s", why ? why : "?");
+		return djob_result(j, r, "error: %s", why ? why : "?");
+	}
+}
+
 static int domain_job(void *arg)
 {
 	struct djob *j = arg;
@@ -593,6 +728,10 @@ static int domain_job(void *arg)
 		else
 			r = virDomainResume(d) < 0 ? virt_fail(j, "virDomainResume") : djob_result(j, 0, "resumed");
 		break;
+	case DJOB_FREEZE:
+	case DJOB_THAW:
+		r = job_agent(j, d);
+		break;
 	case DJOB_LIST:
 		break;
 	}
@@ -615,13 +754,15 @@ static void domain_job_done(struct hop *op, int r, void *arg)
 }
 
 static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
-			 unsigned grace_sec, const struct host_migration *m, host_done_fn done, void *userdata)
+			 unsigned grace_sec, const struct host_migration *m, uint64_t deadline_usec, host_done_fn done,
+			 void *userdata)
 {
 	struct hop *op;
 	struct djob *j;
 
 	if (!ctx || !done || (kind != DJOB_LIST && (!name || !*name)) || (kind == DJOB_DEFINE && !xml) ||
-	    (kind == DJOB_MIGRATE && (!m || !m->dest_uri || !*m->dest_uri || !m->deadline_usec)))
+	    (kind == DJOB_MIGRATE && (!m || !m->dest_uri || !*m->dest_uri || !m->deadline_usec)) ||
+	    ((kind == DJOB_FREEZE || kind == DJOB_THAW) && !deadline_usec))
 		return -EINVAL;
 	op = hop_new(sizeof *op, ctx, done, userdata, NULL);
 	if (!op)
@@ -637,6 +778,8 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 			j->dest_uri = strdup(m->dest_uri);
 			j->max_downtime_ms = m->max_downtime_ms;
 			j->deadline_usec = m->deadline_usec;
+		} else {
+			j->deadline_usec = deadline_usec;
 		}
 	}
 	if (!j || !j->uri || (name && !j->name) || (xml && !j->xml) || (m && !j->dest_uri)) {
@@ -646,6 +789,9 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 	}
 	if (kind == DJOB_MIGRATE) /* bounded by its own deadline, then the abort */
 		hop_work_timeout(op, domain_job, j, djob_free, domain_job_done, m->deadline_usec + MIGRATE_MARGIN_USEC);
+	else if (kind == DJOB_FREEZE || kind == DJOB_THAW) /* the agent timeout (max(2 s, deadline)) */
+		hop_work_timeout(op, domain_job, j, djob_free, domain_job_done,
+				 (deadline_usec < 2 * USEC_PER_SEC ? 2 * USEC_PER_SEC : deadline_usec) + AGENT_MARGIN_USEC);
 	else
 		hop_work(op, domain_job, j, djob_free, domain_job_done);
 	return 0;
@@ -654,7 +800,8 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 #else /* !HAVE_LIBVIRT */
 
 static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *name, const char *xml,
-			 unsigned grace_sec, const struct host_migration *m, host_done_fn done, void *userdata)
+			 unsigned grace_sec, const struct host_migration *m, uint64_t deadline_usec, host_done_fn done,
+			 void *userdata)
 {
 	(void)djob_free;
 	(void)djob_result;
@@ -665,42 +812,54 @@ static int domain_submit(struct host_ctx *ctx, enum djob_kind kind, const char *
 
 static int domain_list(struct host_ctx *ctx, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_LIST, NULL, NULL, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_LIST, NULL, NULL, 0, NULL, 0, done, userdata);
 }
 
 static int domain_define(struct host_ctx *ctx, const char *name, const char *xml, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_DEFINE, name, xml, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_DEFINE, name, xml, 0, NULL, 0, done, userdata);
 }
 
 static int domain_start(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_START, name, NULL, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_START, name, NULL, 0, NULL, 0, done, userdata);
 }
 
 static int domain_stop(struct host_ctx *ctx, const char *name, unsigned grace_sec, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_STOP, name, NULL, grace_sec, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_STOP, name, NULL, grace_sec, NULL, 0, done, userdata);
 }
 
 static int domain_undefine(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_UNDEFINE, name, NULL, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_UNDEFINE, name, NULL, 0, NULL, 0, done, userdata);
 }
 
 static int domain_migrate(struct host_ctx *ctx, const struct host_migration *m, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_MIGRATE, m ? m->name : NULL, NULL, 0, m, done, userdata);
+	return domain_submit(ctx, DJOB_MIGRATE, m ? m->name : NULL, NULL, 0, m, 0, done, userdata);
 }
 
 static int domain_abort_job(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_ABORT, name, NULL, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_ABORT, name, NULL, 0, NULL, 0, done, userdata);
 }
 
 static int domain_resume(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata)
 {
-	return domain_submit(ctx, DJOB_RESUME, name, NULL, 0, NULL, done, userdata);
+	return domain_submit(ctx, DJOB_RESUME, name, NULL, 0, NULL, 0, done, userdata);
+}
+
+static int domain_fs_freeze(struct host_ctx *ctx, const char *name, uint64_t deadline_usec, host_done_fn done,
+			    void *userdata)
+{
+	return domain_submit(ctx, DJOB_FREEZE, name, NULL, 0, NULL, deadline_usec, done, userdata);
+}
+
+static int domain_fs_thaw(struct host_ctx *ctx, const char *name, uint64_t deadline_usec, host_done_fn done,
+			  void *userdata)
+{
+	return domain_submit(ctx, DJOB_THAW, name, NULL, 0, NULL, deadline_usec, done, userdata);
 }
 
 const struct host_domain_ops host_domain_libvirt_ops = {
@@ -713,4 +872,6 @@ const struct host_domain_ops host_domain_libvirt_ops = {
 	.migrate = domain_migrate,
 	.abort_job = domain_abort_job,
 	.resume = domain_resume,
+	.fs_freeze = domain_fs_freeze,
+	.fs_thaw = domain_fs_thaw,
 };

@@ -76,7 +76,46 @@ struct host_domain_ops {
 	 * failed requests, and pauses it again if they fail again). done 0 + "resumed" | "running"
 	 * (it runs already: nothing); -ESRCH when it does not run here, -ENOENT when not defined. */
 	int (*resume)(struct host_ctx *ctx, const char *name, host_done_fn done, void *userdata);
+	/*
+	 * Freeze / thaw every mounted file system of the guest through its qemu-guest-agent
+	 * (virDomainFSFreeze / virDomainFSThaw, no mount point list: the agent's
+	 * guest-fsfreeze-freeze / -thaw). For a VM-consistent snapshot (coord/decide/freeze.h says
+	 * who calls them when). Probes first, so that the cases where nothing was sent to the guest
+	 * have results of their own:
+	 *   -ENOENT      not defined here;
+	 *   -ESRCH       "not-running": shut off (a thaw: nothing frozen survives it);
+	 *   -EAGAIN      "paused": libvirt refuses agent commands to a paused domain (the caller
+	 *                takes it crash-consistent, or retries a thaw once it runs again);
+	 *   -EOPNOTSUPP  "no-agent": the domain has no org.qemu.guest_agent.0 channel;
+	 *   -ENOTCONN    "agent-not-connected": the channel is there but nothing in the guest has
+	 *                opened it (no agent installed, or it is not running);
+	 * and the call itself:
+	 *   -ETIMEDOUT   "agent-timeout": libvirt's guest-sync or the command got no answer within
+	 *                the agent timeout. A FREEZE THAT TIMED OUT MAY HAVE FROZEN THE GUEST (the
+	 *                agent may still be freezing): the caller thaws it;
+	 *   -EIO         "agent-error": the agent answered with an error (a freeze hook failed, it
+	 *                is frozen already), or libvirt's other failures.
+	 * deadline_usec (> 0, relative) bounds the call: libvirt's agent response timeout for the
+	 * domain is set to max(1, deadline/2) whole seconds first (virDomainAgentSetResponseTimeout:
+	 * libvirt may need a guest-sync and then the command, each within it), so a hung agent
+	 * holds the worker at most max(2 s, deadline). That timeout STAYS set on the domain for
+	 * every later agent call (libvirt has no getter to restore it): kvmcd owns it. The worker
+	 * job's own deadline is deadline + a margin for libvirtd itself; past it the hook reports
+	 * -ETIMEDOUT "libvirt did not answer". done 0 + "frozen N" / "thawed N" (N: the agent's
+	 * count of file systems); < 0 + "<result name>: <libvirt's message>". Not idempotent on the
+	 * guest's side for a freeze (a frozen agent refuses a second freeze: -EIO); a thaw of a
+	 * thawed guest succeeds ("thawed 0").
+	 */
+	int (*fs_freeze)(struct host_ctx *ctx, const char *name, uint64_t deadline_usec, host_done_fn done,
+			 void *userdata);
+	int (*fs_thaw)(struct host_ctx *ctx, const char *name, uint64_t deadline_usec, host_done_fn done,
+		       void *userdata);
 };
+
+/* The result names of fs_freeze / fs_thaw above, from their r: "ok", "not-defined", "not-running",
+ * "paused", "no-agent", "agent-not-connected", "agent-timeout", "agent-error", or "error" for any
+ * other. Static. */
+const char *host_domain_agent_result(int r);
 
 /* One live migration (migrate hook). Borrowed during the call. */
 struct host_migration {
