@@ -152,7 +152,7 @@ static void test_names_and_keys(void)
 	BAD(DS("'name':'ds1','protocol':'iscsi','sise':'1G'"),
 	    "datastores[0]: unknown key \"sise\" (known: name, protocol, size, fs, nfs, smb, path)",
 	    "datastores[0].size: missing");
-	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, vms)");
+	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)");
 	BAD("{'datastores':{}}", "datastores: must be an array of datastore objects");
 	BAD("{'datastores':[7]}", "datastores[0]: must be an object");
 

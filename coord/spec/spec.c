@@ -9,6 +9,7 @@
 
 #include "datastore.h"
 #include "macros.h"
+#include "protection.h"
 #include "spec.h"
 #include "vm.h"
 
@@ -212,8 +213,10 @@ int spec_validate(const json_t *spec, struct spec_problems *p)
 			ds_validate_destroy_data(spec, p);
 		else if (!strcmp(k, "vms"))
 			vm_validate(spec, p);
+		else if (!strcmp(k, "protection"))
+			prot_validate(spec, p);
 		else
-			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data, vms)", k);
+			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)", k);
 	}
 	return p->n + p->dropped > before ? -EINVAL : 0;
 }

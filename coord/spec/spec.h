@@ -2,7 +2,7 @@
 /*
  * The cluster spec: the desired state an admin applies with `kvmcctl spec apply`.
  *
- * A JSON object. At this stage it knows five keys, all optional:
+ * A JSON object. At this stage it knows six keys, all optional:
  *   "nodes":      array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
  *                 names and ids unique; the id is the corosync node id of that host.
  *   "labels":     object mapping label keys to string values.
@@ -14,6 +14,8 @@
  *                 says why it is here and how it is kept from being set by accident.
  *   "vms":        array of VM objects (name, domain_xml, state, placement, ha); their rules,
  *                 defaults and limits are in vm.h (every disk on a datastore of the same spec).
+ *   "protection": array of protection policies (name, datastores or vms, schedules, consistency,
+ *                 catch_up, snapmirror); their rules, defaults and limits are in protection.h.
  * Label keys: 1..63 chars of [A-Za-z0-9._/-], starting with a letter or digit; values: strings of
  * at most 256 bytes without control characters. Any other key anywhere is an error, so a typo
  * is never silently ignored.
