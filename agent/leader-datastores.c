@@ -196,6 +196,8 @@ static uint64_t others_signature(struct leader_ds *l)
 
 		for (size_t i = 0; i < n && !own && strncmp(k, "ds/", 3) == 0; i++)
 			own = strcmp(specs[i].name, k + 3) == 0;
+		/* the grants record: the ONTAP link writes it around this loop's own runs */
+		own = own || strcmp(k, LEADER_ONTAP_GRANTS_KEY) == 0;
 		if (!own)
 			json_object_set(others, k, (json_t *)v);
 	}

@@ -310,7 +310,7 @@ static struct leader_ontap *the_leader_ontap;
 
 /* ---- the grants record (leader-ontap.h) ---------------------------------------------------- */
 
-#define GRANTS_KEY "ontap/grants"
+#define GRANTS_KEY LEADER_ONTAP_GRANTS_KEY
 
 static uint64_t mono_now(struct leader_ontap *l)
 {

@@ -69,6 +69,7 @@ int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn
  * negative errno: the record could not be written.
  * leader_ontap_grants_end: that execution ended; answered: every request it sent got an answer.
  */
+#define LEADER_ONTAP_GRANTS_KEY "ontap/grants"
 uint64_t leader_ontap_grants_settled(void);
 int leader_ontap_grants_begin(void);
 void leader_ontap_grants_end(bool answered);
