@@ -174,8 +174,19 @@ static void test_hooks(void)
 		CHECK(!strcmp(json_string_value(json_object_get(v, "state")) ?: "", "paused") &&
 		      !strcmp(json_string_value(json_object_get(v, "reason")) ?: "", "user"), "paused, reason user: %s",
 		      json_string_value(json_object_get(v, "reason")) ?: "(none)");
+		/* fs freeze / thaw (issue 10): the probe names what never reaches a guest agent */
+		RUN(res, host_domain_libvirt_ops.fs_freeze(&ctx, "vm1", 3 * SEC, on_done, &res));
+		CHECK(res.r == -EAGAIN && !strcmp(host_domain_agent_result(res.r), "paused") && strstr(res.detail, "(user)"),
+		      "freeze a paused domain: %d %s", res.r, res.detail);
 		RUN(res, host_domain_libvirt_ops.resume(&ctx, "vm1", on_done, &res));
 		CHECK(res.r == 0 && !strcmp(res.detail, "resumed"), "resume: %d %s", res.r, res.detail);
+		RUN(res, host_domain_libvirt_ops.fs_freeze(&ctx, "vm1", 3 * SEC, on_done, &res));
+		CHECK(res.r == -EOPNOTSUPP && !strcmp(host_domain_agent_result(res.r), "no-agent"),
+		      "freeze a domain without the agent channel: %d %s", res.r, res.detail);
+		RUN(res, host_domain_libvirt_ops.fs_thaw(&ctx, "nosuch", 3 * SEC, on_done, &res));
+		CHECK(res.r == -ENOENT && !strcmp(host_domain_agent_result(res.r), "not-defined"), "thaw an undefined domain: %d %s",
+		      res.r, res.detail);
+		CHECK(host_domain_libvirt_ops.fs_freeze(&ctx, "vm1", 0, on_done, &res) == -EINVAL, "freeze without a deadline");
 		json_auto_t *l2 = listing();
 		v = json_object_get(l2, "vm1");
 		CHECK(!strcmp(json_string_value(json_object_get(v, "state")) ?: "", "running") && !json_object_get(v, "reason"),
