@@ -75,6 +75,7 @@ struct daemon {
 	bool fatal;                     /* a PERSIST failed: feed and perform nothing more */
 	char *status_text;              /* owned: last STATUS= sent to systemd */
 	uint64_t led_epoch;             /* epoch this node leads in, for the log line when it ends */
+	uint64_t acting_epoch, recording_epoch; /* the same, for LEADING / RECORDING */
 	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
 	uint64_t sections_gen;          /* core_node_sections_generation() the services last heard of */
 	bool stopping;                  /* SIGTERM came; services with a stop hook may hold the exit */
@@ -271,7 +272,8 @@ static void perform(struct daemon *d, struct core_action *a)
 		if (a->is_leader)
 			klog(d->log, LOG_NOTICE, "Acting as leader under epoch %" PRIu64, a->epoch);
 		else
-			klog(d->log, LOG_NOTICE, "Stopped acting as leader (epoch %" PRIu64 ")", a->epoch);
+			klog(d->log, LOG_NOTICE, "Stopped acting as leader (epoch %" PRIu64 ")", d->acting_epoch);
+		d->acting_epoch = a->is_leader ? a->epoch : 0;
 		FOREACH_SERVICE_WITH(d, s, leading)
 			s->ops->leading(s->state, a->is_leader, a->epoch);
 		break;
@@ -280,7 +282,8 @@ static void perform(struct daemon *d, struct core_action *a)
 			klog(d->log, LOG_NOTICE, "Recording as leader under epoch %" PRIu64 "%s", a->epoch,
 			     core_is_acting(d->core) ? "" : "; acting once the previous leader's lease has ended");
 		else
-			klog(d->log, LOG_NOTICE, "Stopped recording as leader");
+			klog(d->log, LOG_NOTICE, "Stopped recording as leader (epoch %" PRIu64 ")", d->recording_epoch);
+		d->recording_epoch = a->is_leader ? a->epoch : 0;
 		FOREACH_SERVICE_WITH(d, s, recording)
 			s->ops->recording(s->state, a->is_leader, a->epoch);
 		break;

@@ -245,7 +245,9 @@
  *   T_v + quorum verdict   the new leader is elected, synced: RECORDING (T_L), not yet LEADING
  *   T_L + one exchange     ontap cut + read-back of the old leader's access: CONFIRMED (no grant
  *                          in flight) -- its HA VMs are placed and started on the survivors
- *   T_v + leader_lease     LEADING: the datastore plan, and everything else, resumes
+ *   T_v + leader_lease + margin   LEADING (the daemon gives the core leader_lease + margin;
+ *                          a node that restarted meanwhile adds no lease to a KEPT leadership,
+ *                          only to a new one): the datastore plan and other ONTAP work resume
  *
  * ============================================================================================
  * 7. Fences: deadlines and when each counts as confirmed
