@@ -341,7 +341,9 @@ static void test_list(void)
 	free(pol);
 	json_decref(spec);
 	spec_problems_clear(&p);
-	CHECK(prot_spec_list(json_object(), &pol, &n) == 0 && !pol && n == 0, "no policies");
+	spec = json_object();
+	CHECK(prot_spec_list(spec, &pol, &n) == 0 && !pol && n == 0, "no policies");
+	json_decref(spec);
 }
 
 static void test_diff(void)

@@ -241,7 +241,7 @@ static bool decide_one(const struct sched_input *in, const struct prot_policy *p
 		return false;
 	}
 	st->due = *slot = L;
-	*why = D == SCHED_NONE ? SCHED_FIRST : late || st->missed ? SCHED_CATCH_UP : SCHED_DUE;
+	*why = D == SCHED_NONE ? SCHED_FIRST : late ? SCHED_CATCH_UP : SCHED_DUE;
 	return true;
 }
 

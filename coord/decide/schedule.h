@@ -50,8 +50,8 @@
  *      is what protection needs, not a burst of backdated ones. The others are MISSED
  *      (status.missed counts them): slots no leader ran while the cluster was down, or while
  *      the clock jumped forward over them.
- *   R5 catch_up: `once` (default) runs L even when it is late (why CATCH_UP when slots were
- *      missed or L is late, else DUE). `skip` runs L only when it is on time: now - L <= grace
+ *   R5 catch_up: `once` (default) runs L even when it is late (why CATCH_UP: now - L > grace;
+ *      else DUE). `skip` runs L only when it is on time: now - L <= grace
  *      (in->grace, SCHED_GRACE_DEFAULT): a leader change or a slow pass is never "missed", a
  *      cluster that was down past the grace goes on with the next slot. The grace must cover
  *      how late a pass can come after its wake-up and a leader change takes (an election, the
@@ -130,8 +130,8 @@ struct sched_input {
 
 enum sched_kind { SCHED_SNAPSHOT, SCHED_MIRROR_UPDATE };
 enum sched_why {
-	SCHED_DUE,       /* the latest slot, on time, nothing missed */
-	SCHED_CATCH_UP,  /* the latest slot, late or after missed ones (catch_up once) */
+	SCHED_DUE,       /* the latest slot, on time (missed ones before it are in the status) */
+	SCHED_CATCH_UP,  /* the latest slot, after its grace (catch_up once) */
 	SCHED_RESUME,    /* a slot begun and not completed (R1) */
 	SCHED_FIRST,     /* the first run of a schedule without a record (R6) */
 };

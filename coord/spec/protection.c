@@ -809,8 +809,9 @@ static void check_mirror(const json_t *m, const char *at, bool single_ds, const 
 		} else if (json_is_object(upd)) {
 			static const char *const ukeys[] = { "every", "cron" };
 			upd_after = false;
-			upd_ok = only_keys(upd, ukeys, ARRAY_SIZE(ukeys), where, "every, cron", p) &
-				 timing_check(upd, where, &ut, NULL, 0, p);
+			bool keys_ok = only_keys(upd, ukeys, ARRAY_SIZE(ukeys), where, "every, cron", p);
+			/* both report: every problem in one go */
+			upd_ok = timing_check(upd, where, &ut, NULL, 0, p) && keys_ok;
 		} else {
 			spec_problem(p, "%s: must be \"after-snapshot\" (the default) or a schedule ({\"every\": \"15m\"} or {\"cron\": \"...\"})",
 				     where);
