@@ -78,6 +78,9 @@ struct datastores {
 	struct host_sim sim;         /* the simulated backend's settings (strings: opts') */
 	json_t *inventory;           /* owned: last collected; NULL until then */
 	bool inventory_busy;
+	bool reconciled;             /* the list holds every datastore of the committed spec and
+					records (published: the leader counts on this node's word
+					about a removal only then) */
 	uint64_t inventory_at;
 	struct ds_local *list;       /* owned */
 	bool may_act;
@@ -160,6 +163,9 @@ static void publish(struct datastores *d)
 		if (l->step != STEP_GONE)
 			json_object_set(dss, l->name, l->status);
 	json_object_set_new(sec, "datastores", dss);
+	/* Until then a removed datastore this node still has attached may simply be missing from
+	 * "datastores" (a kvmcd just started publishes its inventory first): not a detach. */
+	json_object_set_new(sec, "datastores_reconciled", json_boolean(d->reconciled));
 	r = service_node_publish(d->ctx, sec, &error);
 	if (r < 0 && r != -EOPNOTSUPP)
 		klog(service_log(d->ctx), LOG_WARNING, "Cannot publish this node's datastore section: %s",
@@ -829,6 +835,10 @@ static void reconcile(struct datastores *d)
 			else
 				walk(d, l, NULL, l->last_record);
 		}
+	}
+	if (!d->reconciled) {
+		d->reconciled = true;
+		publish(d);
 	}
 	arm_timer(d, next);
 }

@@ -99,10 +99,11 @@ static uint64_t sections_signature(struct leader_ds *l)
 			if (!in_spec && json_is_true(json_object_get(st, "attached")))
 				json_array_append_new(attached, json_string(ds));
 		}
-		json_object_set_new(sig, k, json_pack("{sO?sO?sO?sO?sO?so}", "name", json_object_get(v, "name"),
+		json_object_set_new(sig, k, json_pack("{sO?sO?sO?sO?sO?sosO?}", "name", json_object_get(v, "name"),
 						      "iqn", json_object_get(inv, "iscsi_iqn"), "nqn", json_object_get(inv, "nvme_nqn"),
 						      "wwpns", json_object_get(inv, "fc_wwpns"), "addresses",
-						      json_object_get(inv, "addresses"), "attached", attached));
+						      json_object_get(inv, "addresses"), "attached", attached, "reconciled",
+						      json_object_get(sec, "datastores_reconciled")));
 	}
 	text = json_dumps(sig, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(sig);
@@ -296,6 +297,22 @@ static bool is_member(struct leader_ds *l, const char *name)
 	return false;
 }
 
+/* The member of this name has published that its datastore list follows the committed state
+ * (agent/datastores.c "datastores_reconciled"); a section without the key (an older kvmcd)
+ * counts as reconciled, as before. */
+static bool reconciled(struct leader_ds *l, const char *name)
+{
+	const json_t *v, *r;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
+		if (js(v, "name") && strcmp(js(v, "name"), name) == 0) {
+			r = json_object_get(json_object_get(v, "section"), "datastores_reconciled");
+			return !r || json_is_true(r);
+		}
+	return false;
+}
+
 #define ALLOC_FOR(ptr, arr) (ptr = calloc(json_array_size(arr) + 1, sizeof(*(ptr))))
 
 static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf *b)
@@ -439,7 +456,10 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 			bool listed = false;
 			for (size_t a = 0; a < rm->n_attached_on; a++)
 				listed |= strcmp(rm->attached_on[a], b->nodes[j].name) == 0;
-			if (!listed && !is_member(l, b->nodes[j].name) && b->n_strs < b->cap_strs) {
+			/* A member whose kvmcd has not yet gone through the committed datastores (just
+			 * started: it publishes its inventory first) says nothing of it yet either. */
+			if (!listed && (!is_member(l, b->nodes[j].name) || !reconciled(l, b->nodes[j].name)) &&
+			    b->n_strs < b->cap_strs) {
 				b->strs[b->n_strs++] = b->nodes[j].name;
 				rm->n_attached_on++;
 			}
