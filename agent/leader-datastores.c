@@ -285,16 +285,22 @@ static const char *js(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* The node of this name publishes a section: its kvmcd is a member of the view. */
-static bool is_member(struct leader_ds *l, const char *name)
+/* The section the node of this name publishes (borrowed), NULL when its kvmcd is not a member. */
+static const json_t *section_of(struct leader_ds *l, const char *name)
 {
 	const json_t *v;
 	const char *k;
 
 	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
 		if (js(v, "name") && strcmp(js(v, "name"), name) == 0)
-			return true;
-	return false;
+			return v;
+	return NULL;
+}
+
+/* The node of this name publishes a section: its kvmcd is a member of the view. */
+static bool is_member(struct leader_ds *l, const char *name)
+{
+	return section_of(l, name) != NULL;
 }
 
 /* The member of this name has published that its datastore list follows the committed state
@@ -302,15 +308,10 @@ static bool is_member(struct leader_ds *l, const char *name)
  * counts as reconciled, as before. */
 static bool reconciled(struct leader_ds *l, const char *name)
 {
-	const json_t *v, *r;
-	const char *k;
+	const json_t *v = section_of(l, name);
+	const json_t *r = json_object_get(json_object_get(v, "section"), "datastores_reconciled");
 
-	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v)
-		if (js(v, "name") && strcmp(js(v, "name"), name) == 0) {
-			r = json_object_get(json_object_get(v, "section"), "datastores_reconciled");
-			return !r || json_is_true(r);
-		}
-	return false;
+	return v && (!r || json_is_true(r));
 }
 
 #define ALLOC_FOR(ptr, arr) (ptr = calloc(json_array_size(arr) + 1, sizeof(*(ptr))))
