@@ -12,8 +12,8 @@ static const struct protection_options defaults = PROTECTION_OPTIONS_DEFAULTS;
 static const struct config_key keys[] = {
 	{ .name = "test_clock_offset_file", CONFIG_PATH_AT(P, test_clock_offset_file), .max = CONFIG_PATH_MAX,
 	  .optional = true,
-	  .description = "TESTS ONLY: a file holding seconds added to the wall clock the snapshot schedules read "
-			 "(the multi-node tier advances it with the ONTAP simulator's clock). Leave unset." },
+	  .description = "TESTS ONLY: a file holding seconds added to the wall clock the snapshot schedules read, or @T "
+			 "(a fixed time: the multi-node tier advances it with the simulator's clock). Leave unset." },
 	{ 0 },
 };
 

@@ -8,11 +8,13 @@
 
 struct protection_options {
 	/*
-	 * TESTS ONLY. A file holding a whole number of seconds (one line, may be negative) that
-	 * this node adds to CLOCK_REALTIME wherever the snapshot schedules read the wall clock, so
-	 * the multi-node tier moves "now" forward together with the ONTAP simulator's clock
-	 * (POST /_sim/clock) instead of waiting minutes. Read again every second while set; a
-	 * missing or unreadable file counts as 0. NULL (the default): the wall clock, untouched.
+	 * TESTS ONLY. A file holding either a whole number of seconds N (may be negative) that this
+	 * node adds to CLOCK_REALTIME wherever the snapshot schedules read the wall clock, or "@T":
+	 * the schedules' clock is T (UTC seconds), frozen -- so the multi-node tier moves "now"
+	 * forward in steps, together with the ONTAP simulator's clock (POST /_sim/clock), instead of
+	 * waiting minutes, and real minutes passing during a test add no slot. Read again every
+	 * second while set; a missing or unreadable file counts as offset 0. NULL (the default): the
+	 * wall clock, untouched.
 	 */
 	char *test_clock_offset_file;
 };

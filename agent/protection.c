@@ -47,6 +47,7 @@ struct pass {
 	size_t n_jobs, cur;
 	bool waiting;                /* for records to commit (wait_version) */
 	bool failed;                 /* a job failed: retry with backoff */
+	bool changed;                /* a snapshot was taken or deleted: list again (snapshot list) */
 	int64_t wake;                /* the scheduler's, UTC seconds; INT64_MAX: none */
 };
 
@@ -66,6 +67,7 @@ struct prot {
 	sd_event_source *kick_src;   /* owned: defer, a pass soon */
 	char *clock_file;            /* owned: [protection] test_clock_offset_file, NULL normally */
 	int64_t clock_offset;        /* seconds, read from clock_file */
+	bool clock_fixed;            /* clock_file says "@T": the schedules' now is T, frozen */
 	uint64_t epoch;              /* acting epoch; 0 = not acting */
 	struct pass *pass;           /* owned: the pass in progress, NULL when none */
 	uint64_t gen;                /* pass generation */
@@ -119,15 +121,28 @@ static uint64_t mono_usec(struct prot *p)
 	return t;
 }
 
-/* The test offset ([protection] test_clock_offset_file): seconds, 0 when unreadable. */
-static int64_t read_offset(const char *path)
+/* The test clock ([protection] test_clock_offset_file): "N" seconds added to the wall clock, or
+ * "@T" the time T (UTC seconds), frozen; unreadable: offset 0. */
+static void read_clock(const char *path, int64_t *v, bool *fixed)
 {
 	_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
-	long long v = 0;
+	long long x = 0;
+	int c;
 
-	if (!f || fscanf(f, "%lld", &v) != 1 || v < -PROT_TIME_MAX || v > PROT_TIME_MAX)
-		return 0;
-	return (int64_t)v;
+	*v = 0;
+	*fixed = false;
+	if (!f)
+		return;
+	c = fgetc(f);
+	if (c == '@')
+		*fixed = true;
+	else if (c != EOF)
+		ungetc(c, f);
+	if (fscanf(f, "%lld", &x) != 1 || x < -PROT_TIME_MAX || x > PROT_TIME_MAX || (*fixed && x < 0)) {
+		*fixed = false;
+		return;
+	}
+	*v = (int64_t)x;
 }
 
 /* The wall clock the schedules read: UTC seconds, clamped to the scheduler's range. */
@@ -137,7 +152,7 @@ static int64_t wall_now(struct prot *p)
 	int64_t t;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	t = (int64_t)ts.tv_sec + p->clock_offset;
+	t = p->clock_fixed ? p->clock_offset : (int64_t)ts.tv_sec + p->clock_offset;
 	return t < 0 ? 0 : t > PROT_TIME_MAX ? PROT_TIME_MAX : t;
 }
 
@@ -351,8 +366,16 @@ static void arm_timer(struct prot *p, int64_t wake)
 		sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
 		return;
 	}
-	/* CLOCK_REALTIME, absolute: a jump of the clock moves the timer with it */
-	at = wake - p->clock_offset;
+	/* CLOCK_REALTIME, absolute: a jump of the clock moves the timer with it. (The test clock:
+	 * as far ahead of the real clock as wake is of its now; a frozen one moves only when its
+	 * file changes, which on_poll sees.) */
+	if (p->clock_file) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		at = (int64_t)ts.tv_sec + (wake - now);
+	} else {
+		at = wake;
+	}
 	usec = at <= 0 ? 1 : (uint64_t)at * USEC_PER_SEC;
 	sd_event_source_set_time(p->timer, usec);
 	sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
@@ -367,6 +390,8 @@ static void pass_end(struct prot *p)
 		p->failures++;
 	else if (ps)
 		p->failures = 0;
+	if (ps && ps->changed)
+		p->again = true; /* the listing the verbs show is read again */
 	p->pass = NULL;
 	pass_free(ps);
 	publish(p);
@@ -757,6 +782,7 @@ static int record_patch(struct prot *p, const char *key, json_t *value)
 
 	if (!patch || !value || json_object_set_new(patch, key, value) < 0) {
 		json_decref(patch);
+		klog(plog(p), LOG_ERR, "Cannot record %s: out of memory", key);
 		return -ENOMEM;
 	}
 	r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
@@ -765,6 +791,7 @@ static int record_patch(struct prot *p, const char *key, json_t *value)
 		klog(plog(p), LOG_WARNING, "Cannot record %s: %s", key, error ? error : strerror(-r));
 		return r;
 	}
+	klog(plog(p), LOG_DEBUG, "Recording %s (version %" PRIu64 ")", key, version);
 	if (version > p->wait_version)
 		p->wait_version = version;
 	return 0;
@@ -832,6 +859,8 @@ static void taken(struct prot *p, struct pass *ps, int r, const struct ontap_obj
 		job_next(p);
 		return;
 	}
+	if (!obj || !obj->adopted)
+		ps->changed = true;
 	if (j->kind == JOB_REQUEST) {
 		snprintf(buf, sizeof(buf), "snapshot %s taken on %s", j->name, dss);
 		klog(plog(p), LOG_NOTICE, "On-demand snapshot %s of policy '%s' taken on %s", j->name, j->policy, dss);
@@ -844,7 +873,7 @@ static void taken(struct prot *p, struct pass *ps, int r, const struct ontap_obj
 		health_set(p, j->policy, NULL);
 		/* 3. done = slot (a sync round meanwhile: the next pass resumes and finds it taken) */
 		if (p->epoch && prot_record_key(j->policy, j->label, key) == 0)
-			(void)record_patch(p, key, json_pack("{sIssI}", "done", (json_int_t)j->slot, "last_snapshot", j->name,
+			(void)record_patch(p, key, json_pack("{sIsssI}", "done", (json_int_t)j->slot, "last_snapshot", j->name,
 							    "done_at", (json_int_t)wall_now(p)));
 	}
 	job_next(p);
@@ -909,6 +938,7 @@ static void on_deleted(void *userdata, int r, const struct ontap_object *obj, co
 			return;
 		}
 	} else {
+		ps->changed = true;
 		klog(plog(p), LOG_NOTICE, "Snapshot %s of datastore '%s' deleted%s%s", j->name, j->dss[j->next],
 		     j->kind == JOB_DELETE ? " (retention of policy '" : "", j->kind == JOB_DELETE ? j->policy : "");
 		json_object_del(p->busy_until, key);
@@ -1440,10 +1470,14 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 	struct prot *p = userdata;
 
 	if (p->clock_file) {
-		int64_t off = read_offset(p->clock_file);
-		if (off != p->clock_offset) {
-			klog(plog(p), LOG_INFO, "Test clock offset now %" PRId64 " s", off);
+		int64_t off;
+		bool fixed;
+
+		read_clock(p->clock_file, &off, &fixed);
+		if (off != p->clock_offset || fixed != p->clock_fixed) {
+			klog(plog(p), LOG_INFO, "Test clock: %s %" PRId64 " s", fixed ? "fixed at" : "offset", off);
 			p->clock_offset = off;
+			p->clock_fixed = fixed;
 			if (p->epoch)
 				pass_kick(p);
 		}
@@ -1515,9 +1549,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 			prot_free(p);
 			return -ENOMEM;
 		}
-		p->clock_offset = read_offset(p->clock_file);
+		read_clock(p->clock_file, &p->clock_offset, &p->clock_fixed);
 		klog(service_log(ctx), LOG_WARNING, "[protection] test_clock_offset_file %s: the snapshot schedules read "
-			 "the wall clock %+" PRId64 " s (TESTS ONLY)", p->clock_file, p->clock_offset);
+			 "a test clock (TESTS ONLY): %s %" PRId64 " s", p->clock_file,
+		     p->clock_fixed ? "fixed at" : "offset", p->clock_offset);
 	}
 	r = !p->health || !p->busy_until || !p->answers ? -ENOMEM : 0;
 	if (r >= 0)
@@ -1640,8 +1675,9 @@ static json_t *svc_status(void *state)
 {
 	struct prot *p = state;
 
-	return json_pack("{sbsIsbsI}", "acting", p->epoch != 0, "test_clock_offset", (json_int_t)p->clock_offset,
-			 "pass_running", p->pass != NULL, "failures", (json_int_t)p->failures);
+	return json_pack("{sbsIsbsbsI}", "acting", p->epoch != 0, "test_clock", (json_int_t)p->clock_offset,
+			 "test_clock_fixed", p->clock_fixed, "pass_running", p->pass != NULL, "failures",
+			 (json_int_t)p->failures);
 }
 
 const struct service_ops protection_service = {
