@@ -204,6 +204,7 @@ const struct config_section *const config_sections[] = {
 	&host_config_section,    /* resources/host/host-config.c */
 	&vms_config_section,     /* agent/vms-config.c */
 	&ha_config_section,      /* agent/ha-config.c */
+	&protection_config_section, /* agent/protection-config.c */
 	NULL,
 };
 

@@ -57,6 +57,7 @@
 #include "resources/host/host-options.h"
 #include "vms-options.h"
 #include "ha-options.h"
+#include "protection-options.h"
 
 /* The longest config line, in bytes without the newline (libinih's INI_MAX_LINE minus 2). */
 #define CONFIG_LINE_MAX 198u
@@ -99,6 +100,7 @@ struct kvmcd_config {
 	struct vms_options vms;
 	/* [ha] (agent/ha-config.c) */
 	struct ha_options ha;
+	struct protection_options protection; /* [protection] (agent/protection-config.c) */
 
 	unsigned *key_lines;          /* private to config.c: the line each key was set on, 0 = default */
 };

@@ -21,6 +21,7 @@
 #include "vms.h"
 #include "vm-spec-api.h"
 #include "ha.h"
+#include "protection-service.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -37,6 +38,7 @@ static const struct service_ops *const services[] = {
 	&vms_service,            /* agent/vms.c: placement (leader) and libvirt domains (every node) */
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
+	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)

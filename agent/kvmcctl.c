@@ -130,6 +130,14 @@ static void usage(FILE *f)
 		"  fence dlm-device         dlm_controld's fence device (also run as fence_kvmcd): key=value\n"
 		"                           lines on stdin, node=ID; exit 0 once kvmcd confirmed its fence\n"
 		"  ha disarm | ha arm       no fencing and no recovery while disarmed (maintenance windows)\n"
+		"  snapshot list [DATASTORE] [--json]\n"
+		"                           the snapshots the leader last listed on ONTAP, kvmcd's with their\n"
+		"                           policy, label and slot\n"
+		"  snapshot create POLICY   an on-demand snapshot of POLICY's datastores now (named\n"
+		"                           kvmcd.POLICY.ondemand.TIME: never a slot's, never retention's)\n"
+		"  snapshot delete NAME     delete kvmcd's snapshot NAME on every datastore that has it\n"
+		"  protection status [--json]\n"
+		"                           per policy: last snapshot, next due, health, errors, SnapMirror\n"
 		"  cluster rebalance [--dry-run]\n"
 		"                           live-migrate VMs that break a rule, are not on their preferred\n"
 		"                           node, or for load; --dry-run prints the plan only\n"
@@ -1944,6 +1952,128 @@ static int cmd_preflight(struct ctl *ctl, int argc, char **argv)
 	return r;
 }
 
+/* ---- snapshots and protection (issue 10; agent/protection.c) -------------------------------- */
+
+/* How long `snapshot create|delete` waits: kvmcd answers by its request deadline (180 s). */
+#define SNAPSHOT_TIMEOUT_MS 200000u
+
+/* kvmcctl snapshot list [DATASTORE] [--json] | create POLICY | delete NAME */
+static int cmd_snapshot(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argc >= 2 ? argv[1] : "", *arg = NULL;
+	json_t *reply = NULL, *snaps, *s;
+	bool json = false;
+	size_t i;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else if (argv[k][0] == '-')
+			return usage_error("snapshot %s: unknown option '%s'", verb, argv[k]);
+		else if (!arg)
+			arg = argv[k];
+		else
+			return usage_error("snapshot %s: unexpected argument '%s'", verb, argv[k]);
+	}
+	if (strcmp(verb, "create") == 0 || strcmp(verb, "delete") == 0) {
+		bool create = verb[0] == 'c';
+
+		if (!arg)
+			return usage_error(create ? "snapshot create: which policy?" : "snapshot delete: which snapshot?");
+		if (json)
+			return usage_error("snapshot %s: no --json", verb);
+		if (resolve_socket(ctl) < 0)
+			return EXIT_OTHER;
+		r = request_timed(ctl, create ? "snapshot create" : "snapshot delete", true,
+				  json_pack("{ssss}", "cmd", create ? "snapshot-create" : "snapshot-delete",
+					    create ? "policy" : "name", arg),
+				  NULL, 0, SNAPSHOT_TIMEOUT_MS, &reply);
+		if (r != EXIT_DONE)
+			return r;
+		printf("%s\n", str_or(reply, "message", "done"));
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (strcmp(verb, "list") != 0)
+		return usage_error("snapshot: list [DATASTORE] [--json] | create POLICY | delete NAME");
+	r = request(ctl, "snapshot list", false,
+		    arg ? json_pack("{ssss}", "cmd", "snapshot-list", "datastore", arg) : json_pack("{ss}", "cmd", "snapshot-list"),
+		    NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	snaps = json_object_get(reply, "snapshots");
+	if (json) {
+		json_dumpf(snaps, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%-16s %-48s %-22s %-5s %s\n", "DATASTORE", "NAME", "CREATED", "BUSY", "POLICY");
+		json_array_foreach(snaps, i, s)
+			printf("%-16s %-48s %-22s %-5s %s\n", str_or(s, "datastore", "?"), str_or(s, "name", "?"),
+			       str_or(s, "create_time", ""), json_is_true(json_object_get(s, "busy")) ? "yes" : "-",
+			       str_or(s, "policy", "-"));
+		printf("(listed by %s at %s)\n", str_or(reply, "leader", "?"), str_or(reply, "listed_at", "?"));
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl protection status [--json] */
+static int cmd_protection(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL, *pol, *sc;
+	bool json = false;
+	size_t i, k;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "status") != 0)
+		return usage_error("protection: status [--json]");
+	for (int a = 2; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0 || strcmp(argv[a], "-j") == 0)
+			json = true;
+		else
+			return usage_error("protection status: unexpected argument '%s'", argv[a]);
+	}
+	r = request(ctl, "protection status", false, json_pack("{ss}", "cmd", "protection-status"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		print_reply_json(reply);
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (!json_array_size(json_object_get(reply, "policies")))
+		printf("no protection policy in the spec\n");
+	json_array_foreach(json_object_get(reply, "policies"), i, pol) {
+		json_t *ds = json_object_get(pol, "datastores"), *d;
+		size_t j;
+
+		printf("%s: %s, consistency %s", str_or(pol, "name", "?"), str_or(pol, "health", "?"),
+		       str_or(pol, "consistency", "?"));
+		json_array_foreach(ds, j, d)
+			printf("%s%s", j ? ", " : "; datastores ", json_string_value(d));
+		printf("\n  last snapshot %s (%s), next due %s\n", str_or(pol, "last_snapshot", "none"),
+		       str_or(pol, "last_snapshot_name", "-"), str_or(pol, "next_due", "none"));
+		json_array_foreach(json_object_get(pol, "schedules"), k, sc)
+			printf("  schedule %-12s keep %-4d last %-18s next %-18s missed %d%s%s%s\n", str_or(sc, "label", "?"),
+			       (int)int_of(sc, "keep"), str_or(sc, "last_snapshot", "none"), str_or(sc, "next_due", "none"),
+			       (int)int_of(sc, "missed"), json_is_true(json_object_get(sc, "clock_behind")) ? " (clock behind)" : "",
+			       json_is_string(json_object_get(sc, "in_flight")) ? " in flight: " : "",
+			       str_or(sc, "in_flight", ""));
+		if (json_is_string(json_object_get(pol, "errors")))
+			printf("  error: %s\n", str_or(pol, "errors", ""));
+		if (json_is_string(json_object_get(pol, "waiting_for")))
+			printf("  waiting for datastore %s to be provisioned\n", str_or(pol, "waiting_for", ""));
+		json_array_foreach(json_object_get(pol, "kept"), k, sc)
+			printf("  kept: %s on %s (%s)\n", str_or(sc, "name", "?"), str_or(sc, "datastore", "?"),
+			       str_or(sc, "why", "?"));
+		if (json_is_object(json_object_get(pol, "snapmirror")))
+			printf("  snapmirror: %s\n", str_or(json_object_get(pol, "snapmirror"), "state", "?"));
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -2016,6 +2146,10 @@ int main(int argc, char **argv)
 		r = cmd_fence(&ctl, argc, argv);
 	else if (strcmp(cmd, "ha") == 0)
 		r = cmd_ha(&ctl, argc, argv);
+	else if (strcmp(cmd, "snapshot") == 0)
+		r = cmd_snapshot(&ctl, argc, argv);
+	else if (strcmp(cmd, "protection") == 0)
+		r = cmd_protection(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);

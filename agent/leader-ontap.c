@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "datastore-plan.h"
 #include "leader-datastores.h"
 #include "leader-ontap.h"
 #include "timing.h"
@@ -44,7 +45,12 @@
 	X(ontap_fence_node)                                                                        \
 	X(ontap_fence_readback)                                                                    \
 	X(ontap_claim_epoch)                                                                       \
-	X(ontap_claim_cleanup)
+	X(ontap_claim_cleanup)                                                                     \
+	X(ontap_snapshot_ensure)                                                                   \
+	X(ontap_snapshot_list)                                                                     \
+	X(ontap_snapshot_delete)                                                                   \
+	X(ontap_cg_ensure)                                                                         \
+	X(ontap_cg_snapshot_ensure)
 
 static struct {
 	void *handle;
@@ -95,6 +101,8 @@ struct leader_ontap {
 	struct ontap_options opts;   /* owned deep copy: the daemon's config is replaced on reload */
 	char *node_name;             /* owned */
 	uint64_t epoch;              /* leadership the client acts under; 0 = none */
+	bool acting;                 /* LEADING with the client: the datastore loop and the
+				      * protection service may use it (leader_ontap_snapshot) */
 	char version[128];           /* "" until discovered under some leadership */
 	struct leader_ds *ds;        /* owned: the datastore loop, fed the client while acting */
 	char cluster_id[40];         /* the cluster's identity when this node last began acting */
@@ -512,6 +520,122 @@ int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn
 	return ontap_dl.ontap_claim_epoch(l->client, leader_ds_prefix(l->ds), epoch, claimant, done, userdata);
 }
 
+/* ---- snapshots (leader-ontap.h: the protection service's entry) ---------------------------- */
+
+static bool snapshots_usable(const struct leader_ontap *l)
+{
+	return l && l->acting && l->client && l->epoch && ontap_dl.ontap_snapshot_list;
+}
+
+int leader_ontap_snapshot(enum leader_ontap_snap_op op, const char *datastore, const char *name, ontap_done_fn done,
+			  void *userdata)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	_cleanup_free_ char *vol = NULL;
+
+	if (!snapshots_usable(l))
+		return -ENOTCONN;
+	if (!datastore || (op != LEADER_SNAP_LIST && (!name || !*name)))
+		return -EINVAL;
+	vol = dsplan_volume_name(leader_ds_prefix(l->ds), datastore);
+	if (!vol)
+		return -ENOMEM;
+	switch (op) {
+	case LEADER_SNAP_LIST:
+		return ontap_dl.ontap_snapshot_list(l->client, vol, done, userdata);
+	case LEADER_SNAP_ENSURE:
+		return ontap_dl.ontap_snapshot_ensure(l->client, vol, name, NULL, done, userdata);
+	case LEADER_SNAP_DELETE:
+		return ontap_dl.ontap_snapshot_delete(l->client, vol, name, done, userdata);
+	}
+	return -EINVAL;
+}
+
+/* A consistency group snapshot in two steps: the group, then its snapshot. */
+struct cg_run {
+	char *cg, *name;       /* owned */
+	ontap_done_fn done;
+	void *userdata;
+};
+
+static void cg_run_free(struct cg_run *c)
+{
+	if (!c)
+		return;
+	free(c->cg);
+	free(c->name);
+	free(c);
+}
+
+static void on_cg_snapshot(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct cg_run *c = userdata;
+
+	c->done(c->userdata, r, obj, err);
+	cg_run_free(c);
+}
+
+static void on_cg_ensured(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct cg_run *c = userdata;
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (r >= 0) {
+		r = snapshots_usable(l) ? ontap_dl.ontap_cg_snapshot_ensure(l->client, c->cg, c->name, on_cg_snapshot, c)
+					: -ECANCELED;
+		if (r >= 0)
+			return;
+		obj = NULL;
+		err = NULL;
+	}
+	c->done(c->userdata, r, obj, err);
+	cg_run_free(c);
+}
+
+int leader_ontap_cg_snapshot(const char *group, const char *const *datastores, size_t n, const char *name,
+			     ontap_done_fn done, void *userdata)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	const struct ontap_version *v;
+	struct cg_run *c;
+	char **vols;
+	int r = -ENOMEM;
+
+	if (!snapshots_usable(l))
+		return -ENOTCONN;
+	if (!group || !*group || !name || !*name || !datastores || n == 0)
+		return -EINVAL;
+	/* consistency groups are ONTAP 9.10.1's (notes 5.15); the client refuses them too, but
+	 * says so only once the version is known */
+	v = ontap_dl.ontap_client_version(l->client);
+	if (v && v->generation && ONTAP_VERSION_CODE(v->generation, v->major, v->minor) < ONTAP_VERSION_CODE(9, 10, 1))
+		return -EOPNOTSUPP;
+	vols = calloc(n, sizeof(*vols));
+	c = calloc(1, sizeof(*c));
+	if (!vols || !c)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (!(vols[i] = dsplan_volume_name(leader_ds_prefix(l->ds), datastores[i])))
+			goto out;
+	if (asprintf(&c->cg, "%s_%s", leader_ds_prefix(l->ds), group) < 0) {
+		c->cg = NULL;
+		goto out;
+	}
+	if (!(c->name = strdup(name)))
+		goto out;
+	c->done = done;
+	c->userdata = userdata;
+	r = ontap_dl.ontap_cg_ensure(l->client, c->cg, (const char *const *)vols, n, on_cg_ensured, c);
+	if (r >= 0)
+		c = NULL; /* the callback owns it */
+out:
+	for (size_t i = 0; vols && i < n; i++)
+		free(vols[i]);
+	free(vols);
+	cg_run_free(c);
+	return r;
+}
+
 uint64_t leader_ontap_cancelled_sent_usec(void)
 {
 	struct leader_ontap *l = the_leader_ontap;
@@ -597,8 +721,10 @@ static void svc_role(void *state, bool leading, uint64_t epoch)
 {
 	struct leader_ontap *l = state;
 
-	if (!leading && l)
+	if (!leading && l) {
+		l->acting = false;
 		leader_ds_set_client(l->ds, NULL, NULL);
+	}
 	if (!leading && l && l->epoch)
 		leader_ontap_role(l, false, 0);
 }
@@ -618,6 +744,7 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 	ops = (struct leader_ds_ontap){ .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute };
 	/* The datastore loop starts new work only while acting; a sync round pauses it. */
 	leader_ds_set_client(l->ds, acting && ops.observe && ops.execute ? l->client : NULL, &ops);
+	l->acting = acting && l->client && l->epoch == epoch;
 }
 
 static void svc_recording(void *state, bool recording, uint64_t epoch)

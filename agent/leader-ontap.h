@@ -16,6 +16,7 @@
 
 #include "service.h"
 #include "resources/ontap/ontap-fence.h"
+#include "resources/ontap/ontap.h"
 
 extern const struct service_ops leader_ontap_service;
 
@@ -75,3 +76,27 @@ int leader_ontap_grants_begin(void);
 void leader_ontap_grants_end(bool answered);
 /* The plan that got -EAGAIN from leader_ontap_grants_begin is dropped, not sent. */
 void leader_ontap_grants_cancel(void);
+
+/*
+ * The protection service's narrow way to ONTAP (issue 10; agent/protection.c): snapshots of a
+ * datastore's volume (the datastore loop's <prefix>_<datastore>, datastore-plan.h), through the
+ * client this node ACTS with (LEADING), under the epoch it acts in. -ENOTCONN: this node does not
+ * act with an ONTAP client now (nothing started, no callback); otherwise as ontap.h (0: `done`
+ * exactly once, later, from the loop; -ECANCELED / -ESTALE when the leadership ends).
+ *   LIST    ontap_snapshot_list (name unused): obj->record = {"records": [...]}
+ *   ENSURE  ontap_snapshot_ensure: probe first, create when missing (idempotent)
+ *   DELETE  ontap_snapshot_delete: gone already is success; -EBUSY: ONTAP keeps it (a clone's
+ *           parent, a SnapMirror base: 1638555)
+ */
+enum leader_ontap_snap_op { LEADER_SNAP_LIST, LEADER_SNAP_ENSURE, LEADER_SNAP_DELETE };
+int leader_ontap_snapshot(enum leader_ontap_snap_op op, const char *datastore, const char *name, ontap_done_fn done,
+			  void *userdata);
+/*
+ * Several datastores cut together: the consistency group <prefix>_<group> of their volumes is
+ * ensured (created, or adopted when it holds exactly those volumes; other volumes: -EEXIST), then
+ * its snapshot `name` (one snapshot of that name on every member volume, the same instant; one
+ * that exists is success). ONTAP >= 9.10.1: an older release is -EOPNOTSUPP before anything is
+ * sent. Returns and calls back as leader_ontap_snapshot.
+ */
+int leader_ontap_cg_snapshot(const char *group, const char *const *datastores, size_t n, const char *name,
+			     ontap_done_fn done, void *userdata);

@@ -409,6 +409,8 @@ int ontap_snapshot_list(struct ontap_client *c, const char *volume, ontap_done_f
 	_cleanup_op_ struct op *op = NULL;
 
 	TRY(snapshot_op(c, OP_LIST, volume, NULL, done, userdata, &op));
+	/* owners: what keeps ONTAP from deleting one (a clone, SnapMirror): retention's "busy" */
+	TRY(op_set(&op->fields, "uuid,name,create_time,state,snapmirror_label,owners"));
 	return op_start(TAKE_PTR(op));
 }
 

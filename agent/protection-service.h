@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The snapshot service (issue 10), a service (service.h) named "protection": the spec's
+ * `protection` policies (coord/spec/protection.h) run by the ACTING leader, exactly once per slot.
+ *
+ * ---- The leader's pass (LEADING only; the ONTAP client of leader-ontap.h) -------------------
+ *   1. list the snapshots of every ready datastore of the spec (records["ds/<name>"].ready;
+ *      only while the spec has a policy: no ONTAP traffic otherwise);
+ *   2. decide: coord/decide/schedule.h with the policies whose datastores are all ready, the
+ *      records below, the listing, and now = CLOCK_REALTIME (plus the test offset, [protection]
+ *      test_clock_offset_file);
+ *   3. perform, one at a time: each due run -- records["prot/<policy>/<label>"].started = slot
+ *      COMMITTED first, then the snapshot by the scheduler's name on every datastore's volume
+ *      (one datastore: a volume snapshot; several: the consistency group <prefix>_<policy> of
+ *      their volumes, ensured, and its snapshot -- ONTAP >= 9.10.1), each step "ensure" (probe
+ *      first: a snapshot of that name that exists is success), then done = slot; the requests
+ *      of `kvmcctl snapshot create|delete` (below); retention's deletes (ONTAP's "busy" one is
+ *      kept, reported, and not tried again for BUSY_RETRY_SEC);
+ *   4. a CLOCK_REALTIME timer at the scheduler's wake-up (and a retry with backoff after a
+ *      failure); a commit that changes the spec or the records, a node's request, and acting
+ *      again re-run it. A new leader finds started > done and resumes the same name: a slot is
+ *      never skipped nor doubled (schedule.h's "What the leader records").
+ * Consistency "vm" is taken as crash-consistent for now (status says
+ * "crash (vm not wired yet)"); SnapMirror is not wired: its update runs are not performed and
+ * status shows its fields as null.
+ *
+ * ---- Verbs (any node) -----------------------------------------------------------------------
+ *   protection-status {}            per policy: last snapshot, next due, health, errors, kept
+ *                                   snapshots, snapmirror (null fields); computed on the node
+ *                                   asked from the spec, the records and the leader's section
+ *   snapshot-list {datastore?}      the leader's last listing (its section), each snapshot with
+ *                                   its policy / label / slot when it is kvmcd's
+ *   snapshot-create {policy}        an on-demand snapshot of the policy's datastores now, named
+ *                                   kvmcd.<policy>.ondemand.<YYYYmmddTHHMMSSZ> (protection-parse.h:
+ *                                   never a slot's name; retention never deletes it)
+ *   snapshot-delete {name}          that snapshot (kvmcd's names only) on every datastore holding it
+ * Create and delete are REQUESTS to the leader, as vms-api.c's: the node asked puts them in its
+ * section ("protection_requests": {"<node>/<nonce>.<n>": {"op", ...}}), the acting leader serves
+ * each once and answers in its own section ("protection_answers": {"<id>": reply}); the asking
+ * node replies when the answer is there, "outcome unknown" after REQUEST_TIMEOUT_SEC. A new
+ * leader serves a request again: the same name (chosen by the asking node) makes it idempotent.
+ *
+ * The leader's section also carries "protection_listing" {"epoch", "at", "datastores":
+ * {"<ds>": [{"name", "create_time", "busy"}]}} and "protection_health" {"<policy>": {"error",
+ * "at", "kept": [...]}}: soft state, re-made by the next leader's first pass.
+ */
+/* (Named protection-service.h, not protection.h: coord/spec/protection.h is the spec's, and
+ * headers are found by name across the include directories.) */
+#pragma once
+
+#include "service.h"
+
+extern const struct service_ops protection_service;
