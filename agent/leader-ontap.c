@@ -114,6 +114,10 @@ struct leader_ontap {
 	 * so that nothing it sent lands after grants_answered. */
 	struct timeouts t;
 	uint64_t grants_epoch, grants_older, grants_answered, grants_patch;
+	/* when the quiet point applies (an older grant may be in flight): until when an older
+	 * leader's ONTAP job may still be running, so fence read-backs settle the SVM's jobs first
+	 * (ontap-fence.h settle_jobs; coord/timeouts.h 6.: T_L + ontap_jobs_settled); 0 = never */
+	uint64_t grants_jobs_until;
 	unsigned grants_outstanding;
 	bool grants_wanted;            /* a plan waits for {epoch, in_flight: true} to commit */
 	sd_event_source *grants_timer; /* owned: writes {epoch, in_flight: false} when it is true */
@@ -423,6 +427,7 @@ static void grants_recording(struct leader_ontap *l, uint64_t epoch)
 	/* epoch 1 has no predecessor; a record that says none was in flight: nothing older can
 	 * land; otherwise (one was, or nobody recorded: an older kvmcd) the quiet point */
 	l->grants_older = mono_now(l) + (epoch <= 1 || was == 0 ? 0 : l->t.ontap_quiet_usec);
+	l->grants_jobs_until = epoch <= 1 || was == 0 ? 0 : mono_now(l) + l->t.ontap_jobs_settled_usec;
 	if (epoch > 1)
 		klog(l->log, LOG_INFO, "ONTAP access grants of earlier leaders: %s",
 		     was == 0 ? "none in flight (the grants record): fences confirm at once"
@@ -482,8 +487,9 @@ void leader_ontap_grants_end(bool answered)
 	now = mono_now(l);
 	/* a request that got no answer may still be carried out: within one exchange of its send
 	 * if synchronous, but a volume created or mounted with an export policy is a job, which
-	 * ONTAP may run on after we stopped polling it: up to a whole job_timeout (without the
-	 * job listing of coord/timeouts.h 7., the bound we know) */
+	 * ONTAP may run on after we stopped polling it: up to a whole job_timeout, the bound we
+	 * know (the fence's job listing, settle_jobs, is for an older leader's jobs: this leader's
+	 * own fences simply wait) */
 	until = answered ? now : now + l->t.base.ontap_job_timeout_usec + l->t.base.margin_usec;
 	if (until > l->grants_answered)
 		l->grants_answered = until;
@@ -503,6 +509,12 @@ int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_no
 		return -ENOMEM;
 	opts = (struct ontap_fence_options){ .prefix = leader_ds_prefix(l->ds), .comment = l->cluster_id[0] ? comment : NULL,
 					     .readback_not_before_usec = readback_not_before_usec };
+	/* an older leader's job may still grant access: the read-back waits for the SVM's jobs
+	 * (coord/timeouts.h 7.), bounded by when none of its jobs can run any more */
+	if (l->grants_epoch && service_recording_epoch(l->ctx) == l->grants_epoch && mono_now(l) < l->grants_jobs_until) {
+		opts.settle_jobs = true;
+		opts.jobs_deadline_usec = l->grants_jobs_until;
+	}
 	return readback_only ? ontap_dl.ontap_fence_readback(l->client, node, &opts, done, userdata)
 			     : ontap_dl.ontap_fence_node(l->client, node, &opts, done, userdata);
 }
