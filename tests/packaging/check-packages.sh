@@ -1,5 +1,5 @@
 #!/bin/bash
-# The packages, checked on this machine (meson test suite 'packaging'; root; about 2-3 minutes):
+# The packages, checked on this machine (meson test suite 'packaging'; root; 1-3 minutes):
 #   1. packaging/build-deb builds kvmcd_*.deb and kvmcd-ontap-sim_*.deb (dpkg-buildpackage
 #      -us -uc -b); the versions of meson.build, debian/changelog and the RPM spec agree;
 #   2. lintian on both .debs: no tag (error, warning, info or pedantic) that
@@ -10,7 +10,9 @@
 #      `kvmcd --version`, `--check-config` on the installed config (which is exactly
 #      `kvmcd --print-example-config`), the kvmcd system group, the tmpfiles directories,
 #      dpkg --verify, and `systemd-analyze verify` on the installed unit (offline: PID 1 here
-#      need not be systemd);
+#      need not be systemd); starts the installed kvmcd (scratch state and run dirs, a network
+#      namespace of its own, no corosync): its API socket belongs to group kvmcd, kvmcctl
+#      status answers, SIGTERM stops it with exit 0;
 #   4. packaging/build-rpm builds the RPMs from packaging/rpm/kvmcd.spec (rpmbuild -bb with
 #      Debian's rpm, --nodeps) and checks their file lists;
 #   5. purges the packages and checks that nothing is left: files, directories, the unit's
@@ -190,6 +192,40 @@ grep -q '^#group = kvmcd$' /etc/kvmcd/kvmcd.conf && ok "[api] group defaults to 
 # No kvmcd runs from the package: kvmcctl says it cannot be reached (exit 2: refused, retry).
 /usr/bin/kvmcctl status >"$out/kvmcctl.log" 2>&1; rc=$?
 [ "$rc" -eq 2 ] && ok "kvmcctl status without a daemon: exit 2" || bad "kvmcctl status without a daemon exited $rc: $(cat "$out/kvmcctl.log")"
+
+step "the installed daemon"
+# The installed kvmcd with the installed config, but its state and run dirs in a scratch dir,
+# in a network namespace of its own (no corosync: it starts and says "not connected"). The API
+# socket must belong to group kvmcd, the package's group and [api] group's default.
+scratch=$(mktemp -d /tmp/kvmcd-check-packages.XXXXXX)
+cat >"$scratch/kvmcd.conf" <<EOF_CONF
+[paths]
+state_dir = $scratch/state
+run_dir = $scratch/run
+EOF_CONF
+mkdir -p "$scratch/state" "$scratch/run"
+unshare --net /usr/sbin/kvmcd --config "$scratch/kvmcd.conf" --foreground >"$out/kvmcd.log" 2>&1 &
+kpid=$!
+sock=$scratch/run/kvmcd.sock
+for _ in $(seq 1 100); do [ -S "$sock" ] && break; kill -0 "$kpid" 2>/dev/null || break; sleep 0.1; done
+if [ -S "$sock" ]; then
+	ok "kvmcd started (socket $sock)"
+	g=$(stat -c %G "$sock")
+	[ "$g" = kvmcd ] && ok "the API socket belongs to group kvmcd ($(stat -c %A "$sock"))" || bad "the API socket's group is $g, not kvmcd"
+	/usr/bin/kvmcctl --socket "$sock" status >"$out/status.log" 2>&1; rc=$?
+	[ "$rc" -eq 0 ] && ok "kvmcctl status: $(head -1 "$out/status.log")" || bad "kvmcctl status exited $rc: $(cat "$out/status.log")"
+else
+	bad "kvmcd did not open its socket within 10 s: $(tail -5 "$out/kvmcd.log")"
+fi
+kill -TERM "$kpid" 2>/dev/null
+for _ in $(seq 1 150); do kill -0 "$kpid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$kpid" 2>/dev/null; then
+	kill -KILL "$kpid"; wait "$kpid" 2>/dev/null; bad "kvmcd did not stop within 15 s of SIGTERM"
+else
+	wait "$kpid"; rc=$?
+	[ "$rc" -eq 0 ] && ok "kvmcd stopped on SIGTERM, exit 0" || bad "kvmcd exited $rc on SIGTERM: $(tail -5 "$out/kvmcd.log")"
+fi
+rm -rf "$scratch"
 
 step "the kvmcd group"
 gid=$(getent group kvmcd | cut -d: -f3)
