@@ -27,12 +27,15 @@ FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fspro
 # Power fencing (fencing/agent.c runs fence-agents' programs: fence_ipmilan, fence_redfish, ...);
 # test-fence-agent also runs its fence_dummy. Python; brings about 28 python3 modules along.
 FENCING="fence-agents"
+# promtool, which checks the metrics' format (multinode-metrics): Debian 12 ships it only in the
+# prometheus package (about 96 MB installed); its server is not started (policy-rc.d below).
+METRICS="prometheus"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
-for p in $BUILD $LIBS $RUNTIME $QDEVICE $LIBVIRT $FULLSTACK $FENCING; do
+for p in $BUILD $LIBS $RUNTIME $QDEVICE $LIBVIRT $FULLSTACK $FENCING $METRICS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
