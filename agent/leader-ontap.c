@@ -36,6 +36,7 @@
 	X(ontap_client_new)                                                                        \
 	X(ontap_client_free)                                                                       \
 	X(ontap_client_set_log)                                                                    \
+	X(ontap_client_set_observer)                                                               \
 	X(ontap_client_set_epoch)                                                                  \
 	X(ontap_client_cancelled_sent_usec)                                                        \
 	X(ontap_client_version)                                                                    \
@@ -122,6 +123,69 @@ struct leader_ontap {
 	bool grants_wanted;            /* a plan waits for {epoch, in_flight: true} to commit */
 	sd_event_source *grants_timer; /* owned: writes {epoch, in_flight: false} when it is true */
 };
+
+/* ---- what the clients this node ran did, for metrics (leader_ontap_metrics) ------------------ */
+
+static const double ontap_le[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+static const char *const ontap_methods[] = { "GET", "POST", "PATCH", "DELETE", "other" };
+static struct {
+	json_t *requests;  /* owned: {"METHOD status": count} */
+	json_t *errors;    /* owned: {"ontap code": count} */
+	uint64_t counts[ARRAY_SIZE(ontap_methods)][ARRAY_SIZE(ontap_le) + 1];
+	double sum[ARRAY_SIZE(ontap_methods)];
+} ontap_stats;
+
+static void count_in(json_t **obj, const char *key)
+{
+	json_t *v;
+
+	if (!*obj && !(*obj = json_object()))
+		return;
+	v = json_object_get(*obj, key);
+	json_object_set_new(*obj, key, json_integer((v ? json_integer_value(v) : 0) + 1));
+}
+
+static void on_client_observe(void *userdata, const char *method, long http_status, const char *ontap_code, uint64_t usec)
+{
+	size_t m = 0, b = 0;
+	char key[48];
+	double s = (double)usec / USEC_PER_SEC;
+
+	while (m < ARRAY_SIZE(ontap_methods) - 1 && strcmp(ontap_methods[m], method) != 0)
+		m++;
+	snprintf(key, sizeof(key), "%s %ld", ontap_methods[m], http_status);
+	count_in(&ontap_stats.requests, key);
+	if (ontap_code && *ontap_code)
+		count_in(&ontap_stats.errors, ontap_code);
+	while (b < ARRAY_SIZE(ontap_le) && s > ontap_le[b])
+		b++;
+	ontap_stats.counts[m][b]++;
+	ontap_stats.sum[m] += s;
+}
+
+json_t *leader_ontap_metrics(void)
+{
+	json_t *le = json_array(), *dur = json_object(), *out;
+
+	for (size_t b = 0; b < ARRAY_SIZE(ontap_le); b++)
+		json_array_append_new(le, json_real(ontap_le[b]));
+	for (size_t m = 0; m < ARRAY_SIZE(ontap_methods); m++) {
+		json_t *counts = json_array();
+		uint64_t total = 0;
+		for (size_t b = 0; b <= ARRAY_SIZE(ontap_le); b++) {
+			json_array_append_new(counts, json_integer((json_int_t)ontap_stats.counts[m][b]));
+			total += ontap_stats.counts[m][b];
+		}
+		if (total)
+			json_object_set_new(dur, ontap_methods[m], json_pack("{sOsosf}", "le", le, "counts", counts, "sum", ontap_stats.sum[m]));
+		else
+			json_decref(counts);
+	}
+	out = json_pack("{sososo}", "requests", ontap_stats.requests ? json_deep_copy(ontap_stats.requests) : json_object(),
+			"errors", ontap_stats.errors ? json_deep_copy(ontap_stats.errors) : json_object(), "duration", dur);
+	json_decref(le);
+	return out;
+}
 
 static void on_client_log(void *userdata, int level, const char *text)
 {
@@ -260,6 +324,7 @@ static int client_create(struct leader_ontap *l)
 		return r;
 	}
 	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
+	ontap_dl.ontap_client_set_observer(l->client, on_client_observe, l);
 	return 0;
 }
 
