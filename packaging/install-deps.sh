@@ -31,7 +31,7 @@ FENCING="fence-agents"
 # check-packages.sh): debhelper (brings dh-autoreconf, dh-strip-nondeterminism, po-debconf,
 # ...), dpkg-dev and fakeroot for dpkg-buildpackage, lintian, rpm for rpmbuild, adduser for the
 # package's postinst (Depends of kvmcd; on Debian's base system anyway).
-PACKAGING="debhelper dpkg-dev fakeroot lintian rpm adduser"
+PACKAGING="debhelper dpkg-dev fakeroot lintian rpm adduser scdoc groff-base"
 # promtool, which checks the metrics' format (multinode-metrics): Debian 12 ships it only in the
 # prometheus package (about 96 MB installed); its server is not started (policy-rc.d below).
 METRICS="prometheus"

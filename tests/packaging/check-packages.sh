@@ -142,6 +142,11 @@ $module f 644 kvmcd
 /etc/kvmcd/kvmcd.conf f 644 kvmcd
 /usr/share/doc/kvmcd/copyright f 644 kvmcd
 /usr/share/doc/kvmcd/README.Debian f 644 kvmcd
+/usr/share/man/man8/kvmcd.8.gz f 644 kvmcd
+/usr/share/man/man8/kvmcctl.8.gz f 644 kvmcd
+/usr/share/man/man8/fence_kvmcd.8.gz l - kvmcd
+/usr/share/man/man5/kvmcd.conf.5.gz f 644 kvmcd
+/usr/share/man/man5/kvmcd-spec.5.gz f 644 kvmcd
 /usr/bin/kvmcd-ontap-sim l - kvmcd-ontap-sim
 /usr/libexec/kvmcd/ontap-sim f 755 kvmcd-ontap-sim
 /usr/share/doc/kvmcd-ontap-sim/README.md.gz f 644 kvmcd-ontap-sim
@@ -150,6 +155,18 @@ $module f 644 kvmcd
 EOF_LAYOUT
 [ "$(readlink /usr/sbin/fence_kvmcd)" = ../bin/kvmcctl ] && ok "fence_kvmcd -> ../bin/kvmcctl" ||
 	bad "fence_kvmcd points to '$(readlink /usr/sbin/fence_kvmcd)', not ../bin/kvmcctl"
+[ "$(readlink /usr/share/man/man8/fence_kvmcd.8.gz)" = kvmcctl.8.gz ] && ok "fence_kvmcd(8) -> kvmcctl(8)" ||
+	bad "fence_kvmcd.8.gz points to '$(readlink /usr/share/man/man8/fence_kvmcd.8.gz)', not kvmcctl.8.gz"
+# the man pages render, and kvmcd.conf(5) lists the keys of the installed kvmcd's schema
+for page in man8/kvmcd.8 man8/kvmcctl.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5; do
+	zcat "/usr/share/man/$page.gz" | groff -man -Tutf8 -ww >/dev/null 2>"$out/groff.log" && [ ! -s "$out/groff.log" ] &&
+		ok "$page renders (groff -ww: no warning)" || bad "$page: groff: $(cat "$out/groff.log")"
+done
+keys=$(/usr/sbin/kvmcd --print-example-config | sed -n 's/^#\([a-z_]*\) =.*/\1/p' | sort -u)
+conf_man=$(zcat /usr/share/man/man5/kvmcd.conf.5.gz)
+missing_keys=$(for k in $keys; do printf '%s\n' "$conf_man" | grep -qF "\\fB$k\\fR" || echo "$k"; done)
+[ -z "$missing_keys" ] && ok "kvmcd.conf(5) documents every key of the schema ($(echo $keys | wc -w))" ||
+	bad "kvmcd.conf(5) misses: $missing_keys"
 [ "$(readlink -f /usr/bin/kvmcd-ontap-sim)" = /usr/libexec/kvmcd/ontap-sim ] && ok "kvmcd-ontap-sim -> the simulator" ||
 	bad "kvmcd-ontap-sim points to '$(readlink /usr/bin/kvmcd-ontap-sim)'"
 # kvmcd dlopen()s the module at its compiled-in path (KVMCD_ONTAP_MODULE_PATH, meson.build).
@@ -166,6 +183,9 @@ unexpected=$(dpkg -L kvmcd kvmcd-ontap-sim | grep -v -x -e '/\.' -e '/etc' -e '/
 	-e '/usr/lib/tmpfiles.d' -e "/usr/lib/$multiarch" -e "/usr/lib/$multiarch/kvmcd" -e '/usr/libexec' \
 	-e '/usr/libexec/kvmcd' -e '/usr/share' -e '/usr/share/doc' -e '/usr/share/doc/kvmcd' \
 	-e '/usr/share/doc/kvmcd-ontap-sim' -e '/usr/share/lintian' -e '/usr/share/lintian/overrides' \
+	-e '/usr/share/man' -e '/usr/share/man/man5' -e '/usr/share/man/man8' \
+	-e '/usr/share/man/man8/kvmcd.8.gz' -e '/usr/share/man/man8/kvmcctl.8.gz' -e '/usr/share/man/man8/fence_kvmcd.8.gz' \
+	-e '/usr/share/man/man5/kvmcd.conf.5.gz' -e '/usr/share/man/man5/kvmcd-spec.5.gz' \
 	-e '/usr/sbin/kvmcd' -e '/usr/bin/kvmcctl' -e '/usr/sbin/fence_kvmcd' -e "$module" \
 	-e '/lib/systemd/system/kvmcd.service' -e '/usr/lib/tmpfiles.d/kvmcd.conf' -e '/etc/kvmcd/kvmcd.conf' \
 	-e '/usr/share/doc/kvmcd/.*' -e '/usr/share/doc/kvmcd-ontap-sim/.*' -e '/usr/share/lintian/overrides/.*' \
@@ -261,6 +281,9 @@ if "$top/packaging/build-rpm" "$out/rpm" >"$out/build-rpm.log" 2>&1; then
 			/var/lib/kvmcd /usr/bin/kvmcd-ontap-sim /usr/libexec/kvmcd/ontap-sim; do
 			printf '%s\n' "$list" | grep -qx "$f" || bad "$f missing in the RPMs"
 		done
+		for f in man8/kvmcd.8 man8/kvmcctl.8 man8/fence_kvmcd.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5; do
+			printf '%s\n' "$list" | grep -q "^/usr/share/man/$f" || bad "$f missing in the RPMs"
+		done
 		rpm -qp --configfiles "$main" 2>/dev/null | grep -qx /etc/kvmcd/kvmcd.conf || bad "kvmcd.conf is no %config in the RPM"
 		rpm -qp --scripts "$main" 2>/dev/null | grep -q 'groupadd -r kvmcd' || bad "the RPM does not create the kvmcd group"
 		ok "the RPMs hold the same layout (Fedora's paths), %config kvmcd.conf, the group"
@@ -285,7 +308,8 @@ else
 	etc_ours && [ ! -e /etc/kvmcd/kvmcd.conf ] || left="$left /etc/kvmcd/"
 	for f in /usr/sbin/kvmcd /usr/bin/kvmcctl /usr/sbin/fence_kvmcd "$module" /usr/lib/$multiarch/kvmcd \
 		/lib/systemd/system/kvmcd.service /usr/lib/tmpfiles.d/kvmcd.conf /var/lib/kvmcd /run/kvmcd \
-		/usr/bin/kvmcd-ontap-sim /usr/libexec/kvmcd /usr/share/doc/kvmcd /usr/share/doc/kvmcd-ontap-sim "$wants"; do
+		/usr/bin/kvmcd-ontap-sim /usr/libexec/kvmcd /usr/share/doc/kvmcd /usr/share/doc/kvmcd-ontap-sim "$wants" \
+		/usr/share/man/man8/kvmcd.8.gz /usr/share/man/man8/kvmcctl.8.gz /usr/share/man/man5/kvmcd.conf.5.gz; do
 		[ -e "$f" ] || [ -L "$f" ] && left="$left $f"
 	done
 	[ -z "$left" ] && ok "nothing left behind" || bad "left behind:$left"
