@@ -14,6 +14,7 @@
 #      the hanging guest froze (the agent did the freeze, never answered) and was thawed by its
 #      node; `snapshot list --json` and `protection status --json` name qa consistent, qh
 #      crash-consistent (agent-timeout), qc crash-consistent (agent-not-connected);
+#   then the guest without agent paused: the next slot records it crash-consistent, "paused";
 #   2. the leader's kvmcd killed mid-freeze (the next slot; the hanging guest makes the run wait
 #      ~2 s for its report; killed as soon as the answering guest froze): every frozen guest is
 #      thawed by its node, within the budget of its freeze; the next leader takes that slot
@@ -180,6 +181,17 @@ ctl "$L" protection status --json
 assert_eq "$RC" 0 "protection status --json"
 assert_eq "$(jq -r '.policies[0].consistency' <<<"$OUT")" vm "status: consistency vm"
 assert_eq "$(jq -c '.policies[0].last_vms' <<<"$OUT" | vms_of)" "$WANT_VMS" "status: last_vms of the last snapshot"
+
+# --- a paused guest: crash-consistent ("paused"), nothing asked of it ---
+vsh "${NODE[$QC]}" suspend "$QC" >/dev/null || fail "suspend $QC"
+paused_seen() { [ "$(nx "$L" kvmcctl vm list --json | jq -r --arg v "$QC" '.[] | select(.name == $v) | .state')" = paused ]; }
+wait_until 20 "$QC reported paused" paused_seen
+advance 60
+SP=$(slot_name $((T - T % 60)))
+wait_until 30 "the slot $SP" eval 'snaps ds1 | grep -qx "$SP"'
+WANT_VMS='[true,false,"agent-timeout",false,"paused"]'
+wait_until 20 "snapshot list: $SP names $QC crash-consistent (paused)" listed_vms "$L" "$SP"
+vsh "${NODE[$QC]}" resume "$QC" >/dev/null || fail "resume $QC"
 
 # --- 2. the leader's kvmcd killed mid-freeze ---
 p1=$(posts)
