@@ -195,22 +195,24 @@ vsh "${NODE[$QC]}" resume "$QC" >/dev/null || fail "resume $QC"
 
 # --- 2. the leader's kvmcd killed mid-freeze ---
 p1=$(posts)
+freezes() { grep -c ' QGA freeze n=' "$STAMPS/$1"; }
+K=$(( $(freezes "$QA") + 1 )); KH=$(( $(freezes "$QH") + 1 ))
 advance 60
 S2=$(slot_name $((T - T % 60)))
-wait_until 30 "the next run froze $QA (freeze n=2)" eval '[ -n "$(at "$QA" "freeze n=2")" ]'
+wait_until 30 "the next run froze $QA (freeze n=$K)" eval '[ -n "$(at "$QA" "freeze n=$K")" ]'
 "$CLUSTER" kill "$L" kvmcd || fail "kill n$L kvmcd"
 kill_ms=$(now_ms)
-fa2=$(at "$QA" "freeze n=2")
+fa2=$(at "$QA" "freeze n=$K")
 log "n$L's kvmcd killed $((kill_ms - fa2)) ms after $QA froze for $S2"
 assert_true "the snapshot $S2 was not taken before the kill" eval '! snaps ds1 | grep -qx "$S2"'
-wait_until 10 "$QA thawed by its node (after freeze n=2)" eval '[ -n "$(thawed "$QA" 2)" ]'
-ta2=$(thawed "$QA" 2)
+wait_until 10 "$QA thawed by its node (after freeze n=$K)" eval '[ -n "$(thawed "$QA" $K)" ]'
+ta2=$(thawed "$QA" $K)
 log "$QA frozen $((ta2 - fa2)) ms (thawed $((ta2 - kill_ms)) ms after the kill)"
 [ $((ta2 - fa2)) -le $((BUDGET_MS + 500)) ] || fail "$QA was frozen $((ta2 - fa2)) ms after the leader died: more than its deadline"
-fh2=$(at "$QH" "freeze n=2")
+fh2=$(at "$QH" "freeze n=$KH")
 if [ -n "$fh2" ]; then
-	wait_until 10 "$QH thawed by its node (after freeze n=2)" eval '[ -n "$(thawed "$QH" 2)" ]'
-	[ $(( $(thawed "$QH" 2) - fh2 )) -le $((BUDGET_MS + 500)) ] || fail "$QH was frozen longer than its deadline"
+	wait_until 10 "$QH thawed by its node (after freeze n=$KH)" eval '[ -n "$(thawed "$QH" $KH)" ]'
+	[ $(( $(thawed "$QH" $KH) - fh2 )) -le $((BUDGET_MS + 500)) ] || fail "$QH was frozen longer than its deadline"
 fi
 survivors=$(printf '%s\n' 1 2 3 | grep -vx "$L" | tr '\n' ' ')
 new_leader() { all_agree_leader $survivors && [ "${AGREED_LEADER%/*}" != "$L" ]; }
@@ -218,10 +220,10 @@ wait_until 60 "a new leader among $survivors" new_leader
 NL=${AGREED_LEADER%/*}
 log "n$NL leads now"
 wait_until 90 "the next leader took $S2" eval 'snaps ds1 | grep -qx "$S2"'
-wait_until 10 "$QA thawed after the new leader's snapshot (after freeze n=3)" eval '[ -n "$(thawed "$QA" 3)" ]'
+wait_until 10 "$QA thawed after the new leader's snapshot (after freeze n=$((K + 1)))" eval '[ -n "$(thawed "$QA" $((K + 1)))" ]'
 sleep 2
 assert_eq "$(posts)" "$((p1 + 1))" "exactly one snapshot POST for $S2 (request log): not doubled"
-fa3=$(at "$QA" "freeze n=3"); ta3=$(thawed "$QA" 3); pa3=$(post_at $((p1 + 1)))
+fa3=$(at "$QA" "freeze n=$((K + 1))"); ta3=$(thawed "$QA" $((K + 1))); pa3=$(post_at $((p1 + 1)))
 [ -n "$fa3" ] && [ "$fa3" -lt "$pa3" ] && [ "$pa3" -lt "$ta3" ] ||
 	fail "the new leader's run: $QA freeze '$fa3', POST '$pa3', thaw '$ta3' out of order"
 log "ok: the new leader's run: $QA froze $((pa3 - fa3)) ms before the POST, thawed $((ta3 - pa3)) ms after"
