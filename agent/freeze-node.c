@@ -85,8 +85,9 @@ static void publish(struct fz *f)
 		return;
 	if (f->rep_run)
 		json_object_set_new(part, "freeze_reports",
-				    json_pack("{sIsIsO}", "run", (json_int_t)f->rep_run, "epoch",
-					      (json_int_t)RUN_EPOCH(f->rep_run), "vms", f->reports));
+				    json_pack("{sIsIso}", "run", (json_int_t)f->rep_run, "epoch",
+					      (json_int_t)RUN_EPOCH(f->rep_run), "vms", json_deep_copy(f->reports)));
+	/* (a copy: f->reports changes in place, and `published` must keep what was sent) */
 	if (f->published && json_equal(f->published, part)) {
 		json_decref(part);
 		return;

@@ -341,9 +341,9 @@ static void publish(struct prot *p)
 				    json_pack("{sIsO}", "epoch", (json_int_t)p->epoch, "policies", p->health));
 		if (p->frz.run && (p->frz.active || p->frz.thaw))
 			json_object_set_new(part, "protection_freeze",
-					    json_pack("{sIsIsssIsO}", "epoch", (json_int_t)p->epoch, "run", (json_int_t)p->frz.run,
+					    json_pack("{sIsIsssIso}", "epoch", (json_int_t)p->epoch, "run", (json_int_t)p->frz.run,
 						      "phase", p->frz.active ? "freeze" : "thaw", "budget_ms",
-						      (json_int_t)(p->frz.budget / USEC_PER_MSEC), "nodes", p->frz.nodes));
+						      (json_int_t)(p->frz.budget / USEC_PER_MSEC), "nodes", json_deep_copy(p->frz.nodes)));
 	}
 	if (p->published && json_equal(p->published, part)) {
 		json_decref(part);
@@ -869,7 +869,7 @@ static int record_vms(struct prot *p, const struct job *j, const json_t *vms, js
 	uint64_t version = 0;
 	int r;
 
-	snprintf(hkey, sizeof(hkey), "protvms/%s", j->policy);
+	snprintf(hkey, sizeof(hkey), PROT_VMS_RECORD_PREFIX "%s", j->policy);
 	hist = json_deep_copy(json_object_get(service_records(p->ctx), hkey));
 	if (!json_is_object(hist)) {
 		json_decref(hist);
@@ -880,19 +880,10 @@ static int record_vms(struct prot *p, const struct job *j, const json_t *vms, js
 		json_decref(rec);
 		return -ENOMEM;
 	}
-	json_object_set_new(hist, j->name, json_pack("{sIsO}", "at", (json_int_t)wall_now(p), "vms", vms));
-	while (json_object_size(hist) > VMS_HISTORY_MAX) {
-		const char *oldest = NULL, *k;
-		json_int_t at_min = INT64_MAX;
-		json_t *v;
-		json_object_foreach(hist, k, v)
-			if (json_integer_value(json_object_get(v, "at")) < at_min) {
-				at_min = json_integer_value(json_object_get(v, "at"));
-				oldest = k;
-			}
-		if (!oldest)
-			break;
-		json_object_del(hist, oldest);
+	if (prot_vms_history_add(hist, j->name, wall_now(p), vms, VMS_HISTORY_MAX) < 0) {
+		json_decref(hist);
+		json_decref(rec);
+		return -ENOMEM;
 	}
 	json_object_set_new(patch, hkey, hist);
 	if (rec && j->label && prot_record_key(j->policy, j->label, key) == 0)
@@ -1132,23 +1123,9 @@ static json_t *frz_result(struct prot *p, bool ok)
 	json_object_foreach(p->frz.scope, vm, e) {
 		const char *node = json_string_value(json_object_get(e, "node"));
 		const char *pre = json_string_value(json_object_get(e, "why"));
-		const json_t *rep = pre ? NULL : frz_report(p, vm, node);
-		const char *r = json_string_value(json_object_get(rep, "report"));
-		const char *why = pre;
-		bool consistent = false;
+		const char *why = NULL;
+		bool consistent = prot_vm_verdict(pre ? NULL : frz_report(p, vm, node), pre, late, ok, &why);
 
-		if (!why) {
-			if (!rep)
-				why = "no-report";
-			else if (r && !strcmp(r, "frozen"))
-				consistent = !late && ok;
-			else if (r && !strcmp(r, "crash-consistent"))
-				why = json_string_value(json_object_get(rep, "outcome")) ?: "crash-consistent";
-			else
-				why = json_string_value(json_object_get(rep, "why")) ?: r ?: "unknown";
-			if (!why && !consistent)
-				why = !ok ? "snapshot-failed" : "deadline";
-		}
 		json_object_set_new(out, vm, json_pack("{sssb}", "node", node ? node : "", "consistent", consistent));
 		if (why && !consistent)
 			json_object_set_new(json_object_get(out, vm), "why", json_string(why));
@@ -1662,7 +1639,7 @@ static json_t *snapshot_vms(struct prot *p, const char *policy, const char *name
 
 	if (!policy || !name)
 		return NULL;
-	snprintf(hkey, sizeof(hkey), "protvms/%s", policy);
+	snprintf(hkey, sizeof(hkey), PROT_VMS_RECORD_PREFIX "%s", policy);
 	return json_object_get(json_object_get(json_object_get(service_records(p->ctx), hkey), name), "vms");
 }
 

@@ -74,10 +74,11 @@ for v in $GUESTS; do
 	nx 1 cp "$MN_SHARED/qga-bench.img" "/srv/kvmcd/ds1/$v.img" || fail "cannot put $v's disk on ds1"
 	: >"$MN_SHARED_BACKING/$v.serial"
 done
+# (qga.s polls its COM2 for the test's switch: the port must exist, here an unused socket)
 xml_of() {
 	mn_vm_xml "$1" 16 | sed -e '/<uuid>/d' \
 		-e "s|<source file='[^']*'/>|<source file='/srv/kvmcd/ds1/$1.img'/>|" \
-		-e "s|    <memballoon model='none'/>|    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/><address type='virtio-serial' controller='0' bus='0' port='1'/></channel>\n&|"
+		-e "s|    <memballoon model='none'/>|    <serial type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/$1.ctl'/><target port='1'/></serial>\n    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/><address type='virtio-serial' controller='0' bus='0' port='1'/></channel>\n&|"
 }
 vms='[]'
 k=0
