@@ -220,6 +220,13 @@ static void report(struct fz *f, const struct freeze_action *a)
 	}
 	if (a->run != f->rep_run)
 		return; /* an older run's domain thawed: the leader reads only the current run */
+	e = json_object_get(f->reports, a->vm);
+	if (a->report == FREEZE_REP_THAWED &&
+	    !strcmp(json_string_value(json_object_get(e, "report")) ?: "", freeze_report_name(FREEZE_REP_CRASH))) {
+		/* a failed freeze thawed: it stays crash-consistent for the run, with its outcome */
+		json_object_set_new(e, "thawed", json_string(a->why ? a->why : ""));
+		return;
+	}
 	e = json_pack("{ss}", "report", freeze_report_name(a->report));
 	if (e && (a->report == FREEZE_REP_CRASH || a->report == FREEZE_REP_THAW_FAILED))
 		json_object_set_new(e, "outcome", json_string(freeze_outcome_name(a->outcome)));
