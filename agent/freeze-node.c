@@ -38,6 +38,8 @@ struct fz {
 	char *libvirt_uri;           /* owned or NULL */
 	const struct host_domain_ops *dom;
 	sd_event_source *timer;      /* owned: CLOCK_MONOTONIC at freeze_next_wakeup() */
+	sd_event_source *publish_src; /* owned: defer, one publish for the results of one loop
+					 iteration (ten results of one wake-up: one CPG message) */
 	struct freeze_session s;     /* owned */
 	struct call *calls;          /* owned: in flight */
 	unsigned startup_pending;    /* start-up listing / thaws in flight: no run starts before */
@@ -100,6 +102,19 @@ static void publish(struct fz *f)
 	}
 	json_decref(f->published);
 	f->published = part;
+}
+
+static int on_publish(sd_event_source *s, void *userdata)
+{
+	(void)s;
+	publish(userdata);
+	return 0;
+}
+
+static void publish_soon(struct fz *f)
+{
+	if (!f->publish_src || sd_event_source_set_enabled(f->publish_src, SD_EVENT_ONESHOT) < 0)
+		publish(f);
 }
 
 static void arm_timer(struct fz *f)
@@ -281,7 +296,7 @@ static void feed(struct fz *f, const struct freeze_input *first)
 	}
 	free(failed_vm);
 	arm_timer(f);
-	publish(f);
+	publish_soon(f);
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -430,7 +445,8 @@ static void svc_free(void *state)
 		f->calls = c->next;
 		call_free(c);
 	}
-	sd_event_source_unref(f->timer);
+	sd_event_source_disable_unref(f->timer);
+	sd_event_source_disable_unref(f->publish_src);
 	freeze_session_clear(&f->s);
 	json_decref(f->reports);
 	json_decref(f->published);
@@ -457,6 +473,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		r = sd_event_add_time(service_event(ctx), &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_timer, f);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(service_event(ctx), &f->publish_src, on_publish, f);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(f->publish_src, SD_EVENT_OFF);
 	if (r >= 0 && cfg->host.libvirt_uri && !(f->libvirt_uri = strdup(cfg->host.libvirt_uri)))
 		r = -ENOMEM;
 	if (r < 0) {
