@@ -181,6 +181,10 @@ ctl "$L" protection status --json
 assert_eq "$RC" 0 "protection status --json"
 assert_eq "$(jq -r '.policies[0].consistency' <<<"$OUT")" vm "status: consistency vm"
 assert_eq "$(jq -c '.policies[0].last_vms' <<<"$OUT" | vms_of)" "$WANT_VMS" "status: last_vms of the last snapshot"
+ctl "$L" protection status
+log "protection status: $(grep "VMs:" <<<"$OUT")"
+assert_true "protection status (text) names $QA consistent, $QH crash-consistent (agent-timeout)" \
+	eval 'grep "last snapshot'"'"'s VMs:" <<<"$OUT" | grep -q "$QA consistent" && grep -q "$QH crash-consistent (agent-timeout)" <<<"$OUT"'
 
 # --- a paused guest: crash-consistent ("paused"), nothing asked of it ---
 vsh "${NODE[$QC]}" suspend "$QC" >/dev/null || fail "suspend $QC"
