@@ -22,6 +22,7 @@
 #include "vm-spec-api.h"
 #include "ha.h"
 #include "metrics-service.h"
+#include "freeze-node.h"
 #include "protection-service.h"
 #include "leader-ontap.h"
 #include "persist.h"
@@ -40,6 +41,7 @@ static const struct service_ops *const services[] = {
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
+	&freeze_node_service,    /* agent/freeze-node.c: guest freeze / thaw for vm-consistent snapshots (every node) */
 	&metrics_service,        /* agent/metrics-service.c: GET /metrics, kvmcctl metrics */
 	NULL,
 };

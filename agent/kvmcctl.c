@@ -2080,6 +2080,19 @@ static int cmd_protection(struct ctl *ctl, int argc, char **argv)
 			printf("  error: %s\n", str_or(pol, "errors", ""));
 		if (json_is_string(json_object_get(pol, "waiting_for")))
 			printf("  waiting for datastore %s to be provisioned\n", str_or(pol, "waiting_for", ""));
+		if (json_is_object(json_object_get(pol, "last_vms"))) { /* consistency vm: what the last one got */
+			const char *vm;
+			json_t *v;
+			int first = 0;
+			printf("  last snapshot's VMs:");
+			if (!json_object_size(json_object_get(pol, "last_vms")))
+				printf(" none running");
+			json_object_foreach(json_object_get(pol, "last_vms"), vm, v)
+				printf("%s %s %s%s%s", first++ ? "," : "", vm, json_is_true(json_object_get(v, "consistent")) ? "consistent" : "crash-consistent (",
+				       json_is_true(json_object_get(v, "consistent")) ? "" : str_or(v, "why", "?"),
+				       json_is_true(json_object_get(v, "consistent")) ? "" : ")");
+			printf("\n");
+		}
 		json_array_foreach(json_object_get(pol, "kept"), k, sc)
 			printf("  kept: %s on %s (%s)\n", str_or(sc, "name", "?"), str_or(sc, "datastore", "?"),
 			       str_or(sc, "why", "?"));

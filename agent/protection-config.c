@@ -14,6 +14,11 @@ static const struct config_key keys[] = {
 	  .optional = true,
 	  .description = "TESTS ONLY: a file holding seconds added to the wall clock the snapshot schedules read, or @T "
 			 "(a fixed time: the multi-node tier advances it with the simulator's clock). Leave unset." },
+	{ .name = "freeze_budget", CONFIG_DURATION_AT(P, freeze_budget_ms), .min = 1000, .max = 9000, .unit = "ms",
+	  .runtime = true,
+	  .description = "VM-consistent snapshots: how long a node may keep a guest's file systems frozen (it thaws "
+			 "by itself then); the leader waits for the freezes at most 60 % of it. Windows VSS holds at "
+			 "most 10 s." },
 	{ 0 },
 };
 

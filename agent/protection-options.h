@@ -17,9 +17,18 @@ struct protection_options {
 	 * wall clock, untouched.
 	 */
 	char *test_clock_offset_file;
+	/*
+	 * A VM-consistent snapshot (consistency "vm"): how long a node may hold a guest's file
+	 * systems frozen, counted on its own clock from when it sees the leader's freeze (each node
+	 * thaws by itself then). The leader waits for the nodes' reports at most 60 % of it, and
+	 * counts a VM as consistent only when the snapshot completed within it. Windows' VSS
+	 * holds a freeze at most 10 s: keep it well below (1..9 s; default 5 s). The leader's value
+	 * counts.
+	 */
+	unsigned freeze_budget_ms;
 };
 
-#define PROTECTION_OPTIONS_DEFAULTS { .test_clock_offset_file = NULL }
+#define PROTECTION_OPTIONS_DEFAULTS { .test_clock_offset_file = NULL, .freeze_budget_ms = 5000 }
 
 struct config_section;
 extern const struct config_section protection_config_section;

@@ -158,3 +158,49 @@ void prot_record_slots(const json_t *rec, int64_t *started, int64_t *done)
 	*started = slot_of(json_object_get(rec, "started"));
 	*done = slot_of(json_object_get(rec, "done"));
 }
+
+bool prot_vm_verdict(const json_t *report, const char *pre_why, bool late, bool ok, const char **why)
+{
+	const char *r = json_string_value(json_object_get(report, "report"));
+
+	*why = NULL;
+	if (pre_why)
+		*why = pre_why;
+	else if (!report)
+		*why = "no-report";
+	else if (r && !strcmp(r, "frozen")) {
+		if (ok && !late)
+			return true;
+		*why = !ok ? "snapshot-failed" : "deadline";
+	} else if (r && !strcmp(r, "crash-consistent"))
+		*why = json_string_value(json_object_get(report, "outcome")) ?: "crash-consistent";
+	else
+		*why = json_string_value(json_object_get(report, "why")) ?: r ?: "unknown";
+	return false;
+}
+
+int prot_vms_history_add(json_t *hist, const char *name, int64_t at, const json_t *vms, size_t max)
+{
+	json_t *e;
+
+	if (!json_is_object(hist) || !name || !*name || !json_is_object(vms) || !max)
+		return -EINVAL;
+	e = json_pack("{sIsO}", "at", (json_int_t)at, "vms", (json_t *)vms);
+	if (!e || json_object_set_new(hist, name, e) < 0)
+		return -ENOMEM;
+	while (json_object_size(hist) > max) {
+		const char *oldest = NULL, *k;
+		json_int_t at_min = 0;
+		json_t *v;
+
+		json_object_foreach(hist, k, v) {
+			json_int_t a = json_integer_value(json_object_get(v, "at"));
+			if (!oldest || a < at_min || (a == at_min && strcmp(k, oldest) < 0)) {
+				oldest = k;
+				at_min = a;
+			}
+		}
+		json_object_del(hist, oldest);
+	}
+	return 0;
+}

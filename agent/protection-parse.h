@@ -66,3 +66,23 @@ bool prot_snapshot_is_ours(const char *name);
 int prot_record_key(const char *policy, const char *label, char *buf);
 /* started / done of a record (SCHED_NONE when absent, null or not a whole minute in range). */
 void prot_record_slots(const json_t *rec, int64_t *started, int64_t *done);
+
+/*
+ * VM-consistent runs (protection-service.h "Consistency vm"). The verdict on one VM when the
+ * snapshot call returned: report is its owner's latest report for the run ({"report", "outcome"?,
+ * "why"?}, NULL when none), pre_why the reason it was crash-consistent without being asked
+ * ("paused", "unknown"; NULL when it was asked), late whether the call returned at or after t0 +
+ * budget, ok whether the snapshot was taken. True (consistent) only for a "frozen" report, in
+ * time, of a snapshot taken; else false with *why: pre_why, "no-report", the report's outcome
+ * ("agent-timeout", ...), its why ("deadline", "leader-lost", ...), "deadline" (frozen but late),
+ * "snapshot-failed". *why is static, pre_why, or borrowed from report.
+ */
+bool prot_vm_verdict(const json_t *report, const char *pre_why, bool late, bool ok, const char **why);
+
+/*
+ * records["protvms/<policy>"]: hist {"<snapshot>": {"at": UTC seconds, "vms": {...}}} gains
+ * name's entry (vms copied), then loses its oldest entries ("at", then name) beyond max.
+ * Returns 0, -EINVAL (hist not an object, no name, vms not an object, max 0), -ENOMEM.
+ */
+#define PROT_VMS_RECORD_PREFIX "protvms/"
+int prot_vms_history_add(json_t *hist, const char *name, int64_t at, const json_t *vms, size_t max);

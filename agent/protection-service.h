@@ -20,16 +20,50 @@
  *      failure); a commit that changes the spec or the records, a node's request, and acting
  *      again re-run it. A new leader finds started > done and resumes the same name: a slot is
  *      never skipped nor doubled (schedule.h's "What the leader records").
- * Consistency "vm" is taken as crash-consistent for now (status says
- * "crash (vm not wired yet)"); SnapMirror is not wired: its update runs are not performed and
- * status shows its fields as null.
+ * SnapMirror is not wired: its update runs are not performed and status shows its fields as null.
+ *
+ * ---- Consistency "vm": freeze before the snapshot, thaw after ---------------------------------
+ * For a run (or an on-demand create) of a `consistency: vm` policy, between "started committed"
+ * and the snapshot call:
+ *   a. scope: every VM of the spec whose disks are on one of the run's datastores (a policy of
+ *      `vms`: the VMs named), that has an owner (records["vm/<name>"].owner) and whose owner's
+ *      section reports its domain "running" -- asked to freeze; "paused" (libvirt refuses agent
+ *      commands to it) or "unknown": crash-consistent without asking (why "paused" / "unknown");
+ *      shut off, or no owner: nothing to freeze, not in the record;
+ *   b. the leader publishes in its section "protection_freeze" {"epoch", "run" (epoch << 24 |
+ *      sequence: only grows), "phase": "freeze", "budget_ms" ([protection] freeze_budget, default
+ *      5 s), "nodes": {"<owner>": ["<vm>", ...]}}; each owner's freeze service (freeze-node.h,
+ *      coord/decide/freeze.h) freezes them with its deadline = budget on its own clock from when
+ *      it sees the request, and reports each VM in its section "freeze_reports" {"run", "vms":
+ *      {"<vm>": {"report": "frozen" | "crash-consistent" (with "outcome": agent-timeout,
+ *      agent-not-connected, no-agent, paused, ...) | "thawed" | "thaw-failed"}}};
+ *   c. the snapshot is taken once every VM asked has a report for the run, or when the leader's
+ *      own wait (60 % of the budget) is over -- a VM without a report then is crash-consistent
+ *      ("no-report"); the snapshot is ALWAYS taken;
+ *   d. the moment the snapshot call returns (taken or failed) the phase becomes "thaw" (published
+ *      until the next run); the nodes thaw. They also thaw by themselves at their deadline, when
+ *      the leader's part of that epoch disappears (its kvmcd died, it stopped acting: a leader that
+ *      stops acting withdraws the part) or when they leave a healthy synced view;
+ *   e. a VM counts as consistent only when its owner's report still says "frozen" when the call
+ *      returned AND the call returned before t0 + budget (t0: when the leader published the
+ *      freeze; every node saw it later, so its deadline had not passed).
+ * A new leader that resumes a run (started > done) runs the freeze again under its own epoch.
+ * What is recorded -- the result for each VM: {"<vm>": {"node", "consistent": bool, "why"?}}:
+ *   records["prot/<policy>/<label>"] gains "consistency": "vm" and "vms" (the last snapshot's),
+ *   in the same patch as done;
+ *   records["protvms/<policy>"] {"<snapshot>": {"at", "vms"}}: the VMS_HISTORY_MAX (16) newest
+ *   snapshots of the policy, scheduled and on-demand, carried forward whole by the leader.
+ * `snapshot list --json` shows each snapshot's "vms" from protvms/; `protection status --json`
+ * shows a vm policy's "last_vms"; an on-demand create answers with the summary in its message.
  *
  * ---- Verbs (any node) -----------------------------------------------------------------------
  *   protection-status {}            per policy: last snapshot, next due, health, errors, kept
- *                                   snapshots, snapmirror (null fields); computed on the node
+ *                                   snapshots, consistency, last_vms (vm policies),
+ *                                   snapmirror (null fields); computed on the node
  *                                   asked from the spec, the records and the leader's section
  *   snapshot-list {datastore?}      the leader's last listing (its section), each snapshot with
- *                                   its policy / label / slot when it is kvmcd's
+ *                                   its policy / label / slot when it is kvmcd's, and "vms"
+ *                                   when a vm policy's record has it
  *   snapshot-create {policy}        an on-demand snapshot of the policy's datastores now, named
  *                                   kvmcd.<policy>.ondemand.<YYYYmmddTHHMMSSZ> (protection-parse.h:
  *                                   never a slot's name; retention never deletes it)

@@ -16,12 +16,15 @@
 #include "protection-service.h"
 #include "spec.h"
 #include "datastore.h"
+#include "vm.h"
 
 #define RETRY_MIN_SEC 5
 #define RETRY_MAX_SEC 60
 #define BUSY_RETRY_SEC 3600      /* a snapshot ONTAP refused as busy is not tried again before */
 #define REQUEST_TIMEOUT_SEC 180  /* a create / delete request's verdict (outcome unknown after) */
 #define LISTING_MAX 20000u       /* snapshots published in the leader's section, all datastores */
+#define FREEZE_WAIT_PERCENT 60   /* the leader waits for the freeze reports at most this much of the budget */
+#define VMS_HISTORY_MAX 16       /* snapshots whose VM consistency a policy's protvms/ record keeps */
 
 struct ticket;
 
@@ -60,6 +63,23 @@ struct preq {
 	struct preq *next;
 };
 
+/* The leader's VM-consistent run (consistency "vm"), one at a time: the job of pass pass_gen at
+ * index job. */
+struct frz {
+	bool active;                 /* the freeze is asked; the snapshot is not taken yet */
+	bool taking;                 /* the snapshot call is in flight */
+	bool thaw;                   /* the run is over: "thaw" is published (until the next run) */
+	uint64_t run;                /* epoch << 24 | sequence: only grows (freeze.h) */
+	uint64_t pass_gen;
+	size_t job;
+	uint64_t t0;                 /* CLOCK_MONOTONIC usec when the freeze was published */
+	uint64_t budget;             /* usec: the nodes' deadline, relative ([protection] freeze_budget) */
+	char *snapshot;              /* owned: the snapshot's name */
+	json_t *nodes;               /* owned: {"<node>": ["<vm>", ...]}: asked to freeze */
+	json_t *scope;               /* owned: {"<vm>": {"node", "why"?}}: why = crash-consistent
+					without asking (paused, state unknown) */
+};
+
 struct prot {
 	struct service_ctx *ctx;     /* borrowed */
 	sd_event_source *timer;      /* owned: CLOCK_REALTIME, the next pass */
@@ -83,6 +103,9 @@ struct prot {
 	json_t *busy_until;          /* owned: {"<ds>@<name>": UTC seconds} */
 	json_t *answers;             /* owned: {"<id>": reply} */
 	json_t *published;           /* owned: what was last published */
+	struct frz frz;              /* the VM-consistent run; owns its members */
+	uint64_t frz_seq;
+	sd_event_source *frz_timer;  /* owned: CLOCK_MONOTONIC, the leader's wait for the reports */
 	/* the asking side */
 	struct preq *reqs;           /* owned */
 	char nonce[16];
@@ -100,6 +123,11 @@ struct ticket {
 static void pass_kick(struct prot *p);
 static void pass_step(struct prot *p);
 static void publish(struct prot *p);
+static json_t *frz_result(struct prot *p, bool ok);
+static void frz_end(struct prot *p, const char *why);
+static void frz_clear(struct prot *p);
+static void frz_check(struct prot *p);
+static void take_vm(struct prot *p, struct job *j);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -311,6 +339,11 @@ static void publish(struct prot *p)
 						      "datastores", p->listing));
 		json_object_set_new(part, "protection_health",
 				    json_pack("{sIsO}", "epoch", (json_int_t)p->epoch, "policies", p->health));
+		if (p->frz.run && (p->frz.active || p->frz.thaw))
+			json_object_set_new(part, "protection_freeze",
+					    json_pack("{sIsIsssIso}", "epoch", (json_int_t)p->epoch, "run", (json_int_t)p->frz.run,
+						      "phase", p->frz.active ? "freeze" : "thaw", "budget_ms",
+						      (json_int_t)(p->frz.budget / USEC_PER_MSEC), "nodes", json_deep_copy(p->frz.nodes)));
 	}
 	if (p->published && json_equal(p->published, part)) {
 		json_decref(part);
@@ -392,6 +425,7 @@ static void pass_end(struct prot *p)
 		p->failures = 0;
 	if (ps && ps->changed)
 		p->again = true; /* the listing the verbs show is read again */
+	frz_end(p, "the pass ended");
 	p->pass = NULL;
 	pass_free(ps);
 	publish(p);
@@ -797,6 +831,76 @@ static int record_patch(struct prot *p, const char *key, json_t *value)
 	return 0;
 }
 
+/* ", VM-consistent: a, b; crash-consistent: c (agent-timeout)" for the log and the answers. */
+static void vms_summary(const json_t *vms, char *buf, size_t size)
+{
+	size_t len = strlen(buf);
+	const char *vm;
+	json_t *e;
+
+	for (int pass = 0; pass < 2; pass++) {
+		bool first = true;
+		json_object_foreach((json_t *)vms, vm, e) {
+			bool c = json_is_true(json_object_get(e, "consistent"));
+			if (c != (pass == 0))
+				continue;
+			len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s%s%s%s%s",
+					       first ? (pass == 0 ? "; VM-consistent: " : "; crash-consistent: ") : ", ", vm,
+					       c ? "" : " (", c ? "" : json_string_value(json_object_get(e, "why")) ?: "?",
+					       c ? "" : ")", "");
+			first = false;
+		}
+	}
+	if (!json_object_size(vms))
+		snprintf(buf + len, len < size ? size - len : 0, "; no running VM to freeze");
+}
+
+/*
+ * The record of a vm policy's snapshot: records["protvms/<policy>"] {"<snapshot>": {"at", "vms"}},
+ * the VMS_HISTORY_MAX newest, carried forward whole (a record is replaced whole); with rec (taken)
+ * set as records[prot/<policy>/<label>] in the same patch.
+ */
+static int record_vms(struct prot *p, const struct job *j, const json_t *vms, json_t *rec)
+{
+	_cleanup_free_ char *error = NULL;
+	char key[PROT_RECORD_KEY_MAX + 16], hkey[PROT_NAME_MAX + 16];
+	json_auto_t *patch = json_object();
+	json_t *hist;
+	uint64_t version = 0;
+	int r;
+
+	snprintf(hkey, sizeof(hkey), PROT_VMS_RECORD_PREFIX "%s", j->policy);
+	hist = json_deep_copy(json_object_get(service_records(p->ctx), hkey));
+	if (!json_is_object(hist)) {
+		json_decref(hist);
+		hist = json_object();
+	}
+	if (!patch || !hist) {
+		json_decref(hist);
+		json_decref(rec);
+		return -ENOMEM;
+	}
+	if (prot_vms_history_add(hist, j->name, wall_now(p), vms, VMS_HISTORY_MAX) < 0) {
+		json_decref(hist);
+		json_decref(rec);
+		return -ENOMEM;
+	}
+	json_object_set_new(patch, hkey, hist);
+	if (rec && j->label && prot_record_key(j->policy, j->label, key) == 0)
+		json_object_set_new(patch, key, rec);
+	else
+		json_decref(rec);
+	r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
+	if (r < 0) {
+		klog(plog(p), LOG_WARNING, "Cannot record the VM consistency of snapshot %s: %s", j->name,
+		     error ? error : strerror(-r));
+		return r;
+	}
+	if (version > p->wait_version)
+		p->wait_version = version;
+	return 0;
+}
+
 static void job_next(struct prot *p)
 {
 	if (p->pass) {
@@ -839,7 +943,13 @@ static void taken(struct prot *p, struct pass *ps, int r, const struct ontap_obj
 {
 	struct job *j = &ps->jobs[ps->cur];
 	char buf[1024], dss[512] = "";
+	json_auto_t *vms = NULL;
 
+	if (p->frz.active && p->frz.pass_gen == ps->gen && p->frz.job == ps->cur) {
+		/* the thaw goes out now, the snapshot call having returned (taken or not) */
+		vms = frz_result(p, r >= 0);
+		frz_end(p, r >= 0 ? "snapshot taken" : "snapshot failed");
+	}
 	for (size_t i = 0; i < j->n_dss; i++)
 		snprintf(dss + strlen(dss), sizeof(dss) - strlen(dss), "%s%s", i ? ", " : "", j->dss[i]);
 	if (r < 0) {
@@ -864,17 +974,35 @@ static void taken(struct prot *p, struct pass *ps, int r, const struct ontap_obj
 	if (j->kind == JOB_REQUEST) {
 		snprintf(buf, sizeof(buf), "snapshot %s taken on %s", j->name, dss);
 		klog(plog(p), LOG_NOTICE, "On-demand snapshot %s of policy '%s' taken on %s", j->name, j->policy, dss);
+		if (vms) {
+			vms_summary(vms, buf + strlen(buf), sizeof(buf) - strlen(buf));
+			(void)record_vms(p, j, vms, NULL);
+		}
 		request_done(p, j, true, 0, buf);
 	} else {
 		char key[PROT_RECORD_KEY_MAX];
 
-		klog(plog(p), LOG_NOTICE, "Snapshot %s of policy '%s' taken on %s%s", j->name, j->policy, dss,
-		     obj && obj->adopted ? " (it was there already)" : "");
+		char sum[512] = "";
+
+		if (vms)
+			vms_summary(vms, sum, sizeof(sum));
+		klog(plog(p), LOG_NOTICE, "Snapshot %s of policy '%s' taken on %s%s%s", j->name, j->policy, dss,
+		     obj && obj->adopted ? " (it was there already)" : "", sum);
 		health_set(p, j->policy, NULL);
-		/* 3. done = slot (a sync round meanwhile: the next pass resumes and finds it taken) */
-		if (p->epoch && prot_record_key(j->policy, j->label, key) == 0)
-			(void)record_patch(p, key, json_pack("{sIsssI}", "done", (json_int_t)j->slot, "last_snapshot", j->name,
-							    "done_at", (json_int_t)wall_now(p)));
+		/* 3. done = slot (a sync round meanwhile: the next pass resumes and finds it taken);
+		 * a vm policy's record says which VMs were consistent, in the same patch */
+		if (p->epoch && prot_record_key(j->policy, j->label, key) == 0) {
+			json_t *rec = json_pack("{sIsssI}", "done", (json_int_t)j->slot, "last_snapshot", j->name, "done_at",
+						(json_int_t)wall_now(p));
+			if (rec && vms) {
+				json_object_set_new(rec, "consistency", json_string("vm"));
+				json_object_set(rec, "vms", vms);
+			}
+			if (vms)
+				(void)record_vms(p, j, vms, rec);
+			else
+				(void)record_patch(p, key, rec);
+		}
 	}
 	job_next(p);
 }
@@ -908,6 +1036,235 @@ static void take(struct prot *p, struct job *j)
 		ticket_take(t, &q);
 		taken(p, p->pass, r, NULL, NULL); /* nothing was started */
 	}
+}
+
+/* ---- VM-consistent runs (consistency "vm"; protection-service.h) --------------------------- */
+
+/* The member section of node `name` ("section"), NULL when none. Borrowed. */
+static const json_t *section_of(struct prot *p, const char *name)
+{
+	const json_t *v;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(p->ctx), k, v)
+		if (name && !strcmp(json_string_value(json_object_get(v, "name")) ?: "", name))
+			return json_object_get(v, "section");
+	return NULL;
+}
+
+static bool policy_is_vm(struct prot *p, const char *policy, bool *by_vms_out, json_t **vms_out)
+{
+	_cleanup_free_ struct prot_policy *pols = NULL;
+	size_t n = 0;
+	bool vm = false;
+
+	pols = policies_of(p, &n);
+	for (size_t i = 0; policy && i < n; i++)
+		if (!strcmp(pols[i].name, policy)) {
+			vm = pols[i].consistency == PROT_VM;
+			if (by_vms_out)
+				*by_vms_out = pols[i].by_vms;
+			if (vms_out && pols[i].by_vms) {
+				*vms_out = json_array();
+				for (size_t k = 0; *vms_out && k < pols[i].n_vms; k++)
+					json_array_append_new(*vms_out, json_string(pols[i].vms[k]));
+			}
+		}
+	return vm;
+}
+
+static void frz_clear(struct prot *p)
+{
+	json_decref(p->frz.nodes);
+	json_decref(p->frz.scope);
+	free(p->frz.snapshot);
+	if (p->frz_timer)
+		sd_event_source_set_enabled(p->frz_timer, SD_EVENT_OFF);
+	p->frz = (struct frz){ 0 };
+}
+
+/* The run's thaw: published until the next run (the nodes thaw on it). */
+static void frz_end(struct prot *p, const char *why)
+{
+	if (!p->frz.active)
+		return;
+	klog(plog(p), LOG_INFO, "VM-consistent run %" PRIu64 " of snapshot %s: thaw (%s, %" PRIu64 " ms after the freeze)",
+	     p->frz.run, p->frz.snapshot ? p->frz.snapshot : "?", why, (uint64_t)((mono_usec(p) - p->frz.t0) / USEC_PER_MSEC));
+	p->frz.active = false;
+	p->frz.taking = false;
+	p->frz.thaw = true;
+	sd_event_source_set_enabled(p->frz_timer, SD_EVENT_OFF);
+	publish(p);
+}
+
+/* vm's latest report for the run from its owner's section, NULL when none. Borrowed. */
+static const json_t *frz_report(struct prot *p, const char *vm, const char *node)
+{
+	const json_t *rep = json_object_get(section_of(p, node), "freeze_reports");
+
+	if ((uint64_t)json_integer_value(json_object_get(rep, "run")) != p->frz.run)
+		return NULL;
+	return json_object_get(json_object_get(rep, "vms"), vm);
+}
+
+/*
+ * Which VMs of the run were consistent, at the moment the snapshot completed: {"<vm>": {"node",
+ * "consistent": bool, "why"?}}. A VM is consistent only when its owner's latest report still
+ * says "frozen" AND the snapshot completed before t0 + budget (the node's own deadline, counted
+ * from when it saw the request, cannot have passed then: it saw it after t0).
+ */
+static json_t *frz_result(struct prot *p, bool ok)
+{
+	json_t *out = json_object();
+	const char *vm;
+	json_t *e;
+	bool late = mono_usec(p) >= p->frz.t0 + p->frz.budget;
+
+	json_object_foreach(p->frz.scope, vm, e) {
+		const char *node = json_string_value(json_object_get(e, "node"));
+		const char *pre = json_string_value(json_object_get(e, "why"));
+		const char *why = NULL;
+		bool consistent = prot_vm_verdict(pre ? NULL : frz_report(p, vm, node), pre, late, ok, &why);
+
+		json_object_set_new(out, vm, json_pack("{sssb}", "node", node ? node : "", "consistent", consistent));
+		if (why && !consistent)
+			json_object_set_new(json_object_get(out, vm), "why", json_string(why));
+	}
+	return out;
+}
+
+static void frz_go(struct prot *p, const char *why)
+{
+	struct pass *ps = p->pass;
+
+	if (!p->frz.active || p->frz.taking || !ps || ps->gen != p->frz.pass_gen || ps->cur != p->frz.job ||
+	    ps->cur >= ps->n_jobs)
+		return;
+	p->frz.taking = true;
+	sd_event_source_set_enabled(p->frz_timer, SD_EVENT_OFF);
+	klog(plog(p), LOG_INFO, "VM-consistent run %" PRIu64 ": taking snapshot %s (%s, %" PRIu64 " ms after the freeze)",
+	     p->frz.run, p->frz.snapshot, why, (uint64_t)((mono_usec(p) - p->frz.t0) / USEC_PER_MSEC));
+	take(p, &ps->jobs[ps->cur]);
+}
+
+/* Every VM of the run reported (or the leader's wait is over): the snapshot. */
+static void frz_check(struct prot *p)
+{
+	const char *node;
+	json_t *vms, *v;
+	size_t i;
+
+	if (!p->frz.active || p->frz.taking)
+		return;
+	json_object_foreach(p->frz.nodes, node, vms)
+		json_array_foreach(vms, i, v)
+			if (!frz_report(p, json_string_value(v), node))
+				return;
+	frz_go(p, "every VM reported");
+}
+
+static int on_frz_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct prot *p = userdata;
+
+	(void)s;
+	(void)usec;
+	frz_go(p, "the leader's wait is over");
+	return 0;
+}
+
+static bool names_has(const json_t *arr, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (!strcmp(json_string_value(v) ?: "", name))
+			return true;
+	return false;
+}
+
+/*
+ * The snapshot of job j, VM-consistent when its policy says so: the owner of every running VM
+ * in scope (its disks on one of j's datastores, or named by the policy) is asked to freeze it;
+ * the snapshot follows once all reported or the leader's wait (FREEZE_WAIT of the budget) is
+ * over, and the thaw after it (taken()).
+ */
+static void take_vm(struct prot *p, struct job *j)
+{
+	_cleanup_free_ struct vm_spec *specs = NULL;
+	json_auto_t *named = NULL;
+	bool by_vms = false;
+	size_t n = 0, asked = 0;
+	uint64_t budget = (uint64_t)service_config(p->ctx)->protection.freeze_budget_ms * USEC_PER_MSEC;
+
+	if (p->frz.active && p->frz.pass_gen == p->pass->gen && p->frz.job == p->pass->cur)
+		return; /* this job's run is under way */
+	if (!policy_is_vm(p, j->policy, &by_vms, &named)) {
+		take(p, j);
+		return;
+	}
+	frz_clear(p);
+	p->frz.nodes = json_object();
+	p->frz.scope = json_object();
+	p->frz.snapshot = strdup(j->name);
+	if (!p->frz.nodes || !p->frz.scope || !p->frz.snapshot || vm_spec_list(service_spec(p->ctx), &specs, &n) < 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_spec *vs = &specs[i];
+		const char *owner, *state;
+		char key[256];
+		bool in = false;
+
+		if (by_vms)
+			in = names_has(named, vs->name);
+		for (size_t d = 0; !by_vms && d < vs->datastores.n; d++)
+			for (size_t k = 0; k < j->n_dss; k++)
+				in = in || !strcmp(vs->datastores.name[d], j->dss[k]);
+		if (!in)
+			continue;
+		snprintf(key, sizeof(key), "vm/%s", vs->name);
+		owner = json_string_value(json_object_get(json_object_get(service_records(p->ctx), key), "owner"));
+		if (!owner)
+			continue; /* runs nowhere: nothing to freeze */
+		state = json_string_value(
+			json_object_get(json_object_get(json_object_get(section_of(p, owner), "vms"), vs->name), "state"));
+		if (!state || !strcmp(state, "shutoff") || !strcmp(state, "undefined"))
+			continue;
+		if (!strcmp(state, "running")) {
+			json_t *arr = json_object_get(p->frz.nodes, owner);
+			if (!arr) {
+				arr = json_array();
+				json_object_set_new(p->frz.nodes, owner, arr);
+			}
+			json_array_append_new(arr, json_string(vs->name));
+			json_object_set_new(p->frz.scope, vs->name, json_pack("{ss}", "node", owner));
+			asked++;
+		} else {
+			/* paused (libvirt refuses agent commands to it), or a state the owner cannot
+			 * vouch for right now: crash-consistent, nothing asked */
+			json_object_set_new(p->frz.scope, vs->name,
+					    json_pack("{ssss}", "node", owner, "why", !strcmp(state, "paused") ? "paused" : state));
+		}
+	}
+	p->frz.active = true;
+	p->frz.run = (p->epoch << 24) | (++p->frz_seq & 0xffffff);
+	p->frz.pass_gen = p->pass->gen;
+	p->frz.job = p->pass->cur;
+	p->frz.t0 = mono_usec(p);
+	p->frz.budget = budget;
+	if (!asked) {
+		klog(plog(p), LOG_INFO, "Snapshot %s of VM-consistent policy '%s': no running VM to freeze", j->name,
+		     j->policy);
+		frz_go(p, "nothing to freeze");
+		return;
+	}
+	klog(plog(p), LOG_NOTICE, "VM-consistent run %" PRIu64 " of snapshot %s: asking %zu node%s to freeze %zu VM%s "
+	     "(budget %" PRIu64 " ms)", p->frz.run, j->name, json_object_size(p->frz.nodes),
+	     json_object_size(p->frz.nodes) == 1 ? "" : "s", asked, asked == 1 ? "" : "s", (uint64_t)(budget / USEC_PER_MSEC));
+	sd_event_source_set_time(p->frz_timer, p->frz.t0 + budget * FREEZE_WAIT_PERCENT / 100);
+	sd_event_source_set_enabled(p->frz_timer, SD_EVENT_ONESHOT);
+	publish(p);
 }
 
 static void on_deleted(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
@@ -1096,7 +1453,7 @@ static void pass_step(struct prot *p)
 				ps->waiting = true;
 				return;
 			}
-			take(p, j);
+			take_vm(p, j);
 			return;
 		}
 		case JOB_DELETE:
@@ -1120,7 +1477,7 @@ static void pass_step(struct prot *p)
 				continue;
 			}
 			if (!strcmp(j->op, "create"))
-				take(p, j);
+				take_vm(p, j);
 			else
 				delete_one(p, j);
 			return;
@@ -1274,6 +1631,18 @@ static void describe(json_t *o, const char *name)
 	json_object_set_new(o, "kvmcd", json_boolean(prot_snapshot_is_ours(name)));
 }
 
+/* What records["protvms/<policy>"] says of snapshot name's VMs (protection-service.h), NULL:
+ * nothing (not a vm policy's, or older than its history). Borrowed. */
+static json_t *snapshot_vms(struct prot *p, const char *policy, const char *name)
+{
+	char hkey[PROT_NAME_MAX + 16];
+
+	if (!policy || !name)
+		return NULL;
+	snprintf(hkey, sizeof(hkey), PROT_VMS_RECORD_PREFIX "%s", policy);
+	return json_object_get(json_object_get(json_object_get(service_records(p->ctx), hkey), name), "vms");
+}
+
 static json_t *cmd_snapshot_list(void *state, uint64_t conn_id, json_t *req)
 {
 	struct prot *p = state;
@@ -1303,6 +1672,9 @@ static json_t *cmd_snapshot_list(void *state, uint64_t conn_id, json_t *req)
 				continue;
 			json_object_set_new(o, "datastore", json_string(ds));
 			describe(o, json_string_value(json_object_get(s, "name")) ?: "");
+			if (snapshot_vms(p, json_string_value(json_object_get(o, "policy")), json_string_value(json_object_get(s, "name"))))
+				json_object_set_new(o, "vms", json_incref(snapshot_vms(p, json_string_value(json_object_get(o, "policy")),
+										      json_string_value(json_object_get(s, "name")))));
 			json_array_append_new(out, o);
 		}
 	}
@@ -1426,7 +1798,7 @@ static json_t *cmd_protection_status(void *state, uint64_t conn_id, json_t *req)
 		else
 			state_txt = "ok";
 		o = json_pack("{sssosssssosososssO?sO?so}", "name", pol->name, "datastores", dss, "consistency",
-			      pol->consistency == PROT_VM ? "crash (vm not wired yet)" : "crash", "catch_up",
+			      prot_consistency_name(pol->consistency), "catch_up",
 			      prot_catch_up_name(pol->catch_up), "schedules", scheds, "last_snapshot", slot_json(last_done),
 			      "next_due", slot_json(next), "health", state_txt, "errors",
 			      json_object_get(h, "error"), "kept", json_object_get(h, "kept"), "snapmirror",
@@ -1435,6 +1807,8 @@ static json_t *cmd_protection_status(void *state, uint64_t conn_id, json_t *req)
 			continue;
 		if (last_name)
 			json_object_set_new(o, "last_snapshot_name", json_string(last_name));
+		if (pol->consistency == PROT_VM)
+			json_object_set_new(o, "last_vms", json_incref(snapshot_vms(p, pol->name, last_name)) ?: json_null());
 		if (missing)
 			json_object_set_new(o, "waiting_for", json_string(missing));
 		json_object_set_new(o, "in_flight", json_boolean(in_flight));
@@ -1506,6 +1880,8 @@ static void prot_free(void *state)
 	sd_event_source_disable_unref(p->timer);
 	sd_event_source_disable_unref(p->poll);
 	sd_event_source_disable_unref(p->kick_src);
+	frz_clear(p);
+	sd_event_source_disable_unref(p->frz_timer);
 	json_decref(p->listing);
 	json_decref(p->health);
 	json_decref(p->busy_until);
@@ -1565,6 +1941,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	if (r >= 0)
 		r = sd_event_source_set_enabled(p->poll, SD_EVENT_ON);
 	if (r >= 0)
+		r = sd_event_add_time(service_event(ctx), &p->frz_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_frz_timer, p);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(p->frz_timer, SD_EVENT_OFF);
+	if (r >= 0)
 		r = sd_event_add_defer(service_event(ctx), &p->kick_src, on_kick, p);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(p->kick_src, SD_EVENT_OFF);
@@ -1595,6 +1975,7 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 	/* a sync round or the end of the leadership: nothing new starts; what is in flight ends
 	 * (cancelled with the client's epoch, or answered) and the pass stops at its next step */
 	p->epoch = 0;
+	frz_clear(p); /* its part goes with the epoch: the nodes thaw (leader lost) */
 	sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
 	if (p->pass && !p->tickets) {
 		pass_free(p->pass);
@@ -1663,6 +2044,7 @@ static void svc_sections(void *state)
 		requests_check(p);
 	if (!p->epoch)
 		return;
+	frz_check(p);
 	/* a request this leader has not answered: a pass serves it */
 	json_object_foreach((json_t *)service_node_sections(p->ctx), k, v)
 		json_object_foreach(json_object_get(json_object_get(v, "section"), "protection_requests"), id, body)

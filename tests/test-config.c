@@ -374,7 +374,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 11 && n_keys == 48, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 11 && n_keys == 49, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */

@@ -110,8 +110,57 @@ static void test_records(void)
 	CHECK(s == SCHED_NONE && d == SCHED_NONE, "no record");
 }
 
+static void test_vm_verdict(void)
+{
+	const char *why = "x";
+	json_t *frozen = json_pack("{ss}", "report", "frozen");
+	json_t *crash = json_pack("{ssss}", "report", "crash-consistent", "outcome", "agent-timeout");
+	json_t *thawed = json_pack("{ssss}", "report", "thawed", "why", "deadline");
+	json_t *odd = json_pack("{ss}", "report", "thaw-failed");
+
+	CHECK(prot_vm_verdict(frozen, NULL, false, true, &why) && !why, "frozen, in time, taken: consistent");
+	CHECK(!prot_vm_verdict(frozen, NULL, true, true, &why) && !strcmp(why, "deadline"), "frozen but late: %s", why);
+	CHECK(!prot_vm_verdict(frozen, NULL, false, false, &why) && !strcmp(why, "snapshot-failed"), "%s", why);
+	CHECK(!prot_vm_verdict(crash, NULL, false, true, &why) && !strcmp(why, "agent-timeout"), "crash: %s", why);
+	CHECK(!prot_vm_verdict(thawed, NULL, false, true, &why) && !strcmp(why, "deadline"),
+	      "thawed before the snapshot returned (its node's deadline): %s", why);
+	CHECK(!prot_vm_verdict(odd, NULL, false, true, &why) && !strcmp(why, "thaw-failed"), "%s", why);
+	CHECK(!prot_vm_verdict(NULL, NULL, false, true, &why) && !strcmp(why, "no-report"), "no report: %s", why);
+	CHECK(!prot_vm_verdict(frozen, "paused", false, true, &why) && !strcmp(why, "paused"),
+	      "decided without asking: %s", why);
+	json_decref(frozen);
+	json_decref(crash);
+	json_decref(thawed);
+	json_decref(odd);
+}
+
+static void test_vms_history(void)
+{
+	json_t *hist = json_object(), *vms = json_pack("{s{sssb}}", "vm1", "node", "n1", "consistent", 1);
+	char name[64];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "kvmcd.app.1m.20250301T14%02dZ", i);
+		CHECK(prot_vms_history_add(hist, name, 1740837600 + i * 60, vms, 3) == 0, "add %s", name);
+	}
+	CHECK(json_object_size(hist) == 3, "kept 3, has %zu", json_object_size(hist));
+	CHECK(!json_object_get(hist, "kvmcd.app.1m.20250301T1400Z") && !json_object_get(hist, "kvmcd.app.1m.20250301T1401Z"),
+	      "the two oldest dropped");
+	CHECK(json_is_true(json_object_get(json_object_get(json_object_get(json_object_get(hist,
+		"kvmcd.app.1m.20250301T1404Z"), "vms"), "vm1"), "consistent")), "the newest holds its vms");
+	CHECK(prot_vms_history_add(hist, "kvmcd.app.1m.20250301T1404Z", 1740837600 + 300, vms, 3) == 0 &&
+	      json_object_size(hist) == 3, "the same name again replaces it");
+	CHECK(prot_vms_history_add(hist, "", 0, vms, 3) == -EINVAL, "no name");
+	CHECK(prot_vms_history_add(hist, "x", 0, NULL, 3) == -EINVAL, "no vms");
+	CHECK(prot_vms_history_add(vms, "x", 0, vms, 0) == -EINVAL, "max 0");
+	json_decref(hist);
+	json_decref(vms);
+}
+
 int main(void)
 {
+	test_vm_verdict();
+	test_vms_history();
 	test_listing();
 	test_ondemand();
 	test_records();

@@ -3,7 +3,7 @@
  * One node's side of a VM-consistent snapshot (issue 10): the guest file systems of the domains
  * this node runs are frozen for the leader's run, and -- whatever happens -- thawed again. A pure
  * state machine: (session, one input, now) -> (session, actions). The shell (the node's freeze
- * service, not written yet) performs the actions through host_domain_ops.fs_freeze / fs_thaw
+ * service, agent/freeze-node.c) performs the actions through host_domain_ops.fs_freeze / fs_thaw
  * (resources/host/domain.h), feeds their results back, sends the reports to the leader and arms
  * one timer at freeze_next_wakeup().
  *
