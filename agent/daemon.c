@@ -115,6 +115,9 @@ static void update_status(struct daemon *d)
 	_cleanup_free_ char *text = NULL;
 	int r;
 
+	/* every log line's KVMCD_NODE / KVMCD_EPOCH (log.h) */
+	klog_set_context(d->log, d->cfg->node_name, core_leader_epoch(d->core));
+
 	if (!cpg_glue_is_connected(d->glue))
 		r = asprintf(&text, "Not connected to corosync; reconnecting");
 	else if (core_is_leader(d->core))

@@ -478,11 +478,11 @@ static void attempt_start(struct ha *h, const struct fence_decision *d)
 		/* the datastore plan gives the access back now that the record is unfencing /
 		 * releasing (committed before this pass ran: the pass waits for its own patch) */
 		a->unfence_version = service_committed_version(h->ctx);
-		klog(service_log(h->ctx), LOG_NOTICE, "Unfencing %s: its storage access is given back by the datastore plan",
+		klogf(service_log(h->ctx), LOG_NOTICE, KLOG_PEER(a->node), "Unfencing %s: its storage access is given back by the datastore plan",
 		     a->node);
 		return;
 	}
-	klog(service_log(h->ctx), LOG_NOTICE, "Fencing %s: %s, attempt %u (failure %" PRIu64 ", deadline in %" PRIu64 " ms)",
+	klogf(service_log(h->ctx), LOG_NOTICE, KLOG_PEER(a->node), "Fencing %s: %s, attempt %u (failure %" PRIu64 ", deadline in %" PRIu64 " ms)",
 	     a->node, fence_method_name(d->method), d->attempt, d->failure,
 	     d->at_usec > now_usec() ? (uint64_t)((d->at_usec - now_usec()) / USEC_PER_MSEC) : 0);
 	if (d->method == FENCE_METHOD_WATCHDOG)
@@ -507,7 +507,7 @@ static void attempt_start(struct ha *h, const struct fence_decision *d)
 	if (r < 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s could not start: %s", fence_method_name(d->method), error ? error : strerror(-r));
-		klog(service_log(h->ctx), LOG_WARNING, "Fence of %s: %s", a->node, why);
+		klogf(service_log(h->ctx), LOG_WARNING, KLOG_PEER(a->node), "Fence of %s: %s", a->node, why);
 		report_add(h, a, false, 0, why);
 		attempt_unlink_free(h, a, false);
 	}
@@ -800,7 +800,7 @@ static void leader_pass(struct ha *h)
 					    : d->action == FENCE_ACT_RUN && d->level == a->level && d->attempt == a->attempt;
 		}
 		if (!named || a->epoch != h->epoch) {
-			klog(service_log(h->ctx), LOG_INFO, "Fence of %s: %s %s no longer wanted: cancelled", a->node,
+			klogf(service_log(h->ctx), LOG_INFO, KLOG_PEER(a->node), "Fence of %s: %s %s no longer wanted: cancelled", a->node,
 			     a->unfence ? "unfence" : fence_method_name(a->method), a->unfence ? "" : "attempt");
 			attempt_unlink_free(h, a, true);
 		}

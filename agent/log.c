@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include "log.h"
 
 struct klog {
+	char *node;           /* owned: KVMCD_NODE; NULL = not known yet */
+	uint64_t epoch;       /* KVMCD_EPOCH; 0 = none */
 	int level;            /* lowest priority written to the target (the ring keeps all) */
 	bool journal;         /* else stderr */
 	char *ring[LOG_RING_LINES]; /* owned; a circular buffer of formatted lines */
@@ -36,6 +39,7 @@ void klog_free(struct klog *l)
 		return;
 	for (unsigned i = 0; i < LOG_RING_LINES; i++)
 		free(l->ring[i]);
+	free(l->node);
 	free(l);
 }
 
@@ -70,7 +74,94 @@ static void ring_add(struct klog *l, int level, const char *msg)
 		l->n++;
 }
 
-void klogv(struct klog *l, int level, const char *fmt, va_list ap)
+void klog_set_context(struct klog *l, const char *node, uint64_t epoch)
+{
+	if (node && (!l->node || strcmp(l->node, node) != 0)) {
+		char *copy = strdup(node);
+		if (copy) {
+			free(l->node);
+			l->node = copy;
+		}
+	}
+	l->epoch = epoch;
+}
+
+static int field_add(char **v, size_t *n, const char *key, const char *value)
+{
+	size_t len = strcspn(value, "\n");
+
+	if (asprintf(&v[*n], "%s=%.*s", key, (int)len, value) < 0)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+int klog_journal_fields(const struct klog *l, int level, const struct klog_fields *f, const char *msg,
+			char ***out, size_t *n)
+{
+	char **v = calloc(10, sizeof(*v)), num[32];
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!v)
+		return -ENOMEM;
+	/* MESSAGE may hold newlines: the journal keeps them (sd_journal_sendv takes the value whole) */
+	if (asprintf(&v[(*n)++], "MESSAGE=%s", msg) < 0) {
+		(*n)--;
+		r = -ENOMEM;
+	}
+	snprintf(num, sizeof(num), "%d", level & 7);
+	if (r >= 0)
+		r = field_add(v, n, "PRIORITY", num);
+	if (r >= 0)
+		r = field_add(v, n, "SYSLOG_IDENTIFIER", "kvmcd");
+	if (r >= 0 && l->node)
+		r = field_add(v, n, "KVMCD_NODE", l->node);
+	if (r >= 0 && l->epoch) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)l->epoch);
+		r = field_add(v, n, "KVMCD_EPOCH", num);
+	}
+	if (r >= 0 && f && f->vm)
+		r = field_add(v, n, "KVMCD_VM", f->vm);
+	if (r >= 0 && f && f->datastore)
+		r = field_add(v, n, "KVMCD_DATASTORE", f->datastore);
+	if (r >= 0 && f && f->peer)
+		r = field_add(v, n, "KVMCD_PEER", f->peer);
+	if (r >= 0 && f && f->policy)
+		r = field_add(v, n, "KVMCD_POLICY", f->policy);
+	if (r < 0) {
+		for (size_t i = 0; i < *n; i++)
+			free(v[i]);
+		free(v);
+		*n = 0;
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+static int journal_send(const struct klog *l, int level, const struct klog_fields *f, const char *msg)
+{
+	char **v = NULL;
+	size_t n = 0;
+	struct iovec iov[10];
+	int r = klog_journal_fields(l, level, f, msg, &v, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		iov[i] = (struct iovec){ .iov_base = v[i], .iov_len = strlen(v[i]) };
+	r = sd_journal_sendv(iov, (int)n);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return r;
+}
+
+static void klog_line(struct klog *l, int level, const struct klog_fields *f, const char *fmt, va_list ap)
+	_printf_(4, 0);
+static void klog_line(struct klog *l, int level, const struct klog_fields *f, const char *fmt, va_list ap)
 {
 	char buf[4096];
 
@@ -79,9 +170,22 @@ void klogv(struct klog *l, int level, const char *fmt, va_list ap)
 	if (level > l->level)
 		return;
 	/* Without a journal (a container, early boot) the line still goes somewhere. */
-	if (!l->journal ||
-	    sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=kvmcd", NULL) < 0)
+	if (!l->journal || journal_send(l, level, f, buf) < 0)
 		fprintf(stderr, "kvmcd[%d]: %s: %s\n", (int)getpid(), level_tag[level & 7], buf);
+}
+
+void klogv(struct klog *l, int level, const char *fmt, va_list ap)
+{
+	klog_line(l, level, NULL, fmt, ap);
+}
+
+void klogf(struct klog *l, int level, const struct klog_fields *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	klog_line(l, level, f, fmt, ap);
+	va_end(ap);
 }
 
 void klog(struct klog *l, int level, const char *fmt, ...)

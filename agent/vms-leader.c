@@ -148,13 +148,13 @@ static void migration_end(struct pass *ps, const char *vm, const json_t *rec, bo
 		if (json_object_get(result, "downtime_error")) /* the migration went on with QEMU's own */
 			json_object_set(last, "downtime_error", json_object_get(result, "downtime_error"));
 		want = json_pack("{s:s?,s:s,s:n,s:o}", "owner", to, "action", "keep", "reason", "last_migration", last);
-		klog(service_log(ps->d->ctx), LOG_NOTICE, "VM '%s': migration %s from %s to %s done: %s owns it now", vm,
+		klogf(service_log(ps->d->ctx), LOG_NOTICE, KLOG_VM(vm), "VM '%s': migration %s from %s to %s done: %s owns it now", vm,
 		     json_string_value(json_object_get(mig, "id")) ?: "?", from ?: "?", to ?: "?", to ?: "?");
 	} else {
 		json_object_set_new(last, "error", json_string(error ? error : "failed"));
 		snprintf(reason, sizeof(reason), "its last migration, to %s at %s, failed: %s", to ?: "?", at, error ? error : "failed");
 		want = json_pack("{s:s?,s:s,s:s,s:o}", "owner", from, "action", "keep", "reason", reason, "last_migration", last);
-		klog(service_log(ps->d->ctx), LOG_WARNING, "VM '%s': migration %s from %s to %s failed, it stays with %s: %s", vm,
+		klogf(service_log(ps->d->ctx), LOG_WARNING, KLOG_VM(vm), "VM '%s': migration %s from %s to %s failed, it stays with %s: %s", vm,
 		     json_string_value(json_object_get(mig, "id")) ?: "?", from ?: "?", to ?: "?", from ?: "?", error ? error : "?");
 	}
 	if (want) {
@@ -220,7 +220,7 @@ static void migrations_settle(struct pass *ps, const struct placement_result *re
 			m = json_object_get(want, "migration");
 			if (json_is_object(m)) {
 				json_object_set_new(m, "abort", json_string(hd.why));
-				klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': migration %s to %s abandoned (%s): the source aborts it",
+				klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(dec->vm), "VM '%s': migration %s to %s abandoned (%s): the source aborts it",
 				     dec->vm, in.id ? in.id : "?", to, hd.why);
 			}
 			break;
@@ -252,7 +252,7 @@ static void migration_start(struct pass *ps, const char *vm, const char *from, c
 	json_object_set_new(ps->touched, vm, json_true());
 	/* what follows in this pass counts it in flight */
 	o->migrating_to = pass_keep(ps, to);
-	klog(service_log(ps->d->ctx), LOG_NOTICE, "VM '%s': live migration %s from %s to %s recorded (%s)", vm, id, from, to,
+	klogf(service_log(ps->d->ctx), LOG_NOTICE, KLOG_VM(vm), "VM '%s': live migration %s from %s to %s recorded (%s)", vm, id, from, to,
 	     why ? why : "");
 }
 

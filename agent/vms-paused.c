@@ -446,14 +446,14 @@ static void on_acted(void *userdata, int r, const char *detail)
 		l->op_seq = d->list_seq;
 	}
 	if (r < 0)
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': paused_policy %s failed: %s (tried again)", v->name,
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(v->name), "VM '%s': paused_policy %s failed: %s (tried again)", v->name,
 		     policy_names[policy], detail && *detail ? detail : strerror(-r));
 	else if (policy == VMS_PAUSED_KILL)
 		klog(service_log(d->ctx), LOG_NOTICE,
 		     "VM '%s': %s on this node (paused_policy kill); it is started again, as a guest of this node that "
 		     "stopped by itself is", v->name, detail ? detail : "destroyed");
 	else
-		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': %s on this node (paused_policy auto-resume)", v->name,
+		klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(v->name), "VM '%s': %s on this node (paused_policy auto-resume)", v->name,
 		     detail ? detail : "resumed");
 	v->probe_at = vms_now(d) + PROBE_MIN_USEC;
 	d->list_again = true;
@@ -487,7 +487,7 @@ static void one_vm(struct vms_paused *p, const struct vm_spec *s)
 	if (!state || strcmp(state, "paused")) {
 		if (v && !v->acting && !v->probing) {
 			if (v->reason && !strcmp(v->reason, "ioerror") && state && !strcmp(state, "running"))
-				klog(service_log(d->ctx), LOG_NOTICE, "VM '%s' runs again (it was paused on an I/O error)", s->name);
+				klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(s->name), "VM '%s' runs again (it was paused on an I/O error)", s->name);
 			pvm_drop(p, v);
 		}
 		return;
@@ -560,7 +560,7 @@ static void one_vm(struct vms_paused *p, const struct vm_spec *s)
 					     "leave-paused): kvmcctl vm resume %s", s->name);
 		set_str(&v->note, note);
 		if (!v->logged_back)
-			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its storage is back; left paused (paused_policy "
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(s->name), "VM '%s': its storage is back; left paused (paused_policy "
 			     "leave-paused): `kvmcctl vm resume %s` resumes it", s->name, s->name);
 		v->logged_back = true;
 		return;
@@ -568,7 +568,7 @@ static void one_vm(struct vms_paused *p, const struct vm_spec *s)
 	l = vms_local(d, s->name, true);
 	if (!l || l->busy)
 		return;
-	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its storage is back (datastores healthy, disks readable): %s",
+	klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(s->name), "VM '%s': its storage is back (datastores healthy, disks readable): %s",
 	     s->name, policy == VMS_PAUSED_KILL ? "destroying it (paused_policy kill)" : "resuming it (paused_policy auto-resume)");
 	snprintf(note, sizeof(note), "paused on an I/O error; its storage is back: %s",
 		 policy == VMS_PAUSED_KILL ? "being destroyed and started again (paused_policy kill)" : "being resumed");
@@ -659,7 +659,7 @@ static void resume_now(struct resume_req *q)
 		return;
 	}
 	l->busy = true;
-	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': resumed at an admin's request%s", q->vm,
+	klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(q->vm), "VM '%s': resumed at an admin's request%s", q->vm,
 	     q->force ? " (--force: its storage not checked)" : " (its storage is back)");
 	r = d->dom->resume(&d->host, q->vm, on_resumed_by_request, q);
 	if (r < 0)

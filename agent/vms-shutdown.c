@@ -237,10 +237,10 @@ static void on_stopped(void *userdata, int r, const char *detail)
 
 	l->busy = false;
 	if (r < 0)
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': cannot shut it down for the host's shutdown: %s", l->name,
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': cannot shut it down for the host's shutdown: %s", l->name,
 		     detail && *detail ? detail : strerror(-r));
 	else
-		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': %s on this node (shutdown policy)", l->name, detail ? detail : "");
+		klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': %s on this node (shutdown policy)", l->name, detail ? detail : "");
 	d->list_again = true;
 	vms_kick(d);
 }

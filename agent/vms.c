@@ -452,12 +452,12 @@ static void lock_released(struct vm_local *l, int r, const char *detail)
 	l->lock_busy = false;
 	if (r == 0) {
 		if (l->locked || (detail && strcmp(detail, "not held") && strncmp(detail, "not held by kvmcd", 17)))
-			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its %s lock: %s", l->name, lock_system(d),
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': its %s lock: %s", l->name, lock_system(d),
 			     detail ? detail : "released");
 		l->locked = false;
 		l->lock_seen = true;
 	} else {
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': cannot release its %s lock: %s (tried again)", l->name,
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': cannot release its %s lock: %s (tried again)", l->name,
 		     lock_system(d), detail && *detail ? detail : strerror(-r));
 	}
 	vms_kick(d);
@@ -499,7 +499,7 @@ static void on_lock_acquired(void *userdata, int r, const char *detail)
 		free(l->error);
 		l->error = NULL;
 		if (!detail || strcmp(detail, "held"))
-			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': its %s lock: %s", l->name, lock_system(d),
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': its %s lock: %s", l->name, lock_system(d),
 			     detail ? detail : "acquired");
 	} else if (running) {
 		/* the record gives this node a domain that runs here: the lock must be ours. Another
@@ -515,7 +515,7 @@ static void on_lock_acquired(void *userdata, int r, const char *detail)
 						      : "not started here: cannot take its %s lock: %s",
 			     lock_system(d), why) < 0)
 			text = NULL;
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s' %s", l->name, text ? text : why);
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s' %s", l->name, text ? text : why);
 		lock_failed(l, text);
 	}
 	vms_kick(d);
@@ -577,7 +577,7 @@ static void on_lock_listed(void *userdata, int r, const char *detail)
 		return;
 	for (struct vm_local *l = d->list; l; l = l->next)
 		if (!l->lock_busy && l->locked && !json_object_get(held, l->name)) {
-			klog(service_log(d->ctx), LOG_WARNING, "VM '%s': the lock system no longer lists its lock", l->name);
+			klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': the lock system no longer lists its lock", l->name);
 			l->locked = false;
 		}
 	json_object_foreach(held, name, v) {
@@ -752,13 +752,13 @@ static void on_op(void *userdata, int r, const char *detail)
 		l->failures++;
 		l->retry_at = vms_now(d) + (backoff < RETRY_MAX_USEC ? backoff : RETRY_MAX_USEC);
 		l->error = strdup(detail && *detail ? detail : strerror(-r));
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': %s", l->name, l->error ? l->error : "failed");
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': %s", l->name, l->error ? l->error : "failed");
 	} else {
 		l->failures = 0;
 		l->retry_at = 0;
 		if (detail && (!strcmp(detail, "started") || !strcmp(detail, "stopped") || !strcmp(detail, "destroyed") ||
 			       !strcmp(detail, "defined") || !strcmp(detail, "undefined")))
-			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': %s on this node", l->name, detail);
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': %s on this node", l->name, detail);
 		if (detail && (!strcmp(detail, "stopped") || !strcmp(detail, "destroyed")))
 			(void)lock_release(l, on_lock_released); /* its domain is down here */
 	}
@@ -820,10 +820,10 @@ static void on_migrated(void *userdata, int r, const char *detail)
 	struct vm_local *l = userdata;
 
 	if (r < 0)
-		klog(service_log(l->d->ctx), LOG_WARNING, "VM '%s': migration %s to %s failed: %s", l->name,
+		klogf(service_log(l->d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': migration %s to %s failed: %s", l->name,
 		     l->mig_id ? l->mig_id : "?", l->mig_to ? l->mig_to : "?", detail && *detail ? detail : strerror(-r));
 	else
-		klog(service_log(l->d->ctx), LOG_NOTICE, "VM '%s': migrated to %s (migration %s): %s", l->name,
+		klogf(service_log(l->d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': migrated to %s (migration %s): %s", l->name,
 		     l->mig_to ? l->mig_to : "?", l->mig_id ? l->mig_id : "?", detail ? detail : "");
 	if (r == 0) { /* the lock first, then the report (see above) */
 		free(l->mig_detail);
@@ -855,7 +855,7 @@ static void on_abandoned(void *userdata, int r, const char *detail)
 	_cleanup_free_ char *why = NULL;
 
 	if (r < 0) { /* a job may still run: nothing reported (the leader waits), tried again */
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': abandoned migration %s: %s (tried again)", l->name,
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(l->name), "VM '%s': abandoned migration %s: %s (tried again)", l->name,
 		     l->mig_id ? l->mig_id : "?", detail && *detail ? detail : strerror(-r));
 		local_forget_migration(l);
 		vms_kick(d);
@@ -865,7 +865,7 @@ static void on_abandoned(void *userdata, int r, const char *detail)
 		/* an earlier kvmcd's job completed: the guest runs on the target. Done, as on_migrated
 		 * reports it (the lock first), never "failed": the leader would keep this node as the
 		 * owner of a VM that left it */
-		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': migration %s to %s, abandoned by the leader, was "
+		klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': migration %s to %s, abandoned by the leader, was "
 		     "completed by an earlier kvmcd's job", l->name, l->mig_id ? l->mig_id : "?", l->mig_to ? l->mig_to : "?");
 		on_migrated(l, 0, "{}");
 		return;
@@ -874,7 +874,7 @@ static void on_abandoned(void *userdata, int r, const char *detail)
 		     json_string_value(json_object_get(json_object_get(vms_vm_record(d, l->name), "migration"), "abort")) ?:
 			     "aborted") < 0)
 		why = NULL;
-	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': abandoned migration %s: %s", l->name, l->mig_id ? l->mig_id : "?",
+	klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(l->name), "VM '%s': abandoned migration %s: %s", l->name, l->mig_id ? l->mig_id : "?",
 	     detail && !strcmp(detail, "aborted") ? "an earlier kvmcd's job aborted" : "no job ran");
 	/* reported with a listing started after this: the leader drops it only if it runs here */
 	migration_ended(l, -ECANCELED, why ? why : "abandoned before it started");
@@ -902,7 +902,7 @@ static void node_migrate(struct vms *d, const struct vm_spec *vm, struct vm_loca
 		return; /* a malformed record: nothing is done to the domain until the leader fixes it */
 	if (l->mig_id && !strcmp(l->mig_id, id)) {
 		if (l->mig_state == MIG_RUNNING && abort && (!l->abort_id || strcmp(l->abort_id, id))) {
-			klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': the leader abandons migration %s to %s (%s): aborting it",
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(vm->name), "VM '%s': the leader abandons migration %s to %s (%s): aborting it",
 			     vm->name, id, to, abort);
 			if ((l->abort_id = strdup(id)) && d->dom->abort_job(&d->mig_host, vm->name, on_aborted, l) < 0) {
 				free(l->abort_id);
@@ -937,7 +937,7 @@ static void node_migrate(struct vms *d, const struct vm_spec *vm, struct vm_loca
 					   ? (unsigned)downtime : cfg->vms.max_downtime_ms,
 		.deadline_usec = (uint64_t)cfg->vms.migration_timeout_ms * USEC_PER_MSEC,
 	};
-	klog(service_log(d->ctx), LOG_NOTICE, "VM '%s': live migration %s to %s (%s) starts: %s", vm->name, id, to,
+	klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(vm->name), "VM '%s': live migration %s to %s (%s) starts: %s", vm->name, id, to,
 	     uri ? uri : "?", json_string_value(json_object_get(mig, "why")) ?: "");
 	if (r == 0)
 		r = d->dom->migrate(&d->mig_host, &m, on_migrated, l);
@@ -995,7 +995,7 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
 	l->busy = true;
 	if (stop) {
 		/* the record is the authority: a copy it does not give this node goes down */
-		klog(service_log(d->ctx), LOG_NOTICE, "VM '%s' runs here but %s: stopping it", vm->name,
+		klogf(service_log(d->ctx), LOG_NOTICE, KLOG_VM(vm->name), "VM '%s' runs here but %s: stopping it", vm->name,
 		     owner && !mine ? "another node owns it" : "it is to stop");
 		r = d->dom->stop(&d->host, vm->name, vm_has_acpi(vm->domain_xml) ? STOP_GRACE_SEC : 0, on_op, l);
 	} else if (!have_sha || strcmp(have_sha, sha) != 0) {
@@ -1083,7 +1083,7 @@ static void isolation_stop(struct vms *d)
 		struct vm_local *l = specs[i].ha.enabled && runs_here(d, specs[i].name) ? local_get(d, specs[i].name, true) : NULL;
 		if (!l || l->busy)
 			continue;
-		klog(service_log(d->ctx), LOG_WARNING, "VM '%s': this node is no longer in a quorate view: stopping "
+		klogf(service_log(d->ctx), LOG_WARNING, KLOG_VM(specs[i].name), "VM '%s': this node is no longer in a quorate view: stopping "
 		     "the HA guest at once (it may be restarted elsewhere once this node counts as fenced)", specs[i].name);
 		l->busy = true;
 		if (d->dom->stop(&d->host, specs[i].name, 0, on_op, l) < 0)
