@@ -330,15 +330,17 @@ static void publish(struct prot *p)
 	if (json_object_size(reqs))
 		json_object_set(part, "protection_requests", reqs);
 	json_decref(reqs);
+	/* COPIES of the live objects: p->published keeps this part to compare the next one with, and
+	 * an object changed in place later would compare equal to itself and never be sent */
 	if (p->epoch) {
 		if (json_object_size(p->answers))
-			json_object_set(part, "protection_answers", p->answers);
+			json_object_set_new(part, "protection_answers", json_deep_copy(p->answers));
 		if (p->listing)
 			json_object_set_new(part, "protection_listing",
-					    json_pack("{sIsIsO}", "epoch", (json_int_t)p->epoch, "at", (json_int_t)p->listed_at,
-						      "datastores", p->listing));
+					    json_pack("{sIsIso}", "epoch", (json_int_t)p->epoch, "at", (json_int_t)p->listed_at,
+						      "datastores", json_deep_copy(p->listing)));
 		json_object_set_new(part, "protection_health",
-				    json_pack("{sIsO}", "epoch", (json_int_t)p->epoch, "policies", p->health));
+				    json_pack("{sIso}", "epoch", (json_int_t)p->epoch, "policies", json_deep_copy(p->health)));
 		if (p->frz.run && (p->frz.active || p->frz.thaw))
 			json_object_set_new(part, "protection_freeze",
 					    json_pack("{sIsIsssIso}", "epoch", (json_int_t)p->epoch, "run", (json_int_t)p->frz.run,
