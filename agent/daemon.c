@@ -22,6 +22,7 @@
 #include "vm-spec-api.h"
 #include "ha.h"
 #include "protection-service.h"
+#include "mirror-service.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -39,6 +40,7 @@ static const struct service_ops *const services[] = {
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
+	&mirror_service,         /* agent/mirror.c: SnapMirror (leader), kvmcctl dr */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)

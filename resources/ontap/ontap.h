@@ -76,6 +76,14 @@ struct ontap_volume_spec {
 int ontap_volume_ensure(struct ontap_client *c, const struct ontap_volume_spec *spec,
 			ontap_done_fn done, void *userdata);
 int ontap_volume_get(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
+/*
+ * A SnapMirror destination volume `name` on SVM `svm` (the destination SVM: not necessarily the
+ * client's), type dp, thin, `size` bytes (ONTAP grows a DP destination to its source on each
+ * transfer). Probe first: one that exists must be of type dp (any other type: a mismatch that
+ * names it; its size is left alone); created otherwise. Idempotent.
+ */
+int ontap_dp_volume_ensure(struct ontap_client *c, const char *svm, const char *name, uint64_t size,
+			   ontap_done_fn done, void *userdata);
 int ontap_volume_list(struct ontap_client *c, const char *name_pattern, ontap_done_fn done, void *userdata);
 /* Grows or shrinks to size; same size is a no-op. */
 int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
@@ -295,7 +303,8 @@ struct ontap_snapmirror_spec {
 	const char *policy;           /* NULL = ONTAP's default */
 	const char *schedule;         /* cron schedule name or NULL */
 };
-/* obj->state = relationship state */
+/* obj->state = relationship state; obj->record carries state, healthy, unhealthy_reason,
+ * lag_time, transfer.state/end_time (also for _get) */
 int ontap_snapmirror_ensure(struct ontap_client *c, const struct ontap_snapmirror_spec *spec,
 			    ontap_done_fn done, void *userdata);
 int ontap_snapmirror_get(struct ontap_client *c, const char *destination_path,

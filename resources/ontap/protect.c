@@ -234,7 +234,8 @@ int ontap_cg_snapshot_delete(struct ontap_client *c, const char *cg, const char 
 
 /* ------------------------------------------------------------------ SnapMirror */
 
-#define SM_FIELDS "uuid,state,healthy,source.path,destination.path,policy.name,transfer_schedule.name,transfer.state,transfer.uuid"
+#define SM_FIELDS "uuid,state,healthy,unhealthy_reason,lag_time,source.path,destination.path,policy.name," \
+	"transfer_schedule.name,transfer.state,transfer.uuid,transfer.end_time"
 
 struct sm_want {
 	char *source, *policy, *schedule;
