@@ -59,7 +59,8 @@
 	X(ontap_snapmirror_update)                                                                 \
 	X(ontap_snapmirror_quiesce)                                                                \
 	X(ontap_snapmirror_break)                                                                  \
-	X(ontap_snapmirror_resync)
+	X(ontap_snapmirror_resync)                                                                 \
+	X(ontap_svm_peer_list)
 
 static struct {
 	void *handle;
@@ -752,6 +753,8 @@ int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirr
 		return ontap_dl.ontap_snapmirror_break(l->client, dst, done, userdata);
 	case LEADER_MIRROR_RESYNC:
 		return ontap_dl.ontap_snapmirror_resync(l->client, dst, done, userdata);
+	case LEADER_MIRROR_PEERS:
+		return ontap_dl.ontap_svm_peer_list(l->client, t->dst_svm, done, userdata);
 	case LEADER_MIRROR_SETUP:
 		break;
 	default:

@@ -114,6 +114,7 @@ int leader_ontap_cg_snapshot(const char *group, const char *const *datastores, s
  *   INITIALIZE  uninitialized -> snapmirrored, waits for the baseline transfer
  *   UPDATE      an update transfer, waits for it to end (failed: -EIO)
  *   QUIESCE, BREAK, RESYNC   the state transitions (paused, broken_off, snapmirrored), settled
+ *   PEERS       the client SVM's peerings with dst_svm (ontap_svm_peer_list; obj->record's records)
  */
 enum leader_ontap_mirror_op {
 	LEADER_MIRROR_SETUP,
@@ -123,6 +124,7 @@ enum leader_ontap_mirror_op {
 	LEADER_MIRROR_QUIESCE,
 	LEADER_MIRROR_BREAK,
 	LEADER_MIRROR_RESYNC,
+	LEADER_MIRROR_PEERS,
 };
 struct leader_mirror_target {
 	const char *datastore;   /* borrowed, all of them */

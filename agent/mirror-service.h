@@ -67,3 +67,12 @@ extern const struct service_ops mirror_service;
  * reference; NULL on ENOMEM.
  */
 json_t *mirror_policy_status(struct service_ctx *ctx, const struct prot_policy *pol);
+
+/*
+ * `kvmcctl preflight` (agent/preflight-api.c): one ONTAP finding per destination SVM of the
+ * spec's mirrors other than the [ontap] SVM, "ontap-snapmirror-peer:<svm>" (coord/decide/
+ * preflight.h's finding format): ok when the leader's last pass found the SVMs peered for
+ * snapmirror, failed (with the commands that peer them) when not, unknown before it read it.
+ * Appends to report["findings"] and updates "passed" / "failed" / "unknown" / "ok".
+ */
+void mirror_preflight(struct service_ctx *ctx, json_t *report);

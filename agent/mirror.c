@@ -45,6 +45,8 @@ struct pass {
 	struct target *t;            /* owned */
 	size_t n, cur;
 	int64_t update_slot;         /* the update in flight: its slot */
+	json_t *peers;               /* owned: {"<destination SVM>": {"peered": bool|null, "state",
+				      * "applications", "error"}} read in this pass */
 };
 
 /* A request this node sent the leader. */
@@ -72,6 +74,7 @@ struct mirror {
 	uint64_t sig;                /* what a pass reads of the committed document (a hash) */
 	struct ticket *tickets;      /* outstanding ONTAP callbacks (orphaned on free) */
 	json_t *targets;             /* owned: {"<policy>/<ds>": {...}} the leader's reading */
+	json_t *peers;               /* owned: the last pass's peerings (struct pass) */
 	int64_t read_at;
 	json_t *answers;             /* owned: {"<id>": reply} */
 	json_t *serving;             /* owned: {"<id>": true} requests taken, not answered yet */
@@ -92,6 +95,7 @@ static void pass_kick(struct mirror *p);
 static void step(struct mirror *p);
 static void publish(struct mirror *p);
 static void rel_of_reading(const json_t *x, struct mirror_rel *rel);
+static json_t *peering_of(int r, const struct ontap_object *obj, const struct ontap_error *err);
 
 static struct klog *mlog(struct mirror *p)
 {
@@ -146,6 +150,7 @@ static void pass_free(struct pass *ps)
 	for (size_t i = 0; i < ps->n; i++)
 		target_clear(&ps->t[i]);
 	free(ps->t);
+	json_decref(ps->peers);
 	free(ps);
 }
 
@@ -266,8 +271,9 @@ static void publish(struct mirror *p)
 	if (p->epoch) {
 		if (json_object_size(p->answers))
 			json_object_set(part, "mirror_answers", p->answers);
-		json_object_set_new(part, "mirror_state", json_pack("{sIsIsO}", "epoch", (json_int_t)p->epoch, "at",
-								  (json_int_t)p->read_at, "targets", p->targets));
+		json_object_set_new(part, "mirror_state",
+				    json_pack("{sIsIsOsO}", "epoch", (json_int_t)p->epoch, "at", (json_int_t)p->read_at,
+					      "targets", p->targets, "peers", p->peers ? p->peers : json_null()));
 	}
 	if (p->published && json_equal(p->published, part)) {
 		json_decref(part);
@@ -368,6 +374,10 @@ static void pass_end(struct mirror *p)
 		json_decref(p->targets);
 		p->targets = targets;
 	}
+	if (ps->peers) {
+		json_decref(p->peers);
+		p->peers = json_incref(ps->peers);
+	}
 	p->read_at = wall_now(p);
 	pass_free(ps);
 	p->pass = NULL;
@@ -400,6 +410,7 @@ static void pass_start(struct mirror *p)
 		return;
 	}
 	ps->gen = ++p->gen;
+	ps->peers = json_object();
 	for (size_t i = 0; i < n; i++) {
 		if (!pols[i].has_mirror)
 			continue;
@@ -462,6 +473,7 @@ static const char *op_name(enum leader_ontap_mirror_op op)
 	case LEADER_MIRROR_QUIESCE: return "quiesce";
 	case LEADER_MIRROR_BREAK: return "break";
 	case LEADER_MIRROR_RESYNC: return "resync";
+	case LEADER_MIRROR_PEERS: return "read the SVM peers of";
 	}
 	return "?";
 }
@@ -501,7 +513,32 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		return;
 	}
 	rec = record_of(service_records(p->ctx), t->policy, t->ds);
+	if (op == LEADER_MIRROR_PEERS) {
+		json_object_set_new(ps->peers, t->dst_svm, peering_of(r, obj, err));
+		step(p);
+		return;
+	}
 	if (op == LEADER_MIRROR_GET && r == -ENOENT && !t->set_up) {
+		const json_t *peer = json_object_get(ps->peers, t->dst_svm);
+
+		if (json_is_false(json_object_get(peer, "peered"))) {
+			_cleanup_free_ char *e = NULL;
+			const char *src = service_config(p->ctx)->ontap.svm;
+
+			if (asprintf(&e, "SVM %s is not peered with SVM %s for SnapMirror (%s): peer them on ONTAP first "
+				     "(`vserver peer create -vserver %s -peer-vserver %s -applications snapmirror`, "
+				     "accepted on the destination cluster; see `kvmcctl preflight`)",
+				     src, t->dst_svm, json_string_value(json_object_get(peer, "state")) ?: "no peering",
+				     src, t->dst_svm) < 0)
+				e = NULL;
+			if (e && (!t->error || strcmp(t->error, e)))
+				klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s'): %s", t->ds, t->policy, e);
+			free(t->error);
+			t->error = TAKE_PTR(e);
+			ps->cur++;
+			step(p);
+			return;
+		}
 		t->set_up = true;
 		json_decref(t->observed);
 		t->observed = NULL;
@@ -558,6 +595,32 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 	step(p);
 }
 
+/* What the SVM peer listing says: {"peered": true|false|null, "state", "applications", "error"}. */
+static json_t *peering_of(int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	const json_t *recs = json_object_get(obj ? obj->record : NULL, "records"), *x, *a;
+	const char *state = NULL;
+	char buf[512];
+	size_t i, k;
+
+	if (r < 0)
+		return json_pack("{snss}", "peered", "error",
+				 err && (err->message || err->code) ? ontap_error_format(err, buf, sizeof(buf)) : strerror(-r));
+	json_array_foreach(recs, i, x) {
+		bool mirror = false;
+
+		json_array_foreach(json_object_get(x, "applications"), k, a)
+			mirror = mirror || !strcmp(json_string_value(a) ?: "", "snapmirror");
+		if (!state || !strcmp(json_string_value(json_object_get(x, "state")) ?: "", "peered"))
+			state = json_string_value(json_object_get(x, "state"));
+		if (mirror && !strcmp(json_string_value(json_object_get(x, "state")) ?: "", "peered"))
+			return json_pack("{sbsssO}", "peered", 1, "state", "peered", "applications",
+					 json_object_get(x, "applications"));
+	}
+	return json_pack("{sbss}", "peered", 0, "state",
+			 state ? (json_array_size(recs) ? state : "no peering") : "no peering");
+}
+
 static int call(struct mirror *p, struct target *t, enum leader_ontap_mirror_op op)
 {
 	struct leader_mirror_target lt = { .datastore = t->ds, .dst_svm = t->dst_svm, .dst_volume = t->dst_volume,
@@ -585,6 +648,10 @@ static int next_op(struct mirror *p, struct target *t, int64_t *slot)
 		t->want_setup = false;
 		return LEADER_MIRROR_SETUP;
 	}
+	/* SnapMirror between two SVMs needs their peering: read once per pass and SVM */
+	if (strcmp(t->dst_svm, service_config(p->ctx)->ontap.svm ?: "") && p->pass &&
+	    !json_object_get(p->pass->peers, t->dst_svm))
+		return LEADER_MIRROR_PEERS;
 	if (!t->observed)
 		return t->steps < MAX_STEPS ? LEADER_MIRROR_GET : -1;
 	if (t->steps >= MAX_STEPS || mirror_rel_parse(t->observed, &rel) < 0 || mirror_transferring(&rel))
@@ -1080,6 +1147,63 @@ static json_t *warnings_json(struct service_ctx *ctx, json_t **breaches_out)
 	return w;
 }
 
+/* ---- preflight (any node) ------------------------------------------------------------------ */
+
+void mirror_preflight(struct service_ctx *ctx, json_t *report)
+{
+	const json_t *spec = service_spec(ctx), *state = leader_part(ctx, "mirror_state");
+	const char *src = service_config(ctx)->ontap.svm;
+	_cleanup_free_ struct prot_policy *pols = NULL;
+	json_t *findings = json_object_get(report, "findings"), *done = json_object();
+	size_t n = 0;
+
+	if (!json_is_array(findings) || !done || !json_object_get(spec, "protection") || prot_spec_list(spec, &pols, &n) < 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *dst = pols[i].has_mirror ? pols[i].mirror.destination_svm : NULL;
+		const json_t *peer;
+		json_t *f;
+		char check[128], fix[512], found[256];
+		const char *counter;
+
+		if (!dst || (src && !strcmp(dst, src)) || json_object_get(done, dst))
+			continue;
+		json_object_set_new(done, dst, json_true());
+		peer = json_object_get(json_object_get(state, "peers"), dst);
+		snprintf(check, sizeof(check), "ontap-snapmirror-peer:%s", dst);
+		snprintf(fix, sizeof(fix),
+			 "peer the SVMs for SnapMirror on ONTAP: `vserver peer create -vserver %s -peer-vserver %s "
+			 "-applications snapmirror` (another cluster: `cluster peer create` first, then `vserver peer "
+			 "accept` there), or POST /api/svm/peers",
+			 src ? src : "?", dst);
+		if (json_is_true(json_object_get(peer, "peered"))) {
+			snprintf(found, sizeof(found), "SVM %s is peered with %s for snapmirror", src ? src : "?", dst);
+			f = json_pack("{snsssbsss[s]snsnsn}", "node", "check", check, "ok", 1, "found", found, "needed_for",
+				      "snapmirror", "fix", "packages", "package");
+			counter = "passed";
+		} else if (json_is_false(json_object_get(peer, "peered"))) {
+			snprintf(found, sizeof(found), "SVM %s is not peered with %s for snapmirror (%s)", src ? src : "?", dst,
+				 json_string_value(json_object_get(peer, "state")) ?: "no peering");
+			f = json_pack("{snsssbsss[s]sssnsn}", "node", "check", check, "ok", 0, "found", found, "needed_for",
+				      "snapmirror", "fix", fix, "packages", "package");
+			counter = "failed";
+			json_object_set_new(report, "ok", json_false());
+		} else {
+			snprintf(found, sizeof(found), "the leader has not read the peering of %s with %s yet%s%s",
+				 src ? src : "?", dst, json_string_value(json_object_get(peer, "error")) ? ": " : "",
+				 json_string_value(json_object_get(peer, "error")) ?: "");
+			f = json_pack("{snsssnsss[s]sssnsn}", "node", "check", check, "ok", "found", found, "needed_for",
+				      "snapmirror", "fix", fix, "packages", "package");
+			counter = "unknown";
+		}
+		if (f) {
+			json_array_append_new(findings, f);
+			json_object_set_new(report, counter, json_integer(json_integer_value(json_object_get(report, counter)) + 1));
+		}
+	}
+	json_decref(done);
+}
+
 /* ---- commands ------------------------------------------------------------------------------ */
 
 static json_t *cmd_dr_status(void *state, uint64_t conn_id, json_t *req)
@@ -1191,6 +1315,7 @@ static void mirror_free(void *state)
 	sd_event_source_disable_unref(p->poll);
 	sd_event_source_disable_unref(p->kick_src);
 	json_decref(p->targets);
+	json_decref(p->peers);
 	json_decref(p->answers);
 	json_decref(p->serving);
 	json_decref(p->published);

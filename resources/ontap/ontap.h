@@ -57,6 +57,10 @@ int ontap_lun_wwid(const char *serial, char *buf, size_t size);
 /* GET /cluster?fields=version (falls back to /cluster/nodes for SVM-scoped users); stores the
  * version in the client for field gating. obj->name = version.full. */
 int ontap_cluster_discover(struct ontap_client *c, ontap_done_fn done, void *userdata);
+/* The SVM peerings of the client's SVM with SVM `peer` (GET /svm/peers?svm.name=<client SVM>&
+ * peer.svm.name=<peer>): obj->record = {"records": [{"uuid", "state", "applications", "peer":
+ * {"svm", "cluster"}}]} (empty: not peered). */
+int ontap_svm_peer_list(struct ontap_client *c, const char *peer, ontap_done_fn done, void *userdata);
 /* The client's SVM: state, iscsi/nvme/nfs/fcp/cifs .enabled, aggregates. */
 int ontap_svm_get(struct ontap_client *c, ontap_done_fn done, void *userdata);
 int ontap_aggregates_list(struct ontap_client *c, ontap_done_fn done, void *userdata);

@@ -487,3 +487,19 @@ int ontap_snapmirror_policy_get(struct ontap_client *c, const char *name, ontap_
 	TRY(smp_op(c, OP_GET, name, done, userdata, &op));
 	return op_start(TAKE_PTR(op));
 }
+
+/* ------------------------------------------------------------------ SVM peers */
+
+int ontap_svm_peer_list(struct ontap_client *c, const char *peer, ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+
+	if (!peer || !*peer)
+		return -EINVAL;
+	TRY(op_new(c, OP_LIST, "SVM peer", peer, done, userdata, &op));
+	TRY(op_set(&op->collection, "/svm/peers"));
+	TRY(ontap_query_add(&op->query, "svm.name", ontap_client_svm(c), false));
+	TRY(ontap_query_add(&op->query, "peer.svm.name", peer, false));
+	TRY(op_set(&op->fields, "uuid,state,applications,peer.svm.name,peer.cluster.name"));
+	return op_start(TAKE_PTR(op));
+}

@@ -4,6 +4,9 @@
 # the snapshot schedules' TEST CLOCK (as test-protection.sh: "@T" in [protection]
 # test_clock_offset_file, moved with the simulator's clock, so no test waits for a real minute).
 # What an admin would check:
+#   - SVM peering first: the spec applied before svm1 and svm_dr are peered creates nothing, and
+#     `dr status`, `kvmcctl status` and `kvmcctl preflight` say the SVMs are not peered and how to
+#     peer them; once peered (POST /api/svm/peers on the simulator) the rest follows;
 #   - a policy "gold" {every 1m, keep 3, snapmirror {destination_svm svm_dr, rpo 5m}} on ds1: the
 #     DP volume <volume>_dr on svm_dr, the relationship (MirrorAllSnapshots) initialized, then
 #     one update transfer after each snapshot the schedule takes (the simulator's request log);
@@ -71,6 +74,21 @@ SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"ds2"
   {"name":"plain","datastores":["ds2"],"schedules":[{"every":"1h","keep":2}]}]}'
 apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
 
+# --- SVM peering is a prerequisite: without it nothing is created, and every view says why ---
+notpeered() { OUT=$("$CLUSTER" exec "$s1" kvmcctl dr status ds1 --json) &&
+	jq -e '.datastores[0].error | test("SVM svm1 is not peered with SVM svm_dr for SnapMirror")' <<<"$OUT" >/dev/null; }
+s1=$(printf '%s\n' 1 2 3 | grep -vx "$L" | head -1)
+wait_until 30 "dr status: not peered" notpeered
+assert_eq "$(rel_state)" none "no relationship without the peering"
+ctl "$s1" status
+assert_true "kvmcctl status says the SVMs are not peered" grep -q "WARNING: .*SnapMirror of datastore ds1 (policy gold): .*not peered" <<<"$OUT"
+ctl "$s1" preflight --json
+assert_eq "$(jq -r '.findings[] | select(.check == "ontap-snapmirror-peer:svm_dr") | "\(.ok) \(.fix | test("vserver peer create -vserver svm1 -peer-vserver svm_dr -applications snapmirror"))"' <<<"$OUT")" \
+	"false true" "preflight: the peering check fails and says how to peer"
+sim -u "$AUTH" -X POST "$SIM/api/svm/peers" -d '{"svm":{"name":"svm1"},"peer":{"svm":{"name":"svm_dr"}},"applications":["snapmirror"]}' >/dev/null ||
+	fail "cannot peer svm1 with svm_dr"
+log "svm1 and svm_dr peered (snapmirror)"
+
 # --- the relationship: DP volume, created, initialized, updated after the first snapshot ---
 wait_until 60 "the relationship to svm_dr:$DST is snapmirrored" eval '[ "$(rel_state)" = snapmirrored ]'
 assert_eq "$(dst_type)" "svm_dr dp" "the destination volume $DST is on svm_dr, type dp"
@@ -90,7 +108,6 @@ sleep 6 # a few passes: no update without a new snapshot
 assert_eq "$(transfers)" "$((t0 + 2))" "one update per snapshot, none in between"
 
 ok_status() { SM=$(pstatus "$s1") && [ "$(jq -r '"\(.state) \(.health) \(.rpo_ok) \(.rpo_seconds)"' <<<"$SM")" = "snapmirrored ok true 300" ]; }
-s1=$(printf '%s\n' 1 2 3 | grep -vx "$L" | head -1)
 wait_until 20 "protection status: snapmirrored, ok, within the RPO" ok_status
 log "snapmirror: $SM"
 assert_true "lag_seconds is a number below the RPO" jq -e '.lag_seconds | type == "number" and . < 300' <<<"$SM"
@@ -117,6 +134,9 @@ advance 60
 wait_until 40 "the next snapshot's update: within the RPO again" ok_status
 ctl "$s1" status
 assert_true "no SnapMirror warning any more" eval '! grep -q "SnapMirror" <<<"$OUT"'
+ctl "$s1" preflight --json
+assert_eq "$(jq -r '.findings[] | select(.check == "ontap-snapmirror-peer:svm_dr") | .ok' <<<"$OUT")" true \
+	"preflight: the peering check passes"
 
 # --- DR: refusals ---
 ctl "$s1" dr failover nosuch
