@@ -76,3 +76,13 @@ json_t *mirror_policy_status(struct service_ctx *ctx, const struct prot_policy *
  * Appends to report["findings"] and updates "passed" / "failed" / "unknown" / "ok".
  */
 void mirror_preflight(struct service_ctx *ctx, json_t *report);
+
+/*
+ * `spec apply` (daemon.c), before the spec goes to the leader: a mirror whose destination would be
+ * a datastore's own volume -- on the [ontap] SVM, named <prefix>_<datastore>, its own or another
+ * one's (prot_check_destinations; the prefix from corosync's cluster name, as the leader's
+ * datastore loop derives it) -- is refused with every such problem, nothing applied. NULL: no
+ * such problem (or no [ontap], or a spec the core will refuse by itself); else the refusal (a
+ * new reference) {"ok": false, "outcome": "refused", "error", "problems": [...]}.
+ */
+json_t *mirror_spec_check(const struct kvmcd_config *cfg, const json_t *next);

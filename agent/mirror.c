@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include "mirror-service.h"
 #include "protection-parse.h"
 #include "spec.h"
+#include "timing.h"
+#include "datastore-plan.h"
 #include "coord/decide/mirror.h"
 #include "coord/decide/schedule.h"
 
@@ -311,10 +314,14 @@ static struct prot_policy *policies_of(struct mirror *p, size_t *n)
 	return pols;
 }
 
-static int target_fill(struct target *t, const struct prot_policy *pol, const char *ds, const json_t *records)
+static int target_fill(struct mirror *p, struct target *t, const struct prot_policy *pol, const char *ds,
+		       const json_t *records)
 {
 	_cleanup_free_ char *src = leader_ontap_volume_of(ds);
+	const char *svm = service_config(p->ctx)->ontap.svm;
 	char dst[PROT_VOLUME_NAME_MAX + 1];
+	const json_t *x;
+	size_t i;
 	int r;
 
 	if (!src)
@@ -322,6 +329,14 @@ static int target_fill(struct target *t, const struct prot_policy *pol, const ch
 	r = mirror_destination(&pol->mirror, src, dst, sizeof(dst));
 	if (r < 0)
 		return r;
+	/* never a datastore's own volume (the apply path refuses such a spec; a spec from an older
+	 * node, or a changed [ontap] svm, must not get that far either) */
+	if (svm && !strcasecmp(pol->mirror.destination_svm, svm))
+		json_array_foreach(json_object_get(service_spec(p->ctx), "datastores"), i, x) {
+			_cleanup_free_ char *vol = leader_ontap_volume_of(json_string_value(json_object_get(x, "name")));
+			if (vol && !strcasecmp(vol, dst))
+				return -EEXIST;
+		}
 	t->policy = strdup(pol->name);
 	t->ds = strdup(ds);
 	t->dst_svm = strdup(pol->mirror.destination_svm);
@@ -420,11 +435,15 @@ static void pass_start(struct mirror *p)
 
 			if (!ds_ready(p, pols[i].datastores[d]))
 				continue;
-			r = target_fill(t, &pols[i], pols[i].datastores[d], records);
+			r = target_fill(p, t, &pols[i], pols[i].datastores[d], records);
 			if (r < 0) {
 				target_clear(t);
 				memset(t, 0, sizeof(*t));
-				if (r != -ENOTCONN)
+				if (r == -EEXIST)
+					klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s'): its destination on SVM "
+					     "%s is a datastore's own volume; not replicating it", pols[i].datastores[d],
+					     pols[i].name, pols[i].mirror.destination_svm);
+				else if (r != -ENOTCONN)
 					klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s'): no destination: %s",
 					     pols[i].datastores[d], pols[i].name, strerror(-r));
 				continue;
@@ -1145,6 +1164,50 @@ static json_t *warnings_json(struct service_ctx *ctx, json_t **breaches_out)
 	}
 	*breaches_out = b;
 	return w;
+}
+
+/* ---- spec apply (any node) ----------------------------------------------------------------- */
+
+json_t *mirror_spec_check(const struct kvmcd_config *cfg, const json_t *next)
+{
+	_cleanup_free_ struct prot_policy *pols = NULL;
+	_cleanup_free_ const char **all = NULL;
+	_cleanup_free_ char *cluster = NULL, *prefix = NULL;
+	struct spec_problems probs = { 0 };
+	const json_t *dss = json_object_get(next, "datastores"), *x;
+	json_t *reply, *list;
+	size_t n = 0, n_all = 0, i;
+	int r;
+
+	/* without [ontap] there is no source SVM to compare with; a spec that does not list is left
+	 * to the core, which says what is wrong with it */
+	if (!cfg->ontap.address || !*cfg->ontap.address || !cfg->ontap.svm || !json_object_get(next, "protection") ||
+	    prot_spec_list(next, &pols, &n) < 0)
+		return NULL;
+	all = calloc(json_array_size(dss) + 1, sizeof(*all));
+	cluster = corosync_cluster_name();
+	prefix = dsplan_prefix(cluster ? cluster : cfg->cluster_group);
+	if (!all || !prefix)
+		return api_refusal(-ENOMEM, "out of memory; nothing applied");
+	json_array_foreach(dss, i, x)
+		if (json_string_value(json_object_get(x, "name")))
+			all[n_all++] = json_string_value(json_object_get(x, "name"));
+	r = prot_check_destinations(pols, n, all, n_all, cfg->ontap.svm, prefix, &probs);
+	if (r >= 0) {
+		spec_problems_clear(&probs);
+		return NULL;
+	}
+	list = json_array();
+	for (unsigned k = 0; list && k < probs.n; k++)
+		json_array_append_new(list, json_string(probs.text[k]));
+	reply = api_refusal(-EINVAL, "refused, nothing applied: invalid spec");
+	if (reply && list) {
+		json_object_set_new(reply, "problems", list);
+		json_object_set_new(reply, "problems_dropped", json_integer(probs.dropped));
+	} else
+		json_decref(list);
+	spec_problems_clear(&probs);
+	return reply;
 }
 
 /* ---- preflight (any node) ------------------------------------------------------------------ */

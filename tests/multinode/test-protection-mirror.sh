@@ -4,6 +4,8 @@
 # the snapshot schedules' TEST CLOCK (as test-protection.sh: "@T" in [protection]
 # test_clock_offset_file, moved with the simulator's clock, so no test waits for a real minute).
 # What an admin would check:
+#   - a spec whose mirror destination is a datastore's own volume is refused before anything is
+#     touched;
 #   - SVM peering first: the spec applied before svm1 and svm_dr are peered creates nothing, and
 #     `dr status`, `kvmcctl status` and `kvmcctl preflight` say the SVMs are not peered and how to
 #     peer them; once peered (POST /api/svm/peers on the simulator) the rest follows;
@@ -67,6 +69,16 @@ sim -u "$AUTH" -X POST "$SIM/api/svm/svms" -d '{"name":"svm_dr"}' >/dev/null || 
 wait_until 20 "svm_dr exists" eval 'state | jq -e ".svms[] | select(.name == \"svm_dr\")" >/dev/null'
 # short transfers keep the test quick (a real transfer takes what the data takes)
 sim -X POST "$SIM/_sim/config" -d '{"transfer_ms":300}' >/dev/null
+
+# a destination that is a datastore's own volume (the source SVM, <prefix>_<datastore>): refused
+BAD='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"ds2","protocol":"iscsi","size":"1G"}],
+ "protection":[{"name":"gold","datastores":["ds1"],"schedules":[{"every":"1m","keep":3}],
+   "snapmirror":{"destination_svm":"svm1","destination_volume":"'"$P"'_ds2"}}]}'
+apply_spec 2 "$BAD"
+rc=$?
+assert_eq "$rc" 2 "spec apply of a mirror onto ds2's volume: refused"
+assert_true "it says why" grep -q "is the volume of datastore ds2: the mirror would overwrite it" <<<"$APPLY_OUT"
+assert_eq "$(state | jq '[.volumes[] | select(.name | startswith("'"$P"'"))] | length')" 0 "nothing was touched"
 
 SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"ds2","protocol":"iscsi","size":"1G"}],
  "protection":[{"name":"gold","datastores":["ds1"],"schedules":[{"every":"1m","keep":3}],
