@@ -21,12 +21,14 @@
  *      again re-run it. A new leader finds started > done and resumes the same name: a slot is
  *      never skipped nor doubled (schedule.h's "What the leader records").
  * Consistency "vm" is taken as crash-consistent for now (status says
- * "crash (vm not wired yet)"); SnapMirror is not wired: its update runs are not performed and
- * status shows its fields as null.
+ * "crash (vm not wired yet)"). SnapMirror is the mirror service's (agent/mirror.c,
+ * mirror-service.h): this one ignores the scheduler's SCHED_MIRROR_UPDATE runs (the mirror service
+ * decides its updates from the `done` records above and its own records), and its status's
+ * "snapmirror" object comes from mirror_policy_status().
  *
  * ---- Verbs (any node) -----------------------------------------------------------------------
  *   protection-status {}            per policy: last snapshot, next due, health, errors, kept
- *                                   snapshots, snapmirror (null fields); computed on the node
+ *                                   snapshots, snapmirror (mirror_policy_status); computed on the node
  *                                   asked from the spec, the records and the leader's section
  *   snapshot-list {datastore?}      the leader's last listing (its section), each snapshot with
  *                                   its policy / label / slot when it is kvmcd's
