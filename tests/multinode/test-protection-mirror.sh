@@ -17,7 +17,8 @@
 #     relationship unhealthy, `protection status` and `kvmcctl status` (and --json) warn; the fault
 #     gone, the next snapshot's update brings the lag back and the warning goes;
 #   - `dr failover ds1`: quiesce + break, the destination volume writable (broken_off, type rw),
-#     no update while failed over; refused transitions say why (unknown datastore, a datastore
+#     no update while failed over, also after the leader's node is killed (the next leader reads
+#     the record and leaves the relationship broken off); refused transitions say why (unknown datastore, a datastore
 #     without snapmirror, resync of a relationship that is not broken off); `dr resync ds1`: back
 #     to snapmirrored, the destination read-only (dp), updates again; `dr status`.
 . "$(dirname "$0")/lib.sh"
@@ -64,6 +65,7 @@ pstatus() { "$CLUSTER" exec "$1" timeout 20 kvmcctl protection status --json | j
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 L=${AGREED_LEADER%/*}
 log "n$L leads"
+ha_disarm 1 # the leader's node is killed below: this test is about the mirror, not HA's fence
 # the destination SVM (on a real system: its own cluster, peered; here the same simulated cluster)
 sim -u "$AUTH" -X POST "$SIM/api/svm/svms" -d '{"name":"svm_dr"}' >/dev/null || fail "cannot create svm_dr"
 wait_until 20 "svm_dr exists" eval 'state | jq -e ".svms[] | select(.name == \"svm_dr\")" >/dev/null'
@@ -180,6 +182,20 @@ assert_true "it says so" grep -q "already failed over" <<<"$OUT"
 wait_until 20 "dr status: broken_off, failed over" eval 'OUT=$("$CLUSTER" exec $s1 kvmcctl dr status ds1 --json) && jq -e ".datastores[0] | .state == \"broken_off\" and .health == \"failed over\" and .dr == \"failover\"" <<<"$OUT" >/dev/null'
 ctl "$s1" status
 assert_true "kvmcctl status says it is failed over" grep -q "WARNING: .*broken off (failed over)" <<<"$OUT"
+
+# --- a new leader keeps the failover (the record), it does not resync nor update ---
+"$CLUSTER" kill "$L" node || fail "kill n$L node"
+survivors=$(printf '%s\n' 1 2 3 | grep -vx "$L" | tr '\n' ' ')
+new_leader() { all_agree_leader $survivors && [ "${AGREED_LEADER%/*}" != "$L" ]; }
+wait_until 60 "a new leader among $survivors" new_leader
+log "n${AGREED_LEADER%/*} leads now"
+t1=$(transfers); p1=$(snap_posts)
+advance 60
+wait_until 60 "the new leader's snapshot" eval '[ "$(snap_posts)" -gt "$p1" ]'
+wait_until 20 "the new leader read the relationship" eval 'OUT=$("$CLUSTER" exec $s1 kvmcctl dr status ds1 --json) && jq -e ".datastores[0] | .state == \"broken_off\" and .dr == \"failover\"" <<<"$OUT" >/dev/null'
+sleep 6
+assert_eq "$(transfers)" "$t1" "no update under the new leader either"
+assert_eq "$(rel_state)" broken_off "still broken off: the new leader did not undo the failover"
 
 # --- DR: resync ---
 ctl "$s1" dr resync ds1
