@@ -25,6 +25,7 @@
 #define MAX_STEPS 8              /* ONTAP calls per datastore and pass (GET, transition, GET, ...) */
 #define REQUEST_TIMEOUT_SEC 150  /* a dr request's verdict (outcome unknown after) */
 #define RECORD_PREFIX "mirror/"
+#define UPDATE_RETRY_SEC 20      /* a failed update transfer is not tried again before */
 
 /* One (policy, datastore) the pass works on: copies, the spec may change meanwhile. */
 struct target {
@@ -81,6 +82,8 @@ struct mirror {
 	int64_t read_at;
 	json_t *answers;             /* owned: {"<id>": reply} */
 	json_t *serving;             /* owned: {"<id>": true} requests taken, not answered yet */
+	json_t *retry_at;            /* owned: {"<policy>/<ds>": {"at": CLOCK_MONOTONIC usec, "error"}}: a
+				      * failed update, not tried again before "at"; its error is shown */
 	json_t *published;           /* owned */
 	struct mreq *reqs;           /* owned */
 	char nonce[16];
@@ -377,7 +380,9 @@ static void pass_end(struct mirror *p)
 			      t->dst_svm, "destination_volume", t->dst_volume, "state", rel.state[0] ? rel.state : NULL,
 			      "healthy", rel.healthy, "transfer_state", rel.transfer_state[0] ? rel.transfer_state : NULL,
 			      "last_transfer_end", end, "unhealthy_reason", rel.reason[0] ? rel.reason : NULL, "error",
-			      t->error, "dr", record_dr(rec), "source", src[0] ? src : NULL);
+			      t->error ? t->error
+				       : json_string_value(json_object_get(json_object_get(p->retry_at, t->key), "error")),
+			      "dr", record_dr(rec), "source", src[0] ? src : NULL);
 		if (!x)
 			continue;
 		json_object_set_new(x, "lag_seconds", rel.has_lag ? json_integer(rel.lag) : json_null());
@@ -578,10 +583,21 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 			     t->dst_svm, t->dst_volume, e);
 		free(t->error);
 		t->error = TAKE_PTR(e);
-		if (op == LEADER_MIRROR_QUIESCE || op == LEADER_MIRROR_BREAK || op == LEADER_MIRROR_RESYNC)
-			dr_answer(p, rec, api_error(r, "dr %s of datastore %s: %s failed: %s",
-						    !strcmp(record_dr(rec) ?: "", "resync") ? "resync" : "failover", t->ds,
-						    op_name(op), why));
+		if (op == LEADER_MIRROR_UPDATE)
+			json_object_set_new(p->retry_at, t->key,
+					    json_pack("{sIss?}", "at", (json_int_t)(mono_usec(p) + UPDATE_RETRY_SEC * USEC_PER_SEC),
+						      "error", t->error));
+		if (op == LEADER_MIRROR_QUIESCE || op == LEADER_MIRROR_BREAK || op == LEADER_MIRROR_RESYNC) {
+			/* the transition is recorded: the leader goes on trying it, so the verdict is
+			 * not "failed" but "not yet" (kvmcctl: outcome unknown, exit 3) */
+			json_t *a = api_error(r, "dr %s of datastore %s: %s failed: %s; it is recorded and the leader keeps "
+					      "trying (see `kvmcctl dr status`)",
+					      !strcmp(record_dr(rec) ?: "", "resync") ? "resync" : "failover", t->ds,
+					      op_name(op), why);
+			if (a)
+				json_object_set_new(a, "outcome", json_string("unknown"));
+			dr_answer(p, rec, a);
+		}
 		if (op != LEADER_MIRROR_GET) {
 			/* re-read, so that the state published is the one after the failure */
 			t->steps = MAX_STEPS - 1;
@@ -604,6 +620,8 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 	}
 	if (op == LEADER_MIRROR_UPDATE) {
 		json_t *v = json_deep_copy(rec) ?: json_object();
+
+		json_object_del(p->retry_at, t->key);
 		if (v) {
 			json_object_set_new(v, "updated", json_integer(ps->update_slot));
 			t->updated = ps->update_slot;
@@ -656,6 +674,18 @@ static int call(struct mirror *p, struct target *t, enum leader_ontap_mirror_op 
 	return r;
 }
 
+/* The DR record of t goes (a finished resync, a transition that cannot start). */
+static void dr_clear(struct mirror *p, struct target *t, const json_t *rec)
+{
+	json_t *v = json_deep_copy(rec);
+
+	if (v) {
+		json_object_set_new(v, "dr", json_null());
+		json_object_set_new(v, "dr_request", json_null());
+	}
+	record_patch(p, t->policy, t->ds, v);
+}
+
 /* What to do next on target t, from its last reading and its record; -1: nothing. */
 static int next_op(struct mirror *p, struct target *t, int64_t *slot)
 {
@@ -685,28 +715,29 @@ static int next_op(struct mirror *p, struct target *t, int64_t *slot)
 			return LEADER_MIRROR_QUIESCE;
 		if (!strcmp(rel.state, "paused"))
 			return LEADER_MIRROR_BREAK;
-		dr_answer(p, rec, api_error(-EINVAL, "datastore %s cannot fail over from relationship state %s",
-					    t->ds, rel.state[0] ? rel.state : "unknown"));
+		/* a state no failover starts from (changed on ONTAP since the request was checked):
+		 * the record goes, so that it does not hold the relationship forever */
+		dr_answer(p, rec, api_refusal(-EINVAL, "datastore %s cannot fail over from relationship state %s; "
+					      "nothing done", t->ds, rel.state[0] ? rel.state : "unknown"));
+		dr_clear(p, t, rec);
 		return -1;
 	}
 	if (dr && !strcmp(dr, "resync")) {
 		if (!strcmp(rel.state, "broken_off"))
 			return LEADER_MIRROR_RESYNC;
-		if (!strcmp(rel.state, "snapmirrored")) {
-			json_t *v = json_deep_copy(rec);
-			if (v) {
-				json_object_set_new(v, "dr", json_null());
-				json_object_set_new(v, "dr_request", json_null());
-			}
+		if (!strcmp(rel.state, "snapmirrored"))
 			dr_answer(p, rec, json_pack("{sbss}", "ok", 1, "message", "resynced: the relationship is snapmirrored "
 						   "again, the destination is read-only"));
-			record_patch(p, t->policy, t->ds, v);
-		}
+		else
+			dr_answer(p, rec, api_refusal(-EINVAL, "datastore %s cannot resync from relationship state %s; "
+						      "nothing done", t->ds, rel.state[0] ? rel.state : "unknown"));
+		dr_clear(p, t, rec);
 		return -1;
 	}
 	if (!strcmp(rel.state, "uninitialized"))
 		return LEADER_MIRROR_INITIALIZE;
 	if (!strcmp(rel.state, "snapmirrored") &&
+	    (uint64_t)json_integer_value(json_object_get(json_object_get(p->retry_at, t->key), "at")) <= mono_usec(p) &&
 	    mirror_update_due(&t->m, t->latest_done,
 			      t->updated != SCHED_NONE ? t->updated : record_slot(rec, "updated"), wall_now(p), slot))
 		return LEADER_MIRROR_UPDATE;
@@ -1381,6 +1412,7 @@ static void mirror_free(void *state)
 	json_decref(p->peers);
 	json_decref(p->answers);
 	json_decref(p->serving);
+	json_decref(p->retry_at);
 	json_decref(p->published);
 	free(p->clock_file);
 	free(p);
@@ -1412,7 +1444,8 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	p->targets = json_object();
 	p->answers = json_object();
 	p->serving = json_object();
-	r = !p->targets || !p->answers || !p->serving ? -ENOMEM : 0;
+	p->retry_at = json_object();
+	r = !p->targets || !p->answers || !p->serving || !p->retry_at ? -ENOMEM : 0;
 	if (r >= 0 && cfg->protection.test_clock_offset_file && !(p->clock_file = strdup(cfg->protection.test_clock_offset_file)))
 		r = -ENOMEM;
 	if (r >= 0)
