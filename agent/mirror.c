@@ -82,6 +82,7 @@ struct mirror {
 	int64_t read_at;
 	json_t *answers;             /* owned: {"<id>": reply} */
 	json_t *serving;             /* owned: {"<id>": true} requests taken, not answered yet */
+	json_t *logged;              /* owned: {"<policy>/<ds>": the error last logged} */
 	json_t *retry_at;            /* owned: {"<policy>/<ds>": {"at": CLOCK_MONOTONIC usec, "error"}}: a
 				      * failed update, not tried again before "at"; its error is shown */
 	json_t *published;           /* owned */
@@ -388,6 +389,11 @@ static void pass_end(struct mirror *p)
 		json_object_set_new(x, "lag_seconds", rel.has_lag ? json_integer(rel.lag) : json_null());
 		json_object_set_new(x, "updated", updated != SCHED_NONE ? json_integer(updated) : json_null());
 		json_object_set_new(x, "observed", json_boolean(o != NULL));
+		if (!t->error && o && json_object_get(p->logged, t->key)) {
+			klog(mlog(p), LOG_NOTICE, "SnapMirror of datastore '%s' (policy '%s'): the error is gone", t->ds,
+			     t->policy);
+			json_object_del(p->logged, t->key);
+		}
 		json_object_set_new(targets, t->key, x);
 	}
 	if (targets) {
@@ -514,6 +520,20 @@ static void dr_answer(struct mirror *p, const json_t *rec, json_t *reply)
 		json_decref(reply);
 }
 
+/* t's error is e (taken; NULL: ENOMEM); logged once while it stays the same across passes. */
+static void target_error(struct mirror *p, struct target *t, char *e)
+{
+	const char *last = json_string_value(json_object_get(p->logged, t->key));
+
+	if (e && (!last || strcmp(last, e))) {
+		klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s', %s:%s): %s", t->ds, t->policy, t->dst_svm,
+		     t->dst_volume, e);
+		json_object_set_new(p->logged, t->key, json_string(e));
+	}
+	free(t->error);
+	t->error = e;
+}
+
 static void on_done(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
 {
 	struct ticket *tk = userdata;
@@ -555,10 +575,7 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 				     src, t->dst_svm, json_string_value(json_object_get(peer, "state")) ?: "no peering",
 				     src, t->dst_svm) < 0)
 				e = NULL;
-			if (e && (!t->error || strcmp(t->error, e)))
-				klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s'): %s", t->ds, t->policy, e);
-			free(t->error);
-			t->error = TAKE_PTR(e);
+			target_error(p, t, TAKE_PTR(e));
 			ps->cur++;
 			step(p);
 			return;
@@ -578,11 +595,7 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 
 		if (asprintf(&e, "%s failed: %s", op_name(op), why) < 0)
 			e = NULL;
-		if (e && (!t->error || strcmp(t->error, e)))
-			klog(mlog(p), LOG_ERR, "SnapMirror of datastore '%s' (policy '%s', %s:%s): %s", t->ds, t->policy,
-			     t->dst_svm, t->dst_volume, e);
-		free(t->error);
-		t->error = TAKE_PTR(e);
+		target_error(p, t, TAKE_PTR(e));
 		if (op == LEADER_MIRROR_UPDATE)
 			json_object_set_new(p->retry_at, t->key,
 					    json_pack("{sIss?}", "at", (json_int_t)(mono_usec(p) + UPDATE_RETRY_SEC * USEC_PER_SEC),
@@ -775,9 +788,12 @@ static void step(struct mirror *p)
 			p->pass = NULL;
 			return;
 		}
-		free(t->error);
-		if (asprintf(&t->error, "%s failed: %s", op_name(op), strerror(-r)) < 0)
-			t->error = NULL;
+		{
+			char *e = NULL;
+			if (asprintf(&e, "%s failed: %s", op_name(op), strerror(-r)) < 0)
+				e = NULL;
+			target_error(p, t, e);
+		}
 		ps->cur++;
 	}
 	pass_end(p);
@@ -1413,6 +1429,7 @@ static void mirror_free(void *state)
 	json_decref(p->answers);
 	json_decref(p->serving);
 	json_decref(p->retry_at);
+	json_decref(p->logged);
 	json_decref(p->published);
 	free(p->clock_file);
 	free(p);
@@ -1445,7 +1462,8 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	p->answers = json_object();
 	p->serving = json_object();
 	p->retry_at = json_object();
-	r = !p->targets || !p->answers || !p->serving || !p->retry_at ? -ENOMEM : 0;
+	p->logged = json_object();
+	r = !p->targets || !p->answers || !p->serving || !p->retry_at || !p->logged ? -ENOMEM : 0;
 	if (r >= 0 && cfg->protection.test_clock_offset_file && !(p->clock_file = strdup(cfg->protection.test_clock_offset_file)))
 		r = -ENOMEM;
 	if (r >= 0)
