@@ -19,7 +19,8 @@
 #   - `dr failover ds1`: quiesce + break, the destination volume writable (broken_off, type rw),
 #     no update while failed over, also after the leader's node is killed (the next leader reads
 #     the record and leaves the relationship broken off); refused transitions say why (unknown datastore, a datastore
-#     without snapmirror, resync of a relationship that is not broken off); `dr resync ds1`: back
+#     without snapmirror, resync of a relationship that is not broken off, failover while a
+#     transfer runs); `dr resync ds1`: back
 #     to snapmirrored, the destination read-only (dp), updates again; `dr status`.
 . "$(dirname "$0")/lib.sh"
 export MN_HOST_SIM=1
@@ -164,6 +165,20 @@ assert_eq "$RC" 2 "dr resync of a relationship that is not broken off: refused"
 assert_true "it says why" grep -q "needs no resync: its relationship is snapmirrored" <<<"$OUT"
 ctl "$s1" dr
 assert_eq "$RC" 1 "dr without a verb: a usage error"
+
+# a transfer running (started on ONTAP, not by kvmcd): failover refused until it ends
+sim -X POST "$SIM/_sim/config" -d '{"transfer_ms":60000}' >/dev/null
+ruuid=$(rel | jq -r .uuid)
+sim -u "$AUTH" -X POST "$SIM/api/snapmirror/relationships/$ruuid/transfers" -d '{}' >/dev/null || fail "cannot start a transfer"
+xfer() { OUT=$("$CLUSTER" exec "$s1" kvmcctl dr status ds1 --json) && [ "$(jq -r '.datastores[0].transfer_state' <<<"$OUT")" = "$1" ]; }
+wait_until 20 "dr status: transferring" xfer transferring
+ctl "$s1" dr failover ds1
+assert_eq "$RC" 2 "dr failover while a transfer runs: refused"
+assert_true "it says why" grep -q "a SnapMirror transfer of datastore ds1 is running" <<<"$OUT"
+assert_eq "$(rel_state)" snapmirrored "nothing was done"
+sim -X POST "$SIM/_sim/config" -d '{"transfer_ms":300}' >/dev/null
+sim_advance 90
+wait_until 20 "dr status: the transfer ended" xfer success
 
 # --- DR: failover ---
 ctl "$s1" dr failover ds1
