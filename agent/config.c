@@ -205,6 +205,7 @@ const struct config_section *const config_sections[] = {
 	&vms_config_section,     /* agent/vms-config.c */
 	&ha_config_section,      /* agent/ha-config.c */
 	&protection_config_section, /* agent/protection-config.c */
+	&metrics_config_section, /* agent/metrics-config.c */
 	NULL,
 };
 

@@ -58,6 +58,7 @@
 #include "vms-options.h"
 #include "ha-options.h"
 #include "protection-options.h"
+#include "metrics-options.h"
 
 /* The longest config line, in bytes without the newline (libinih's INI_MAX_LINE minus 2). */
 #define CONFIG_LINE_MAX 198u
@@ -101,6 +102,7 @@ struct kvmcd_config {
 	/* [ha] (agent/ha-config.c) */
 	struct ha_options ha;
 	struct protection_options protection; /* [protection] (agent/protection-config.c) */
+	struct metrics_options metrics; /* [metrics] (agent/metrics-config.c) */
 
 	unsigned *key_lines;          /* private to config.c: the line each key was set on, 0 = default */
 };

@@ -21,6 +21,7 @@
 #include "vms.h"
 #include "vm-spec-api.h"
 #include "ha.h"
+#include "metrics-service.h"
 #include "protection-service.h"
 #include "mirror-service.h"
 #include "leader-ontap.h"
@@ -41,6 +42,7 @@ static const struct service_ops *const services[] = {
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
 	&mirror_service,         /* agent/mirror.c: SnapMirror (leader), kvmcctl dr */
+	&metrics_service,        /* agent/metrics-service.c: GET /metrics, kvmcctl metrics */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)
@@ -795,6 +797,12 @@ static json_t *on_api_request(void *userdata, uint64_t conn_id, const char *cmd,
 static const struct api_server_ops api_ops = {
 	.request = on_api_request,
 };
+
+json_t *service_call(struct service_ctx *ctx, const char *cmd, json_t *req)
+{
+	/* conn_id 0 is never a connection's: a verb that would answer later answers no one */
+	return on_api_request(ctx->d, 0, cmd, req);
+}
 
 /* ---- signals -------------------------------------------------------------------------------- */
 

@@ -53,7 +53,9 @@
  * Two-node clusters with a quorum device take the same path: the corosync glue treats 2 nodes
  * with a qdevice as two_node (agent/quorum-votes.h).
  *
- * Not here yet: the ONTAP job listing after the quiet point (coord/timeouts.h 7.).
+ * When the quiet point applies, the ontap read-back also waits for the SVM's active ONTAP jobs
+ * (an older leader's may still grant access: coord/timeouts.h 7.; leader-ontap.c sets the
+ * fence's settle_jobs).
  */
 #include <errno.h>
 #include <inttypes.h>

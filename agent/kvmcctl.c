@@ -85,6 +85,7 @@ static void usage(FILE *f)
 		"  spec apply FILE|-        replace the spec; prints \"applied: version N\"\n"
 		"  spec diff FILE|-         show what `spec apply` would change\n"
 		"  log                      dump kvmcd's recent log lines (all levels)\n"
+		"  metrics                  the Prometheus metrics ([metrics] listen serves the same)\n"
 		"  ontap check [--config FILE] [--json]\n"
 		"                           check the ONTAP connection configured in [ontap]\n"
 		"  datastore list [--json]  every datastore: ONTAP state, hosts ready\n"
@@ -791,6 +792,21 @@ static int cmd_log(struct ctl *ctl, int argc, char **argv)
 		return r;
 	json_array_foreach(json_object_get(reply, "lines"), i, line)
 		printf("%s\n", json_string_value(line) ?: "");
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+static int cmd_metrics(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL;
+	int r;
+
+	if (argc != 1)
+		return usage_error("metrics: unexpected argument '%s'", argv[1]);
+	r = request(ctl, "metrics", false, json_pack("{ss}", "cmd", "metrics"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	fputs(json_string_value(json_object_get(reply, "text")) ?: "", stdout);
 	json_decref(reply);
 	return EXIT_DONE;
 }
@@ -2231,6 +2247,8 @@ int main(int argc, char **argv)
 		r = cmd_spec(&ctl, argc, argv);
 	else if (strcmp(cmd, "log") == 0)
 		r = cmd_log(&ctl, argc, argv);
+	else if (strcmp(cmd, "metrics") == 0)
+		r = cmd_metrics(&ctl, argc, argv);
 	else if (strcmp(cmd, "ontap") == 0)
 		r = cmd_ontap(&ctl, argc, argv);
 	else if (strcmp(cmd, "datastore") == 0)

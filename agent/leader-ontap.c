@@ -36,6 +36,7 @@
 	X(ontap_client_new)                                                                        \
 	X(ontap_client_free)                                                                       \
 	X(ontap_client_set_log)                                                                    \
+	X(ontap_client_set_observer)                                                               \
 	X(ontap_client_set_epoch)                                                                  \
 	X(ontap_client_cancelled_sent_usec)                                                        \
 	X(ontap_client_version)                                                                    \
@@ -124,10 +125,77 @@ struct leader_ontap {
 	 * so that nothing it sent lands after grants_answered. */
 	struct timeouts t;
 	uint64_t grants_epoch, grants_older, grants_answered, grants_patch;
+	/* when the quiet point applies (an older grant may be in flight): until when an older
+	 * leader's ONTAP job may still be running, so fence read-backs settle the SVM's jobs first
+	 * (ontap-fence.h settle_jobs; coord/timeouts.h 6.: T_L + ontap_jobs_settled); 0 = never */
+	uint64_t grants_jobs_until;
 	unsigned grants_outstanding;
 	bool grants_wanted;            /* a plan waits for {epoch, in_flight: true} to commit */
 	sd_event_source *grants_timer; /* owned: writes {epoch, in_flight: false} when it is true */
 };
+
+/* ---- what the clients this node ran did, for metrics (leader_ontap_metrics) ------------------ */
+
+static const double ontap_le[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+static const char *const ontap_methods[] = { "GET", "POST", "PATCH", "DELETE", "other" };
+static struct {
+	json_t *requests;  /* owned: {"METHOD status": count} */
+	json_t *errors;    /* owned: {"ontap code": count} */
+	uint64_t counts[ARRAY_SIZE(ontap_methods)][ARRAY_SIZE(ontap_le) + 1];
+	double sum[ARRAY_SIZE(ontap_methods)];
+} ontap_stats;
+
+static void count_in(json_t **obj, const char *key)
+{
+	json_t *v;
+
+	if (!*obj && !(*obj = json_object()))
+		return;
+	v = json_object_get(*obj, key);
+	json_object_set_new(*obj, key, json_integer((v ? json_integer_value(v) : 0) + 1));
+}
+
+static void on_client_observe(void *userdata, const char *method, long http_status, const char *ontap_code, uint64_t usec)
+{
+	size_t m = 0, b = 0;
+	char key[48];
+	double s = (double)usec / USEC_PER_SEC;
+
+	while (m < ARRAY_SIZE(ontap_methods) - 1 && strcmp(ontap_methods[m], method) != 0)
+		m++;
+	snprintf(key, sizeof(key), "%s %ld", ontap_methods[m], http_status);
+	count_in(&ontap_stats.requests, key);
+	if (ontap_code && *ontap_code)
+		count_in(&ontap_stats.errors, ontap_code);
+	while (b < ARRAY_SIZE(ontap_le) && s > ontap_le[b])
+		b++;
+	ontap_stats.counts[m][b]++;
+	ontap_stats.sum[m] += s;
+}
+
+json_t *leader_ontap_metrics(void)
+{
+	json_t *le = json_array(), *dur = json_object(), *out;
+
+	for (size_t b = 0; b < ARRAY_SIZE(ontap_le); b++)
+		json_array_append_new(le, json_real(ontap_le[b]));
+	for (size_t m = 0; m < ARRAY_SIZE(ontap_methods); m++) {
+		json_t *counts = json_array();
+		uint64_t total = 0;
+		for (size_t b = 0; b <= ARRAY_SIZE(ontap_le); b++) {
+			json_array_append_new(counts, json_integer((json_int_t)ontap_stats.counts[m][b]));
+			total += ontap_stats.counts[m][b];
+		}
+		if (total)
+			json_object_set_new(dur, ontap_methods[m], json_pack("{sOsosf}", "le", le, "counts", counts, "sum", ontap_stats.sum[m]));
+		else
+			json_decref(counts);
+	}
+	out = json_pack("{sososo}", "requests", ontap_stats.requests ? json_deep_copy(ontap_stats.requests) : json_object(),
+			"errors", ontap_stats.errors ? json_deep_copy(ontap_stats.errors) : json_object(), "duration", dur);
+	json_decref(le);
+	return out;
+}
 
 static void on_client_log(void *userdata, int level, const char *text)
 {
@@ -266,6 +334,7 @@ static int client_create(struct leader_ontap *l)
 		return r;
 	}
 	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
+	ontap_dl.ontap_client_set_observer(l->client, on_client_observe, l);
 	return 0;
 }
 
@@ -433,6 +502,7 @@ static void grants_recording(struct leader_ontap *l, uint64_t epoch)
 	/* epoch 1 has no predecessor; a record that says none was in flight: nothing older can
 	 * land; otherwise (one was, or nobody recorded: an older kvmcd) the quiet point */
 	l->grants_older = mono_now(l) + (epoch <= 1 || was == 0 ? 0 : l->t.ontap_quiet_usec);
+	l->grants_jobs_until = epoch <= 1 || was == 0 ? 0 : mono_now(l) + l->t.ontap_jobs_settled_usec;
 	if (epoch > 1)
 		klog(l->log, LOG_INFO, "ONTAP access grants of earlier leaders: %s",
 		     was == 0 ? "none in flight (the grants record): fences confirm at once"
@@ -492,8 +562,9 @@ void leader_ontap_grants_end(bool answered)
 	now = mono_now(l);
 	/* a request that got no answer may still be carried out: within one exchange of its send
 	 * if synchronous, but a volume created or mounted with an export policy is a job, which
-	 * ONTAP may run on after we stopped polling it: up to a whole job_timeout (without the
-	 * job listing of coord/timeouts.h 7., the bound we know) */
+	 * ONTAP may run on after we stopped polling it: up to a whole job_timeout, the bound we
+	 * know (the fence's job listing, settle_jobs, is for an older leader's jobs: this leader's
+	 * own fences simply wait) */
 	until = answered ? now : now + l->t.base.ontap_job_timeout_usec + l->t.base.margin_usec;
 	if (until > l->grants_answered)
 		l->grants_answered = until;
@@ -513,6 +584,12 @@ int leader_ontap_fence(const struct ontap_fence_node *node, uint64_t readback_no
 		return -ENOMEM;
 	opts = (struct ontap_fence_options){ .prefix = leader_ds_prefix(l->ds), .comment = l->cluster_id[0] ? comment : NULL,
 					     .readback_not_before_usec = readback_not_before_usec };
+	/* an older leader's job may still grant access: the read-back waits for the SVM's jobs
+	 * (coord/timeouts.h 7.), bounded by when none of its jobs can run any more */
+	if (l->grants_epoch && service_recording_epoch(l->ctx) == l->grants_epoch && mono_now(l) < l->grants_jobs_until) {
+		opts.settle_jobs = true;
+		opts.jobs_deadline_usec = l->grants_jobs_until;
+	}
 	return readback_only ? ontap_dl.ontap_fence_readback(l->client, node, &opts, done, userdata)
 			     : ontap_dl.ontap_fence_node(l->client, node, &opts, done, userdata);
 }

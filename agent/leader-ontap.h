@@ -72,6 +72,11 @@ int leader_ontap_claim(uint64_t epoch, const char *claimant, ontap_claim_done_fn
  */
 #define LEADER_ONTAP_GRANTS_KEY "ontap/grants"
 uint64_t leader_ontap_grants_settled(void);
+
+/* The ONTAP requests this node's clients made since kvmcd started (while it led), for the
+ * metrics (agent/metrics.h "counters.ontap"): {"requests": {"METHOD status": n}, "errors":
+ * {"ontap code": n}, "duration": {"METHOD": histogram}}. A new reference; NULL on ENOMEM. */
+json_t *leader_ontap_metrics(void);
 int leader_ontap_grants_begin(void);
 void leader_ontap_grants_end(bool answered);
 /* The plan that got -EAGAIN from leader_ontap_grants_begin is dropped, not sent. */

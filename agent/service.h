@@ -138,6 +138,14 @@ int service_request_spec(struct service_ctx *ctx, uint64_t conn_id, const json_t
 void service_reply(struct service_ctx *ctx, uint64_t conn_id, json_t *reply);
 
 /*
+ * Runs a local-API verb of the daemon or of any service (e.g. "status", "datastore-list") as if
+ * a client had sent req (borrowed; the whole request object, {} for none): its reply (a new
+ * reference), or NULL when the verb answers later (nobody gets that answer). For the read verbs
+ * that answer at once: the metrics (agent/metrics-service.c) are a view over their JSON.
+ */
+json_t *service_call(struct service_ctx *ctx, const char *cmd, json_t *req);
+
+/*
  * Ends what a service's stop hook started (it returned 1): once every such service has called
  * this, or at the latest deadline they gave, the daemon leaves the CPG and exits. Idempotent.
  */

@@ -259,8 +259,11 @@
  *           (look up, remove, read back, list jobs; each one full exchange), counted from
  *           max(start, grants_settled) (6.: T_L when no older grant was in flight, else
  *           T_L + ontap_quiet). CONFIRMED when a read-back issued after both the removal
- *           succeeded and grants_settled shows none of the node's access. NOT IMPLEMENTED:
- *           the job listing after the quiet point. The fence operations and the maps, hosts,
+ *           succeeded and grants_settled shows none of the node's access; when grants_settled
+ *           is the quiet point, the read-back also waits until the SVM lists no queued,
+ *           running or paused job (6.; listed every second, until T_L + ontap_jobs_settled:
+ *           a job still active then leaves the fence unconfirmed, the job named;
+ *           resources/ontap/ontap-fence.h settle_jobs). The fence operations and the maps, hosts,
  *           initiators and rules kvmcd grants are synchronous calls; the one grant that runs as
  *           a job is a NAS volume created or mounted with its export policy: a leader that
  *           gives up on one counts it settled only ontap_job_timeout + margin later (its own

@@ -27,12 +27,20 @@ FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fspro
 # Power fencing (fencing/agent.c runs fence-agents' programs: fence_ipmilan, fence_redfish, ...);
 # test-fence-agent also runs its fence_dummy. Python; brings about 28 python3 modules along.
 FENCING="fence-agents"
+# The packages (packaging/build-deb, packaging/build-rpm; checked by tests/packaging/
+# check-packages.sh): debhelper (brings dh-autoreconf, dh-strip-nondeterminism, po-debconf,
+# ...), dpkg-dev and fakeroot for dpkg-buildpackage, lintian, rpm for rpmbuild, adduser for the
+# package's postinst (Depends of kvmcd; on Debian's base system anyway).
+PACKAGING="debhelper dpkg-dev fakeroot lintian rpm adduser"
+# promtool, which checks the metrics' format (multinode-metrics): Debian 12 ships it only in the
+# prometheus package (about 96 MB installed); its server is not started (policy-rc.d below).
+METRICS="prometheus"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
-for p in $BUILD $LIBS $RUNTIME $QDEVICE $LIBVIRT $FULLSTACK $FENCING; do
+for p in $BUILD $LIBS $RUNTIME $QDEVICE $LIBVIRT $FULLSTACK $FENCING $PACKAGING $METRICS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then

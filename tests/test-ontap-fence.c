@@ -356,15 +356,14 @@ static void on_fenced(void *ud, int r, const struct ontap_fence_result *res)
 	w->report = json_deep_copy(res->report);
 }
 
-static int fence(struct ontap_client *c, int i, bool cut, uint64_t not_before, struct fwait *w)
+static int fence_opts(struct ontap_client *c, int i, bool cut, const struct ontap_fence_options *opts, struct fwait *w)
 {
 	struct ontap_fence_node n = fence_node(i);
-	struct ontap_fence_options o = fopts;
+	struct ontap_fence_options o = *opts;
 	int r;
 
 	json_decref(w->report);
 	memset(w, 0, sizeof *w);
-	o.readback_not_before_usec = not_before;
 	r = cut ? ontap_fence_node(c, &n, &o, on_fenced, w) : ontap_fence_readback(c, &n, &o, on_fenced, w);
 	if (r < 0)
 		return r;
@@ -373,6 +372,14 @@ static int fence(struct ontap_client *c, int i, bool cut, uint64_t not_before, s
 	if (getenv("ONTAP_TEST_VERBOSE"))
 		fprintf(stderr, "  fence %s: r=%d %s\n", nodes[i].name, w->r, w->evidence);
 	return w->r;
+}
+
+static int fence(struct ontap_client *c, int i, bool cut, uint64_t not_before, struct fwait *w)
+{
+	struct ontap_fence_options o = fopts;
+
+	o.readback_not_before_usec = not_before;
+	return fence_opts(c, i, cut, &o, w);
 }
 
 /* Does the report's "access" (or another list) name object/member? */
@@ -480,6 +487,74 @@ static void test_fence(void)
 	reach(1, now, sizeof now);
 	CHECK(!strcmp(now, "L3 N1 F1")); /* vm2 is still on ONTAP (the plan keeps a removed datastore's data) */
 	CHECK(fence(c, 1, false, 0, &w) == 0 && !w.confirmed);
+	json_decref(w.report);
+	ontap_client_free(c);
+}
+
+/* An older leader's ONTAP job may still be running after the quiet point (coord/timeouts.h 6.,
+ * 7.): with settle_jobs the read-back waits until the SVM lists no active job, and a job still
+ * active at the deadline leaves the fence unconfirmed, the job named. */
+static void test_jobs(void)
+{
+	struct ontap_client *c;
+	struct fwait w = {};
+	struct ontap_fence_options o = fopts;
+	char path[256], now[64];
+	const char *vol_uuid;
+	json_t *vols, *job;
+	long st;
+	uint64_t t0;
+
+	reset("jobs");
+	c = client_new("n1", 7);
+	CHECK(converge(c, block_nfs, 4, NULL, 0) > 0);
+	vols = http("GET", "/api/storage/volumes?name=" PREFIX "_files&fields=uuid", NULL, &st);
+	vol_uuid = json_string_value(json_object_get(json_array_get(json_object_get(vols, "records"), 0), "uuid"));
+	CHECK(vol_uuid != NULL);
+	snprintf(path, sizeof path, "/api/storage/volumes/%s/snapshots", vol_uuid ?: "none");
+
+	/* no job active: the list comes back empty, the read-back follows at once, and the
+	 * evidence does not speak of jobs */
+	o.settle_jobs = true;
+	o.jobs_deadline_usec = now_usec() + 10 * USEC_PER_SEC;
+	sim_log_mark(&S);
+	CHECK(fence_opts(c, 0, false, &o, &w) == 0 && !w.confirmed);
+	CHECK(sim_log_count(&S, "/api/cluster/jobs?", "state=") == 1);
+	CHECK(!strstr(w.evidence, "jobs"));
+
+	/* "an older leader's" job: a snapshot that takes 1.5 s. The fence of n2 cuts at once, then
+	 * waits for the job before it reads back: confirmed, the read-back after the job's end */
+	sim_control(&S, "POST", "/_sim/config", "{\"job_ms\":1500}");
+	t0 = now_usec();
+	job = http("POST", path, "{\"name\":\"older-leaders-job\"}", &st);
+	CHECK(st == 202);
+	sim_log_mark(&S);
+	o.jobs_deadline_usec = now_usec() + 20 * USEC_PER_SEC;
+	CHECK(fence_opts(c, 1, true, &o, &w) == 0);
+	CHECK(w.confirmed && w.made == 4);
+	CHECK(w.readback_usec >= t0 + 1400 * USEC_PER_MSEC);
+	CHECK(sim_log_count(&S, "/api/cluster/jobs?", "state=") >= 2);
+	CHECK(strstr(w.evidence, "waited for") &&
+	      strstr(w.evidence, json_string_value(json_object_get(json_object_get(job, "job"), "uuid")) ?: "?"));
+	reach(1, now, sizeof now);
+	CHECK(!strcmp(now, "L0 N0 F0"));
+	json_decref(job);
+
+	/* a job that never ends: past the deadline the fence is NOT confirmed, and the job is
+	 * what it names (the access is otherwise gone) */
+	CHECK(sim_fault(&S, "{\"type\":\"job_hang\",\"method\":\"POST\",\"path\":\"/api/storage/volumes/*/snapshots\"}") / 100 == 2);
+	job = http("POST", path, "{\"name\":\"hung-job\"}", &st);
+	CHECK(st == 202);
+	t0 = now_usec();
+	o.jobs_deadline_usec = t0 + 1500 * USEC_PER_MSEC;
+	CHECK(fence_opts(c, 1, true, &o, &w) == 0);
+	CHECK(!w.confirmed && now_usec() >= o.jobs_deadline_usec);
+	CHECK(json_array_size(json_object_get(w.report, "access")) == 1);
+	CHECK(listed(&w, "access", json_string_value(json_object_get(json_object_get(job, "job"), "uuid")), NULL));
+	CHECK(strstr(w.evidence, "no confirming read-back") && strstr(w.evidence, "older leader"));
+	json_decref(job);
+	sim_control(&S, "DELETE", "/_sim/faults", NULL);
+	json_decref(vols);
 	json_decref(w.report);
 	ontap_client_free(c);
 }
@@ -752,6 +827,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; void (*fn)(void); } tests[] = {
 		{ "assess", test_assess }, { "fence", test_fence }, { "half-done", test_half_done },
 		{ "remaining", test_remaining }, { "smb", test_smb }, { "claim", test_claim },
+		{ "jobs", test_jobs },
 	};
 	int r;
 

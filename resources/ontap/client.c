@@ -250,6 +250,9 @@ void ontap_request_finish(struct ontap_request *req, int r, long http_status, co
 	err->error = r;
 	if (r < 0 && err->http_status == 0)
 		err->http_status = http_status;
+	if (c->observe_fn)
+		c->observe_fn(c->observe_userdata, req->method ?: "?", http_status, r < 0 ? err->code_text : "",
+			      req->first_usec ? ontap_now_usec(c) - req->first_usec : 0);
 	request_free(req);   /* before the callback: it may submit, cancel or free the client */
 	reply = (struct ontap_reply) { .http_status = http_status, .body = keep, .error = err };
 	if (cb)
@@ -909,6 +912,12 @@ void ontap_client_set_log(struct ontap_client *c, ontap_log_fn fn, void *userdat
 {
 	c->log_fn = fn;
 	c->log_userdata = userdata;
+}
+
+void ontap_client_set_observer(struct ontap_client *c, ontap_observe_fn fn, void *userdata)
+{
+	c->observe_fn = fn;
+	c->observe_userdata = userdata;
 }
 
 sd_event *ontap_client_get_event(struct ontap_client *c) { return c->event; }

@@ -474,6 +474,10 @@ struct fence {
 	char **strs; size_t n_strs;        /* owned: every string of node */
 	char *prefix, *comment;            /* owned */
 	uint64_t not_before;
+	bool settle_jobs, jobs_settled;    /* opts.settle_jobs; the SVM listed no active job */
+	uint64_t jobs_deadline;            /* opts.jobs_deadline_usec */
+	json_t *jobs_seen;                 /* owned: {uuid: "description (state)"} of every active job
+					      listed while settling */
 	bool cut;                          /* ontap_fence_node (else a read-back alone) */
 	bool reading_back;
 	uint64_t epoch;
@@ -507,6 +511,7 @@ static void fence_free(struct fence *f)
 	free(f->prefix);
 	free(f->comment);
 	json_decref(f->probe);
+	json_decref(f->jobs_seen);
 	json_decref(f->removed);
 	json_decref(f->failed);
 	ontap_error_clear(&f->err);
@@ -561,12 +566,15 @@ static int fence_new(struct ontap_client *c, const struct ontap_fence_node *n, c
 	f->done = done;
 	f->userdata = userdata;
 	f->not_before = o->readback_not_before_usec;
+	f->settle_jobs = o->settle_jobs;
+	f->jobs_deadline = o->jobs_deadline_usec;
+	f->jobs_seen = json_object();
 	f->strs = calloc(total, sizeof(*f->strs));
 	f->prefix = strdup(o->prefix);
 	f->comment = o->comment ? strdup(o->comment) : NULL;
 	f->removed = json_array();
 	f->failed = json_array();
-	if (!f->strs || !f->prefix || (o->comment && !f->comment) || !f->removed || !f->failed ||
+	if (!f->strs || !f->prefix || (o->comment && !f->comment) || !f->removed || !f->failed || !f->jobs_seen ||
 	    !(f->node.name = keep(f, n->name)) || (n->iqn && !(f->node.iqn = keep(f, n->iqn))) ||
 	    (n->nqn && !(f->node.nqn = keep(f, n->nqn))) ||
 	    keep_array(f, n->wwpns, n->n_wwpns, &f->node.wwpns, &f->node.n_wwpns) < 0 ||
@@ -598,31 +606,50 @@ static void fence_finish(struct fence *f, int r, const json_t *access)
 
 	if (r >= 0 && access) {
 		res.confirmed = json_array_size(access) == 0;
-		res.readback_usec = f->readback_usec;
+		res.readback_usec = f->readback_usec; /* 0 when the jobs did not settle: no read-back */
 		list = strdup("");
 		json_array_foreach(access, i, it) {
 			char *t = list ? strf("%s%s%s", list, i ? "; " : "", js(it, "why") ?: "?") : NULL;
 			free(list);
 			list = t;
 		}
-		evidence = res.confirmed
-			? strf("read back: node %s has no access left on ONTAP: no igroup holds its initiators (%s%s%zu WWPN(s)), "
-			       "no subsystem lists its host NQN (%s), no export rule matches its %zu address(es), no kvmcd SMB "
-			       "share grants it access (%zu igroups, %zu subsystems, %zu export policies, %zu kvmcd shares "
-			       "read); this run removed %u, %u were gone already",
-			       f->node.name, f->node.iqn ?: "", f->node.iqn ? " and " : "", f->node.n_wwpns,
-			       f->node.nqn ?: "none", f->node.n_addresses,
-			       json_array_size(json_object_get(f->probe, "igroups")),
-			       json_array_size(json_object_get(f->probe, "subsystems")),
-			       json_array_size(json_object_get(f->probe, "policies")),
-			       json_array_size(json_object_get(f->probe, "shares")), f->made, f->gone)
-			: strf("read back: node %s still has access on ONTAP: %s%s", f->node.name, list ?: "?",
-			       f->nfailed ? " (removals failed: see the report's failed)" : "");
+		if (f->settle_jobs && !f->jobs_settled)
+			evidence = strf("no confirming read-back of node %s: the SVM's jobs did not settle by the deadline: %s "
+					"(this run removed %u, %u were gone already)", f->node.name, list ?: "?", f->made, f->gone);
+		else
+			evidence = res.confirmed
+				? strf("read back: node %s has no access left on ONTAP: no igroup holds its initiators (%s%s%zu WWPN(s)), "
+				       "no subsystem lists its host NQN (%s), no export rule matches its %zu address(es), no kvmcd SMB "
+				       "share grants it access (%zu igroups, %zu subsystems, %zu export policies, %zu kvmcd shares "
+				       "read); this run removed %u, %u were gone already",
+				       f->node.name, f->node.iqn ?: "", f->node.iqn ? " and " : "", f->node.n_wwpns,
+				       f->node.nqn ?: "none", f->node.n_addresses,
+				       json_array_size(json_object_get(f->probe, "igroups")),
+				       json_array_size(json_object_get(f->probe, "subsystems")),
+				       json_array_size(json_object_get(f->probe, "policies")),
+				       json_array_size(json_object_get(f->probe, "shares")), f->made, f->gone)
+				: strf("read back: node %s still has access on ONTAP: %s%s", f->node.name, list ?: "?",
+				       f->nfailed ? " (removals failed: see the report's failed)" : "");
 	} else {
 		char b[512];
 		evidence = strf("no read-back: %s (this run removed %u, %u failed)",
 				r == -ESTALE ? "this node does not lead any more" : ontap_error_format(&f->err, b, sizeof(b)),
 				f->made, f->nfailed);
+	}
+	if (evidence && json_object_size(f->jobs_seen) && f->jobs_settled) {
+		const char *uuid;
+		const json_t *d;
+		char *t, *jobs = strdup("");
+		json_object_foreach(f->jobs_seen, uuid, d) {
+			t = jobs ? strf("%s%s%s %s", jobs, *jobs ? ", " : "", uuid, json_string_value(d) ?: "") : NULL;
+			free(jobs);
+			jobs = t;
+		}
+		t = strf("%s; before reading back it waited for the SVM's active ONTAP jobs, which an older leader "
+			 "may have started: %s", evidence, jobs ?: "?");
+		free(jobs);
+		free(evidence);
+		evidence = t;
 	}
 	res.evidence = evidence ?: "(out of memory)";
 	res.report = report;
@@ -732,6 +759,104 @@ static int probe_start(struct fence *f)
 
 static int readback_start(struct fence *f);
 
+/* ---- settling an older leader's jobs (opts.settle_jobs) ------------------------------------- */
+
+#define JOBS_POLL_MS 1000
+
+static void readback_go(struct fence *f)
+{
+	int r = readback_start(f);
+
+	if (r < 0) {
+		ontap_error_setf(&f->err, r, "fence read-back: %s", strerror(-r));
+		fence_finish(f, r, NULL);
+	}
+}
+
+static int on_jobs_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct fence *f = userdata;
+
+	f->timer = sd_event_source_disable_unref(f->timer);
+	readback_go(f);
+	return 0;
+}
+
+/* The SVM's active jobs were listed: none -> the read-back; some -> list again in JOBS_POLL_MS,
+ * or, past the deadline, finish unconfirmed with each job as access that may still come. */
+static void on_jobs_listed(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct fence *f = userdata;
+	const json_t *recs = obj && obj->record ? json_object_get(obj->record, "records") : NULL, *job;
+	_cleanup_(json_decrefp) json_t *active = NULL;
+	uint64_t now = mono_usec(), next;
+	size_t i;
+
+	if (r < 0) {
+		if (err)
+			ontap_error_copy(&f->err, err);
+		else
+			ontap_error_setf(&f->err, r, "fence: listing the SVM's jobs: %s", strerror(-r));
+		fence_finish(f, r, NULL);
+		return;
+	}
+	active = json_array();
+	if (!active) {
+		fence_finish(f, -ENOMEM, NULL);
+		return;
+	}
+	json_array_foreach(recs, i, job) {
+		const char *uuid = js(job, "uuid"), *state = js(job, "state") ?: "?";
+		char *d;
+
+		/* the query asked for these states; a reply that holds others is taken at its word */
+		if (!uuid || !(!strcmp(state, "queued") || !strcmp(state, "running") || !strcmp(state, "paused")))
+			continue;
+		d = strf("(%s, %s)", js(job, "description") ?: "no description", state);
+		json_object_set_new(f->jobs_seen, uuid, json_string(d ?: ""));
+		json_array_append_new(active, item("job", uuid, js(job, "description") ?: "", false, false, NULL,
+						   strf("ONTAP job %s (%s) is still %s: an older leader may have started "
+							"it, and it may give the node access when it ends", uuid,
+							js(job, "description") ?: "no description", state)));
+		free(d);
+	}
+	if (json_array_size(active) == 0) {
+		f->jobs_settled = true;
+		readback_go(f);
+		return;
+	}
+	if (f->jobs_deadline && now >= f->jobs_deadline) {
+		fence_finish(f, 0, active); /* not confirmed: the jobs are the access left */
+		return;
+	}
+	next = now + JOBS_POLL_MS * USEC_PER_MSEC;
+	if (f->jobs_deadline && next > f->jobs_deadline)
+		next = f->jobs_deadline;
+	r = sd_event_add_time(ontap_client_get_event(f->client), &f->timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
+			      on_jobs_timer, f);
+	if (r < 0)
+		fence_finish(f, r, NULL);
+}
+
+static int jobs_list_start(struct fence *f)
+{
+	_cleanup_op_ struct op *op = NULL;
+	int r;
+
+	r = op_new(f->client, OP_LIST, "fence jobs", "active jobs", on_jobs_listed, f, &op);
+	if (r >= 0)
+		r = op_set(&op->collection, "/cluster/jobs");
+	if (r >= 0)
+		r = ontap_query_add(&op->query, "state", "queued|running|paused", true);
+	if (r >= 0 && *ontap_client_svm(f->client))
+		r = ontap_query_add(&op->query, "svm.name", ontap_client_svm(f->client), false);
+	if (r >= 0)
+		r = op_set(&op->fields, "uuid,state,description,start_time");
+	if (r >= 0)
+		r = op_start(TAKE_PTR(op));
+	return r;
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fence *f = userdata;
@@ -747,7 +872,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /* The confirming read-back: never before not_before (an older leader's request may land until
- * then); the time it is issued is what the result reports. */
+ * then), nor while the SVM lists an active job (settle_jobs: an older leader's job may still
+ * land until it ends); the time it is issued is what the result reports. */
 static int readback_start(struct fence *f)
 {
 	uint64_t now = mono_usec();
@@ -757,6 +883,8 @@ static int readback_start(struct fence *f)
 		/* accuracy 1 ms: sd-event fires late, never early */
 		return sd_event_add_time(e, &f->timer, CLOCK_MONOTONIC, f->not_before, USEC_PER_MSEC, on_timer, f);
 	}
+	if (f->settle_jobs && !f->jobs_settled)
+		return jobs_list_start(f);
 	f->reading_back = true;
 	f->readback_usec = now;
 	return probe_start(f);

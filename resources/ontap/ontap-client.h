@@ -97,6 +97,14 @@ static inline void ontap_client_freep(struct ontap_client **c) { ontap_client_fr
 #define _cleanup_ontap_client_ __attribute__((cleanup(ontap_client_freep)))
 
 void ontap_client_set_log(struct ontap_client *c, ontap_log_fn fn, void *userdata);
+
+/* Every request's end, for metrics (agent/metrics.h): its method, the HTTP status of its last
+ * answer (0: none), ONTAP's error code as sent ("" when none) and the microseconds from its
+ * first attempt to its end (retries and the wait for its job included; a job poll is a request
+ * of its own). Called on the loop, before the request's own callback. NULL: none. */
+typedef void (*ontap_observe_fn)(void *userdata, const char *method, long http_status, const char *ontap_code,
+				 uint64_t usec);
+void ontap_client_set_observer(struct ontap_client *c, ontap_observe_fn fn, void *userdata);
 sd_event *ontap_client_get_event(struct ontap_client *c);
 const char *ontap_client_svm(struct ontap_client *c);
 

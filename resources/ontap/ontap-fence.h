@@ -89,6 +89,17 @@ struct ontap_fence_options {
 					    kvmcd's only with it; NULL = by name alone */
 	uint64_t readback_not_before_usec; /* CLOCK_MONOTONIC (the loop's clock): the confirming
 					      read-back is not issued before; 0 = at once */
+	/* Settle an older leader's JOBS first (coord/timeouts.h 6. and 7.): the confirming read-back
+	 * also waits until the SVM lists no job queued, running or paused (GET /api/cluster/jobs,
+	 * listed again every JOBS_POLL_MS): a job an older leader started before the quiet point may
+	 * still grant access when it ends, and only a read-back after its end sees what it did. Set
+	 * it when the quiet point is what readback_not_before_usec waits for (the grants record did
+	 * not say "none in flight"). Any active job counts, kvmcd's own too: ONTAP does not say who
+	 * started one, and waiting for one more only delays the confirmation. jobs_deadline_usec
+	 * (CLOCK_MONOTONIC; 0 = none) bounds the wait: a job still active then leaves the fence
+	 * UNCONFIRMED, the job named in the report's access (kind "job") and the evidence. */
+	bool settle_jobs;
+	uint64_t jobs_deadline_usec;
 };
 
 struct ontap_fence_result {
@@ -100,9 +111,10 @@ struct ontap_fence_result {
 	unsigned cuts_gone;              /* DELETEs of something already gone (404) */
 	unsigned cuts_failed;
 	const char *evidence;            /* one paragraph for the log and the fence history: what was
-					    checked and found gone, or what remains and why */
+					    checked and found gone, or what remains and why (and the
+					    jobs waited for, settle_jobs) */
 	/* {"removed": [ITEM], "failed": [ITEM + "error"], "access": [ITEM]} with
-	 * ITEM = {"kind": "iscsi"|"fc"|"nvme"|"nfs"|"smb", "object": igroup | subsystem | policy |
+	 * ITEM = {"kind": "iscsi"|"fc"|"nvme"|"nfs"|"smb"|"job", "object": igroup | subsystem | policy |
 	 * share, "member": initiator | NQN | clients | user, "ours": bool, "cut": bool (the fence
 	 * removes it), "reaches": [LUN / namespace paths, volumes], "why": text}; "access" is what the
 	 * read-back found. */
@@ -114,7 +126,8 @@ struct ontap_fence_result {
  * an ONTAP failure), res still lists what was cut. res borrowed for the call. */
 typedef void (*ontap_fence_done_fn)(void *userdata, int r, const struct ontap_fence_result *res);
 
-/* Probe, cut what is left, wait for readback_not_before_usec, read back. -EINVAL: no prefix, no
+/* Probe, cut what is left, wait for readback_not_before_usec (and the jobs, settle_jobs), read
+ * back. -EINVAL: no prefix, no
  * node name; -ESTALE: this client may not mutate now. */
 int ontap_fence_node(struct ontap_client *c, const struct ontap_fence_node *node,
 		     const struct ontap_fence_options *opts, ontap_fence_done_fn done, void *userdata);

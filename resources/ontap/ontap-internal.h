@@ -94,6 +94,8 @@ struct ontap_client {
 
 	ontap_log_fn log_fn;
 	void *log_userdata;
+	ontap_observe_fn observe_fn;
+	void *observe_userdata;
 
 	struct ontap_request *requests;      /* all live requests, FIFO order */
 	struct op *waiting_ops;              /* borrowed: ops between two re-reads (op.c), on a

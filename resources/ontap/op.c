@@ -717,8 +717,8 @@ static void after_parent(struct op *op, const struct ontap_reply *reply)
 	id = jget(json_array_get(recs, 0), op->parent_key); /* may be dotted: "svm.uuid" */
 	if (json_is_string(id))
 		op->parent_id = strdup(json_string_value(id));
-	else if (json_is_integer(id))
-		(void) asprintf(&op->parent_id, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+	else if (json_is_integer(id) && asprintf(&op->parent_id, "%" JSON_INTEGER_FORMAT, json_integer_value(id)) < 0)
+		op->parent_id = NULL; /* asprintf leaves it undefined on failure */
 	if (!op->parent_id) {
 		ontap_error_setf(&op->err, -EBADMSG, "%s '%s' has no %s", op->parent_what, op->parent_name,
 				 op->parent_key);
