@@ -1231,6 +1231,13 @@ json_t *mirror_spec_check(const struct kvmcd_config *cfg, const json_t *next)
 	if (!cfg->ontap.address || !*cfg->ontap.address || !cfg->ontap.svm || !json_object_get(next, "protection") ||
 	    prot_spec_list(next, &pols, &n) < 0)
 		return NULL;
+	/* only a destination on the source SVM can be a datastore's volume: the prefix (a cmap call
+	 * to the local corosync) is read only then */
+	for (i = 0; i < n; i++)
+		if (pols[i].has_mirror && !strcasecmp(pols[i].mirror.destination_svm, cfg->ontap.svm))
+			break;
+	if (i == n)
+		return NULL;
 	all = calloc(json_array_size(dss) + 1, sizeof(*all));
 	cluster = corosync_cluster_name();
 	prefix = dsplan_prefix(cluster ? cluster : cfg->cluster_group);
