@@ -24,6 +24,7 @@
 #include "metrics-service.h"
 #include "freeze-node.h"
 #include "protection-service.h"
+#include "mirror-service.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -42,6 +43,7 @@ static const struct service_ops *const services[] = {
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
 	&freeze_node_service,    /* agent/freeze-node.c: guest freeze / thaw for vm-consistent snapshots (every node) */
+	&mirror_service,         /* agent/mirror.c: SnapMirror (leader), kvmcctl dr */
 	&metrics_service,        /* agent/metrics-service.c: GET /metrics, kvmcctl metrics */
 	NULL,
 };
@@ -679,11 +681,16 @@ static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 		json_auto_t *next = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 		const char *added = next ? ds_destroy_data_added(core_spec(d->core), next) : NULL;
 
+		json_t *refusal;
+
 		if (added)
 			return api_refusal(-EINVAL,
 					   "refused, nothing applied:\ndestroy_data: \"%.64s\" is not listed there in the spec in force; "
 					   "`spec apply` never asks to destroy a datastore's data: use `kvmcctl datastore remove %.64s --destroy-data`",
 					   added, added);
+		/* issue 10: a SnapMirror destination that is a datastore's own volume (the [ontap] SVM) */
+		if (next && (refusal = mirror_spec_check(d->cfg, next)))
+			return refusal;
 	}
 	/* The answer always comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */
 	core_request_spec(d->core, now_usec(), conn_id, text, len);

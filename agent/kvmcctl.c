@@ -139,6 +139,13 @@ static void usage(FILE *f)
 		"  snapshot delete NAME     delete kvmcd's snapshot NAME on every datastore that has it\n"
 		"  protection status [--json]\n"
 		"                           per policy: last snapshot, next due, health, errors, SnapMirror\n"
+		"                           (state, lag against the RPO)\n"
+		"  dr status [DATASTORE] [--json]\n"
+		"                           per datastore with SnapMirror: relationship state, health, lag,\n"
+		"                           RPO, last transfer, whether it is failed over\n"
+		"  dr failover DATASTORE    quiesce and break its SnapMirror: the destination volume becomes\n"
+		"                           writable (refused while a transfer runs, before initialization)\n"
+		"  dr resync DATASTORE      after a failover: the destination follows the source again\n"
 		"  cluster rebalance [--dry-run]\n"
 		"                           live-migrate VMs that break a rule, are not on their preferred\n"
 		"                           node, or for load; --dry-run prints the plan only\n"
@@ -582,6 +589,12 @@ static void print_status(json_t *st)
 			printf("%s node %s: fence %s%s%s%s\n", !strcmp(str_or(f, "status", ""), "failed") ? "ERROR:      " : "Fence:      ",
 			       who, str_or(f, "status", "?"), str_or(f, "method", NULL) ? " (" : "", str_or(f, "method", ""),
 			       str_or(f, "method", NULL) ? ")" : "");
+	}
+	{
+		/* issue 10: SnapMirror RPO breaches, errors, failed-over relationships */
+		json_t *w = json_object_get(json_object_get(st, "mirror"), "warnings"), *x;
+		json_array_foreach(w, i, x)
+			printf("WARNING:     %s\n", json_string_value(x) ?: "?");
 	}
 }
 
@@ -2096,8 +2109,98 @@ static int cmd_protection(struct ctl *ctl, int argc, char **argv)
 		json_array_foreach(json_object_get(pol, "kept"), k, sc)
 			printf("  kept: %s on %s (%s)\n", str_or(sc, "name", "?"), str_or(sc, "datastore", "?"),
 			       str_or(sc, "why", "?"));
-		if (json_is_object(json_object_get(pol, "snapmirror")))
-			printf("  snapmirror: %s\n", str_or(json_object_get(pol, "snapmirror"), "state", "?"));
+		if (json_is_object(json_object_get(pol, "snapmirror"))) {
+			json_t *sm = json_object_get(pol, "snapmirror"), *lag = json_object_get(sm, "lag_seconds");
+			json_t *rpo = json_object_get(sm, "rpo_seconds");
+
+			printf("  snapmirror to SVM %s: %s, %s", str_or(sm, "destination_svm", "?"), str_or(sm, "state", "?"),
+			       str_or(sm, "health", "?"));
+			if (json_is_integer(lag))
+				printf(", lag %" JSON_INTEGER_FORMAT " s", json_integer_value(lag));
+			else
+				printf(", lag unknown");
+			if (json_is_integer(rpo))
+				printf(" (RPO %" JSON_INTEGER_FORMAT " s%s)", json_integer_value(rpo),
+				       json_is_false(json_object_get(sm, "rpo_ok")) ? ": BREACHED" : "");
+			printf(", last transfer %s\n", str_or(sm, "last_transfer", "none"));
+		}
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* ---- DR (issue 10; agent/mirror.c) ------------------------------------------------------------ */
+
+/* How long `dr failover|resync` waits: kvmcd answers by its request deadline (150 s). */
+#define DR_TIMEOUT_MS 170000u
+
+/* kvmcctl dr status [DATASTORE] [--json] | failover DATASTORE | resync DATASTORE */
+static int cmd_dr(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb = argc >= 2 ? argv[1] : "", *arg = NULL;
+	json_t *reply = NULL, *x;
+	bool json = false;
+	size_t i;
+	int r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
+			json = true;
+		else if (argv[k][0] == '-')
+			return usage_error("dr %s: unknown option '%s'", verb, argv[k]);
+		else if (!arg)
+			arg = argv[k];
+		else
+			return usage_error("dr %s: unexpected argument '%s'", verb, argv[k]);
+	}
+	if (strcmp(verb, "failover") == 0 || strcmp(verb, "resync") == 0) {
+		bool failover = verb[0] == 'f';
+
+		if (!arg)
+			return usage_error("dr %s: which datastore?", verb);
+		if (json)
+			return usage_error("dr %s: no --json", verb);
+		r = request_timed(ctl, failover ? "dr failover" : "dr resync", true,
+				  json_pack("{ssss}", "cmd", failover ? "dr-failover" : "dr-resync", "datastore", arg), NULL, 0,
+				  DR_TIMEOUT_MS, &reply);
+		if (r != EXIT_DONE)
+			return r;
+		printf("%s\n", str_or(reply, "message", "done"));
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (strcmp(verb, "status") != 0)
+		return usage_error("dr: status [DATASTORE] [--json] | failover DATASTORE | resync DATASTORE");
+	r = request(ctl, "dr status", false,
+		    arg ? json_pack("{ssss}", "cmd", "dr-status", "datastore", arg) : json_pack("{ss}", "cmd", "dr-status"), NULL,
+		    0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		print_reply_json(reply);
+		json_decref(reply);
+		return EXIT_DONE;
+	}
+	if (!json_array_size(json_object_get(reply, "datastores")))
+		printf("no datastore is protected by SnapMirror\n");
+	else
+		printf("%-16s %-12s %-28s %-14s %-12s %-10s %-10s %s\n", "DATASTORE", "POLICY", "DESTINATION", "STATE",
+		       "HEALTH", "LAG", "RPO", "LAST TRANSFER");
+	json_array_foreach(json_object_get(reply, "datastores"), i, x) {
+		char dest[256], lag[32], rpo[32];
+		json_t *l = json_object_get(x, "lag_seconds"), *o = json_object_get(x, "rpo_seconds");
+
+		snprintf(dest, sizeof(dest), "%s:%s", str_or(x, "destination_svm", "?"), str_or(x, "destination_volume", "?"));
+		snprintf(lag, sizeof(lag), json_is_integer(l) ? "%" JSON_INTEGER_FORMAT "s" : "-", json_integer_value(l));
+		snprintf(rpo, sizeof(rpo), json_is_integer(o) ? "%" JSON_INTEGER_FORMAT "s" : "-", json_integer_value(o));
+		printf("%-16s %-12s %-28s %-14s %-12s %-10s %-10s %s%s%s\n", str_or(x, "datastore", "?"),
+		       str_or(x, "policy", "?"), dest, str_or(x, "state", "unknown"), str_or(x, "health", "?"), lag, rpo,
+		       str_or(x, "last_transfer", "-"),
+		       json_is_string(json_object_get(x, "dr")) ? "  dr: " : "", str_or(x, "dr", ""));
+		if (json_is_string(json_object_get(x, "error")))
+			printf("  error: %s\n", str_or(x, "error", ""));
+		if (json_is_string(json_object_get(x, "unhealthy_reason")))
+			printf("  unhealthy: %s\n", str_or(x, "unhealthy_reason", ""));
 	}
 	json_decref(reply);
 	return EXIT_DONE;
@@ -2181,6 +2284,8 @@ int main(int argc, char **argv)
 		r = cmd_snapshot(&ctl, argc, argv);
 	else if (strcmp(cmd, "protection") == 0)
 		r = cmd_protection(&ctl, argc, argv);
+	else if (strcmp(cmd, "dr") == 0)
+		r = cmd_dr(&ctl, argc, argv);
 	else
 		r = usage_error("unknown command '%s'", cmd);
 	config_free(ctl.cfg);

@@ -51,7 +51,17 @@
 	X(ontap_snapshot_list)                                                                     \
 	X(ontap_snapshot_delete)                                                                   \
 	X(ontap_cg_ensure)                                                                         \
-	X(ontap_cg_snapshot_ensure)
+	X(ontap_cg_snapshot_ensure)                                                                \
+	X(ontap_volume_get)                                                                        \
+	X(ontap_dp_volume_ensure)                                                                  \
+	X(ontap_snapmirror_ensure)                                                                 \
+	X(ontap_snapmirror_get)                                                                    \
+	X(ontap_snapmirror_initialize)                                                             \
+	X(ontap_snapmirror_update)                                                                 \
+	X(ontap_snapmirror_quiesce)                                                                \
+	X(ontap_snapmirror_break)                                                                  \
+	X(ontap_snapmirror_resync)                                                                 \
+	X(ontap_svm_peer_list)
 
 static struct {
 	void *handle;
@@ -710,6 +720,142 @@ out:
 		free(vols[i]);
 	free(vols);
 	cg_run_free(c);
+	return r;
+}
+
+/* ---- SnapMirror (issue 10; agent/mirror.c) ---------------------------------------------- */
+
+char *leader_ontap_volume_of(const char *datastore)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (!snapshots_usable(l) || !datastore)
+		return NULL;
+	return dsplan_volume_name(leader_ds_prefix(l->ds), datastore);
+}
+
+/* LEADER_MIRROR_SETUP in three steps: the source's size, the DP volume, the relationship. */
+struct mirror_run {
+	char *src_path, *dst_path, *dst_svm, *dst_volume, *policy, *src_volume; /* owned */
+	ontap_done_fn done;
+	void *userdata;
+};
+
+static void mirror_run_free(struct mirror_run *m)
+{
+	if (!m)
+		return;
+	free(m->src_path);
+	free(m->dst_path);
+	free(m->dst_svm);
+	free(m->dst_volume);
+	free(m->policy);
+	free(m->src_volume);
+	free(m);
+}
+
+static void on_mirror_last(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct mirror_run *m = userdata;
+
+	m->done(m->userdata, r, obj, err);
+	mirror_run_free(m);
+}
+
+static void on_mirror_dp(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct mirror_run *m = userdata;
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (r >= 0) {
+		struct ontap_snapmirror_spec sp = { .source_path = m->src_path, .destination_path = m->dst_path,
+						    .policy = m->policy };
+		r = snapshots_usable(l) ? ontap_dl.ontap_snapmirror_ensure(l->client, &sp, on_mirror_last, m) : -ECANCELED;
+		if (r >= 0)
+			return;
+		obj = NULL;
+		err = NULL;
+	}
+	m->done(m->userdata, r, obj, err);
+	mirror_run_free(m);
+}
+
+static void on_mirror_src(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct mirror_run *m = userdata;
+	struct leader_ontap *l = the_leader_ontap;
+
+	if (r >= 0) {
+		json_int_t size = json_integer_value(json_object_get(obj ? obj->record : NULL, "size"));
+
+		r = !snapshots_usable(l) ? -ECANCELED
+		    : size <= 0	      ? -EIO
+					: ontap_dl.ontap_dp_volume_ensure(l->client, m->dst_svm, m->dst_volume,
+									  (uint64_t)size, on_mirror_dp, m);
+		if (r >= 0)
+			return;
+		obj = NULL;
+		err = NULL;
+	}
+	m->done(m->userdata, r, obj, err);
+	mirror_run_free(m);
+}
+
+int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirror_target *t, ontap_done_fn done,
+			void *userdata)
+{
+	struct leader_ontap *l = the_leader_ontap;
+	struct mirror_run *m = NULL;
+	_cleanup_free_ char *dst = NULL;
+	int r = -ENOMEM;
+
+	if (!snapshots_usable(l) || !l->opts.svm || !*l->opts.svm)
+		return -ENOTCONN;
+	if (!t || !t->datastore || !t->dst_svm || !*t->dst_svm || !t->dst_volume || !*t->dst_volume)
+		return -EINVAL;
+	if (asprintf(&dst, "%s:%s", t->dst_svm, t->dst_volume) < 0) {
+		dst = NULL;
+		return -ENOMEM;
+	}
+	switch (op) {
+	case LEADER_MIRROR_GET:
+		return ontap_dl.ontap_snapmirror_get(l->client, dst, done, userdata);
+	case LEADER_MIRROR_INITIALIZE:
+		return ontap_dl.ontap_snapmirror_initialize(l->client, dst, done, userdata);
+	case LEADER_MIRROR_UPDATE:
+		return ontap_dl.ontap_snapmirror_update(l->client, dst, done, userdata);
+	case LEADER_MIRROR_QUIESCE:
+		return ontap_dl.ontap_snapmirror_quiesce(l->client, dst, done, userdata);
+	case LEADER_MIRROR_BREAK:
+		return ontap_dl.ontap_snapmirror_break(l->client, dst, done, userdata);
+	case LEADER_MIRROR_RESYNC:
+		return ontap_dl.ontap_snapmirror_resync(l->client, dst, done, userdata);
+	case LEADER_MIRROR_PEERS:
+		return ontap_dl.ontap_svm_peer_list(l->client, t->dst_svm, done, userdata);
+	case LEADER_MIRROR_SETUP:
+		break;
+	default:
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->dst_path = TAKE_PTR(dst);
+	m->src_volume = dsplan_volume_name(leader_ds_prefix(l->ds), t->datastore);
+	if (!m->src_volume || asprintf(&m->src_path, "%s:%s", l->opts.svm, m->src_volume) < 0) {
+		m->src_path = NULL;
+		goto out;
+	}
+	if (!(m->dst_svm = strdup(t->dst_svm)) || !(m->dst_volume = strdup(t->dst_volume)) ||
+	    (t->policy && !(m->policy = strdup(t->policy))))
+		goto out;
+	m->done = done;
+	m->userdata = userdata;
+	r = ontap_dl.ontap_volume_get(l->client, m->src_volume, on_mirror_src, m);
+	if (r >= 0)
+		m = NULL; /* the callback owns it */
+out:
+	mirror_run_free(m);
 	return r;
 }
 

@@ -105,3 +105,40 @@ int leader_ontap_snapshot(enum leader_ontap_snap_op op, const char *datastore, c
  */
 int leader_ontap_cg_snapshot(const char *group, const char *const *datastores, size_t n, const char *name,
 			     ontap_done_fn done, void *userdata);
+
+/*
+ * SnapMirror of one datastore's volume (issue 10; agent/mirror.c), through the client this node
+ * ACTS with, under its epoch; the source is <client SVM>:<prefix>_<datastore>, the destination
+ * <dst_svm>:<dst_volume>. -ENOTCONN: not acting with an ONTAP client (nothing started, no
+ * callback); otherwise as ontap.h (0: `done` exactly once, later; -ECANCELED / -ESTALE when the
+ * leadership ends). Every op is idempotent (probe first):
+ *   SETUP       the source volume's size, then the DP destination volume (ontap_dp_volume_ensure:
+ *               created thin at that size, or adopted when it is type dp), then the relationship
+ *               (ontap_snapmirror_ensure with `policy`; obj->record is the relationship)
+ *   GET         the relationship (obj->record: state, healthy, lag_time, transfer, ...)
+ *   INITIALIZE  uninitialized -> snapmirrored, waits for the baseline transfer
+ *   UPDATE      an update transfer, waits for it to end (failed: -EIO)
+ *   QUIESCE, BREAK, RESYNC   the state transitions (paused, broken_off, snapmirrored), settled
+ *   PEERS       the client SVM's peerings with dst_svm (ontap_svm_peer_list; obj->record's records)
+ */
+enum leader_ontap_mirror_op {
+	LEADER_MIRROR_SETUP,
+	LEADER_MIRROR_GET,
+	LEADER_MIRROR_INITIALIZE,
+	LEADER_MIRROR_UPDATE,
+	LEADER_MIRROR_QUIESCE,
+	LEADER_MIRROR_BREAK,
+	LEADER_MIRROR_RESYNC,
+	LEADER_MIRROR_PEERS,
+};
+struct leader_mirror_target {
+	const char *datastore;   /* borrowed, all of them */
+	const char *dst_svm;
+	const char *dst_volume;
+	const char *policy;      /* SETUP: the SnapMirror policy; NULL: ONTAP's default */
+};
+int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirror_target *t, ontap_done_fn done,
+			void *userdata);
+/* The volume of a datastore (<prefix>_<datastore>), owned; NULL when this node does not act with
+ * an ONTAP client (or ENOMEM). */
+char *leader_ontap_volume_of(const char *datastore);

@@ -8,6 +8,7 @@
 #include "datastore.h"
 #include "inventory.h"
 #include "macros.h"
+#include "mirror-service.h"
 #include "preflight-api.h"
 #include "preflight.h"
 
@@ -110,6 +111,7 @@ json_t *preflight_command(struct service_ctx *ctx, json_t *req)
 			    &report);
 	if (r < 0)
 		return api_error(r, "preflight: %s", strerror(-r));
+	mirror_preflight(ctx, report); /* issue 10: SVM peering for SnapMirror */
 	return json_pack("{sbsosbss?}", "ok", 1, "preflight", report, "current", service_may_act(ctx), "why_not_current",
 			 service_may_act(ctx) ? NULL : "this node is not in a synced quorate view: what it holds of the other nodes may be old");
 }

@@ -20,7 +20,10 @@
  *      failure); a commit that changes the spec or the records, a node's request, and acting
  *      again re-run it. A new leader finds started > done and resumes the same name: a slot is
  *      never skipped nor doubled (schedule.h's "What the leader records").
- * SnapMirror is not wired: its update runs are not performed and status shows its fields as null.
+ * SnapMirror is the mirror service's (agent/mirror.c, mirror-service.h): this one ignores the
+ * scheduler's SCHED_MIRROR_UPDATE runs (the mirror service decides its updates from the `done`
+ * records above and its own records), and its status's "snapmirror" object comes from
+ * mirror_policy_status().
  *
  * ---- Consistency "vm": freeze before the snapshot, thaw after ---------------------------------
  * For a run (or an on-demand create) of a `consistency: vm` policy, between "started committed"
@@ -59,7 +62,7 @@
  * ---- Verbs (any node) -----------------------------------------------------------------------
  *   protection-status {}            per policy: last snapshot, next due, health, errors, kept
  *                                   snapshots, consistency, last_vms (vm policies),
- *                                   snapmirror (null fields); computed on the node
+ *                                   snapmirror (mirror_policy_status); computed on the node
  *                                   asked from the spec, the records and the leader's section
  *   snapshot-list {datastore?}      the leader's last listing (its section), each snapshot with
  *                                   its policy / label / slot when it is kvmcd's, and "vms"

@@ -11,6 +11,7 @@
 
 #include "api-server.h"
 #include "leader-ontap.h"
+#include "mirror-service.h"
 #include "macros.h"
 #include "protection-parse.h"
 #include "protection-service.h"
@@ -1710,15 +1711,10 @@ static json_t *slot_json(int64_t slot)
 	return slot == SCHED_NONE || slot == INT64_MAX ? json_null() : json_string(sched_slot_format(slot, buf));
 }
 
-/* SnapMirror is not wired yet: its measured fields are there, null. */
-static json_t *mirror_json(const struct prot_policy *pol)
+/* The policy's SnapMirror, as the mirror service's leader last read it (mirror-service.h). */
+static json_t *mirror_json(struct prot *p, const struct prot_policy *pol)
 {
-	json_t *o = json_pack("{sssnsnsnsnss}", "destination_svm", pol->mirror.destination_svm, "rpo_seconds",
-			      "lag_seconds", "rpo_ok", "last_transfer", "state", "not wired yet");
-
-	if (o && pol->mirror.rpo)
-		json_object_set_new(o, "rpo_seconds", json_integer(pol->mirror.rpo));
-	return o;
+	return mirror_policy_status(p->ctx, pol);
 }
 
 static json_t *cmd_protection_status(void *state, uint64_t conn_id, json_t *req)
@@ -1804,7 +1800,7 @@ static json_t *cmd_protection_status(void *state, uint64_t conn_id, json_t *req)
 			      prot_catch_up_name(pol->catch_up), "schedules", scheds, "last_snapshot", slot_json(last_done),
 			      "next_due", slot_json(next), "health", state_txt, "errors",
 			      json_object_get(h, "error"), "kept", json_object_get(h, "kept"), "snapmirror",
-			      pol->has_mirror ? mirror_json(pol) : json_null());
+			      pol->has_mirror ? mirror_json(p, pol) : json_null());
 		if (!o)
 			continue;
 		if (last_name)

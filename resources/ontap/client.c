@@ -890,6 +890,7 @@ void ontap_client_free(struct ontap_client *c)
 		ontap_request_finish(req, -ECANCELED, 0, NULL, &err);
 		ontap_error_clear(&err);
 	}
+	op_cancel_waiting(c);
 	ontap_fence_client_closing(c);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);

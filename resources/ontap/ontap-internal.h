@@ -98,6 +98,8 @@ struct ontap_client {
 	void *observe_userdata;
 
 	struct ontap_request *requests;      /* all live requests, FIFO order */
+	struct op *waiting_ops;              /* borrowed: ops between two re-reads (op.c), on a
+					      * timer; cancelled by ontap_client_free() */
 	unsigned in_flight;
 	bool dispatching, dispatch_again, closing;
 	uint64_t rng;
@@ -122,6 +124,8 @@ struct ontap_client {
 
 /* fence.c: ends every fence still in progress (-ECANCELED), for ontap_client_free(). */
 void ontap_fence_client_closing(struct ontap_client *c);
+/* op.c: completes every op waiting between two re-reads with -ECANCELED (ontap_client_free). */
+void op_cancel_waiting(struct ontap_client *c);
 
 void ontap_log(struct ontap_client *c, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t ontap_now_usec(struct ontap_client *c);

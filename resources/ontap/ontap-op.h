@@ -86,6 +86,7 @@ struct op {
 	unsigned rereads;
 	uint64_t reread_deadline, reread_interval;
 	sd_event_source *timer;             /* owned */
+	struct op *next_waiting;            /* in client->waiting_ops while timer is armed */
 	json_t *record;                     /* owned: the current record */
 	bool adopted;
 	struct ontap_error err;

@@ -57,6 +57,10 @@ int ontap_lun_wwid(const char *serial, char *buf, size_t size);
 /* GET /cluster?fields=version (falls back to /cluster/nodes for SVM-scoped users); stores the
  * version in the client for field gating. obj->name = version.full. */
 int ontap_cluster_discover(struct ontap_client *c, ontap_done_fn done, void *userdata);
+/* The SVM peerings of the client's SVM with SVM `peer` (GET /svm/peers?svm.name=<client SVM>&
+ * peer.svm.name=<peer>): obj->record = {"records": [{"uuid", "state", "applications", "peer":
+ * {"svm", "cluster"}}]} (empty: not peered). */
+int ontap_svm_peer_list(struct ontap_client *c, const char *peer, ontap_done_fn done, void *userdata);
 /* The client's SVM: state, iscsi/nvme/nfs/fcp/cifs .enabled, aggregates. */
 int ontap_svm_get(struct ontap_client *c, ontap_done_fn done, void *userdata);
 int ontap_aggregates_list(struct ontap_client *c, ontap_done_fn done, void *userdata);
@@ -76,6 +80,14 @@ struct ontap_volume_spec {
 int ontap_volume_ensure(struct ontap_client *c, const struct ontap_volume_spec *spec,
 			ontap_done_fn done, void *userdata);
 int ontap_volume_get(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
+/*
+ * A SnapMirror destination volume `name` on SVM `svm` (the destination SVM: not necessarily the
+ * client's), type dp, thin, `size` bytes (ONTAP grows a DP destination to its source on each
+ * transfer). Probe first: one that exists must be of type dp (any other type: a mismatch that
+ * names it; its size is left alone); created otherwise. Idempotent.
+ */
+int ontap_dp_volume_ensure(struct ontap_client *c, const char *svm, const char *name, uint64_t size,
+			   ontap_done_fn done, void *userdata);
 int ontap_volume_list(struct ontap_client *c, const char *name_pattern, ontap_done_fn done, void *userdata);
 /* Grows or shrinks to size; same size is a no-op. */
 int ontap_volume_resize(struct ontap_client *c, const char *name, uint64_t size,
@@ -295,7 +307,8 @@ struct ontap_snapmirror_spec {
 	const char *policy;           /* NULL = ONTAP's default */
 	const char *schedule;         /* cron schedule name or NULL */
 };
-/* obj->state = relationship state */
+/* obj->state = relationship state; obj->record carries state, healthy, unhealthy_reason,
+ * lag_time, transfer.state/end_time (also for _get) */
 int ontap_snapmirror_ensure(struct ontap_client *c, const struct ontap_snapmirror_spec *spec,
 			    ontap_done_fn done, void *userdata);
 int ontap_snapmirror_get(struct ontap_client *c, const char *destination_path,

@@ -105,10 +105,14 @@ int64_t ontap_parse_hex_id(const json_t *v)
 
 /* ------------------------------------------------------------------ life cycle */
 
+static void waiting_remove(struct op *op);
+
 void op_free(struct op *op)
 {
 	if (!op)
 		return;
+	if (op->timer)
+		waiting_remove(op);
 	sd_event_source_disable_unref(op->timer);
 	if (op->spec_free)
 		op->spec_free(op->spec);
@@ -388,10 +392,34 @@ static int step_mutate(struct op *op)
 	}
 }
 
+static void waiting_remove(struct op *op)
+{
+	for (struct op **o = &op->client->waiting_ops; *o; o = &(*o)->next_waiting)
+		if (*o == op) {
+			*o = op->next_waiting;
+			break;
+		}
+	op->next_waiting = NULL;
+}
+
+void op_cancel_waiting(struct ontap_client *c)
+{
+	while (c->waiting_ops) {
+		struct op *op = c->waiting_ops;
+
+		c->waiting_ops = op->next_waiting;
+		op->next_waiting = NULL;
+		op->timer = sd_event_source_disable_unref(op->timer);
+		ontap_error_setf(&op->err, -ECANCELED, "client shut down");
+		op_complete(op, -ECANCELED);
+	}
+}
+
 static int on_reread_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct op *op = userdata;
 
+	waiting_remove(op);
 	op->timer = sd_event_source_disable_unref(op->timer);
 	step_reread(op);
 	return 0;
@@ -416,6 +444,8 @@ static void reread_later(struct op *op, int r)
 		op_complete(op, r);
 		return;
 	}
+	op->next_waiting = op->client->waiting_ops;
+	op->client->waiting_ops = op;
 	op->reread_interval = op->reread_interval * 3 / 2;
 	if (op->reread_interval > op->client->job_poll_max)
 		op->reread_interval = op->client->job_poll_max;

@@ -234,7 +234,8 @@ int ontap_cg_snapshot_delete(struct ontap_client *c, const char *cg, const char 
 
 /* ------------------------------------------------------------------ SnapMirror */
 
-#define SM_FIELDS "uuid,state,healthy,source.path,destination.path,policy.name,transfer_schedule.name,transfer.state,transfer.uuid"
+#define SM_FIELDS "uuid,state,healthy,unhealthy_reason,lag_time,source.path,destination.path,policy.name," \
+	"transfer_schedule.name,transfer.state,transfer.uuid,transfer.end_time"
 
 struct sm_want {
 	char *source, *policy, *schedule;
@@ -484,5 +485,21 @@ int ontap_snapmirror_policy_get(struct ontap_client *c, const char *name, ontap_
 	_cleanup_op_ struct op *op = NULL;
 
 	TRY(smp_op(c, OP_GET, name, done, userdata, &op));
+	return op_start(TAKE_PTR(op));
+}
+
+/* ------------------------------------------------------------------ SVM peers */
+
+int ontap_svm_peer_list(struct ontap_client *c, const char *peer, ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+
+	if (!peer || !*peer)
+		return -EINVAL;
+	TRY(op_new(c, OP_LIST, "SVM peer", peer, done, userdata, &op));
+	TRY(op_set(&op->collection, "/svm/peers"));
+	TRY(ontap_query_add(&op->query, "svm.name", ontap_client_svm(c), false));
+	TRY(ontap_query_add(&op->query, "peer.svm.name", peer, false));
+	TRY(op_set(&op->fields, "uuid,state,applications,peer.svm.name,peer.cluster.name"));
 	return op_start(TAKE_PTR(op));
 }

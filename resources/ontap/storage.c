@@ -126,6 +126,35 @@ int ontap_volume_ensure(struct ontap_client *c, const struct ontap_volume_spec *
 	return op_start(TAKE_PTR(op));
 }
 
+static int dp_volume_verify(struct op *op, const json_t *rec)
+{
+	const char *type = jstring(rec, "type");
+
+	if (!type || strcasecmp(type, "dp") != 0)
+		return op_mismatch(op, "type", type ? type : "(none)", "dp");
+	return 0;
+}
+
+int ontap_dp_volume_ensure(struct ontap_client *c, const char *svm, const char *name, uint64_t size,
+			   ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+
+	if (!svm || !*svm || !name || !*name || !size)
+		return -EINVAL;
+	TRY(op_new(c, OP_ENSURE, "volume", name, done, userdata, &op));
+	TRY(op_set(&op->collection, "/storage/volumes"));
+	TRY(op_query_by(op, "name", name, false));
+	TRY(ontap_query_add(&op->query, "svm.name", svm, false));
+	TRY(op_set(&op->fields, VOLUME_FIELDS));
+	op->dup_codes[0] = ONTAP_E_VOLUME_EXISTS;
+	op->dup_codes[1] = ONTAP_E_VOLUME_BEING_CREATED;
+	op->verify = dp_volume_verify;
+	op->body = json_pack("{s:s,s:{s:s},s:I,s:{s:s},s:s,s:s}", "name", name, "svm", "name", svm, "size",
+			     (json_int_t) size, "guarantee", "type", "none", "type", "dp", "style", "flexvol");
+	return op->body ? op_start(TAKE_PTR(op)) : -ENOMEM;
+}
+
 int ontap_volume_get(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata)
 {
 	_cleanup_op_ struct op *op = NULL;

@@ -92,6 +92,16 @@ struct coll coll_svms = {
 	.decorate = decorate_svm,
 };
 
+/* SVM peer relationships (intracluster only: every SVM is local). */
+struct coll coll_svm_peers = {
+	.name = "svm_peers",
+	.schema = "{'uuid':'','name':'','state':'','applications':[''],'svm':{'name':'','uuid':''},"
+		  "'peer':{'svm':{'name':'','uuid':''},'cluster':{'name':'','uuid':''}}}",
+	.keys = "uuid",
+	.cursor = "uuid",
+	.href = "/api/svm/peers/{uuid}",
+};
+
 struct coll coll_aggregates = {
 	.name = "aggregates",
 	.schema = "{'uuid':'','name':'','state':'','node':{'name':'','uuid':''},"
@@ -306,6 +316,122 @@ static int h_svm(struct req *r)
 	return job_start(r, "svm_delete", json_pack("{s:s}", "uuid", r->arg[0]), 200);
 }
 
+/* A peering of a and b (either direction) with `app` among its applications, or NULL. */
+json_t *svm_peer_find(struct sim *sim, const char *a, const char *b, const char *app)
+{
+	json_t *p, *x;
+	size_t i, k;
+
+	json_array_foreach(state_array(sim, "svm_peers"), i, p) {
+		const char *s = jstr(p, "svm.name"), *o = jstr(p, "peer.svm.name");
+		bool found = !app;
+
+		if (!((streq_ci(s, a) && streq_ci(o, b)) || (streq_ci(s, b) && streq_ci(o, a))))
+			continue;
+		json_array_foreach(json_object_get(p, "applications"), k, x)
+			found = found || streq_ci(json_string_value(x), app);
+		if (found)
+			return p;
+	}
+	return NULL;
+}
+
+static int h_svm_peers(struct req *r)
+{
+	json_t *svm, *peer, *apps, *x;
+	const char *cl;
+	size_t i;
+	int ret;
+
+	if (r->m == M_GET)
+		return coll_list(r, &coll_svm_peers, state_array(r->sim, "svm_peers"));
+	ret = coll_check_body(r, &coll_svm_peers, NULL);
+	if (ret < 0)
+		return ret;
+	if (!jstr(r->body, "svm.name") && !jstr(r->body, "svm.uuid"))
+		return req_error(r, 400, "262177", "svm", "Missing value for field \"svm.name\" or \"svm.uuid\".");
+	if (!jstr(r->body, "peer.svm.name") && !jstr(r->body, "peer.svm.uuid"))
+		return req_error(r, 400, "262177", "peer.svm", "Missing value for field \"peer.svm.name\".");
+	svm = svm_find(r->sim, jstr(r->body, "svm.name"), jstr(r->body, "svm.uuid"));
+	if (!svm)
+		return req_error(r, 404, "2621462", "svm", "SVM does not exist.");
+	/* intracluster only: a peer cluster other than this one is not simulated */
+	cl = jstr(r->body, "peer.cluster.name");
+	if (cl && !streq_ci(cl, jstr(json_object_get(r->sim->state, "cluster"), "name")))
+		return req_error(r, 400, "26345574", "peer.cluster.name",
+				 "Cluster \"%s\" is not peered (the simulator has no peer clusters).", cl);
+	peer = svm_find(r->sim, jstr(r->body, "peer.svm.name"), jstr(r->body, "peer.svm.uuid"));
+	if (!peer)
+		return req_error(r, 404, "2621462", "peer.svm", "Peer SVM does not exist.");
+	apps = json_object_get(r->body, "applications");
+	if (!json_array_size(apps))
+		return req_error(r, 400, "262177", "applications", "Missing value for field \"applications\".");
+	json_array_foreach(apps, i, x)
+		if (!json_is_string(x) || (strcmp(json_string_value(x), "snapmirror") && strcmp(json_string_value(x), "file_copy") &&
+					   strcmp(json_string_value(x), "lun_copy") && strcmp(json_string_value(x), "flexcache")))
+			return req_error(r, 400, "262196", "applications", "Invalid value for field \"applications\".");
+	if (streq_ci(jstr(svm, "uuid"), jstr(peer, "uuid")))
+		return req_error(r, 400, "26345573", "peer.svm", "An SVM cannot be peered with itself.");
+	if (svm_peer_find(r->sim, jstr(svm, "name"), jstr(peer, "name"), NULL))
+		return req_error(r, 409, "26345571", "peer.svm", "SVM peer relationship between \"%s\" and \"%s\" already exists.",
+				 jstr(svm, "name"), jstr(peer, "name"));
+	return job_start(r, "svm_peer_create",
+			 json_pack("{s:o,s:o,s:O}", "svm", ref_of(svm), "peer", ref_of(peer), "applications", apps), 201);
+}
+
+static int op_svm_peer_create(struct sim *sim, json_t *args, json_t *job, struct sim_err *err)
+{
+	json_t *cluster = json_object_get(sim->state, "cluster"), *p, *q;
+	char uuid[37], uuid2[37];
+
+	sim_uuid(uuid);
+	sim_uuid(uuid2);
+	/* intracluster: peered at once (no accept on a peer cluster), and listed from both SVMs'
+	 * side, as ONTAP does */
+	p = json_pack("{s:s,s:s,s:s,s:O,s:O,s:{s:O,s:o}}", "uuid", uuid, "name", jstr(args, "peer.name"), "state", "peered",
+		      "applications", json_object_get(args, "applications"), "svm", json_object_get(args, "svm"), "peer",
+		      "svm", json_object_get(args, "peer"), "cluster", ref_of(cluster));
+	q = json_pack("{s:s,s:s,s:s,s:O,s:O,s:{s:O,s:o}}", "uuid", uuid2, "name", jstr(args, "svm.name"), "state", "peered",
+		      "applications", json_object_get(args, "applications"), "svm", json_object_get(args, "peer"), "peer",
+		      "svm", json_object_get(args, "svm"), "cluster", ref_of(cluster));
+	if (!p || !q) {
+		json_decref(p);
+		json_decref(q);
+		return sim_err_set(err, 500, 1, "", "out of memory");
+	}
+	json_array_append_new(state_array(sim, "svm_peers"), p);
+	json_array_append_new(state_array(sim, "svm_peers"), q);
+	json_object_set_new(jsim(job), "result", json_pack("{s:s,s:s}", "coll", "svm_peers", "uuid", uuid));
+	return 0;
+}
+
+static int op_svm_peer_delete(struct sim *sim, json_t *args, json_t *job, struct sim_err *err)
+{
+	json_t *p = state_find(sim, "svm_peers", "uuid", jstr(args, "uuid")), *q;
+	char a[256], b[256];
+
+	if (!p)
+		return sim_err_set(err, 404, 4, "uuid", "SVM peer relationship does not exist.");
+	snprintf(a, sizeof(a), "%s", jstr(p, "svm.name") ?: "");
+	snprintf(b, sizeof(b), "%s", jstr(p, "peer.svm.name") ?: "");
+	state_remove(sim, "svm_peers", p);
+	/* the other side's record goes with it */
+	while ((q = svm_peer_find(sim, a, b, NULL)))
+		state_remove(sim, "svm_peers", q);
+	return 0;
+}
+
+static int h_svm_peer(struct req *r)
+{
+	json_t *p = state_find(r->sim, "svm_peers", "uuid", r->arg[0]);
+
+	if (r->m == M_GET)
+		return coll_get(r, &coll_svm_peers, p);
+	if (!p)
+		return req_error(r, 404, "4", "uuid", "SVM peer relationship \"%s\" does not exist.", r->arg[0]);
+	return job_start(r, "svm_peer_delete", json_pack("{s:s}", "uuid", r->arg[0]), 200);
+}
+
 static int op_svm_create(struct sim *sim, json_t *args, json_t *job, struct sim_err *err)
 {
 	const char *name = jstr(args, "name");
@@ -364,6 +490,8 @@ const struct job_op cluster_job_ops[] = {
 	{ "svm_create", op_svm_create },
 	{ "svm_modify", op_svm_modify },
 	{ "svm_delete", op_svm_delete },
+	{ "svm_peer_create", op_svm_peer_create },
+	{ "svm_peer_delete", op_svm_peer_delete },
 	{ NULL, NULL },
 };
 
@@ -373,6 +501,8 @@ const struct route cluster_routes[] = {
 	{ "/api/cluster/nodes/{}", M_GET, h_nodes, NULL },
 	{ "/api/svm/svms", M_GET | M_POST, h_svms, NULL },
 	{ "/api/svm/svms/{}", M_GET | M_PATCH | M_DELETE, h_svm, NULL },
+	{ "/api/svm/peers", M_GET | M_POST, h_svm_peers, NULL },
+	{ "/api/svm/peers/{}", M_GET | M_DELETE, h_svm_peer, NULL },
 	{ "/api/storage/aggregates", M_GET, h_aggregates, NULL },
 	{ "/api/storage/aggregates/{}", M_GET, h_aggregates, NULL },
 	{ "/api/network/ip/interfaces", M_GET, h_interfaces, NULL },
@@ -381,7 +511,7 @@ const struct route cluster_routes[] = {
 };
 
 struct coll *const all_colls[] = {
-	&coll_cluster, &coll_nodes, &coll_svms, &coll_aggregates, &coll_interfaces, &coll_jobs,
+	&coll_cluster, &coll_nodes, &coll_svms, &coll_svm_peers, &coll_aggregates, &coll_interfaces, &coll_jobs,
 	&coll_volumes, &coll_snapshots, &coll_luns, &coll_namespaces,
 	&coll_igroups, &coll_initiators, &coll_lun_maps, &coll_iscsi_services, &coll_nvme_services,
 	&coll_subsystems, &coll_subsystem_hosts, &coll_subsystem_maps,

@@ -864,6 +864,13 @@ static int h_relationships(struct req *r)
 	if (dst && !streq_ci(jstr(dst, "type"), "dp"))
 		return req_error(r, 400, "6619546", "destination.path",
 				 "Destination volume \"%s\" must be of type DP.", dst_path);
+	/* two SVMs need a peering for SnapMirror (ONTAP: `vserver peer create -applications
+	 * snapmirror`, also within one cluster); the code is the simulator's choice */
+	if (src_svm && !streq_ci(jstr(src_svm, "uuid"), jstr(dst_svm, "uuid")) &&
+	    !svm_peer_find(sim, jstr(src_svm, "name"), jstr(dst_svm, "name"), "snapmirror"))
+		return req_error(r, 400, "13303817", "source.path",
+				 "SVM \"%s\" is not peered with SVM \"%s\" for the \"snapmirror\" application.",
+				 jstr(src_svm, "name"), jstr(dst_svm, "name"));
 	if (state_find(sim, "snapmirror_relationships", "destination.path", dst_path))
 		return req_error(r, 409, "6619637", "destination.path",
 				 "A SnapMirror relationship with destination \"%s\" already exists.",

@@ -224,7 +224,9 @@ void state_init_cluster(struct sim *sim);  /* these fill sim->state */
 void state_init_protect(struct sim *sim);
 void state_init_nas(struct sim *sim, json_t *svm);
 void state_init_san(struct sim *sim, json_t *svm);
-extern struct coll coll_cluster, coll_nodes, coll_svms, coll_aggregates, coll_interfaces;
+extern struct coll coll_cluster, coll_nodes, coll_svms, coll_svm_peers, coll_aggregates, coll_interfaces;
+/* cluster.c: the peering of SVMs a and b (either direction) with application app (NULL: any), or NULL. */
+json_t *svm_peer_find(struct sim *sim, const char *a, const char *b, const char *app);
 extern struct coll coll_volumes, coll_snapshots, coll_luns, coll_namespaces;
 extern struct coll coll_igroups, coll_initiators, coll_lun_maps, coll_iscsi_services,
 	coll_nvme_services, coll_subsystems, coll_subsystem_hosts, coll_subsystem_maps;

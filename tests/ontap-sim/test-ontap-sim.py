@@ -735,6 +735,47 @@ def test_snapmirror(sim):
     assert sim.one("/api/snapmirror/policies?name=mypol&fields=type,retention")["retention"][0]["count"] == 7
 
 
+def test_svm_peers(sim):
+    """SnapMirror between two SVMs needs their peering for the snapmirror application (also within
+    one cluster); an intracluster peering is peered at once and listed from both SVMs' side."""
+    sim.async_ok("POST", "/api/svm/svms", {"name": "svmpeer"})
+    src = make_volume(sim, "pvsrc", 1 << 30)
+    st, _, b = sim.req("POST", "/api/storage/volumes",
+                       {"name": "pvdst", "svm": {"name": "svmpeer"}, "size": 1 << 30, "type": "dp"})
+    assert st in (201, 202), (st, b)
+    if st == 202:
+        sim.wait_job(b["job"]["uuid"])
+    base = "/api/snapmirror/relationships"
+    body = {"source": {"path": "svm1:pvsrc"}, "destination": {"path": "svmpeer:pvdst"}}
+    expect_error(sim.req("POST", base, body), 400, "13303817")
+    assert sim.get("/api/svm/peers?svm.name=svm1&peer.svm.name=svmpeer")["num_records"] == 0
+    expect_error(sim.req("POST", "/api/svm/peers", {"svm": {"name": "svm1"}, "peer": {"svm": {"name": "svm1"}},
+                                                   "applications": ["snapmirror"]}), 400, "26345573")
+    expect_error(sim.req("POST", "/api/svm/peers", {"svm": {"name": "svm1"}, "peer": {"svm": {"name": "nosuch"}},
+                                                   "applications": ["snapmirror"]}), 404, "2621462")
+    expect_error(sim.req("POST", "/api/svm/peers", {"svm": {"name": "svm1"}, "peer": {"svm": {"name": "svmpeer"}},
+                                                   "applications": ["bogus"]}), 400, "262196")
+    # a peering for another application does not allow SnapMirror
+    sim.async_ok("POST", "/api/svm/peers", {"svm": {"name": "svm1"}, "peer": {"svm": {"name": "svmpeer"}},
+                                            "applications": ["file_copy"]})
+    expect_error(sim.req("POST", base, body), 400, "13303817")
+    expect_error(sim.req("POST", "/api/svm/peers", {"svm": {"name": "svmpeer"}, "peer": {"svm": {"name": "svm1"}},
+                                                   "applications": ["snapmirror"]}), 409, "26345571")
+    for rec in sim.get("/api/svm/peers?svm.name=svm1")["records"]:
+        sim.async_ok("DELETE", "/api/svm/peers/" + rec["uuid"])
+    assert sim.get("/api/svm/peers")["num_records"] == 0, "both sides' records go together"
+    sim.async_ok("POST", "/api/svm/peers", {"svm": {"name": "svm1"}, "peer": {"svm": {"name": "svmpeer"}},
+                                            "applications": ["snapmirror"]})
+    mine = sim.one("/api/svm/peers?svm.name=svm1&peer.svm.name=svmpeer&fields=state,applications,peer")
+    theirs = sim.one("/api/svm/peers?svm.name=svmpeer&peer.svm.name=svm1&fields=state")
+    assert mine["state"] == "peered" and mine["applications"] == ["snapmirror"], mine
+    assert theirs["state"] == "peered", theirs
+    sim.async_ok("POST", base, body)
+    rel = sim.one(base + "?destination.path=%s&fields=state,source" % q("svmpeer:pvdst"))
+    assert rel["state"] == "uninitialized" and rel["source"]["path"] == "svm1:pvsrc", rel
+    sim.async_ok("DELETE", base + "/" + rel["uuid"])
+
+
 def test_policies_schedules_cg(sim):
     names = {r["name"] for r in sim.get("/api/cluster/schedules")["records"]}
     assert {"hourly", "daily", "5min", "weekly"} <= names, names
@@ -1162,7 +1203,7 @@ def test_fence_cut_target_hook(sim):
 TESTS = [
     test_transport_and_auth, test_cluster_version, test_envelope_and_fields,
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
-    test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror,
+    test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror, test_svm_peers,
     test_policies_schedules_cg, test_nfs, test_cifs, test_faults, test_permissions_and_log,
     test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
     test_fence_cut_target_hook,
