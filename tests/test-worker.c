@@ -298,7 +298,9 @@ static void test_free(void)
 	CHECK(atomic_load(&frees) == frees0 + 1 && atomic_load(&never_ran), "queued job: frees %u, ran %d",
 	      atomic_load(&frees) - frees0, !atomic_load(&never_ran));
 	gate_set(true);
-	for (uint64_t deadline = now_usec() + SEC; atomic_load(&frees) < frees0 + 2 && now_usec() < deadline;)
+	/* both counters: arg_free() counts frees before frees_off_loop */
+	for (uint64_t deadline = now_usec() + SEC;
+	     (atomic_load(&frees) < frees0 + 2 || atomic_load(&frees_off_loop) < off0 + 1) && now_usec() < deadline;)
 		sched_yield();
 	CHECK(atomic_load(&frees) == frees0 + 2 && atomic_load(&frees_off_loop) == off0 + 1,
 	      "stuck arg after free: frees %u, off loop %u", atomic_load(&frees) - frees0,
@@ -318,7 +320,9 @@ static void test_free(void)
 	CHECK(o[2].calls + o[3].calls == 1 && !nested_pool, "dones after a free from done: %u",
 	      o[2].calls + o[3].calls);
 	/* Both args are freed: one after its done, the other by the free (or by its thread). */
-	for (uint64_t deadline = now_usec() + SEC; atomic_load(&frees) < frees0 + 2 && now_usec() < deadline;)
+	/* both counters: arg_free() counts frees before frees_off_loop */
+	for (uint64_t deadline = now_usec() + SEC;
+	     (atomic_load(&frees) < frees0 + 2 || atomic_load(&frees_off_loop) < off0 + 1) && now_usec() < deadline;)
 		sched_yield();
 	CHECK(atomic_load(&frees) == frees0 + 2, "frees %u", atomic_load(&frees) - frees0);
 }
