@@ -94,6 +94,9 @@ static void usage(FILE *f)
 		"                           take it out of the spec: detached from every node; its ONTAP\n"
 		"                           volume (the data) is kept, or with --destroy-data destroyed\n"
 		"                           once every node has detached it\n"
+		"  datastore clone DATASTORE SNAPSHOT NEW\n"
+		"                           a new datastore NEW: a FlexClone of DATASTORE at SNAPSHOT,\n"
+		"                           attached, mounted and pooled on every node beside its parent\n"
 		"  pool verify              exit 0 only if every node's pool is identical and active\n"
 		"  preflight [--json] [--protocol P[,P]] [--fs F[,F]]\n"
 		"                           can every node run the spec's datastores (and P, F)? per node\n"
@@ -964,7 +967,41 @@ static int cmd_datastore_remove(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
-/* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] */
+/*
+ * kvmcctl datastore clone DATASTORE SNAPSHOT NEW: a change, through kvmcd's spec-apply path (the
+ * verb "datastore-clone", agent/datastore-clone.h): NEW joins the spec as a clone of DATASTORE
+ * at SNAPSHOT; the leader makes the FlexClone, every node attaches, mounts and pools it.
+ */
+static int cmd_datastore_clone(struct ctl *ctl, int argc, char **argv)
+{
+	const char *pos[3] = { NULL, NULL, NULL };
+	json_t *reply = NULL;
+	int n = 0, r;
+
+	for (int k = 2; k < argc; k++) {
+		if (argv[k][0] == '-')
+			return usage_error("datastore clone: unknown option '%s'", argv[k]);
+		if (n == 3)
+			return usage_error("datastore clone: unexpected argument '%s'", argv[k]);
+		pos[n++] = argv[k];
+	}
+	if (n != 3)
+		return usage_error("datastore clone DATASTORE SNAPSHOT NEW");
+	r = request(ctl, "datastore clone", true,
+		    json_pack("{ssssssss}", "cmd", "datastore-clone", "name", pos[0], "snapshot", pos[1], "new", pos[2]),
+		    NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: a clone of %s at snapshot %s; the leader creates it, every node attaches, mounts and pools it "
+		       "(`kvmcctl datastore show %s`)\n", pos[2], pos[0], pos[1], pos[2]);
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] |
+ * clone DATASTORE SNAPSHOT NEW */
 static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
@@ -975,9 +1012,12 @@ static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 
 	if (strcmp(verb, "remove") == 0)
 		return cmd_datastore_remove(ctl, argc, argv);
+	if (strcmp(verb, "clone") == 0)
+		return cmd_datastore_clone(ctl, argc, argv);
 	show = strcmp(verb, "show") == 0;
 	if (!show && strcmp(verb, "list") != 0)
-		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data]");
+		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data] | "
+				   "clone DATASTORE SNAPSHOT NEW");
 	/* Options and the name in any order ("show ds1 --json", "show --json ds1"). */
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)

@@ -196,6 +196,10 @@ struct fs_type {
 	int (*super_parse)(const char *text, size_t len, struct fs_super *out);
 	char **(*mkfs_argv)(const char *device, const struct host_fs_params *p);
 	char **(*grow_argv)(const char *device, const char *mount_point, unsigned have, unsigned want);
+	/* A clone made distinct: new uuid (GFS2; OCFS2's tool makes its own) and p's label /
+	 * lock table. */
+	char **(*distinct_argv)(const char *device, const struct host_fs_params *p, const char *uuid);
+	const char *distinct_tool;     /* for messages: "tunefs.ocfs2" */
 	bool grow_needs_mount;         /* gfs2_jadd works on the mounted fs */
 	unsigned max_slots;
 	/* Unit dependencies a reboot needs (mount-unit.h). */
@@ -216,6 +220,10 @@ int fs_umount(const struct fs_type *t, struct host_ctx *ctx, const char *mount_p
 	      void *userdata);
 int fs_grow(const struct fs_type *t, struct host_ctx *ctx, const char *device, const char *mount_point,
 	    unsigned slots, host_done_fn done, void *userdata);
+/* host_fs_ops.make_distinct (host.h). uuid: the new UUID to give when the tool takes one (GFS2);
+ * NULL = a random one. */
+int fs_make_distinct(const struct fs_type *t, struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+		     const char *uuid, host_done_fn done, void *userdata);
 
 /* ---- mounts shared with NAS ------------------------------------------------------------------- */
 

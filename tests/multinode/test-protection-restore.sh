@@ -1,0 +1,101 @@
+#!/bin/bash
+# Clones of datastores from snapshots (issue 10, "Restore and clones") on the multi-node tier:
+# 3 nodes with real corosync, kvmcd and libvirtd, the ONTAP simulator, the simulated host backend.
+# What an admin would check:
+#   - a snapshot of ds1 (iSCSI + OCFS2) and nfs1 (NFS) taken on demand (`snapshot create`), a
+#     file written on each before it and another after it;
+#   - `datastore clone ds1 SNAP ds1c` (and nfs1 -> nfs1c): the clone is listed, attached, mounted
+#     and pooled on every node beside its parent (`datastore show`, `pool verify`, virsh), its
+#     file system distinct (another UUID, its own label), holding the snapshot's content: the
+#     file written before the snapshot, not the one written after it; the parent is untouched;
+#   - the same clone requested again is "unchanged" (0); a clone named like an existing
+#     datastore, of an unknown datastore or of a snapshot the parent does not have is refused.
+. "$(dirname "$0")/lib.sh"
+export MN_HOST_SIM=1
+mn_begin protection-restore 300
+mn_up 3 --ontap --libvirt
+
+RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
+HUB=/run/netns/${MN_PREFIX:-kvmcd}-hub
+P=kvmcd_${MN_PREFIX:-kvmcd}_mn
+SIM=https://10.213.0.254:8443
+sim() { nsenter --net="$HUB" curl -sk --max-time 5 "$@"; }
+state() { sim "$SIM/_sim/state"; }
+ctl() { # NODE ARGS...: kvmcctl on NODE; sets OUT (stdout+stderr) and RC
+	OUT=$("$CLUSTER" exec "$1" timeout 60 kvmcctl "${@:2}" 2>&1); RC=$?
+	log "n$1: kvmcctl ${*:2} -> exit $RC: $(printf '%s' "$OUT" | tr '\n' ' ' | cut -c1-300)"
+}
+pools_ok() { nx 2 kvmcctl pool verify >/dev/null 2>&1; }
+# the file system a node's probe found on a datastore ("ocfs2 label=ds1 uuid=...")
+fs_of() { nx "$1" kvmcctl datastore show "$2" --json | jq -r --arg n "n$1" '.nodes[$n].fs // ""'; }
+uuid_of() { fs_of "$1" "$2" | sed -n 's/.* uuid=\([^ ]*\).*/\1/p'; }
+ready_everywhere() { # DS: attached, mounted, pooled on the 3 nodes
+	[ "$(nx 1 kvmcctl datastore show "$1" --json | jq -r '[.nodes[] | select(.attached and .mounted and .pool_active)] | length')" = 3 ]
+}
+
+wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+ha_disarm 1
+SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"nfs1","protocol":"nfs","size":"1G"}],
+ "protection":[{"name":"gold","datastores":["ds1","nfs1"],"schedules":[{"every":"1h","keep":3}]}]}'
+apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
+wait_until 90 "every node's pools identical and active (kvmcctl pool verify)" pools_ok
+
+# --- a snapshot between two writes ---
+for ds in ds1 nfs1; do
+	nx 1 sh -c "echo before > /srv/kvmcd/$ds/before.txt && sync" || fail "write before.txt on $ds"
+done
+ctl 1 snapshot create gold
+assert_eq "$RC" 0 "snapshot create gold"
+listed() { # the leader's listing has the on-demand snapshot on both datastores
+	OUT=$(nx 1 kvmcctl snapshot list --json) &&
+		SNAP=$(jq -r '[.[] | select(.label == "ondemand" and .datastore == "ds1") | .name][0] // empty' <<<"$OUT") &&
+		[ -n "$SNAP" ] && jq -e --arg s "$SNAP" 'any(.[]; .name == $s and .datastore == "nfs1")' <<<"$OUT" >/dev/null
+}
+wait_until 60 "snapshot list shows the on-demand snapshot on ds1 and nfs1" listed
+log "snapshot: $SNAP"
+for ds in ds1 nfs1; do
+	nx 2 sh -c "echo after > /srv/kvmcd/$ds/after.txt && sync" || fail "write after.txt on $ds"
+done
+
+# --- refusals ---
+ctl 3 datastore clone ds1 nosuch.snapshot ds1x
+assert_eq "$RC" 2 "clone of a snapshot ds1 does not have: refused"
+assert_true "the refusal names the snapshot" grep -q "no snapshot 'nosuch.snapshot'" <<<"$OUT"
+ctl 3 datastore clone nosuch "$SNAP" ds1x
+assert_eq "$RC" 2 "clone of an unknown datastore: refused"
+ctl 3 datastore clone ds1 "$SNAP" nfs1
+assert_eq "$RC" 2 "clone named like an existing datastore: refused"
+
+# --- the clones ---
+ctl 3 datastore clone ds1 "$SNAP" ds1c
+assert_eq "$RC" 0 "datastore clone ds1 $SNAP ds1c"
+ctl 2 datastore clone nfs1 "$SNAP" nfs1c
+assert_eq "$RC" 0 "datastore clone nfs1 $SNAP nfs1c"
+wait_until 120 "ds1c attached, mounted and pooled on every node" ready_everywhere ds1c
+wait_until 60 "nfs1c attached, mounted and pooled on every node" ready_everywhere nfs1c
+wait_until 60 "every node's pools identical and active, the clones' too" pools_ok
+ctl 1 datastore list
+for ds in ds1c nfs1c; do
+	assert_true "datastore list shows $ds" grep -q "^$ds " <<<"$OUT"
+done
+vol=$(state | jq -r --arg v "${P}_ds1c" '.volumes[] | select(.name == $v) | "\(.clone.is_flexclone) \(.clone.parent_volume.name) \(.clone.parent_snapshot.name)"')
+assert_eq "$vol" "true ${P}_ds1 $SNAP" "ONTAP: ${P}_ds1c is a FlexClone of ${P}_ds1 at the snapshot"
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" virsh -q pool-list --all | awk '{print $1":"$2}' | sort | tr '\n' ' ')" \
+		"ds1:active ds1c:active nfs1:active nfs1c:active " "n$i's libvirtd has the parents' and the clones' pools, active"
+	assert_true "n$i: ds1c's file system carries its own label" grep -q "^ocfs2 label=ds1c " <<<"$(fs_of "$i" ds1c)"
+	u=$(uuid_of "$i" ds1c) pu=$(uuid_of "$i" ds1)
+	assert_true "n$i: ds1c's UUID ($u) differs from ds1's ($pu)" test -n "$u" -a -n "$pu" -a "$u" != "$pu"
+	for ds in ds1c nfs1c; do
+		assert_eq "$(nx "$i" cat /srv/kvmcd/$ds/before.txt 2>&1)" before "n$i: $ds holds the file written before the snapshot"
+		assert_true "n$i: $ds does not hold the file written after the snapshot" nx "$i" test ! -e /srv/kvmcd/$ds/after.txt
+	done
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1/after.txt 2>&1)" after "n$i: the parent ds1 is untouched (its file written after the snapshot)"
+done
+nx 1 sh -c 'echo clone-only > /srv/kvmcd/ds1c/clone.txt' || fail "write on ds1c"
+assert_true "a file written on the clone is not on its parent" nx 2 test ! -e /srv/kvmcd/ds1/clone.txt
+assert_eq "$(nx 3 cat /srv/kvmcd/ds1c/clone.txt)" clone-only "the clone is shared: n3 reads what n1 wrote"
+ctl 1 datastore clone ds1 "$SNAP" ds1c
+assert_eq "$RC" 0 "the same clone again"
+assert_true "... is unchanged" grep -q "^unchanged" <<<"$OUT"
+mn_pass
