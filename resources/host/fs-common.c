@@ -1308,8 +1308,16 @@ static void distinct_probed(struct fsop *op)
 			return;
 		}
 		fsop_run(op, op->t->distinct_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
-				 .label = op->label, .slots = op->slots }, op->mount_point),
+				 .label = op->label }, op->mount_point),
 			 fs_long_timeout(op->hop.ctx), distinct_on_tool);
+		return;
+	}
+	if (!labelled && op->t->relabel_argv && op->found == op->t && op->slots == 0) {
+		/* a new UUID, not the label yet: set the label alone (op->slots marks this second run) */
+		op->slots = 1;
+		op->verifying = true;
+		fsop_run(op, op->t->relabel_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
+				 .label = op->label }), fs_long_timeout(op->hop.ctx), distinct_on_tool);
 		return;
 	}
 	if (!labelled) {
@@ -1339,6 +1347,7 @@ int fs_make_distinct(const struct fs_type *t, struct host_ctx *ctx, const char *
 		return -ENOMEM;
 	op->cluster_name = p->cluster_name ? strdup(p->cluster_name) : NULL;
 	op->label = strdup(p->label);
+	op->slots = 0; /* 1 once the label was set alone (relabel_argv) */
 	if ((p->cluster_name && !op->cluster_name) || !op->label) {
 		hop_free(&op->hop);
 		return -ENOMEM;

@@ -199,6 +199,10 @@ struct fs_type {
 	/* A clone made distinct: new uuid (GFS2; OCFS2's tool makes its own) and p's label /
 	 * lock table. */
 	char **(*distinct_argv)(const char *device, const struct host_fs_params *p, const char *uuid);
+	/* When the clone still lacks p's label after distinct_argv: the label alone (OCFS2:
+	 * tunefs.ocfs2 1.8.7 ignores --cloned-volume's "=label" and writes "<old>-cloned"); NULL:
+	 * none (GFS2's lock table is set by distinct_argv). */
+	char **(*relabel_argv)(const char *device, const struct host_fs_params *p);
 	const char *distinct_tool;     /* for messages: "tunefs.ocfs2" */
 	bool grow_needs_mount;         /* gfs2_jadd works on the mounted fs */
 	unsigned max_slots;

@@ -69,13 +69,19 @@ static char **ocfs2_grow_argv(const char *device, const char *mount_point, unsig
 	return fs_strv_new("tunefs.ocfs2", "-N", slots, device, NULL);
 }
 
-/* tunefs.ocfs2 makes the new UUID itself; -y answers its question. It takes the cluster's locks
- * (the stack must be up, as for mount). */
+/* tunefs.ocfs2 makes the new UUID itself (without the cluster stack: it warns so); -y answers its
+ * question. ocfs2-tools 1.8.7 ignores "=LABEL" and labels the clone "<old>-cloned": the label is
+ * then set alone (-L, which needs the cluster stack -- up on a node that mounts OCFS2). */
 static char **ocfs2_distinct_argv(const char *device, const struct host_fs_params *p, const char *uuid)
 {
 	char opt[128];
 	snprintf(opt, sizeof opt, "--cloned-volume=%s", p->label);
 	return fs_strv_new("tunefs.ocfs2", "-y", opt, device, NULL);
+}
+
+static char **ocfs2_relabel_argv(const char *device, const struct host_fs_params *p)
+{
+	return fs_strv_new("tunefs.ocfs2", "-L", p->label, device, NULL);
 }
 
 const struct fs_type fs_type_ocfs2 = {
@@ -88,6 +94,7 @@ const struct fs_type fs_type_ocfs2 = {
 	.mkfs_argv = ocfs2_mkfs_argv,
 	.grow_argv = ocfs2_grow_argv,
 	.distinct_argv = ocfs2_distinct_argv,
+	.relabel_argv = ocfs2_relabel_argv,
 	.distinct_tool = "tunefs.ocfs2",
 	.grow_needs_mount = false,
 	.max_slots = OCFS2_SLOTS_MAX,

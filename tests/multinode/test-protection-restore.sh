@@ -2,9 +2,9 @@
 # Clones of datastores from snapshots (issue 10, "Restore and clones") on the multi-node tier:
 # 3 nodes with real corosync, kvmcd and libvirtd, the ONTAP simulator, the simulated host backend.
 # What an admin would check:
-#   - a snapshot of ds1 (iSCSI + OCFS2) and nfs1 (NFS) taken on demand (`snapshot create`), a
+#   - a snapshot of ds1 (iSCSI + OCFS2), ds2 (NVMe/TCP + GFS2) and nfs1 (NFS) taken on demand (`snapshot create`), a
 #     file written on each before it and another after it;
-#   - `datastore clone ds1 SNAP ds1c` (and nfs1 -> nfs1c): the clone is listed, attached, mounted
+#   - `datastore clone ds1 SNAP ds1c` (and nfs1 -> nfs1c, ds2 -> ds2c): the clone is listed, attached, mounted
 #     and pooled on every node beside its parent (`datastore show`, `pool verify`, virsh), its
 #     file system distinct (another UUID, its own label), holding the snapshot's content: the
 #     file written before the snapshot, not the one written after it; the parent is untouched;
@@ -35,13 +35,14 @@ ready_everywhere() { # DS: attached, mounted, pooled on the 3 nodes
 
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 ha_disarm 1
-SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"nfs1","protocol":"nfs","size":"1G"}],
- "protection":[{"name":"gold","datastores":["ds1","nfs1"],"schedules":[{"every":"1h","keep":3}]}]}'
+SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"nfs1","protocol":"nfs","size":"1G"},
+ {"name":"ds2","protocol":"nvme-tcp","size":"1G","fs":"gfs2"}],
+ "protection":[{"name":"gold","datastores":["ds1","nfs1","ds2"],"schedules":[{"every":"1h","keep":3}]}]}'
 apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
 wait_until 90 "every node's pools identical and active (kvmcctl pool verify)" pools_ok
 
 # --- a snapshot between two writes ---
-for ds in ds1 nfs1; do
+for ds in ds1 nfs1 ds2; do
 	nx 1 sh -c "echo before > /srv/kvmcd/$ds/before.txt && sync" || fail "write before.txt on $ds"
 done
 ctl 1 snapshot create gold
@@ -49,11 +50,11 @@ assert_eq "$RC" 0 "snapshot create gold"
 listed() { # the leader's listing has the on-demand snapshot on both datastores
 	OUT=$(nx 1 kvmcctl snapshot list --json) &&
 		SNAP=$(jq -r '[.[] | select(.label == "ondemand" and .datastore == "ds1") | .name][0] // empty' <<<"$OUT") &&
-		[ -n "$SNAP" ] && jq -e --arg s "$SNAP" 'any(.[]; .name == $s and .datastore == "nfs1")' <<<"$OUT" >/dev/null
+		[ -n "$SNAP" ] && jq -e --arg s "$SNAP" 'any(.[]; .name == $s and .datastore == "nfs1") and any(.[]; .name == $s and .datastore == "ds2")' <<<"$OUT" >/dev/null
 }
-wait_until 60 "snapshot list shows the on-demand snapshot on ds1 and nfs1" listed
+wait_until 60 "snapshot list shows the on-demand snapshot on ds1, nfs1 and ds2" listed
 log "snapshot: $SNAP"
-for ds in ds1 nfs1; do
+for ds in ds1 nfs1 ds2; do
 	nx 2 sh -c "echo after > /srv/kvmcd/$ds/after.txt && sync" || fail "write after.txt on $ds"
 done
 
@@ -73,6 +74,9 @@ ctl 2 datastore clone nfs1 "$SNAP" nfs1c
 assert_eq "$RC" 0 "datastore clone nfs1 $SNAP nfs1c"
 wait_until 120 "ds1c attached, mounted and pooled on every node" ready_everywhere ds1c
 wait_until 60 "nfs1c attached, mounted and pooled on every node" ready_everywhere nfs1c
+ctl 1 datastore clone ds2 "$SNAP" ds2c
+assert_eq "$RC" 0 "datastore clone ds2 $SNAP ds2c (NVMe/TCP + GFS2)"
+wait_until 120 "ds2c attached, mounted and pooled on every node" ready_everywhere ds2c
 wait_until 60 "every node's pools identical and active, the clones' too" pools_ok
 ctl 1 datastore list
 for ds in ds1c nfs1c; do
@@ -82,11 +86,14 @@ vol=$(state | jq -r --arg v "${P}_ds1c" '.volumes[] | select(.name == $v) | "\(.
 assert_eq "$vol" "true ${P}_ds1 $SNAP" "ONTAP: ${P}_ds1c is a FlexClone of ${P}_ds1 at the snapshot"
 for i in 1 2 3; do
 	assert_eq "$(nx "$i" virsh -q pool-list --all | awk '{print $1":"$2}' | sort | tr '\n' ' ')" \
-		"ds1:active ds1c:active nfs1:active nfs1c:active " "n$i's libvirtd has the parents' and the clones' pools, active"
+		"ds1:active ds1c:active ds2:active ds2c:active nfs1:active nfs1c:active " "n$i's libvirtd has the parents' and the clones' pools, active"
 	assert_true "n$i: ds1c's file system carries its own label" grep -q "^ocfs2 label=ds1c " <<<"$(fs_of "$i" ds1c)"
 	u=$(uuid_of "$i" ds1c) pu=$(uuid_of "$i" ds1)
 	assert_true "n$i: ds1c's UUID ($u) differs from ds1's ($pu)" test -n "$u" -a -n "$pu" -a "$u" != "$pu"
-	for ds in ds1c nfs1c; do
+	assert_true "n$i: ds2c's GFS2 carries its own lock table name" grep -q "^gfs2 label=ds2c " <<<"$(fs_of "$i" ds2c)"
+	u=$(uuid_of "$i" ds2c) pu=$(uuid_of "$i" ds2)
+	assert_true "n$i: ds2c's UUID ($u) differs from ds2's ($pu)" test -n "$u" -a -n "$pu" -a "$u" != "$pu"
+	for ds in ds1c nfs1c ds2c; do
 		assert_eq "$(nx "$i" cat /srv/kvmcd/$ds/before.txt 2>&1)" before "n$i: $ds holds the file written before the snapshot"
 		assert_true "n$i: $ds does not hold the file written after the snapshot" nx "$i" test ! -e /srv/kvmcd/$ds/after.txt
 	done
