@@ -22,6 +22,7 @@
 #include "vm-spec-api.h"
 #include "ha.h"
 #include "protection-service.h"
+#include "restore.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -39,6 +40,7 @@ static const struct service_ops *const services[] = {
 	&vm_spec_service,        /* agent/vm-spec-api.c: kvmcctl vm add/start/stop/remove/import */
 	&ha_service,             /* agent/ha.c: fencing (leader), the watchdog (every node) */
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
+	&restore_service,        /* agent/restore.c: kvmcctl snapshot restore (leader + every node) */
 	NULL,
 };
 #define N_SERVICES (ARRAY_SIZE(services) - 1)
@@ -676,6 +678,13 @@ static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 			return api_refusal(-EINVAL,
 					   "refused, nothing applied:\ndestroy_data: \"%.64s\" is not listed there in the spec in force; "
 					   "`spec apply` never asks to destroy a datastore's data: use `kvmcctl datastore remove %.64s --destroy-data`",
+					   added, added);
+		/* Nor to revert a datastore to a snapshot (datastore.h "Restores"). */
+		added = next ? ds_restore_added(core_spec(d->core), next) : NULL;
+		if (added)
+			return api_refusal(-EINVAL,
+					   "refused, nothing applied:\nrestore.%.64s: not the request of the spec in force; "
+					   "`spec apply` never asks to restore a datastore: use `kvmcctl snapshot restore %.64s SNAPSHOT`",
 					   added, added);
 	}
 	/* The answer always comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */

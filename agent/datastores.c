@@ -15,6 +15,7 @@
 #include "api-server.h"
 #include "datastores.h"
 #include "datastore-clone.h"
+#include "restore.h"
 #include "datastore.h"
 #include "fs-common.h"
 #include "host-options.h"
@@ -849,7 +850,8 @@ static void reconcile(struct datastores *d)
 		l = local_get(d, specs[i].name, true);
 		if (!l)
 			continue;
-		l->removing = false;
+		/* a restore of it (restore.h): down on every node until the leader has reverted it */
+		l->removing = restore_holds_down(service_spec(d->ctx), records, specs[i].name);
 		if (!l->last_record || !json_equal(l->last_record, rec)) {
 			json_decref(l->last_record);
 			l->last_record = json_deep_copy(rec);

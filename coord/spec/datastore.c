@@ -707,6 +707,69 @@ void ds_validate_destroy_data(const json_t *spec, struct spec_problems *p)
 	}
 }
 
+/* ---- restore ------------------------------------------------------------------------------ */
+
+static bool restore_id_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > DS_RESTORE_ID_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._-", *s)))
+			return false;
+	return true;
+}
+
+void ds_validate_restore(const json_t *spec, struct spec_problems *p)
+{
+	const json_t *obj = json_object_get(spec, "restore"), *dss = json_object_get(spec, "datastores"), *d;
+	const char *name, *k;
+	json_t *v, *x;
+	char buf[SHOWN_MAX];
+	size_t j;
+
+	if (!json_is_object(obj)) {
+		spec_problem(p, "restore: must be an object {DATASTORE: {\"snapshot\", \"id\"}} (written by `kvmcctl snapshot restore`)");
+		return;
+	}
+	if (json_object_size(obj) > DS_MAX_DATASTORES)
+		spec_problem(p, "restore: %zu entries, at most %u allowed", json_object_size(obj), DS_MAX_DATASTORES);
+	json_object_foreach((json_t *)obj, name, v) {
+		bool known = false;
+
+		json_array_foreach(dss, j, d)
+			known |= j < DS_MAX_DATASTORES && json_is_string(json_object_get(d, "name")) &&
+				 !strcmp(json_string_value(json_object_get(d, "name")), name);
+		if (!known)
+			spec_problem(p, "restore.%s: not a datastore of \"datastores\"", shown(name, buf));
+		if (!json_is_object(v)) {
+			spec_problem(p, "restore.%s: must be an object {\"snapshot\", \"id\"}", shown(name, buf));
+			continue;
+		}
+		json_object_foreach(v, k, x)
+			if (strcmp(k, "snapshot") && strcmp(k, "id"))
+				spec_problem(p, "restore.%s: unknown key \"%s\" (known: snapshot, id)", shown(name, buf), k);
+		if (!snapshot_name_ok(json_string_value(json_object_get(v, "snapshot"))))
+			spec_problem(p, "restore.%s.snapshot: must be the name of one of its snapshots (1-%u characters, no blank)",
+				     shown(name, buf), DS_SNAPSHOT_NAME_MAX);
+		if (!restore_id_ok(json_string_value(json_object_get(v, "id"))))
+			spec_problem(p, "restore.%s.id: must be 1-%u characters of A-Z a-z 0-9 . _ -", shown(name, buf),
+				     DS_RESTORE_ID_MAX);
+	}
+}
+
+const char *ds_restore_added(const json_t *from, const json_t *to)
+{
+	const json_t *f = json_object_get(from, "restore"), *v;
+	const char *name;
+
+	json_object_foreach((json_t *)json_object_get(to, "restore"), name, v)
+		if (!json_equal(v, json_object_get(f, name)))
+			return name;
+	return NULL;
+}
+
 bool ds_destroy_data_has(const json_t *spec, const char *name)
 {
 	const json_t *e;

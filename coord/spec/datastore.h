@@ -55,6 +55,20 @@
  * removed later: the clone is a volume of its own (ONTAP keeps the parent's snapshot busy until
  * the clone is split or destroyed).
  *
+ * Restores. "restore" (top level, beside "datastores") asks the leader to revert datastores to
+ * one of their snapshots (agent/restore.h):
+ *   "restore": { "ds1": { "snapshot": "NAME", "id": "n1.1764230400123456" } }
+ * Like "destroy_data", the request lives in the spec so that it is replicated and persisted with
+ * what goes with it in ONE change (`kvmcctl snapshot restore --stop-vms` stops the datastore's
+ * VMs in the same change) and survives any leader change; "id" makes it one request: the
+ * leader records restore/<ds> with that id and never runs an id twice. `kvmcctl snapshot
+ * restore` is the only way in: a plain `spec apply` whose "restore" differs from the spec in
+ * force in an entry it has is refused (ds_restore_added(), checked by the node that takes the
+ * request), so re-applying an old file never reverts anything; `spec apply` of `spec get`'s
+ * output keeps the entries as they are. Rules: an object; each key a datastore of
+ * "datastores"; each value exactly {"snapshot": a snapshot name (the rule of clone.snapshot),
+ * "id": 1..DS_RESTORE_ID_MAX bytes of A-Z a-z 0-9 . _ -}.
+ *
  * Validation (spec_validate, in spec.c) refuses the whole spec, listing every problem with its
  * JSON path ("datastores[2].size: ..."), before anything is touched. Refusals that need the
  * previous spec (changing protocol or fs of an existing datastore, shrinking) are made by
@@ -173,6 +187,15 @@ const char *ds_size_format(uint64_t bytes, char *buf);
 void ds_validate(const json_t *spec, struct spec_problems *problems);
 /* For spec.c's spec_validate(): the problems of spec["destroy_data"], which is present. */
 void ds_validate_destroy_data(const json_t *spec, struct spec_problems *problems);
+
+/* For spec.c's spec_validate(): the problems of spec["restore"], which is present. */
+void ds_validate_restore(const json_t *spec, struct spec_problems *problems);
+/*
+ * The first datastore whose "restore" entry in `to` is not the one in `from` (the spec in
+ * force; may be NULL), or NULL: a change that asks for a restore. Borrowed from `to`.
+ */
+const char *ds_restore_added(const json_t *from, const json_t *to);
+#define DS_RESTORE_ID_MAX 64u
 
 /* Whether spec["destroy_data"] lists name (the user asked to destroy that datastore's data). */
 bool ds_destroy_data_has(const json_t *spec, const char *name);
