@@ -23,6 +23,8 @@ struct restore {
 	struct service_ctx *ctx;     /* borrowed */
 	uint64_t epoch;              /* acting epoch; 0 = not acting */
 	struct ticket *inflight;     /* the ONTAP restore running (at most one); NULL = none */
+	json_t *finished;            /* owned: {ds: id} restores this leader ended whose record may
+				      * not be committed yet (never run twice meanwhile) */
 	unsigned seq;                /* request ids made on this node */
 };
 
@@ -173,6 +175,7 @@ static void on_restored(void *userdata, int ret, const struct ontap_object *obj,
 		     t->ds, t->snapshot);
 		record(r, t->ds, json_pack("{ssssss}", "id", t->id, "snapshot", t->snapshot, "phase", "done"));
 	}
+	json_object_set_new(r->finished, t->ds, json_string(t->id));
 	ticket_free(t);
 	step(r);
 }
@@ -209,9 +212,12 @@ static void step(struct restore *r)
 			continue; /* the ONTAP call once "restoring" is committed */
 		}
 		if (!strcmp(phase, "restoring")) {
-			struct ticket *t = calloc(1, sizeof(*t));
+			struct ticket *t;
 			int ret;
 
+			if (js(r->finished, ds) && !strcmp(js(r->finished, ds), id))
+				continue; /* ended here; its record is on its way */
+			t = calloc(1, sizeof(*t));
 			if (!t || !(t->ds = strdup(ds)) || !(t->id = strdup(id)) || !(t->snapshot = strdup(snap))) {
 				ticket_free(t);
 				return;
@@ -331,7 +337,7 @@ static json_t *status_json(struct restore *r)
 	json_object_foreach((json_t *)json_object_get(service_spec(r->ctx), "restore"), ds, req) {
 		const json_t *rec = record_of(service_records(r->ctx), ds);
 		bool ours = rec && js(rec, "id") && js(req, "id") && !strcmp(js(rec, "id"), js(req, "id"));
-		json_object_set_new(out, ds, json_pack("{sssss?ss?sO?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
+		json_object_set_new(out, ds, json_pack("{ssss?ssss?sO?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
 						       "phase", ours ? js(rec, "phase") : "requested", "error",
 						       ours ? js(rec, "error") : NULL, "at", ours ? json_object_get(rec, "at") : NULL));
 	}
@@ -358,6 +364,11 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	if (!r)
 		return -ENOMEM;
 	r->ctx = ctx;
+	r->finished = json_object();
+	if (!r->finished) {
+		free(r);
+		return -ENOMEM;
+	}
 	*state = r;
 	return 0;
 }
@@ -370,6 +381,7 @@ static void svc_free(void *state)
 		return;
 	if (r->inflight)
 		r->inflight->r = NULL; /* freed by its callback */
+	json_decref(r->finished);
 	free(r);
 }
 
@@ -377,6 +389,8 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 {
 	struct restore *r = state;
 
+	if (!acting || epoch != r->epoch)
+		json_object_clear(r->finished); /* a new leadership reads the records afresh */
 	r->epoch = acting ? epoch : 0;
 	step(r);
 }

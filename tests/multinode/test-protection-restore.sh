@@ -9,10 +9,19 @@
 #     file system distinct (another UUID, its own label), holding the snapshot's content: the
 #     file written before the snapshot, not the one written after it; the parent is untouched;
 #   - the same clone requested again is "unchanged" (0); a clone named like an existing
-#     datastore, of an unknown datastore or of a snapshot the parent does not have is refused.
+#     datastore, of an unknown datastore or of a snapshot the parent does not have is refused;
+#   - `snapshot restore ds1 SNAP` while a VM with its disk on ds1 runs: refused (2), the reply
+#     names the VM; with --stop-vms: the VM is stopped (and stays so), every node takes ds1 down,
+#     the leader reverts the volume (one PATCH restore_to in the simulator's request log), every
+#     node brings ds1 back (mounted, pool active); the file written after the snapshot is gone
+#     on every node, the one before it is there; nfs1 likewise without VMs; the clones are
+#     untouched; a plain `spec apply` that asks for a restore is refused.
 . "$(dirname "$0")/lib.sh"
+. "$MN_DIR/vm/kvmcd-vms.sh"
 export MN_HOST_SIM=1
 mn_begin protection-restore 300
+mn_need_libvirt
+mn_need_guest_tools
 mn_up 3 --ontap --libvirt
 
 RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
@@ -105,4 +114,47 @@ assert_eq "$(nx 3 cat /srv/kvmcd/ds1c/clone.txt)" clone-only "the clone is share
 ctl 1 datastore clone ds1 "$SNAP" ds1c
 assert_eq "$RC" 0 "the same clone again"
 assert_true "... is unchanged" grep -q "^unchanged" <<<"$OUT"
+
+# --- restore ---
+log "a VM with its disk on ds1"
+kv_disks vr1
+SPECV=$(nx 1 kvmcctl spec get | jq --arg x "$(kv_xml vr1)" '.vms = [{name: "vr1", domain_xml: $x}]')
+apply_spec 1 "$SPECV" || fail "apply with the VM: $APPLY_OUT"
+wait_until 90 "vr1 runs on its owner" kv_runs_only_on_owner vr1
+ctl 2 snapshot restore ds1 "$SNAP"
+assert_eq "$RC" 2 "restore while vr1 runs on ds1: refused"
+assert_true "the refusal names the running VM and --stop-vms" grep -q "VMs of datastore 'ds1' run: \[\"vr1\"\].*--stop-vms" <<<"$OUT"
+assert_eq "$(kv_running_on vr1 | wc -w)" 1 "vr1 still runs"
+ctl 2 snapshot restore nfs1 nosuch.snapshot
+assert_eq "$RC" 2 "restore to a snapshot nfs1 does not have: refused"
+log "request log lines with restore_to before: $(grep -c restore_to "$RUN/ontap/requests.log")"
+r0=$(grep -c restore_to "$RUN/ontap/requests.log")
+ctl 2 snapshot restore ds1 "$SNAP" --stop-vms
+assert_eq "$RC" 0 "restore ds1 --stop-vms"
+phase() { nx 1 kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+wait_until 120 "ds1's restore done (snapshot restore-status)" eval '[ "$(phase ds1)" = done ]'
+ctl 3 snapshot restore-status
+assert_eq "$(kv_running_on vr1)" "" "vr1 runs nowhere"
+assert_eq "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" stopped "vr1 is stopped in the spec"
+wait_until 90 "ds1 attached, mounted and pooled on every node again" ready_everywhere ds1
+wait_until 60 "every node's pools identical and active again" pools_ok
+assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 1 "one restore_to request on ONTAP (request log)"
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1/before.txt 2>&1)" before "n$i: ds1 holds the file written before the snapshot"
+	assert_true "n$i: the file written on ds1 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds1/after.txt
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1c/clone.txt 2>&1)" clone-only "n$i: the clone ds1c is untouched"
+done
+ctl 3 snapshot restore nfs1 "$SNAP"
+assert_eq "$RC" 0 "restore nfs1 (no VMs on it)"
+wait_until 120 "nfs1's restore done" eval '[ "$(phase nfs1)" = done ]'
+wait_until 90 "nfs1 attached, mounted and pooled on every node again" ready_everywhere nfs1
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/nfs1/before.txt 2>&1)" before "n$i: nfs1 holds the file written before the snapshot"
+	assert_true "n$i: the file written on nfs1 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/nfs1/after.txt
+done
+assert_eq "$(nx 2 cat /srv/kvmcd/ds2/after.txt 2>&1)" after "ds2 (not restored) keeps its file written after the snapshot"
+# a plain spec apply never asks for a restore
+SPECR=$(nx 1 kvmcctl spec get | jq --arg s "$SNAP" '.restore.ds2 = {snapshot: $s, id: "by-hand-1"}')
+apply_spec 1 "$SPECR" && fail "a spec apply with a new restore entry was accepted"
+assert_true "the refusal points at kvmcctl snapshot restore" grep -q "snapshot restore ds2" <<<"$APPLY_OUT"
 mn_pass
