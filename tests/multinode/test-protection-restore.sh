@@ -15,7 +15,11 @@
 #     the leader reverts the volume (one PATCH restore_to in the simulator's request log), every
 #     node brings ds1 back (mounted, pool active); the file written after the snapshot is gone
 #     on every node, the one before it is there; nfs1 likewise without VMs; the clones are
-#     untouched; a plain `spec apply` that asks for a restore is refused.
+#     untouched; a plain `spec apply` that asks for a restore is refused;
+#   - the leader's node killed while its ONTAP restore of ds2 is in flight (a 4 s latency fault
+#     on the simulator's volume PATCH): the next leader resumes from the record ("restoring"),
+#     reverts the volume and the survivors bring ds2 back without its file written after the
+#     snapshot.
 . "$(dirname "$0")/lib.sh"
 . "$MN_DIR/vm/kvmcd-vms.sh"
 export MN_HOST_SIM=1
@@ -157,4 +161,31 @@ assert_eq "$(nx 2 cat /srv/kvmcd/ds2/after.txt 2>&1)" after "ds2 (not restored) 
 SPECR=$(nx 1 kvmcctl spec get | jq --arg s "$SNAP" '.restore.ds2 = {snapshot: $s, id: "by-hand-1"}')
 apply_spec 1 "$SPECR" && fail "a spec apply with a new restore entry was accepted"
 assert_true "the refusal points at kvmcctl snapshot restore" grep -q "snapshot restore ds2" <<<"$APPLY_OUT"
+
+# --- the leader killed mid-restore ---
+wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+L=${AGREED_LEADER%/*}
+survivors=$(printf '%s\n' 1 2 3 | grep -vx "$L" | paste -sd' ')
+s1=${survivors%% *}
+fault=$(sim -X POST "$SIM/_sim/faults" -d '{"type":"latency","method":"PATCH","path":"/api/storage/volumes/*","ms":4000}' | jq -r .id)
+[ -n "$fault" ] && [ "$fault" != null ] || fail "cannot install the latency fault"
+ctl "$s1" snapshot restore ds2 "$SNAP"
+assert_eq "$RC" 0 "restore ds2 (n$L leads)"
+wait_until 60 "ds2's restore is at 'restoring' (the ONTAP call in flight)" eval '[ "$(phase ds2)" = restoring ]'
+"$CLUSTER" kill "$L" node || fail "kill n$L node"
+log "n$L killed while its restore PATCH is in flight"
+new_leader() { all_agree_leader $survivors && [ "${AGREED_LEADER%/*}" != "$L" ]; }
+wait_until 60 "a new leader among $survivors" new_leader
+sim -X DELETE "$SIM/_sim/faults/$fault" >/dev/null
+phase_on() { nx "$s1" kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+wait_until 90 "the new leader finished ds2's restore" eval '[ "$(phase_on ds2)" = done ]'
+back_on_survivors() {
+	[ "$(nx "$s1" kvmcctl datastore show ds2 --json | jq -r --arg a "n${survivors%% *}" --arg b "n${survivors##* }" \
+		'[.nodes[$a], .nodes[$b]] | map(select(.attached and .mounted and .pool_active)) | length')" = 2 ]
+}
+wait_until 90 "ds2 attached, mounted and pooled on the survivors again" back_on_survivors
+for i in $survivors; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds2/before.txt 2>&1)" before "n$i: ds2 holds the file written before the snapshot"
+	assert_true "n$i: the file written on ds2 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds2/after.txt
+done
 mn_pass
