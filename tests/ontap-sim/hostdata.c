@@ -271,7 +271,7 @@ void hostdata_clone(struct sim *sim, json_t *vol, json_t *snap)
 	for (size_t k = 0; k < 2; k++)
 		json_array_foreach(state_array(sim, kinds[k]), i, x) {
 			const char *b = jstr(x, "_sim.backing_file"), *base = base_of(jstr(x, "name"));
-			const char *from = jstr(jsim(snap), "backing") ? jstr(json_object_get(jsim(snap), "backing"), base) : NULL;
+			const char *from = json_string_value(json_object_get(json_object_get(jsim(snap), "backing"), base));
 			const char *dir = json_string_value(json_object_get(json_object_get(jsim(snap), "simfs"), base));
 			if (!streq_ci(jstr(x, "location.volume.uuid"), jstr(vol, "uuid")) || !b)
 				continue;
