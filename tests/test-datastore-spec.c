@@ -152,7 +152,7 @@ static void test_names_and_keys(void)
 	BAD(DS("'name':'ds1','protocol':'iscsi','sise':'1G'"),
 	    "datastores[0]: unknown key \"sise\" (known: name, protocol, size, fs, nfs, smb, path, clone)",
 	    "datastores[0].size: missing");
-	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)");
+	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, restore, vms, protection)");
 	BAD("{'datastores':{}}", "datastores: must be an array of datastore objects");
 	BAD("{'datastores':[7]}", "datastores[0]: must be an object");
 
@@ -640,6 +640,31 @@ static void test_clone(void)
 	json_decref(to);
 }
 
+/* "restore" (datastore.h "Restores"): its shape, and that only a new request counts as added. */
+static void test_restore(void)
+{
+	json_t *a, *b;
+
+	OK("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'}],'restore':{'ds1':{'snapshot':'kvmcd.gold.1h.x','id':'n1.17.1'}}}");
+	OK("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'}],'restore':{}}");
+	BAD("{'datastores':[],'restore':{'ds9':{'snapshot':'s','id':'i'}}}", "restore.ds9: not a datastore of \"datastores\"");
+	BAD("{'restore':[]}", "restore: must be an object");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s'}}}", "restore.ds1.id: must be");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'a b','id':'x'}}}",
+	    "restore.ds1.snapshot: must be");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','when':1}}}",
+	    "restore.ds1: unknown key \"when\"");
+	a = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
+	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
+	CHECK(!ds_restore_added(a, b) && !ds_restore_added(a, NULL), "the request in force, or none: nothing added");
+	json_decref(b);
+	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i2'}}}");
+	CHECK(ds_restore_added(a, b) && !strcmp(ds_restore_added(a, b), "ds1"), "another id is a new request");
+	CHECK(ds_restore_added(NULL, b) && !strcmp(ds_restore_added(NULL, b), "ds1"), "added to a spec without one");
+	json_decref(a);
+	json_decref(b);
+}
+
 static void test_diff(void)
 {
 	json_t *a = load("{'labels':{'env':'prod'},'datastores':[{'name':'ds1','protocol':'iscsi','size':'100G'},"
@@ -742,6 +767,7 @@ int main(void)
 	test_list();
 	test_change();
 	test_clone();
+	test_restore();
 	test_diff();
 	test_destroy_data();
 	return tap_done("test-datastore-spec");
