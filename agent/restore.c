@@ -97,6 +97,13 @@ static bool all_down(struct restore *r, const char *ds, const char **why, char *
 		const json_t *st = json_object_get(json_object_get(part, "datastores"), ds);
 		const char *stp = js(st, "step");
 
+		/* a kvmcd that just started has not gone through the committed datastores yet: its
+		 * word that it has nothing mounted counts only once it has (datastores.c) */
+		if (json_is_false(json_object_get(part, "datastores_reconciled"))) {
+			snprintf(buf, size, "node %s has not gone through its datastores yet", node);
+			*why = buf;
+			return false;
+		}
 		if (st && (!stp || strcmp(stp, "detached") != 0)) {
 			snprintf(buf, size, "node %s has it %s", node, stp ? stp : "in an unknown state");
 			*why = buf;
