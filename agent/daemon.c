@@ -25,6 +25,7 @@
 #include "freeze-node.h"
 #include "protection-service.h"
 #include "mirror-service.h"
+#include "restore.h"
 #include "leader-ontap.h"
 #include "persist.h"
 #include "service.h"
@@ -44,6 +45,7 @@ static const struct service_ops *const services[] = {
 	&protection_service,     /* agent/protection.c: scheduled snapshots (leader), kvmcctl snapshot */
 	&freeze_node_service,    /* agent/freeze-node.c: guest freeze / thaw for vm-consistent snapshots (every node) */
 	&mirror_service,         /* agent/mirror.c: SnapMirror (leader), kvmcctl dr */
+	&restore_service,        /* agent/restore.c: kvmcctl snapshot restore (leader + every node) */
 	&metrics_service,        /* agent/metrics-service.c: GET /metrics, kvmcctl metrics */
 	NULL,
 };
@@ -687,6 +689,13 @@ static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 			return api_refusal(-EINVAL,
 					   "refused, nothing applied:\ndestroy_data: \"%.64s\" is not listed there in the spec in force; "
 					   "`spec apply` never asks to destroy a datastore's data: use `kvmcctl datastore remove %.64s --destroy-data`",
+					   added, added);
+		/* Nor to revert a datastore to a snapshot (datastore.h "Restores"). */
+		added = next ? ds_restore_added(core_spec(d->core), next) : NULL;
+		if (added)
+			return api_refusal(-EINVAL,
+					   "refused, nothing applied:\nrestore.%.64s: not the request of the spec in force; "
+					   "`spec apply` never asks to restore a datastore: use `kvmcctl snapshot restore %.64s SNAPSHOT`",
 					   added, added);
 		/* issue 10: a SnapMirror destination that is a datastore's own volume (the [ontap] SVM) */
 		if (next && (refusal = mirror_spec_check(d->cfg, next)))

@@ -14,7 +14,10 @@
 
 #include "api-server.h"
 #include "datastores.h"
+#include "datastore-clone.h"
+#include "restore.h"
 #include "datastore.h"
+#include "fs-common.h"
 #include "host-options.h"
 #include "host.h"
 #include "timing.h"
@@ -528,6 +531,77 @@ static void pool_spec(struct datastores *d, const struct ds_spec *spec, char uui
 	*p = (struct host_pool_spec){ .name = spec->name, .uuid = uuid, .target_path = spec->path };
 }
 
+static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec *spec, const json_t *rec);
+
+static void on_made_distinct(void *userdata, int r, const char *detail)
+{
+	step_done(userdata, r, detail, STEP_FS_PROBE);
+}
+
+/*
+ * STEP_MKFS of a clone (datastore.h "clone"): its device holds a copy of the parent's file
+ * system (the parent's label and UUID), which must never be mounted as it is (two file systems
+ * with one UUID / lock table). The node that would have run mkfs (the record's mkfs_by) makes it
+ * distinct once (host_fs_ops.make_distinct: new UUID, the clone's label; probe first, so a
+ * repeat after a crash or a leader change is a no-op); every node mounts it only once its own
+ * probe finds the clone's label. Returns 0 when a host op was started (l->busy stays set), 1
+ * when decided without one (l->busy cleared; the walk goes on by itself), < 0 when it could not
+ * start.
+ */
+static int walk_clone_fs(struct datastores *d, struct ds_local *l, const struct ds_spec *spec, const json_t *rec,
+			 const char *fs, const char *by, const char *me)
+{
+	char want[128], any[64], fsname[HOST_GFS2_FSNAME_MAX + 1];
+	const char *label = spec->fs == DS_FS_GFS2 ? host_gfs2_fsname(spec->name, fsname) : spec->name;
+	const struct host_fs_ops *ops = d->backend->fs[spec->fs];
+
+	snprintf(want, sizeof(want), "%s label=%s ", ds_fs_name(spec->fs), label);
+	snprintf(any, sizeof(any), "%s label=", ds_fs_name(spec->fs));
+	if (fs && strncmp(fs, want, strlen(want)) == 0) {
+		/* distinct: mount it like any other */
+		l->formatter_wait = 0;
+		l->step = STEP_MOUNT;
+		l->busy = false;
+		walk(d, l, spec, rec);
+		return 1;
+	}
+	if (!fs || strncmp(fs, any, strlen(any)) != 0) {
+		l->busy = false;
+		step_done(l, -EEXIST, "the clone's device holds no copy of its parent's file system; kvmcd never formats a clone",
+			  STEP_FS_PROBE);
+		return 1;
+	}
+	if (by && strcmp(by, me) == 0) {
+		struct host_fs_params p = { .cluster_name = d->cluster_name, .label = spec->name, .slots = 0 };
+		if (!ops || !ops->make_distinct)
+			return -EOPNOTSUPP;
+		klog(service_log(d->ctx), LOG_NOTICE,
+		     "Datastore '%s': a clone of %s at %s: giving its file system on %s a new UUID and label on this node (the leader's choice)",
+		     spec->name, spec->clone.parent, spec->clone.snapshot, json_string_value(json_object_get(l->status, "device")));
+		return ops->make_distinct(&d->host, json_string_value(json_object_get(l->status, "device")), &p,
+					  on_made_distinct, l);
+	}
+	/* Another node makes it distinct: probe again once its section shows the clone's label,
+	 * at the latest RETRY_MIN after this wait began. */
+	{
+		uint64_t now = now_usec(d);
+
+		l->busy = false;
+		if (!l->formatter_wait)
+			l->formatter_wait = now;
+		if ((by && formatted_by(d, by, spec->name, want)) || now >= l->formatter_wait + RETRY_MIN_USEC) {
+			l->formatter_wait = 0;
+			l->step = STEP_FS_PROBE;
+			walk(d, l, spec, rec);
+			return 1;
+		}
+		l->retry_at = now + FORMATTER_POLL_USEC;
+		set_status(l, "step", json_string("waiting for the node that makes the clone distinct"));
+		arm_timer(d, l->retry_at);
+		return 1;
+	}
+}
+
 /* Advances one datastore by at most one step. */
 static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec *spec, const json_t *rec)
 {
@@ -582,6 +656,12 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		char want[128];
 
 		snprintf(want, sizeof(want), "%s label=", ds_fs_name(spec->fs));
+		if (spec->clone.parent) {
+			r = walk_clone_fs(d, l, spec, rec, fs, by, me);
+			if (r <= 0)
+				break; /* started (0), or failed to (< 0) */
+			return; /* decided without a host op */
+		}
 		if (fs && strncmp(fs, want, strlen(want)) == 0 && by && strcmp(by, me) != 0 &&
 		    formatter_busy(d, by, spec->name, want)) {
 			/* mkfs writes the superblock before it is done (mount.ocfs2 then fails with
@@ -770,7 +850,8 @@ static void reconcile(struct datastores *d)
 		l = local_get(d, specs[i].name, true);
 		if (!l)
 			continue;
-		l->removing = false;
+		/* a restore of it (restore.h): down on every node until the leader has reverted it */
+		l->removing = restore_holds_down(service_spec(d->ctx), records, specs[i].name);
 		if (!l->last_record || !json_equal(l->last_record, rec)) {
 			json_decref(l->last_record);
 			l->last_record = json_deep_copy(rec);
@@ -1051,8 +1132,16 @@ static json_t *cmd_preflight(void *state, uint64_t conn_id, json_t *req)
 	return preflight_command(d->ctx, req);
 }
 
+static json_t *cmd_clone(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+
+	return datastore_clone_command(d->ctx, conn_id, req);
+}
+
 static const struct service_command commands[] = {
 	{ "datastore-list", cmd_list },
+	{ "datastore-clone", cmd_clone },
 	{ "preflight", cmd_preflight },
 	{ "datastore-remove", cmd_remove },
 	{ NULL, NULL },

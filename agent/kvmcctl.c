@@ -95,6 +95,9 @@ static void usage(FILE *f)
 		"                           take it out of the spec: detached from every node; its ONTAP\n"
 		"                           volume (the data) is kept, or with --destroy-data destroyed\n"
 		"                           once every node has detached it\n"
+		"  datastore clone DATASTORE SNAPSHOT NEW\n"
+		"                           a new datastore NEW: a FlexClone of DATASTORE at SNAPSHOT,\n"
+		"                           attached, mounted and pooled on every node beside its parent\n"
 		"  pool verify              exit 0 only if every node's pool is identical and active\n"
 		"  preflight [--json] [--protocol P[,P]] [--fs F[,F]]\n"
 		"                           can every node run the spec's datastores (and P, F)? per node\n"
@@ -137,6 +140,12 @@ static void usage(FILE *f)
 		"  snapshot create POLICY   an on-demand snapshot of POLICY's datastores now (named\n"
 		"                           kvmcd.POLICY.ondemand.TIME: never a slot's, never retention's)\n"
 		"  snapshot delete NAME     delete kvmcd's snapshot NAME on every datastore that has it\n"
+		"  snapshot restore DATASTORE SNAPSHOT [--stop-vms]\n"
+		"                           revert DATASTORE to SNAPSHOT: every node takes it down, the\n"
+		"                           leader restores the volume, every node brings it back; refused\n"
+		"                           while its VMs run, unless --stop-vms (they stay stopped)\n"
+		"  snapshot restore-status [--json]\n"
+		"                           each datastore's last restore: down, restoring, done, failed\n"
 		"  protection status [--json]\n"
 		"                           per policy: last snapshot, next due, health, errors, SnapMirror\n"
 		"                           (state, lag against the RPO)\n"
@@ -993,7 +1002,41 @@ static int cmd_datastore_remove(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
-/* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] */
+/*
+ * kvmcctl datastore clone DATASTORE SNAPSHOT NEW: a change, through kvmcd's spec-apply path (the
+ * verb "datastore-clone", agent/datastore-clone.h): NEW joins the spec as a clone of DATASTORE
+ * at SNAPSHOT; the leader makes the FlexClone, every node attaches, mounts and pools it.
+ */
+static int cmd_datastore_clone(struct ctl *ctl, int argc, char **argv)
+{
+	const char *pos[3] = { NULL, NULL, NULL };
+	json_t *reply = NULL;
+	int n = 0, r;
+
+	for (int k = 2; k < argc; k++) {
+		if (argv[k][0] == '-')
+			return usage_error("datastore clone: unknown option '%s'", argv[k]);
+		if (n == 3)
+			return usage_error("datastore clone: unexpected argument '%s'", argv[k]);
+		pos[n++] = argv[k];
+	}
+	if (n != 3)
+		return usage_error("datastore clone DATASTORE SNAPSHOT NEW");
+	r = request(ctl, "datastore clone", true,
+		    json_pack("{ssssssss}", "cmd", "datastore-clone", "name", pos[0], "snapshot", pos[1], "new", pos[2]),
+		    NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: a clone of %s at snapshot %s; the leader creates it, every node attaches, mounts and pools it "
+		       "(`kvmcctl datastore show %s`)\n", pos[2], pos[0], pos[1], pos[2]);
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] |
+ * clone DATASTORE SNAPSHOT NEW */
 static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
@@ -1004,9 +1047,12 @@ static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 
 	if (strcmp(verb, "remove") == 0)
 		return cmd_datastore_remove(ctl, argc, argv);
+	if (strcmp(verb, "clone") == 0)
+		return cmd_datastore_clone(ctl, argc, argv);
 	show = strcmp(verb, "show") == 0;
 	if (!show && strcmp(verb, "list") != 0)
-		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data]");
+		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data] | "
+				   "clone DATASTORE SNAPSHOT NEW");
 	/* Options and the name in any order ("show ds1 --json", "show --json ds1"). */
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
@@ -1986,7 +2032,71 @@ static int cmd_preflight(struct ctl *ctl, int argc, char **argv)
 /* How long `snapshot create|delete` waits: kvmcd answers by its request deadline (180 s). */
 #define SNAPSHOT_TIMEOUT_MS 200000u
 
-/* kvmcctl snapshot list [DATASTORE] [--json] | create POLICY | delete NAME */
+/*
+ * kvmcctl snapshot restore DATASTORE SNAPSHOT [--stop-vms]: a change through kvmcd's spec-apply
+ * path (the verb "snapshot-restore", agent/restore.h); answered once the request is committed,
+ * the restore then runs by itself (`snapshot restore-status`).
+ */
+static int cmd_snapshot_restore(struct ctl *ctl, int argc, char **argv)
+{
+	const char *pos[2] = { NULL, NULL };
+	json_t *reply = NULL;
+	bool stop = false;
+	int n = 0, r;
+
+	for (int k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--stop-vms") == 0)
+			stop = true;
+		else if (argv[k][0] == '-')
+			return usage_error("snapshot restore: unknown option '%s'", argv[k]);
+		else if (n == 2)
+			return usage_error("snapshot restore: unexpected argument '%s'", argv[k]);
+		else
+			pos[n++] = argv[k];
+	}
+	if (n != 2)
+		return usage_error("snapshot restore DATASTORE SNAPSHOT [--stop-vms]");
+	r = request(ctl, "snapshot restore", true,
+		    json_pack("{sssssssb}", "cmd", "snapshot-restore", "datastore", pos[0], "snapshot", pos[1], "stop_vms", stop),
+		    NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n%s: restore to %s requested%s; every node takes it down, the leader reverts its volume, every node "
+	       "brings it back (`kvmcctl snapshot restore-status`)\n", str_or(reply, "message", "applied"), pos[0], pos[1],
+	       stop ? " (its VMs stopped first; start them again with `kvmcctl vm start`)" : "");
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl snapshot restore-status [--json] */
+static int cmd_snapshot_restore_status(struct ctl *ctl, int argc, char **argv)
+{
+	bool json = argc >= 3 && (strcmp(argv[2], "--json") == 0 || strcmp(argv[2], "-j") == 0);
+	json_t *reply = NULL, *v;
+	const char *ds;
+	int r;
+
+	if (argc > 3 || (argc == 3 && !json))
+		return usage_error("snapshot restore-status [--json]");
+	r = request(ctl, "snapshot restore-status", false, json_pack("{ss}", "cmd", "snapshot-restore-status"), NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	if (json) {
+		char *t = json_dumps(json_object_get(reply, "restores"), JSON_INDENT(2) | JSON_SORT_KEYS);
+		printf("%s\n", t ? t : "{}");
+		free(t);
+	} else {
+		printf("%-20s %-12s %s\n", "DATASTORE", "PHASE", "SNAPSHOT");
+		json_object_foreach(json_object_get(reply, "restores"), ds, v)
+			printf("%-20s %-12s %s%s%s\n", ds, str_or(v, "phase", "?"), str_or(v, "snapshot", "?"),
+			       json_string_value(json_object_get(v, "error")) ? "  error: " : "",
+			       json_string_value(json_object_get(v, "error")) ? json_string_value(json_object_get(v, "error")) : "");
+	}
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
+/* kvmcctl snapshot list [DATASTORE] [--json] | create POLICY | delete NAME | restore ... */
 static int cmd_snapshot(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "", *arg = NULL;
@@ -1995,6 +2105,10 @@ static int cmd_snapshot(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int r;
 
+	if (strcmp(verb, "restore") == 0)
+		return cmd_snapshot_restore(ctl, argc, argv);
+	if (strcmp(verb, "restore-status") == 0)
+		return cmd_snapshot_restore_status(ctl, argc, argv);
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
 			json = true;

@@ -50,6 +50,7 @@
 	X(ontap_snapshot_ensure)                                                                   \
 	X(ontap_snapshot_list)                                                                     \
 	X(ontap_snapshot_delete)                                                                   \
+	X(ontap_volume_restore)                                                                    \
 	X(ontap_cg_ensure)                                                                         \
 	X(ontap_cg_snapshot_ensure)                                                                \
 	X(ontap_volume_get)                                                                        \
@@ -634,6 +635,8 @@ int leader_ontap_snapshot(enum leader_ontap_snap_op op, const char *datastore, c
 		return ontap_dl.ontap_snapshot_ensure(l->client, vol, name, NULL, done, userdata);
 	case LEADER_SNAP_DELETE:
 		return ontap_dl.ontap_snapshot_delete(l->client, vol, name, done, userdata);
+	case LEADER_SNAP_RESTORE:
+		return ontap_dl.ontap_volume_restore(l->client, vol, name, done, userdata);
 	}
 	return -EINVAL;
 }

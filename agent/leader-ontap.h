@@ -92,8 +92,11 @@ void leader_ontap_grants_cancel(void);
  *   ENSURE  ontap_snapshot_ensure: probe first, create when missing (idempotent)
  *   DELETE  ontap_snapshot_delete: gone already is success; -EBUSY: ONTAP keeps it (a clone's
  *           parent, a SnapMirror base: 1638555)
+ *   RESTORE ontap_volume_restore: the volume reverted to snapshot `name` (agent/restore.c, with
+ *           every node's hands off it); running it again with nothing written between is a
+ *           no-op for the data
  */
-enum leader_ontap_snap_op { LEADER_SNAP_LIST, LEADER_SNAP_ENSURE, LEADER_SNAP_DELETE };
+enum leader_ontap_snap_op { LEADER_SNAP_LIST, LEADER_SNAP_ENSURE, LEADER_SNAP_DELETE, LEADER_SNAP_RESTORE };
 int leader_ontap_snapshot(enum leader_ontap_snap_op op, const char *datastore, const char *name, ontap_done_fn done,
 			  void *userdata);
 /*

@@ -150,9 +150,9 @@ static void test_names_and_keys(void)
 
 	/* unknown keys, at every level, are refused: typos are never ignored */
 	BAD(DS("'name':'ds1','protocol':'iscsi','sise':'1G'"),
-	    "datastores[0]: unknown key \"sise\" (known: name, protocol, size, fs, nfs, smb, path)",
+	    "datastores[0]: unknown key \"sise\" (known: name, protocol, size, fs, nfs, smb, path, clone)",
 	    "datastores[0].size: missing");
-	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)");
+	BAD("{'datastore':[]}", "datastore: unknown key (known: nodes, labels, datastores, destroy_data, restore, vms, protection)");
 	BAD("{'datastores':{}}", "datastores: must be an array of datastore objects");
 	BAD("{'datastores':[7]}", "datastores[0]: must be an object");
 
@@ -580,6 +580,91 @@ static void test_change(void)
 #undef CHANGE_BAD
 }
 
+/* "clone" (datastore.h "Clones"): its shape, its parent's kind, and only when added. */
+static void test_clone(void)
+{
+	struct spec_problems p = { 0 };
+	struct ds_spec *ds = NULL;
+	size_t n = 0;
+	json_t *from, *to;
+
+	OK("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+	   "{'name':'ds1c','protocol':'iscsi','size':'1G','clone':{'parent':'ds1','snapshot':'kvmcd.gold.1h.20260101T0000Z'}}]}");
+	/* the parent need not be in the spec any more (its clone is a volume of its own) */
+	OK(DS("'name':'ds1c','protocol':'iscsi','size':'1G','clone':{'parent':'gone','snapshot':'s1'}"));
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':'ds1'"), "datastores[0].clone: must be an object");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1'}"), "datastores[0].clone.snapshot: must be");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'a b'}"), "datastores[0].clone.snapshot");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'Bad/','snapshot':'s'}"), "datastores[0].clone.parent");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'s','split':true}"),
+	    "datastores[0].clone: unknown key \"split\"");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'c','snapshot':'s'}"), "cloned from itself");
+	BAD("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+	    "{'name':'c','protocol':'nvme-tcp','size':'1G','clone':{'parent':'ds1','snapshot':'s'}}]}",
+	    "datastores[1].protocol: a clone has its parent's protocol (ds1 is iscsi)");
+	BAD("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+	    "{'name':'c','protocol':'iscsi','size':'1G','fs':'gfs2','clone':{'parent':'ds1','snapshot':'s'}}]}",
+	    "datastores[1].fs: a clone has its parent's file system (ds1 is ocfs2)");
+
+	to = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+		  "{'name':'c','protocol':'iscsi','size':'2G','clone':{'parent':'ds1','snapshot':'s1'}}]}");
+	CHECK(ds_spec_list(to, &ds, &n) == 0 && n == 2 && !ds[0].clone.parent && !strcmp(ds[1].clone.parent, "ds1") &&
+	      !strcmp(ds[1].clone.snapshot, "s1"), "ds_spec_list reads clone");
+	free(ds);
+
+	/* added: the parent is in the spec in force, the size at least its */
+	from = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'}]}");
+	CHECK(spec_validate_change(from, to, &p) == 0, "a clone added: %s", all(&p));
+	spec_problems_clear(&p);
+	json_decref(from);
+	from = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'4G'}]}");
+	CHECK(spec_validate_change(from, to, &p) == -EINVAL && has(&p, "datastores[1].size: a clone of ds1 holds its 4G at least (not 2G)"),
+	      "smaller than its parent: %s", all(&p));
+	spec_problems_clear(&p);
+	json_decref(from);
+	from = load("{'datastores':[{'name':'ds9','protocol':'iscsi','size':'1G'}]}");
+	CHECK(spec_validate_change(from, to, &p) == -EINVAL && has(&p, "datastores[1].clone.parent: ds1 is not a datastore of the spec in force"),
+	      "parent not in force: %s", all(&p));
+	spec_problems_clear(&p);
+	json_decref(from);
+	/* existing: "clone" kept or dropped is fine, changed or added is refused */
+	CHECK(spec_validate_change(to, to, &p) == 0, "unchanged: %s", all(&p));
+	spec_problems_clear(&p);
+	from = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},{'name':'c','protocol':'iscsi','size':'2G'}]}");
+	CHECK(spec_validate_change(to, from, &p) == 0, "clone dropped: %s", all(&p));
+	spec_problems_clear(&p);
+	CHECK(spec_validate_change(from, to, &p) == -EINVAL && has(&p, "datastores[1].clone: c exists; what it was cloned from cannot change"),
+	      "clone added to an existing datastore: %s", all(&p));
+	spec_problems_clear(&p);
+	json_decref(from);
+	json_decref(to);
+}
+
+/* "restore" (datastore.h "Restores"): its shape, and that only a new request counts as added. */
+static void test_restore(void)
+{
+	json_t *a, *b;
+
+	OK("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'}],'restore':{'ds1':{'snapshot':'kvmcd.gold.1h.x','id':'n1.17.1'}}}");
+	OK("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'}],'restore':{}}");
+	BAD("{'datastores':[],'restore':{'ds9':{'snapshot':'s','id':'i'}}}", "restore.ds9: not a datastore of \"datastores\"");
+	BAD("{'restore':[]}", "restore: must be an object");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s'}}}", "restore.ds1.id: must be");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'a b','id':'x'}}}",
+	    "restore.ds1.snapshot: must be");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','when':1}}}",
+	    "restore.ds1: unknown key \"when\"");
+	a = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
+	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
+	CHECK(!ds_restore_added(a, b) && !ds_restore_added(a, NULL), "the request in force, or none: nothing added");
+	json_decref(b);
+	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i2'}}}");
+	CHECK(ds_restore_added(a, b) && !strcmp(ds_restore_added(a, b), "ds1"), "another id is a new request");
+	CHECK(ds_restore_added(NULL, b) && !strcmp(ds_restore_added(NULL, b), "ds1"), "added to a spec without one");
+	json_decref(a);
+	json_decref(b);
+}
+
 static void test_diff(void)
 {
 	json_t *a = load("{'labels':{'env':'prod'},'datastores':[{'name':'ds1','protocol':'iscsi','size':'100G'},"
@@ -681,6 +766,8 @@ int main(void)
 	test_whole();
 	test_list();
 	test_change();
+	test_clone();
+	test_restore();
 	test_diff();
 	test_destroy_data();
 	return tap_done("test-datastore-spec");

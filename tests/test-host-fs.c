@@ -713,6 +713,100 @@ static void test_mkfs(void)
 	CHECK(contains(cl, want), "a long label becomes a 30-byte fs name:\n%s", cl);
 }
 
+/* ---- a clone made distinct ------------------------------------------------------------------- */
+
+static void test_make_distinct(void)
+{
+	struct result res;
+	const struct host_fs_params oc = { .cluster_name = "kvmtest", .label = "ds1c" };
+	const struct host_fs_params gc = { .cluster_name = "kvmtest", .label = "ds2c" };
+	_cleanup_free_ char *te = fixture("tunefs-cloned-volume.err");
+
+	/* OCFS2: a copy of ds1 -> a new UUID (tunefs.ocfs2 --cloned-volume), then the label alone
+	 * (1.8.7 writes "ds1-cloned" whatever --cloned-volume=LABEL says), each verified. */
+	reset_tree();
+	canned_blkid("blkid-ocfs2.txt", 1);
+	canned_ocfs2_stats("debugfs-ocfs2-stats.txt");
+	canned((const char *[]){ "tunefs.ocfs2", "-y", NULL }, "", te, 0, 1);
+	canned_blkid("blkid-ocfs2-cloned.txt", 1);
+	canned_ocfs2_stats("debugfs-ocfs2-stats-cloned.txt");
+	canned((const char *[]){ "tunefs.ocfs2", "-L", NULL }, "", "", 0, 1);
+	canned_blkid("blkid-ocfs2-cloned-relabelled.txt", 1);
+	canned_ocfs2_stats("debugfs-ocfs2-stats-cloned-relabelled.txt");
+	RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
+	CHECK(res.r == 0 && !strcmp(res.detail, "2f817115-990c-4dc1-972d-83baf56e93b6"), "%d '%s'", res.r, res.detail);
+	CHECK_CALLS("blkid -p -o export DEV\n"
+		    "debugfs.ocfs2 -R stats DEV\n"
+		    "tunefs.ocfs2 -y --cloned-volume=ds1c DEV\n"
+		    "blkid -p -o export DEV\n"
+		    "debugfs.ocfs2 -R stats DEV\n"
+		    "tunefs.ocfs2 -L ds1c DEV\n"
+		    "blkid -p -o export DEV\n"
+		    "debugfs.ocfs2 -R stats DEV\n");
+
+	/* Done before (a repeat after a crash, or a new leader's formatter): nothing runs. */
+	reset_tree();
+	canned_blkid("blkid-ocfs2-cloned-relabelled.txt", 0);
+	canned_ocfs2_stats("debugfs-ocfs2-stats-cloned-relabelled.txt");
+	RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
+	CHECK(res.r == 0 && !strcmp(res.detail, "2f817115-990c-4dc1-972d-83baf56e93b6"), "%d '%s'", res.r, res.detail);
+	CHECK_CALLS("blkid -p -o export DEV\ndebugfs.ocfs2 -R stats DEV\n");
+
+	/* -L failing (no cluster stack) is the tool's error, and the label stays the marker: the
+	 * next try runs both again. */
+	reset_tree();
+	_cleanup_free_ char *nc = fixture("tunefs-no-cluster.err");
+	canned_blkid("blkid-ocfs2-cloned.txt", 0);
+	canned((const char *[]){ "debugfs.ocfs2", "-R", "stats", dev, NULL }, F("debugfs-ocfs2-stats-cloned.txt"), NULL, 0, 0);
+	canned((const char *[]){ "tunefs.ocfs2", "-y", NULL }, "", te, 0, 1);
+	canned((const char *[]){ "tunefs.ocfs2", "-L", NULL }, "", nc, 1, 1);
+	RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
+	CHECK(res.r < 0 && contains(res.detail, "tunefs.ocfs2 -L ds1c") && contains(res.detail, "cluster service"),
+	      "%d '%s'", res.r, res.detail);
+
+	/* GFS2: the UUID and the lock table in one tunegfs2 run. */
+	reset_tree();
+	canned_blkid("blkid-gfs2.txt", 1);
+	canned_gfs2_edit("gfs2-edit-3.txt");
+	canned((const char *[]){ "tunegfs2", NULL }, "", "", 0, 1);
+	canned_blkid("blkid-gfs2-cloned.txt", 1);
+	canned_gfs2_edit("gfs2-edit-cloned.txt");
+	RUN(res, fs_make_distinct(&fs_type_gfs2, &ctx, dev, &gc, "0b6bd4a6-3f57-4f8e-9d51-2c0f7c1a9e11", on_done, &res));
+	CHECK(res.r == 0 && !strcmp(res.detail, "0b6bd4a6-3f57-4f8e-9d51-2c0f7c1a9e11"), "%d '%s'", res.r, res.detail);
+	CHECK_CALLS("blkid -p -o export DEV\n"
+		    "gfs2_edit -p sb journals DEV\n"
+		    "tunegfs2 -U 0b6bd4a6-3f57-4f8e-9d51-2c0f7c1a9e11 -o locktable=kvmtest:ds2c DEV\n"
+		    "blkid -p -o export DEV\n"
+		    "gfs2_edit -p sb journals DEV\n");
+	/* the ops table's hook picks a random UUID */
+	reset_tree();
+	canned_blkid("blkid-gfs2.txt", 1);
+	canned_gfs2_edit("gfs2-edit-3.txt");
+	canned((const char *[]){ "tunegfs2", NULL }, "", "", 0, 1);
+	canned_blkid("blkid-gfs2-cloned.txt", 1);
+	canned_gfs2_edit("gfs2-edit-cloned.txt");
+	RUN(res, host_fs_gfs2_ops.make_distinct(&ctx, dev, &gc, on_done, &res));
+	{
+		_cleanup_free_ char *c = calls();
+		const char *u = c ? strstr(c, "tunegfs2 -U ") : NULL;
+		CHECK(res.r == 0 && u && strlen(u) > 12 + 36 && u[12 + 8] == '-' && u[12 + 36] == ' ' &&
+		      !strncmp(u + 12 + 36, " -o locktable=kvmtest:ds2c DEV", 30), "random uuid: %d\n%s", res.r, c);
+	}
+
+	/* Nothing of this type on the device: refused, no tool. */
+	static const char *const refused[] = { "blkid-xfs.txt", "blkid-gfs2.txt", NULL };
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		reset_tree();
+		canned_blkid(refused[i], 0);
+		canned_gfs2_edit("gfs2-edit-3.txt");
+		RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
+		CHECK(res.r == -EEXIST && contains(res.detail, "not a copy of a ocfs2 file system"), "%s: %d '%s'",
+		      refused[i] ? refused[i] : "empty", res.r, res.detail);
+		_cleanup_free_ char *c = calls();
+		CHECK(!contains(c, "tunefs"), "%s: a tool ran:\n%s", refused[i] ? refused[i] : "empty", c);
+	}
+}
+
 /* ---- mount / umount -------------------------------------------------------------------------- */
 
 static void test_mount(void)
@@ -1197,6 +1291,7 @@ int main(int argc, char **argv)
 	test_unit_text();
 	test_probe();
 	test_mkfs();
+	test_make_distinct();
 	test_mount();
 	test_grow();
 	test_nfs();

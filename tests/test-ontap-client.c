@@ -164,11 +164,11 @@ static void test_volumes(void)
 	OK(w, ontap_volume_restore(c, "ds1", "s1", wait_done, &w));
 	OK(w, ontap_snapshot_list(c, "ds1", wait_done, &w));
 	CHECK(json_array_size(json_object_get(w.rec, "records")) == 1);  /* s2 was newer */
-	OK(w, ontap_volume_clone(c, "ds1-clone", "ds1", "s1", wait_done, &w));
+	OK(w, ontap_volume_clone(c, "ds1-clone", "ds1", "s1", NULL, wait_done, &w));
 	CHECK(!w.adopted);
-	OK(w, ontap_volume_clone(c, "ds1-clone", "ds1", "s1", wait_done, &w));
+	OK(w, ontap_volume_clone(c, "ds1-clone", "ds1", "s1", NULL, wait_done, &w));
 	CHECK(w.adopted);
-	CHECK(RUN(w, ontap_volume_clone(c, "ds1-clone", "other", NULL, wait_done, &w)) == -EEXIST);
+	CHECK(RUN(w, ontap_volume_clone(c, "ds1-clone", "other", NULL, NULL, wait_done, &w)) == -EEXIST);
 	/* delete guards: a snapshot backing a clone (job failure 1638555), a volume with clones */
 	CHECK(RUN(w, ontap_snapshot_delete(c, "ds1", "s1", wait_done, &w)) == -EBUSY);
 	CHECK(w.err.code == ONTAP_E_SNAPSHOT_BUSY);

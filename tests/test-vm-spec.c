@@ -274,7 +274,7 @@ static void test_shape(void)
 	BAD(spec_with(NULL, vm("a", domx("a", NULL, NULL), "{'state':true}"), NULL), "vms[0].state: must be");
 	/* the spec's own unknown-key message lists vms */
 	s = load("{'vm':[]}");
-	BAD(s, "vm: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)");
+	BAD(s, "vm: unknown key (known: nodes, labels, datastores, destroy_data, restore, vms, protection)");
 	/* at most VM_MAX_VMS */
 	s = json_object();
 	{

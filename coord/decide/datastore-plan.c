@@ -60,6 +60,7 @@ static const char *const op_names[_DSPLAN_OP_MAX] = {
 	[DSPLAN_VOLUME_UNMOUNT] = "volume-unmount",
 	[DSPLAN_SHARE_ACL_ENSURE] = "share-acl-ensure",
 	[DSPLAN_SHARE_ACL_DELETE] = "share-acl-delete",
+	[DSPLAN_VOLUME_CLONE] = "volume-clone",
 };
 
 const char *dsplan_op_name(enum dsplan_op_kind k)
@@ -1007,6 +1008,7 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 	const struct dsplan_ontap_volume *v;
 	uint64_t vsize = dsplan_volume_size(d->protocol, d->size);
 	size_t vol_op = NOP, resize_op = NOP, mount_op = NOP, obj_op = NOP;
+	const struct dsplan_ontap_lun *clone_lun = NULL; /* the parent's, which a clone being made gets */
 
 	if (!vol || !path || !(junction = strf("/%s", vol ? vol : ""))) {
 		b->oom = true;
@@ -1017,7 +1019,47 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 		return;
 	}
 	v = find_volume(o, vol);
-	if (!v) {
+	if (!v && d->clone.parent) {
+		/* Made as a FlexClone of the parent's volume at the snapshot, with the parent's
+		 * volume size; its LUN / namespace comes with it (the same name in the new volume,
+		 * the parent's size, unmapped). What follows is planned on that: a grow after the
+		 * clone, the maps and (NAS) the mount wait for it. */
+		_cleanup_free_ char *pvol = dsplan_volume_name(in->prefix, d->clone.parent);
+		_cleanup_free_ char *ppath = d->protocol == DS_PROTO_NVME_TCP ? dsplan_namespace_path(in->prefix, d->clone.parent)
+									      : dsplan_lun_path(in->prefix, d->clone.parent);
+		const struct dsplan_ontap_volume *pv;
+		if (!pvol || !ppath) {
+			b->oom = true;
+			return;
+		}
+		if (!(pv = find_volume(o, pvol))) {
+			add_blocked(b, d->name, strf("clone of %s: its volume %s is not on ONTAP", d->clone.parent, pvol));
+			return;
+		}
+		vol_op = add_op(b, DSPLAN_VOLUME_CLONE, d->name, vol, pvol);
+		if (vol_op != NOP) {
+			struct dsplan_op *op = &b->p->ops[vol_op];
+			op->snapshot = dup_or_oom(b, d->clone.snapshot);
+			op->comment = dup_or_oom(b, b->comment);
+		}
+		if (pv->size < vsize) {
+			resize_op = add_op(b, DSPLAN_VOLUME_RESIZE, d->name, vol, NULL);
+			if (resize_op != NOP)
+				b->p->ops[resize_op].size = vsize;
+			dep(b, resize_op, vol_op);
+		}
+		if (block)
+			clone_lun = d->protocol == DS_PROTO_NVME_TCP ? find_in(o->namespaces, o->n_namespaces, ppath)
+								     : find_in(o->luns, o->n_luns, ppath);
+		else {
+			mount_op = add_op(b, DSPLAN_VOLUME_MOUNT, d->name, vol, nfs ? in->prefix : NULL);
+			if (mount_op != NOP)
+				b->p->ops[mount_op].junction = dup_or_oom(b, junction);
+			dep(b, mount_op, vol_op);
+			if (nfs)
+				dep(b, mount_op, b->pol_op);
+		}
+	} else if (!v) {
 		vol_op = add_op(b, DSPLAN_VOLUME_ENSURE, d->name, vol, nfs ? in->prefix : NULL);
 		if (vol_op != NOP) {
 			struct dsplan_op *op = &b->p->ops[vol_op];
@@ -1052,8 +1094,11 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 	/* the LUN / namespace */
 	{
 		bool nvme = d->protocol == DS_PROTO_NVME_TCP;
-		const struct dsplan_ontap_lun *l = nvme ? find_in(o->namespaces, o->n_namespaces, path)
+		const struct dsplan_ontap_lun *l = clone_lun ? clone_lun :
+						   nvme ? find_in(o->namespaces, o->n_namespaces, path)
 							: find_in(o->luns, o->n_luns, path);
+		if (clone_lun)
+			obj_op = vol_op; /* the clone makes it */
 		if (!l) {
 			obj_op = add_op(b, nvme ? DSPLAN_NAMESPACE_ENSURE : DSPLAN_LUN_ENSURE, d->name, path, NULL);
 			if (obj_op != NOP) {
@@ -1068,6 +1113,7 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 			if (r != NOP)
 				b->p->ops[r].size = d->size;
 			dep(b, r, resize_op);
+			dep(b, r, obj_op);
 		}
 		if (nvme) {
 			if (b->sub_usable && !has_map(&b->ns_maps, path, in->prefix)) {
@@ -1536,6 +1582,7 @@ void dsplan_free(struct dsplan *p)
 		free(op->members);
 		free(op->junction);
 		free(op->comment);
+		free(op->snapshot);
 		free(op->after);
 	}
 	free(p->ops);
@@ -1589,6 +1636,8 @@ char *dsplan_op_json(const struct dsplan_op *op)
 		e |= json_object_set_new(j, "junction", json_string(op->junction));
 	if (op->comment)
 		e |= json_object_set_new(j, "comment", json_string(op->comment));
+	if (op->snapshot)
+		e |= json_object_set_new(j, "snapshot", json_string(op->snapshot));
 	if (!e)
 		s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:

@@ -73,6 +73,11 @@
  *         export policy delete          <- unmount / delete of the volumes that use it
  *     A fresh SAN datastore is 3 waves (volume; LUN; maps), NFS and SMB 2, a removal with
  *     --destroy-data 3 (unmaps; LUN; volume).
+ *   - A datastore with "clone" whose volume does not exist yet is made by ONE volume-clone of
+ *     its parent's volume (which must exist: else `blocked`), not by volume-ensure; a block
+ *     clone gets nothing else in that round (its LUN / namespace appears with the clone and is
+ *     mapped -- and grown when the spec asks more -- in the next round), a NAS clone its mount
+ *     (and share) after the clone. Once the volume exists, "clone" is never read again.
  *   - Sizes only grow: the volume before its LUN/namespace; a LUN or namespace is never shrunk,
  *     nor a volume (one larger than asked is left alone).
  *   - An initiator not known yet (iqn / nqn NULL, no WWPNs, no addresses) is skipped for that
@@ -193,6 +198,8 @@ enum dsplan_op_kind {
 	/* PATCH nas.path = "", nas.export_policy = "default" (a kept NAS volume) */
 	DSPLAN_VOLUME_UNMOUNT,
 	DSPLAN_SHARE_ACL_ENSURE, DSPLAN_SHARE_ACL_DELETE,
+	/* POST a FlexClone (a datastore with "clone", datastore.h) */
+	DSPLAN_VOLUME_CLONE,
 	_DSPLAN_OP_MAX,
 };
 
@@ -201,6 +208,10 @@ enum dsplan_op_kind {
  * kind (the client call in resources/ontap/ontap.h):
  *   volume-ensure     object, size, junction (nas), target = export policy (nfs), protocol
  *                     NULL (SAN) | "nfs" | "smb", comment            ontap_volume_ensure
+ *   volume-clone      object, target = the parent's volume, snapshot = the parent's snapshot,
+ *                     comment; the clone is created unmounted with the parent's size, its
+ *                     LUN / namespace in it (a later round maps / mounts / grows it)
+ *                                                                     ontap_volume_clone
  *   volume-resize     object, size (grow only)                        ontap_volume_grow
  *   volume-delete     object (only for a removal with --destroy-data) ontap_volume_delete
  *   volume-mount      object, junction, target = export policy        (PATCH; no client op yet)
@@ -241,6 +252,7 @@ struct dsplan_op {
 					 "windows" | "unix_user" | "unix_group" */
 	char *junction;               /* volume ensure / mount (nas), share ensure */
 	char *comment;                /* ensure of a volume, LUN, igroup, subsystem, share: "kvmcd:<id>" */
+	char *snapshot;               /* volume-clone: the parent's snapshot; NULL otherwise */
 	unsigned wave;                /* ops of one wave are independent and may run in parallel;
 					 wave n+1 starts when wave n is done */
 	size_t *after;                /* the ops (indices in the plan's ops, all of earlier waves)

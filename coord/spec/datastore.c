@@ -412,6 +412,76 @@ static void validate_path(const json_t *v, const char *at, struct seen *seen, st
 	seen->path = s;
 }
 
+/* A snapshot name as ONTAP takes it: 1..DS_SNAPSHOT_NAME_MAX bytes, no blank, no control byte,
+ * none of the characters ONTAP refuses in names. */
+static bool snapshot_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > DS_SNAPSHOT_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("\"'*?/\\,;:|<>[]{}", *s))
+			return false;
+	return true;
+}
+
+/* "clone": {"parent": NAME, "snapshot": NAME}, shape only (the parent's existence and kind are
+ * checked against the other entries in ds_validate() and against the spec in force in
+ * spec_validate_change()). */
+static void validate_clone(const json_t *c, const char *at, struct spec_problems *p)
+{
+	const json_t *parent = json_object_get(c, "parent"), *snap = json_object_get(c, "snapshot");
+	char buf[SHOWN_MAX];
+	const char *k;
+	json_t *v;
+
+	if (!c)
+		return;
+	if (!json_is_object(c)) {
+		spec_problem(p, "%s.clone: must be an object {\"parent\": DATASTORE, \"snapshot\": NAME} (written by `kvmcctl datastore clone`)", at);
+		return;
+	}
+	json_object_foreach((json_t *)c, k, v)
+		if (strcmp(k, "parent") && strcmp(k, "snapshot"))
+			spec_problem(p, "%s.clone: unknown key \"%s\" (known: parent, snapshot)", at, shown(k, buf));
+	if (!json_is_string(parent) || !name_ok(json_string_value(parent)))
+		spec_problem(p, "%s.clone.parent: must be the name of the datastore it is cloned from", at);
+	if (!json_is_string(snap) || !snapshot_name_ok(json_string_value(snap)))
+		spec_problem(p, "%s.clone.snapshot: must be the name of one of the parent's snapshots (1-%u characters, no blank)",
+			     at, DS_SNAPSHOT_NAME_MAX);
+}
+
+/* What can be read of one entry without trusting it (used on the spec in force as well). */
+struct loose {
+	const char *name;       /* NULL = unreadable */
+	int protocol;           /* -1 = unreadable */
+	int fs;                 /* with the default applied; -1 = unreadable */
+	bool fs_default;
+	bool has_size;
+	uint64_t size;
+};
+
+static struct loose read_loose(const json_t *e)
+{
+	const json_t *name = json_object_get(e, "name"), *proto = json_object_get(e, "protocol"),
+		     *fs = json_object_get(e, "fs");
+	struct loose l = { .protocol = -1, .fs = -1 };
+
+	if (json_is_string(name))
+		l.name = json_string_value(name);
+	if (json_is_string(proto))
+		l.protocol = protocol_of(json_string_value(proto));
+	if (json_is_string(fs))
+		l.fs = fs_of(json_string_value(fs));
+	else if (!fs && l.protocol >= 0) {
+		l.fs = ds_is_block(l.protocol) ? DS_FS_OCFS2 : DS_FS_NONE;
+		l.fs_default = true;
+	}
+	l.has_size = ds_size_parse(json_object_get(e, "size"), &l.size, NULL, 0) == 0;
+	return l;
+}
+
 static void validate_entry(const json_t *e, size_t i, size_t n_nodes, bool nodes_given, struct seen *seen,
 			   struct spec_problems *p)
 {
@@ -427,9 +497,10 @@ static void validate_entry(const json_t *e, size_t i, size_t n_nodes, bool nodes
 	snprintf(at, sizeof(at), "datastores[%zu]", i);
 	json_object_foreach((json_t *)e, k, v)
 		if (strcmp(k, "name") && strcmp(k, "protocol") && strcmp(k, "size") && strcmp(k, "fs") &&
-		    strcmp(k, "nfs") && strcmp(k, "smb") && strcmp(k, "path"))
-			spec_problem(p, "%s: unknown key \"%s\" (known: name, protocol, size, fs, nfs, smb, path)", at,
+		    strcmp(k, "nfs") && strcmp(k, "smb") && strcmp(k, "path") && strcmp(k, "clone"))
+			spec_problem(p, "%s: unknown key \"%s\" (known: name, protocol, size, fs, nfs, smb, path, clone)", at,
 				     shown(k, buf));
+	validate_clone(json_object_get(e, "clone"), at, p);
 
 	if (!name)
 		spec_problem(p, "%s.name: missing", at);
@@ -558,6 +629,33 @@ void ds_validate(const json_t *spec, struct spec_problems *p)
 		}
 		validate_entry(e, i, json_array_size(nodes), json_is_array(nodes), s, p);
 	}
+	/* A clone beside its parent: the same protocol and file system (it is the parent's volume). */
+	json_array_foreach(list, i, e) {
+		const char *parent = json_string_value(json_object_get(json_object_get(e, "clone"), "parent"));
+		const json_t *pe;
+		struct loose me, pl;
+
+		if (i >= checked || !parent)
+			continue;
+		me = read_loose(e);
+		if (me.name && !strcmp(me.name, parent)) {
+			spec_problem(p, "datastores[%zu].clone.parent: a datastore cannot be cloned from itself", i);
+			continue;
+		}
+		json_array_foreach(list, j, pe) {
+			if (j >= checked || !json_is_object(pe) || !json_is_string(json_object_get(pe, "name")) ||
+			    strcmp(json_string_value(json_object_get(pe, "name")), parent))
+				continue;
+			pl = read_loose(pe);
+			if (me.protocol >= 0 && pl.protocol >= 0 && me.protocol != pl.protocol)
+				spec_problem(p, "datastores[%zu].protocol: a clone has its parent's protocol (%s is %s)", i,
+					     parent, protocol_names[pl.protocol]);
+			else if (me.fs >= 0 && pl.fs >= 0 && me.fs != pl.fs)
+				spec_problem(p, "datastores[%zu].fs: a clone has its parent's file system (%s is %s)", i,
+					     parent, fs_names[pl.fs]);
+			break;
+		}
+	}
 	for (j = 1; j < checked; j++)
 		for (i = 0; i < j; i++) {
 			if (seen[i].name && seen[j].name && !strcmp(seen[i].name, seen[j].name))
@@ -609,6 +707,69 @@ void ds_validate_destroy_data(const json_t *spec, struct spec_problems *p)
 	}
 }
 
+/* ---- restore ------------------------------------------------------------------------------ */
+
+static bool restore_id_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > DS_RESTORE_ID_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._-", *s)))
+			return false;
+	return true;
+}
+
+void ds_validate_restore(const json_t *spec, struct spec_problems *p)
+{
+	const json_t *obj = json_object_get(spec, "restore"), *dss = json_object_get(spec, "datastores"), *d;
+	const char *name, *k;
+	json_t *v, *x;
+	char buf[SHOWN_MAX];
+	size_t j;
+
+	if (!json_is_object(obj)) {
+		spec_problem(p, "restore: must be an object {DATASTORE: {\"snapshot\", \"id\"}} (written by `kvmcctl snapshot restore`)");
+		return;
+	}
+	if (json_object_size(obj) > DS_MAX_DATASTORES)
+		spec_problem(p, "restore: %zu entries, at most %u allowed", json_object_size(obj), DS_MAX_DATASTORES);
+	json_object_foreach((json_t *)obj, name, v) {
+		bool known = false;
+
+		json_array_foreach(dss, j, d)
+			known |= j < DS_MAX_DATASTORES && json_is_string(json_object_get(d, "name")) &&
+				 !strcmp(json_string_value(json_object_get(d, "name")), name);
+		if (!known)
+			spec_problem(p, "restore.%s: not a datastore of \"datastores\"", shown(name, buf));
+		if (!json_is_object(v)) {
+			spec_problem(p, "restore.%s: must be an object {\"snapshot\", \"id\"}", shown(name, buf));
+			continue;
+		}
+		json_object_foreach(v, k, x)
+			if (strcmp(k, "snapshot") && strcmp(k, "id"))
+				spec_problem(p, "restore.%s: unknown key \"%s\" (known: snapshot, id)", shown(name, buf), k);
+		if (!snapshot_name_ok(json_string_value(json_object_get(v, "snapshot"))))
+			spec_problem(p, "restore.%s.snapshot: must be the name of one of its snapshots (1-%u characters, no blank)",
+				     shown(name, buf), DS_SNAPSHOT_NAME_MAX);
+		if (!restore_id_ok(json_string_value(json_object_get(v, "id"))))
+			spec_problem(p, "restore.%s.id: must be 1-%u characters of A-Z a-z 0-9 . _ -", shown(name, buf),
+				     DS_RESTORE_ID_MAX);
+	}
+}
+
+const char *ds_restore_added(const json_t *from, const json_t *to)
+{
+	const json_t *f = json_object_get(from, "restore"), *v;
+	const char *name;
+
+	json_object_foreach((json_t *)json_object_get(to, "restore"), name, v)
+		if (!json_equal(v, json_object_get(f, name)))
+			return name;
+	return NULL;
+}
+
 bool ds_destroy_data_has(const json_t *spec, const char *name)
 {
 	const json_t *e;
@@ -632,36 +793,6 @@ const char *ds_destroy_data_added(const json_t *from, const json_t *to)
 }
 
 /* ---- reading a validated spec ------------------------------------------------------------- */
-
-/* What can be read of one entry without trusting it (used on the spec in force as well). */
-struct loose {
-	const char *name;       /* NULL = unreadable */
-	int protocol;           /* -1 = unreadable */
-	int fs;                 /* with the default applied; -1 = unreadable */
-	bool fs_default;
-	bool has_size;
-	uint64_t size;
-};
-
-static struct loose read_loose(const json_t *e)
-{
-	const json_t *name = json_object_get(e, "name"), *proto = json_object_get(e, "protocol"),
-		     *fs = json_object_get(e, "fs");
-	struct loose l = { .protocol = -1, .fs = -1 };
-
-	if (json_is_string(name))
-		l.name = json_string_value(name);
-	if (json_is_string(proto))
-		l.protocol = protocol_of(json_string_value(proto));
-	if (json_is_string(fs))
-		l.fs = fs_of(json_string_value(fs));
-	else if (!fs && l.protocol >= 0) {
-		l.fs = ds_is_block(l.protocol) ? DS_FS_OCFS2 : DS_FS_NONE;
-		l.fs_default = true;
-	}
-	l.has_size = ds_size_parse(json_object_get(e, "size"), &l.size, NULL, 0) == 0;
-	return l;
-}
 
 int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 {
@@ -718,6 +849,8 @@ int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 			d->smb.credentials = json_string_value(json_object_get(smb, "credentials"));
 			d->smb.user = json_string_value(json_object_get(smb, "user"));
 		}
+		d->clone.parent = json_string_value(json_object_get(json_object_get(e, "clone"), "parent"));
+		d->clone.snapshot = d->clone.parent ? json_string_value(json_object_get(json_object_get(e, "clone"), "snapshot")) : NULL;
 	}
 	*out = ds;
 	*n = count;
@@ -725,6 +858,33 @@ int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 }
 
 /* ---- against the spec in force ------------------------------------------------------------ */
+
+/* A clone added to the spec: its parent must be a datastore of the spec in force (its volume is
+ * on ONTAP: the clone is made of one of its snapshots), and it holds at least the parent's size. */
+static void clone_added(const json_t *e, size_t i, const json_t *old, struct spec_problems *p)
+{
+	const char *parent = json_string_value(json_object_get(json_object_get(e, "clone"), "parent"));
+	char s1[DS_SIZE_TEXT_MAX], s2[DS_SIZE_TEXT_MAX];
+	const json_t *o;
+	size_t j;
+
+	if (!parent)
+		return;
+	json_array_foreach(old, j, o) {
+		struct loose t, f;
+
+		if (!json_is_string(json_object_get(o, "name")) || strcmp(json_string_value(json_object_get(o, "name")), parent))
+			continue;
+		t = read_loose(e);
+		f = read_loose(o);
+		if (t.has_size && f.has_size && t.size < f.size)
+			spec_problem(p, "datastores[%zu].size: a clone of %s holds its %s at least (not %s)", i, parent,
+				     ds_size_format(f.size, s1), ds_size_format(t.size, s2));
+		return;
+	}
+	spec_problem(p, "datastores[%zu].clone.parent: %s is not a datastore of the spec in force; a clone is made from an existing datastore's snapshot",
+		     i, parent);
+}
 
 int spec_validate_change(const json_t *from, const json_t *to, struct spec_problems *p)
 {
@@ -748,10 +908,15 @@ int spec_validate_change(const json_t *from, const json_t *to, struct spec_probl
 			if (oname && !strcmp(oname, name))
 				prev = o;
 		}
-		if (!prev)
+		if (!prev) {
+			clone_added(e, i, old, p);
 			continue;
+		}
 		t = read_loose(e);
 		f = read_loose(prev);
+		if (!json_equal(json_object_get(e, "clone"), json_object_get(prev, "clone")) && json_object_get(e, "clone"))
+			spec_problem(p, "datastores[%zu].clone: %s exists; what it was cloned from cannot change (only a new datastore is made a clone)",
+				     i, t.name);
 		if (t.protocol >= 0 && f.protocol >= 0 && t.protocol != f.protocol) {
 			spec_problem(p, "datastores[%zu].protocol: %s is %s in the spec in force; a datastore's protocol cannot change (add a new datastore and move the disks)",
 				     i, t.name, protocol_names[f.protocol]);

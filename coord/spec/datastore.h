@@ -18,6 +18,11 @@
  *                                                 the credentials file), default Everyone
  *       "path": "/srv/kvmcd/<name>" (default)  absolute, normalised, not inside another
  *                                               datastore's path (nor one inside it)
+ *       "clone": { "parent": "ds1", "snapshot": "NAME" }   a FlexClone of datastore ds1 at its
+ *                                               snapshot NAME (`kvmcctl datastore clone`): the
+ *                                               leader creates its volume as that clone instead
+ *                                               of an empty one; then it is a datastore like any
+ *                                               other (see "Clones" below)
  *   } ]
  *
  *   "destroy_data": [ "ds1", ... ]   (top level, beside "datastores")
@@ -39,13 +44,38 @@
  *     removal of the new datastore keeps its data again.
  * `spec apply` of the spec it got from `spec get` keeps the list as it is (nothing is added).
  *
+ * Clones. "clone" is how the datastore's volume is MADE, read only while the volume does not
+ * exist: the plan (datastore-plan.h) creates it as a FlexClone of the parent's volume at that
+ * snapshot (the LUN / namespace comes with it), and the node that would have run mkfs makes the
+ * cloned file system distinct instead (a new UUID and the clone's label; GFS2 also its lock
+ * table), so it mounts beside its parent. Rules: same protocol and fs as the parent when the
+ * parent is in the spec too; when a clone is ADDED (spec_validate_change) its parent must be a
+ * datastore of the spec in force and its size at least the parent's; an existing datastore's
+ * "clone" cannot be added or changed (it may be dropped: the volume exists). The parent may be
+ * removed later: the clone is a volume of its own (ONTAP keeps the parent's snapshot busy until
+ * the clone is split or destroyed).
+ *
+ * Restores. "restore" (top level, beside "datastores") asks the leader to revert datastores to
+ * one of their snapshots (agent/restore.h):
+ *   "restore": { "ds1": { "snapshot": "NAME", "id": "n1.1764230400123456" } }
+ * Like "destroy_data", the request lives in the spec so that it is replicated and persisted with
+ * what goes with it in ONE change (`kvmcctl snapshot restore --stop-vms` stops the datastore's
+ * VMs in the same change) and survives any leader change; "id" makes it one request: the
+ * leader records restore/<ds> with that id and never runs an id twice. `kvmcctl snapshot
+ * restore` is the only way in: a plain `spec apply` whose "restore" differs from the spec in
+ * force in an entry it has is refused (ds_restore_added(), checked by the node that takes the
+ * request), so re-applying an old file never reverts anything; `spec apply` of `spec get`'s
+ * output keeps the entries as they are. Rules: an object; each key a datastore of
+ * "datastores"; each value exactly {"snapshot": a snapshot name (the rule of clone.snapshot),
+ * "id": 1..DS_RESTORE_ID_MAX bytes of A-Z a-z 0-9 . _ -}.
+ *
  * Validation (spec_validate, in spec.c) refuses the whole spec, listing every problem with its
  * JSON path ("datastores[2].size: ..."), before anything is touched. Refusals that need the
  * previous spec (changing protocol or fs of an existing datastore, shrinking) are made by
  * spec_validate_change(). Pure: no I/O.
  *
  * The rules, precisely:
- *   - Required: name, protocol, size. Any other key than the seven above, in an entry or in its
+ *   - Required: name, protocol, size. Any other key than the eight above, in an entry or in its
  *     "nfs" / "smb" object, is refused: a typo is never ignored. At most DS_MAX_DATASTORES.
  *   - name: as above, unique. protocol: exactly one of the five names (lower case).
  *   - size: a JSON integer of bytes, or a string of decimal digits followed by ONE upper-case
@@ -96,6 +126,7 @@
 #define DS_PATH_MAX 200u                      /* bytes of a "path" or "smb.credentials" */
 #define DS_SMB_USER_MAX 256u                  /* bytes of "smb.user" */
 #define DS_PATH_DEFAULT_DIR "/srv/kvmcd"      /* default path: DS_PATH_DEFAULT_DIR "/" name */
+#define DS_SNAPSHOT_NAME_MAX 255u            /* bytes of "clone.snapshot" (ONTAP's limit) */
 #define DS_SIZE_TEXT_MAX 24u                  /* ds_size_format()'s buffer: "18446744073709551615" */
 
 enum ds_protocol { DS_PROTO_ISCSI, DS_PROTO_FC, DS_PROTO_NVME_TCP, DS_PROTO_NFS, DS_PROTO_SMB, _DS_PROTO_MAX };
@@ -121,6 +152,10 @@ struct ds_spec {
 		const char *credentials; /* NULL = not given */
 		const char *user;        /* the share ACL's user or group; NULL = not given (Everyone) */
 	} smb;
+	struct {                     /* "clone": what it was made from; both NULL when not a clone */
+		const char *parent;      /* the parent datastore's name */
+		const char *snapshot;    /* the parent's snapshot it was cloned at */
+	} clone;
 };
 
 /* "iscsi", "fc", "nvme-tcp", "nfs", "smb"; "none", "ocfs2", "gfs2"; "unknown" out of range. */
@@ -152,6 +187,15 @@ const char *ds_size_format(uint64_t bytes, char *buf);
 void ds_validate(const json_t *spec, struct spec_problems *problems);
 /* For spec.c's spec_validate(): the problems of spec["destroy_data"], which is present. */
 void ds_validate_destroy_data(const json_t *spec, struct spec_problems *problems);
+
+/* For spec.c's spec_validate(): the problems of spec["restore"], which is present. */
+void ds_validate_restore(const json_t *spec, struct spec_problems *problems);
+/*
+ * The first datastore whose "restore" entry in `to` is not the one in `from` (the spec in
+ * force; may be NULL), or NULL: a change that asks for a restore. Borrowed from `to`.
+ */
+const char *ds_restore_added(const json_t *from, const json_t *to);
+#define DS_RESTORE_ID_MAX 64u
 
 /* Whether spec["destroy_data"] lists name (the user asked to destroy that datastore's data). */
 bool ds_destroy_data_has(const json_t *spec, const char *name);

@@ -211,12 +211,14 @@ int spec_validate(const json_t *spec, struct spec_problems *p)
 			ds_validate(spec, p);
 		else if (!strcmp(k, "destroy_data"))
 			ds_validate_destroy_data(spec, p);
+		else if (!strcmp(k, "restore"))
+			ds_validate_restore(spec, p);
 		else if (!strcmp(k, "vms"))
 			vm_validate(spec, p);
 		else if (!strcmp(k, "protection"))
 			prot_validate(spec, p);
 		else
-			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data, vms, protection)", k);
+			spec_problem(p, "%.80s: unknown key (known: nodes, labels, datastores, destroy_data, restore, vms, protection)", k);
 	}
 	return p->n + p->dropped > before ? -EINVAL : 0;
 }

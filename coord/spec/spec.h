@@ -6,7 +6,7 @@
  *   "nodes":      array of {"name": string, "id": integer 1..2^31-1, "labels": {string: string}}
  *                 names and ids unique; the id is the corosync node id of that host.
  *   "labels":     object mapping label keys to string values.
- *   "datastores": array of datastore objects (name, protocol, size, fs, nfs, smb, path); their
+ *   "datastores": array of datastore objects (name, protocol, size, fs, nfs, smb, path, clone); their
  *                 rules, defaults and limits are in datastore.h. Refusals that need the spec in
  *                 force (a protocol or fs changed, a datastore shrunk) are spec_validate_change()'s.
  *   "destroy_data": names of datastores removed from "datastores" whose ONTAP volume the user

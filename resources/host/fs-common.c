@@ -11,6 +11,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <systemd/sd-id128.h>
+
 #include "fs-common.h"
 #include "mount-unit.h"
 
@@ -1272,6 +1274,94 @@ int fs_mkfs(const struct fs_type *t, struct host_ctx *ctx, const char *device, c
 		return 0;
 	}
 	probe_start(op, mkfs_probed);
+	return 0;
+}
+
+/* ---- a clone made distinct ---- */
+
+static void distinct_probed(struct fsop *op);
+
+static void distinct_on_tool(struct hop *h, struct runner_result *res)
+{
+	struct fsop *op = (struct fsop *)h;
+	if (!runner_result_ok(res)) {
+		hop_fail_tool(h, res);
+		return;
+	}
+	op->verifying = true;
+	probe_start(op, distinct_probed);
+}
+
+static void distinct_probed(struct fsop *op)
+{
+	char buf[HOST_GFS2_FSNAME_MAX + 1];
+	bool labelled = op->found == op->t && streq_ptr(op->super.label, expected_label(op, buf)) && op->blkid.uuid;
+
+	if (!op->verifying) {
+		if (op->found != op->t) {
+			hop_finish(&op->hop, -EEXIST, "%s refused: %s holds %s, not a copy of a %s file system", op->t->distinct_tool,
+				   op->device, op->detail, op->t->name);
+			return;
+		}
+		if (labelled) {
+			hop_finish(&op->hop, 0, "%s", op->blkid.uuid); /* done before: nothing to change */
+			return;
+		}
+		fsop_run(op, op->t->distinct_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
+				 .label = op->label }, op->mount_point),
+			 fs_long_timeout(op->hop.ctx), distinct_on_tool);
+		return;
+	}
+	if (!labelled && op->t->relabel_argv && op->found == op->t && op->slots == 0) {
+		/* a new UUID, not the label yet: set the label alone (op->slots marks this second run) */
+		op->slots = 1;
+		op->verifying = true;
+		fsop_run(op, op->t->relabel_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
+				 .label = op->label }), fs_long_timeout(op->hop.ctx), distinct_on_tool);
+		return;
+	}
+	if (!labelled) {
+		hop_finish(&op->hop, -EIO, "%s exited 0 but %s now probes as: %s", op->t->distinct_tool, op->device, op->detail);
+		return;
+	}
+	hop_finish(&op->hop, 0, "%s", op->blkid.uuid);
+}
+
+int fs_make_distinct(const struct fs_type *t, struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+		     const char *uuid, host_done_fn done, void *userdata)
+{
+	char gen[SD_ID128_UUID_STRING_MAX];
+	sd_id128_t id;
+
+	if (!t || !t->distinct_argv || !ctx || !device || !p || !p->label || !done)
+		return -EINVAL;
+	if (!uuid) {
+		int r = sd_id128_randomize(&id);
+		if (r < 0)
+			return r;
+		uuid = sd_id128_to_uuid_string(id, gen);
+	}
+	/* op->mount_point carries the new uuid (a make_distinct op has no mount point). */
+	struct fsop *op = fsop_new(t, ctx, FSOP_MKFS, device, uuid, done, userdata);
+	if (!op)
+		return -ENOMEM;
+	op->cluster_name = p->cluster_name ? strdup(p->cluster_name) : NULL;
+	op->label = strdup(p->label);
+	op->slots = 0; /* 1 once the label was set alone (relabel_argv) */
+	if ((p->cluster_name && !op->cluster_name) || !op->label) {
+		hop_free(&op->hop);
+		return -ENOMEM;
+	}
+	_cleanup_free_ char *why = NULL;
+	struct host_fs_params cp = *p;
+	if (!cp.slots)
+		cp.slots = 1; /* not changed here; only the names are checked */
+	int r = t->check_params(&cp, &why);
+	if (r < 0) {
+		hop_finish(&op->hop, r, "%s for %s: %s", t->distinct_tool, device, why ? why : strerror(-r));
+		return 0;
+	}
+	probe_start(op, distinct_probed);
 	return 0;
 }
 

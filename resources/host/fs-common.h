@@ -196,6 +196,14 @@ struct fs_type {
 	int (*super_parse)(const char *text, size_t len, struct fs_super *out);
 	char **(*mkfs_argv)(const char *device, const struct host_fs_params *p);
 	char **(*grow_argv)(const char *device, const char *mount_point, unsigned have, unsigned want);
+	/* A clone made distinct: new uuid (GFS2; OCFS2's tool makes its own) and p's label /
+	 * lock table. */
+	char **(*distinct_argv)(const char *device, const struct host_fs_params *p, const char *uuid);
+	/* When the clone still lacks p's label after distinct_argv: the label alone (OCFS2:
+	 * tunefs.ocfs2 1.8.7 ignores --cloned-volume's "=label" and writes "<old>-cloned"); NULL:
+	 * none (GFS2's lock table is set by distinct_argv). */
+	char **(*relabel_argv)(const char *device, const struct host_fs_params *p);
+	const char *distinct_tool;     /* for messages: "tunefs.ocfs2" */
 	bool grow_needs_mount;         /* gfs2_jadd works on the mounted fs */
 	unsigned max_slots;
 	/* Unit dependencies a reboot needs (mount-unit.h). */
@@ -216,6 +224,10 @@ int fs_umount(const struct fs_type *t, struct host_ctx *ctx, const char *mount_p
 	      void *userdata);
 int fs_grow(const struct fs_type *t, struct host_ctx *ctx, const char *device, const char *mount_point,
 	    unsigned slots, host_done_fn done, void *userdata);
+/* host_fs_ops.make_distinct (host.h). uuid: the new UUID to give when the tool takes one (GFS2);
+ * NULL = a random one. */
+int fs_make_distinct(const struct fs_type *t, struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+		     const char *uuid, host_done_fn done, void *userdata);
 
 /* ---- mounts shared with NAS ------------------------------------------------------------------- */
 

@@ -73,6 +73,13 @@ static char **gfs2_grow_argv(const char *device, const char *mount_point, unsign
 	return fs_strv_new("gfs2_jadd", "-j", add, mount_point, NULL);
 }
 
+static char **gfs2_distinct_argv(const char *device, const struct host_fs_params *p, const char *uuid)
+{
+	char fsname[HOST_GFS2_FSNAME_MAX + 1], table[GFS2_CLUSTER_NAME_MAX + HOST_GFS2_FSNAME_MAX + 32];
+	snprintf(table, sizeof table, "locktable=%s:%s", p->cluster_name, host_gfs2_fsname(p->label, fsname));
+	return fs_strv_new("tunegfs2", "-U", uuid, "-o", table, device, NULL);
+}
+
 const struct fs_type fs_type_gfs2 = {
 	.fs = DS_FS_GFS2,
 	.name = "gfs2",
@@ -82,6 +89,8 @@ const struct fs_type fs_type_gfs2 = {
 	.super_parse = fs_gfs2_edit_parse,
 	.mkfs_argv = gfs2_mkfs_argv,
 	.grow_argv = gfs2_grow_argv,
+	.distinct_argv = gfs2_distinct_argv,
+	.distinct_tool = "tunegfs2",
 	.grow_needs_mount = true,
 	.max_slots = GFS2_JOURNALS_MAX,
 	.unit_requires = "dlm.service",
@@ -117,6 +126,12 @@ static int gfs2_grow(struct host_ctx *ctx, const char *device, const char *mount
 	return fs_grow(&fs_type_gfs2, ctx, device, mount_point, slots, done, userdata);
 }
 
+static int gfs2_make_distinct(struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+			      host_done_fn done, void *userdata)
+{
+	return fs_make_distinct(&fs_type_gfs2, ctx, device, p, NULL, done, userdata);
+}
+
 const struct host_fs_ops host_fs_gfs2_ops = {
 	.name = "gfs2",
 	.probe = gfs2_probe,
@@ -124,4 +139,5 @@ const struct host_fs_ops host_fs_gfs2_ops = {
 	.mount = gfs2_mount,
 	.umount = gfs2_umount,
 	.grow = gfs2_grow,
+	.make_distinct = gfs2_make_distinct,
 };

@@ -69,6 +69,21 @@ static char **ocfs2_grow_argv(const char *device, const char *mount_point, unsig
 	return fs_strv_new("tunefs.ocfs2", "-N", slots, device, NULL);
 }
 
+/* tunefs.ocfs2 makes the new UUID itself (without the cluster stack: it warns so); -y answers its
+ * question. ocfs2-tools 1.8.7 ignores "=LABEL" and labels the clone "<old>-cloned": the label is
+ * then set alone (-L, which needs the cluster stack -- up on a node that mounts OCFS2). */
+static char **ocfs2_distinct_argv(const char *device, const struct host_fs_params *p, const char *uuid)
+{
+	char opt[128];
+	snprintf(opt, sizeof opt, "--cloned-volume=%s", p->label);
+	return fs_strv_new("tunefs.ocfs2", "-y", opt, device, NULL);
+}
+
+static char **ocfs2_relabel_argv(const char *device, const struct host_fs_params *p)
+{
+	return fs_strv_new("tunefs.ocfs2", "-L", p->label, device, NULL);
+}
+
 const struct fs_type fs_type_ocfs2 = {
 	.fs = DS_FS_OCFS2,
 	.name = "ocfs2",
@@ -78,6 +93,9 @@ const struct fs_type fs_type_ocfs2 = {
 	.super_parse = fs_ocfs2_stats_parse,
 	.mkfs_argv = ocfs2_mkfs_argv,
 	.grow_argv = ocfs2_grow_argv,
+	.distinct_argv = ocfs2_distinct_argv,
+	.relabel_argv = ocfs2_relabel_argv,
+	.distinct_tool = "tunefs.ocfs2",
 	.grow_needs_mount = false,
 	.max_slots = OCFS2_SLOTS_MAX,
 	.unit_requires = "dlm.service",
@@ -113,6 +131,12 @@ static int ocfs2_grow(struct host_ctx *ctx, const char *device, const char *moun
 	return fs_grow(&fs_type_ocfs2, ctx, device, mount_point, slots, done, userdata);
 }
 
+static int ocfs2_make_distinct(struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+			       host_done_fn done, void *userdata)
+{
+	return fs_make_distinct(&fs_type_ocfs2, ctx, device, p, NULL, done, userdata);
+}
+
 const struct host_fs_ops host_fs_ocfs2_ops = {
 	.name = "ocfs2",
 	.probe = ocfs2_probe,
@@ -120,4 +144,5 @@ const struct host_fs_ops host_fs_ocfs2_ops = {
 	.mount = ocfs2_mount,
 	.umount = ocfs2_umount,
 	.grow = ocfs2_grow,
+	.make_distinct = ocfs2_make_distinct,
 };

@@ -129,6 +129,16 @@ struct host_fs_ops {
 	/* Add slots / journals when nodes are added (mounted or not, as the fs allows). */
 	int (*grow)(struct host_ctx *ctx, const char *device, const char *mount_point, unsigned slots,
 		    host_done_fn done, void *userdata);
+	/* A clone (a copy of another file system of this type, e.g. an ONTAP FlexClone): give it a
+	 * new UUID and p->label (GFS2: also the lock table p->cluster_name:<fs name>), so it mounts
+	 * beside the file system it was copied from (OCFS2: tunefs.ocfs2 --cloned-volume=LABEL;
+	 * GFS2: tunegfs2 -U NEWUUID -o locktable=CLUSTER:FSNAME). Probe first, idempotent: a file
+	 * system of this type that already carries p->label is success without a change (the
+	 * label and the UUID change in one tool run). Another type, or nothing, is -EEXIST with
+	 * what it holds. The device must not be mounted anywhere meanwhile (the caller's rule: no
+	 * node mounts a clone before it is made distinct). done 0 + the (new) uuid. */
+	int (*make_distinct)(struct host_ctx *ctx, const char *device, const struct host_fs_params *p,
+			     host_done_fn done, void *userdata);
 };
 
 struct host_pool_spec {

@@ -171,6 +171,8 @@ static const char *proto_name(enum ds_protocol p)
 
 struct super {
 	char fstype[16], label[64], uuid[40], cluster[128], stack[16];
+	char data[96];   /* "data=": the directory under simfs/ holding a clone's data before it is
+			    made distinct (a snapshot's copy); "" = simfs/<uuid> */
 	unsigned slots;
 };
 _Static_assert(HOST_GFS2_FSNAME_MAX < sizeof(((struct super *)0)->label), "label room");
@@ -224,6 +226,8 @@ static int super_read(const char *device, struct super *s)
 				snprintf(s->stack, sizeof(s->stack), "%s", eq);
 			else if (strcmp(l, "slots") == 0)
 				s->slots = (unsigned)strtoul(eq, NULL, 10);
+			else if (strcmp(l, "data") == 0 && plain_name(eq))
+				snprintf(s->data, sizeof(s->data), "%s", eq);
 		}
 		/* a superblock without a plain uuid could send mount outside the shared dir */
 		return plain_name(s->uuid) && *s->fstype ? SUPER_SIMFS : SUPER_DATA;
@@ -238,8 +242,9 @@ static char *super_text(const struct super *s)
 {
 	char *t = NULL;
 
-	if (asprintf(&t, SIMFS_MAGIC "fstype=%s\nlabel=%s\nuuid=%s\ncluster=%s\nstack=%s\nslots=%u\n", s->fstype,
-		     s->label, s->uuid, s->cluster, s->stack, s->slots) < 0)
+	if (asprintf(&t, SIMFS_MAGIC "fstype=%s\nlabel=%s\nuuid=%s\ncluster=%s\nstack=%s\nslots=%u\n%s%s%s", s->fstype,
+		     s->label, s->uuid, s->cluster, s->stack, s->slots, *s->data ? "data=" : "", s->data,
+		     *s->data ? "\n" : "") < 0)
 		return NULL;
 	return t;
 }
@@ -406,6 +411,7 @@ enum job_kind {
 	J_FS_PROBE,
 	J_FS_MKFS,
 	J_FS_GROW,
+	J_FS_DISTINCT,  /* a clone: new uuid + label, its data directory copied */
 	J_MOUNT_PREP,   /* fs: read the superblock for src; nas: make src; state; symlink mode: link */
 	J_MOUNT_CHECK,  /* state of mount_point (src when known) */
 	J_UMOUNT_PREP,  /* state; a link of ours is removed here */
@@ -666,6 +672,139 @@ static int job_fs_grow(struct job *j)
 	return 0;
 }
 
+/* Copies the tree src to dst (which must not exist): directories, regular files, symlinks. */
+static int copy_tree(const char *src, const char *dst)
+{
+	DIR *d;
+	struct stat st;
+	struct dirent *e;
+
+	if (lstat(src, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(src, target, sizeof(target) - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+		return symlink(target, dst) < 0 ? -errno : 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+		char buf[65536];
+		ssize_t n;
+		if (in < 0)
+			return -errno;
+		out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+		if (out < 0)
+			return -errno;
+		while ((n = read(in, buf, sizeof(buf))) != 0) {
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			if (write(out, buf, (size_t)n) != n)
+				return -EIO;
+		}
+		return fsync(out) < 0 ? -errno : 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0; /* sockets, fifos, devices: not data a test writes */
+	if (mkdir(dst, st.st_mode & 07777) < 0)
+		return -errno;
+	d = opendir(src);
+	if (!d)
+		return -errno;
+	for (;;) {
+		_cleanup_free_ char *a = NULL, *b = NULL;
+		int r;
+		errno = 0;
+		if (!(e = readdir(d))) {
+			r = errno ? -errno : 0;
+			closedir(d);
+			return r;
+		}
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (asprintf(&a, "%s/%s", src, e->d_name) < 0 || asprintf(&b, "%s/%s", dst, e->d_name) < 0)
+			r = -ENOMEM;
+		else
+			r = copy_tree(a, b);
+		if (r < 0) {
+			closedir(d);
+			return r;
+		}
+	}
+}
+
+/*
+ * A clone of a simulated file system (the array copied the device, superblock included): a new
+ * uuid and the wanted label, as tunefs.ocfs2 --cloned-volume / tunegfs2 do. The data directory
+ * is the array's business in real life (the clone's blocks); here it is shared_dir/simfs/<uuid>:
+ * the clone's superblock names the directory its data is in ("data=", written by the ONTAP
+ * simulator when it clones a volume from a snapshot: that snapshot's copy of the data) or, when
+ * it names none, the parent's own directory -- copied to the new uuid's directory first (a crash
+ * in between leaves an orphan directory, never a file system without its data).
+ */
+static int job_fs_distinct(struct job *j)
+{
+	_cleanup_free_ char *src = NULL, *data = NULL, *tmp = NULL, *info = NULL, *text = NULL, *what = NULL;
+	char want[sizeof(((struct super *)0)->label)];
+	struct super s;
+	FILE *f;
+	int r = super_read(j->device, &s);
+
+	if (r < 0)
+		return job_fail(j, r, "reading %s: %s", j->device, strerror(-r));
+	if (r != SUPER_SIMFS || strcmp(s.fstype, fs_name(j->fs)) != 0) {
+		what = r == SUPER_SIMFS ? super_describe(&s) : NULL;
+		return job_fail(j, -EEXIST, "%s holds %s, not a copy of a %s file system", j->device,
+				what ? what : r == SUPER_EMPTY ? "nothing" : "data", fs_name(j->fs));
+	}
+	if (!j->label || !*j->label)
+		return job_fail(j, -EINVAL, "%s: no label to give the clone", j->device);
+	if (j->fs == DS_FS_GFS2)
+		host_gfs2_fsname(j->label, want);
+	else
+		snprintf(want, sizeof(want), "%s", j->label);
+	if (strcmp(s.label, want) == 0) {
+		j->detail = strdup(s.uuid); /* done before */
+		return j->detail ? 0 : job_fail(j, -ENOMEM, "out of memory");
+	}
+	if (asprintf(&src, "%s/simfs/%s", j->shared, *s.data ? s.data : s.uuid) < 0)
+		return job_fail(j, -ENOMEM, "out of memory");
+	if (new_uuid(s.uuid) < 0)
+		return job_fail(j, -EIO, "getrandom failed");
+	if (asprintf(&data, "%s/simfs/%s", j->shared, s.uuid) < 0 || asprintf(&tmp, "%s.tmp", data) < 0 ||
+	    asprintf(&info, "%s.info", data) < 0)
+		return job_fail(j, -ENOMEM, "out of memory");
+	r = copy_tree(src, tmp);
+	if (r == 0 && rename(tmp, data) < 0)
+		r = -errno;
+	if (r < 0)
+		return job_fail(j, r, "copying the clone's data %s to %s: %s", src, data, strerror(-r));
+	snprintf(s.label, sizeof(s.label), "%s", want);
+	if (j->cluster && *j->cluster)
+		snprintf(s.cluster, sizeof(s.cluster), "%s", j->cluster);
+	s.data[0] = '\0';
+	if (!(text = super_text(&s)))
+		return job_fail(j, -ENOMEM, "out of memory");
+	f = fopen(info, "we");
+	if (!f)
+		return job_fail(j, -errno, "writing %s: %s", info, strerror(errno));
+	r = fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0)
+		return job_fail(j, r, "writing %s: %s", info, strerror(-r));
+	r = super_write(j->device, &s);
+	if (r < 0)
+		return job_fail(j, r, "writing the superblock to %s: %s", j->device, strerror(-r));
+	j->detail = strdup(s.uuid);
+	return j->detail ? 0 : job_fail(j, -ENOMEM, "out of memory");
+}
+
 static int job_mount_prep(struct job *j)
 {
 	_cleanup_free_ char *why = NULL, *parent = NULL;
@@ -762,6 +901,7 @@ static int job_run(void *arg)
 	case J_FS_PROBE: return job_fs_probe(j);
 	case J_FS_MKFS: return job_fs_mkfs(j);
 	case J_FS_GROW: return job_fs_grow(j);
+	case J_FS_DISTINCT: return job_fs_distinct(j);
 	case J_MOUNT_PREP: return job_mount_prep(j);
 	case J_MOUNT_CHECK: return job_mount_check(j);
 	case J_UMOUNT_PREP: return job_umount_prep(j);
@@ -1657,6 +1797,13 @@ static int fs_mount_start(struct host_ctx *ctx, enum ds_fs fs, const char *devic
 	{                                                                                                              \
 		return umount_start(ctx, DS_PROTO_ISCSI, FS, mount_point, done, userdata);                             \
 	}                                                                                                              \
+	static int sim_##fsname##_make_distinct(struct host_ctx *ctx, const char *device,                             \
+						const struct host_fs_params *p, host_done_fn done, void *userdata)   \
+	{                                                                                                              \
+		if (!p)                                                                                                \
+			return -EINVAL;                                                                                \
+		return fs_start(ctx, FS, J_FS_DISTINCT, device, p, 0, done, userdata);                                 \
+	}                                                                                                              \
 	static int sim_##fsname##_grow(struct host_ctx *ctx, const char *device, const char *mount_point,             \
 				       unsigned slots, host_done_fn done, void *userdata)                             \
 	{                                                                                                              \
@@ -1669,6 +1816,7 @@ static int fs_mount_start(struct host_ctx *ctx, enum ds_fs fs, const char *devic
 		.mount = sim_##fsname##_mount,                                                                         \
 		.umount = sim_##fsname##_umount,                                                                       \
 		.grow = sim_##fsname##_grow,                                                                           \
+		.make_distinct = sim_##fsname##_make_distinct,                                                         \
 	};
 
 SIM_FS_OPS(ocfs2, DS_FS_OCFS2)

@@ -46,6 +46,12 @@
  *   umount  = `umount MOUNT_POINT` / remove the symlink, when what is there is ours (a mount of
  *             shared_dir's file system, or a symlink into shared_dir); else -EEXIST.
  *   grow    = the superblock's slot count raised (never lowered).
+ *   make_distinct (a clone: the array copied the device, superblock included) = a new uuid and
+ *             the clone's label (GFS2: the lock table's fs name) in the superblock, and the data
+ *             copied to shared_dir/simfs/<new uuid>/ from the directory the superblock's "data="
+ *             names (the ONTAP simulator writes it when it clones at a snapshot: that snapshot's
+ *             copy, tests/ontap-sim/hostdata.c) or else from the old uuid's. Probe first: a
+ *             superblock with the clone's label is done.
  *
  * NAS. attach nfs / smb = ask GET /sim/access?client=ADDR (client_address, or the address the
  * simulator sees the call come from: in the harness, the node's); nfs needs the volume whose

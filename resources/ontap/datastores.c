@@ -448,6 +448,8 @@ static int exec_one(struct execute *e, struct exec_req *q)
 					       .export_policy = op->target };
 		return ontap_volume_ensure(c, &v, on_executed, q);
 	}
+	case DSPLAN_VOLUME_CLONE:
+		return ontap_volume_clone(c, op->object, op->target, op->snapshot, e->comment, on_executed, q);
 	case DSPLAN_VOLUME_RESIZE: return ontap_volume_grow(c, op->object, op->size, on_executed, q);
 	case DSPLAN_VOLUME_DELETE: return ontap_volume_delete(c, op->object, on_executed, q);
 	case DSPLAN_LUN_ENSURE: {
@@ -518,7 +520,7 @@ static bool is_ensure(enum dsplan_op_kind k)
 	case DSPLAN_VOLUME_ENSURE: case DSPLAN_LUN_ENSURE: case DSPLAN_IGROUP_ENSURE: case DSPLAN_LUN_MAP_ENSURE:
 	case DSPLAN_NAMESPACE_ENSURE: case DSPLAN_SUBSYSTEM_ENSURE: case DSPLAN_NS_MAP_ENSURE:
 	case DSPLAN_EXPORT_POLICY_ENSURE: case DSPLAN_EXPORT_RULE_ENSURE: case DSPLAN_SHARE_ENSURE:
-	case DSPLAN_SHARE_ACL_ENSURE:
+	case DSPLAN_SHARE_ACL_ENSURE: case DSPLAN_VOLUME_CLONE:
 		return true;
 	default:
 		return false;

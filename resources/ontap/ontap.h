@@ -105,9 +105,11 @@ int ontap_volume_mount(struct ontap_client *c, const char *name, const char *jun
 /* Reverts the volume to snapshot (newer snapshots are lost). */
 int ontap_volume_restore(struct ontap_client *c, const char *name, const char *snapshot,
 			 ontap_done_fn done, void *userdata);
-/* FlexClone `name` of parent (at parent_snapshot, NULL = ONTAP takes a new one). */
+/* FlexClone `name` of parent (at parent_snapshot, NULL = ONTAP takes a new one), with comment
+ * (NULL = none). Probe first: a FlexClone of that name with that lineage is success (its
+ * comment is not compared); another volume of that name is -EEXIST. */
 int ontap_volume_clone(struct ontap_client *c, const char *name, const char *parent,
-		       const char *parent_snapshot, ontap_done_fn done, void *userdata);
+		       const char *parent_snapshot, const char *comment, ontap_done_fn done, void *userdata);
 
 /* ---------------------------------------------------------------- snapshots */
 int ontap_snapshot_ensure(struct ontap_client *c, const char *volume, const char *name,

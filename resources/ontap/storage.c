@@ -353,7 +353,7 @@ int ontap_volume_restore(struct ontap_client *c, const char *name, const char *s
 }
 
 int ontap_volume_clone(struct ontap_client *c, const char *name, const char *parent,
-		       const char *parent_snapshot, ontap_done_fn done, void *userdata)
+		       const char *parent_snapshot, const char *comment, ontap_done_fn done, void *userdata)
 {
 	_cleanup_op_ struct op *op = NULL;
 	struct volume_want *w;
@@ -376,6 +376,8 @@ int ontap_volume_clone(struct ontap_client *c, const char *name, const char *par
 		return -ENOMEM;
 	if (parent_snapshot)
 		TRY(json_set_path(op->body, "clone.parent_snapshot.name", json_string(parent_snapshot)));
+	if (comment)
+		TRY(json_set_path(op->body, "comment", json_string(comment)));
 	return op_start(TAKE_PTR(op));
 }
 

@@ -20,7 +20,7 @@ static void usage(void)
 	fputs("Usage: ontap-sim [--listen HOST:PORT] [--user NAME:PASSWORD[:admin|readonly|vsadmin]]...\n"
 	      "                 [--tls-cert FILE --tls-key FILE] [--tls-cert-out FILE] [--client-ca FILE]\n"
 	      "                 [--ontap-version X.Y.Z] [--svm NAME]... [--data-ip IP]...\n"
-	      "                 [--state FILE] [--backing-dir DIR] [--request-log FILE]\n"
+	      "                 [--state FILE] [--backing-dir DIR] [--host-data-dir DIR] [--request-log FILE]\n"
 	      "                 [--control-token TOKEN] [--job-purge-seconds N] [--job-ms N]\n"
 	      "                 [--transfer-ms N] [--empty-next-page] [--run-schedules]\n"
 	      "                 [--fault JSON]... [--port-file FILE] [--target-hook PROG]\n"
@@ -153,7 +153,7 @@ fail:
 
 int main(int argc, char **argv)
 {
-	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING,
+	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING, O_HOST_DATA,
 	       O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
 	       O_DATA_IP, O_RUN_SCHED, O_CLIENT_CA, O_TARGET_HOOK, O_HELP };
 	static const struct option opts[] = {
@@ -166,6 +166,7 @@ int main(int argc, char **argv)
 		{ "ontap-version", required_argument, NULL, O_VERSION },
 		{ "state", required_argument, NULL, O_STATE },
 		{ "backing-dir", required_argument, NULL, O_BACKING },
+		{ "host-data-dir", required_argument, NULL, O_HOST_DATA },
 		{ "svm", required_argument, NULL, O_SVM },
 		{ "data-ip", required_argument, NULL, O_DATA_IP },
 		{ "request-log", required_argument, NULL, O_LOG },
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
 		case O_VERSION: free(cfg->version); cfg->version = strdup(optarg); break;
 		case O_STATE: cfg->state_path = strdup(optarg); break;
 		case O_BACKING: cfg->backing_dir = strdup(optarg); break;
+		case O_HOST_DATA: cfg->host_data_dir = strdup(optarg); break;
 		case O_SVM: ret = strv_push(&cfg->svms, optarg); break;
 		case O_DATA_IP: ret = strv_push(&cfg->data_ips, optarg); break;
 		case O_LOG: cfg->request_log = strdup(optarg); break;

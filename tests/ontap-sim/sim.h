@@ -45,6 +45,7 @@ struct sim_config {
 	char **svms;         /* owned, NULL-terminated */
 	char **data_ips;     /* owned, NULL-terminated */
 	char *state_path, *backing_dir, *request_log, *control_token, *port_file; /* owned or NULL */
+	char *host_data_dir;  /* owned or NULL: the simulated hosts' shared directory (hostdata.c) */
 	int64_t job_purge_s;
 	int64_t job_ms;
 	int64_t transfer_ms;
@@ -113,6 +114,12 @@ struct sim_err {
 
 int sim_err_set(struct sim_err *e, int status, long code, const char *target, const char *fmt, ...)
 	_printf_(5, 6);
+
+/* ---- hostdata.c: the data of snapshots, clones and restores ---- */
+void hostdata_snapshot(struct sim *sim, json_t *vol, json_t *snap);
+void hostdata_clone(struct sim *sim, json_t *vol, json_t *snap);
+void hostdata_mounted(struct sim *sim, json_t *vol);
+void hostdata_restore(struct sim *sim, json_t *vol, json_t *snap);
 
 /* ---- state.c ---- */
 int64_t sim_now_us(struct sim *sim);

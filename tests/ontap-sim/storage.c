@@ -556,6 +556,7 @@ static int op_volume_create(struct sim *sim, json_t *args, json_t *job, struct s
 				if (streq_ci(jstr(x, "location.volume.uuid"), jstr(parent, "uuid")))
 					block_copy_for_clone(sim, x, vol, kinds[k]);
 		}
+		hostdata_clone(sim, vol, psnap); /* the data as of the snapshot */
 	}
 	json_object_set_new(jsim(job), "result",
 			    json_pack("{s:s,s:s}", "coll", "volumes", "uuid", uuid));
@@ -657,6 +658,7 @@ static int op_volume_modify(struct sim *sim, json_t *args, json_t *job, struct s
 			return sim_err_set(err, 404, 1638600, "restore_to.snapshot.name",
 					   "Snapshot copy does not exist.");
 		seq = jint(snap, "_sim.seq", 0);
+		hostdata_restore(sim, vol, snap);
 		/* like "volume snapshot restore": snapshots newer than the target go away */
 		for (size_t i = 0; i < json_array_size(state_array(sim, "snapshots"));) {
 			json_t *s = json_array_get(state_array(sim, "snapshots"), i);
@@ -686,6 +688,7 @@ static int op_volume_modify(struct sim *sim, json_t *args, json_t *job, struct s
 		rename_volume_refs(sim, vol, old, jstr(body, "name"));
 	}
 	set_or_keep(vol, body, "nas.path");
+	hostdata_mounted(sim, vol);
 	set_or_keep(vol, body, "nas.export_policy.name");
 	set_or_keep(vol, body, "nas.security_style");
 	set_or_keep(vol, body, "nas.unix_permissions");
@@ -823,6 +826,7 @@ int snapshot_create(struct sim *sim, json_t *vol, const char *name, const char *
 	json_object_set_new(jsim(s), "seq", json_integer(state_counter(sim, "snapshot_seq")));
 	json_object_set_new(jsim(s), "t_create", json_integer(sim_now_us(sim)));
 	json_array_append_new(state_array(sim, "snapshots"), s);
+	hostdata_snapshot(sim, vol, s);
 	if (out)
 		*out = s;
 	return 0;

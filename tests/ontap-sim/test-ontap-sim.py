@@ -634,6 +634,80 @@ def test_snapshots_clone_restore(sim):
     sim.async_ok("DELETE", "/api/storage/volumes/%s" % vol["uuid"])
 
 
+def test_snapshot_data(sim):
+    """--host-data-dir: a snapshot keeps the volume's data (LUN backing files, the simulated
+    hosts' simfs and NAS directories); a clone at it gets that data, a restore rolls back to it."""
+    d = tempfile.mkdtemp(prefix="ontap-sim-data-", dir=sim.dir)
+    hd = os.path.join(d, "hosts")
+    os.makedirs(os.path.join(hd, "simfs", "fs-u1"))
+    os.makedirs(os.path.join(hd, "nas", "nv"))
+    hs = Sim(sim.binary, d, extra=["--host-data-dir", hd])
+
+    def put(path, text):
+        with open(path, "w") as f:
+            f.write(text)
+
+    def get(path):
+        with open(path) as f:
+            return f.read()
+
+    def at(path, off, n):
+        with open(path, "rb") as f:
+            f.seek(off)
+            return f.read(n)
+
+    try:
+        vol = make_volume(hs, "dv", 2 << 30)
+        lun = make_lun(hs, "/vol/dv/lun0", 1 << 20)
+        bf = os.path.join(hs.backing, lun["uuid"] + ".img")
+        with open(bf, "r+b") as f:   # a simulated cluster file system's superblock, and data
+            f.write(b"KVMCD-SIMFS 1\nfstype=ocfs2\nlabel=dv\nuuid=fs-u1\ncluster=c\nstack=pcmk\nslots=3\n")
+            f.seek(8192)
+            f.write(b"one")
+        put(os.path.join(hd, "simfs", "fs-u1", "f"), "before")
+        nv = make_volume(hs, "nv", 100 << 20, nas={"path": "/nv"})
+        put(os.path.join(hd, "nas", "nv", "f"), "before")
+        for v in (vol, nv):
+            hs.async_ok("POST", "/api/storage/volumes/%s/snapshots" % v["uuid"], {"name": "s1"})
+        s1 = hs.one("/api/storage/volumes/%s/snapshots?name=s1" % vol["uuid"])
+        with open(bf, "r+b") as f:
+            f.seek(8192)
+            f.write(b"two")
+        put(os.path.join(hd, "simfs", "fs-u1", "f"), "after")
+        put(os.path.join(hd, "simfs", "fs-u1", "g"), "new")
+        put(os.path.join(hd, "nas", "nv", "f"), "after")
+        # a clone at s1: the LUN holds s1's blocks, its superblock names s1's copy of the files
+        hs.async_ok("POST", "/api/storage/volumes",
+                    {"name": "dvc", "svm": {"name": "svm1"},
+                     "clone": {"is_flexclone": True, "parent_volume": {"name": "dv"}, "parent_snapshot": {"name": "s1"}}})
+        cl = hs.one("/api/storage/luns?name=%s&fields=uuid" % q("/vol/dvc/lun0"))
+        cbf = os.path.join(hs.backing, cl["uuid"] + ".img")
+        assert at(cbf, 8192, 3) == b"one", "the clone's LUN holds the snapshot's data"
+        sb = at(cbf, 0, 4096).split(b"\0")[0].decode()
+        data = "snap-%s-lun0" % s1["uuid"]
+        assert "uuid=fs-u1\n" in sb and ("data=%s\n" % data) in sb, sb
+        assert get(os.path.join(hd, "simfs", data, "f")) == "before"
+        assert not os.path.exists(os.path.join(hd, "simfs", data, "g"))
+        # a NAS clone's directory is seeded from the snapshot when it is mounted
+        hs.async_ok("POST", "/api/storage/volumes",
+                    {"name": "nvc", "svm": {"name": "svm1"},
+                     "clone": {"is_flexclone": True, "parent_volume": {"name": "nv"}, "parent_snapshot": {"name": "s1"}}})
+        nvc = hs.one("/api/storage/volumes?name=nvc")
+        hs.async_ok("PATCH", "/api/storage/volumes/%s" % nvc["uuid"], {"nas": {"path": "/nvc"}})
+        assert get(os.path.join(hd, "nas", "nvc", "f")) == "before"
+        # restore: the blocks, the files, the NAS directory as of s1 (the current ones moved aside)
+        for v in (vol, nv):
+            hs.async_ok("PATCH", "/api/storage/volumes/%s" % v["uuid"], {"restore_to": {"snapshot": {"name": "s1"}}})
+        assert at(bf, 8192, 3) == b"one", "the restored LUN holds the snapshot's data"
+        assert get(os.path.join(hd, "simfs", "fs-u1", "f")) == "before"
+        assert not os.path.exists(os.path.join(hd, "simfs", "fs-u1", "g"))
+        assert any(n.startswith("fs-u1.replaced-") for n in os.listdir(os.path.join(hd, "simfs")))
+        assert get(os.path.join(hd, "nas", "nv", "f")) == "before"
+        assert get(os.path.join(hd, "nas", "nvc", "f")) == "before", "the clone is not touched"
+    finally:
+        hs.stop()
+
+
 def test_snapmirror(sim):
     src = make_volume(sim, "smsrc", 2 << 30)
     dst = make_volume(sim, "smdst", 2 << 30, type="DP")
@@ -1203,7 +1277,7 @@ def test_fence_cut_target_hook(sim):
 TESTS = [
     test_transport_and_auth, test_cluster_version, test_envelope_and_fields,
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
-    test_filters, test_pagination, test_snapshots_clone_restore, test_snapmirror, test_svm_peers,
+    test_filters, test_pagination, test_snapshots_clone_restore, test_snapshot_data, test_snapmirror, test_svm_peers,
     test_policies_schedules_cg, test_nfs, test_cifs, test_faults, test_permissions_and_log,
     test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
     test_fence_cut_target_hook,

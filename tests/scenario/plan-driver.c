@@ -67,7 +67,8 @@
  *                                      the fields given; "-" = not known
  *   at T remove-node NAME              the node leaves the spec
  *   at T datastore JSON                adds (or replaces, by name) a spec entry: name,
- *                                      protocol, size (bytes or "100G"); other keys ignored
+ *                                      protocol, size (bytes or "100G"), clone {parent,
+ *                                      snapshot}; other keys ignored
  *   at T remove-datastore NAME [destroy-data] [attached N1,N2]   spec entry -> removal record
  *   at T attached NAME N1,N2|none      the nodes that report removal NAME attached
  *   at T svm serves P1,P2|unknown      what the SVM serves (default: unknown = everything)
@@ -465,6 +466,38 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 			      op->junction ? op->junction : "", "policy", tgt ? tgt : "default");
 		json_object_set_new(f, obj, o);
 		return APPLIED;
+	case DSPLAN_VOLUME_CLONE: {
+		/* ontap_volume_clone: a FlexClone of that parent is success; the parent's LUNs and
+		 * namespaces appear in the clone under the same names, unmapped */
+		json_t *pv, *v, *tmp;
+		const char *path;
+		f = fam(st, "volumes");
+		if ((o = json_object_get(f, obj))) {
+			if (!same_str(jstr(o, "clone_of"), tgt))
+				REFUSE("volume %s exists and is not a clone of %s", obj, tgt);
+			return ADOPTED;
+		}
+		if (!tgt || !(pv = json_object_get(f, tgt)))
+			REFUSE("parent volume %s not found", tgt ? tgt : "(none)");
+		if (!op->snapshot)
+			REFUSE("no parent snapshot");
+		o = json_pack("{s:I,s:s?,s:s,s:s,s:s}", "size", (json_int_t)jsize(pv), "comment", op->comment, "junction", "",
+			      "policy", "default", "clone_of", tgt);
+		json_object_set_new(f, obj, o);
+		for (int k = 0; k < 2; k++) {
+			json_t *fl = fam(st, k ? "namespaces" : "luns");
+			json_object_foreach_safe(fl, tmp, path, v) {
+				_cleanup_free_ char *in = volume_of(path);
+				const char *base = strrchr(path, '/');
+				char np[512];
+				if (!eq_exact(in, tgt) || !base)
+					continue;
+				snprintf(np, sizeof(np), "/vol/%s%s", obj, base);
+				json_object_set_new(fl, np, json_pack("{s:I,s:s?}", "size", (json_int_t)jsize(v), "comment", jstr(v, "comment")));
+			}
+		}
+		return APPLIED;
+	}
 	case DSPLAN_VOLUME_RESIZE: /* ontap_volume_grow: one at least that large is left alone */
 		if (!(o = json_object_get(fam(st, "volumes"), obj)))
 			REFUSE("volume %s not found", obj);
@@ -988,7 +1021,7 @@ static void check_ownership(struct sim *s, json_t *st, const struct dsplan_op *o
 
 	switch (op->kind) {
 	case DSPLAN_VOLUME_ENSURE: case DSPLAN_VOLUME_RESIZE: case DSPLAN_VOLUME_DELETE:
-	case DSPLAN_VOLUME_MOUNT: case DSPLAN_VOLUME_UNMOUNT:
+	case DSPLAN_VOLUME_MOUNT: case DSPLAN_VOLUME_UNMOUNT: case DSPLAN_VOLUME_CLONE:
 		named = under_prefix(s, obj);
 		vol = xstrdup(obj);
 		break;
@@ -1035,6 +1068,8 @@ static void check_ownership(struct sim *s, json_t *st, const struct dsplan_op *o
 	}
 }
 
+static char *name2(const char *a, const char *b, const char *c);
+
 static void check_destructive(struct sim *s, json_t *st, const struct dsplan_op *op, size_t i)
 {
 	const char *kind = dsplan_op_name(op->kind);
@@ -1047,7 +1082,19 @@ static void check_destructive(struct sim *s, json_t *st, const struct dsplan_op 
 	}
 	if (op->kind == DSPLAN_VOLUME_RESIZE || op->kind == DSPLAN_LUN_RESIZE || op->kind == DSPLAN_NAMESPACE_RESIZE) {
 		const char *f = op->kind == DSPLAN_VOLUME_RESIZE ? "volumes" : op->kind == DSPLAN_LUN_RESIZE ? "luns" : "namespaces";
+		const struct ds_spec *ds = op->datastore ? ds_find(s, op->datastore) : NULL;
 		o = json_object_get(fam(st, f), op->object);
+		if (!o && ds && ds->clone.parent) {
+			/* a clone being made in this plan: it gets the parent's volume and LUN sizes */
+			_cleanup_free_ char *vol = name2(s->prefix, "_", ds->name), *pvol = name2(s->prefix, "_", ds->clone.parent);
+			const char *at = strstr(op->object, vol);
+			char parent_obj[512];
+			if (at) {
+				snprintf(parent_obj, sizeof(parent_obj), "%.*s%s%s", (int)(at - op->object), op->object, pvol,
+					 at + strlen(vol));
+				o = json_object_get(fam(st, f), parent_obj);
+			}
+		}
 		if (!o || op->size <= jsize(o))
 			scn_fail(s->r, "op %zu (%s %s to %" PRIu64 ") is not a growth (now %" PRIu64 ")", i + 1, kind,
 				 op->object, op->size, o ? jsize(o) : 0);
@@ -1524,10 +1571,16 @@ static int st_datastore(void *d, struct scn *r, const char *verb, const char *ar
 	n.name = xstrdup(name);
 	if (jstr(json_object_get(j, "smb"), "user"))
 		n.smb.user = xstrdup(jstr(json_object_get(j, "smb"), "user"));
+	if (jstr(json_object_get(j, "clone"), "parent") && jstr(json_object_get(j, "clone"), "snapshot")) {
+		n.clone.parent = xstrdup(jstr(json_object_get(j, "clone"), "parent"));
+		n.clone.snapshot = xstrdup(jstr(json_object_get(j, "clone"), "snapshot"));
+	}
 	json_decref(j);
 	if ((have = ds_find(s, n.name))) {
 		free((char *)have->name);
 		free((char *)have->smb.user);
+		free((char *)have->clone.parent);
+		free((char *)have->clone.snapshot);
 		*have = n;
 		return 0;
 	}
@@ -1571,6 +1624,8 @@ static int st_remove_datastore(void *d, struct scn *r, const char *verb, const c
 	}
 	free((char *)ds->name);
 	free((char *)ds->smb.user);
+	free((char *)ds->clone.parent);
+	free((char *)ds->clone.snapshot);
 	memmove(ds, ds + 1, (size_t)(&s->ds[s->n_ds] - (ds + 1)) * sizeof(*ds));
 	s->n_ds--;
 	return 0;
@@ -2621,6 +2676,8 @@ static void destroy(void *d)
 	for (size_t i = 0; i < s->n_ds; i++) {
 		free((char *)s->ds[i].name);
 		free((char *)s->ds[i].smb.user);
+		free((char *)s->ds[i].clone.parent);
+		free((char *)s->ds[i].clone.snapshot);
 	}
 	free(s->ds);
 	for (size_t i = 0; i < s->n_rem; i++) {

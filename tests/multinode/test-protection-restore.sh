@@ -1,0 +1,191 @@
+#!/bin/bash
+# Clones of datastores from snapshots (issue 10, "Restore and clones") on the multi-node tier:
+# 3 nodes with real corosync, kvmcd and libvirtd, the ONTAP simulator, the simulated host backend.
+# What an admin would check:
+#   - a snapshot of ds1 (iSCSI + OCFS2), ds2 (NVMe/TCP + GFS2) and nfs1 (NFS) taken on demand (`snapshot create`), a
+#     file written on each before it and another after it;
+#   - `datastore clone ds1 SNAP ds1c` (and nfs1 -> nfs1c, ds2 -> ds2c): the clone is listed, attached, mounted
+#     and pooled on every node beside its parent (`datastore show`, `pool verify`, virsh), its
+#     file system distinct (another UUID, its own label), holding the snapshot's content: the
+#     file written before the snapshot, not the one written after it; the parent is untouched;
+#   - the same clone requested again is "unchanged" (0); a clone named like an existing
+#     datastore, of an unknown datastore or of a snapshot the parent does not have is refused;
+#   - `snapshot restore ds1 SNAP` while a VM with its disk on ds1 runs: refused (2), the reply
+#     names the VM; with --stop-vms: the VM is stopped (and stays so), every node takes ds1 down,
+#     the leader reverts the volume (one PATCH restore_to in the simulator's request log), every
+#     node brings ds1 back (mounted, pool active); the file written after the snapshot is gone
+#     on every node, the one before it is there; nfs1 likewise without VMs; the clones are
+#     untouched; a plain `spec apply` that asks for a restore is refused;
+#   - the leader's node killed while its ONTAP restore of ds2 is in flight (a 4 s latency fault
+#     on the simulator's volume PATCH): the next leader resumes from the record ("restoring"),
+#     reverts the volume and the survivors bring ds2 back without its file written after the
+#     snapshot.
+. "$(dirname "$0")/lib.sh"
+. "$MN_DIR/vm/kvmcd-vms.sh"
+export MN_HOST_SIM=1
+mn_begin protection-restore 300
+mn_need_libvirt
+mn_need_guest_tools
+mn_up 3 --ontap --libvirt
+
+RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
+HUB=/run/netns/${MN_PREFIX:-kvmcd}-hub
+P=kvmcd_${MN_PREFIX:-kvmcd}_mn
+SIM=https://10.213.0.254:8443
+sim() { nsenter --net="$HUB" curl -sk --max-time 5 "$@"; }
+state() { sim "$SIM/_sim/state"; }
+ctl() { # NODE ARGS...: kvmcctl on NODE; sets OUT (stdout+stderr) and RC
+	OUT=$("$CLUSTER" exec "$1" timeout 60 kvmcctl "${@:2}" 2>&1); RC=$?
+	log "n$1: kvmcctl ${*:2} -> exit $RC: $(printf '%s' "$OUT" | tr '\n' ' ' | cut -c1-300)"
+}
+pools_ok() { nx 2 kvmcctl pool verify >/dev/null 2>&1; }
+# the file system a node's probe found on a datastore ("ocfs2 label=ds1 uuid=...")
+fs_of() { nx "$1" kvmcctl datastore show "$2" --json | jq -r --arg n "n$1" '.nodes[$n].fs // ""'; }
+uuid_of() { fs_of "$1" "$2" | sed -n 's/.* uuid=\([^ ]*\).*/\1/p'; }
+ready_everywhere() { # DS: attached, mounted, pooled on the 3 nodes
+	[ "$(nx 1 kvmcctl datastore show "$1" --json | jq -r '[.nodes[] | select(.attached and .mounted and .pool_active)] | length')" = 3 ]
+}
+
+wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+ha_disarm 1
+SPEC='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"nfs1","protocol":"nfs","size":"1G"},
+ {"name":"ds2","protocol":"nvme-tcp","size":"1G","fs":"gfs2"}],
+ "protection":[{"name":"gold","datastores":["ds1","nfs1","ds2"],"schedules":[{"every":"1h","keep":3}]}]}'
+apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
+wait_until 90 "every node's pools identical and active (kvmcctl pool verify)" pools_ok
+
+# --- a snapshot between two writes ---
+for ds in ds1 nfs1 ds2; do
+	nx 1 sh -c "echo before > /srv/kvmcd/$ds/before.txt && sync" || fail "write before.txt on $ds"
+done
+ctl 1 snapshot create gold
+assert_eq "$RC" 0 "snapshot create gold"
+listed() { # the leader's listing has the on-demand snapshot on both datastores
+	OUT=$(nx 1 kvmcctl snapshot list --json) &&
+		SNAP=$(jq -r '[.[] | select(.label == "ondemand" and .datastore == "ds1") | .name][0] // empty' <<<"$OUT") &&
+		[ -n "$SNAP" ] && jq -e --arg s "$SNAP" 'any(.[]; .name == $s and .datastore == "nfs1") and any(.[]; .name == $s and .datastore == "ds2")' <<<"$OUT" >/dev/null
+}
+wait_until 60 "snapshot list shows the on-demand snapshot on ds1, nfs1 and ds2" listed
+log "snapshot: $SNAP"
+for ds in ds1 nfs1 ds2; do
+	nx 2 sh -c "echo after > /srv/kvmcd/$ds/after.txt && sync" || fail "write after.txt on $ds"
+done
+
+# --- refusals ---
+ctl 3 datastore clone ds1 nosuch.snapshot ds1x
+assert_eq "$RC" 2 "clone of a snapshot ds1 does not have: refused"
+assert_true "the refusal names the snapshot" grep -q "no snapshot 'nosuch.snapshot'" <<<"$OUT"
+ctl 3 datastore clone nosuch "$SNAP" ds1x
+assert_eq "$RC" 2 "clone of an unknown datastore: refused"
+ctl 3 datastore clone ds1 "$SNAP" nfs1
+assert_eq "$RC" 2 "clone named like an existing datastore: refused"
+
+# --- the clones ---
+ctl 3 datastore clone ds1 "$SNAP" ds1c
+assert_eq "$RC" 0 "datastore clone ds1 $SNAP ds1c"
+ctl 2 datastore clone nfs1 "$SNAP" nfs1c
+assert_eq "$RC" 0 "datastore clone nfs1 $SNAP nfs1c"
+wait_until 120 "ds1c attached, mounted and pooled on every node" ready_everywhere ds1c
+wait_until 60 "nfs1c attached, mounted and pooled on every node" ready_everywhere nfs1c
+ctl 1 datastore clone ds2 "$SNAP" ds2c
+assert_eq "$RC" 0 "datastore clone ds2 $SNAP ds2c (NVMe/TCP + GFS2)"
+wait_until 120 "ds2c attached, mounted and pooled on every node" ready_everywhere ds2c
+wait_until 60 "every node's pools identical and active, the clones' too" pools_ok
+ctl 1 datastore list
+for ds in ds1c nfs1c; do
+	assert_true "datastore list shows $ds" grep -q "^$ds " <<<"$OUT"
+done
+vol=$(state | jq -r --arg v "${P}_ds1c" '.volumes[] | select(.name == $v) | "\(.clone.is_flexclone) \(.clone.parent_volume.name) \(.clone.parent_snapshot.name)"')
+assert_eq "$vol" "true ${P}_ds1 $SNAP" "ONTAP: ${P}_ds1c is a FlexClone of ${P}_ds1 at the snapshot"
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" virsh -q pool-list --all | awk '{print $1":"$2}' | sort | tr '\n' ' ')" \
+		"ds1:active ds1c:active ds2:active ds2c:active nfs1:active nfs1c:active " "n$i's libvirtd has the parents' and the clones' pools, active"
+	assert_true "n$i: ds1c's file system carries its own label" grep -q "^ocfs2 label=ds1c " <<<"$(fs_of "$i" ds1c)"
+	u=$(uuid_of "$i" ds1c) pu=$(uuid_of "$i" ds1)
+	assert_true "n$i: ds1c's UUID ($u) differs from ds1's ($pu)" test -n "$u" -a -n "$pu" -a "$u" != "$pu"
+	assert_true "n$i: ds2c's GFS2 carries its own lock table name" grep -q "^gfs2 label=ds2c " <<<"$(fs_of "$i" ds2c)"
+	u=$(uuid_of "$i" ds2c) pu=$(uuid_of "$i" ds2)
+	assert_true "n$i: ds2c's UUID ($u) differs from ds2's ($pu)" test -n "$u" -a -n "$pu" -a "$u" != "$pu"
+	for ds in ds1c nfs1c ds2c; do
+		assert_eq "$(nx "$i" cat /srv/kvmcd/$ds/before.txt 2>&1)" before "n$i: $ds holds the file written before the snapshot"
+		assert_true "n$i: $ds does not hold the file written after the snapshot" nx "$i" test ! -e /srv/kvmcd/$ds/after.txt
+	done
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1/after.txt 2>&1)" after "n$i: the parent ds1 is untouched (its file written after the snapshot)"
+done
+nx 1 sh -c 'echo clone-only > /srv/kvmcd/ds1c/clone.txt' || fail "write on ds1c"
+assert_true "a file written on the clone is not on its parent" nx 2 test ! -e /srv/kvmcd/ds1/clone.txt
+assert_eq "$(nx 3 cat /srv/kvmcd/ds1c/clone.txt)" clone-only "the clone is shared: n3 reads what n1 wrote"
+ctl 1 datastore clone ds1 "$SNAP" ds1c
+assert_eq "$RC" 0 "the same clone again"
+assert_true "... is unchanged" grep -q "^unchanged" <<<"$OUT"
+
+# --- restore ---
+log "a VM with its disk on ds1"
+kv_disks vr1
+SPECV=$(nx 1 kvmcctl spec get | jq --arg x "$(kv_xml vr1)" '.vms = [{name: "vr1", domain_xml: $x}]')
+apply_spec 1 "$SPECV" || fail "apply with the VM: $APPLY_OUT"
+wait_until 90 "vr1 runs on its owner" kv_runs_only_on_owner vr1
+ctl 2 snapshot restore ds1 "$SNAP"
+assert_eq "$RC" 2 "restore while vr1 runs on ds1: refused"
+assert_true "the refusal names the running VM and --stop-vms" grep -q "VMs of datastore 'ds1' run: \[\"vr1\"\].*--stop-vms" <<<"$OUT"
+assert_eq "$(kv_running_on vr1 | wc -w)" 1 "vr1 still runs"
+ctl 2 snapshot restore nfs1 nosuch.snapshot
+assert_eq "$RC" 2 "restore to a snapshot nfs1 does not have: refused"
+log "request log lines with restore_to before: $(grep -c restore_to "$RUN/ontap/requests.log")"
+r0=$(grep -c restore_to "$RUN/ontap/requests.log")
+ctl 2 snapshot restore ds1 "$SNAP" --stop-vms
+assert_eq "$RC" 0 "restore ds1 --stop-vms"
+phase() { nx 1 kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+wait_until 120 "ds1's restore done (snapshot restore-status)" eval '[ "$(phase ds1)" = done ]'
+ctl 3 snapshot restore-status
+assert_eq "$(kv_running_on vr1)" "" "vr1 runs nowhere"
+assert_eq "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" stopped "vr1 is stopped in the spec"
+wait_until 90 "ds1 attached, mounted and pooled on every node again" ready_everywhere ds1
+wait_until 60 "every node's pools identical and active again" pools_ok
+assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 1 "one restore_to request on ONTAP (request log)"
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1/before.txt 2>&1)" before "n$i: ds1 holds the file written before the snapshot"
+	assert_true "n$i: the file written on ds1 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds1/after.txt
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1c/clone.txt 2>&1)" clone-only "n$i: the clone ds1c is untouched"
+done
+ctl 3 snapshot restore nfs1 "$SNAP"
+assert_eq "$RC" 0 "restore nfs1 (no VMs on it)"
+wait_until 120 "nfs1's restore done" eval '[ "$(phase nfs1)" = done ]'
+wait_until 90 "nfs1 attached, mounted and pooled on every node again" ready_everywhere nfs1
+for i in 1 2 3; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/nfs1/before.txt 2>&1)" before "n$i: nfs1 holds the file written before the snapshot"
+	assert_true "n$i: the file written on nfs1 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/nfs1/after.txt
+done
+assert_eq "$(nx 2 cat /srv/kvmcd/ds2/after.txt 2>&1)" after "ds2 (not restored) keeps its file written after the snapshot"
+# a plain spec apply never asks for a restore
+SPECR=$(nx 1 kvmcctl spec get | jq --arg s "$SNAP" '.restore.ds2 = {snapshot: $s, id: "by-hand-1"}')
+apply_spec 1 "$SPECR" && fail "a spec apply with a new restore entry was accepted"
+assert_true "the refusal points at kvmcctl snapshot restore" grep -q "snapshot restore ds2" <<<"$APPLY_OUT"
+
+# --- the leader killed mid-restore ---
+wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+L=${AGREED_LEADER%/*}
+survivors=$(printf '%s\n' 1 2 3 | grep -vx "$L" | paste -sd' ')
+s1=${survivors%% *}
+fault=$(sim -X POST "$SIM/_sim/faults" -d '{"type":"latency","method":"PATCH","path":"/api/storage/volumes/*","ms":4000}' | jq -r .id)
+[ -n "$fault" ] && [ "$fault" != null ] || fail "cannot install the latency fault"
+ctl "$s1" snapshot restore ds2 "$SNAP"
+assert_eq "$RC" 0 "restore ds2 (n$L leads)"
+wait_until 60 "ds2's restore is at 'restoring' (the ONTAP call in flight)" eval '[ "$(phase ds2)" = restoring ]'
+"$CLUSTER" kill "$L" node || fail "kill n$L node"
+log "n$L killed while its restore PATCH is in flight"
+new_leader() { all_agree_leader $survivors && [ "${AGREED_LEADER%/*}" != "$L" ]; }
+wait_until 60 "a new leader among $survivors" new_leader
+sim -X DELETE "$SIM/_sim/faults/$fault" >/dev/null
+phase_on() { nx "$s1" kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+wait_until 90 "the new leader finished ds2's restore" eval '[ "$(phase_on ds2)" = done ]'
+back_on_survivors() {
+	[ "$(nx "$s1" kvmcctl datastore show ds2 --json | jq -r --arg a "n${survivors%% *}" --arg b "n${survivors##* }" \
+		'[.nodes[$a], .nodes[$b]] | map(select(.attached and .mounted and .pool_active)) | length')" = 2 ]
+}
+wait_until 90 "ds2 attached, mounted and pooled on the survivors again" back_on_survivors
+for i in $survivors; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds2/before.txt 2>&1)" before "n$i: ds2 holds the file written before the snapshot"
+	assert_true "n$i: the file written on ds2 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds2/after.txt
+done
+mn_pass
