@@ -700,6 +700,9 @@ static json_t *cmd_spec_apply(void *state, uint64_t conn_id, json_t *req)
 		/* issue 10: a SnapMirror destination that is a datastore's own volume (the [ontap] SVM) */
 		if (next && (refusal = mirror_spec_check(d->cfg, next)))
 			return refusal;
+		/* issue 10: a consistency group on an ONTAP older than 9.10.1 */
+		if (next && (refusal = protection_spec_check(core_records(d->core), next)))
+			return refusal;
 	}
 	/* The answer always comes as a CORE_ACT_REPLY for conn_id, performed by the drain. */
 	core_request_spec(d->core, now_usec(), conn_id, text, len);

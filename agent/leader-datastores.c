@@ -588,7 +588,9 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
 /*
  * records["ontap/svm"], what `kvmcctl preflight` on any node checks ONTAP's side with:
  * {"name": the SVM, "serves": {"<protocol>": bool, ...} | null (not readable: an SVM-scoped
- * user), "lifs": {"iscsi" | "nvme-tcp" | "nfs" | "smb": data LIFs up}}. Protocol names as the spec's.
+ * user), "lifs": {"iscsi" | "nvme-tcp" | "nfs" | "smb": data LIFs up}, "ontap_version": "G.M.m"
+ * (absent until known; the apply path checks the protection policies against it:
+ * prot_check_ontap_version)}. Protocol names as the spec's.
  */
 static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 {
@@ -612,7 +614,17 @@ static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 		json_decref(s);
 		s = json_null();
 	}
-	return json_pack("{ss?soso}", "name", name, "serves", s, "lifs", n);
+	{
+		const struct ontap_version *v = l->client && l->ops.version ? l->ops.version(l->client) : NULL;
+		json_t *rec = json_pack("{ss?soso}", "name", name, "serves", s, "lifs", n);
+		char text[64];
+
+		if (rec && v && v->generation) {
+			snprintf(text, sizeof(text), "%d.%d.%d", v->generation, v->major, v->minor);
+			json_object_set_new(rec, "ontap_version", json_string(text));
+		}
+		return rec;
+	}
 }
 
 /*

@@ -27,6 +27,8 @@ struct leader_ds_ontap {
 	int (*observe)(struct ontap_client *c, const char *prefix, ontap_ds_observed_fn done, void *userdata);
 	int (*execute)(struct ontap_client *c, const struct dsplan_op *ops, size_t n, const char *comment,
 		       ontap_ds_progress_fn progress, ontap_ds_executed_fn done, void *userdata);
+	/* the release the client found (NULL until then): records["ontap/svm"].ontap_version */
+	const struct ontap_version *(*version)(struct ontap_client *c);
 };
 
 /* cluster_name: corosync's (the prefix derives from it); copied. */

@@ -967,7 +967,8 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 	if (acting && l->epoch != epoch)
 		leader_ontap_role(l, true, epoch); /* loads the module the first time */
 	/* Resolved only now: the module is loaded when this node first acts. */
-	ops = (struct leader_ds_ontap){ .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute };
+	ops = (struct leader_ds_ontap){ .observe = ontap_dl.ontap_ds_observe, .execute = ontap_dl.ontap_ds_execute,
+					.version = ontap_dl.ontap_client_version };
 	/* The datastore loop starts new work only while acting; a sync round pauses it. */
 	leader_ds_set_client(l->ds, acting && ops.observe && ops.execute ? l->client : NULL, &ops);
 	l->acting = acting && l->client && l->epoch == epoch;

@@ -88,3 +88,12 @@
 #include "service.h"
 
 extern const struct service_ops protection_service;
+
+/*
+ * The spec-apply path's check of next's protection policies against the ONTAP release the leader
+ * found (records["ontap/svm"].ontap_version, agent/leader-datastores.c): a policy of several
+ * datastores needs consistency groups, ONTAP 9.10.1 (prot_check_ontap_version). A refusal reply
+ * ({"problems": [...]}, nothing applied) or NULL: fine, or the release is not known yet (the
+ * run then fails with that reason in `protection status`). records borrowed.
+ */
+json_t *protection_spec_check(const json_t *records, const json_t *next);

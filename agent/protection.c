@@ -2070,3 +2070,30 @@ const struct service_ops protection_service = {
 	.commands = commands,
 	.status = svc_status,
 };
+
+json_t *protection_spec_check(const json_t *records, const json_t *next)
+{
+	_cleanup_free_ struct prot_policy *pols = NULL;
+	struct spec_problems probs = { 0 };
+	const char *v = json_string_value(json_object_get(json_object_get(records, "ontap/svm"), "ontap_version"));
+	int gen, major, minor;
+	size_t n = 0;
+	json_t *reply, *list;
+
+	if (!v || sscanf(v, "%d.%d.%d", &gen, &major, &minor) != 3 || !json_object_get(next, "protection") ||
+	    prot_spec_list(next, &pols, &n) < 0 || prot_check_ontap_version(pols, n, gen, major, minor, &probs) >= 0) {
+		spec_problems_clear(&probs);
+		return NULL;
+	}
+	list = json_array();
+	for (unsigned k = 0; list && k < probs.n; k++)
+		json_array_append_new(list, json_string(probs.text[k]));
+	reply = api_refusal(-EINVAL, "refused, nothing applied: invalid spec");
+	if (reply && list) {
+		json_object_set_new(reply, "problems", list);
+		json_object_set_new(reply, "problems_dropped", json_integer(probs.dropped));
+	} else
+		json_decref(list);
+	spec_problems_clear(&probs);
+	return reply;
+}

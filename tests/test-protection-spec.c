@@ -337,6 +337,15 @@ static void test_list(void)
 			CHECK(prot_check_destinations(&m, 1, dss, 3, "svm1", "kvmcd_c", &p) == -EINVAL &&
 			      has(&p, "is the volume of its own datastore ds1: the mirror would overwrite it"), "own volume: %s", all(&p));
 		}
+		/* consistency groups against the ONTAP release: policy b has two datastores, a one */
+		spec_problems_clear(&p);
+		CHECK(prot_check_ontap_version(pol, 2, 9, 10, 1, &p) == 0 && p.n == 0, "9.10.1 has CGs: %s", all(&p));
+		CHECK(prot_check_ontap_version(pol, 2, 9, 16, 0, &p) == 0 && p.n == 0, "9.16.0: %s", all(&p));
+		CHECK(prot_check_ontap_version(pol, 2, 9, 10, 0, &p) == -EINVAL && p.n == 1 &&
+		      has(&p, "protection[1].datastores: policy b cuts 2 datastores (ds1, ds3) together as one ONTAP consistency group snapshot, which needs ONTAP 9.10.1 or later; the cluster runs 9.10.0"),
+		      "9.10.0: %s", all(&p));
+		spec_problems_clear(&p);
+		CHECK(prot_check_ontap_version(pol, 1, 9, 8, 0, &p) == 0 && p.n == 0, "one datastore needs no CG: %s", all(&p));
 	}
 	free(pol);
 	json_decref(spec);

@@ -1136,6 +1136,22 @@ int prot_spec_list(const json_t *spec, struct prot_policy **out, size_t *n)
 	return 0;
 }
 
+int prot_check_ontap_version(const struct prot_policy *pol, size_t n, int gen, int major, int minor,
+			     struct spec_problems *p)
+{
+	unsigned before = p->n + p->dropped;
+	long have = gen * 10000L + major * 100L + minor;
+
+	if (have >= 91001)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (pol[i].n_datastores > 1)
+			spec_problem(p, "protection[%zu].%s: policy %s cuts %zu datastores (%s, %s%s) together as one ONTAP consistency group snapshot, which needs ONTAP " PROT_CG_MIN_VERSION " or later; the cluster runs %d.%d.%d (give each datastore a policy of its own, or upgrade ONTAP)",
+				     i, pol[i].by_vms ? "vms" : "datastores", pol[i].name, pol[i].n_datastores, pol[i].datastores[0],
+				     pol[i].datastores[1], pol[i].n_datastores > 2 ? ", ..." : "", gen, major, minor);
+	return p->n + p->dropped > before ? -EINVAL : 0;
+}
+
 int prot_check_destinations(const struct prot_policy *pol, size_t n, const char *const *all, size_t n_all,
 			    const char *source_svm, const char *prefix, struct spec_problems *p)
 {

@@ -251,3 +251,14 @@ void prot_validate(const json_t *spec, struct spec_problems *problems);
 int prot_check_destinations(const struct prot_policy *policies, size_t n, const char *const *all_datastores,
 			    size_t n_all, const char *source_svm, const char *volume_prefix,
 			    struct spec_problems *problems);
+
+/*
+ * The policies against the ONTAP release the leader found (G.M.m, e.g. 9.9.1): a policy of
+ * several datastores is cut as one consistency group snapshot, and ONTAP has consistency groups
+ * from PROT_CG_MIN_VERSION (9.10.1) on. For the caller that knows the release (the apply path:
+ * records["ontap/svm"].ontap_version, agent/leader-datastores.c). Appends
+ * "protection[i].datastores|vms: ..." problems and returns -EINVAL when there is any, else 0.
+ */
+#define PROT_CG_MIN_VERSION "9.10.1"
+int prot_check_ontap_version(const struct prot_policy *policies, size_t n, int generation, int major, int minor,
+			     struct spec_problems *problems);
