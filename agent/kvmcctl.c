@@ -2088,9 +2088,11 @@ static int cmd_snapshot_restore_status(struct ctl *ctl, int argc, char **argv)
 	} else {
 		printf("%-20s %-12s %s\n", "DATASTORE", "PHASE", "SNAPSHOT");
 		json_object_foreach(json_object_get(reply, "restores"), ds, v)
-			printf("%-20s %-12s %s%s%s\n", ds, str_or(v, "phase", "?"), str_or(v, "snapshot", "?"),
+			printf("%-20s %-12s %s%s%s%s%s\n", ds, str_or(v, "phase", "?"), str_or(v, "snapshot", "?"),
 			       json_string_value(json_object_get(v, "error")) ? "  error: " : "",
-			       json_string_value(json_object_get(v, "error")) ? json_string_value(json_object_get(v, "error")) : "");
+			       json_string_value(json_object_get(v, "error")) ? json_string_value(json_object_get(v, "error")) : "",
+			       json_string_value(json_object_get(v, "waiting")) ? "  waiting: " : "",
+			       json_string_value(json_object_get(v, "waiting")) ? json_string_value(json_object_get(v, "waiting")) : "");
 	}
 	json_decref(reply);
 	return EXIT_DONE;

@@ -82,8 +82,54 @@ static json_t *vms_of(const json_t *spec, const char *ds, bool started_only)
 	return out;
 }
 
-/* Every member has datastore ds down, and no node reports one of its VMs running or paused.
- * *why (a static or borrowed sentence) says what is waited for. */
+/* Whether node is a member: its section is in the view's sections. */
+static bool is_member(const json_t *secs, const char *node)
+{
+	const json_t *sec;
+	const char *k;
+
+	json_object_foreach((json_t *)secs, k, sec)
+		if (!strcmp(js(sec, "name") ? js(sec, "name") : k, node))
+			return true;
+	return false;
+}
+
+/* A node that may have the datastore attached but is not a member now (the spec's "nodes", and
+ * every node the leader recorded: records["node/<name>"]) counts as down only once its fence is
+ * confirmed (records["fence/<name>"].status "confirmed", ha.h): cut off but alive, it may still
+ * have the datastore mounted, and reverting the volume under a mount corrupts it. */
+static bool absent_and_unfenced(struct restore *r, const char *node, const char **why, char *buf, size_t size)
+{
+	char key[300];
+
+	if (!node || is_member(service_node_sections(r->ctx), node))
+		return false;
+	snprintf(key, sizeof(key), "fence/%s", node);
+	if (!strcmp(js(json_object_get(service_records(r->ctx), key), "status") ?: "", "confirmed"))
+		return false;
+	snprintf(buf, size, "node %s is not a member and its fence is not confirmed: it may still have the datastore mounted",
+		 node);
+	*why = buf;
+	return true;
+}
+
+static bool absent_nodes_fenced(struct restore *r, const char **why, char *buf, size_t size)
+{
+	const json_t *n, *v;
+	const char *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(service_spec(r->ctx), "nodes"), i, n)
+		if (absent_and_unfenced(r, js(n, "name"), why, buf, size))
+			return false;
+	json_object_foreach((json_t *)service_records(r->ctx), k, v)
+		if (!strncmp(k, "node/", 5) && absent_and_unfenced(r, k + 5, why, buf, size))
+			return false;
+	return true;
+}
+
+/* Every member has datastore ds down, every other node is fenced, and no node reports one of
+ * its VMs running or paused. *why (a static or borrowed sentence) says what is waited for. */
 static bool all_down(struct restore *r, const char *ds, const char **why, char *buf, size_t size)
 {
 	json_auto_t *vms = vms_of(service_spec(r->ctx), ds, false);
@@ -91,6 +137,8 @@ static bool all_down(struct restore *r, const char *ds, const char **why, char *
 	const char *k;
 	size_t i;
 
+	if (!absent_nodes_fenced(r, why, buf, size))
+		return false;
 	json_object_foreach((json_t *)secs, k, sec) {
 		const json_t *part = json_object_get(sec, "section");
 		const char *node = js(sec, "name") ? js(sec, "name") : k;
@@ -212,7 +260,12 @@ static void step(struct restore *r)
 			continue;
 		if (!strcmp(phase, "down")) {
 			if (!all_down(r, ds, &why, buf, sizeof(buf))) {
-				klog(service_log(r->ctx), LOG_DEBUG, "Restore of datastore '%s': waiting: %s", ds, why);
+				/* what it waits for, in the record (restore-status on any node shows it) and
+				 * the log, once per change */
+				if (strcmp(js(rec, "waiting") ?: "", why)) {
+					klogf(service_log(r->ctx), LOG_NOTICE, KLOG_DS(ds), "Restore of datastore '%s': waiting: %s", ds, why);
+					record(r, ds, json_pack("{ssssssss}", "id", id, "snapshot", snap, "phase", "down", "waiting", why));
+				}
 				continue;
 			}
 			record(r, ds, json_pack("{ssssss}", "id", id, "snapshot", snap, "phase", "restoring"));
@@ -344,9 +397,10 @@ static json_t *status_json(struct restore *r)
 	json_object_foreach((json_t *)json_object_get(service_spec(r->ctx), "restore"), ds, req) {
 		const json_t *rec = record_of(service_records(r->ctx), ds);
 		bool ours = rec && js(rec, "id") && js(req, "id") && !strcmp(js(rec, "id"), js(req, "id"));
-		json_object_set_new(out, ds, json_pack("{ssss?ssss?sO?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
+		json_object_set_new(out, ds, json_pack("{ssss?ssss?sO?ss?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
 						       "phase", ours ? js(rec, "phase") : "requested", "error",
-						       ours ? js(rec, "error") : NULL, "at", ours ? json_object_get(rec, "at") : NULL));
+						       ours ? js(rec, "error") : NULL, "at", ours ? json_object_get(rec, "at") : NULL,
+						       "waiting", ours && !strcmp(js(rec, "phase") ?: "", "down") ? js(rec, "waiting") : NULL));
 	}
 	return out;
 }

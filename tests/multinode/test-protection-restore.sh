@@ -16,6 +16,9 @@
 #     node brings ds1 back (mounted, pool active); the file written after the snapshot is gone
 #     on every node, the one before it is there; nfs1 likewise without VMs; the clones are
 #     untouched; a plain `spec apply` that asks for a restore is refused;
+#   - a node cut off (a partition) with HA disarmed (not fenced): a restore waits ("down", restore-status
+#     says for whom), nothing is sent to ONTAP; armed again, the node is fenced and the restore
+#     goes on; the node back, unfenced, its pools active;
 #   - the leader's node killed while its ONTAP restore of ds2 is in flight (a 4 s latency fault
 #     on the simulator's volume PATCH): the next leader resumes from the record ("restoring"),
 #     reverts the volume and the survivors bring ds2 back without its file written after the
@@ -161,6 +164,40 @@ assert_eq "$(nx 2 cat /srv/kvmcd/ds2/after.txt 2>&1)" after "ds2 (not restored) 
 SPECR=$(nx 1 kvmcctl spec get | jq --arg s "$SNAP" '.restore.ds2 = {snapshot: $s, id: "by-hand-1"}')
 apply_spec 1 "$SPECR" && fail "a spec apply with a new restore entry was accepted"
 assert_true "the refusal points at kvmcctl snapshot restore" grep -q "snapshot restore ds2" <<<"$APPLY_OUT"
+
+# --- a node out of the view holds a restore until its fence is confirmed ---
+# (cut off but alive, it may still have the datastore mounted: reverting the volume under a
+# mount corrupts it)
+wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
+L=${AGREED_LEADER%/*}
+F=$(printf '%s\n' 1 2 3 | grep -vx "$L" | tail -1)
+nx "$L" kvmcctl ha disarm >/dev/null || fail "ha disarm on n$L"
+# cut off, not dead (a partition: its kvmcd and mounts stay; a power cut would leave the
+# simulated backend's FUSE mounts dead on its return)
+others=$(printf '%s\n' 1 2 3 | grep -vx "$F" | paste -sd,)
+"$CLUSTER" partition "$others" "$F" || fail "partition $others | $F"
+wait_until 60 "n$F out of n$L's view" has_members "$L" 2
+r0=$(grep -c restore_to "$RUN/ontap/requests.log")
+ctl "$L" snapshot restore nfs1 "$SNAP"
+assert_eq "$RC" 0 "restore nfs1 while n$F is out of the view and not fenced"
+phase_at() { nx "$L" kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+waiting() { nx "$L" kvmcctl snapshot restore-status --json | jq -r '.nfs1.waiting // ""' |
+	grep -q "node n$F is not a member and its fence is not confirmed"; }
+wait_until 30 "restore-status says nfs1's restore waits for n$F's fence" waiting
+ctl "$L" snapshot restore-status
+sleep 3
+assert_eq "$(phase_at nfs1)" down "nfs1's restore phase while n$F is neither back nor fenced"
+assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 0 "restore_to requests while n$F may have nfs1 mounted"
+nx "$L" kvmcctl ha arm >/dev/null || fail "ha arm on n$L"
+wait_until 90 "nfs1's restore done once n$F's fence is confirmed" eval '[ "$(phase_at nfs1)" = done ]'
+assert_eq "$(nx "$L" kvmcctl fence history --json | jq -r --arg n "n$F" '.fences[] | select(.node == $n) | .status')" \
+	confirmed "n$F's fence"
+assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 1 "restore_to requests after the fence"
+"$CLUSTER" heal || fail "heal"
+wait_until 60 "n$F back in n$L's view" has_members "$L" 3
+unfenced() { [ "$(nx "$L" kvmcctl fence history --json | jq '.fences | length')" = 0 ]; }
+wait_until 90 "n$F back and unfenced" unfenced
+wait_until 90 "every node's pools identical and active again (n$F back)" pools_ok
 
 # --- the leader killed mid-restore ---
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
