@@ -142,6 +142,9 @@ $module f 644 kvmcd
 /etc/kvmcd/kvmcd.conf f 644 kvmcd
 /usr/share/doc/kvmcd/copyright f 644 kvmcd
 /usr/share/doc/kvmcd/README.Debian f 644 kvmcd
+/usr/share/doc/kvmcd/production-guide.md.gz f 644 kvmcd
+/usr/share/doc/kvmcd/ontap-guide.md.gz f 644 kvmcd
+/usr/share/doc/kvmcd/upgrade-guide.md f 644 kvmcd
 /usr/share/man/man8/kvmcd.8.gz f 644 kvmcd
 /usr/share/man/man8/kvmcctl.8.gz f 644 kvmcd
 /usr/share/man/man8/fence_kvmcd.8.gz l - kvmcd
