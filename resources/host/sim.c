@@ -834,6 +834,7 @@ static int job_mount_prep(struct job *j)
 		if (r < 0)
 			return job_fail(j, r, "creating %s: %s", j->src_out, strerror(-r));
 	}
+	sim_dead_fuse_mount_clear(j->mount_point);
 	ms = mount_state(j->mount_point, j->src_out, j->shared, &why);
 	if (ms < 0)
 		return job_fail(j, ms, "inspecting %s: %s", j->mount_point, strerror(-ms));
@@ -866,7 +867,10 @@ static int job_mount_prep(struct job *j)
 static int job_mount_check(struct job *j)
 {
 	_cleanup_free_ char *why = NULL;
-	int ms = mount_state(j->mount_point, j->src, j->shared, &why);
+	int ms;
+
+	sim_dead_fuse_mount_clear(j->mount_point);
+	ms = mount_state(j->mount_point, j->src, j->shared, &why);
 
 	if (ms < 0)
 		return job_fail(j, ms, "inspecting %s: %s", j->mount_point, strerror(-ms));

@@ -110,3 +110,13 @@ const char *host_sim_mount_to_string(enum host_sim_mount m);
 /* The device path attach gives for a LUN serial / namespace uuid: <run_dir>/sim/dev/<id>.
  * Owned; NULL on ENOMEM or an id that is not a plain file name. */
 char *host_sim_device_path(const char *run_dir, const char *id);
+
+/*
+ * A mount point whose FUSE server is gone answers ENOTCONN: in the multi-node tier that is what a
+ * node's power cut (`cluster kill I node`) leaves of its bind mounts of the shared directory (the
+ * bindfs serving it died with the node). Nothing is mounted there any more, so the stale entry is
+ * detached (umount2 MNT_DETACH) and the walk mounts afresh. The simulated backend only, before
+ * it inspects a mount point: the real one never mounts through FUSE, and a real mount that
+ * answers ENOTCONN is reported, not touched.
+ */
+void sim_dead_fuse_mount_clear(const char *mp);
