@@ -93,6 +93,6 @@ json_t *datastore_clone_command(struct service_ctx *ctx, uint64_t conn_id, json_
 	r = service_request_spec(ctx, conn_id, next);
 	if (r < 0)
 		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));
-	klog(service_log(ctx), LOG_NOTICE, "Datastore '%s': requested as a clone of '%s' at snapshot '%s'", name, parent, snap);
+	klogf(service_log(ctx), LOG_NOTICE, KLOG_DS(name), "Datastore '%s': requested as a clone of '%s' at snapshot '%s'", name, parent, snap);
 	return NULL;
 }

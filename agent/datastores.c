@@ -322,7 +322,7 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 		{
 			const char *was = json_string_value(json_object_get(l->status, "error"));
 			if (!was || strcmp(was, buf) != 0) /* logged once per distinct failure */
-				klog(service_log(d->ctx), LOG_WARNING, "Datastore '%s' on this node: %s; retrying in %" PRIu64 " s",
+				klogf(service_log(d->ctx), LOG_WARNING, KLOG_DS(l->name), "Datastore '%s' on this node: %s; retrying in %" PRIu64 " s",
 				     l->name, buf, (uint64_t)(delay / USEC_PER_SEC));
 		}
 		set_status(l, "error", json_string(buf));
@@ -330,7 +330,7 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 		arm_timer(d, l->retry_at);
 	} else {
 		if (l->failures || !json_is_null(json_object_get(l->status, "error")))
-			klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s' on this node: %s done", l->name,
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_DS(l->name), "Datastore '%s' on this node: %s done", l->name,
 			     step_names[l->step]);
 		l->failures = 0;
 		l->retry_at = 0;
@@ -338,12 +338,12 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 		l->step = next;
 		if (next == STEP_DONE) {
 			if (!l->rechecking)
-				klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is ready on this node", l->name);
+				klogf(service_log(d->ctx), LOG_INFO, KLOG_DS(l->name), "Datastore '%s' is ready on this node", l->name);
 			l->rechecking = false;
 			l->ready_at = now_usec(d);
 		}
 		if (next == STEP_GONE)
-			klog(service_log(d->ctx), LOG_INFO, "Datastore '%s' is detached from this node", l->name);
+			klogf(service_log(d->ctx), LOG_INFO, KLOG_DS(l->name), "Datastore '%s' is detached from this node", l->name);
 	}
 	set_status(l, "step", json_string(step_names[l->step]));
 	publish_soon(d);
@@ -720,7 +720,7 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 			unsigned n = nodes ? (unsigned)json_array_size(nodes) : 0;
 			unsigned members = (unsigned)json_object_size(service_node_sections(d->ctx));
 			p.slots = fs_slots_wanted(n > members ? n : members);
-			klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': formatting %s as %s on this node (the leader's choice)",
+			klogf(service_log(d->ctx), LOG_NOTICE, KLOG_DS(spec->name), "Datastore '%s': formatting %s as %s on this node (the leader's choice)",
 			     spec->name, json_string_value(json_object_get(l->status, "device")), ds_fs_name(spec->fs));
 			r = d->backend->fs[spec->fs]->mkfs(&d->host, json_string_value(json_object_get(l->status, "device")), &p,
 							   on_mkfs, l);
@@ -742,7 +742,7 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 			l->busy = false;
 			return walk(d, l, spec, rec);
 		}
-		klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': %u members, %u %s: adding up to %u on this node",
+		klogf(service_log(d->ctx), LOG_NOTICE, KLOG_DS(spec->name), "Datastore '%s': %u members, %u %s: adding up to %u on this node",
 		     spec->name, members, have, spec->fs == DS_FS_GFS2 ? "journals" : "slots", fs_slots_wanted(members));
 		r = d->backend->fs[spec->fs]->grow(&d->host, dev, spec->path, fs_slots_wanted(members), on_grown, l);
 		break;
@@ -1119,7 +1119,7 @@ static json_t *cmd_remove(void *state, uint64_t conn_id, json_t *req)
 	r = service_request_spec(d->ctx, conn_id, next);
 	if (r < 0)
 		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));
-	klog(service_log(d->ctx), LOG_NOTICE, "Datastore '%s': removal from the spec requested%s", name,
+	klogf(service_log(d->ctx), LOG_NOTICE, KLOG_DS(name), "Datastore '%s': removal from the spec requested%s", name,
 	     destroy ? ", its data to be destroyed once every node has detached it" : ", its data kept");
 	return NULL; /* answered when the change is committed (or refused) */
 }

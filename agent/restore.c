@@ -226,7 +226,7 @@ static void on_restored(void *userdata, int ret, const struct ontap_object *obj,
 		     t->ds, t->snapshot, buf);
 		record(r, t->ds, json_pack("{sssssss?}", "id", t->id, "snapshot", t->snapshot, "phase", "failed", "error", buf));
 	} else {
-		klog(service_log(r->ctx), LOG_NOTICE, "Datastore '%s' restored to snapshot %s on ONTAP; the nodes bring it back",
+		klogf(service_log(r->ctx), LOG_NOTICE, KLOG_DS(t->ds), "Datastore '%s' restored to snapshot %s on ONTAP; the nodes bring it back",
 		     t->ds, t->snapshot);
 		record(r, t->ds, json_pack("{ssssss}", "id", t->id, "snapshot", t->snapshot, "phase", "done"));
 	}
@@ -382,7 +382,7 @@ static json_t *cmd_restore(void *state, uint64_t conn_id, json_t *req)
 	ret = service_request_spec(r->ctx, conn_id, next);
 	if (ret < 0)
 		return api_refusal(ret, "cannot request the restore: %s; nothing applied", strerror(-ret));
-	klog(service_log(r->ctx), LOG_NOTICE, "Datastore '%s': restore to snapshot %s requested (id %s)%s", ds, snap, id,
+	klogf(service_log(r->ctx), LOG_NOTICE, KLOG_DS(ds), "Datastore '%s': restore to snapshot %s requested (id %s)%s", ds, snap, id,
 	     json_array_size(running) ? ", its VMs stopped first" : "");
 	return NULL;
 }
