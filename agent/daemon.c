@@ -472,6 +472,26 @@ const struct kvmcd_config *service_config(const struct service_ctx *ctx) { retur
 const json_t *service_spec(const struct service_ctx *ctx) { return core_spec(ctx->d->core); }
 const json_t *service_records(const struct service_ctx *ctx) { return core_records(ctx->d->core); }
 const json_t *service_node_sections(const struct service_ctx *ctx) { return core_node_sections(ctx->d->core); }
+
+const json_t *service_leader_part(const struct service_ctx *ctx, const char *key, const char **node)
+{
+	const json_t *best = NULL, *v;
+	json_int_t best_epoch = -1;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(ctx), k, v) {
+		const json_t *part = json_object_get(json_object_get(v, "section"), key);
+		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
+
+		if (part && e > best_epoch) {
+			best = part;
+			best_epoch = e;
+			if (node)
+				*node = json_string_value(json_object_get(v, "name"));
+		}
+	}
+	return best;
+}
 uint64_t service_committed_version(const struct service_ctx *ctx) { return core_committed_version(ctx->d->core); }
 bool service_may_act(const struct service_ctx *ctx) { return core_may_act(ctx->d->core); }
 bool service_settled(const struct service_ctx *ctx)

@@ -8,26 +8,7 @@
 #include "datastore-clone.h"
 #include "datastore.h"
 #include "macros.h"
-
-/* The protection service's listing in the leader's section (protection-service.h): the one of
- * the highest epoch. Borrowed; NULL when no leader has listed. */
-static const json_t *leader_listing(struct service_ctx *ctx)
-{
-	const json_t *best = NULL, *v;
-	json_int_t best_epoch = -1;
-	const char *k;
-
-	json_object_foreach((json_t *)service_node_sections(ctx), k, v) {
-		const json_t *part = json_object_get(json_object_get(v, "section"), "protection_listing");
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
-
-		if (part && e > best_epoch) {
-			best = part;
-			best_epoch = e;
-		}
-	}
-	return best;
-}
+#include "protection-service.h"
 
 static const json_t *entry_of(const json_t *spec, const char *name)
 {
@@ -66,7 +47,7 @@ json_t *datastore_clone_command(struct service_ctx *ctx, uint64_t conn_id, json_
 					 "unchanged: that clone is in the spec already", "outcome", API_OUTCOME_COMMITTED);
 		return api_refusal(-EEXIST, "refused: a datastore '%s' exists already; nothing applied", name);
 	}
-	listing = leader_listing(ctx);
+	listing = protection_leader_listing(ctx);
 	snaps = json_object_get(json_object_get(listing, "datastores"), parent);
 	if (json_is_array(snaps)) {
 		const json_t *s;

@@ -312,20 +312,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 /* The part "protection_freeze" published under the highest epoch (the acting leader's). */
 static const json_t *leader_freeze(struct fz *f)
 {
-	const json_t *best = NULL, *v;
-	json_int_t best_epoch = -1;
-	const char *k;
-
-	json_object_foreach((json_t *)service_node_sections(f->ctx), k, v) {
-		const json_t *part = json_object_get(json_object_get(v, "section"), "protection_freeze");
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
-
-		if (part && e > best_epoch) {
-			best = part;
-			best_epoch = e;
-		}
-	}
-	return best;
+	return service_leader_part(f->ctx, "protection_freeze", NULL);
 }
 
 static bool run_active(const struct fz *f)

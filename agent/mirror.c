@@ -207,23 +207,10 @@ static const char *record_dr(const json_t *rec)
 	return json_string_value(json_object_get(rec, "dr"));
 }
 
-/* The section of the member that published `key` under the highest epoch. Borrowed. */
+/* The section part `key` of the acting leader (service_leader_part). Borrowed. */
 static const json_t *leader_part(const struct service_ctx *ctx, const char *key)
 {
-	const json_t *best = NULL, *v;
-	json_int_t best_epoch = -1;
-	const char *k;
-
-	json_object_foreach((json_t *)service_node_sections(ctx), k, v) {
-		const json_t *part = json_object_get(json_object_get(v, "section"), key);
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
-
-		if (part && e > best_epoch) {
-			best = part;
-			best_epoch = e;
-		}
-	}
-	return best;
+	return service_leader_part(ctx, key, NULL);
 }
 
 static int record_patch(struct mirror *p, const char *policy, const char *ds, json_t *value)

@@ -89,6 +89,11 @@
 
 extern const struct service_ops protection_service;
 
+/* The acting leader's snapshot listing, "protection_listing" of its section (the one of the
+ * highest epoch; above): {"epoch", "at", "datastores": {"<ds>": [...]}}. Borrowed; NULL when no
+ * leader has listed. For the verbs that name a snapshot (restore, clone). */
+const json_t *protection_leader_listing(struct service_ctx *ctx);
+
 /*
  * The spec-apply path's check of next's protection policies against the ONTAP release the leader
  * found (records["ontap/svm"].ontap_version, agent/leader-datastores.c): a policy of several

@@ -366,22 +366,12 @@ static void publish(struct prot *p)
  * or its predecessor's while it has not published yet). Borrowed; *name its node. */
 static const json_t *leader_part(struct prot *p, const char *key, const char **name)
 {
-	const json_t *best = NULL, *v;
-	json_int_t best_epoch = -1;
-	const char *k;
+	return service_leader_part(p->ctx, key, name);
+}
 
-	json_object_foreach((json_t *)service_node_sections(p->ctx), k, v) {
-		const json_t *part = json_object_get(json_object_get(v, "section"), key);
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
-
-		if (part && e > best_epoch) {
-			best = part;
-			best_epoch = e;
-			if (name)
-				*name = json_string_value(json_object_get(v, "name"));
-		}
-	}
-	return best;
+const json_t *protection_leader_listing(struct service_ctx *ctx)
+{
+	return service_leader_part(ctx, "protection_listing", NULL);
 }
 
 /* ---- the pass: list, decide, perform ------------------------------------------------------ */

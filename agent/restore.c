@@ -13,6 +13,7 @@
 #include "leader-ontap.h"
 #include "log.h"
 #include "macros.h"
+#include "protection-service.h"
 #include "ontap-error.h"
 #include "restore.h"
 #include "vm.h"
@@ -301,23 +302,6 @@ static void step(struct restore *r)
 
 /* ---- the request ---------------------------------------------------------------------------- */
 
-static const json_t *leader_listing(struct service_ctx *ctx)
-{
-	const json_t *best = NULL, *v;
-	json_int_t best_epoch = -1;
-	const char *k;
-
-	json_object_foreach((json_t *)service_node_sections(ctx), k, v) {
-		const json_t *part = json_object_get(json_object_get(v, "section"), "protection_listing");
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
-		if (part && e > best_epoch) {
-			best = part;
-			best_epoch = e;
-		}
-	}
-	return best;
-}
-
 static json_t *cmd_restore(void *state, uint64_t conn_id, json_t *req)
 {
 	struct restore *r = state;
@@ -343,7 +327,7 @@ static json_t *cmd_restore(void *state, uint64_t conn_id, json_t *req)
 	    (json_object_get(json_object_get(spec, "restore"), ds) &&
 	     !record_of(service_records(r->ctx), ds)))
 		return api_refusal(-EBUSY, "refused: a restore of datastore '%s' is running (`kvmcctl snapshot restore-status`); nothing applied", ds);
-	snaps = json_object_get(json_object_get(leader_listing(r->ctx), "datastores"), ds);
+	snaps = json_object_get(json_object_get(protection_leader_listing(r->ctx), "datastores"), ds);
 	if (json_is_array(snaps)) {
 		bool found = false;
 		json_array_foreach(snaps, i, e)

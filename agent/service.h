@@ -60,6 +60,11 @@ const struct kvmcd_config *service_config(const struct service_ctx *ctx);
 const json_t *service_spec(const struct service_ctx *ctx);
 const json_t *service_records(const struct service_ctx *ctx);
 const json_t *service_node_sections(const struct service_ctx *ctx);
+/* The part `key` of a member's section as the acting leader publishes it: of every section
+ * holding `key`, the one whose part's "epoch" is the highest (the acting leader's, or its
+ * predecessor's while it has not published yet). Borrowed like the sections; *node (may be
+ * NULL) its member's name. NULL when no member publishes `key`. */
+const json_t *service_leader_part(const struct service_ctx *ctx, const char *key, const char **node);
 uint64_t service_committed_version(const struct service_ctx *ctx);
 bool service_may_act(const struct service_ctx *ctx);
 /*
