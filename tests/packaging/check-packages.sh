@@ -153,6 +153,7 @@ $module f 644 kvmcd
 /usr/bin/kvmcd-ontap-sim l - kvmcd-ontap-sim
 /usr/libexec/kvmcd/ontap-sim f 755 kvmcd-ontap-sim
 /usr/share/doc/kvmcd-ontap-sim/README.md.gz f 644 kvmcd-ontap-sim
+/usr/share/man/man1/kvmcd-ontap-sim.1.gz f 644 kvmcd-ontap-sim
 /var/lib/kvmcd d 700 -
 /run/kvmcd d 755 -
 EOF_LAYOUT
@@ -161,7 +162,7 @@ EOF_LAYOUT
 [ "$(readlink /usr/share/man/man8/fence_kvmcd.8.gz)" = kvmcctl.8.gz ] && ok "fence_kvmcd(8) -> kvmcctl(8)" ||
 	bad "fence_kvmcd.8.gz points to '$(readlink /usr/share/man/man8/fence_kvmcd.8.gz)', not kvmcctl.8.gz"
 # the man pages render, and kvmcd.conf(5) lists the keys of the installed kvmcd's schema
-for page in man8/kvmcd.8 man8/kvmcctl.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5; do
+for page in man8/kvmcd.8 man8/kvmcctl.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5 man1/kvmcd-ontap-sim.1; do
 	zcat "/usr/share/man/$page.gz" | groff -man -Tutf8 -ww >/dev/null 2>"$out/groff.log" && [ ! -s "$out/groff.log" ] &&
 		ok "$page renders (groff -ww: no warning)" || bad "$page: groff: $(cat "$out/groff.log")"
 done
@@ -186,7 +187,8 @@ unexpected=$(dpkg -L kvmcd kvmcd-ontap-sim | grep -v -x -e '/\.' -e '/etc' -e '/
 	-e '/usr/lib/tmpfiles.d' -e "/usr/lib/$multiarch" -e "/usr/lib/$multiarch/kvmcd" -e '/usr/libexec' \
 	-e '/usr/libexec/kvmcd' -e '/usr/share' -e '/usr/share/doc' -e '/usr/share/doc/kvmcd' \
 	-e '/usr/share/doc/kvmcd-ontap-sim' -e '/usr/share/lintian' -e '/usr/share/lintian/overrides' \
-	-e '/usr/share/man' -e '/usr/share/man/man5' -e '/usr/share/man/man8' \
+	-e '/usr/share/man' -e '/usr/share/man/man1' -e '/usr/share/man/man5' -e '/usr/share/man/man8' \
+	-e '/usr/share/man/man1/kvmcd-ontap-sim.1.gz' \
 	-e '/usr/share/man/man8/kvmcd.8.gz' -e '/usr/share/man/man8/kvmcctl.8.gz' -e '/usr/share/man/man8/fence_kvmcd.8.gz' \
 	-e '/usr/share/man/man5/kvmcd.conf.5.gz' -e '/usr/share/man/man5/kvmcd-spec.5.gz' \
 	-e '/usr/sbin/kvmcd' -e '/usr/bin/kvmcctl' -e '/usr/sbin/fence_kvmcd' -e "$module" \
@@ -284,7 +286,7 @@ if "$top/packaging/build-rpm" "$out/rpm" >"$out/build-rpm.log" 2>&1; then
 			/var/lib/kvmcd /usr/bin/kvmcd-ontap-sim /usr/libexec/kvmcd/ontap-sim; do
 			printf '%s\n' "$list" | grep -qx "$f" || bad "$f missing in the RPMs"
 		done
-		for f in man8/kvmcd.8 man8/kvmcctl.8 man8/fence_kvmcd.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5; do
+		for f in man8/kvmcd.8 man8/kvmcctl.8 man8/fence_kvmcd.8 man5/kvmcd.conf.5 man5/kvmcd-spec.5 man1/kvmcd-ontap-sim.1; do
 			printf '%s\n' "$list" | grep -q "^/usr/share/man/$f" || bad "$f missing in the RPMs"
 		done
 		rpm -qp --configfiles "$main" 2>/dev/null | grep -qx /etc/kvmcd/kvmcd.conf || bad "kvmcd.conf is no %config in the RPM"
