@@ -25,8 +25,9 @@
 #   - logs every command and mode change on COM1, one line each, "QGA ...": the responder's
 #     log (the domain's serial file), e.g. "QGA freeze n=1", "QGA thaw n=1", "QGA mode h".
 #
-# Polls its queues and COM2 once per BIOS timer tick (~55 ms; hlt between): a command is
-# answered within ~55 ms. Memory (segment 0): vrings at 0x1000 (control in), 0x3000 (control
+# Sleeps in hlt between events: the virtio device's interrupt (its receive queues) wakes it at
+# once, so a command is answered as soon as QEMU hands it over, as qemu-ga would; COM2 (and the
+# queues, should no IRQ be routed) is looked at once per BIOS timer tick (~55 ms). Memory (segment 0): vrings at 0x1000 (control in), 0x3000 (control
 # out), 0x5000 (port 1 in), 0xa000 (port 1 out), buffers at 0xc000-0xcfff, the program at 0x7c00.
 # Build: guest/build.sh OUT.img SIZE qga.
 
@@ -45,6 +46,7 @@
 	.set VIO_QSEL, 0x0e
 	.set VIO_QNOTIFY, 0x10
 	.set VIO_STATUS, 0x12
+	.set VIO_ISR, 0x13
 	# virtio console control events
 	.set EV_DEVICE_READY, 0
 	.set EV_PORT_ADD, 1
@@ -149,11 +151,22 @@ main:
 	jc	nodev
 	movw	$msg_ready, %si
 	call	log
+	call	irq_setup
 loop:
 	call	poll_ctrl
 	call	poll_rx
 	call	poll_com2
+	cli				# nothing may land between the last look and hlt:
+	movw	$2, %si
+	call	q_pending
+	jnz	62f
+	movw	$4, %si
+	call	q_pending
+	jnz	62f
+	sti				# sti's shadow: an interrupt taken now wakes the hlt
 	hlt
+	jmp	loop
+62:	sti
 	jmp	loop
 nodev:
 	movw	$msg_nodev, %si
@@ -187,6 +200,10 @@ pci_find:				# -> iobase, CF when absent
 	call	pci_read
 	andw	$0xfffc, %ax
 	movw	%ax, iobase
+	movl	%ebx, %eax
+	orl	$0x8000003c, %eax	# interrupt line (the BIOS routed INTA# to an ISA IRQ)
+	call	pci_read
+	movb	%al, irq
 	movl	%ebx, %eax
 	orl	$0x80000004, %eax	# command: I/O space + bus master (virtio DMA)
 	movl	%eax, %ecx
@@ -268,6 +285,67 @@ vio_init:
 9:	stc
 	ret
 
+# ---- the device's interrupt: wakes the main loop's hlt ------------------------------------------
+# INTx of a legacy virtio device is level-triggered: reading the ISR register lowers it, then the
+# PIC(s) get their EOI. Without a usable line (none routed) the loop still polls once per tick.
+
+irq_setup:
+	movb	irq, %cl
+	cmpb	$15, %cl
+	ja	65f
+	movzbw	%cl, %bx		# the vector: IRQ 0-7 -> 8-15, 8-15 -> 0x70-0x77
+	addw	$8, %bx
+	cmpb	$8, %cl
+	jb	63f
+	addw	$0x70-16, %bx
+63:	shlw	$2, %bx
+	cli
+	movw	$vio_isr, (%bx)
+	movw	$0, 2(%bx)
+	movb	$1, %ah
+	cmpb	$8, %cl
+	jb	64f
+	subb	$8, %cl
+	shlb	%cl, %ah
+	notb	%ah
+	inb	$0xa1, %al		# unmask it on the slave PIC
+	andb	%ah, %al
+	outb	%al, $0xa1
+	movb	$0xfb, %ah		# and the cascade (IRQ 2) on the master
+	xorb	%cl, %cl
+	jmp	641f
+64:	shlb	%cl, %ah
+	notb	%ah
+641:	inb	$0x21, %al
+	andb	%ah, %al
+	outb	%al, $0x21
+	sti
+	movw	$msg_irq, %si
+	call	puts_qga
+	movzbw	irq, %ax
+	jmp	log_dec_nl
+65:	movw	$msg_noirq, %si
+	jmp	log
+
+vio_isr:
+	pushw	%ax
+	pushw	%dx
+	pushw	%ds
+	xorw	%ax, %ax
+	movw	%ax, %ds
+	movw	$VIO_ISR, %dx
+	addw	iobase, %dx
+	inb	%dx, %al		# read = acknowledged, the line goes down
+	movb	$0x20, %al		# EOI
+	cmpb	$8, irq
+	jb	66f
+	outb	%al, $0xa0
+66:	outb	%al, $0x20
+	popw	%ds
+	popw	%dx
+	popw	%ax
+	iret
+
 # %si: queue. Reads its size, places its ring at qbase[si], tells the device (PFN).
 q_setup:
 	movw	%si, %ax
@@ -289,11 +367,13 @@ q_setup:
 	addw	$6+4095, %ax
 	andw	$0xf000, %ax
 	movw	%ax, qused(%bx)
-	movw	qsize(%bx), %ax		# avail.flags = NO_INTERRUPT: the guest polls
-	shlw	$4, %ax
+	movw	qsize(%bx), %ax		# avail.flags: the receive queues (even) interrupt, the
+	shlw	$4, %ax			# transmit ones (odd: q_wait spins on them) do not
 	addw	qbase(%bx), %ax
 	movw	%ax, %di
-	movw	$1, (%di)
+	movw	%si, %ax
+	andw	$1, %ax			# VRING_AVAIL_F_NO_INTERRUPT
+	movw	%ax, (%di)
 	movzwl	qbase(%bx), %eax
 	shrl	$12, %eax
 	movw	$VIO_QPFN, %dx
@@ -833,12 +913,15 @@ qlast:		.word 0, 0, 0, 0, 0, 0
 linelen:	.word 0
 txlen:		.word 0
 nfreeze:	.word 0
+irq:		.byte 0xff
 mode:		.byte 'a'
 frozen:		.byte 0
 named:		.byte 0
 
 msg_start:	.asciz "start"
 msg_ready:	.asciz "ready"
+msg_irq:	.asciz "irq "
+msg_noirq:	.asciz "no irq: polling once per tick"
 msg_nodev:	.asciz "no virtio console (1af4:1003 with MULTIPORT)"
 msg_stuck:	.asciz "the device did not take a buffer"
 msg_open:	.asciz "port open"
