@@ -66,12 +66,23 @@ struct service_ctx {
 	bool stopping;                 /* its stop hook holds the exit until service_stop_done() */
 };
 
+/* The committed spec's lists (service_ds_specs() & co.), parsed lazily once per spec object. */
+struct spec_lists {
+	json_t *spec;                            /* a reference to what they come from; NULL: none */
+	struct ds_spec *ds;                      /* owned */
+	struct vm_spec *vms;                     /* owned */
+	struct prot_policy *pols;                /* owned */
+	size_t n_ds, n_vms, n_pols;
+	int ds_r, vm_r, pol_r;                   /* their list function's result; 1: not made yet */
+};
+
 struct daemon {
 	const struct daemon_args *args; /* borrowed */
 	struct klog *log;               /* borrowed */
 	struct kvmcd_config *cfg;       /* owned; replaced whole on a good reload */
 	sd_event *event;                /* owned */
 	struct core *core;              /* owned */
+	struct spec_lists lists;        /* owned */
 	struct cpg_glue *glue;          /* owned */
 	struct api_server *api;         /* owned */
 	struct persist *persist;        /* owned: the state directory's lock, snapshot and journal */
@@ -470,6 +481,52 @@ sd_event *service_event(const struct service_ctx *ctx) { return ctx->d->event; }
 struct klog *service_log(const struct service_ctx *ctx) { return ctx->d->log; }
 const struct kvmcd_config *service_config(const struct service_ctx *ctx) { return ctx->d->cfg; }
 const json_t *service_spec(const struct service_ctx *ctx) { return core_spec(ctx->d->core); }
+
+static void spec_lists_clear(struct spec_lists *l)
+{
+	json_decref(l->spec);
+	free(l->ds);
+	free(l->vms);
+	free(l->pols);
+	*l = (struct spec_lists){ .ds_r = 1, .vm_r = 1, .pol_r = 1 };
+}
+
+/* The lists of the core's spec now: cleared when that is another object than theirs. */
+static struct spec_lists *spec_lists(struct daemon *d)
+{
+	const json_t *spec = core_spec(d->core);
+
+	if (d->lists.spec != spec) {
+		spec_lists_clear(&d->lists);
+		d->lists.spec = json_incref((json_t *)spec);
+	}
+	return &d->lists;
+}
+
+#define SPEC_LIST(fn, field, count, res)                                                   \
+	do {                                                                                     \
+		struct spec_lists *l = spec_lists(ctx->d);                                      \
+		if (l->res > 0 || l->res == -ENOMEM)                                             \
+			l->res = fn(l->spec, &l->field, &l->count);                              \
+		*out = l->res == 0 ? l->field : NULL;                                            \
+		*n = l->res == 0 ? l->count : 0;                                                 \
+		return l->res;                                                                   \
+	} while (0)
+
+int service_ds_specs(const struct service_ctx *ctx, const struct ds_spec **out, size_t *n)
+{
+	SPEC_LIST(ds_spec_list, ds, n_ds, ds_r);
+}
+
+int service_vm_specs(const struct service_ctx *ctx, const struct vm_spec **out, size_t *n)
+{
+	SPEC_LIST(vm_spec_list, vms, n_vms, vm_r);
+}
+
+int service_prot_policies(const struct service_ctx *ctx, const struct prot_policy **out, size_t *n)
+{
+	SPEC_LIST(prot_spec_list, pols, n_pols, pol_r);
+}
 const json_t *service_records(const struct service_ctx *ctx) { return core_records(ctx->d->core); }
 const json_t *service_node_sections(const struct service_ctx *ctx) { return core_node_sections(ctx->d->core); }
 
@@ -1028,6 +1085,7 @@ static void daemon_free(struct daemon *d)
 			d->svc[i].ops->free(d->svc[i].state);
 		json_decref(d->svc[i].section);
 	}
+	spec_lists_clear(&d->lists);
 	core_free(d->core);
 	json_decref(d->departures);
 	sd_event_unref(d->event);
@@ -1257,7 +1315,7 @@ static int setup(struct daemon *d)
 
 int daemon_run(const struct daemon_args *args, struct klog *log, struct kvmcd_config *cfg)
 {
-	struct daemon d = { .args = args, .log = log, .cfg = cfg };
+	struct daemon d = { .args = args, .log = log, .cfg = cfg, .lists = { .ds_r = 1, .vm_r = 1, .pol_r = 1 } };
 	int r;
 
 	klog(log, LOG_INFO, "kvmcd %s starting: node '%s', group '%s', config %s, state %s, socket %s", KVMCD_VERSION,

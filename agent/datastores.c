@@ -827,7 +827,7 @@ static int spec_of_record(const char *name, const json_t *rec, struct ds_spec *o
 
 static void reconcile(struct datastores *d)
 {
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	const json_t *records;
 	size_t n = 0;
 	uint64_t next = now_usec(d) + RECONCILE_PERIOD_USEC;
@@ -835,7 +835,7 @@ static void reconcile(struct datastores *d)
 	if (!d->may_act)
 		return;
 	collect_inventory(d);
-	if (ds_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (service_ds_specs(d->ctx, &specs, &n) < 0)
 		return;
 	records = service_records(d->ctx);
 	for (size_t i = 0; i < n; i++) {
@@ -1004,12 +1004,12 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 	const json_t *spec = service_spec(d->ctx), *records = service_records(d->ctx);
 	const json_t *secs = service_node_sections(d->ctx), *e, *sec;
 	json_t *out = json_array();
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	size_t n_specs = 0;
 	const char *k;
 	size_t i;
 
-	(void)ds_spec_list(spec, &specs, &n_specs); /* a committed spec passed validation */
+	(void)service_ds_specs(d->ctx, &specs, &n_specs); /* a committed spec passed validation */
 	json_array_foreach(json_object_get(spec, "datastores"), i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		const struct ds_spec *ds = NULL;

@@ -40,6 +40,7 @@ struct fz {
 	sd_event_source *timer;      /* owned: CLOCK_MONOTONIC at freeze_next_wakeup() */
 	sd_event_source *publish_src; /* owned: defer, one publish for the results of one loop
 					 iteration (ten results of one wake-up: one CPG message) */
+	sd_event_source *linger_src;  /* owned: CLOCK_MONOTONIC, a publish held for calls in flight */
 	struct freeze_session s;     /* owned */
 	struct call *calls;          /* owned: in flight */
 	unsigned startup_pending;    /* start-up listing / thaws in flight: no run starts before */
@@ -83,6 +84,8 @@ static void publish(struct fz *f)
 	json_t *part = json_object();
 	int r;
 
+	if (f->linger_src)
+		sd_event_source_set_enabled(f->linger_src, SD_EVENT_OFF);
 	if (!part)
 		return;
 	if (f->rep_run)
@@ -111,10 +114,36 @@ static int on_publish(sd_event_source *s, void *userdata)
 	return 0;
 }
 
+/*
+ * The reports of a phase go out together: while other calls are still in flight a result waits
+ * for them, up to PUBLISH_LINGER_USEC after the first one that waits; the last result (or the
+ * linger's end) publishes them all. One CPG message per node and phase instead of one per VM:
+ * on a loaded host every message costs corosync CPU that the guests' freezes and thaws need
+ * (bench/freeze.sh), and the leader acts only once it has every VM's report anyway.
+ */
+#define PUBLISH_LINGER_USEC (100 * USEC_PER_MSEC)
+
 static void publish_soon(struct fz *f)
 {
+	int on = SD_EVENT_OFF;
+
+	if (f->calls && f->linger_src) {
+		if (sd_event_source_get_enabled(f->linger_src, &on) >= 0 && on != SD_EVENT_OFF)
+			return; /* already held: its deadline stands */
+		if (sd_event_source_set_time(f->linger_src, mono_usec(f) + PUBLISH_LINGER_USEC) >= 0 &&
+		    sd_event_source_set_enabled(f->linger_src, SD_EVENT_ONESHOT) >= 0)
+			return;
+	}
 	if (!f->publish_src || sd_event_source_set_enabled(f->publish_src, SD_EVENT_ONESHOT) < 0)
 		publish(f);
+}
+
+static int on_linger(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	publish(userdata);
+	return 0;
 }
 
 static void arm_timer(struct fz *f)
@@ -434,6 +463,7 @@ static void svc_free(void *state)
 	}
 	sd_event_source_disable_unref(f->timer);
 	sd_event_source_disable_unref(f->publish_src);
+	sd_event_source_disable_unref(f->linger_src);
 	freeze_session_clear(&f->s);
 	json_decref(f->reports);
 	json_decref(f->published);
@@ -464,6 +494,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		r = sd_event_add_defer(service_event(ctx), &f->publish_src, on_publish, f);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(f->publish_src, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(service_event(ctx), &f->linger_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_linger, f);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(f->linger_src, SD_EVENT_OFF);
 	if (r >= 0 && cfg->host.libvirt_uri && !(f->libvirt_uri = strdup(cfg->host.libvirt_uri)))
 		r = -ENOMEM;
 	if (r < 0) {

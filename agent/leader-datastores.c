@@ -73,7 +73,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
  */
 static uint64_t sections_signature(struct leader_ds *l)
 {
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	json_t *sig = json_object(), *v;
 	const char *k;
 	_cleanup_free_ char *text = NULL;
@@ -82,7 +82,7 @@ static uint64_t sections_signature(struct leader_ds *l)
 	if (!sig)
 		return 0;
 	/* No spec yet (or none with datastores): every attached datastore counts. */
-	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0)
+	if (service_ds_specs(l->ctx, &specs, &n) < 0)
 		n = 0;
 	json_object_foreach((json_t *)service_node_sections(l->ctx), k, v) {
 		const json_t *sec = json_object_get(v, "section"), *inv = json_object_get(sec, INVENTORY_SECTION_KEY), *st;
@@ -181,7 +181,7 @@ static uint64_t committed_signature(struct leader_ds *l)
  */
 static uint64_t others_signature(struct leader_ds *l)
 {
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	_cleanup_free_ char *text = NULL;
 	const json_t *v;
 	json_t *others = json_object();
@@ -190,7 +190,7 @@ static uint64_t others_signature(struct leader_ds *l)
 
 	if (!others)
 		return 0;
-	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0)
+	if (service_ds_specs(l->ctx, &specs, &n) < 0)
 		n = 0;
 	json_object_foreach((json_t *)service_records(l->ctx), k, v) {
 		bool own = false;
@@ -230,7 +230,7 @@ static void fail(struct leader_ds *l, const char *fmt, ...)
 struct input_buf {
 	struct dsplan_input in;
 	struct dsplan_ontap ontap;
-	struct ds_spec *specs;                       /* owned (strings borrowed from the spec) */
+	const struct ds_spec *specs;                 /* borrowed (service_ds_specs) */
 	struct dsplan_node *nodes;                   /* owned arrays; strings borrowed */
 	const char **strs;                           /* owned: every const char* array below */
 	size_t n_strs, cap_strs;
@@ -247,7 +247,6 @@ struct input_buf {
 
 static void input_free(struct input_buf *b)
 {
-	free(b->specs);
 	free(b->nodes);
 	free(b->strs);
 	free(b->removals);
@@ -326,7 +325,7 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 	int r;
 
 	memset(b, 0, sizeof(*b));
-	r = ds_spec_list(spec, &b->specs, &n_specs);
+	r = service_ds_specs(l->ctx, &b->specs, &n_specs);
 	if (r < 0)
 		return r;
 	/* Reserve every string slot at once: strings_of() hands out pointers into it. */
@@ -950,7 +949,7 @@ static void learn(struct run_ctx *rc, const struct dsplan_op *op, const json_t *
 static void flush_done(struct run_ctx *rc)
 {
 	struct leader_ds *l = rc->l;
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	_cleanup_free_ char *error = NULL;
 	const json_t *records = service_records(l->ctx), *v;
 	uint64_t epoch = service_acting_epoch(l->ctx), version;
@@ -963,7 +962,7 @@ static void flush_done(struct run_ctx *rc)
 		return;
 	/* The spec as committed now: a datastore it lost or changed meanwhile waits for the next
 	 * plan (that one is recorded by write_records()). */
-	if (ds_spec_list(service_spec(l->ctx), &specs, &n) < 0 || !(patch = json_object()))
+	if (service_ds_specs(l->ctx, &specs, &n) < 0 || !(patch = json_object()))
 		return;
 	json_object_foreach(rc->done, name, v) {
 		char key[64];
@@ -1047,7 +1046,7 @@ static void observe(struct leader_ds *l)
  */
 static void record_errors(struct leader_ds *l, const json_t *errors, const json_t *ok)
 {
-	_cleanup_free_ struct ds_spec *specs = NULL;
+	const struct ds_spec *specs = NULL;
 	_cleanup_free_ char *error = NULL;
 	const json_t *records = service_records(l->ctx), *v;
 	uint64_t epoch = service_acting_epoch(l->ctx), version;
@@ -1060,7 +1059,7 @@ static void record_errors(struct leader_ds *l, const json_t *errors, const json_
 		json_decref(patch);
 		return;
 	}
-	(void)ds_spec_list(service_spec(l->ctx), &specs, &n_specs); /* a committed spec is valid */
+	(void)service_ds_specs(l->ctx, &specs, &n_specs); /* a committed spec is valid */
 	json_object_foreach((json_t *)errors, name, v) {
 		char key[64];
 		json_t *rec;

@@ -294,14 +294,15 @@ static void answer(struct mirror *p, const char *id, json_t *reply)
 
 /* ---- the pass ------------------------------------------------------------------------------ */
 
-static struct prot_policy *policies_of(struct mirror *p, size_t *n)
+/* The policies of the committed spec (borrowed: service_prot_policies()), NULL when none. */
+static const struct prot_policy *policies_of(struct mirror *p, size_t *n)
 {
-	struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 
-	*n = 0;
-	if (!json_object_get(service_spec(p->ctx), "protection") ||
-	    prot_spec_list(service_spec(p->ctx), &pols, n) < 0)
+	if (service_prot_policies(p->ctx, &pols, n) < 0) {
+		*n = 0;
 		return NULL;
+	}
 	return pols;
 }
 
@@ -403,7 +404,7 @@ static void pass_end(struct mirror *p)
 
 static void pass_start(struct mirror *p)
 {
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	const json_t *records = service_records(p->ctx);
 	struct pass *ps;
 	size_t n = 0, total = 0;
@@ -932,7 +933,7 @@ static json_t *dr_precheck(struct mirror *p, const char *op, const char *ds, con
 
 static void serve_request(struct mirror *p, const char *id, const json_t *body)
 {
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	const char *op = json_string_value(json_object_get(body, "op"));
 	const char *ds = json_string_value(json_object_get(body, "datastore"));
 	const struct prot_policy *pol;
@@ -1145,13 +1146,12 @@ json_t *mirror_policy_status(struct service_ctx *ctx, const struct prot_policy *
 /* The RPO breaches and other warnings of the spec's mirrors, from the leader's reading. */
 static json_t *warnings_json(struct service_ctx *ctx, json_t **breaches_out)
 {
-	const json_t *spec = service_spec(ctx);
 	const json_t *state = leader_part(ctx, "mirror_state");
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	json_t *w = json_array(), *b = json_array();
 	size_t n = 0;
 
-	if (json_object_get(spec, "protection") && prot_spec_list(spec, &pols, &n) < 0)
+	if (service_prot_policies(ctx, &pols, &n) < 0)
 		n = 0;
 	for (size_t i = 0; w && b && i < n; i++) {
 		if (!pols[i].has_mirror)
@@ -1255,13 +1255,13 @@ json_t *mirror_spec_check(const struct kvmcd_config *cfg, const json_t *next)
 
 void mirror_preflight(struct service_ctx *ctx, json_t *report)
 {
-	const json_t *spec = service_spec(ctx), *state = leader_part(ctx, "mirror_state");
+	const json_t *state = leader_part(ctx, "mirror_state");
 	const char *src = service_config(ctx)->ontap.svm;
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	json_t *findings = json_object_get(report, "findings"), *done = json_object();
 	size_t n = 0;
 
-	if (!json_is_array(findings) || !done || !json_object_get(spec, "protection") || prot_spec_list(spec, &pols, &n) < 0)
+	if (!json_is_array(findings) || !done || service_prot_policies(ctx, &pols, &n) < 0)
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *dst = pols[i].has_mirror ? pols[i].mirror.destination_svm : NULL;
@@ -1315,7 +1315,7 @@ static json_t *cmd_dr_status(void *state, uint64_t conn_id, json_t *req)
 	struct mirror *p = state;
 	const char *want = json_string_value(json_object_get(req, "datastore"));
 	const json_t *st = leader_part(p->ctx, "mirror_state");
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	json_t *out = json_array();
 	size_t n = 0;
 	bool found = false;
@@ -1353,7 +1353,7 @@ static json_t *cmd_dr_status(void *state, uint64_t conn_id, json_t *req)
 static json_t *cmd_dr_request(struct mirror *p, uint64_t conn_id, json_t *req, const char *op)
 {
 	const char *ds = json_string_value(json_object_get(req, "datastore"));
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	json_t *refusal;
 	size_t n = 0;
 	int r;

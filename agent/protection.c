@@ -429,17 +429,16 @@ static void pass_end(struct prot *p)
 		pass_kick(p);
 }
 
-/* The policies of the spec (owned by the caller: free()), NULL when none or invalid. */
-static struct prot_policy *policies_of(struct prot *p, size_t *n)
+/* The policies of the committed spec (borrowed: service_prot_policies()), NULL when none. */
+static const struct prot_policy *policies_of(struct prot *p, size_t *n)
 {
-	struct prot_policy *pol = NULL;
+	const struct prot_policy *pols = NULL;
 
-	*n = 0;
-	if (!json_object_get(service_spec(p->ctx), "protection") || prot_spec_list(service_spec(p->ctx), &pol, n) < 0) {
+	if (service_prot_policies(p->ctx, &pols, n) < 0) {
 		*n = 0;
 		return NULL;
 	}
-	return pol;
+	return pols;
 }
 
 static bool policy_ready(struct prot *p, const struct prot_policy *pol, const char **missing)
@@ -534,7 +533,7 @@ static void answer(struct prot *p, const char *id, json_t *reply)
 
 static void decide(struct prot *p, struct pass *ps)
 {
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	size_t n_pols = 0, n_ready = 0, n_recs = 0, n_snaps = 0, total = 0;
 	_cleanup_free_ struct prot_policy *ready = NULL;
 	_cleanup_free_ struct sched_record *recs = NULL;
@@ -713,8 +712,7 @@ static void on_listed(void *userdata, int r, const struct ontap_object *obj, con
 
 static void pass_start(struct prot *p)
 {
-	_cleanup_free_ struct prot_policy *pols = NULL;
-	_cleanup_free_ struct ds_spec *dss = NULL;
+	const struct ds_spec *dss = NULL;
 	size_t n_pols = 0, n_ds = 0;
 	struct pass *ps;
 	int r;
@@ -724,7 +722,7 @@ static void pass_start(struct prot *p)
 	if (p->wait_version && service_committed_version(p->ctx) < p->wait_version)
 		return; /* the committed hook comes back: decide on our own records */
 	p->again = false;
-	pols = policies_of(p, &n_pols);
+	(void)policies_of(p, &n_pols);
 	ps = calloc(1, sizeof(*ps));
 	if (!ps || !(ps->listing = json_object())) {
 		free(ps);
@@ -733,7 +731,7 @@ static void pass_start(struct prot *p)
 	ps->gen = ++p->gen;
 	ps->wake = INT64_MAX;
 	p->pass = ps;
-	if (n_pols && ds_spec_list(service_spec(p->ctx), &dss, &n_ds) < 0)
+	if (n_pols && service_ds_specs(p->ctx, &dss, &n_ds) < 0)
 		n_ds = 0;
 	ps->pending = 1; /* held while the listings are sent */
 	for (size_t i = 0; i < n_ds; i++) {
@@ -1047,7 +1045,7 @@ static const json_t *section_of(struct prot *p, const char *name)
 
 static bool policy_is_vm(struct prot *p, const char *policy, bool *by_vms_out, json_t **vms_out)
 {
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	size_t n = 0;
 	bool vm = false;
 
@@ -1185,7 +1183,7 @@ static bool names_has(const json_t *arr, const char *name)
  */
 static void take_vm(struct prot *p, struct job *j)
 {
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	json_auto_t *named = NULL;
 	bool by_vms = false;
 	size_t n = 0, asked = 0;
@@ -1201,7 +1199,7 @@ static void take_vm(struct prot *p, struct job *j)
 	p->frz.nodes = json_object();
 	p->frz.scope = json_object();
 	p->frz.snapshot = strdup(j->name);
-	if (!p->frz.nodes || !p->frz.scope || !p->frz.snapshot || vm_spec_list(service_spec(p->ctx), &specs, &n) < 0)
+	if (!p->frz.nodes || !p->frz.scope || !p->frz.snapshot || service_vm_specs(p->ctx, &specs, &n) < 0)
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_spec *vs = &specs[i];
@@ -1337,7 +1335,7 @@ static bool request_prepare(struct prot *p, struct pass *ps, struct job *j)
 	char msg[512];
 
 	if (!strcmp(j->op, "create")) {
-		_cleanup_free_ struct prot_policy *pols = NULL;
+		const struct prot_policy *pols = NULL;
 		size_t n = 0;
 		const struct prot_policy *pol = NULL;
 		const char *missing = NULL;
@@ -1565,7 +1563,7 @@ static json_t *cmd_snapshot_create(void *state, uint64_t conn_id, json_t *req)
 {
 	struct prot *p = state;
 	const char *policy = json_string_value(json_object_get(req, "policy"));
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	char name[PROT_ONDEMAND_NAME_MAX];
 	bool found = false;
 	size_t n = 0;
@@ -1710,7 +1708,7 @@ static json_t *mirror_json(struct prot *p, const struct prot_policy *pol)
 static json_t *cmd_protection_status(void *state, uint64_t conn_id, json_t *req)
 {
 	struct prot *p = state;
-	_cleanup_free_ struct prot_policy *pols = NULL;
+	const struct prot_policy *pols = NULL;
 	_cleanup_free_ struct sched_record *recs = NULL;
 	struct sched_result res = { 0 };
 	const char *leader = NULL;

@@ -31,7 +31,10 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "datastore.h"
 #include "log.h"
+#include "protection.h"
+#include "vm.h"
 
 /*
  * What the daemon lends a service. One per service, owned by the daemon, valid from init until
@@ -58,6 +61,19 @@ const struct kvmcd_config *service_config(const struct service_ctx *ctx);
  * drain): a committed hook for version V may read the records of version V' >= V.
  */
 const json_t *service_spec(const struct service_ctx *ctx);
+/*
+ * The committed spec's datastores, VMs and protection policies as ds_spec_list(),
+ * vm_spec_list() and prot_spec_list() give them, parsed once per spec: the core replaces its
+ * spec whole and never changes it in place, so the lists are kept until it does. Every hook
+ * of every service reads them, and a list re-made each time re-parses every VM's domain XML:
+ * with 30 VMs that held the leader's loop for hundreds of ms per snapshot run. Borrowed, valid
+ * as service_spec() is (until the caller returns to the loop); *out is NULL when there are
+ * none. Returns what the list function returns (0, -EINVAL, -ENOMEM; -ENOMEM is tried again
+ * on the next call).
+ */
+int service_ds_specs(const struct service_ctx *ctx, const struct ds_spec **out, size_t *n);
+int service_vm_specs(const struct service_ctx *ctx, const struct vm_spec **out, size_t *n);
+int service_prot_policies(const struct service_ctx *ctx, const struct prot_policy **out, size_t *n);
 const json_t *service_records(const struct service_ctx *ctx);
 const json_t *service_node_sections(const struct service_ctx *ctx);
 /* The part `key` of a member's section as the acting leader publishes it: of every section

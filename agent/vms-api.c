@@ -246,11 +246,11 @@ static json_t *vm_view(struct vms *d, const struct vm_spec *s, bool detail)
 static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 {
 	struct vms *d = state;
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	json_t *out = json_array();
 	size_t n = 0;
 
-	if (vm_spec_list(service_spec(d->ctx), &specs, &n) < 0 || !out) {
+	if (service_vm_specs(d->ctx, &specs, &n) < 0 || !out) {
 		json_decref(out);
 		return api_error(-EINVAL, "the spec in force has no valid \"vms\"");
 	}
@@ -262,13 +262,13 @@ static json_t *cmd_list(void *state, uint64_t conn_id, json_t *req)
 static json_t *cmd_show(void *state, uint64_t conn_id, json_t *req)
 {
 	struct vms *d = state;
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	const char *name = json_string_value(json_object_get(req, "name"));
 	size_t n = 0;
 
 	if (!name)
 		return api_error(-EINVAL, "vm-show needs \"name\"");
-	if (vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (service_vm_specs(d->ctx, &specs, &n) < 0)
 		return api_error(-EINVAL, "the spec in force has no valid \"vms\"");
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(specs[i].name, name))
@@ -442,7 +442,7 @@ static json_t *cmd_resume(void *state, uint64_t conn_id, json_t *req)
 	struct vms *d = state;
 	const char *name = json_string_value(json_object_get(req, "name"));
 	const json_t *force = json_object_get(req, "force");
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	const char *owner, *on_owner;
 	bool known = false;
 	json_t *refused;
@@ -454,7 +454,7 @@ static json_t *cmd_resume(void *state, uint64_t conn_id, json_t *req)
 		return api_refusal(-EINVAL, "vm-resume: \"force\" is true or false");
 	if ((refused = not_ready(d)))
 		return refused;
-	if (vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (service_vm_specs(d->ctx, &specs, &n) < 0)
 		return api_refusal(-EINVAL, "the spec in force has no valid \"vms\"");
 	for (size_t i = 0; i < n && !known; i++)
 		known = !strcmp(specs[i].name, name);

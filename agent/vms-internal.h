@@ -115,7 +115,7 @@ struct vms {
 /* Placement's input built from the replicated state (spec, records, sections). Strings are
  * borrowed from the state: valid until the caller returns to the loop or patches / publishes. */
 struct pinput {
-	struct vm_spec *specs; size_t n;     /* owned (vm_spec_list) */
+	const struct vm_spec *specs; size_t n; /* borrowed (service_vm_specs) */
 	struct placement_vm *pv;             /* owned, n */
 	struct placement_node *pn; size_t nn;/* owned */
 	struct placement_owner *po; size_t no;/* owned */
@@ -138,7 +138,6 @@ bool vms_reported_running(struct vms *d, const char *node, const char *vm);
 /* What node's section reports of vm ({"state", "migration", ...}), NULL: nothing. Borrowed. */
 const json_t *vms_reported(struct vms *d, const char *node, const char *vm);
 /* The memory and vCPUs a VM's domain XML asks for. */
-void vms_needs(const char *xml, uint64_t *mib, unsigned *vcpus);
 /* 0, -ENOMEM, -EINVAL (the spec in force has no valid "vms"). */
 int vms_pinput_build(struct vms *d, struct pinput *p);
 void vms_pinput_clear(struct pinput *p);

@@ -381,14 +381,14 @@ static int ensure_setup(struct vms_paused *p)
 /* Submits a probe of s's disks; done(r, job or NULL, userdata) follows. */
 static int probe_submit(struct vms_paused *p, const struct vm_spec *s, worker_done_fn done, void *userdata)
 {
-	_cleanup_free_ struct ds_spec *dss = NULL;
+	const struct ds_spec *dss = NULL;
 	struct probe_job *j;
 	size_t nds = 0;
 	int r = ensure_setup(p);
 
 	if (r < 0)
 		return r;
-	if (ds_spec_list(service_spec(p->d->ctx), &dss, &nds) < 0)
+	if (service_ds_specs(p->d->ctx, &dss, &nds) < 0)
 		nds = 0;
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -801,10 +801,10 @@ void vms_paused_reconcile(struct vms *d, const struct vm_spec *specs, size_t n)
 
 void vms_paused_sections(struct vms *d)
 {
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0;
 
-	if (!d->libvirt || !service_may_act(d->ctx) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (!d->libvirt || !service_may_act(d->ctx) || service_vm_specs(d->ctx, &specs, &n) < 0)
 		return;
 	if (pp_get(d))
 		serve_requests(d->paused, specs, n);

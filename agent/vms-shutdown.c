@@ -307,7 +307,7 @@ static void undrain_returned(struct vms_shutdown *s)
 void vms_shutdown_step(struct vms *d)
 {
 	struct vms_shutdown *s = sh_get(d);
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	char names[512];
 	size_t n = 0, owned, running;
 	uint64_t now = vms_now(d);
@@ -321,7 +321,7 @@ void vms_shutdown_step(struct vms *d)
 	}
 	if (s->phase == SD_DETECT || s->phase == SD_DONE || !d->libvirt)
 		return;
-	if (vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (service_vm_specs(d->ctx, &specs, &n) < 0)
 		n = 0;
 	owned = owned_here(d, specs, n, names, sizeof(names));
 	running = running_here(d, specs, n);

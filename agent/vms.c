@@ -67,53 +67,6 @@ void vms_kick(struct vms *d)
 
 /* ---- what a VM needs (from its domain XML) -------------------------------------------------- */
 
-/* <memory unit='…'>N</memory> in MiB (libvirt's units; KiB by default) and <vcpu>N</vcpu>. */
-void vms_needs(const char *xml, uint64_t *mib, unsigned *vcpus)
-{
-	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-
-	*mib = 0;
-	*vcpus = 1;
-	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next) {
-		if (c->type != XML_ELEMENT_NODE)
-			continue;
-		if (xmlStrcmp(c->name, BAD_CAST "memory") == 0) {
-			xmlChar *t = xmlNodeGetContent(c), *u = xmlGetProp(c, BAD_CAST "unit");
-			unsigned long long n = t ? strtoull((const char *)t, NULL, 10) : 0;
-			const char *unit = u ? (const char *)u : "KiB";
-			double bytes = (double)n;
-			if (!strcmp(unit, "b") || !strcmp(unit, "bytes"))
-				bytes = (double)n;
-			else if (!strcmp(unit, "KB"))
-				bytes = n * 1e3;
-			else if (!strcmp(unit, "k") || !strcmp(unit, "KiB"))
-				bytes = n * 1024.0;
-			else if (!strcmp(unit, "MB"))
-				bytes = n * 1e6;
-			else if (!strcmp(unit, "M") || !strcmp(unit, "MiB"))
-				bytes = n * 1048576.0;
-			else if (!strcmp(unit, "GB"))
-				bytes = n * 1e9;
-			else if (!strcmp(unit, "G") || !strcmp(unit, "GiB"))
-				bytes = n * 1073741824.0;
-			else if (!strcmp(unit, "TB"))
-				bytes = n * 1e12;
-			else if (!strcmp(unit, "T") || !strcmp(unit, "TiB"))
-				bytes = n * 1099511627776.0;
-			*mib = (uint64_t)((bytes + 1048575.0) / 1048576.0);
-			xmlFree(t);
-			xmlFree(u);
-		} else if (xmlStrcmp(c->name, BAD_CAST "vcpu") == 0) {
-			xmlChar *t = xmlNodeGetContent(c);
-			unsigned long n = t ? strtoul((const char *)t, NULL, 10) : 1;
-			*vcpus = n ? (unsigned)n : 1;
-			xmlFree(t);
-		}
-	}
-	xmlFreeDoc(doc);
-}
 
 /* Whether the guest can take an ACPI shutdown (<features><acpi/>): else stop destroys at once. */
 static bool vm_has_acpi(const char *xml)
@@ -205,7 +158,6 @@ struct placement_limits vms_limits(const struct kvmcd_config *cfg)
 
 void vms_pinput_clear(struct pinput *p)
 {
-	free(p->specs);
 	free(p->pv);
 	free(p->pn);
 	free(p->po);
@@ -245,7 +197,7 @@ int vms_pinput_build(struct vms *d, struct pinput *p)
 	int r;
 
 	*p = (struct pinput){ 0 };
-	r = vm_spec_list(service_spec(d->ctx), &p->specs, &p->n);
+	r = service_vm_specs(d->ctx, &p->specs, &p->n);
 	if (r < 0)
 		return r;
 	max_nodes = json_object_size(secs) + 2 * p->n + json_object_size(records) + 1;
@@ -268,7 +220,8 @@ int vms_pinput_build(struct vms *d, struct pinput *p)
 			.affinity = s->placement.affinity.name, .n_affinity = s->placement.affinity.n,
 			.ha_enabled = s->ha.enabled, .ha_priority = s->ha.priority,
 		};
-		vms_needs(s->domain_xml, &p->pv[i].memory_mib, &p->pv[i].vcpus);
+		p->pv[i].memory_mib = s->memory_mib;
+		p->pv[i].vcpus = s->vcpus;
 		rec = vms_vm_record(d, s->name);
 		owner = json_string_value(json_object_get(rec, "owner"));
 		if (!owner)
@@ -567,13 +520,13 @@ static void on_lock_listed(void *userdata, int r, const char *detail)
 {
 	struct vms *d = userdata;
 	json_auto_t *held = r == 0 && detail ? json_loads(detail, 0, NULL) : NULL;
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0;
 	const char *name;
 	json_t *v;
 
 	d->lock_listing = false;
-	if (!json_is_object(held) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (!json_is_object(held) || service_vm_specs(d->ctx, &specs, &n) < 0)
 		return;
 	for (struct vm_local *l = d->list; l; l = l->next)
 		if (!l->lock_busy && l->locked && !json_object_get(held, l->name)) {
@@ -686,7 +639,7 @@ void vms_publish(struct vms *d)
 	json_t *vms = json_object(), *reqs;
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE), cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 1048576u : 0;
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	const char *name;
 	json_t *dom;
 	size_t n = 0;
@@ -696,7 +649,7 @@ void vms_publish(struct vms *d)
 		json_decref(vms);
 		return;
 	}
-	(void)vm_spec_list(service_spec(d->ctx), &specs, &n);
+	(void)service_vm_specs(d->ctx, &specs, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct vm_local *l = local_get(d, specs[i].name, false);
 		json_t *v = json_pack("{s:s,s:s?}", "state", reported_state(d, specs[i].name), "error", l ? l->error : NULL);
@@ -1019,12 +972,12 @@ static void node_act(struct vms *d, const struct vm_spec *vm)
  * (not after the next listing: the job probes the domain itself). */
 static void node_migrations(struct vms *d)
 {
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0;
 
 	/* only on committed records (service_settled): a migration started on an update that does not
 	 * survive would move a VM the majority never gave away */
-	if (!d->libvirt || !service_settled(d->ctx) || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (!d->libvirt || !service_settled(d->ctx) || service_vm_specs(d->ctx, &specs, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const json_t *rec = vms_vm_record(d, specs[i].name);
@@ -1070,14 +1023,14 @@ static void node_forget(struct vms *d, const struct vm_spec *specs, size_t n)
  */
 static void isolation_stop(struct vms *d)
 {
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0;
 
 	if (service_healthy(d->ctx)) {
 		d->was_healthy = true;
 		return;
 	}
-	if (!d->was_healthy || !d->libvirt || vm_spec_list(service_spec(d->ctx), &specs, &n) < 0)
+	if (!d->was_healthy || !d->libvirt || service_vm_specs(d->ctx, &specs, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct vm_local *l = specs[i].ha.enabled && runs_here(d, specs[i].name) ? local_get(d, specs[i].name, true) : NULL;
@@ -1094,7 +1047,7 @@ static void isolation_stop(struct vms *d)
 static void node_reconcile(struct vms *d)
 {
 	isolation_stop(d);
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0;
 
 	if (!d->libvirt)
@@ -1102,7 +1055,7 @@ static void node_reconcile(struct vms *d)
 	/* only a synced, quorate view acts, on committed records (service_settled): an inquorate node
 	 * starts nothing and stops nothing (stopping what it may still own is the HA issue's
 	 * self-fence, not this) */
-	if (service_settled(d->ctx) && vm_spec_list(service_spec(d->ctx), &specs, &n) == 0) {
+	if (service_settled(d->ctx) && service_vm_specs(d->ctx, &specs, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			node_act(d, &specs[i]);
 		node_forget(d, specs, n);
@@ -1272,10 +1225,10 @@ static void svc_recording(void *state, bool recording, uint64_t epoch)
 static json_t *svc_status(void *state)
 {
 	struct vms *d = state;
-	_cleanup_free_ struct vm_spec *specs = NULL;
+	const struct vm_spec *specs = NULL;
 	size_t n = 0, running = 0, migrating = 0;
 
-	(void)vm_spec_list(service_spec(d->ctx), &specs, &n);
+	(void)service_vm_specs(d->ctx, &specs, &n);
 	for (size_t i = 0; i < n; i++)
 		running += runs_here(d, specs[i].name);
 	for (struct vm_local *l = d->list; l; l = l->next)

@@ -13,7 +13,7 @@
 # namespace: kvmcd gives a node 4 vCPUs per CPU and 10 one-vCPU guests need more than this
 # machine's 2 CPUs make). A policy {every 1m, consistency vm} on ds1; the test clock
 # ([protection] test_clock_offset_file) is moved a minute per round, so each round is one slot.
-# From the kvmcd logs (every line stamped in ms by the harness as it lands, one clock):
+# From every node's kvmcd log ring (`kvmcctl log`: kvmcd's own ms time stamps, one clock):
 #   first freeze   the first node's "Run R: freezing" line (just before its fs_freeze calls)
 #   all reported   the leader's "taking snapshot" line (every node's reports are in)
 #   snapshot call  the leader's "taking snapshot" -> "thaw (snapshot taken" lines: the ONTAP
@@ -24,7 +24,8 @@
 # and checks that every guest of the round was reported consistent in the record.
 #
 # Usage: bench/freeze.sh        ROUNDS=5 N=30 bench/freeze.sh
-# Env as for tests/multinode/cluster (MN_PREFIX, MN_RUN_BASE, KVMCD_BUILD_DIR, ...).
+# Env as for tests/multinode/cluster (MN_PREFIX, MN_RUN_BASE, KVMCD_BUILD_DIR, ...); RINGS_DIR=DIR
+# keeps every node's log ring (debug lines included) after each round there.
 ROUNDS=${ROUNDS:-5}
 N=${N:-30}
 BENCH_DIR=$(dirname "$(readlink -f "$0")")
@@ -104,15 +105,22 @@ W=(); C=(); O=(); F=(); TH=()
 for r in $(seq 1 "$ROUNDS"); do
 	[ "$r" -gt 1 ] && advance 60
 	S=$(slot_name $((T - T % 60)))
-	wait_until 60 "round $r: $S taken" eval 'snaps ds1 | grep -qx "$S"'
+	# waits on the kvmcd log files (a grep), not on the simulator (a curl and a jq every 0.2 s
+	# would take CPU from the run being measured); the simulator is asked once, after
+	wait_until 60 "round $r: $S taken" grep -q "Snapshot $S of policy 'bench' taken" "$RUN"/n1/kvmcd.log "$RUN"/n2/kvmcd.log "$RUN"/n3/kvmcd.log
 	run=$(grep -h "VM-consistent run [0-9]* of snapshot $S: asking" "$RUN"/n*/kvmcd.log | tail -1 | sed 's/.*VM-consistent run \([0-9]*\) .*/\1/')
 	[ -n "$run" ] || fail "round $r: no VM-consistent run for $S in the leader's log"
 	thaws() { [ "$(grep -h "Thawed VM '[^']*' (run $run: thaw-request)" "$RUN"/n*/kvmcd.log | wc -l)" -ge "$N" ]; }
 	wait_until 20 "round $r: $N thaws of run $run" thaws
-	f0=$(grep -h "Run $run (leader epoch" "$RUN"/n*/kvmcd.log | cut -d' ' -f1 | sort | head -1)
-	tk=$(grep -h "VM-consistent run $run: taking snapshot" "$RUN"/n*/kvmcd.log | cut -d' ' -f1 | head -1)
-	tw=$(grep -h "VM-consistent run $run of snapshot .*: thaw (snapshot taken" "$RUN"/n*/kvmcd.log | cut -d' ' -f1 | head -1)
-	t1=$(grep -h "Thawed VM '[^']*' (run $run: thaw-request)" "$RUN"/n*/kvmcd.log | cut -d' ' -f1 | sort | tail -1)
+	snaps ds1 | grep -qx "$S" || fail "round $r: the simulator has no snapshot $S of ds1"
+	# kvmcd's own time stamps (its log ring), not the harness's: a stamper scheduled late on a
+	# loaded machine would add its own delay to the window
+	rings=$(for i in 1 2 3; do nx "$i" kvmcctl log 2>/dev/null; done)
+	[ -z "${RINGS_DIR:-}" ] || for i in 1 2 3; do nx "$i" kvmcctl log >"$RINGS_DIR/round$r-n$i.log" 2>/dev/null; done
+	f0=$(grep -h "Run $run (leader epoch" <<<"$rings" | cut -d' ' -f1 | sort | head -1)
+	tk=$(grep -h "VM-consistent run $run: taking snapshot" <<<"$rings" | cut -d' ' -f1 | head -1)
+	tw=$(grep -h "VM-consistent run $run of snapshot .*: thaw (snapshot taken" <<<"$rings" | cut -d' ' -f1 | head -1)
+	t1=$(grep -h "Thawed VM '[^']*' (run $run: thaw-request)" <<<"$rings" | cut -d' ' -f1 | sort | tail -1)
 	[ -n "$f0" ] && [ -n "$tk" ] && [ -n "$tw" ] && [ -n "$t1" ] || fail "round $r: missing log lines ($f0 $tk $tw $t1)"
 	f0=$(ms_of "$f0"); tk=$(ms_of "$tk"); tw=$(ms_of "$tw"); t1=$(ms_of "$t1")
 	cons=$(nx "$L" kvmcctl snapshot list ds1 --json | jq --arg n "$S" '[.[] | select(.name == $n) | .vms[] | select(.consistent)] | length')

@@ -563,7 +563,51 @@ static xmlChar *only_text(struct dom_check *c, const xmlNode *root, const char *
  * NULL) gets its <uuid> ("" when none or unreadable). Returns -ENOMEM when libxml2 ran out of
  * memory (after reporting it), else 0.
  */
-static int check_domain(struct dom_check *c, const char *xml, const char *name, char *uuid)
+/* <memory unit='…'>N</memory> in MiB (libvirt's units; KiB by default) and <vcpu>N</vcpu>: what
+ * placement counts the VM as needing. */
+static void domain_needs(const xmlNode *root, uint64_t *mib, unsigned *vcpus)
+{
+	*mib = 0;
+	*vcpus = 1;
+	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (xmlStrcmp(c->name, BAD_CAST "memory") == 0) {
+			xmlChar *t = xmlNodeGetContent(c), *u = xmlGetProp(c, BAD_CAST "unit");
+			unsigned long long n = t ? strtoull((const char *)t, NULL, 10) : 0;
+			const char *unit = u ? (const char *)u : "KiB";
+			double bytes = (double)n;
+			if (!strcmp(unit, "b") || !strcmp(unit, "bytes"))
+				bytes = (double)n;
+			else if (!strcmp(unit, "KB"))
+				bytes = n * 1e3;
+			else if (!strcmp(unit, "k") || !strcmp(unit, "KiB"))
+				bytes = n * 1024.0;
+			else if (!strcmp(unit, "MB"))
+				bytes = n * 1e6;
+			else if (!strcmp(unit, "M") || !strcmp(unit, "MiB"))
+				bytes = n * 1048576.0;
+			else if (!strcmp(unit, "GB"))
+				bytes = n * 1e9;
+			else if (!strcmp(unit, "G") || !strcmp(unit, "GiB"))
+				bytes = n * 1073741824.0;
+			else if (!strcmp(unit, "TB"))
+				bytes = n * 1e12;
+			else if (!strcmp(unit, "T") || !strcmp(unit, "TiB"))
+				bytes = n * 1099511627776.0;
+			*mib = (uint64_t)((bytes + 1048575.0) / 1048576.0);
+			xmlFree(t);
+			xmlFree(u);
+		} else if (xmlStrcmp(c->name, BAD_CAST "vcpu") == 0) {
+			xmlChar *t = xmlNodeGetContent(c);
+			unsigned long n = t ? strtoul((const char *)t, NULL, 10) : 1;
+			*vcpus = n ? (unsigned)n : 1;
+			xmlFree(t);
+		}
+	}
+}
+
+static int check_domain(struct dom_check *c, const char *xml, const char *name, char *uuid, struct vm_spec *needs)
 {
 	_cleanup_xml_doc_ xmlDocPtr doc = NULL;
 	_cleanup_xml_ xmlChar *type = NULL, *dname = NULL, *duuid = NULL;
@@ -599,6 +643,8 @@ static int check_domain(struct dom_check *c, const char *xml, const char *name, 
 		    shown((const char *)duuid, buf));
 	else if (duuid && uuid)
 		memcpy(uuid, u, VM_UUID_TEXT);
+	if (needs)
+		domain_needs(root, &needs->memory_mib, &needs->vcpus);
 	for (const xmlNode *n = root->children; n; n = n->next)
 		if (is(n, "os"))
 			check_os(c, n);
@@ -916,7 +962,7 @@ static void check_entry(const json_t *e, size_t i, const struct ds_view *dsv, st
 	} else {
 		struct dom_check c = { .ds = dsv, .p = p, .at = where, .vm = seen->name ? seen->name : "" };
 		snprintf(where, sizeof(where), "%s.domain_xml", at);
-		if (check_domain(&c, json_string_value(xml), seen->name ? seen->name : "", seen->uuid) < 0)
+		if (check_domain(&c, json_string_value(xml), seen->name ? seen->name : "", seen->uuid, NULL) < 0)
 			spec_problem(p, "%s: out of memory while reading it", where);
 	}
 }
@@ -1058,6 +1104,7 @@ int vm_spec_list(const json_t *spec, struct vm_spec **out, size_t *n)
 	_cleanup_free_ size_t *n_used = NULL;
 	_cleanup_free_ unsigned char *use = NULL; /* count x n_ds flags */
 	_cleanup_free_ char (*uuids)[VM_UUID_TEXT] = NULL;
+	_cleanup_free_ struct vm_spec *needs = NULL; /* memory_mib and vcpus only */
 	struct ds_view dsv = { 0 };
 	const json_t *list, *e;
 	struct vm_spec *vm;
@@ -1083,7 +1130,8 @@ int vm_spec_list(const json_t *spec, struct vm_spec **out, size_t *n)
 	use = calloc(count * (dsv.n ? dsv.n : 1), 1);
 	used = calloc(dsv.n ? dsv.n : 1, sizeof(*used));
 	uuids = calloc(count, sizeof(*uuids));
-	if (!n_used || !use || !used || !uuids) {
+	needs = calloc(count, sizeof(*needs));
+	if (!n_used || !use || !used || !uuids || !needs) {
 		ds_view_clear(&dsv);
 		return -ENOMEM;
 	}
@@ -1093,7 +1141,7 @@ int vm_spec_list(const json_t *spec, struct vm_spec **out, size_t *n)
 
 		memset(used, 0, (dsv.n ? dsv.n : 1) * sizeof(*used));
 		if (check_domain(&c, json_string_value(json_object_get(e, "domain_xml")),
-				 json_string_value(json_object_get(e, "name")), uuids[i]) < 0) {
+				 json_string_value(json_object_get(e, "name")), uuids[i], &needs[i]) < 0) {
 			r = -ENOMEM;
 			break;
 		}
@@ -1140,6 +1188,8 @@ int vm_spec_list(const json_t *spec, struct vm_spec **out, size_t *n)
 			if (use[i * dsv.n + d])
 				*w++ = json_string_value(json_object_get(json_array_get(json_object_get(spec, "datastores"), d), "name"));
 		memcpy(v->uuid, uuids[i], VM_UUID_TEXT);
+		v->memory_mib = needs[i].memory_mib;
+		v->vcpus = needs[i].vcpus;
 	}
 	ds_view_clear(&dsv);
 	*out = vm;

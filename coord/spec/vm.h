@@ -121,6 +121,8 @@ struct vm_spec {
 	const char *name;
 	const char *domain_xml;         /* the user's definition, as the spec holds it */
 	char uuid[VM_UUID_TEXT];        /* its <uuid>, lower case with dashes; "" when it has none */
+	uint64_t memory_mib;            /* its <memory> in MiB, rounded up (libvirt's units) */
+	unsigned vcpus;                 /* its <vcpu> (1 when absent) */
 	enum vm_state state;
 	struct {
 		struct vm_names prefer, avoid;          /* node names */

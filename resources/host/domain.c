@@ -596,28 +596,29 @@ static int agent_probe(struct djob *j, virDomainPtr d)
 }
 
 /*
- * fs freeze / thaw. The probe names the cases where nothing reaches the guest; after a failed
- * call the probe runs again (the domain may have paused, or its agent closed the channel, in
- * between: libvirt's own words for those are the same error codes as a timeout's). Any other
- * "agent unresponsive" is a timeout: a freeze that may still be happening in the guest.
+ * fs freeze / thaw. The call goes first: libvirt itself refuses to send the agent anything when
+ * the domain is paused or not running, has no agent channel, or nothing in the guest has opened
+ * it -- so a probe before each call would only cost two more round trips to libvirtd (its state
+ * and its XML) on the path every VM-consistent snapshot waits for. After a failed call the probe
+ * names what kept the agent from being asked (libvirt's words for a channel that closed and for
+ * a timeout are the same error code); anything else "unresponsive" is a timeout: a freeze that
+ * may still be happening in the guest.
  */
 static int job_agent(struct djob *j, virDomainPtr d)
 {
 	bool freeze = j->kind == DJOB_FREEZE;
 	const char *call = freeze ? "virDomainFSFreeze" : "virDomainFSThaw";
 	unsigned secs = (unsigned)(j->deadline_usec / 2 / USEC_PER_SEC);
-	int r, n, code;
+	int r, n = -1, code;
 
 	if (!d)
 		return djob_result(j, -ENOENT, "not-defined: domain %s is not defined here", j->name);
-	r = agent_probe(j, d);
-	if (r != 0)
-		return r;
 	if (secs < 1)
 		secs = 1;   /* 0 would be libvirt's "do not wait at all" */
 	if (virDomainAgentSetResponseTimeout(d, (int)secs, 0) < 0)
-		return virt_fail(j, "virDomainAgentSetResponseTimeout");
-	n = freeze ? virDomainFSFreeze(d, NULL, 0, 0) : virDomainFSThaw(d, NULL, 0, 0);
+		call = "virDomainAgentSetResponseTimeout";
+	else
+		n = freeze ? virDomainFSFreeze(d, NULL, 0, 0) : virDomainFSThaw(d, NULL, 0, 0);
 	if (n >= 0)
 		return djob_result(j, 0, "%s %d", freeze ? "frozen" : "thawed", n);
 	{
@@ -628,8 +629,8 @@ static int job_agent(struct djob *j, virDomainPtr d)
 	{
 		_cleanup_free_ char *why = TAKE_PTR(j->detail);
 		int p = agent_probe(j, d);
-		if (p != 0 && p != -EOPNOTSUPP) {
-			/* paused / shut off / channel closed meanwhile: the probe's words, libvirt's after */
+		if (p != 0) {
+			/* paused / not running / no channel / channel closed: the probe's words, libvirt's after */
 			_cleanup_free_ char *probe = TAKE_PTR(j->detail);
 			return djob_result(j, p, "%s (%s)", probe ? probe : "?", why ? why : "?");
 		}
@@ -642,17 +643,76 @@ static int job_agent(struct djob *j, virDomainPtr d)
 	}
 }
 
+/*
+ * Freeze and thaw keep their worker thread's connection to libvirtd open: a VM-consistent
+ * snapshot freezes and thaws every guest in scope at once, and opening a connection per call
+ * (several RPCs: authentication, features) was most of a call's time (bench/freeze.sh). One per
+ * thread: libvirt's errors are per thread, and a call waits on its own connection only. Closed
+ * when the thread exits (the key's destructor); reopened when libvirtd went away.
+ */
+struct kept_conn {
+	virConnectPtr conn;
+	char *uri;
+};
+
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_free(void *p)
+{
+	struct kept_conn *k = p;
+
+	if (!k)
+		return;
+	if (k->conn)
+		virConnectClose(k->conn);
+	free(k->uri);
+	free(k);
+}
+
+static void kept_init(void)
+{
+	(void)pthread_key_create(&kept_key, kept_free);
+}
+
+/* This thread's open connection to uri (borrowed: never closed by the caller), or NULL. */
+static virConnectPtr kept_conn(const char *uri)
+{
+	struct kept_conn *k;
+
+	pthread_once(&kept_once, kept_init);
+	k = pthread_getspecific(kept_key);
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k || pthread_setspecific(kept_key, k) != 0) {
+			free(k);
+			return NULL;
+		}
+	}
+	if (k->conn && (!k->uri || strcmp(k->uri, uri) != 0 || virConnectIsAlive(k->conn) != 1)) {
+		virConnectClose(k->conn);
+		k->conn = NULL;
+	}
+	if (!k->conn) {
+		free(k->uri);
+		k->uri = strdup(uri);
+		k->conn = k->uri ? virConnectOpen(uri) : NULL;
+	}
+	return k->conn;
+}
+
 static int domain_job(void *arg)
 {
 	struct djob *j = arg;
 	virConnectPtr c;
 	virDomainPtr d = NULL;
 	int r, st = 0;
+	bool kept = j->kind == DJOB_FREEZE || j->kind == DJOB_THAW;
 
 	r = host_virt_init();
 	if (r < 0)
 		return djob_result(j, r, "virInitialize failed");
-	c = virConnectOpen(j->uri);
+	c = kept ? kept_conn(j->uri) : virConnectOpen(j->uri);
 	if (!c)
 		return virt_fail(j, j->uri);
 	if (j->kind == DJOB_LIST) {
@@ -738,7 +798,8 @@ static int domain_job(void *arg)
 out:
 	if (d)
 		virDomainFree(d);
-	virConnectClose(c);
+	if (!kept)
+		virConnectClose(c);
 	return r;
 }
 
