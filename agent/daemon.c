@@ -99,6 +99,7 @@ struct daemon {
 	uint64_t acting_epoch, recording_epoch; /* the same, for LEADING / RECORDING */
 	uint64_t compact_retry_at;      /* journal size at which a failed compaction is tried again */
 	uint64_t sections_gen;          /* core_node_sections_generation() the services last heard of */
+	uint64_t own_gen, own_gen_heard; /* this node's own parts changed / as the services last heard */
 	bool stopping;                  /* SIGTERM came; services with a stop hook may hold the exit */
 	uint64_t stop_deadline;         /* CLOCK_MONOTONIC: the latest deadline they gave */
 	sd_event_source *stop_timer;    /* owned: EXTEND_TIMEOUT_USEC to systemd, then the deadline */
@@ -356,8 +357,9 @@ static void drain(struct daemon *d)
 		sd_event_source_set_enabled(d->core_timer, SD_EVENT_OFF);
 	/* Node sections are soft (no COMMITTED): tell the services they changed. What a hook
 	 * queues schedules the next drain (not draining any more). */
-	if (core_node_sections_generation(d->core) != d->sections_gen) {
+	if (core_node_sections_generation(d->core) != d->sections_gen || d->own_gen != d->own_gen_heard) {
 		d->sections_gen = core_node_sections_generation(d->core);
+		d->own_gen_heard = d->own_gen;
 		FOREACH_SERVICE_WITH(d, s, sections)
 			s->ops->sections(s->state);
 	}
@@ -530,11 +532,21 @@ int service_prot_policies(const struct service_ctx *ctx, const struct prot_polic
 const json_t *service_records(const struct service_ctx *ctx) { return core_records(ctx->d->core); }
 const json_t *service_node_sections(const struct service_ctx *ctx) { return core_node_sections(ctx->d->core); }
 
+const json_t *service_own_part(const struct service_ctx *ctx, const char *key)
+{
+	for (size_t i = 0; i < N_SERVICES; i++) {
+		const json_t *part = json_object_get(ctx->d->svc[i].section, key);
+		if (part)
+			return part;
+	}
+	return NULL;
+}
+
 const json_t *service_leader_part(const struct service_ctx *ctx, const char *key, const char **node)
 {
 	const json_t *best = NULL, *v;
 	json_int_t best_epoch = -1;
-	const char *k;
+	const char *k, *best_node = NULL, *me = ctx->d->cfg->node_name;
 
 	json_object_foreach((json_t *)service_node_sections(ctx), k, v) {
 		const json_t *part = json_object_get(json_object_get(v, "section"), key);
@@ -543,10 +555,24 @@ const json_t *service_leader_part(const struct service_ctx *ctx, const char *key
 		if (part && e > best_epoch) {
 			best = part;
 			best_epoch = e;
-			if (node)
-				*node = json_string_value(json_object_get(v, "name"));
+			best_node = json_string_value(json_object_get(v, "name"));
 		}
 	}
+	/* this node's own part as its service last published it: newer than (or the same as) what
+	 * came back over CPG -- only where that is ours, or older than ours */
+	for (size_t i = 0; i < N_SERVICES; i++) {
+		const json_t *part = json_object_get(ctx->d->svc[i].section, key);
+		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
+		bool mine = best_node && !strcmp(best_node, me);
+
+		if (part && (e > best_epoch || (e == best_epoch && mine))) {
+			best = part;
+			best_epoch = e;
+			best_node = me;
+		}
+	}
+	if (node)
+		*node = best ? best_node : NULL;
 	return best;
 }
 uint64_t service_committed_version(const struct service_ctx *ctx) { return core_committed_version(ctx->d->core); }
@@ -634,6 +660,8 @@ int service_node_publish(struct service_ctx *ctx, const json_t *section, char **
 		json_decref(mine);
 		return -ENOMEM;
 	}
+	if (!json_equal(ctx->section, mine))
+		d->own_gen++; /* service_leader_part() reads it at once: the sections hooks run */
 	json_decref(ctx->section);
 	ctx->section = mine;
 	for (size_t i = 0; i < N_SERVICES; i++)

@@ -1088,10 +1088,13 @@ static void frz_end(struct prot *p, const char *why)
 	publish(p);
 }
 
-/* vm's latest report for the run from its owner's section, NULL when none. Borrowed. */
+/* vm's latest report for the run from its owner's section (this node's: as its freeze service
+ * last published it, service_own_part()), NULL when none. Borrowed. */
 static const json_t *frz_report(struct prot *p, const char *vm, const char *node)
 {
-	const json_t *rep = json_object_get(section_of(p, node), "freeze_reports");
+	const json_t *rep = node && !strcmp(node, service_config(p->ctx)->node_name)
+				    ? service_own_part(p->ctx, "freeze_reports")
+				    : json_object_get(section_of(p, node), "freeze_reports");
 
 	if ((uint64_t)json_integer_value(json_object_get(rep, "run")) != p->frz.run)
 		return NULL;

@@ -78,9 +78,15 @@ const json_t *service_records(const struct service_ctx *ctx);
 const json_t *service_node_sections(const struct service_ctx *ctx);
 /* The part `key` of a member's section as the acting leader publishes it: of every section
  * holding `key`, the one whose part's "epoch" is the highest (the acting leader's, or its
- * predecessor's while it has not published yet). Borrowed like the sections; *node (may be
- * NULL) its member's name. NULL when no member publishes `key`. */
+ * predecessor's while it has not published yet). On the leader's own node that is what its
+ * services last published, not yet what CPG has delivered back: the leader's node reads its
+ * own writes at once (its freeze service starts with the others, not a loop turn or a loaded
+ * host's scheduling delay later); every other node reads the delivered part. Borrowed like the
+ * sections; *node (may be NULL) its member's name. NULL when no member publishes `key`. */
 const json_t *service_leader_part(const struct service_ctx *ctx, const char *key, const char **node);
+/* The part `key` of this node's own section as its service last published it (what the other
+ * nodes will see once CPG delivers it). Borrowed like the sections; NULL when none. */
+const json_t *service_own_part(const struct service_ctx *ctx, const char *key);
 uint64_t service_committed_version(const struct service_ctx *ctx);
 bool service_may_act(const struct service_ctx *ctx);
 /*
