@@ -37,6 +37,7 @@
 # Env as for tests/multinode/cluster (KVMCD_BUILD_DIR, MN_PREFIX, ...); KEEP_LOGS=DIR keeps
 # every round's request log and kvmcd logs there; ONTAP_MAX_CONCURRENCY=N sets [ontap]
 # max_concurrency on every node (default: kvmcd's, 16).
+# TRACE_CMD=CMD runs CMD in the background from just before the apply (a profiler of the round).
 SIZES=${SIZES:-"1 10 50"}
 ROUNDS=${ROUNDS:-1}
 LATENCY_MS=${LATENCY_MS:-50}
@@ -187,6 +188,14 @@ for N in $SIZES; do
 		wait_until 30 "every node has its inventory" inv_all
 		sleep 2
 		SPEC=$(spec_of "$N")
+		# TRACE_CMD: a command started in the background right before the apply (a profiler
+		# of the round, e.g. "perf sched record -a -o /tmp/x -- sleep 5"); waited for below.
+		trace_pid=
+		if [ -n "${TRACE_CMD:-}" ]; then
+			bash -c "$TRACE_CMD" >/dev/null 2>&1 &
+			trace_pid=$!
+			sleep 0.3
+		fi
 		t0=$(now_ms)
 		apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
 		t_applied=$(now_ms)
@@ -200,6 +209,7 @@ for N in $SIZES; do
 			[ "$t" -gt "$t_done" ] && t_done=$t
 			per+="n$i $((t - t0)) ms; "
 		done
+		[ -z "$trace_pid" ] || wait "$trace_pid"
 		cp "$RUN/ontap/requests.log" "$OUT/requests-$N-$r.log"
 		"$CLUSTER" logs "$L" kvmcd >"$OUT/leader-$N-$r.log" 2>/dev/null
 
