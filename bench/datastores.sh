@@ -116,7 +116,7 @@ for line in open(reqlog):
 # operations are done (its first leader patch after the spec), so nodes attach meanwhile.
 leader = open(leaderlog).read().splitlines()
 t_rec = [ms(l.split()[0]) for l in leader if "(leader-patch)" in l and "applied version" in l]
-t_rec = [t for t in t_rec if t >= t0]
+t_rec = [t for t in t_rec if t0 <= t <= t_done]
 t_first_rec = t_rec[0] if t_rec else t_first
 t_ontap_end = max([t for t, r in reqs], default=t_first_rec)
 prov = [r for t, r in reqs if t <= t_ontap_end]
@@ -148,6 +148,7 @@ print(f"    ONTAP phase (apply -> its last request: the read that finds the plan
 print(f"    first datastore recorded for the nodes at +{t_first_rec - t0} ms, first ready on a node at +{t_first - t0} ms")
 print(f"    per node, apply -> all ready: {node_times}")
 print(f"    one node alone (n3 restarted without its pools/mounts/devices: synced -> all ready): {attach1} ms")
+print(f"  leader patches (CPG rounds every node persists, each commit a walk on every node): {len(t_rec)}")
 print(f"  leader rounds: {len(rounds)}: " + "; ".join(re.sub(r'.*Datastores on ONTAP: ', '', l.strip()) + f" at +{lt(l) - t0} ms" for l in rounds))
 print(f"  ONTAP calls (ONTAP phase): {len(prov)} = {gets} GET + {muts} mutations; minimum {min_get + min_mut} = {min_get} GET + {min_mut} mutations")
 for (m, c), k in sorted(kinds.items(), key=lambda x: (x[0][0] == 'GET', x[0][1])):
@@ -161,7 +162,7 @@ try:
     print(f"  target: <= 1.5 x {cp} + {a1} = {bound:.0f} ms -> {'MET' if total <= bound else 'NOT MET'} ({total / bound:.2f}x)")
 except ValueError:
     pass
-print(f"RESULT N={n} total_ms={total} ontap_ms={t_ontap_end - t0} first_rec_ms={t_first_rec - t0} attach_ms={t_done - t_ontap_end} attach1_ms={attach1} get={gets} mut={muts} min_get={min_get} min_mut={min_mut} cp_ms={cp} tp_ms={tp:.0f} rounds={len(rounds)}")
+print(f"RESULT N={n} total_ms={total} ontap_ms={t_ontap_end - t0} first_rec_ms={t_first_rec - t0} attach_ms={t_done - t_ontap_end} attach1_ms={attach1} get={gets} mut={muts} min_get={min_get} min_mut={min_mut} cp_ms={cp} tp_ms={tp:.0f} rounds={len(rounds)} patches={len(t_rec)}")
 PY
 }
 
