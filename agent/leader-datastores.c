@@ -39,6 +39,8 @@ struct leader_ds {
 	uint64_t settled_version;         /* the last run_version whose plan ended empty (HA's unfence) */
 	struct run_ctx *held;             /* owned: a plan that may grant access, waiting for the grants
 					     record to commit (leader-ontap.h) before it is executed */
+	struct run_ctx *executing;        /* borrowed: the plan being executed (its records' flush
+					     waits for the previous one to commit), NULL when none */
 };
 
 static void run(struct leader_ds *l);
@@ -887,6 +889,7 @@ struct run_ctx {
 	bool *ok;                    /* owned: per op, it succeeded */
 	json_t *done;                /* owned: {datastore: true} ready to record, not recorded yet */
 	sd_event_source *flush;      /* owned: records `done` from the loop, one patch for a burst */
+	uint64_t flushed_version;    /* the version of the last records patch, 0 before the first */
 	bool granting;               /* counted in the grants record: leader_ontap_grants_end() due */
 };
 
@@ -894,6 +897,8 @@ static void run_ctx_free(struct run_ctx *rc)
 {
 	if (!rc)
 		return;
+	if (rc->l && rc->l->executing == rc)
+		rc->l->executing = NULL;
 	dsplan_free(rc->plan);
 	json_decref(rc->obs);
 	json_decref(rc->done);
@@ -983,8 +988,29 @@ static void flush_done(struct run_ctx *rc)
 		if (r < 0)
 			klog(service_log(l->ctx), LOG_WARNING, "Cannot record the datastores' state: %s",
 			     error ? error : strerror(-r));
+		else
+			rc->flushed_version = version;
 	}
 	json_decref(patch);
+}
+
+/*
+ * Records the completed datastores now, or once the previous records patch has committed: one
+ * records patch in flight at a time. Each patch is a CPG round that every node persists
+ * (fdatasync) and acknowledges, and each commit runs every node's walk over the datastores; one
+ * per datastore as it completed (issue 7's benchmark: ~50 patches for 50 datastores) kept
+ * corosync's token spinning and every node's loop busy while the leader still waited for ONTAP's
+ * answers. Those that complete while one is in flight go together in the next. A patch that
+ * cannot commit (the leader lost its epoch) holds nothing: the run ends with a flush anyway
+ * (on_executed), and a new leader records everything from its own read.
+ */
+static void flush_soon(struct run_ctx *rc)
+{
+	if (!json_object_size(rc->done))
+		return;
+	if (rc->flushed_version && service_committed_version(rc->l->ctx) < rc->flushed_version)
+		return; /* leader_ds_kick() flushes when it commits */
+	sd_event_source_set_enabled(rc->flush, SD_EVENT_ONESHOT);
 }
 
 static int on_flush(sd_event_source *s, void *userdata)
@@ -1017,8 +1043,7 @@ static void on_progress(void *userdata, size_t i, int r, const json_t *record)
 		if (complete)
 			json_object_set_new(rc->done, ds, json_true());
 	}
-	if (json_object_size(rc->done))
-		sd_event_source_set_enabled(rc->flush, SD_EVENT_ONESHOT);
+	flush_soon(rc);
 }
 
 static void on_observed(void *userdata, int r, const json_t *obs, const struct ontap_error *err);
@@ -1208,6 +1233,7 @@ static void execute_plan(struct leader_ds *l, struct run_ctx *rc)
 		rc->granting = true;
 	}
 	snprintf(comment, sizeof(comment), "kvmcd:%s", service_cluster_id(l->ctx));
+	l->executing = rc;
 	r = l->ops.execute(l->client, rc->plan->ops, rc->plan->n_ops, comment, on_progress, on_executed, rc);
 	if (r < 0) {
 		if (rc->granting)
@@ -1335,6 +1361,8 @@ void leader_ds_kick(struct leader_ds *l)
 		execute_plan(l, rc);
 		return;
 	}
+	if (l->executing)
+		flush_soon(l->executing); /* perhaps the records patch it waited for */
 	sig = committed_signature(l);
 	/* A commit of nothing the plan reads (mostly this loop's own records) changes no plan: no
 	 * second read of ONTAP for it. During a run, only when it was this loop's own records alone

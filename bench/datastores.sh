@@ -37,6 +37,7 @@
 # Env as for tests/multinode/cluster (KVMCD_BUILD_DIR, MN_PREFIX, ...); KEEP_LOGS=DIR keeps
 # every round's request log and kvmcd logs there; ONTAP_MAX_CONCURRENCY=N sets [ontap]
 # max_concurrency on every node (default: kvmcd's, 16).
+# TRACE_CMD=CMD runs CMD in the background from just before the apply (a profiler of the round).
 SIZES=${SIZES:-"1 10 50"}
 ROUNDS=${ROUNDS:-1}
 LATENCY_MS=${LATENCY_MS:-50}
@@ -115,7 +116,7 @@ for line in open(reqlog):
 # operations are done (its first leader patch after the spec), so nodes attach meanwhile.
 leader = open(leaderlog).read().splitlines()
 t_rec = [ms(l.split()[0]) for l in leader if "(leader-patch)" in l and "applied version" in l]
-t_rec = [t for t in t_rec if t >= t0]
+t_rec = [t for t in t_rec if t0 <= t <= t_done]
 t_first_rec = t_rec[0] if t_rec else t_first
 t_ontap_end = max([t for t, r in reqs], default=t_first_rec)
 prov = [r for t, r in reqs if t <= t_ontap_end]
@@ -147,6 +148,7 @@ print(f"    ONTAP phase (apply -> its last request: the read that finds the plan
 print(f"    first datastore recorded for the nodes at +{t_first_rec - t0} ms, first ready on a node at +{t_first - t0} ms")
 print(f"    per node, apply -> all ready: {node_times}")
 print(f"    one node alone (n3 restarted without its pools/mounts/devices: synced -> all ready): {attach1} ms")
+print(f"  leader patches (CPG rounds every node persists, each commit a walk on every node): {len(t_rec)}")
 print(f"  leader rounds: {len(rounds)}: " + "; ".join(re.sub(r'.*Datastores on ONTAP: ', '', l.strip()) + f" at +{lt(l) - t0} ms" for l in rounds))
 print(f"  ONTAP calls (ONTAP phase): {len(prov)} = {gets} GET + {muts} mutations; minimum {min_get + min_mut} = {min_get} GET + {min_mut} mutations")
 for (m, c), k in sorted(kinds.items(), key=lambda x: (x[0][0] == 'GET', x[0][1])):
@@ -160,7 +162,7 @@ try:
     print(f"  target: <= 1.5 x {cp} + {a1} = {bound:.0f} ms -> {'MET' if total <= bound else 'NOT MET'} ({total / bound:.2f}x)")
 except ValueError:
     pass
-print(f"RESULT N={n} total_ms={total} ontap_ms={t_ontap_end - t0} first_rec_ms={t_first_rec - t0} attach_ms={t_done - t_ontap_end} attach1_ms={attach1} get={gets} mut={muts} min_get={min_get} min_mut={min_mut} cp_ms={cp} tp_ms={tp:.0f} rounds={len(rounds)}")
+print(f"RESULT N={n} total_ms={total} ontap_ms={t_ontap_end - t0} first_rec_ms={t_first_rec - t0} attach_ms={t_done - t_ontap_end} attach1_ms={attach1} get={gets} mut={muts} min_get={min_get} min_mut={min_mut} cp_ms={cp} tp_ms={tp:.0f} rounds={len(rounds)} patches={len(t_rec)}")
 PY
 }
 
@@ -187,6 +189,14 @@ for N in $SIZES; do
 		wait_until 30 "every node has its inventory" inv_all
 		sleep 2
 		SPEC=$(spec_of "$N")
+		# TRACE_CMD: a command started in the background right before the apply (a profiler
+		# of the round, e.g. "perf sched record -a -o /tmp/x -- sleep 5"); waited for below.
+		trace_pid=
+		if [ -n "${TRACE_CMD:-}" ]; then
+			bash -c "$TRACE_CMD" >/dev/null 2>&1 &
+			trace_pid=$!
+			sleep 0.3
+		fi
 		t0=$(now_ms)
 		apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
 		t_applied=$(now_ms)
@@ -200,6 +210,7 @@ for N in $SIZES; do
 			[ "$t" -gt "$t_done" ] && t_done=$t
 			per+="n$i $((t - t0)) ms; "
 		done
+		[ -z "$trace_pid" ] || wait "$trace_pid"
 		cp "$RUN/ontap/requests.log" "$OUT/requests-$N-$r.log"
 		"$CLUSTER" logs "$L" kvmcd >"$OUT/leader-$N-$r.log" 2>/dev/null
 
