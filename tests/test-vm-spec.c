@@ -182,6 +182,8 @@ static void test_minimal_and_defaults(void)
 			      !strcmp(v[0].datastores.name[1], "ds2"),
 		      "web1 uses ds1, ds2 (%zu)", v[0].datastores.n);
 		CHECK(v[0].uuid[0] == 0 && strstr(v[0].domain_xml, "<name>web1</name>"), "no uuid, the XML");
+		CHECK(v[0].memory_mib == 64 && v[0].vcpus == 1, "web1 needs 64 MiB, 1 vCPU (%llu, %u)",
+		      (unsigned long long)v[0].memory_mib, v[0].vcpus);
 		CHECK(v[1].state == VM_STATE_STOPPED && !v[1].ha.enabled && v[1].ha.priority == -5 && v[1].ha.max_restart == 0 &&
 			      v[1].ha.max_relocate == 3,
 		      "db1's values");
@@ -203,6 +205,41 @@ static void test_minimal_and_defaults(void)
 	CHECK(vm_spec_list(s, &v, &n) == 0 && !v && n == 0, "no vms");
 	json_decref(s);
 	CHECK(!strcmp(vm_state_name(VM_STATE_STOPPED), "stopped") && !strcmp(vm_state_name(7), "unknown"), "state names");
+}
+
+/* A domain XML with a name and what goes between </name> and the end. */
+static char *xstrdup_body(const char *name, const char *body)
+{
+	char *x = NULL;
+
+	if (asprintf(&x, "<domain type='kvm'><name>%s</name>%s</domain>", name, body) < 0)
+		abort();
+	return x;
+}
+
+/* What placement counts a VM as needing, parsed with the list: libvirt's units, KiB by default. */
+static void test_needs(void)
+{
+	struct vm_spec *v = NULL;
+	size_t n = 0;
+	json_t *s = spec_with(NULL, vm("a", xstrdup_body("a", "<memory unit='GiB'>2</memory><vcpu placement='static'>4</vcpu>"), NULL),
+			      vm("b", xstrdup_body("b", "<memory>1048577</memory>"), NULL),
+			      vm("c", xstrdup_body("c", "<vcpu>0</vcpu><memory unit='KB'>1000000</memory>"), NULL),
+			      vm("d", xstrdup_body("d", ""), NULL), NULL);
+
+	CHECK(vm_spec_list(s, &v, &n) == 0 && n == 4, "listed %zu", n);
+	if (v && n == 4) {
+		CHECK(v[0].memory_mib == 2048 && v[0].vcpus == 4, "a: 2 GiB, 4 vCPUs (%llu, %u)", (unsigned long long)v[0].memory_mib,
+		      v[0].vcpus);
+		CHECK(v[1].memory_mib == 1025 && v[1].vcpus == 1, "b: KiB by default, rounded up to a MiB (%llu, %u)",
+		      (unsigned long long)v[1].memory_mib, v[1].vcpus);
+		CHECK(v[2].memory_mib == 954 && v[2].vcpus == 1, "c: 10^9 bytes, <vcpu>0 counts 1 (%llu, %u)",
+		      (unsigned long long)v[2].memory_mib, v[2].vcpus);
+		CHECK(v[3].memory_mib == 0 && v[3].vcpus == 1, "d: no <memory>, no <vcpu> (%llu, %u)",
+		      (unsigned long long)v[3].memory_mib, v[3].vcpus);
+	}
+	free(v);
+	json_decref(s);
 }
 
 static void test_uuid(void)
@@ -661,6 +698,7 @@ int main(void)
 {
 	test_minimal_and_defaults();
 	test_uuid();
+	test_needs();
 	test_names();
 	test_shape();
 	test_ha();

@@ -567,6 +567,16 @@ static xmlChar *only_text(struct dom_check *c, const xmlNode *root, const char *
  * placement counts the VM as needing. */
 static void domain_needs(const xmlNode *root, uint64_t *mib, unsigned *vcpus)
 {
+	static const struct {
+		const char *name;
+		double bytes;
+	} units[] = {
+		{ "b", 1.0 },		  { "bytes", 1.0 },	   { "KB", 1e3 },	   { "k", 1024.0 },
+		{ "KiB", 1024.0 },	  { "MB", 1e6 },	   { "M", 1048576.0 },	   { "MiB", 1048576.0 },
+		{ "GB", 1e9 },		  { "G", 1073741824.0 },   { "GiB", 1073741824.0 }, { "TB", 1e12 },
+		{ "T", 1099511627776.0 }, { "TiB", 1099511627776.0 },
+	};
+
 	*mib = 0;
 	*vcpus = 1;
 	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next) {
@@ -576,25 +586,10 @@ static void domain_needs(const xmlNode *root, uint64_t *mib, unsigned *vcpus)
 			xmlChar *t = xmlNodeGetContent(c), *u = xmlGetProp(c, BAD_CAST "unit");
 			unsigned long long n = t ? strtoull((const char *)t, NULL, 10) : 0;
 			const char *unit = u ? (const char *)u : "KiB";
-			double bytes = (double)n;
-			if (!strcmp(unit, "b") || !strcmp(unit, "bytes"))
-				bytes = (double)n;
-			else if (!strcmp(unit, "KB"))
-				bytes = n * 1e3;
-			else if (!strcmp(unit, "k") || !strcmp(unit, "KiB"))
-				bytes = n * 1024.0;
-			else if (!strcmp(unit, "MB"))
-				bytes = n * 1e6;
-			else if (!strcmp(unit, "M") || !strcmp(unit, "MiB"))
-				bytes = n * 1048576.0;
-			else if (!strcmp(unit, "GB"))
-				bytes = n * 1e9;
-			else if (!strcmp(unit, "G") || !strcmp(unit, "GiB"))
-				bytes = n * 1073741824.0;
-			else if (!strcmp(unit, "TB"))
-				bytes = n * 1e12;
-			else if (!strcmp(unit, "T") || !strcmp(unit, "TiB"))
-				bytes = n * 1099511627776.0;
+			double bytes = (double)n; /* a unit libvirt does not know: bytes */
+			for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+				if (!strcmp(unit, units[k].name))
+					bytes = n * units[k].bytes;
 			*mib = (uint64_t)((bytes + 1048575.0) / 1048576.0);
 			xmlFree(t);
 			xmlFree(u);
