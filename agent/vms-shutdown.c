@@ -362,7 +362,7 @@ void vms_shutdown_step(struct vms *d)
 			request_drain(s); /* a request lost with a leader change is asked again */
 		if (s->phase != SD_STOP)
 			return;
-		/* fall through */
+		_fallthrough_;
 	case SD_STOP:
 		if (stop_guests(s, specs, n))
 			return;
@@ -377,7 +377,7 @@ void vms_shutdown_step(struct vms *d)
 			return; /* a sync round: the drain is asked for once it is over */
 		s->phase = s->policy == VMS_SHUTDOWN_MIGRATE && recorded(d) ? SD_RELEASE : SD_RECORD;
 		s->requested = false;
-		/* fall through */
+		_fallthrough_;
 	case SD_RECORD:
 		if (!recorded(d)) {
 			if (s->requested && now >= s->record_deadline) {
@@ -394,7 +394,7 @@ void vms_shutdown_step(struct vms *d)
 			return;
 		}
 		s->phase = SD_RELEASE;
-		/* fall through */
+		_fallthrough_;
 	case SD_RELEASE:
 		if (!owned) {
 			finish(s, LOG_NOTICE, "its guests are down here and the leader has given them to other nodes");

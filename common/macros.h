@@ -11,6 +11,8 @@
 #define _unused_ __attribute__((unused))
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
+/* a case that goes on into the next on purpose (gcc reads a comment; clang needs this) */
+#define _fallthrough_ __attribute__((fallthrough))
 #define _warn_unused_ __attribute__((warn_unused_result))
 
 static inline void freep(void *p) { free(*(void **)p); }

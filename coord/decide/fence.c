@@ -485,7 +485,7 @@ static void decide_disarmed(struct work *w)
 			    n->name);
 			return;
 		}
-		/* fall through */
+		_fallthrough_;
 	case FENCE_UNFENCING:
 	default:
 		if (w->r.running) {
@@ -606,7 +606,7 @@ static void decide_out(struct work *w)
 		}
 		/* The unfence -- an access grant -- was sent: the access may be back, or come back
 		 * later. Not fenced any more: fenced anew, like a RELEASING node. */
-		/* fall through */
+		_fallthrough_;
 	case FENCE_RELEASING:
 		/* It left again before its access was back, never fenced: a new departure, a new
 		 * fence (the grace first, for a PROCDOWN). */

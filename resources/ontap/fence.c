@@ -1140,7 +1140,6 @@ int ontap_claim_epoch(struct ontap_client *c, const char *prefix, uint64_t epoch
 		      ontap_claim_done_fn done, void *userdata)
 {
 	_cleanup_(json_decrefp) json_t *body = NULL;
-	_cleanup_free_ char *path = NULL;
 	struct claim *k;
 	uint64_t current;
 	int r;
