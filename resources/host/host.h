@@ -54,6 +54,7 @@ struct host_ctx {
 					 host_ctx_cancel(); NULL in a fresh ctx */
 	void *sim_live_ops;           /* private to sim.c: its operations in flight, for
 					 host_sim_cancel(); NULL in a fresh ctx */
+	void *sim_asks;               /* private to sim.c: its shared /sim/access asks, likewise */
 };
 
 /*

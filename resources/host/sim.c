@@ -941,12 +941,59 @@ struct op {
 	op_run_then run_then;
 	char *cmd;                     /* the running command, for messages */
 	struct op *live_prev, *live_next; /* ctx->sim_live_ops: in flight, for host_sim_cancel() */
+	struct ask *ask;               /* the /sim/access ask it waits for, or NULL */
+	struct op *ask_next;           /* its other waiters */
 };
+
+/*
+ * One GET /sim/access, shared by the operations that ask the same query in one turn of the loop:
+ * it starts at the end of that turn (a defer source), after every one of them asked, so its answer
+ * is never older than any asker's need; an operation asking once it has started waits for the
+ * next. A burst of attaches after one records commit costs one curl instead of one each
+ * (bench/datastores.sh: ~150 curls with a TLS handshake each, ~2 CPU-s of a saturated run).
+ */
+struct ask {
+	struct host_ctx *ctx;          /* borrowed */
+	char *query;                   /* owned: "key=value", or "" */
+	char *cmd;                     /* owned: the curl command, for the runner's messages */
+	sd_event_source *defer;        /* owned: starts it */
+	bool started;
+	struct op *waiters;            /* borrowed: linked by op->ask_next */
+	struct ask *next;              /* ctx->sim_asks */
+};
+
+static void ask_unlink_op(struct op *op)
+{
+	for (struct op **w = op->ask ? &op->ask->waiters : NULL; w && *w; w = &(*w)->ask_next)
+		if (*w == op) {
+			*w = op->ask_next;
+			break;
+		}
+	op->ask = NULL;
+	op->ask_next = NULL;
+}
+
+/* Frees a (its waiters are the caller's). */
+static void ask_free(struct ask *a)
+{
+	if (!a)
+		return;
+	for (struct ask **p = (struct ask **)&a->ctx->sim_asks; *p; p = &(*p)->next)
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	sd_event_source_disable_unref(a->defer);
+	free(a->query);
+	free(a->cmd);
+	free(a);
+}
 
 static void op_free(struct op *op)
 {
 	if (!op)
 		return;
+	ask_unlink_op(op);
 	if (op->live_prev)
 		op->live_prev->live_next = op->live_next;
 	else if (op->ctx && op->ctx->sim_live_ops == op)
@@ -1004,6 +1051,8 @@ void host_sim_cancel(struct host_ctx *ctx)
 {
 	while (ctx && ctx->sim_live_ops)
 		op_free(ctx->sim_live_ops);
+	while (ctx && ctx->sim_asks)
+		ask_free(ctx->sim_asks);
 }
 
 static int op_check(struct host_ctx *ctx, host_done_fn done)
@@ -1098,8 +1147,6 @@ static void tool_message(const struct runner_result *res, char *buf, size_t size
 	buf[n] = '\0';
 }
 
-static void curl_done(struct op *op, struct runner_result *res);
-
 static void run_done(struct runner_result *res, void *userdata)
 {
 	struct op *op = userdata;
@@ -1116,7 +1163,7 @@ static int op_run(struct op *op, const char *const *argv, op_run_then then)
 		.argv = argv,
 		.env = (const char *const[]){ "LC_ALL=C", NULL },
 		.timeout_usec = step_timeout(op->ctx),
-		.max_output = then == curl_done ? ANSWER_MAX : 0,
+		.max_output = 0,
 	};
 	size_t len = 0;
 
@@ -1178,21 +1225,48 @@ static char *url_escape(const char *s)
 	return out;
 }
 
-static void curl_done(struct op *op, struct runner_result *res)
+/* Takes the waiters of a (which is freed): each gets the answer, or the error, in turn. */
+static void ask_deliver(struct ask *a, json_t *answer, int r, const char *fmt, ...) _printf_(4, 5);
+static void ask_deliver(struct ask *a, json_t *answer, int r, const char *fmt, ...)
 {
+	struct op *waiters = a->waiters, *op;
+	char msg[DETAIL_MAX] = "";
+	va_list ap;
+
+	if (fmt) { /* before a goes: the arguments may be a's */
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	for (op = waiters; op; op = op->ask_next)
+		op->ask = NULL;
+	a->waiters = NULL;
+	ask_free(a); /* a delivery may ask again: it makes a new ask */
+	while ((op = waiters)) {
+		waiters = op->ask_next;
+		op->ask_next = NULL;
+		if (answer)
+			op->json_then(op, answer);
+		else
+			op_finish(op, r, "%s", msg);
+	}
+}
+
+static void ask_done(struct runner_result *res, void *userdata)
+{
+	struct ask *a = userdata;
+	const char *url = ((const struct host_sim *)a->ctx->sim)->url;
 	json_auto_t *answer = NULL;
 	char msg[512];
 	char *nl;
 	long status;
-	int r;
 
 	if (!runner_result_ok(res) || res->out_truncated) {
 		char how[128];
-		r = res->out_truncated ? -EFBIG : curl_errno(res);
 		tool_message(res, msg, sizeof(msg));
 		runner_result_describe(res, how, sizeof(how));
-		op_finish(op, r, "asking the array (GET %s/sim/access?%s): curl %s: %s", op->sim->url, op->query, how,
-			  *msg ? msg : "no message");
+		ask_deliver(a, NULL, res->out_truncated ? -EFBIG : curl_errno(res),
+			    "asking the array (GET %s/sim/access?%s): curl %s: %s", url, a->query, how, *msg ? msg : "no message");
 		return;
 	}
 	/* the body, then "\n" and the HTTP status (curl -w) */
@@ -1203,21 +1277,82 @@ static void curl_done(struct op *op, struct runner_result *res)
 	answer = json_loads(res->out, 0, NULL);
 	if (status != 200 || !json_is_object(answer)) {
 		const char *m = json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
-		op_finish(op, status == 404 ? -EOPNOTSUPP : -EBADMSG,
-			  "asking the array (GET %s/sim/access?%s): HTTP %ld: %s%s", op->sim->url, op->query, status,
-			  m ? m : "not a JSON object", status == 404 ? " (a simulator without /sim/access?)" : "");
+		ask_deliver(a, NULL, status == 404 ? -EOPNOTSUPP : -EBADMSG, "asking the array (GET %s/sim/access?%s): HTTP %ld: %s%s",
+			    url, a->query, status, m ? m : "not a JSON object",
+			    status == 404 ? " (a simulator without /sim/access?)" : "");
 		return;
 	}
-	op->json_then(op, answer);
+	ask_deliver(a, answer, 0, NULL);
 }
 
-/* GET <url>/sim/access?<key>=<value> (value NULL: no query); then(op, answer) on success. */
+/* The end of the turn in which a was first asked: its GET starts. */
+static int ask_start(sd_event_source *s, void *userdata)
+{
+	struct ask *a = userdata;
+	const struct host_sim *sim = a->ctx->sim;
+	_cleanup_free_ char *url = NULL, *max = NULL;
+	const char *argv[16];
+	size_t n = 0, l = strlen(sim->url), len = 0;
+	uint64_t secs = step_timeout(a->ctx) / USEC_PER_SEC;
+	int r;
+
+	(void)s;
+	a->started = true;
+	while (l && sim->url[l - 1] == '/')
+		l--;
+	/* curl gives up a second before the runner's deadline, so its own message wins */
+	if (asprintf(&url, "%.*s/sim/access%s%s", (int)l, sim->url, *a->query ? "?" : "", a->query) < 0)
+		url = NULL;
+	if (asprintf(&max, "%" PRIu64, secs > 1 ? secs - 1 : 1) < 0)
+		max = NULL;
+	if (!url || !max) {
+		ask_deliver(a, NULL, -ENOMEM, "asking the array: %s", strerror(ENOMEM));
+		return 0;
+	}
+	argv[n++] = sim->curl ? sim->curl : "curl";
+	argv[n++] = "-sS";
+	argv[n++] = "--noproxy";
+	argv[n++] = "*";
+	argv[n++] = "--max-time";
+	argv[n++] = max;
+	if (sim->ca_file) {
+		argv[n++] = "--cacert";
+		argv[n++] = sim->ca_file;
+	} else
+		argv[n++] = "--insecure";
+	argv[n++] = "-H";
+	argv[n++] = "Accept: application/json";
+	argv[n++] = "-w";
+	argv[n++] = "\n%{http_code}";
+	argv[n++] = url;
+	argv[n] = NULL;
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	a->cmd = calloc(1, len + 1);
+	for (size_t i = 0; a->cmd && argv[i]; i++) {
+		strcat(a->cmd, i ? " " : "");
+		strcat(a->cmd, argv[i]);
+	}
+	r = a->cmd ? runner_start(a->ctx->runner,
+				  &(struct runner_job){ .argv = argv,
+							.env = (const char *const[]){ "LC_ALL=C", NULL },
+							.timeout_usec = step_timeout(a->ctx),
+							.max_output = ANSWER_MAX,
+							.what = a->cmd },
+				  ask_done, a, NULL)
+		   : -ENOMEM;
+	if (r < 0)
+		ask_deliver(a, NULL, r, "asking the array: cannot run curl: %s", strerror(-r));
+	return 0;
+}
+
+/* GET <url>/sim/access?<key>=<value> (value NULL: no query), shared with the operations that ask
+ * the same in this turn of the loop (struct ask); then(op, answer) on success. */
 static int op_ask(struct op *op, const char *key, const char *value, op_json_then then)
 {
-	_cleanup_free_ char *esc = NULL, *url = NULL, *max = NULL;
-	const char *argv[16];
-	size_t n = 0, l;
-	uint64_t secs = step_timeout(op->ctx) / USEC_PER_SEC;
+	_cleanup_free_ char *esc = NULL;
+	struct ask *a;
+	int r;
 
 	if (value && !(esc = url_escape(value)))
 		return -ENOMEM;
@@ -1227,32 +1362,32 @@ static int op_ask(struct op *op, const char *key, const char *value, op_json_the
 		op->query = NULL;
 		return -ENOMEM;
 	}
-	l = strlen(op->sim->url);
-	while (l && op->sim->url[l - 1] == '/')
-		l--;
-	/* curl gives up a second before the runner's deadline, so its own message wins */
-	if (asprintf(&url, "%.*s/sim/access%s%s", (int)l, op->sim->url, *op->query ? "?" : "", op->query) < 0 ||
-	    asprintf(&max, "%" PRIu64, secs > 1 ? secs - 1 : 1) < 0)
-		return -ENOMEM;
-	argv[n++] = op->sim->curl ? op->sim->curl : "curl";
-	argv[n++] = "-sS";
-	argv[n++] = "--noproxy";
-	argv[n++] = "*";
-	argv[n++] = "--max-time";
-	argv[n++] = max;
-	if (op->sim->ca_file) {
-		argv[n++] = "--cacert";
-		argv[n++] = op->sim->ca_file;
-	} else
-		argv[n++] = "--insecure";
-	argv[n++] = "-H";
-	argv[n++] = "Accept: application/json";
-	argv[n++] = "-w";
-	argv[n++] = "\n%{http_code}";
-	argv[n++] = url;
-	argv[n] = NULL;
 	op->json_then = then;
-	return op_run(op, argv, curl_done);
+	for (a = op->ctx->sim_asks; a; a = a->next)
+		if (!a->started && !strcmp(a->query, op->query))
+			break;
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a->ctx = op->ctx;
+		a->query = strdup(op->query);
+		r = a->query ? sd_event_add_defer(op->ctx->event, &a->defer, ask_start, a) : -ENOMEM;
+		if (r >= 0)
+			r = sd_event_source_set_enabled(a->defer, SD_EVENT_ONESHOT);
+		if (r < 0) {
+			sd_event_source_disable_unref(a->defer);
+			free(a->query);
+			free(a);
+			return r;
+		}
+		a->next = op->ctx->sim_asks;
+		op->ctx->sim_asks = a;
+	}
+	op->ask = a;
+	op->ask_next = a->waiters;
+	a->waiters = op;
+	return 0;
 }
 
 static void op_ask_or_finish(struct op *op, const char *key, const char *value, op_json_then then)
