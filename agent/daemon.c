@@ -560,14 +560,13 @@ const json_t *service_leader_part(const struct service_ctx *ctx, const char *key
 	}
 	/* this node's own part as its service last published it: newer than (or the same as) what
 	 * came back over CPG -- only where that is ours, or older than ours */
-	for (size_t i = 0; i < N_SERVICES; i++) {
-		const json_t *part = json_object_get(ctx->d->svc[i].section, key);
-		json_int_t e = json_integer_value(json_object_get(part, "epoch"));
+	{
+		const json_t *own = service_own_part(ctx, key);
+		json_int_t e = json_integer_value(json_object_get(own, "epoch"));
 		bool mine = best_node && !strcmp(best_node, me);
 
-		if (part && (e > best_epoch || (e == best_epoch && mine))) {
-			best = part;
-			best_epoch = e;
+		if (own && (e > best_epoch || (e == best_epoch && mine))) {
+			best = own;
 			best_node = me;
 		}
 	}

@@ -558,11 +558,6 @@ static xmlChar *only_text(struct dom_check *c, const xmlNode *root, const char *
 	return first ? xmlNodeGetContent(first) : NULL;
 }
 
-/*
- * Checks one VM's domain XML against vm.h's rules: every problem through bad(). uuid (may be
- * NULL) gets its <uuid> ("" when none or unreadable). Returns -ENOMEM when libxml2 ran out of
- * memory (after reporting it), else 0.
- */
 /* <memory unit='…'>N</memory> in MiB (libvirt's units; KiB by default) and <vcpu>N</vcpu>: what
  * placement counts the VM as needing. */
 static void domain_needs(const xmlNode *root, uint64_t *mib, unsigned *vcpus)
@@ -602,6 +597,11 @@ static void domain_needs(const xmlNode *root, uint64_t *mib, unsigned *vcpus)
 	}
 }
 
+/*
+ * Checks one VM's domain XML against vm.h's rules: every problem through bad(). uuid (may be
+ * NULL) gets its <uuid> ("" when none or unreadable), needs (may be NULL) its memory_mib and
+ * vcpus. Returns -ENOMEM when libxml2 ran out of memory (after reporting it), else 0.
+ */
 static int check_domain(struct dom_check *c, const char *xml, const char *name, char *uuid, struct vm_spec *needs)
 {
 	_cleanup_xml_doc_ xmlDocPtr doc = NULL;

@@ -1157,26 +1157,34 @@ static void run_done(struct runner_result *res, void *userdata)
 /* The simulator's answer lists every LUN an initiator reaches: room for thousands. */
 #define ANSWER_MAX (8u << 20)
 
+/* argv joined by spaces, for the runner's messages. Owned; NULL on ENOMEM. */
+static char *argv_join(const char *const *argv)
+{
+	size_t len = 0;
+	char *s;
+
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	s = calloc(1, len + 1);
+	for (size_t i = 0; s && argv[i]; i++) {
+		strcat(s, i ? " " : "");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
 static int op_run(struct op *op, const char *const *argv, op_run_then then)
 {
 	struct runner_job job = {
 		.argv = argv,
 		.env = (const char *const[]){ "LC_ALL=C", NULL },
 		.timeout_usec = step_timeout(op->ctx),
-		.max_output = 0,
 	};
-	size_t len = 0;
 
 	free(op->cmd);
-	for (size_t i = 0; argv[i]; i++)
-		len += strlen(argv[i]) + 1;
-	op->cmd = calloc(1, len + 1);
+	op->cmd = argv_join(argv);
 	if (!op->cmd)
 		return -ENOMEM;
-	for (size_t i = 0; argv[i]; i++) {
-		strcat(op->cmd, i ? " " : "");
-		strcat(op->cmd, argv[i]);
-	}
 	job.what = op->cmd;
 	op->run_then = then;
 	return runner_start(op->ctx->runner, &job, run_done, op, NULL);
@@ -1292,7 +1300,7 @@ static int ask_start(sd_event_source *s, void *userdata)
 	const struct host_sim *sim = a->ctx->sim;
 	_cleanup_free_ char *url = NULL, *max = NULL;
 	const char *argv[16];
-	size_t n = 0, l = strlen(sim->url), len = 0;
+	size_t n = 0, l = strlen(sim->url);
 	uint64_t secs = step_timeout(a->ctx) / USEC_PER_SEC;
 	int r;
 
@@ -1326,13 +1334,7 @@ static int ask_start(sd_event_source *s, void *userdata)
 	argv[n++] = "\n%{http_code}";
 	argv[n++] = url;
 	argv[n] = NULL;
-	for (size_t i = 0; argv[i]; i++)
-		len += strlen(argv[i]) + 1;
-	a->cmd = calloc(1, len + 1);
-	for (size_t i = 0; a->cmd && argv[i]; i++) {
-		strcat(a->cmd, i ? " " : "");
-		strcat(a->cmd, argv[i]);
-	}
+	a->cmd = argv_join(argv);
 	r = a->cmd ? runner_start(a->ctx->runner,
 				  &(struct runner_job){ .argv = argv,
 							.env = (const char *const[]){ "LC_ALL=C", NULL },
