@@ -140,10 +140,11 @@ static void usage(FILE *f)
 		"  snapshot create POLICY   an on-demand snapshot of POLICY's datastores now (named\n"
 		"                           kvmcd.POLICY.ondemand.TIME: never a slot's, never retention's)\n"
 		"  snapshot delete NAME     delete kvmcd's snapshot NAME on every datastore that has it\n"
-		"  snapshot restore DATASTORE SNAPSHOT [--stop-vms]\n"
+		"  snapshot restore DATASTORE SNAPSHOT [--stop-vms [--leave-stopped]]\n"
 		"                           revert DATASTORE to SNAPSHOT: every node takes it down, the\n"
 		"                           leader restores the volume, every node brings it back; refused\n"
-		"                           while its VMs run, unless --stop-vms (they stay stopped)\n"
+		"                           while its VMs run, unless --stop-vms (they are started again\n"
+		"                           once it is back on every node, unless --leave-stopped)\n"
 		"  snapshot restore-status [--json]\n"
 		"                           each datastore's last restore: down, restoring, done, failed\n"
 		"  protection status [--json]\n"
@@ -2033,7 +2034,7 @@ static int cmd_preflight(struct ctl *ctl, int argc, char **argv)
 #define SNAPSHOT_TIMEOUT_MS 200000u
 
 /*
- * kvmcctl snapshot restore DATASTORE SNAPSHOT [--stop-vms]: a change through kvmcd's spec-apply
+ * kvmcctl snapshot restore DATASTORE SNAPSHOT [--stop-vms [--leave-stopped]]: a change through kvmcd's spec-apply
  * path (the verb "snapshot-restore", agent/restore.h); answered once the request is committed,
  * the restore then runs by itself (`snapshot restore-status`).
  */
@@ -2041,12 +2042,14 @@ static int cmd_snapshot_restore(struct ctl *ctl, int argc, char **argv)
 {
 	const char *pos[2] = { NULL, NULL };
 	json_t *reply = NULL;
-	bool stop = false;
+	bool stop = false, leave = false;
 	int n = 0, r;
 
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--stop-vms") == 0)
 			stop = true;
+		else if (strcmp(argv[k], "--leave-stopped") == 0)
+			leave = true;
 		else if (argv[k][0] == '-')
 			return usage_error("snapshot restore: unknown option '%s'", argv[k]);
 		else if (n == 2)
@@ -2055,15 +2058,19 @@ static int cmd_snapshot_restore(struct ctl *ctl, int argc, char **argv)
 			pos[n++] = argv[k];
 	}
 	if (n != 2)
-		return usage_error("snapshot restore DATASTORE SNAPSHOT [--stop-vms]");
+		return usage_error("snapshot restore DATASTORE SNAPSHOT [--stop-vms [--leave-stopped]]");
+	if (leave && !stop)
+		return usage_error("snapshot restore: --leave-stopped goes with --stop-vms");
 	r = request(ctl, "snapshot restore", true,
-		    json_pack("{sssssssb}", "cmd", "snapshot-restore", "datastore", pos[0], "snapshot", pos[1], "stop_vms", stop),
+		    json_pack("{sssssssbsb}", "cmd", "snapshot-restore", "datastore", pos[0], "snapshot", pos[1], "stop_vms", stop,
+			      "leave_stopped", leave),
 		    NULL, 0, &reply);
 	if (r != EXIT_DONE)
 		return r;
 	printf("%s\n%s: restore to %s requested%s; every node takes it down, the leader reverts its volume, every node "
 	       "brings it back (`kvmcctl snapshot restore-status`)\n", str_or(reply, "message", "applied"), pos[0], pos[1],
-	       stop ? " (its VMs stopped first; start them again with `kvmcctl vm start`)" : "");
+	       !stop ? "" : leave ? " (its VMs stopped first and left stopped: `kvmcctl vm start` them)"
+			   : " (its VMs stopped first, started again once it is back)");
 	json_decref(reply);
 	return EXIT_DONE;
 }
@@ -2087,12 +2094,17 @@ static int cmd_snapshot_restore_status(struct ctl *ctl, int argc, char **argv)
 		free(t);
 	} else {
 		printf("%-20s %-12s %s\n", "DATASTORE", "PHASE", "SNAPSHOT");
-		json_object_foreach(json_object_get(reply, "restores"), ds, v)
-			printf("%-20s %-12s %s%s%s%s%s\n", ds, str_or(v, "phase", "?"), str_or(v, "snapshot", "?"),
+		json_object_foreach(json_object_get(reply, "restores"), ds, v) {
+			_cleanup_free_ char *restart = json_array_size(json_object_get(v, "restart_vms"))
+							       ? json_dumps(json_object_get(v, "restart_vms"), JSON_COMPACT)
+							       : NULL;
+			printf("%-20s %-12s %s%s%s%s%s%s%s\n", ds, str_or(v, "phase", "?"), str_or(v, "snapshot", "?"),
 			       json_string_value(json_object_get(v, "error")) ? "  error: " : "",
 			       json_string_value(json_object_get(v, "error")) ? json_string_value(json_object_get(v, "error")) : "",
 			       json_string_value(json_object_get(v, "waiting")) ? "  waiting: " : "",
-			       json_string_value(json_object_get(v, "waiting")) ? json_string_value(json_object_get(v, "waiting")) : "");
+			       json_string_value(json_object_get(v, "waiting")) ? json_string_value(json_object_get(v, "waiting")) : "",
+			       restart ? "  VMs to start again after it: " : "", restart ? restart : "");
+		}
 	}
 	json_decref(reply);
 	return EXIT_DONE;

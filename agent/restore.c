@@ -8,6 +8,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <systemd/sd-event.h>
+
 #include "api-server.h"
 #include "datastore.h"
 #include "leader-ontap.h"
@@ -27,7 +29,14 @@ struct restore {
 	json_t *finished;            /* owned: {ds: id} restores this leader ended whose record may
 				      * not be committed yet (never run twice meanwhile) */
 	unsigned seq;                /* request ids made on this node */
+	json_t *restarting;          /* owned: {ds: id} restart_vms changes this leader asked for
+				      * and has not seen committed (asked once per RESTART_RETRY_USEC) */
+	sd_event_source *retry;      /* owned: step() again when an asked change may be lost */
 };
+
+/* A restart_vms change not committed after this is asked again (refused by a concurrent spec
+ * change, or lost with the node that relayed it). */
+#define RESTART_RETRY_USEC (10 * USEC_PER_SEC)
 
 /* One ONTAP call in flight; it outlives the service when freed first (r NULL then). */
 struct ticket {
@@ -236,6 +245,84 @@ static void on_restored(void *userdata, int ret, const struct ontap_object *obj,
 	step(r);
 }
 
+static int on_retry(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct restore *r = userdata;
+
+	r->retry = sd_event_source_disable_unref(r->retry);
+	json_object_clear(r->restarting);
+	step(r);
+	return 0;
+}
+
+/* Whether every member reports datastore ds ready ("step" "ready", datastores.c); *why says
+ * which is not. */
+static bool ready_everywhere(struct restore *r, const char *ds, const char **why, char *buf, size_t size)
+{
+	const json_t *sec;
+	const char *k;
+
+	json_object_foreach((json_t *)service_node_sections(r->ctx), k, sec) {
+		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), ds);
+		const char *node = js(sec, "name") ? js(sec, "name") : k;
+
+		if (strcmp(js(st, "step") ?: "", "ready")) {
+			snprintf(buf, size, "node %s has it %s", node, js(st, "step") ?: "not yet");
+			*why = buf;
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * A restore of ds that ended (done or failed: either way the data is what the VMs may use) with
+ * VMs that --stop-vms stopped: once every member has ds ready again, one spec change sets each
+ * of them that the spec still keeps "stopped" back to "started" and drops restart_vms (a VM
+ * the user removed or started meanwhile is left as it is). The VM service then places and
+ * starts them as after any `vm start`. Idempotent: a new leader finds restart_vms still in the
+ * spec until the change is committed and asks again.
+ */
+static void restart_vms(struct restore *r, const char *ds, const json_t *req, const char *id)
+{
+	const json_t *names = json_object_get(req, "restart_vms"), *n;
+	json_auto_t *next = NULL;
+	json_t *ve, *entry;
+	const char *why = NULL;
+	char buf[256];
+	size_t i, k;
+	int ret;
+
+	if (!json_array_size(names) || (js(r->restarting, ds) && !strcmp(js(r->restarting, ds), id)))
+		return;
+	if (!ready_everywhere(r, ds, &why, buf, sizeof(buf)))
+		return; /* the sections hook runs step() again as nodes get it ready */
+	next = json_deep_copy(service_spec(r->ctx));
+	entry = json_object_get(json_object_get(next, "restore"), ds);
+	if (!next || !entry)
+		return;
+	json_array_foreach(json_object_get(next, "vms"), i, ve)
+		json_array_foreach(names, k, n)
+			if (json_equal(json_object_get(ve, "name"), n) && !strcmp(js(ve, "state") ?: "", "stopped"))
+				json_object_set_new(ve, "state", json_string("started"));
+	json_object_del(entry, "restart_vms");
+	ret = service_request_spec(r->ctx, 0, next); /* no client: the outcome shows in the spec */
+	if (ret < 0) {
+		klog(service_log(r->ctx), LOG_WARNING, "Restore of datastore '%s': cannot ask to start its VMs again: %s", ds,
+		     strerror(-ret));
+		return;
+	}
+	{
+		_cleanup_free_ char *list = json_dumps(names, JSON_COMPACT);
+		klogf(service_log(r->ctx), LOG_NOTICE, KLOG_DS(ds), "Datastore '%s' is back on every node; starting the VMs its restore stopped: %s",
+		      ds, list ? list : "?");
+	}
+	json_object_set_new(r->restarting, ds, json_string(id));
+	if (!r->retry)
+		(void)sd_event_add_time_relative(service_event(r->ctx), &r->retry, CLOCK_MONOTONIC, RESTART_RETRY_USEC, 0,
+						 on_retry, r);
+}
+
 /* The leader's pass over the spec's restore requests (restore.h). */
 static void step(struct restore *r)
 {
@@ -257,6 +344,8 @@ static void step(struct restore *r)
 			record(r, ds, json_pack("{ssssss}", "id", id, "snapshot", snap, "phase", "down"));
 			continue;
 		}
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed")))
+			restart_vms(r, ds, req, id);
 		if (!phase || !strcmp(phase, "done") || !strcmp(phase, "failed"))
 			continue;
 		if (!strcmp(phase, "down")) {
@@ -307,6 +396,7 @@ static json_t *cmd_restore(void *state, uint64_t conn_id, json_t *req)
 	struct restore *r = state;
 	const char *ds = js(req, "datastore"), *snap = js(req, "snapshot");
 	bool stop = json_is_true(json_object_get(req, "stop_vms"));
+	bool leave = json_is_true(json_object_get(req, "leave_stopped"));
 	const json_t *spec = service_spec(r->ctx), *e, *snaps;
 	json_auto_t *next = NULL, *running = NULL;
 	bool known = false;
@@ -362,12 +452,14 @@ static json_t *cmd_restore(void *state, uint64_t conn_id, json_t *req)
 			*c = '_';
 	if (!json_is_object(json_object_get(next, "restore")))
 		json_object_set_new(next, "restore", json_object());
-	json_object_set_new(json_object_get(next, "restore"), ds, json_pack("{ssss}", "snapshot", snap, "id", id));
+	json_object_set_new(json_object_get(next, "restore"), ds,
+			    json_pack("{ssssso*}", "snapshot", snap, "id", id, "restart_vms",
+				      json_array_size(running) && !leave ? json_incref(running) : NULL));
 	ret = service_request_spec(r->ctx, conn_id, next);
 	if (ret < 0)
 		return api_refusal(ret, "cannot request the restore: %s; nothing applied", strerror(-ret));
 	klogf(service_log(r->ctx), LOG_NOTICE, KLOG_DS(ds), "Datastore '%s': restore to snapshot %s requested (id %s)%s", ds, snap, id,
-	     json_array_size(running) ? ", its VMs stopped first" : "");
+	     !json_array_size(running) ? "" : leave ? ", its VMs stopped first (and left stopped)" : ", its VMs stopped first (started again after it)");
 	return NULL;
 }
 
@@ -381,10 +473,11 @@ static json_t *status_json(struct restore *r)
 	json_object_foreach((json_t *)json_object_get(service_spec(r->ctx), "restore"), ds, req) {
 		const json_t *rec = record_of(service_records(r->ctx), ds);
 		bool ours = rec && js(rec, "id") && js(req, "id") && !strcmp(js(rec, "id"), js(req, "id"));
-		json_object_set_new(out, ds, json_pack("{ssss?ssss?sO?ss?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
+		json_object_set_new(out, ds, json_pack("{ssss?ssss?sO?ss?sO?}", "snapshot", js(req, "snapshot") ?: "", "id", js(req, "id"),
 						       "phase", ours ? js(rec, "phase") : "requested", "error",
 						       ours ? js(rec, "error") : NULL, "at", ours ? json_object_get(rec, "at") : NULL,
-						       "waiting", ours && !strcmp(js(rec, "phase") ?: "", "down") ? js(rec, "waiting") : NULL));
+						       "waiting", ours && !strcmp(js(rec, "phase") ?: "", "down") ? js(rec, "waiting") : NULL,
+						       "restart_vms", json_object_get(req, "restart_vms")));
 	}
 	return out;
 }
@@ -410,7 +503,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		return -ENOMEM;
 	r->ctx = ctx;
 	r->finished = json_object();
-	if (!r->finished) {
+	r->restarting = json_object();
+	if (!r->finished || !r->restarting) {
+		json_decref(r->finished);
+		json_decref(r->restarting);
 		free(r);
 		return -ENOMEM;
 	}
@@ -427,6 +523,8 @@ static void svc_free(void *state)
 	if (r->inflight)
 		r->inflight->r = NULL; /* freed by its callback */
 	json_decref(r->finished);
+	json_decref(r->restarting);
+	r->retry = sd_event_source_disable_unref(r->retry);
 	free(r);
 }
 
@@ -434,8 +532,10 @@ static void svc_leading(void *state, bool acting, uint64_t epoch)
 {
 	struct restore *r = state;
 
-	if (!acting || epoch != r->epoch)
+	if (!acting || epoch != r->epoch) {
 		json_object_clear(r->finished); /* a new leadership reads the records afresh */
+		json_object_clear(r->restarting);
+	}
 	r->epoch = acting ? epoch : 0;
 	step(r);
 }

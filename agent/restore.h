@@ -7,13 +7,13 @@
  * ---- The request (any node; verb "snapshot-restore" {datastore, snapshot, stop_vms}) --------
  * ONE spec change through the spec-apply path: spec["restore"][DATASTORE] = {snapshot, id}
  * (coord/spec/datastore.h "Restores": why the request lives in the spec), and with stop_vms
- * every VM of the spec whose disks use DATASTORE set to "stopped" in the same change. Refused
+ * every VM of the spec whose disks use DATASTORE set to "stopped" in the same change, and named in
+ * the request's "restart_vms" unless leave_stopped (coord/spec/datastore.h "Restores"). Refused
  * (exit 2, nothing applied): an unknown datastore; a snapshot the leader's last listing of it
  * does not hold (when there is a listing); VMs of the datastore that the spec keeps started,
  * without stop_vms (the reply names them); a restore of that datastore still running. The
  * answer comes when the change is committed: the restore then runs by itself; `kvmcctl
- * status --json` ("restore") and `kvmcctl snapshot restore-status` show where it is. VMs that
- * were stopped stay stopped (`kvmcctl vm start` them once the restore is done).
+ * status --json` ("restore") and `kvmcctl snapshot restore-status` show where it is.
  *
  * ---- The leader (ACTING; crash-safe: every phase is a committed record first) ---------------
  * records["restore/<ds>"] = {"id", "snapshot", "phase", "error"?, "at"}:
@@ -25,7 +25,11 @@
  *      volume restore (PATCH restore_to.snapshot.name; leader-ontap.h LEADER_SNAP_RESTORE);
  *   3. success -> phase "done"; an ONTAP error -> phase "failed" with the error (the volume was
  *      not reverted: ONTAP restores in one step). Both release the nodes: they attach, mount
- *      and pool it again.
+ *      and pool it again;
+ *   4. then, when the request names restart_vms and every member has the datastore ready, one
+ *      spec change sets those of them the spec still keeps "stopped" back to "started" and
+ *      drops restart_vms; the VM service places and starts them (after a failed restore too:
+ *      their data is as it was). A change not committed within 10 s is asked again.
  * A new leader resumes from the record: in "down" it waits as above; in "restoring" it runs
  * the ONTAP restore again (nothing was written since the nodes went down, so a second revert to
  * the same snapshot changes nothing). An id is run once: a record with the spec's id in "done"

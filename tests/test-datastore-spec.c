@@ -654,6 +654,21 @@ static void test_restore(void)
 	    "restore.ds1.snapshot: must be");
 	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','when':1}}}",
 	    "restore.ds1: unknown key \"when\"");
+	OK("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','restart_vms':['vm1','gone']}}}");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','restart_vms':'vm1'}}}",
+	    "restore.ds1.restart_vms: must be an array");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','restart_vms':['a b']}}}",
+	    "restore.ds1.restart_vms[0]: must be a VM name");
+	BAD("{'datastores':[{'name':'ds1','protocol':'nfs','size':'1G'}],'restore':{'ds1':{'snapshot':'s','id':'x','restart_vms':['v','w','v']}}}",
+	    "restore.ds1.restart_vms[2]: \"v\" is listed twice");
+	a = load("{'restore':{'ds1':{'snapshot':'s','id':'i1','restart_vms':['v']}}}");
+	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
+	CHECK(!ds_restore_added(a, b), "restart_vms dropped: no new request");
+	json_decref(b);
+	b = load("{'restore':{'ds1':{'snapshot':'s2','id':'i1','restart_vms':['v']}}}");
+	CHECK(ds_restore_added(a, b) && !strcmp(ds_restore_added(a, b), "ds1"), "another snapshot is a new request");
+	json_decref(b);
+	json_decref(a);
 	a = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
 	b = load("{'restore':{'ds1':{'snapshot':'s','id':'i1'}}}");
 	CHECK(!ds_restore_added(a, b) && !ds_restore_added(a, NULL), "the request in force, or none: nothing added");

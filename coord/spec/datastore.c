@@ -721,6 +721,38 @@ static bool restore_id_ok(const char *s)
 	return true;
 }
 
+/* restore.<ds>.restart_vms: names only (a VM may leave the spec meanwhile: the leader then starts
+ * the others), distinct, at most VM_MAX_VMS. */
+static void validate_restart_vms(const json_t *a, const char *ds, struct spec_problems *p)
+{
+	char buf[SHOWN_MAX];
+	const json_t *e, *f;
+	size_t i, j;
+
+	if (!a)
+		return;
+	if (!json_is_array(a) || json_array_size(a) > VM_MAX_VMS) {
+		spec_problem(p, "restore.%s.restart_vms: must be an array of at most %u VM names", shown(ds, buf), VM_MAX_VMS);
+		return;
+	}
+	json_array_foreach(a, i, e) {
+		if (!vm_name_ok(json_string_value(e))) {
+			spec_problem(p, "restore.%s.restart_vms[%zu]: must be a VM name (1-%u characters of A-Z a-z 0-9 . _ -)",
+				     shown(ds, buf), i, VM_NAME_MAX);
+			continue;
+		}
+		json_array_foreach(a, j, f) {
+			if (j >= i)
+				break;
+			if (json_equal(e, f)) {
+				spec_problem(p, "restore.%s.restart_vms[%zu]: \"%s\" is listed twice", shown(ds, buf), i,
+					     json_string_value(e));
+				break;
+			}
+		}
+	}
+}
+
 void ds_validate_restore(const json_t *spec, struct spec_problems *p)
 {
 	const json_t *obj = json_object_get(spec, "restore"), *dss = json_object_get(spec, "datastores"), *d;
@@ -748,8 +780,9 @@ void ds_validate_restore(const json_t *spec, struct spec_problems *p)
 			continue;
 		}
 		json_object_foreach(v, k, x)
-			if (strcmp(k, "snapshot") && strcmp(k, "id"))
-				spec_problem(p, "restore.%s: unknown key \"%s\" (known: snapshot, id)", shown(name, buf), k);
+			if (strcmp(k, "snapshot") && strcmp(k, "id") && strcmp(k, "restart_vms"))
+				spec_problem(p, "restore.%s: unknown key \"%s\" (known: snapshot, id, restart_vms)", shown(name, buf), k);
+		validate_restart_vms(json_object_get(v, "restart_vms"), name, p);
 		if (!snapshot_name_ok(json_string_value(json_object_get(v, "snapshot"))))
 			spec_problem(p, "restore.%s.snapshot: must be the name of one of its snapshots (1-%u characters, no blank)",
 				     shown(name, buf), DS_SNAPSHOT_NAME_MAX);
@@ -764,9 +797,14 @@ const char *ds_restore_added(const json_t *from, const json_t *to)
 	const json_t *f = json_object_get(from, "restore"), *v;
 	const char *name;
 
-	json_object_foreach((json_t *)json_object_get(to, "restore"), name, v)
-		if (!json_equal(v, json_object_get(f, name)))
+	/* the request is its snapshot and id; restart_vms may go (the leader takes it out once it
+	 * has started them; a user may take it out to leave them stopped) */
+	json_object_foreach((json_t *)json_object_get(to, "restore"), name, v) {
+		const json_t *w = json_object_get(f, name);
+		if (!w || !json_equal(json_object_get(v, "snapshot"), json_object_get(w, "snapshot")) ||
+		    !json_equal(json_object_get(v, "id"), json_object_get(w, "id")))
 			return name;
+	}
 	return NULL;
 }
 

@@ -57,7 +57,7 @@
  *
  * Restores. "restore" (top level, beside "datastores") asks the leader to revert datastores to
  * one of their snapshots (agent/restore.h):
- *   "restore": { "ds1": { "snapshot": "NAME", "id": "n1.1764230400123456" } }
+ *   "restore": { "ds1": { "snapshot": "NAME", "id": "n1.1764230400123456", "restart_vms": ["web1"] } }
  * Like "destroy_data", the request lives in the spec so that it is replicated and persisted with
  * what goes with it in ONE change (`kvmcctl snapshot restore --stop-vms` stops the datastore's
  * VMs in the same change) and survives any leader change; "id" makes it one request: the
@@ -66,8 +66,12 @@
  * force in an entry it has is refused (ds_restore_added(), checked by the node that takes the
  * request), so re-applying an old file never reverts anything; `spec apply` of `spec get`'s
  * output keeps the entries as they are. Rules: an object; each key a datastore of
- * "datastores"; each value exactly {"snapshot": a snapshot name (the rule of clone.snapshot),
- * "id": 1..DS_RESTORE_ID_MAX bytes of A-Z a-z 0-9 . _ -}.
+ * "datastores"; each value {"snapshot": a snapshot name (the rule of clone.snapshot), "id":
+ * 1..DS_RESTORE_ID_MAX bytes of A-Z a-z 0-9 . _ -} and optionally "restart_vms": the VMs that
+ * `--stop-vms` stopped in the same change, which the leader starts again once the restore has
+ * ended and every member has the datastore back (agent/restore.h); distinct VM names, not
+ * necessarily in "vms" (one may be removed meanwhile). The request is the snapshot and the id:
+ * a change that only drops restart_vms (to leave those VMs stopped) asks for nothing.
  *
  * Validation (spec_validate, in spec.c) refuses the whole spec, listing every problem with its
  * JSON path ("datastores[2].size: ..."), before anything is touched. Refusals that need the
@@ -191,8 +195,9 @@ void ds_validate_destroy_data(const json_t *spec, struct spec_problems *problems
 /* For spec.c's spec_validate(): the problems of spec["restore"], which is present. */
 void ds_validate_restore(const json_t *spec, struct spec_problems *problems);
 /*
- * The first datastore whose "restore" entry in `to` is not the one in `from` (the spec in
- * force; may be NULL), or NULL: a change that asks for a restore. Borrowed from `to`.
+ * The first datastore whose "restore" entry in `to` has another snapshot or id than the one in
+ * `from` (the spec in force; may be NULL), or NULL: a change that asks for a restore. Borrowed
+ * from `to`.
  */
 const char *ds_restore_added(const json_t *from, const json_t *to);
 #define DS_RESTORE_ID_MAX 64u

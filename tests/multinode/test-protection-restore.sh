@@ -11,9 +11,11 @@
 #   - the same clone requested again is "unchanged" (0); a clone named like an existing
 #     datastore, of an unknown datastore or of a snapshot the parent does not have is refused;
 #   - `snapshot restore ds1 SNAP` while a VM with its disk on ds1 runs: refused (2), the reply
-#     names the VM; with --stop-vms: the VM is stopped (and stays so), every node takes ds1 down,
-#     the leader reverts the volume (one PATCH restore_to in the simulator's request log), every
-#     node brings ds1 back (mounted, pool active); the file written after the snapshot is gone
+#     names the VM; with --stop-vms: the VM is stopped, every node takes ds1 down, the leader
+#     reverts the volume (one PATCH restore_to in the simulator's request log), every node
+#     brings ds1 back (mounted, pool active), then the VM runs again on one node (the spec
+#     says "started", restart_vms gone); with --leave-stopped too it stays stopped; the file
+#     written after the snapshot is gone
 #     on every node, the one before it is there; nfs1 likewise without VMs; the clones are
 #     untouched; a plain `spec apply` that asks for a restore is refused;
 #   - a node cut off (a partition) with HA disarmed (not fenced): a restore waits ("down", restore-status
@@ -61,6 +63,9 @@ wait_until 90 "every node's pools identical and active (kvmcctl pool verify)" po
 for ds in ds1 nfs1 ds2; do
 	nx 1 sh -c "echo before > /srv/kvmcd/$ds/before.txt && sync" || fail "write before.txt on $ds"
 done
+# vr1's disk too: a restore brings back what the snapshot holds, and vr1 runs again after it
+log "vr1's disk on ds1"
+kv_disks vr1
 ctl 1 snapshot create gold
 assert_eq "$RC" 0 "snapshot create gold"
 listed() { # the leader's listing has the on-demand snapshot on both datastores
@@ -124,7 +129,6 @@ assert_true "... is unchanged" grep -q "^unchanged" <<<"$OUT"
 
 # --- restore ---
 log "a VM with its disk on ds1"
-kv_disks vr1
 SPECV=$(nx 1 kvmcctl spec get | jq --arg x "$(kv_xml vr1)" '.vms = [{name: "vr1", domain_xml: $x}]')
 apply_spec 1 "$SPECV" || fail "apply with the VM: $APPLY_OUT"
 wait_until 90 "vr1 runs on its owner" kv_runs_only_on_owner vr1
@@ -139,13 +143,28 @@ r0=$(grep -c restore_to "$RUN/ontap/requests.log")
 ctl 2 snapshot restore ds1 "$SNAP" --stop-vms
 assert_eq "$RC" 0 "restore ds1 --stop-vms"
 phase() { nx 1 kvmcctl snapshot restore-status --json | jq -r --arg d "$1" '.[$d].phase // "none"'; }
+assert_eq "$(nx 1 kvmcctl spec get | jq -c '.restore.ds1.restart_vms')" '["vr1"]' "the request names vr1 to start again"
+assert_eq "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" stopped "vr1 is stopped in the spec meanwhile"
 wait_until 120 "ds1's restore done (snapshot restore-status)" eval '[ "$(phase ds1)" = done ]'
 ctl 3 snapshot restore-status
-assert_eq "$(kv_running_on vr1)" "" "vr1 runs nowhere"
-assert_eq "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" stopped "vr1 is stopped in the spec"
 wait_until 90 "ds1 attached, mounted and pooled on every node again" ready_everywhere ds1
+started_again() { [ "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" = started ]; }
+wait_until 60 "vr1 started again in the spec once ds1 is back" started_again
+assert_eq "$(nx 1 kvmcctl spec get | jq -c '.restore.ds1.restart_vms')" null "restart_vms gone from the request"
+wait_until 90 "vr1 runs again on its owner" kv_runs_only_on_owner vr1
+log "--leave-stopped: vr1 stopped for the restore and left so"
+ctl 2 snapshot restore ds1 "$SNAP" --leave-stopped
+assert_eq "$RC" 1 "--leave-stopped without --stop-vms: a usage error"
+ctl 2 snapshot restore ds1 "$SNAP" --stop-vms --leave-stopped
+assert_eq "$RC" 0 "restore ds1 --stop-vms --leave-stopped"
+assert_eq "$(nx 1 kvmcctl spec get | jq -c '.restore.ds1.restart_vms')" null "the request names no VM to start again"
+wait_until 120 "that restore done" eval '[ "$(phase ds1)" = done ]'
+wait_until 90 "ds1 back on every node" ready_everywhere ds1
+sleep 3
+assert_eq "$(kv_running_on vr1)" "" "vr1 runs nowhere"
+assert_eq "$(nx 1 kvmcctl spec get | jq -r '.vms[] | select(.name == "vr1") | .state')" stopped "vr1 stays stopped in the spec"
 wait_until 60 "every node's pools identical and active again" pools_ok
-assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 1 "one restore_to request on ONTAP (request log)"
+assert_eq "$(( $(grep -c restore_to "$RUN/ontap/requests.log") - r0 ))" 2 "one restore_to request per restore on ONTAP (request log)"
 for i in 1 2 3; do
 	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1/before.txt 2>&1)" before "n$i: ds1 holds the file written before the snapshot"
 	assert_true "n$i: the file written on ds1 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds1/after.txt
