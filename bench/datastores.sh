@@ -10,7 +10,8 @@
 #   - a spec of N datastores, i % 3 = 0 iSCSI (ocfs2), 1 NVMe/TCP (gfs2), 2 NFS; N = 1 is one
 #     iSCSI datastore (the longest chain); applied on n2;
 #   - wall time: apply -> every node logs "Datastore '<x>' is ready on this node" for all N
-#     (its libvirt pool is active; `kvmcctl pool verify` is polled to confirm), split into
+#     (its libvirt pool is active; waited for on the log files, one awk per 0.2 s, so that the
+#     harness does not load the machine it measures; `kvmcctl pool verify` then confirms), split into
 #     ONTAP (apply -> the last ONTAP request before that: the leader's read that finds its plan
 #     empty) and attach (the rest: what the nodes still do once ONTAP is done). The leader
 #     records each datastore as soon as its own operations are done, so nodes attach while
@@ -90,6 +91,12 @@ print(json.dumps({"datastores": ds}))
 PY
 }
 pools_ok() { nx 2 kvmcctl pool verify >/dev/null 2>&1; }
+# every node's kvmcd log (a fresh cluster per round) says "is ready on this node" for N datastores
+all_ready_logged() {
+	awk -v n="$N" '/is ready on this node/ { split($0, a, "Datastore \047"); split(a[2], b, "\047")
+		if (!seen[FILENAME, b[1]]++) c[FILENAME]++ }
+		END { for (i = 1; i < ARGC; i++) if (c[ARGV[i]] < n) exit 1 }' "$RUN"/n1/kvmcd.log "$RUN"/n2/kvmcd.log "$RUN"/n3/kvmcd.log
+}
 
 # The analysis of one round: request log, times, minimum (python: easier than awk for this).
 analyse() { # N T0 T_APPLIED T_DONE T_FIRST_READY NODE_TIMES ATTACH1 REQLOG LEADERLOG
@@ -200,7 +207,10 @@ for N in $SIZES; do
 		t0=$(now_ms)
 		apply_spec 2 "$SPEC" || fail "apply: $APPLY_OUT"
 		t_applied=$(now_ms)
-		wait_until 400 "N=$N: every node's pools identical and active (kvmcctl pool verify)" pools_ok
+		# on the log files, one awk per 0.2 s: polling kvmcctl (a `cluster exec`, nsenter,
+		# kvmcctl asking three kvmcds) would load the machine it measures
+		wait_until 400 "N=$N: every node logs all $N datastores ready" all_ready_logged
+		pools_ok || fail "N=$N: kvmcctl pool verify after every node logged all ready"
 		t_done=0 t_first=99999999999999 per=""
 		for i in 1 2 3; do
 			t=$(last_ready "$i" "$t0" "$N")
@@ -230,7 +240,12 @@ for N in $SIZES; do
 		[ -z "$(nx 3 virsh -q pool-list --all)" ] || fail "n3 still has pools"
 		t_s=$(now_ms)
 		"$CLUSTER" start 3 kvmcd >/dev/null || fail "start kvmcd n3"
-		n3_ready() { [ -n "$(last_ready 3 "$t_s" "$N")" ]; }
+		# its log since this start says all N ready (awk: see all_ready_logged)
+		n3_ready() {
+			awk -v n="$N" '/kvmcd start ---/ { delete seen; c = 0 }
+				/is ready on this node/ { split($0, a, "Datastore \047"); split(a[2], b, "\047"); if (!seen[b[1]]++) c++ }
+				END { exit !(c >= n) }' "$RUN/n3/kvmcd.log"
+		}
 		wait_until 400 "N=$N: n3 alone: all $N ready again" n3_ready
 		t3=$(last_ready 3 "$t_s" "$N")
 		pools_ok || fail "pool verify after n3's restart"

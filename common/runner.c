@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "macros.h"
 #include "runner.h"
+#include "worker.h"
 
 extern char **environ;
 
@@ -37,6 +39,9 @@ extern char **environ;
 #define GRACE_MIN_USEC USEC_PER_MSEC
 /* Timer slack: deadlines are about seconds, a millisecond is plenty and cheap. */
 #define TIMER_ACCURACY_USEC USEC_PER_MSEC
+/* Threads that start children (real backend, see real_start()): a spawn holds its thread until
+ * the child has exec'd, which on a loaded machine is whenever the scheduler gets to the child. */
+#define SPAWN_THREADS 4u
 /* Reads per wake-up of one pipe, so a chatty child cannot starve the loop. */
 #define READS_PER_DISPATCH 16
 /* Reads when draining after the exit: bounded in case a killed leftover still writes. */
@@ -70,7 +75,9 @@ struct runner_handle {
 	struct buf out, err;
 
 	/* real backend */
-	pid_t pid;                          /* also the process group id */
+	pid_t pid;                          /* also the process group id; 0 while spawning */
+	struct spawn *spawn;                /* borrowed: the spawn in flight, NULL once it is done */
+	int pending_sig;                    /* a signal asked for while spawning (SIGKILL wins) */
 	sd_event_source *child;             /* owned: pidfd watch; NULL once released */
 	int out_fd, err_fd;                 /* owned read ends; -1 once at EOF */
 	sd_event_source *out_src, *err_src; /* owned */
@@ -99,7 +106,7 @@ struct canned {
 
 /*
  * How a job's process is made and signalled; the job state machine above it is shared. Two
- * implementations: real_backend (_Fork + execve into its own process group, exit watched through a
+ * implementations: real_backend (posix_spawn on a spawner thread into its own process group, exit watched through a
  * pidfd, output read from pipes on the loop) and capture_backend (records the job, plays a
  * canned result). Every hook runs on the loop thread.
  */
@@ -125,6 +132,7 @@ struct runner {
 	sd_event *event;                    /* referenced */
 	struct runner_config cfg;
 	const struct runner_backend *backend;
+	struct worker_pool *spawner;        /* real: owned, made at the first start */
 	struct runner_handle *jobs;         /* started, not yet reported */
 	size_t n_running;
 	struct orphan *orphans;             /* real: abandoned, not yet reaped */
@@ -710,113 +718,15 @@ static int program_path(const char *name, char **out)
 	}
 }
 
-/* In the child of real_start()'s _Fork(): async-signal-safe calls only, then the program. */
-__attribute__((noreturn)) static void child_exec(const char *prog, char *const *argv, char *const *envp, int in,
-						 int out_w, int err_w)
-{
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
-
-	(void)setpgid(0, 0);
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(in, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
-		_exit(127);
-	if (close_range(3, ~0U, 0) < 0)
-		for (int fd = 3; fd < 65536; fd++)
-			(void)close(fd);
-	execve(prog, argv, envp);
-	_exit(127);
-}
-
-static int real_start(struct runner *r, struct runner_handle *h, const struct runner_job *job)
-{
-	_cleanup_close_ int in = -1, out_w = -1, err_w = -1;
-	_cleanup_close_ int out_r = -1, err_r = -1;
-	_cleanup_free_ char *prog = NULL;
-	char **envp = NULL;
-	pid_t pid;
-	int k;
-
-	k = program_path(job->argv[0], &prog);
-	if (k < 0)
-		return k;
-	in = stdin_fd(job);
-	if (in < 0)
-		return in;
-	k = output_pipe(&out_r, &out_w);
-	if (k < 0)
-		return k;
-	k = output_pipe(&err_r, &err_w);
-	if (k < 0)
-		return k;
-	k = env_merge(job->env, &envp);
-	if (k < 0)
-		return k;
-
-	/* The child: its own process group (so TERM/KILL reach everything it starts), no blocked
-	 * signals and every disposition default (the daemon blocks SIGCHLD and friends and ignores
-	 * SIGPIPE; a tool must not inherit that), stdin/stdout/stderr ours, every other fd closed.
-	 * _Fork(), not posix_spawn(): posix_spawn is vfork-like and holds the loop until the child
-	 * has exec'd, which on a loaded machine is whenever the scheduler gets to the child -- 10 ms
-	 * to over 1 s per child, measured on the leader of bench/datastores.sh, whose loop also runs
-	 * the ONTAP client (issue 7). _Fork() returns at once and runs no atfork handlers, so the
-	 * child is safe with the async-signal-safe calls of child_exec(). The program was looked up
-	 * above, so a missing one is still this call's -ENOENT; an exec that fails anyway (the file
-	 * went away meanwhile) ends the child with 127. setpgid() on both sides: the group exists
-	 * once this returns, whoever runs first. */
-	pid = _Fork();
-	if (pid == 0)
-		child_exec(prog, (char *const *)job->argv, envp, in, out_w, err_w);
-	k = pid < 0 ? -errno : 0;
-	if (pid > 0)
-		(void)setpgid(pid, pid);
-	if (envp != environ)
-		free(envp);
-	if (k < 0)
-		return k;
-
-	h->pid = pid;
-	k = sd_event_add_child(r->event, &h->child, pid, WEXITED, on_child, h);
-	if (k >= 0)
-		k = sd_event_add_io(r->event, &h->out_src, out_r, EPOLLIN, on_output, h);
-	if (k >= 0)
-		k = sd_event_add_io(r->event, &h->err_src, err_r, EPOLLIN, on_output, h);
-	if (k < 0) {
-		/* Not watched, so nobody else will reap it: kill and reap here (a fresh child that was
-		 * just sent SIGKILL dies at once). */
-		(void)kill(-pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-		h->child = sd_event_source_disable_unref(h->child);
-		h->out_src = sd_event_source_disable_unref(h->out_src);
-		h->err_src = sd_event_source_disable_unref(h->err_src);
-		h->pid = 0;
-		return k;
-	}
-	h->out_fd = TAKE_FD(out_r);
-	h->err_fd = TAKE_FD(err_r);
-	return 0;
-}
-
-static void real_kill(struct runner_handle *h, int sig)
-{
-	if (h->pid > 0)
-		(void)kill(-h->pid, sig);
-}
-
-static void real_abandon(struct runner *r, struct runner_handle *h)
+/* Reaps pid whenever it ends, and says so; for a process no job reports any more. */
+static void orphan_watch(struct runner *r, pid_t pid, const char *what)
 {
 	struct orphan *o = calloc(1, sizeof *o);
-	char pid[32];
+	char buf[32];
 
-	/* The pidfd watch is re-made for the orphan (sd-event keys child sources by pid). */
-	h->child = sd_event_source_disable_unref(h->child);
-	if (o && (o->what = strdup(h->what)) &&
-	    sd_event_add_child(r->event, &o->child, h->pid, WEXITED, on_orphan_exit, o) >= 0) {
+	if (o && (o->what = strdup(what)) && sd_event_add_child(r->event, &o->child, pid, WEXITED, on_orphan_exit, o) >= 0) {
 		o->runner = r;
-		o->pid = h->pid;
+		o->pid = pid;
 		o->next = r->orphans;
 		if (r->orphans)
 			r->orphans->prev = o;
@@ -826,12 +736,243 @@ static void real_abandon(struct runner *r, struct runner_handle *h)
 	if (o)
 		free(o->what);
 	free(o);
-	runner_log(r, LOG_ERR, "'%s'%s: cannot keep watching it (out of memory); it stays a zombie when it ends",
-		   h->what, pid_text(h->pid, pid));
+	runner_log(r, LOG_ERR, "'%s'%s: cannot keep watching it (out of memory); it stays a zombie when it ends", what,
+		   pid_text(pid, buf));
+}
+
+/*
+ * One child being started on a spawner thread. Owned by the worker pool from worker_submit()
+ * until spawn_free(). s->h and h->spawn point at each other while both live; whichever goes
+ * first clears the other's pointer (on the loop thread: done and free_arg run there, and after
+ * runner_free() every handle is gone before the pool).
+ */
+struct spawn {
+	struct runner_handle *h;            /* borrowed; NULL once the handle is gone */
+	char *prog, *what;                  /* owned */
+	char **argv, **envp;                /* owned copies: the job's are runner_start()'s only */
+	int in, out_w, err_w;               /* owned: the child's stdin, stdout, stderr */
+	pid_t pid;                          /* the child once spawned; 0 once the loop took it */
+};
+
+static void spawn_free(void *arg)
+{
+	struct spawn *s = arg;
+
+	if (s->h)
+		s->h->spawn = NULL;
+	if (s->pid > 0) {
+		/* A child nobody will watch: its result was dropped (runner_free) or came after the
+		 * spawn's own deadline. */
+		(void)kill(-s->pid, SIGKILL);
+		(void)waitpid(s->pid, NULL, WNOHANG);
+	}
+	closep(&s->in);
+	closep(&s->out_w);
+	closep(&s->err_w);
+	free(s->prog);
+	free(s->what);
+	strv_free(s->argv);
+	strv_free(s->envp);
+	free(s);
+}
+
+/*
+ * On a spawner thread. The child: its own process group (so TERM/KILL reach everything it
+ * starts), no blocked signals and every disposition default (the daemon blocks SIGCHLD and
+ * friends and ignores SIGPIPE; a tool must not inherit that), stdin/stdout/stderr ours, every
+ * other fd closed. posix_spawn makes it vfork-like (no copy of the daemon's page tables) and
+ * returns once it has exec'd, with exec's error if it could not.
+ */
+static int spawn_run(void *arg)
+{
+	struct spawn *s = arg;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	pid_t pid = 0;
+	int e;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -ENOMEM;
+	if (posix_spawnattr_init(&at) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -ENOMEM;
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	e = posix_spawn_file_actions_adddup2(&fa, s->in, 0);
+	if (!e)
+		e = posix_spawn_file_actions_adddup2(&fa, s->out_w, 1);
+	if (!e)
+		e = posix_spawn_file_actions_adddup2(&fa, s->err_w, 2);
+	if (!e)
+		e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (!e)
+		e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (!e)
+		e = posix_spawnattr_setpgroup(&at, 0);
+	if (!e)
+		e = posix_spawnattr_setsigmask(&at, &none);
+	if (!e)
+		e = posix_spawnattr_setsigdefault(&at, &all);
+	if (!e)
+		e = posix_spawn(&pid, s->prog, &fa, &at, s->argv, s->envp);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e)
+		return -e;
+	s->pid = pid;
+	return 0;
+}
+
+/* A job whose child could not be made: it ends like a shell's failed command, 127 and why. */
+static void spawn_failed(struct runner_handle *h, int err)
+{
+	char line[256];
+
+	snprintf(line, sizeof line, "kvmcd: cannot start '%s': %s\n", h->what, strerror(-err));
+	if (buf_append(&h->err, line, strlen(line)) < 0)
+		h->err.truncated = true;
+	job_exited(h, 127, 0);
+}
+
+/* On the loop: the spawn of s->h's child is over (arg NULL: past its own deadline, spawn_free
+ * follows whenever the thread returns). */
+static void on_spawned(int ret, void *arg, void *userdata)
+{
+	struct runner *r = userdata;
+	struct spawn *s = arg;
+	struct runner_handle *h;
+	pid_t pid;
+	int k;
+
+	if (!s)
+		return;
+	h = s->h;
+	if (h) {
+		h->spawn = NULL;
+		s->h = NULL;
+	}
+	if (s->pid <= 0) {
+		if (h)
+			spawn_failed(h, ret < 0 ? ret : -EIO);
+		return;
+	}
+	pid = s->pid;
+	s->pid = 0;
+	if (!h) { /* reported meanwhile (abandoned while spawning, or cancelled and freed) */
+		(void)kill(-pid, SIGKILL);
+		orphan_watch(r, pid, s->what);
+		return;
+	}
+	h->pid = pid;
+	k = sd_event_add_child(r->event, &h->child, pid, WEXITED, on_child, h);
+	if (k < 0) {
+		/* Not watched, so nobody else will reap it: kill and reap here (a fresh child that was
+		 * just sent SIGKILL dies at once). */
+		(void)kill(-pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+		h->pid = 0;
+		spawn_failed(h, k);
+		return;
+	}
+	if (h->pending_sig)
+		(void)kill(-pid, h->pending_sig);
+}
+
+/*
+ * Starts h's child without holding the loop: what can fail at once (the program, the pipes)
+ * fails here, the rest goes to a spawner thread (spawn_run) and comes back through on_spawned.
+ * Not _Fork() on the loop: a fork copies the daemon's page tables (libvirt, libcurl and their
+ * libraries mapped: 1-2 ms each, 30-76 ms on a loaded machine, 160-330 ms per kvmcd in a
+ * 50-datastore bench/datastores.sh run, measured with the clone syscalls traced); nor
+ * posix_spawn() on the loop, which holds it until the child has exec'd (10 ms to over 1 s per
+ * child on a loaded machine). Until the child exists, a signal asked for is kept for it
+ * (real_kill) and a job reported meanwhile leaves its child to be killed and reaped.
+ */
+static int real_start(struct runner *r, struct runner_handle *h, const struct runner_job *job)
+{
+	_cleanup_close_ int out_r = -1, err_r = -1;
+	_cleanup_free_ char *prog = NULL;
+	struct spawn *s;
+	char **envp = NULL;
+	int k;
+
+	k = program_path(job->argv[0], &prog);
+	if (k < 0)
+		return k;
+	if (!r->spawner) {
+		k = worker_pool_new(r->event, SPAWN_THREADS, &r->spawner);
+		if (k < 0)
+			return k;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->in = s->out_w = s->err_w = -1;
+	s->in = stdin_fd(job);
+	k = s->in < 0 ? s->in : output_pipe(&out_r, &s->out_w);
+	if (k >= 0)
+		k = output_pipe(&err_r, &s->err_w);
+	if (k >= 0)
+		k = env_merge(job->env, &envp);
+	if (k >= 0) {
+		s->envp = strv_copy((const char *const *)envp);
+		if (envp != environ)
+			free(envp);
+		s->argv = strv_copy(job->argv);
+		s->prog = TAKE_PTR(prog);
+		s->what = strdup(h->what);
+		k = s->envp && s->argv && s->what ? 0 : -ENOMEM;
+	}
+	if (k >= 0)
+		k = sd_event_add_io(r->event, &h->out_src, out_r, EPOLLIN, on_output, h);
+	if (k >= 0)
+		k = sd_event_add_io(r->event, &h->err_src, err_r, EPOLLIN, on_output, h);
+	if (k >= 0)
+		/* the spawn's own deadline only bounds a thread that never returns: the job's
+		 * (deadline + grace + abandon wait) reports it first */
+		k = worker_submit(r->spawner, spawn_run, s, spawn_free, on_spawned, r,
+				  2 * h->timeout_usec + 20 * USEC_PER_SEC);
+	if (k < 0) {
+		if (s->in < 0)
+			s->in = -1;
+		h->out_src = sd_event_source_disable_unref(h->out_src);
+		h->err_src = sd_event_source_disable_unref(h->err_src);
+		spawn_free(s);
+		return k;
+	}
+	s->h = h;
+	h->spawn = s;
+	h->out_fd = TAKE_FD(out_r);
+	h->err_fd = TAKE_FD(err_r);
+	return 0;
+}
+
+static void real_kill(struct runner_handle *h, int sig)
+{
+	if (h->pid > 0)
+		(void)kill(-h->pid, sig);
+	else if (h->spawn && h->pending_sig != SIGKILL)
+		h->pending_sig = sig; /* sent by on_spawned once the child exists */
+}
+
+static void real_abandon(struct runner *r, struct runner_handle *h)
+{
+	/* Still being spawned: on_spawned kills and watches the child once it exists. */
+	if (h->pid <= 0)
+		return;
+	/* The pidfd watch is re-made for the orphan (sd-event keys child sources by pid). */
+	h->child = sd_event_source_disable_unref(h->child);
+	orphan_watch(r, h->pid, h->what);
 }
 
 static void real_release(struct runner_handle *h)
 {
+	if (h->spawn) {
+		h->spawn->h = NULL;
+		h->spawn = NULL;
+	}
 	h->child = sd_event_source_disable_unref(h->child);
 	if (h->out_fd >= 0 || h->out_src)
 		stream_close(h, false);
@@ -1124,6 +1265,9 @@ void runner_free(struct runner *r)
 		r->backend->release(h);
 		handle_free(h);
 	}
+	/* After the handles: a spawn still in flight then has nobody to tell, and spawn_free kills
+	 * its child. */
+	worker_pool_free(r->spawner);
 	for (size_t i = 0; i < r->n_canned; i++) {
 		strv_free(r->canned[i].prefix);
 		free((char *)r->canned[i].c.out);

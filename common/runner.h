@@ -160,8 +160,11 @@ void runner_free(struct runner *r);
  * must stay valid until done has run (or the runner is freed). out may be NULL; *out is borrowed:
  * valid until done returns, use it only for runner_cancel().
  * Returns 0; -EINVAL for a bad job (no argv, relative argv[0], timeout 0, env entry without '=');
- * -ENOENT / -EACCES / -ENOEXEC etc. when the program cannot be executed (then no callback);
- * -ENOMEM, -EMFILE.
+ * -ENOENT / -EACCES when no executable file of that name is found (then no callback);
+ * -ENOMEM, -EMFILE. The child itself is made off the loop (a spawner thread: the loop never waits
+ * for a fork or an exec); a program that cannot be made or exec'd after all (not an executable
+ * format, out of processes) is reported through done like a shell's failed command: exit status
+ * 127, stderr "kvmcd: cannot start 'WHAT': REASON".
  */
 int runner_start(struct runner *r, const struct runner_job *job, runner_done_fn done, void *userdata,
 		 struct runner_handle **out);

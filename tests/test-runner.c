@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
@@ -412,6 +413,36 @@ static void test_cancel(struct runner *r, struct logs *logs)
 	outcome_clear(&o);
 }
 
+/* The child is made on a spawner thread: a cancel before it exists reaches it once it does, and
+ * a program that exec refuses ends like a shell's failed command, saying why. */
+static void test_spawn(struct runner *r)
+{
+	struct outcome o = { 0 };
+	struct runner_handle *h = NULL;
+	struct runner_job job = { .argv = ARGV("sleep", "30"), .timeout_usec = 30 * SEC };
+	char path[] = "/tmp/kvmcd-test-runner-XXXXXX";
+	int fd;
+
+	CHECK(runner_start(r, &job, on_done, &o, &h) == 0 && h, "start");
+	runner_cancel(h); /* no loop turn yet: the child may not exist */
+	CHECK(run_until(&o.calls, 1, 10 * SEC), "job cancelled while spawning not reported");
+	CHECK(o.res.cancelled && o.res.signal == SIGTERM && o.res.pid > 0, "cancelled while spawning: %s (pid %d)", o.desc,
+	      (int)o.res.pid);
+	CHECK(process_ends(o.res.pid, 1000), "the child of a job cancelled while spawning lives on");
+	outcome_clear(&o);
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, "\x7f" "ELF not really\n", 16) == 16 && fchmod(fd, 0755) == 0, "write %s", path);
+	close(fd);
+	job.argv = ARGV(path);
+	job.timeout_usec = 5 * SEC;
+	CHECK(run_job(r, &job, &o, 5 * SEC) == 0, "an executable file exec refuses: not reported");
+	CHECK(o.res.exit_code == 127 && o.res.err && strstr(o.res.err, "cannot start") && strstr(o.res.err, "Exec format error"),
+	      "exec format error: %s, stderr '%s'", o.desc, o.res.err ? o.res.err : "");
+	outcome_clear(&o);
+	unlink(path);
+}
+
 /* The deadline's TERM reaches the whole group; a normal exit takes leftovers with it. */
 static void test_process_group(struct runner *r)
 {
@@ -741,6 +772,7 @@ int main(void)
 	test_output_cap(r);
 	test_many(r);
 	test_cancel(r, &logs);
+	test_spawn(r);
 	test_process_group(r);
 	CHECK(runner_running(r) == 0, "jobs left: %zu", runner_running(r));
 	runner_free(r);
