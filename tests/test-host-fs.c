@@ -722,14 +722,16 @@ static void test_make_distinct(void)
 	const struct host_fs_params gc = { .cluster_name = "kvmtest", .label = "ds2c" };
 	_cleanup_free_ char *te = fixture("tunefs-cloned-volume.err");
 
-	/* OCFS2: a copy of ds1 -> a new UUID (tunefs.ocfs2 --cloned-volume), then the label alone
-	 * (1.8.7 writes "ds1-cloned" whatever --cloned-volume=LABEL says), each verified. */
+	/* OCFS2: a copy of ds1 -> a new UUID (tunefs.ocfs2 --cloned-volume), its journals replayed
+	 * (fsck.ocfs2: exit 1, "errors fixed", is fine), then the label alone (1.8.7 writes
+	 * "ds1-cloned" whatever --cloned-volume=LABEL says), each verified. */
 	reset_tree();
 	canned_blkid("blkid-ocfs2.txt", 1);
 	canned_ocfs2_stats("debugfs-ocfs2-stats.txt");
 	canned((const char *[]){ "tunefs.ocfs2", "-y", NULL }, "", te, 0, 1);
 	canned_blkid("blkid-ocfs2-cloned.txt", 1);
 	canned_ocfs2_stats("debugfs-ocfs2-stats-cloned.txt");
+	canned((const char *[]){ "fsck.ocfs2", "-y", NULL }, "Recovering journal ... done\n", "", 1, 1);
 	canned((const char *[]){ "tunefs.ocfs2", "-L", NULL }, "", "", 0, 1);
 	canned_blkid("blkid-ocfs2-cloned-relabelled.txt", 1);
 	canned_ocfs2_stats("debugfs-ocfs2-stats-cloned-relabelled.txt");
@@ -740,6 +742,7 @@ static void test_make_distinct(void)
 		    "tunefs.ocfs2 -y --cloned-volume=ds1c DEV\n"
 		    "blkid -p -o export DEV\n"
 		    "debugfs.ocfs2 -R stats DEV\n"
+		    "fsck.ocfs2 -y DEV\n"
 		    "tunefs.ocfs2 -L ds1c DEV\n"
 		    "blkid -p -o export DEV\n"
 		    "debugfs.ocfs2 -R stats DEV\n");
@@ -759,10 +762,24 @@ static void test_make_distinct(void)
 	canned_blkid("blkid-ocfs2-cloned.txt", 0);
 	canned((const char *[]){ "debugfs.ocfs2", "-R", "stats", dev, NULL }, F("debugfs-ocfs2-stats-cloned.txt"), NULL, 0, 0);
 	canned((const char *[]){ "tunefs.ocfs2", "-y", NULL }, "", te, 0, 1);
+	canned((const char *[]){ "fsck.ocfs2", "-y", NULL }, "", "", 0, 1);
 	canned((const char *[]){ "tunefs.ocfs2", "-L", NULL }, "", nc, 1, 1);
 	RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
 	CHECK(res.r < 0 && contains(res.detail, "tunefs.ocfs2 -L ds1c") && contains(res.detail, "cluster service"),
 	      "%d '%s'", res.r, res.detail);
+
+	/* fsck.ocfs2 leaving errors (4) fails the step with its words; no -L after it. */
+	reset_tree();
+	canned_blkid("blkid-ocfs2-cloned.txt", 0);
+	canned((const char *[]){ "debugfs.ocfs2", "-R", "stats", dev, NULL }, F("debugfs-ocfs2-stats-cloned.txt"), NULL, 0, 0);
+	canned((const char *[]){ "tunefs.ocfs2", "-y", NULL }, "", te, 0, 1);
+	canned((const char *[]){ "fsck.ocfs2", "-y", NULL }, "", "fsck.ocfs2: errors left uncorrected\n", 4, 1);
+	RUN(res, host_fs_ocfs2_ops.make_distinct(&ctx, dev, &oc, on_done, &res));
+	{
+		_cleanup_free_ char *c = calls();
+		CHECK(res.r < 0 && contains(res.detail, "fsck.ocfs2 -y") && contains(res.detail, "uncorrected") && c &&
+		      !strstr(c, "tunefs.ocfs2 -L"), "%d '%s'\n%s", res.r, res.detail, c);
+	}
 
 	/* GFS2: the UUID and the lock table in one tunegfs2 run. */
 	reset_tree();

@@ -1281,6 +1281,28 @@ int fs_mkfs(const struct fs_type *t, struct host_ctx *ctx, const char *device, c
 
 static void distinct_probed(struct fsop *op);
 
+static void distinct_on_tool(struct hop *h, struct runner_result *res);
+
+/* The label alone (relabel_argv); op->slots 2 marks it run. */
+static void distinct_relabel(struct fsop *op)
+{
+	op->slots = 2;
+	op->verifying = true;
+	fsop_run(op, op->t->relabel_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
+			 .label = op->label }), fs_long_timeout(op->hop.ctx), distinct_on_tool);
+}
+
+static void distinct_on_replay(struct hop *h, struct runner_result *res)
+{
+	struct fsop *op = (struct fsop *)h;
+
+	if (res->timed_out || res->cancelled || res->exit_code < 0 || res->exit_code > op->t->replay_ok_max) {
+		hop_fail_tool(h, res);
+		return;
+	}
+	distinct_relabel(op);
+}
+
 static void distinct_on_tool(struct hop *h, struct runner_result *res)
 {
 	struct fsop *op = (struct fsop *)h;
@@ -1313,11 +1335,14 @@ static void distinct_probed(struct fsop *op)
 		return;
 	}
 	if (!labelled && op->t->relabel_argv && op->found == op->t && op->slots == 0) {
-		/* a new UUID, not the label yet: set the label alone (op->slots marks this second run) */
-		op->slots = 1;
-		op->verifying = true;
-		fsop_run(op, op->t->relabel_argv(op->device, &(struct host_fs_params){ .cluster_name = op->cluster_name,
-				 .label = op->label }), fs_long_timeout(op->hop.ctx), distinct_on_tool);
+		/* a new UUID, not the label yet: its journals replayed (replay_argv), then the label
+		 * alone (op->slots: 1 replaying, 2 relabelling) */
+		if (op->t->replay_argv) {
+			op->slots = 1;
+			fsop_run(op, op->t->replay_argv(op->device), fs_long_timeout(op->hop.ctx), distinct_on_replay);
+			return;
+		}
+		distinct_relabel(op);
 		return;
 	}
 	if (!labelled) {
@@ -1347,7 +1372,7 @@ int fs_make_distinct(const struct fs_type *t, struct host_ctx *ctx, const char *
 		return -ENOMEM;
 	op->cluster_name = p->cluster_name ? strdup(p->cluster_name) : NULL;
 	op->label = strdup(p->label);
-	op->slots = 0; /* 1 once the label was set alone (relabel_argv) */
+	op->slots = 0; /* 1: the journals being replayed, 2: the label set alone (distinct_probed) */
 	if ((p->cluster_name && !op->cluster_name) || !op->label) {
 		hop_free(&op->hop);
 		return -ENOMEM;

@@ -203,6 +203,14 @@ struct fs_type {
 	 * tunefs.ocfs2 1.8.7 ignores --cloned-volume's "=label" and writes "<old>-cloned"); NULL:
 	 * none (GFS2's lock table is set by distinct_argv). */
 	char **(*relabel_argv)(const char *device, const struct host_fs_params *p);
+	/* Between the two: what replays the journals the copy carries -- a snapshot of a file system
+	 * mounted on every node has dirty ones, and tunefs.ocfs2 -L refuses ("At least one journal has
+	 * uncommitted changes"), found on real OCFS2 by fullstack-datastores. Runs only once
+	 * distinct_argv gave the copy its own UUID: before, it shares its parent's (the DLM
+	 * lockspace's name) while the parent is mounted. Exit statuses 0..replay_ok_max are success
+	 * (fsck.ocfs2: 1 = errors fixed). NULL: none (GFS2: the first mount replays them). */
+	char **(*replay_argv)(const char *device);
+	int replay_ok_max;
 	const char *distinct_tool;     /* for messages: "tunefs.ocfs2" */
 	bool grow_needs_mount;         /* gfs2_jadd works on the mounted fs */
 	unsigned max_slots;

@@ -71,7 +71,8 @@ static char **ocfs2_grow_argv(const char *device, const char *mount_point, unsig
 
 /* tunefs.ocfs2 makes the new UUID itself (without the cluster stack: it warns so); -y answers its
  * question. ocfs2-tools 1.8.7 ignores "=LABEL" and labels the clone "<old>-cloned": the label is
- * then set alone (-L, which needs the cluster stack -- up on a node that mounts OCFS2). */
+ * then set alone (-L, which needs the cluster stack -- up on a node that mounts OCFS2), after
+ * fsck.ocfs2 replayed the journals (replay_argv). */
 static char **ocfs2_distinct_argv(const char *device, const struct host_fs_params *p, const char *uuid)
 {
 	char opt[128];
@@ -82,6 +83,13 @@ static char **ocfs2_distinct_argv(const char *device, const struct host_fs_param
 static char **ocfs2_relabel_argv(const char *device, const struct host_fs_params *p)
 {
 	return fs_strv_new("tunefs.ocfs2", "-L", p->label, device, NULL);
+}
+
+/* The clone's journals replayed (and the copy checked, as after a crash: it is one) under its
+ * new UUID's cluster lock, so that -L takes it; -y answers fsck's questions. */
+static char **ocfs2_replay_argv(const char *device)
+{
+	return fs_strv_new("fsck.ocfs2", "-y", device, NULL);
 }
 
 const struct fs_type fs_type_ocfs2 = {
@@ -95,6 +103,8 @@ const struct fs_type fs_type_ocfs2 = {
 	.grow_argv = ocfs2_grow_argv,
 	.distinct_argv = ocfs2_distinct_argv,
 	.relabel_argv = ocfs2_relabel_argv,
+	.replay_argv = ocfs2_replay_argv,
+	.replay_ok_max = 1,
 	.distinct_tool = "tunefs.ocfs2",
 	.grow_needs_mount = false,
 	.max_slots = OCFS2_SLOTS_MAX,

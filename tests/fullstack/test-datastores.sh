@@ -66,6 +66,11 @@ KVMCD_HA=$'[ha]\nwatchdog=/dev/watchdog'
 SPEC_BOTH='{"datastores": [
  {"name": "ds_iscsi", "protocol": "iscsi", "size": "2G", "fs": "ocfs2"},
  {"name": "ds_nvme", "protocol": "nvme-tcp", "size": "2G", "fs": "gfs2"}]}'
+# issue 10's clones: a policy over both, for `snapshot create` (a consistency group snapshot)
+SPEC_POLICY='{"datastores": [
+ {"name": "ds_iscsi", "protocol": "iscsi", "size": "2G", "fs": "ocfs2"},
+ {"name": "ds_nvme", "protocol": "nvme-tcp", "size": "2G", "fs": "gfs2"}],
+ "protection": [{"name": "gold", "datastores": ["ds_iscsi", "ds_nvme"], "schedules": [{"every": "1d", "keep": 2}]}]}'
 SPEC_NVME='{"datastores": [
  {"name": "ds_nvme", "protocol": "nvme-tcp", "size": "2G", "fs": "gfs2"}]}'
 
@@ -116,6 +121,85 @@ wait_ready() { # SECS: until both datastores are ready everywhere and pool verif
 			fail "datastores not ready on every node within $1 s"
 		fi
 		sleep 5
+	done
+}
+
+# ---- issue 10: clones on real OCFS2 and GFS2 ---------------------------------------------------
+# A snapshot of both datastores while every node has them mounted (crash-consistent, journals
+# dirty), each cloned into a new datastore: the node the leader names makes the copied file
+# system distinct with the real tools (tunefs.ocfs2 --cloned-volume, tunegfs2 -U -o locktable),
+# then every node mounts the clone BESIDE its parent (same cluster, same DLM): another UUID, the
+# clone's label / lock table, the parent's files as of the snapshot, a file written on the clone
+# read on the other nodes and absent from the parent. Then the clones and the policy are
+# removed again (detached everywhere: the parents' sessions and paths stay).
+clone_phases() { # the token of phase share
+	local token=$1 snap="" end n o dev pdev
+	phase clone
+	on n1 sh_c 'echo "$1" >/root/spec.json && kvmcctl spec apply /root/spec.json' "$SPEC_POLICY" >/dev/null
+	on n1 sh_c 'kvmcctl snapshot create gold' >/dev/null
+	end=$(( $(date +%s) + 120 ))
+	until snap=$("$FS" exec n1 sh_c 'kvmcctl snapshot list --json' 2>/dev/null | python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+s = {x["name"] for x in l if x.get("label") == "ondemand" and x["datastore"] == "ds_iscsi"} & \
+    {x["name"] for x in l if x.get("label") == "ondemand" and x["datastore"] == "ds_nvme"}
+print(sorted(s)[0] if s else "")') && [ -n "$snap" ]; do
+		[ "$(date +%s)" -lt "$end" ] || fail "the on-demand snapshot of gold is not listed on both datastores within 120 s"
+		sleep 3
+	done
+	log "snapshot $snap of ds_iscsi and ds_nvme (taken with both mounted on every node)"
+	on n1 sh_c 'kvmcctl datastore clone ds_iscsi "$1" ds_iscsi_c && kvmcctl datastore clone ds_nvme "$1" ds_nvme_c' "$snap" >/dev/null
+	wait_ready 600
+	for n in $NODES; do
+		on "$n" sh_c 'findmnt -n -o FSTYPE /srv/kvmcd/ds_iscsi_c | grep -qx ocfs2 && findmnt -n -o FSTYPE /srv/kvmcd/ds_nvme_c | grep -qx gfs2 &&
+			findmnt -n /srv/kvmcd/ds_iscsi >/dev/null && findmnt -n /srv/kvmcd/ds_nvme >/dev/null' ||
+			fail "$n: the clones are not mounted beside their parents"
+		for o in ds_iscsi ds_nvme; do
+			dev=$(on "$n" sh_c 'findmnt -n -o SOURCE "/srv/kvmcd/$1"' "${o}_c")
+			pdev=$(on "$n" sh_c 'findmnt -n -o SOURCE "/srv/kvmcd/$1"' "$o")
+			on "$n" sh_c 'u=$(blkid -o value -s UUID "$1") && p=$(blkid -o value -s UUID "$2") && l=$(blkid -o value -s LABEL "$1") &&
+				echo "$3: $1 uuid $u label $l; parent $2 uuid $p" && [ -n "$u" ] && [ "$u" != "$p" ] &&
+				case $l in "$3"|*:"$3") ;; *) exit 1;; esac' "$dev" "$pdev" "${o}_c" >"$TMP/distinct.$n" ||
+				fail "$n: ${o}_c is not distinct from its parent: $(cat "$TMP/distinct.$n")"
+			log "$n: $(cat "$TMP/distinct.$n")"
+			for w in $NODES; do
+				on "$n" sh_c '[ "$(cat /srv/kvmcd/$1/hello-$2)" = "$2 $3" ]' "${o}_c" "$w" "$token" ||
+					fail "$n: ${o}_c does not hold $w's file of the snapshot"
+			done
+		done
+	done
+	local i=0 g=0
+	for n in $NODES; do
+		i=$((i + $(ran "$n" 'tunefs.ocfs2 .*--cloned-volume'))); g=$((g + $(ran "$n" tunegfs2)))
+	done
+	[ "$i" = 1 ] && [ "$g" = 1 ] || fail "expected the clones made distinct once each, ran tunefs.ocfs2 --cloned-volume $i and tunegfs2 $g times"
+	on n2 sh_c 'for d in ds_iscsi_c ds_nvme_c; do echo clone-only >/srv/kvmcd/$d/clone.txt.tmp && sync /srv/kvmcd/$d/clone.txt.tmp &&
+		mv /srv/kvmcd/$d/clone.txt.tmp /srv/kvmcd/$d/clone.txt; done'
+	for n in n1 n3; do
+		on "$n" sh_c 'for d in ds_iscsi ds_nvme; do [ "$(cat /srv/kvmcd/${d}_c/clone.txt)" = clone-only ] && [ ! -e /srv/kvmcd/$d/clone.txt ] || exit 1; done' ||
+			fail "$n: a file written on the clones by n2 is not read there, or is in the parents"
+	done
+	log "the clones are made distinct once each (real tunefs.ocfs2 / tunegfs2), mounted beside their parents on every node with the snapshot's files; written on n2, read on n1 and n3, the parents untouched"
+
+	phase clone-remove
+	on n1 sh_c 'echo "$1" >/root/spec.json && kvmcctl spec apply /root/spec.json' "$SPEC_BOTH" >/dev/null
+	end=$(( $(date +%s) + 300 ))
+	until on_all_gone; do
+		[ "$(date +%s)" -lt "$end" ] || fail "the clones are not detached from every node within 300 s"
+		sleep 5
+	done
+	wait_ready 120
+	for n in $NODES; do
+		on "$n" sh_c '[ "$(iscsiadm -m session | grep -c ":3260,")" = 2 ] && for o in n1 n2 n3; do grep -q "^$o " /srv/kvmcd/ds_iscsi/hello-$o &&
+			grep -q "^$o " /srv/kvmcd/ds_nvme/hello-$o || exit 1; done' || fail "$n: the parents lost their sessions or files with the clones"
+	done
+	log "the clones detached everywhere; the parents keep their 2 sessions and their files"
+}
+on_all_gone() {
+	local n
+	for n in $NODES; do
+		"$FS" exec -t 60 "$n" sh_c 'for d in ds_iscsi_c ds_nvme_c; do ! virsh -q -c qemu:///system pool-info $d >/dev/null 2>&1 &&
+			! findmnt -n /srv/kvmcd/$d >/dev/null || exit 1; done' || return 1
 	done
 }
 
@@ -614,6 +698,8 @@ main() {
 	[ "$l1" = "$l0" ] && [ "$c1" = "$c0" ] || fail "the same spec again logged in ($l0 → $l1) or connected ($c0 → $c1) again"
 	[ "$mkfs_i" = 0 ] || fail "the same spec again ran mkfs"
 	log "the same spec again: no ONTAP change, no mkfs, no login, no connect"
+
+	clone_phases "$token"
 
 	if [ -z "$VM_SKIP" ]; then vm_lock_phases; else log "the VM lock phases skipped: $VM_SKIP"; fi
 
