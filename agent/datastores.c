@@ -34,10 +34,14 @@
 #define RETRY_MAX_USEC (60 * USEC_PER_SEC)
 #define STEP_TIMEOUT_USEC (120 * USEC_PER_SEC)
 #define FORMATTER_POLL_USEC (USEC_PER_SEC / 10) /* the formatter's section, not the device */
-/* A step's result is published at most this late: the section carries every datastore, and 50
- * datastores walked at once end a step every few ms -- each publish is multicast to every node
- * and read by each (the leader, the formatter's peers); one for a burst is enough. */
+/* A step's result is published this much later, and at most once per PUBLISH_INTERVAL: the
+ * section carries every datastore, and 50 datastores walked at once end a step every few ms --
+ * each publish is a CPG message of the whole section (~20 KB for 50 datastores), encrypted and
+ * ordered by corosync and parsed by every kvmcd. At one per 20 ms per node, corosync's threads
+ * took the largest share of the two CPUs in bench/datastores.sh; one per 100 ms still tells the
+ * formatter's peers (who look every FORMATTER_POLL) and the leader within a poll. */
 #define PUBLISH_DELAY_USEC (USEC_PER_SEC / 50)
+#define PUBLISH_INTERVAL_USEC (USEC_PER_SEC / 10)
 
 enum step { STEP_ATTACH, STEP_FS_PROBE, STEP_MKFS, STEP_MOUNT, STEP_GROW, STEP_POOL, STEP_DONE,
 	    STEP_POOL_REMOVE, STEP_UMOUNT, STEP_DETACH, STEP_GONE };
@@ -90,6 +94,7 @@ struct datastores {
 	sd_event_source *timer;      /* owned: the next reconcile */
 	sd_event_source *kick;       /* owned: a reconcile from the loop, soon */
 	sd_event_source *publish_timer; /* owned: publish_soon()'s */
+	uint64_t last_publish;          /* CLOCK_MONOTONIC of the last publish; 0 = none yet */
 };
 
 static uint64_t now_usec(struct datastores *d)
@@ -170,6 +175,7 @@ static void publish(struct datastores *d)
 	 * "datastores" (a kvmcd just started publishes its inventory first): not a detach. */
 	json_object_set_new(sec, "datastores_reconciled", json_boolean(d->reconciled));
 	r = service_node_publish(d->ctx, sec, &error);
+	d->last_publish = now_usec(d);
 	if (r < 0 && r != -EOPNOTSUPP)
 		klog(service_log(d->ctx), LOG_WARNING, "Cannot publish this node's datastore section: %s",
 		     error ? error : strerror(-r));
@@ -182,10 +188,12 @@ static int on_publish(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Publishes within PUBLISH_DELAY, once for whatever changes until then. */
+/* Publishes PUBLISH_DELAY from now, or PUBLISH_INTERVAL after the last publish when that is
+ * later, once for whatever changes until then. */
 static void publish_soon(struct datastores *d)
 {
 	int enabled = SD_EVENT_OFF;
+	uint64_t at;
 
 	if (!d->publish_timer) {
 		publish(d);
@@ -194,7 +202,10 @@ static void publish_soon(struct datastores *d)
 	sd_event_source_get_enabled(d->publish_timer, &enabled);
 	if (enabled != SD_EVENT_OFF)
 		return;
-	sd_event_source_set_time(d->publish_timer, now_usec(d) + PUBLISH_DELAY_USEC);
+	at = now_usec(d) + PUBLISH_DELAY_USEC;
+	if (d->last_publish && d->last_publish + PUBLISH_INTERVAL_USEC > at)
+		at = d->last_publish + PUBLISH_INTERVAL_USEC;
+	sd_event_source_set_time(d->publish_timer, at);
 	sd_event_source_set_enabled(d->publish_timer, SD_EVENT_ONESHOT);
 }
 
