@@ -51,7 +51,7 @@ assert_eq "$vol_posts" 2 "one volume POST per datastore across the failover (no 
 log "the killed node's kvmcd comes back"
 "$CLUSTER" start "$L" kvmcd || fail "start kvmcd n$L"
 wait_until 90 "both datastores ready on 4 nodes" ready_on "$first" 4
-pools_ok 4 || fail "pool verify on n4"
+wait_until 10 "pool verify on n4" pools_ok 4
 wait_until 60 "slots added for the 4th member (4 + 2 headroom)" slots_at_least "$first" 6
 growers=$(cat "$RUN"/n[1-4]/kvmcd.log | grep -c "adding up to 6 on this node" || true)
 assert_eq "$growers" 2 "one node added the slots, once per file system"

@@ -95,7 +95,7 @@ assert_true "kvmcctl status says keep1 is kept" eval 'nx 3 kvmcctl status | grep
 ctl 1 datastore remove keep1
 assert_eq "$RC" 0 "datastore remove keep1 again: already in place"
 assert_true "it says unchanged" grep -q "^unchanged" <<<"$OUT"
-pools_ok || fail "pool verify after keep1's removal"
+wait_until 10 "pool verify after keep1's removal" pools_ok
 
 log "--- gone1 removed WITH --destroy-data while n3's kvmcd is down"
 "$CLUSTER" stop 3 kvmcd || fail "stop kvmcd n3"
