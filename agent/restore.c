@@ -255,22 +255,17 @@ static int on_retry(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Whether every member reports datastore ds ready ("step" "ready", datastores.c); *why says
- * which is not. */
-static bool ready_everywhere(struct restore *r, const char *ds, const char **why, char *buf, size_t size)
+/* Whether every member reports datastore ds ready ("step" "ready", datastores.c). */
+static bool ready_everywhere(struct restore *r, const char *ds)
 {
 	const json_t *sec;
 	const char *k;
 
 	json_object_foreach((json_t *)service_node_sections(r->ctx), k, sec) {
 		const json_t *st = json_object_get(json_object_get(json_object_get(sec, "section"), "datastores"), ds);
-		const char *node = js(sec, "name") ? js(sec, "name") : k;
 
-		if (strcmp(js(st, "step") ?: "", "ready")) {
-			snprintf(buf, size, "node %s has it %s", node, js(st, "step") ?: "not yet");
-			*why = buf;
+		if (strcmp(js(st, "step") ?: "", "ready"))
 			return false;
-		}
 	}
 	return true;
 }
@@ -288,14 +283,12 @@ static void restart_vms(struct restore *r, const char *ds, const json_t *req, co
 	const json_t *names = json_object_get(req, "restart_vms"), *n;
 	json_auto_t *next = NULL;
 	json_t *ve, *entry;
-	const char *why = NULL;
-	char buf[256];
 	size_t i, k;
 	int ret;
 
 	if (!json_array_size(names) || (js(r->restarting, ds) && !strcmp(js(r->restarting, ds), id)))
 		return;
-	if (!ready_everywhere(r, ds, &why, buf, sizeof(buf)))
+	if (!ready_everywhere(r, ds))
 		return; /* the sections hook runs step() again as nodes get it ready */
 	next = json_deep_copy(service_spec(r->ctx));
 	entry = json_object_get(json_object_get(next, "restore"), ds);
@@ -344,10 +337,12 @@ static void step(struct restore *r)
 			record(r, ds, json_pack("{ssssss}", "id", id, "snapshot", snap, "phase", "down"));
 			continue;
 		}
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed")))
-			restart_vms(r, ds, req, id);
-		if (!phase || !strcmp(phase, "done") || !strcmp(phase, "failed"))
+		if (!phase)
 			continue;
+		if (!strcmp(phase, "done") || !strcmp(phase, "failed")) {
+			restart_vms(r, ds, req, id);
+			continue;
+		}
 		if (!strcmp(phase, "down")) {
 			if (!all_down(r, ds, &why, buf, sizeof(buf))) {
 				/* what it waits for, in the record (restore-status on any node shows it) and

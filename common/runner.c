@@ -909,8 +909,8 @@ static int real_start(struct runner *r, struct runner_handle *h, const struct ru
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->in = s->out_w = s->err_w = -1;
-	s->in = stdin_fd(job);
+	s->out_w = s->err_w = -1;
+	s->in = stdin_fd(job); /* a negative errno is closed by nobody: closep() skips it */
 	k = s->in < 0 ? s->in : output_pipe(&out_r, &s->out_w);
 	if (k >= 0)
 		k = output_pipe(&err_r, &s->err_w);
@@ -935,8 +935,6 @@ static int real_start(struct runner *r, struct runner_handle *h, const struct ru
 		k = worker_submit(r->spawner, spawn_run, s, spawn_free, on_spawned, r,
 				  2 * h->timeout_usec + 20 * USEC_PER_SEC);
 	if (k < 0) {
-		if (s->in < 0)
-			s->in = -1;
 		h->out_src = sd_event_source_disable_unref(h->out_src);
 		h->err_src = sd_event_source_disable_unref(h->err_src);
 		spawn_free(s);
