@@ -22,6 +22,12 @@
 #                  returned)
 #   window         last thaw - first freeze; overhead = window - snapshot call (target <= 100)
 # and checks that every guest of the round was reported consistent in the record.
+# Then the floor (FLOOR_ROUNDS, default ROUNDS; 0: none): the same guests frozen and thawed with no
+# coordination at all -- tests/vm-freeze-tool's `rounds` on every node at once, the same domain
+# ops and thread count as kvmcd's freeze service, a fixed hold standing in for the snapshot call
+# -- so "floor" = (last freeze returned - start) + (last thaw returned - thaw start), the part of
+# the overhead that is libvirt, QEMU and the guests on this machine. overhead - floor is what
+# kvmcd's coordination adds (the nodes told, the reports gathered, the thaw published).
 #
 # Usage: bench/freeze.sh        ROUNDS=5 N=30 bench/freeze.sh
 # Env as for tests/multinode/cluster (MN_PREFIX, MN_RUN_BASE, KVMCD_BUILD_DIR, ...); RINGS_DIR=DIR
@@ -129,6 +135,35 @@ for r in $(seq 1 "$ROUNDS"); do
 	log "round $r ($S, run $run): window $((t1 - f0)) ms = freezes + reports $((tk - f0)) + snapshot call $((tw - tk)) + thaws $((t1 - tw)); overhead $((t1 - f0 - (tw - tk))) ms; $cons/$N consistent"
 done
 
+FL=(); FF=(); FT=()
+FLOOR_ROUNDS=${FLOOR_ROUNDS:-$ROUNDS}
+TOOL=$KVMCD_BUILD_DIR/tests/vm-freeze-tool
+if [ "$FLOOR_ROUNDS" -gt 0 ] && [ -x "$TOOL" ]; then
+	# a round every 2 s, the thaws 1 s after its start; one warm-up round first (kvmcd's threads
+	# keep their connections too), not counted
+	at=$(( $(date +%s%3N) + 2000 ))
+	list=$(nx "$L" kvmcctl vm list --json)
+	pids=()
+	for i in 1 2 3; do
+		doms=$(jq -r --arg n "n$i" '.[] | select(.node == $n and .state == "running") | .name' <<<"$list")
+		[ -n "$doms" ] || fail "floor: n$i runs no guest"
+		"$CLUSTER" exec "$i" timeout $(( FLOOR_ROUNDS * 2 + 30 )) "$TOOL" rounds "$at" 2000 1000 \
+			$(( FLOOR_ROUNDS + 1 )) $doms >"$MN_RUN_BASE/floor-n$i.out" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
+	for k in $(seq 1 "$FLOOR_ROUNDS"); do
+		lines=$(grep -h "^round $k " "$MN_RUN_BASE"/floor-n[123].out)
+		[ "$(wc -l <<<"$lines")" = 3 ] || fail "floor round $k: not every node ran it: $(cat "$MN_RUN_BASE"/floor-n[123].out)"
+		read -r f t bad < <(sed 's/[a-z_]*=//g' <<<"$lines" | awk '
+			# round K FREEZE_START FREEZE_END THAW_START THAW_END OK OF
+			NR == 1 || $3 < fs { fs = $3 } $4 > fe { fe = $4 } NR == 1 || $5 < ts { ts = $5 } $6 > te { te = $6 }
+			$7 != $8 { bad++ } END { print fe - fs, te - ts, bad + 0 }')
+		[ "$bad" = 0 ] || fail "floor round $k: a freeze or thaw failed: $(cat "$MN_RUN_BASE"/floor-n[123].out)"
+		FF+=("$f"); FT+=("$t"); FL+=($((f + t)))
+	done
+fi
+
 stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
 	i50 = int(NR * 0.50); if (i50 < NR * 0.50) i50++
 	i95 = int(NR * 0.95); if (i95 < NR * 0.95) i95++
@@ -141,4 +176,10 @@ echo "  freezes + reports (-> leader takes):    $(stats "${F[@]}")"
 echo "  snapshot call (ONTAP, leader's view):   $(stats "${C[@]}")"
 echo "  thaws (thaw published -> last thawed):  $(stats "${TH[@]}")"
 echo "overhead (window - snapshot call; target <= 100 ms): $(stats "${O[@]}")"
+if [ "${#FL[@]}" -gt 0 ]; then
+	echo "floor, the same freezes and thaws with no coordination ($FLOOR_ROUNDS rounds, 3 nodes at once):"
+	echo "  freeze phase (start -> last frozen):    $(stats "${FF[@]}")"
+	echo "  thaw phase (start -> last thawed):      $(stats "${FT[@]}")"
+	echo "  floor (freeze + thaw phase):            $(stats "${FL[@]}")"
+fi
 mn_pass
