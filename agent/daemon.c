@@ -758,6 +758,29 @@ static json_t *cmd_spec_get(void *state, uint64_t conn_id, json_t *req)
 	return reply;
 }
 
+/* The leader's records on this node (read-only; for operators and tests): those whose key
+ * starts with "prefix" when given, with the version and whether this copy is current. */
+static json_t *cmd_records(void *state, uint64_t conn_id, json_t *req)
+{
+	struct daemon *d = state;
+	const char *prefix = json_string_value(json_object_get(req, "prefix")) ?: "", *k;
+	json_t *out = json_object(), *v, *reply;
+	bool current = core_may_act(d->core);
+
+	(void)conn_id;
+	json_object_foreach((json_t *)core_records(d->core), k, v)
+		if (out && !strncmp(k, prefix, strlen(prefix)))
+			json_object_set(out, k, v);
+	reply = json_pack("{sbsosIsb}", "ok", 1, "records", out ? out : json_object(), "version",
+			  (json_int_t)core_state_version(d->core), "current", current);
+	if (reply && !current) {
+		_cleanup_free_ char *why = why_not_current(d);
+
+		json_object_set_new(reply, "why_not_current", json_string(why ? why : "unknown"));
+	}
+	return reply;
+}
+
 static const char *spec_text_of(json_t *req, size_t *len)
 {
 	json_t *t = json_object_get(req, "spec_text");
@@ -857,6 +880,7 @@ static json_t *cmd_log(void *state, uint64_t conn_id, json_t *req)
 static const struct service_command daemon_commands[] = {
 	{ "status", cmd_status },
 	{ "spec-get", cmd_spec_get },
+	{ "records", cmd_records },
 	{ "spec-apply", cmd_spec_apply },
 	{ "spec-diff", cmd_spec_diff },
 	{ "log", cmd_log },

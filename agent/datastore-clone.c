@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `kvmcctl datastore clone`: datastore-clone.h. */
+/* `kvmcctl datastore clone` and `datastore split`: datastore-clone.h. */
 #include <errno.h>
 #include <string.h>
 #include <syslog.h>
@@ -75,5 +75,41 @@ json_t *datastore_clone_command(struct service_ctx *ctx, uint64_t conn_id, json_
 	if (r < 0)
 		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));
 	klogf(service_log(ctx), LOG_NOTICE, KLOG_DS(name), "Datastore '%s': requested as a clone of '%s' at snapshot '%s'", name, parent, snap);
+	return NULL;
+}
+
+json_t *datastore_split_command(struct service_ctx *ctx, uint64_t conn_id, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const json_t *spec = service_spec(ctx), *e, *x;
+	json_auto_t *next = NULL;
+	json_t *clone;
+	size_t i;
+	int r;
+
+	if (!name)
+		return api_refusal(-EINVAL, "datastore-split needs \"name\"");
+	if (!service_may_act(ctx))
+		return api_refusal(-EAGAIN, "refused: this node is not in a synced quorate view, so its copy of the spec may be stale; nothing applied");
+	if (!(e = entry_of(spec, name)))
+		return api_refusal(-ENOENT, "refused: no datastore '%s' in the spec; nothing applied", name);
+	if (!json_is_object(json_object_get(e, "clone")))
+		return api_refusal(-EINVAL, "refused: datastore '%s' is not a clone (its spec entry has no \"clone\"); nothing applied",
+				   name);
+	if (json_is_true(json_object_get(json_object_get(e, "clone"), "split")))
+		return json_pack("{sbsIssss}", "ok", 1, "version", (json_int_t)service_committed_version(ctx), "message",
+				 "unchanged: its split is asked already (`kvmcctl datastore show` says how far it is)", "outcome",
+				 API_OUTCOME_COMMITTED);
+	next = json_deep_copy(spec);
+	if (!next)
+		return api_refusal(-ENOMEM, "out of memory; nothing applied");
+	json_array_foreach(json_object_get(next, "datastores"), i, x)
+		if (!strcmp(json_string_value(json_object_get(x, "name")) ?: "", name) &&
+		    (clone = json_object_get(x, "clone")))
+			json_object_set_new(clone, "split", json_true());
+	r = service_request_spec(ctx, conn_id, next);
+	if (r < 0)
+		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));
+	klogf(service_log(ctx), LOG_NOTICE, KLOG_DS(name), "Datastore '%s': its split from its parent requested", name);
 	return NULL;
 }

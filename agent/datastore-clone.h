@@ -27,3 +27,16 @@
 
 /* NULL: answered when the change is committed (service_request_spec); else the reply. */
 json_t *datastore_clone_command(struct service_ctx *ctx, uint64_t conn_id, json_t *req);
+
+/*
+ * "datastore-split": `kvmcctl datastore split NAME`.
+ * Request:  {"cmd":"datastore-split", "name":NAME}
+ * Effect:   ONE spec change: NAME's "clone" gains "split": true (datastore.h "Clones"); the
+ *           leader's plan splits the volume from its parent on ONTAP (volume-clone-split), the
+ *           datastore staying attached, mounted and in use; afterwards the parent's snapshot is
+ *           no longer busy. Answered when the change is committed, not when ONTAP is done
+ *           (`datastore show`: "split" in its ONTAP objects).
+ * Refused (nothing applied): an unknown NAME; a datastore that is not a clone; a node whose copy
+ *           of the spec may be stale. Asked again: "unchanged", exit 0.
+ */
+json_t *datastore_split_command(struct service_ctx *ctx, uint64_t conn_id, json_t *req);

@@ -1150,9 +1150,17 @@ static json_t *cmd_clone(void *state, uint64_t conn_id, json_t *req)
 	return datastore_clone_command(d->ctx, conn_id, req);
 }
 
+static json_t *cmd_split(void *state, uint64_t conn_id, json_t *req)
+{
+	struct datastores *d = state;
+
+	return datastore_split_command(d->ctx, conn_id, req);
+}
+
 static const struct service_command commands[] = {
 	{ "datastore-list", cmd_list },
 	{ "datastore-clone", cmd_clone },
+	{ "datastore-split", cmd_split },
 	{ "preflight", cmd_preflight },
 	{ "datastore-remove", cmd_remove },
 	{ NULL, NULL },

@@ -85,6 +85,8 @@ static void usage(FILE *f)
 		"  spec apply FILE|-        replace the spec; prints \"applied: version N\"\n"
 		"  spec diff FILE|-         show what `spec apply` would change\n"
 		"  log                      dump kvmcd's recent log lines (all levels)\n"
+		"  records [PREFIX]         the leader's records this node holds (JSON; those whose key\n"
+		"                           starts with PREFIX: ds/, vm/, prot/, mirror/, fence/, ...)\n"
 		"  metrics                  the Prometheus metrics ([metrics] listen serves the same)\n"
 		"  ontap check [--config FILE] [--json]\n"
 		"                           check the ONTAP connection configured in [ontap]\n"
@@ -98,6 +100,8 @@ static void usage(FILE *f)
 		"  datastore clone DATASTORE SNAPSHOT NEW\n"
 		"                           a new datastore NEW: a FlexClone of DATASTORE at SNAPSHOT,\n"
 		"                           attached, mounted and pooled on every node beside its parent\n"
+		"  datastore split NAME     split the clone NAME from its parent on ONTAP (it stays in use;\n"
+		"                           the parent's snapshot is no longer busy afterwards)\n"
 		"  pool verify              exit 0 only if every node's pool is identical and active\n"
 		"  preflight [--json] [--protocol P[,P]] [--fs F[,F]]\n"
 		"                           can every node run the spec's datastores (and P, F)? per node\n"
@@ -789,6 +793,31 @@ static int cmd_spec(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/* kvmcctl records [PREFIX]: the leader's records this node holds, as JSON (read-only). */
+static int cmd_records(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL, *req;
+	int r;
+
+	if (argc > 2)
+		return usage_error("records: unexpected argument '%s'", argv[2]);
+	req = json_pack("{ss}", "cmd", "records");
+	if (req && argc == 2)
+		json_object_set_new(req, "prefix", json_string(argv[1]));
+	r = request(ctl, "records", false, req, NULL, 0, &reply);
+	if (r != EXIT_DONE)
+		return r;
+	json_dumpf(json_object_get(reply, "records"), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+	fflush(stdout);
+	if (json_is_false(json_object_get(reply, "current")))
+		fprintf(stderr, "kvmcctl: warning: this node's copy of the records (version %" JSON_INTEGER_FORMAT
+			") may be stale: %s\n", int_of(reply, "version"),
+			str_or(reply, "why_not_current", "this node is not in a synced quorate view"));
+	json_decref(reply);
+	return r;
+}
+
 static int cmd_log(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *reply = NULL, *line;
@@ -945,6 +974,15 @@ static void print_datastore(json_t *ds, bool detail)
 			printf("             namespace %s in %s\n", str_or(ontap, "ns_uuid", ""), str_or(ontap, "subsystem_nqn", "?"));
 		if (str_or(ontap, "export_path", NULL))
 			printf("             export %s\n", str_or(ontap, "export_path", ""));
+		if (json_is_object(json_object_get(ontap, "clone"))) {
+			json_t *cl = json_object_get(ontap, "clone");
+			const char *st = str_or(cl, "state", "unknown");
+
+			printf("             clone of %s at %s: %s\n", str_or(cl, "parent", "?"), str_or(cl, "snapshot", "?"),
+			       !strcmp(st, "flexclone") ? "a FlexClone (the parent's snapshot is busy; `datastore split` frees it)"
+			       : !strcmp(st, "splitting") ? "being split from its parent"
+			       : !strcmp(st, "split") ? "split from its parent (a volume of its own)" : st);
+		}
 	}
 	printf("Nodes:\n");
 	json_object_foreach(nodes, k, n)
@@ -1036,8 +1074,32 @@ static int cmd_datastore_clone(struct ctl *ctl, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/*
+ * kvmcctl datastore split NAME: a change, through kvmcd's spec-apply path (the verb
+ * "datastore-split", agent/datastore-clone.h): the clone NAME's "clone" gains "split": true; the
+ * leader splits its volume from the parent on ONTAP, the datastore staying in use.
+ */
+static int cmd_datastore_split(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *reply = NULL;
+	int r;
+
+	if (argc != 3 || argv[2][0] == '-')
+		return usage_error("datastore split NAME");
+	r = request(ctl, "datastore split", true, json_pack("{ssss}", "cmd", "datastore-split", "name", argv[2]), NULL, 0,
+		    &reply);
+	if (r != EXIT_DONE)
+		return r;
+	printf("%s\n", str_or(reply, "message", "applied"));
+	if (strncmp(str_or(reply, "message", ""), "unchanged", 9) != 0)
+		printf("%s: the leader splits it from its parent on ONTAP; it stays attached and in use "
+		       "(`kvmcctl datastore show %s`)\n", argv[2], argv[2]);
+	json_decref(reply);
+	return EXIT_DONE;
+}
+
 /* kvmcctl datastore list [--json] | show NAME [--json] | remove NAME [--destroy-data] |
- * clone DATASTORE SNAPSHOT NEW */
+ * clone DATASTORE SNAPSHOT NEW | split NAME */
 static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc >= 2 ? argv[1] : "", *name = NULL;
@@ -1050,10 +1112,12 @@ static int cmd_datastore(struct ctl *ctl, int argc, char **argv)
 		return cmd_datastore_remove(ctl, argc, argv);
 	if (strcmp(verb, "clone") == 0)
 		return cmd_datastore_clone(ctl, argc, argv);
+	if (strcmp(verb, "split") == 0)
+		return cmd_datastore_split(ctl, argc, argv);
 	show = strcmp(verb, "show") == 0;
 	if (!show && strcmp(verb, "list") != 0)
 		return usage_error("datastore: list [--json] | show NAME [--json] | remove NAME [--destroy-data] | "
-				   "clone DATASTORE SNAPSHOT NEW");
+				   "clone DATASTORE SNAPSHOT NEW | split NAME");
 	/* Options and the name in any order ("show ds1 --json", "show --json ds1"). */
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0 || strcmp(argv[k], "-j") == 0)
@@ -2388,6 +2452,8 @@ int main(int argc, char **argv)
 		r = cmd_spec(&ctl, argc, argv);
 	else if (strcmp(cmd, "log") == 0)
 		r = cmd_log(&ctl, argc, argv);
+	else if (strcmp(cmd, "records") == 0)
+		r = cmd_records(&ctl, argc, argv);
 	else if (strcmp(cmd, "metrics") == 0)
 		r = cmd_metrics(&ctl, argc, argv);
 	else if (strcmp(cmd, "ontap") == 0)

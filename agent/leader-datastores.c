@@ -472,7 +472,9 @@ static int input_build(struct leader_ds *l, const json_t *obs, struct input_buf 
 		b->vols[b->ontap.n_volumes++] = (struct dsplan_ontap_volume){
 			.name = js(x, "name"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
 			.comment = js(x, "comment"), .junction = js(x, "junction"),
-			.export_policy = js(x, "export_policy") ? js(x, "export_policy") : "default" };
+			.export_policy = js(x, "export_policy") ? js(x, "export_policy") : "default",
+			.is_flexclone = json_is_true(json_object_get(x, "is_flexclone")),
+			.split_initiated = json_is_true(json_object_get(x, "split_initiated")) };
 	json_array_foreach(json_object_get(obs, "luns"), i, x)
 		b->luns[b->ontap.n_luns++] = (struct dsplan_ontap_lun){
 			.path = js(x, "path"), .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
@@ -659,6 +661,17 @@ static json_t *ds_record(struct leader_ds *l, const json_t *obs, const struct ds
 		const char *prev = js(json_object_get(records, key), "mkfs_by");
 		bool still = prev && *prev && is_member(l, prev);
 		json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
+	}
+	/* a clone: what it was made from and, as ONTAP says, whether it is still one ("flexclone"),
+	 * being split ("splitting") or a volume of its own ("split") */
+	if (s->clone.parent) {
+		const json_t *v = find_by(json_object_get(obs, "volumes"), "name", vol);
+		const char *state = !v ? NULL
+				    : !json_is_true(json_object_get(v, "is_flexclone")) ? "split"
+				    : json_is_true(json_object_get(v, "split_initiated")) ? "splitting"
+											 : "flexclone";
+		json_object_set_new(rec, "clone", json_pack("{ssssss?}", "parent", s->clone.parent, "snapshot",
+							    s->clone.snapshot ? s->clone.snapshot : "", "state", state));
 	}
 	switch (s->protocol) {
 	case DS_PROTO_ISCSI:
@@ -920,6 +933,22 @@ static void learn(struct run_ctx *rc, const struct dsplan_op *op, const json_t *
 					      json_pack("{sssIss?ss?ss?}", "name", op->object, "size", (json_int_t)op->size,
 							"comment", op->comment, "junction", op->junction, "export_policy",
 							op->junction ? (op->target ? op->target : "default") : NULL));
+		break;
+	case DSPLAN_VOLUME_CLONE:
+		if (!find_by(json_object_get(obs, "volumes"), "name", op->object))
+			json_array_append_new(json_object_get(obs, "volumes"),
+					      json_pack("{sssIss?sbsb}", "name", op->object, "size", (json_int_t)0, "comment",
+							op->comment, "is_flexclone", 1, "split_initiated", 0));
+		break;
+	case DSPLAN_VOLUME_CLONE_SPLIT:
+		/* started (ONTAP splits in the background) or, as the op's read-back says, done */
+		v = (json_t *)find_by(json_object_get(obs, "volumes"), "name", op->object);
+		if (v) {
+			const json_t *cl = json_object_get(record, "clone");
+			json_object_set_new(v, "split_initiated", json_true());
+			if (json_is_false(json_object_get(cl, "is_flexclone")))
+				json_object_set_new(v, "is_flexclone", json_false());
+		}
 		break;
 	case DSPLAN_VOLUME_MOUNT:
 		v = (json_t *)find_by(json_object_get(obs, "volumes"), "name", op->object);

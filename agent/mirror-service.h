@@ -30,9 +30,20 @@
  * transfer is harmless); a DR transition is recorded BEFORE it is started (persist, then act),
  * so a new leader finishes a half-done failover or resync instead of undoing it with an update.
  *
+ * ---- A snapmirror that leaves the spec ------------------------------------------------------
+ * kvmcd never deletes a relationship or its destination volume by itself (it never deletes data
+ * implicitly). A record whose (policy, datastore) no longer has a snapmirror in the spec is a
+ * target that is only READ, at the destination its record names: while ONTAP has the
+ * relationship, the reading says "left": true and `kvmcctl status` warns that it was left on
+ * ONTAP and what to do; once ONTAP has none (the admin deleted it), the record goes. A record
+ * that names no destination (an older kvmcd's) goes at once, with a log line saying what to
+ * look for on ONTAP.
+ *
  * ---- The record ----------------------------------------------------------------------------
  *   records["mirror/<policy>/<ds>"] = {"updated": slot|null, "updated_at": UTC s,
- *                                      "dr": "failover"|"resync"|null, "dr_request": id|null}
+ *                                      "dr": "failover"|"resync"|null, "dr_request": id|null,
+ *                                      "destination": {"svm", "volume"} (written once a
+ *                                      reading found the relationship)}
  *
  * ---- Verbs (any node) ----------------------------------------------------------------------
  *   dr-status {datastore?}   per datastore with snapmirror: the leader's last reading, the RPO

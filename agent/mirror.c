@@ -42,6 +42,8 @@ struct target {
 					 * yet), SCHED_NONE */
 	json_t *observed;            /* owned: the last GET's record, NULL */
 	char *error;                 /* owned: the step that failed, NULL */
+	bool left;                   /* no longer in the spec: only read (GET), never changed; its
+				      * record goes once ONTAP has no such relationship */
 };
 
 struct pass {
@@ -237,6 +239,23 @@ static int record_patch(struct mirror *p, const char *policy, const char *ds, js
 	return 0;
 }
 
+/* Every record of `drop` ({"mirror/<policy>/<ds>": null, ...}, borrowed) removed in one patch. */
+static int records_drop(struct mirror *p, json_t *drop)
+{
+	_cleanup_free_ char *error = NULL;
+	uint64_t version = 0;
+	int r = service_leader_patch(p->ctx, p->epoch, drop, &version, &error);
+
+	if (r < 0) {
+		klog(mlog(p), LOG_WARNING, "Cannot drop the records of SnapMirrors that left the spec: %s",
+		     error ? error : strerror(-r));
+		return r;
+	}
+	if (version > p->wait_version)
+		p->wait_version = version;
+	return 0;
+}
+
 /* ---- the leader's section ---------------------------------------------------------------- */
 
 static json_t *requests_json(struct mirror *p)
@@ -345,6 +364,43 @@ static int target_fill(struct mirror *p, struct target *t, const struct prot_pol
 	return 0;
 }
 
+/*
+ * The record of a (policy, datastore) whose snapmirror left the spec: a target that is only read.
+ * Its destination is the one the record names (the spec no longer says it). -ENOENT when the
+ * record names none (written before records named their destination).
+ */
+static int target_fill_left(struct target *t, const char *key, const json_t *rec)
+{
+	const char *slash = strchr(key, '/');
+	const json_t *dst = json_object_get(rec, "destination");
+	const char *svm = json_string_value(json_object_get(dst, "svm"));
+	const char *vol = json_string_value(json_object_get(dst, "volume"));
+
+	if (!slash || !svm || !*svm || !vol || !*vol)
+		return -ENOENT;
+	t->left = true;
+	t->policy = strndup(key, (size_t)(slash - key));
+	t->ds = strdup(slash + 1);
+	t->dst_svm = strdup(svm);
+	t->dst_volume = strdup(vol);
+	t->key = strdup(key);
+	t->latest_done = t->updated = SCHED_NONE;
+	if (!t->policy || !t->ds || !t->dst_svm || !t->dst_volume || !t->key)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Whether the committed spec replicates (policy, ds): a policy with snapmirror that lists ds. */
+static bool in_spec(const struct prot_policy *pols, size_t n, const char *policy, const char *ds)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pols[i].has_mirror && !strcmp(pols[i].name, policy))
+			for (size_t d = 0; d < pols[i].n_datastores; d++)
+				if (!strcmp(pols[i].datastores[d], ds))
+					return true;
+	return false;
+}
+
 static void pass_end(struct mirror *p)
 {
 	struct pass *ps = p->pass;
@@ -377,6 +433,8 @@ static void pass_end(struct mirror *p)
 		json_object_set_new(x, "lag_seconds", rel.has_lag ? json_integer(rel.lag) : json_null());
 		json_object_set_new(x, "updated", updated != SCHED_NONE ? json_integer(updated) : json_null());
 		json_object_set_new(x, "observed", json_boolean(o != NULL));
+		if (t->left)
+			json_object_set_new(x, "left", json_true());
 		if (!t->error && o && json_object_get(p->logged, t->key)) {
 			klog(mlog(p), LOG_NOTICE, "SnapMirror of datastore '%s' (policy '%s'): the error is gone", t->ds,
 			     t->policy);
@@ -414,10 +472,14 @@ static void pass_start(struct mirror *p)
 	if (p->wait_version && service_committed_version(p->ctx) < p->wait_version)
 		return; /* svc_committed kicks again */
 	p->next_pass = mono_usec(p) + POLL_SEC * USEC_PER_SEC;
-	pols = policies_of(p, &n);
+	bool pols_known = service_prot_policies(p->ctx, &pols, &n) >= 0;
+
+	if (!pols_known)
+		n = 0, pols = NULL;
 	for (size_t i = 0; i < n; i++)
 		if (pols[i].has_mirror)
 			total += pols[i].n_datastores;
+	total += json_object_size(records); /* room for the records of mirrors that left the spec */
 	ps = calloc(1, sizeof(*ps));
 	if (!ps || !(ps->t = calloc(total ? total : 1, sizeof(*ps->t)))) {
 		free(ps);
@@ -449,6 +511,45 @@ static void pass_start(struct mirror *p)
 			}
 			ps->n++;
 		}
+	}
+	/* relationships whose snapmirror left the spec: kvmcd never deletes one (nor its destination
+	 * volume) by itself; it reads them, so that status can say they are left on ONTAP, and drops
+	 * the record once ONTAP no longer has the relationship */
+	if (pols_known) {
+		const char *key;
+		const json_t *rec;
+		json_t *drop = json_object();
+
+		json_object_foreach((json_t *)records, key, rec) {
+			const char *pd, *slash;
+			_cleanup_free_ char *policy = NULL;
+			struct target *t = &ps->t[ps->n];
+
+			if (strncmp(key, RECORD_PREFIX, strlen(RECORD_PREFIX)))
+				continue;
+			pd = key + strlen(RECORD_PREFIX);
+			if (!(slash = strchr(pd, '/')) || !(policy = strndup(pd, (size_t)(slash - pd))) ||
+			    in_spec(pols, n, policy, slash + 1))
+				continue;
+			if (target_fill_left(t, pd, rec) < 0) {
+				target_clear(t);
+				memset(t, 0, sizeof(*t));
+				if (drop)
+					json_object_set_new(drop, key, json_null());
+				{
+					_cleanup_free_ char *vol = leader_ontap_volume_of(slash + 1);
+					klog(mlog(p), LOG_WARNING, "SnapMirror of datastore '%s' (policy '%s') left the spec; "
+					     "its record does not say where the destination was (an older kvmcd wrote it), so "
+					     "it is dropped: look on ONTAP for a relationship from volume %s to remove",
+					     slash + 1, policy, vol ? vol : "?");
+				}
+				continue;
+			}
+			ps->n++;
+		}
+		if (drop && json_object_size(drop))
+			(void)records_drop(p, drop);
+		json_decref(drop);
 	}
 	p->pass = ps;
 	step(p);
@@ -545,6 +646,20 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		return;
 	}
 	rec = record_of(service_records(p->ctx), t->policy, t->ds);
+	if (t->left && op == LEADER_MIRROR_GET && r == -ENOENT) {
+		json_t *drop = json_object();
+		char key[512];
+
+		klog(mlog(p), LOG_NOTICE, "The SnapMirror relationship to %s:%s (datastore '%s', policy '%s', no longer "
+		     "in the spec) is gone from ONTAP: its record is dropped", t->dst_svm, t->dst_volume, t->ds, t->policy);
+		snprintf(key, sizeof(key), RECORD_PREFIX "%s", t->key);
+		if (drop && json_object_set_new(drop, key, json_null()) == 0)
+			(void)records_drop(p, drop);
+		json_decref(drop);
+		ps->cur++;
+		step(p);
+		return;
+	}
 	if (op == LEADER_MIRROR_PEERS) {
 		json_object_set_new(ps->peers, t->dst_svm, peering_of(r, obj, err));
 		step(p);
@@ -610,8 +725,22 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		return;
 	}
 	if (op == LEADER_MIRROR_GET) {
+		const json_t *dst = json_object_get(rec, "destination");
+
 		json_decref(t->observed);
 		t->observed = obj && obj->record ? json_deep_copy(obj->record) : NULL;
+		/* the record names the destination, so that a relationship whose snapmirror leaves the
+		 * spec can still be found (and reported) after the spec stops saying where it is */
+		if (t->observed && !t->left &&
+		    (strcmp(json_string_value(json_object_get(dst, "svm")) ?: "", t->dst_svm) ||
+		     strcmp(json_string_value(json_object_get(dst, "volume")) ?: "", t->dst_volume))) {
+			json_t *v = json_deep_copy(rec) ?: json_object();
+
+			if (v)
+				json_object_set_new(v, "destination",
+						    json_pack("{ssss}", "svm", t->dst_svm, "volume", t->dst_volume));
+			record_patch(p, t->policy, t->ds, v);
+		}
 	} else {
 		free(t->error);
 		t->error = NULL;
@@ -694,6 +823,8 @@ static int next_op(struct mirror *p, struct target *t, int64_t *slot)
 	const char *dr = record_dr(rec);
 	struct mirror_rel rel = { 0 };
 
+	if (t->left)
+		return !t->observed && t->steps < MAX_STEPS ? LEADER_MIRROR_GET : -1;
 	if (t->want_setup) {
 		t->want_setup = false;
 		return LEADER_MIRROR_SETUP;
@@ -1189,6 +1320,28 @@ static json_t *warnings_json(struct service_ctx *ctx, json_t **breaches_out)
 					 "is writable and nothing is replicated until `kvmcctl dr resync %s`", ds, pols[i].name, ds);
 				json_array_append_new(w, json_string(line));
 			}
+		}
+	}
+	/* relationships whose snapmirror left the spec and that ONTAP still has */
+	{
+		const char *key;
+		const json_t *x;
+
+		json_object_foreach(json_object_get(state, "targets"), key, x) {
+			char line[768];
+
+			if (!w || !json_is_true(json_object_get(x, "left")) || !json_is_true(json_object_get(x, "observed")))
+				continue;
+			snprintf(line, sizeof(line),
+				 "SnapMirror relationship %s -> %s:%s (datastore %s, policy %s) is no longer in the spec: "
+				 "kvmcd leaves it and its destination volume on ONTAP (it never deletes them by itself); "
+				 "delete them on ONTAP, or put the snapmirror back in the spec",
+				 json_string_value(json_object_get(x, "source")) ?: "?",
+				 json_string_value(json_object_get(x, "destination_svm")) ?: "?",
+				 json_string_value(json_object_get(x, "destination_volume")) ?: "?",
+				 json_string_value(json_object_get(x, "datastore")) ?: "?",
+				 json_string_value(json_object_get(x, "policy")) ?: "?");
+			json_array_append_new(w, json_string(line));
 		}
 	}
 	if (!w || !b) {

@@ -4,6 +4,9 @@
  * `protection` policies (coord/spec/protection.h) run by the ACTING leader, exactly once per slot.
  *
  * ---- The leader's pass (LEADING only; the ONTAP client of leader-ontap.h) -------------------
+ *   0. the records["prot/<policy>/<label>"] of policies and schedules no longer in the spec go
+ *      (one patch, committed before the pass goes on); the snapshots they took stay on ONTAP,
+ *      and so does the bounded VM-consistency history records["protvms/<policy>"];
  *   1. list the snapshots of every ready datastore of the spec (records["ds/<name>"].ready;
  *      only while the spec has a policy: no ONTAP traffic otherwise);
  *   2. decide: coord/decide/schedule.h with the policies whose datastores are all ready, the

@@ -710,6 +710,64 @@ static void on_listed(void *userdata, int r, const struct ontap_object *obj, con
 	decide(p, ps);
 }
 
+/*
+ * The schedule records (prot/<policy>/<label>) of policies and schedules no longer in the spec
+ * go, in one patch: nothing reads them any more, and a spec that comes and goes must not leave
+ * the document growing. The snapshots they took stay on ONTAP (retention deletes only what a
+ * policy of the spec keeps; `kvmcctl snapshot delete` removes the others), and so does the VM
+ * consistency history (protvms/<policy>, bounded), which `snapshot list` shows for them.
+ */
+static void records_prune(struct prot *p)
+{
+	const struct prot_policy *pols = NULL;
+	size_t n = 0;
+	json_t *drop = json_object(), *v;
+	const char *k;
+
+	if (service_prot_policies(p->ctx, &pols, &n) < 0) {
+		json_decref(drop);
+		return; /* the spec's policies unknown (ENOMEM): nothing can be said to have left */
+	}
+	json_object_foreach((json_t *)service_records(p->ctx), k, v) {
+		const char *pl, *slash;
+		bool keep = false;
+
+		if (!drop || strncmp(k, PROT_RECORD_PREFIX, strlen(PROT_RECORD_PREFIX)))
+			continue;
+		pl = k + strlen(PROT_RECORD_PREFIX);
+		if (!(slash = strchr(pl, '/')))
+			continue;
+		for (size_t i = 0; i < n && !keep; i++) {
+			if (strlen(pols[i].name) != (size_t)(slash - pl) || strncmp(pols[i].name, pl, (size_t)(slash - pl)))
+				continue;
+			if (pols[i].has_mirror && !pols[i].mirror.update_after_snapshot &&
+			    !strcmp(slash + 1, SCHED_MIRROR_LABEL))
+				keep = true;
+			for (size_t s = 0; s < pols[i].n_schedules && !keep; s++)
+				keep = !strcmp(pols[i].schedules[s].label, slash + 1);
+		}
+		if (!keep)
+			json_object_set_new(drop, k, json_null());
+	}
+	if (drop && json_object_size(drop)) {
+		_cleanup_free_ char *error = NULL;
+		uint64_t version = 0;
+		int r = service_leader_patch(p->ctx, p->epoch, drop, &version, &error);
+
+		if (r < 0)
+			klog(plog(p), LOG_WARNING, "Cannot drop the records of schedules no longer in the spec: %s",
+			     error ? error : strerror(-r));
+		else {
+			json_object_foreach(drop, k, v)
+				klog(plog(p), LOG_NOTICE, "Dropped the record %s: its policy or schedule left the spec (the "
+				     "snapshots it took stay on ONTAP)", k);
+			if (version > p->wait_version)
+				p->wait_version = version;
+		}
+	}
+	json_decref(drop);
+}
+
 static void pass_start(struct prot *p)
 {
 	const struct ds_spec *dss = NULL;
@@ -721,6 +779,9 @@ static void pass_start(struct prot *p)
 		return;
 	if (p->wait_version && service_committed_version(p->ctx) < p->wait_version)
 		return; /* the committed hook comes back: decide on our own records */
+	records_prune(p);
+	if (p->wait_version && service_committed_version(p->ctx) < p->wait_version)
+		return; /* pruned: decide once that is committed */
 	p->again = false;
 	(void)policies_of(p, &n_pols);
 	ps = calloc(1, sizeof(*ps));

@@ -596,8 +596,11 @@ static void test_clone(void)
 	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1'}"), "datastores[0].clone.snapshot: must be");
 	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'a b'}"), "datastores[0].clone.snapshot");
 	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'Bad/','snapshot':'s'}"), "datastores[0].clone.parent");
-	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'s','split':true}"),
-	    "datastores[0].clone: unknown key \"split\"");
+	OK(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'s','split':true}"));
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'s','split':'yes'}"),
+	    "datastores[0].clone.split: must be true or false");
+	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'ds1','snapshot':'s','spilt':true}"),
+	    "datastores[0].clone: unknown key \"spilt\" (known: parent, snapshot, split)");
 	BAD(DS("'name':'c','protocol':'nfs','size':'1G','clone':{'parent':'c','snapshot':'s'}"), "cloned from itself");
 	BAD("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
 	    "{'name':'c','protocol':'nvme-tcp','size':'1G','clone':{'parent':'ds1','snapshot':'s'}}]}",
@@ -635,6 +638,24 @@ static void test_clone(void)
 	spec_problems_clear(&p);
 	CHECK(spec_validate_change(from, to, &p) == -EINVAL && has(&p, "datastores[1].clone: c exists; what it was cloned from cannot change"),
 	      "clone added to an existing datastore: %s", all(&p));
+	spec_problems_clear(&p);
+	json_decref(from);
+	/* "split" is the one part of an existing clone that may change (`datastore split`) */
+	from = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+		    "{'name':'c','protocol':'iscsi','size':'2G','clone':{'parent':'ds1','snapshot':'s1','split':true}}]}");
+	CHECK(spec_validate_change(to, from, &p) == 0, "split added to an existing clone: %s", all(&p));
+	spec_problems_clear(&p);
+	CHECK(spec_validate_change(from, to, &p) == 0, "split dropped again (changes nothing on ONTAP): %s", all(&p));
+	spec_problems_clear(&p);
+	CHECK(ds_spec_list(from, &ds, &n) == 0 && n == 2 && ds[1].clone.split && !ds[0].clone.split, "ds_spec_list reads split");
+	free(ds);
+	CHECK(ds_spec_list(to, &ds, &n) == 0 && n == 2 && !ds[1].clone.split, "no split unless asked");
+	free(ds);
+	json_decref(from);
+	from = load("{'datastores':[{'name':'ds1','protocol':'iscsi','size':'1G'},"
+		    "{'name':'c','protocol':'iscsi','size':'2G','clone':{'parent':'ds1','snapshot':'s2','split':true}}]}");
+	CHECK(spec_validate_change(to, from, &p) == -EINVAL && has(&p, "datastores[1].clone: c exists; what it was cloned from cannot change"),
+	      "split with another snapshot: %s", all(&p));
 	spec_problems_clear(&p);
 	json_decref(from);
 	json_decref(to);

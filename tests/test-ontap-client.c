@@ -174,10 +174,19 @@ static void test_volumes(void)
 	CHECK(w.err.code == ONTAP_E_SNAPSHOT_BUSY);
 	CHECK(RUN(w, ontap_volume_delete(c, "ds1", wait_done, &w)) == -EBUSY);
 	CHECK(w.err.code == ONTAP_E_VOLUME_HAS_CLONES);
-	OK(w, ontap_volume_delete(c, "ds1-clone", wait_done, &w));
+	/* the clone split from its parent: a volume of its own, the snapshot free; probe first */
+	OK(w, ontap_volume_clone_split(c, "ds1-clone", wait_done, &w));
+	CHECK(!w.adopted);
+	OK(w, ontap_volume_clone_split(c, "ds1-clone", wait_done, &w));
+	CHECK(w.adopted);
+	OK(w, ontap_volume_clone_split(c, "ds1", wait_done, &w)); /* no clone: nothing sent */
+	CHECK(w.adopted);
+	CHECK(RUN(w, ontap_volume_clone_split(c, "nosuch", wait_done, &w)) == -ENOENT);
 	OK(w, ontap_snapshot_delete(c, "ds1", "s1", wait_done, &w));
+	CHECK(!w.adopted);
 	OK(w, ontap_snapshot_delete(c, "ds1", "s1", wait_done, &w));
 	CHECK(w.adopted);
+	OK(w, ontap_volume_delete(c, "ds1-clone", wait_done, &w));
 	OK(w, ontap_volume_delete(c, "ds1", wait_done, &w));
 	CHECK(!w.adopted);
 	OK(w, ontap_volume_delete(c, "ds1", wait_done, &w));

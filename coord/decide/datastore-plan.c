@@ -61,6 +61,7 @@ static const char *const op_names[_DSPLAN_OP_MAX] = {
 	[DSPLAN_SHARE_ACL_ENSURE] = "share-acl-ensure",
 	[DSPLAN_SHARE_ACL_DELETE] = "share-acl-delete",
 	[DSPLAN_VOLUME_CLONE] = "volume-clone",
+	[DSPLAN_VOLUME_CLONE_SPLIT] = "volume-clone-split",
 };
 
 const char *dsplan_op_name(enum dsplan_op_kind k)
@@ -1042,6 +1043,8 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 			op->snapshot = dup_or_oom(b, d->clone.snapshot);
 			op->comment = dup_or_oom(b, b->comment);
 		}
+		if (d->clone.split)
+			dep(b, add_op(b, DSPLAN_VOLUME_CLONE_SPLIT, d->name, vol, NULL), vol_op);
 		if (pv->size < vsize) {
 			resize_op = add_op(b, DSPLAN_VOLUME_RESIZE, d->name, vol, NULL);
 			if (resize_op != NOP)
@@ -1076,6 +1079,10 @@ static void plan_datastore(struct b *b, const struct ds_spec *d)
 			if (resize_op != NOP)
 				b->p->ops[resize_op].size = vsize;
 		}
+		/* "split": once, while ONTAP reports a FlexClone with no split started (a split in
+		 * progress, or done, needs nothing); a clone being made is split right after it */
+		if (d->clone.parent && d->clone.split && v->is_flexclone && !v->split_initiated)
+			(void)add_op(b, DSPLAN_VOLUME_CLONE_SPLIT, d->name, vol, NULL);
 		if (!block && (!streq(v->junction, junction) ||
 			       (nfs && v->export_policy && !streq(v->export_policy, in->prefix)))) {
 			mount_op = add_op(b, DSPLAN_VOLUME_MOUNT, d->name, vol, nfs ? in->prefix : NULL);

@@ -77,7 +77,8 @@
  *     its parent's volume (which must exist: else `blocked`), not by volume-ensure; a block
  *     clone gets nothing else in that round (its LUN / namespace appears with the clone and is
  *     mapped -- and grown when the spec asks more -- in the next round), a NAS clone its mount
- *     (and share) after the clone. Once the volume exists, "clone" is never read again.
+ *     (and share) after the clone. Once the volume exists, "clone" is read only for "split": a
+ *     volume ONTAP reports a FlexClone with no split started gets one volume-clone-split.
  *   - Sizes only grow: the volume before its LUN/namespace; a LUN or namespace is never shrunk,
  *     nor a volume (one larger than asked is left alone).
  *   - An initiator not known yet (iqn / nqn NULL, no WWPNs, no addresses) is skipped for that
@@ -135,6 +136,8 @@ struct dsplan_ontap_volume {
 	const char *export_policy;   /* nas.export_policy.name; NULL = not read: then only the
 					junction is compared, and a mounted NFS-or-unknown volume
 					counts as using the cluster's policy */
+	bool is_flexclone;           /* clone.is_flexclone: still a FlexClone of its parent */
+	bool split_initiated;        /* clone.split_initiated: a split of it was started */
 };
 struct dsplan_ontap_lun { const char *path; uint64_t size; const char *serial; const char *comment; };
 struct dsplan_ontap_igroup { const char *name; const char *protocol; const char *const *initiators; size_t n_initiators; const char *comment; };
@@ -200,6 +203,8 @@ enum dsplan_op_kind {
 	DSPLAN_SHARE_ACL_ENSURE, DSPLAN_SHARE_ACL_DELETE,
 	/* POST a FlexClone (a datastore with "clone", datastore.h) */
 	DSPLAN_VOLUME_CLONE,
+	/* PATCH clone.split_initiated (a clone with "split": true) */
+	DSPLAN_VOLUME_CLONE_SPLIT,
 	_DSPLAN_OP_MAX,
 };
 
@@ -212,6 +217,8 @@ enum dsplan_op_kind {
  *                     comment; the clone is created unmounted with the parent's size, its
  *                     LUN / namespace in it (a later round maps / mounts / grows it)
  *                                                                     ontap_volume_clone
+ *   volume-clone-split  object: split the FlexClone from its parent (ONTAP does it in the
+ *                     background; the volume stays in use)            ontap_volume_clone_split
  *   volume-resize     object, size (grow only)                        ontap_volume_grow
  *   volume-delete     object (only for a removal with --destroy-data) ontap_volume_delete
  *   volume-mount      object, junction, target = export policy        (PATCH; no client op yet)

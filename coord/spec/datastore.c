@@ -426,7 +426,7 @@ static bool snapshot_name_ok(const char *s)
 	return true;
 }
 
-/* "clone": {"parent": NAME, "snapshot": NAME}, shape only (the parent's existence and kind are
+/* "clone": {"parent": NAME, "snapshot": NAME, "split"?: bool}, shape only (the parent's existence and kind are
  * checked against the other entries in ds_validate() and against the spec in force in
  * spec_validate_change()). */
 static void validate_clone(const json_t *c, const char *at, struct spec_problems *p)
@@ -443,8 +443,11 @@ static void validate_clone(const json_t *c, const char *at, struct spec_problems
 		return;
 	}
 	json_object_foreach((json_t *)c, k, v)
-		if (strcmp(k, "parent") && strcmp(k, "snapshot"))
-			spec_problem(p, "%s.clone: unknown key \"%s\" (known: parent, snapshot)", at, shown(k, buf));
+		if (strcmp(k, "parent") && strcmp(k, "snapshot") && strcmp(k, "split"))
+			spec_problem(p, "%s.clone: unknown key \"%s\" (known: parent, snapshot, split)", at, shown(k, buf));
+	if (json_object_get(c, "split") && !json_is_boolean(json_object_get(c, "split")))
+		spec_problem(p, "%s.clone.split: must be true or false (true: split the clone from its parent, "
+			     "`kvmcctl datastore split`)", at);
 	if (!json_is_string(parent) || !name_ok(json_string_value(parent)))
 		spec_problem(p, "%s.clone.parent: must be the name of the datastore it is cloned from", at);
 	if (!json_is_string(snap) || !snapshot_name_ok(json_string_value(snap)))
@@ -889,6 +892,7 @@ int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 		}
 		d->clone.parent = json_string_value(json_object_get(json_object_get(e, "clone"), "parent"));
 		d->clone.snapshot = d->clone.parent ? json_string_value(json_object_get(json_object_get(e, "clone"), "snapshot")) : NULL;
+		d->clone.split = d->clone.parent && json_is_true(json_object_get(json_object_get(e, "clone"), "split"));
 	}
 	*out = ds;
 	*n = count;
@@ -896,6 +900,13 @@ int ds_spec_list(const json_t *spec, struct ds_spec **out, size_t *n)
 }
 
 /* ---- against the spec in force ------------------------------------------------------------ */
+
+/* Whether two "clone" objects name the same origin (parent and snapshot): "split" may change. */
+static bool clone_same_origin(const json_t *a, const json_t *b)
+{
+	return a && b && json_equal(json_object_get(a, "parent"), json_object_get(b, "parent")) &&
+	       json_equal(json_object_get(a, "snapshot"), json_object_get(b, "snapshot"));
+}
 
 /* A clone added to the spec: its parent must be a datastore of the spec in force (its volume is
  * on ONTAP: the clone is made of one of its snapshots), and it holds at least the parent's size. */
@@ -952,7 +963,7 @@ int spec_validate_change(const json_t *from, const json_t *to, struct spec_probl
 		}
 		t = read_loose(e);
 		f = read_loose(prev);
-		if (!json_equal(json_object_get(e, "clone"), json_object_get(prev, "clone")) && json_object_get(e, "clone"))
+		if (json_object_get(e, "clone") && !clone_same_origin(json_object_get(e, "clone"), json_object_get(prev, "clone")))
 			spec_problem(p, "datastores[%zu].clone: %s exists; what it was cloned from cannot change (only a new datastore is made a clone)",
 				     i, t.name);
 		if (t.protocol >= 0 && f.protocol >= 0 && t.protocol != f.protocol) {

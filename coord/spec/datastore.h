@@ -18,7 +18,7 @@
  *                                                 the credentials file), default Everyone
  *       "path": "/srv/kvmcd/<name>" (default)  absolute, normalised, not inside another
  *                                               datastore's path (nor one inside it)
- *       "clone": { "parent": "ds1", "snapshot": "NAME" }   a FlexClone of datastore ds1 at its
+ *       "clone": { "parent": "ds1", "snapshot": "NAME", "split": false }   a FlexClone of datastore ds1 at its
  *                                               snapshot NAME (`kvmcctl datastore clone`): the
  *                                               leader creates its volume as that clone instead
  *                                               of an empty one; then it is a datastore like any
@@ -51,9 +51,14 @@
  * table), so it mounts beside its parent. Rules: same protocol and fs as the parent when the
  * parent is in the spec too; when a clone is ADDED (spec_validate_change) its parent must be a
  * datastore of the spec in force and its size at least the parent's; an existing datastore's
- * "clone" cannot be added or changed (it may be dropped: the volume exists). The parent may be
- * removed later: the clone is a volume of its own (ONTAP keeps the parent's snapshot busy until
- * the clone is split or destroyed).
+ * "clone" cannot be added or changed (it may be dropped: the volume exists), but for "split".
+ * The parent may be removed later: the clone is a volume of its own, yet ONTAP keeps the parent's
+ * snapshot busy (retention keeps it, `snapshot delete` is refused) until the clone is split or
+ * destroyed. "split": true (`kvmcctl datastore split NAME`) asks the leader to split it: while
+ * ONTAP reports the volume a FlexClone with no split started, the plan's volume-clone-split op
+ * starts one (datastore-plan.h); ONTAP splits in the background, the datastore stays attached,
+ * mounted and in use throughout, and once ONTAP reports it no FlexClone the parent's snapshot is
+ * free. A split cannot be undone: setting "split" back to false changes nothing on ONTAP.
  *
  * Restores. "restore" (top level, beside "datastores") asks the leader to revert datastores to
  * one of their snapshots (agent/restore.h):
@@ -159,6 +164,7 @@ struct ds_spec {
 	struct {                     /* "clone": what it was made from; both NULL when not a clone */
 		const char *parent;      /* the parent datastore's name */
 		const char *snapshot;    /* the parent's snapshot it was cloned at */
+		bool split;              /* "split": true -- split it from its parent (see "Clones") */
 	} clone;
 };
 

@@ -147,9 +147,11 @@ static void add_record(struct observe *o, enum obs_part part, const json_t *rec)
 	switch (part) {
 	case OBS_VOLUMES:
 		json_array_append_new(json_object_get(doc, "volumes"),
-				      json_pack("{sssIss?ss?ss?}", "name", jstr(rec, "name") ?: "", "size",
+				      json_pack("{sssIss?ss?ss?sbsb}", "name", jstr(rec, "name") ?: "", "size",
 						jint(rec, "size"), "comment", jstr(rec, "comment"), "junction",
-						jstr(rec, "nas.path"), "export_policy", jstr(rec, "nas.export_policy.name")));
+						jstr(rec, "nas.path"), "export_policy", jstr(rec, "nas.export_policy.name"),
+						"is_flexclone", jbool(rec, "clone.is_flexclone", false), "split_initiated",
+						jbool(rec, "clone.split_initiated", false)));
 		break;
 	case OBS_LUNS:
 	case OBS_NAMESPACES:
@@ -331,7 +333,7 @@ int ontap_ds_observe(struct ontap_client *c, const char *prefix, ontap_ds_observ
 	}
 	o->pending = 1; /* held until every request has started */
 	if (r >= 0)
-		r = start_list(o, OBS_VOLUMES, "/storage/volumes", "name", vol, "uuid,name,size,comment,nas.path,nas.export_policy.name", NULL);
+		r = start_list(o, OBS_VOLUMES, "/storage/volumes", "name", vol, "uuid,name,size,comment,nas.path,nas.export_policy.name,clone.is_flexclone,clone.split_initiated", NULL);
 	if (r >= 0)
 		r = start_list(o, OBS_LUNS, "/storage/luns", "name", path, "uuid,name,space.size,serial_number,comment", NULL);
 	if (r >= 0)
@@ -450,6 +452,7 @@ static int exec_one(struct execute *e, struct exec_req *q)
 	}
 	case DSPLAN_VOLUME_CLONE:
 		return ontap_volume_clone(c, op->object, op->target, op->snapshot, e->comment, on_executed, q);
+	case DSPLAN_VOLUME_CLONE_SPLIT: return ontap_volume_clone_split(c, op->object, on_executed, q);
 	case DSPLAN_VOLUME_RESIZE: return ontap_volume_grow(c, op->object, op->size, on_executed, q);
 	case DSPLAN_VOLUME_DELETE: return ontap_volume_delete(c, op->object, on_executed, q);
 	case DSPLAN_LUN_ENSURE: {

@@ -110,6 +110,10 @@ int ontap_volume_restore(struct ontap_client *c, const char *name, const char *s
  * comment is not compared); another volume of that name is -EEXIST. */
 int ontap_volume_clone(struct ontap_client *c, const char *name, const char *parent,
 		       const char *parent_snapshot, const char *comment, ontap_done_fn done, void *userdata);
+/* Splits the FlexClone `name` from its parent (PATCH clone.split_initiated; ONTAP splits in the
+ * background, the volume stays online). Success when the volume is no FlexClone any more or its
+ * split is running (probe first: nothing is sent then). */
+int ontap_volume_clone_split(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata);
 
 /* ---------------------------------------------------------------- snapshots */
 int ontap_snapshot_ensure(struct ontap_client *c, const char *volume, const char *name,

@@ -325,6 +325,35 @@ int ontap_volume_mount(struct ontap_client *c, const char *name, const char *jun
 	return op_start(TAKE_PTR(op));
 }
 
+/* Probe first: a volume that is no FlexClone (any more), or whose split ONTAP already runs,
+ * needs nothing. */
+static int split_decide(struct op *op, const json_t *rec, json_t **body)
+{
+	(void)op;
+	if (!jbool(rec, "clone.is_flexclone", false) || jbool(rec, "clone.split_initiated", false))
+		return 0;
+	*body = json_pack("{s:{s:b}}", "clone", "split_initiated", 1);
+	return *body ? 1 : -ENOMEM;
+}
+
+static int split_verify(struct op *op, const json_t *rec)
+{
+	if (jbool(rec, "clone.is_flexclone", false) && !jbool(rec, "clone.split_initiated", false))
+		return op_mismatch(op, "clone.split_initiated", "false", "true");
+	return 0;
+}
+
+int ontap_volume_clone_split(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata)
+{
+	_cleanup_op_ struct op *op = NULL;
+
+	TRY(volume_op(c, OP_PATCH, name, "uuid,name,clone.is_flexclone,clone.split_initiated", done, userdata, &op));
+	op->decide = split_decide;
+	op->verify = split_verify;
+	op->wait_settled = true;
+	return op_start(TAKE_PTR(op));
+}
+
 int ontap_volume_delete(struct ontap_client *c, const char *name, ontap_done_fn done, void *userdata)
 {
 	_cleanup_op_ struct op *op = NULL;

@@ -21,7 +21,11 @@
 #     the record and leaves the relationship broken off); refused transitions say why (unknown datastore, a datastore
 #     without snapmirror, resync of a relationship that is not broken off, failover while a
 #     transfer runs); `dr resync ds1`: back
-#     to snapmirrored, the destination read-only (dp), updates again; `dr status`.
+#     to snapmirrored, the destination read-only (dp), updates again; `dr status`;
+#   - the snapmirror (and a policy) leaving the spec: the relationship and its destination volume
+#     stay on ONTAP, no more updates, `kvmcctl status` warns that it was left and what to do; the
+#     admin deletes it on ONTAP -> its record goes (`kvmcctl records`) and the warning with it; the
+#     policy's schedule record goes, its snapshots stay.
 . "$(dirname "$0")/lib.sh"
 export MN_HOST_SIM=1
 CLOCK=$MN_RUN_BASE/protection-clock.${MN_PREFIX:-kvmcd}
@@ -30,7 +34,7 @@ mkdir -p "$MN_RUN_BASE"
 echo "@$T" >"$CLOCK.tmp" && mv "$CLOCK.tmp" "$CLOCK"
 export MN_KVMCD_EXTRA="[protection]
 test_clock_offset_file = $CLOCK"
-mn_begin protection-mirror 280
+mn_begin protection-mirror 360
 mn_up 3 --ontap
 
 RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
@@ -223,4 +227,34 @@ wait_until 30 "updates again after the resync" eval '[ "$(transfers)" -gt "$t2" 
 ctl "$s1" dr status
 assert_eq "$RC" 0 "dr status"
 assert_true "dr status: ds1 snapmirrored" grep -q "^ds1 .*svm_dr:$DST .*snapmirrored" <<<"$OUT"
+
+# --- the snapmirror leaves the spec: kvmcd deletes nothing on ONTAP, and says what it left ---
+records() { "$CLUSTER" exec "$s1" timeout 20 kvmcctl records "$1" 2>/dev/null; }
+assert_eq "$(records mirror/ | jq -r '."mirror/gold/ds1".destination | "\(.svm):\(.volume)"')" "svm_dr:$DST" \
+	"kvmcctl records: the mirror's record names its destination"
+assert_true "the policy 'plain' has its schedule record" eval 'records prot/plain/ | jq -e "length == 1" >/dev/null'
+NOMIRROR='{"datastores":[{"name":"ds1","protocol":"iscsi","size":"1G"},{"name":"ds2","protocol":"iscsi","size":"1G"}],
+ "protection":[{"name":"gold","datastores":["ds1"],"schedules":[{"every":"1m","keep":3}]}]}'
+apply_spec 2 "$NOMIRROR" || fail "apply without the snapmirror and the policy 'plain': $APPLY_OUT"
+left_line="SnapMirror relationship svm1:$SRC -> svm_dr:$DST (datastore ds1, policy gold) is no longer in the spec"
+left() { OUT=$("$CLUSTER" exec "$s1" timeout 20 kvmcctl status 2>&1) && grep -q "WARNING: .*$left_line" <<<"$OUT"; }
+wait_until 30 "kvmcctl status: the relationship is left on ONTAP" left
+assert_true "the warning says what to do" grep -q "delete them on ONTAP, or put the snapmirror back in the spec" <<<"$OUT"
+assert_eq "$(rel_state)" snapmirrored "the relationship stays on ONTAP"
+assert_eq "$(dst_type)" "svm_dr dp" "so does its destination volume"
+wait_until 30 "the schedule record of 'plain' goes with the policy" eval 'records prot/plain/ | jq -e "length == 0" >/dev/null'
+assert_true "its snapshot of ds2 stays on ONTAP" eval 'state | jq -e --arg v "${P}_ds2" "[.volumes[] | select(.name == \$v) | .uuid] as \$u |
+	[.snapshots[] | select(.volume.uuid == \$u[0] and (.name | startswith(\"kvmcd.plain.\")))] | length >= 1" >/dev/null'
+t3=$(transfers); p3=$(snap_posts)
+advance 60
+wait_until 30 "gold's next snapshot" eval '[ "$(snap_posts)" -gt "$p3" ]'
+sleep 6
+assert_eq "$(transfers)" "$t3" "no update once the snapmirror left the spec"
+# the admin deletes the relationship on ONTAP: the record goes, and the warning with it
+ruuid=$(rel | jq -r .uuid)
+sim -u "$AUTH" -X DELETE "$SIM/api/snapmirror/relationships/$ruuid" >/dev/null || fail "cannot delete the relationship"
+wait_until 30 "the relationship gone from the simulator" eval '[ "$(rel_state)" = none ]'
+wait_until 30 "the mirror's record goes once ONTAP has no relationship" eval 'records mirror/ | jq -e "length == 0" >/dev/null'
+ctl "$s1" status
+assert_true "no warning about it any more" eval '! grep -q "SnapMirror relationship" <<<"$OUT"'
 mn_pass

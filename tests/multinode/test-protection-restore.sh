@@ -24,11 +24,15 @@
 #   - the leader's node killed while its ONTAP restore of ds2 is in flight (a 4 s latency fault
 #     on the simulator's volume PATCH): the next leader resumes from the record ("restoring"),
 #     reverts the volume and the survivors bring ds2 back without its file written after the
-#     snapshot.
+#     snapshot;
+#   - `datastore split ds1c` (and refused for a datastore that is not a clone): ONTAP splits the
+#     volume once (request log), ds1c stays mounted and in use, `datastore show` says it is
+#     split, and `snapshot delete SNAP` then deletes ds1's copy while ds2's (held by the clone
+#     ds2c) is kept as busy.
 . "$(dirname "$0")/lib.sh"
 . "$MN_DIR/vm/kvmcd-vms.sh"
 export MN_HOST_SIM=1
-mn_begin protection-restore 300
+mn_begin protection-restore 360
 mn_need_libvirt
 mn_need_guest_tools
 mn_up 3 --ontap --libvirt
@@ -244,4 +248,34 @@ for i in $survivors; do
 	assert_eq "$(nx "$i" cat /srv/kvmcd/ds2/before.txt 2>&1)" before "n$i: ds2 holds the file written before the snapshot"
 	assert_true "n$i: the file written on ds2 after the snapshot is gone" nx "$i" test ! -e /srv/kvmcd/ds2/after.txt
 done
+
+# --- split: ds1c a volume of its own, ds1's snapshot no longer held by it ---
+snap_on() { state | jq -r --arg v "${P}_$1" --arg s "$SNAP" '[.volumes[] | select(.name == $v) | .uuid] as $u |
+	[.snapshots[] | select(.volume.uuid == $u[0] and .name == $s)] | length'; }
+c_uuid=$(state | jq -r --arg v "${P}_ds1c" '.volumes[] | select(.name == $v) | .uuid')
+ctl "$s1" datastore split ds2
+assert_eq "$RC" 2 "datastore split of a datastore that is not a clone: refused"
+assert_true "it says why" grep -q "datastore 'ds2' is not a clone" <<<"$OUT"
+ctl "$s1" datastore split ds1c
+assert_eq "$RC" 0 "datastore split ds1c"
+wait_until 60 "ONTAP: ${P}_ds1c is no FlexClone any more" eval \
+	'[ "$(state | jq -r --arg v "${P}_ds1c" ".volumes[] | select(.name == \$v) | .clone.is_flexclone")" = false ]'
+split_shown() { nx "$s1" kvmcctl datastore show ds1c --json | jq -e '.ontap.clone.state == "split"' >/dev/null; }
+log "ds1c's record: $(nx "$s1" kvmcctl records ds/ds1c 2>&1 | jq -c .)"
+wait_until 30 "datastore show ds1c: split from its parent" split_shown
+ctl "$s1" datastore show ds1c
+assert_true "datastore show says so" grep -q "clone of ds1 at $SNAP: split from its parent" <<<"$OUT"
+ctl "$s1" datastore split ds1c
+assert_true "split again: unchanged" grep -q "^unchanged" <<<"$OUT"
+sleep 3
+assert_eq "$(grep -c "\"method\":\"PATCH\",\"path\":\"/api/storage/volumes/$c_uuid[?\"]" "$RUN/ontap/requests.log")" 1 \
+	"one PATCH of ds1c's volume on ONTAP: the split, once (request log)"
+for i in $survivors; do
+	assert_eq "$(nx "$i" cat /srv/kvmcd/ds1c/clone.txt 2>&1)" clone-only "n$i: ds1c stayed mounted and in use through the split"
+done
+assert_eq "$(snap_on ds1) $(snap_on ds2)" "1 1" "ds1 and ds2 hold $SNAP"
+ctl "$s1" snapshot delete "$SNAP"
+assert_eq "$(snap_on ds1)" 0 "ds1's $SNAP is deleted: the split clone no longer holds it"
+assert_eq "$(snap_on ds2)" 1 "ds2's $SNAP is kept: its clone ds2c (not split) holds it"
+assert_true "the delete says ds2's copy is busy" grep -qi "busy\|in use" <<<"$OUT"
 mn_pass

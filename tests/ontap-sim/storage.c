@@ -632,6 +632,13 @@ static int h_volume_patch(struct req *r, json_t *vol)
 		return req_error(r, 409, "917526", "name", "Duplicate volume name %s.",
 				 jstr(body, "name"));
 	}
+	if (json_is_true(jpath(body, "clone.split_initiated")) && !json_is_true(jpath(vol, "clone.is_flexclone"))) {
+		/* (the code is the simulator's: ONTAP's for this case is not known here) */
+		json_decref(args);
+		return req_error(r, 400, "917888", "clone.split_initiated",
+				 "Volume \"%s\" in Vserver \"%s\" is not a FlexClone volume.", jstr(vol, "name"),
+				 jstr(vol, "svm.name"));
+	}
 	if (jstr(body, "snapshot_policy.name") &&
 	    !state_find(sim, "snapshot_policies", "name", jstr(body, "snapshot_policy.name"))) {
 		json_decref(args);
@@ -686,6 +693,17 @@ static int op_volume_modify(struct sim *sim, json_t *args, json_t *job, struct s
 					   jstr(body, "name"));
 		json_object_set(vol, "name", json_object_get(body, "name"));
 		rename_volume_refs(sim, vol, old, jstr(body, "name"));
+	}
+	if (json_is_true(jpath(body, "clone.split_initiated")) && json_is_true(jpath(vol, "clone.is_flexclone"))) {
+		/* the split, done by the time the job ends (ONTAP's runs in the background and the
+		 * volume says clone.split_initiated meanwhile): a volume of its own, the parent's
+		 * snapshot no longer busy, the parent deletable */
+		json_t *clone = json_object_get(vol, "clone");
+		json_object_set_new(clone, "is_flexclone", json_false());
+		json_object_set_new(clone, "split_initiated", json_true());
+		json_object_del(clone, "parent_volume");
+		json_object_del(clone, "parent_snapshot");
+		json_object_del(clone, "parent_svm");
 	}
 	set_or_keep(vol, body, "nas.path");
 	hostdata_mounted(sim, vol);

@@ -498,6 +498,13 @@ static int apply(struct sim *s, json_t *st, const struct dsplan_op *op, char **w
 		}
 		return APPLIED;
 	}
+	case DSPLAN_VOLUME_CLONE_SPLIT: /* ontap_volume_clone_split: not a clone, or split: nothing */
+		if (!(o = json_object_get(fam(st, "volumes"), obj)))
+			REFUSE("volume %s not found", obj);
+		if (!jstr(o, "clone_of") || json_is_true(json_object_get(o, "split")))
+			return ADOPTED;
+		json_object_set_new(o, "split", json_true());
+		return APPLIED;
 	case DSPLAN_VOLUME_RESIZE: /* ontap_volume_grow: one at least that large is left alone */
 		if (!(o = json_object_get(fam(st, "volumes"), obj)))
 			REFUSE("volume %s not found", obj);
@@ -856,7 +863,9 @@ static void view_build(struct view *w, json_t *st, bool unread_policies)
 	i = 0;
 	json_object_foreach(fam(st, "volumes"), k, v)
 		w->vols[i++] = (struct dsplan_ontap_volume){ k, jsize(v), jstr(v, "comment"), jstr(v, "junction"),
-							     unread_policies ? NULL : jstr(v, "policy") };
+							     unread_policies ? NULL : jstr(v, "policy"),
+							     .is_flexclone = jstr(v, "clone_of") && !json_is_true(json_object_get(v, "split")),
+							     .split_initiated = json_is_true(json_object_get(v, "split")) };
 	w->o.volumes = w->vols;
 	w->o.n_volumes = i;
 	w->luns = xcalloc(json_object_size(fam(st, "luns")), sizeof(*w->luns));
@@ -1021,7 +1030,7 @@ static void check_ownership(struct sim *s, json_t *st, const struct dsplan_op *o
 
 	switch (op->kind) {
 	case DSPLAN_VOLUME_ENSURE: case DSPLAN_VOLUME_RESIZE: case DSPLAN_VOLUME_DELETE:
-	case DSPLAN_VOLUME_MOUNT: case DSPLAN_VOLUME_UNMOUNT: case DSPLAN_VOLUME_CLONE:
+	case DSPLAN_VOLUME_MOUNT: case DSPLAN_VOLUME_UNMOUNT: case DSPLAN_VOLUME_CLONE: case DSPLAN_VOLUME_CLONE_SPLIT:
 		named = under_prefix(s, obj);
 		vol = xstrdup(obj);
 		break;
@@ -1574,6 +1583,7 @@ static int st_datastore(void *d, struct scn *r, const char *verb, const char *ar
 	if (jstr(json_object_get(j, "clone"), "parent") && jstr(json_object_get(j, "clone"), "snapshot")) {
 		n.clone.parent = xstrdup(jstr(json_object_get(j, "clone"), "parent"));
 		n.clone.snapshot = xstrdup(jstr(json_object_get(j, "clone"), "snapshot"));
+		n.clone.split = json_is_true(json_object_get(json_object_get(j, "clone"), "split"));
 	}
 	json_decref(j);
 	if ((have = ds_find(s, n.name))) {
