@@ -742,14 +742,14 @@ static char *why_not_current(struct daemon *d)
 	return why;
 }
 
-static json_t *cmd_spec_get(void *state, uint64_t conn_id, json_t *req)
+/* {"ok": true, key: value (stolen), "version", "current"[, "why_not_current"]}: a copy of this
+ * node's replicated state, with whether it may be stale (spec-get, records). */
+static json_t *state_reply(struct daemon *d, const char *key, json_t *value)
 {
-	struct daemon *d = state;
-	json_t *spec = core_spec_json(d->core), *reply;
 	bool current = core_may_act(d->core);
+	json_t *reply = json_pack("{sbsosIsb}", "ok", 1, key, value ? value : json_object(), "version",
+				  (json_int_t)core_state_version(d->core), "current", current);
 
-	reply = json_pack("{sbsosIsb}", "ok", 1, "spec", spec ? spec : json_object(), "version",
-			  (json_int_t)core_state_version(d->core), "current", current);
 	if (reply && !current) {
 		_cleanup_free_ char *why = why_not_current(d);
 
@@ -758,27 +758,26 @@ static json_t *cmd_spec_get(void *state, uint64_t conn_id, json_t *req)
 	return reply;
 }
 
+static json_t *cmd_spec_get(void *state, uint64_t conn_id, json_t *req)
+{
+	struct daemon *d = state;
+
+	return state_reply(d, "spec", core_spec_json(d->core));
+}
+
 /* The leader's records on this node (read-only; for operators and tests): those whose key
- * starts with "prefix" when given, with the version and whether this copy is current. */
+ * starts with "prefix" when given. */
 static json_t *cmd_records(void *state, uint64_t conn_id, json_t *req)
 {
 	struct daemon *d = state;
 	const char *prefix = json_string_value(json_object_get(req, "prefix")) ?: "", *k;
-	json_t *out = json_object(), *v, *reply;
-	bool current = core_may_act(d->core);
+	json_t *out = json_object(), *v;
 
 	(void)conn_id;
 	json_object_foreach((json_t *)core_records(d->core), k, v)
 		if (out && !strncmp(k, prefix, strlen(prefix)))
 			json_object_set(out, k, v);
-	reply = json_pack("{sbsosIsb}", "ok", 1, "records", out ? out : json_object(), "version",
-			  (json_int_t)core_state_version(d->core), "current", current);
-	if (reply && !current) {
-		_cleanup_free_ char *why = why_not_current(d);
-
-		json_object_set_new(reply, "why_not_current", json_string(why ? why : "unknown"));
-	}
-	return reply;
+	return state_reply(d, "records", out);
 }
 
 static const char *spec_text_of(json_t *req, size_t *len)

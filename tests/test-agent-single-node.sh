@@ -176,6 +176,13 @@ out=$(printf '%s' "$SPEC" | ctl spec apply - 2>&1)
 [ "$(ctl spec get | jq -cS .)" = "$(jq -cS . <<<"$SPEC")" ] && ok "spec get returns the spec" || fail "spec get"
 out=$(printf '%s' "$SPEC" | ctl spec diff - 2>&1)
 [ -z "$out" ] && ok "spec diff of the same spec is empty" || fail "spec diff same: '$out'"
+# records: the leader's records, as one JSON object, filtered by a key prefix
+R=$(ctl records) && jq -e 'type == "object"' <<<"$R" >/dev/null && ok "records: a JSON object ($(jq -c 'keys' <<<"$R"))" ||
+	fail "records: '$R'"
+[ "$(ctl records no-such-prefix/ | jq -c .)" = '{}' ] && ok "records PREFIX: only the keys with that prefix" ||
+	fail "records no-such-prefix/"
+ctl records a b >/dev/null 2>&1; rc=$?
+[ $rc = 1 ] && ok "records with two arguments: a usage error (exit 1)" || fail "records a b: exit $rc"
 out=$(printf '%s' '{"labels":{"env":"dev"}}' | ctl spec diff - 2>&1)
 grep -q 'labels.env' <<<"$out" && ok "spec diff shows the change" || fail "spec diff: '$out'"
 
