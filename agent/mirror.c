@@ -692,12 +692,36 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		step(p);
 		return;
 	}
+	if (op == LEADER_MIRROR_GET && r == -ENOENT && t->set_up && t->error) {
+		/* the re-read after a failed setup: still no relationship; the setup's error stands */
+		ps->cur++;
+		step(p);
+		return;
+	}
 	if (r < 0) {
 		const char *why = err && (err->message || err->code) ? ontap_error_format(err, buf, sizeof(buf)) : strerror(-r);
 		_cleanup_free_ char *e = NULL;
 
 		if (asprintf(&e, "%s failed: %s", op_name(op), why) < 0)
 			e = NULL;
+		/* The destination SVM peered, yet this cluster's REST API cannot make the volume there:
+		 * most likely it is on another cluster, which this version does not drive (ONTAP
+		 * manages a relationship from its destination's cluster): say so, with ONTAP's words. */
+		if (e && op == LEADER_MIRROR_SETUP && r == -ENOENT) {
+			const json_t *peer = json_object_get(ps->peers, t->dst_svm);
+			const char *cl = json_string_value(json_object_get(peer, "cluster"));
+			char *hint = NULL;
+
+			if (json_is_true(json_object_get(peer, "peered")) &&
+			    asprintf(&hint, "%s; SVM %s is peered from cluster %s but is not an SVM this cluster's REST API "
+				     "reaches: SnapMirror to another cluster is not supported by this version (kvmcd drives "
+				     "ONTAP only through its own cluster, and a relationship is managed from its "
+				     "destination's cluster); use a destination SVM of this cluster", e, t->dst_svm,
+				     cl ? cl : "(unnamed)") >= 0) {
+				free(e);
+				e = hint;
+			}
+		}
 		target_error(p, t, TAKE_PTR(e));
 		if (op == LEADER_MIRROR_UPDATE)
 			json_object_set_new(p->retry_at, t->key,
@@ -762,7 +786,8 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 	step(p);
 }
 
-/* What the SVM peer listing says: {"peered": true|false|null, "state", "applications", "error"}. */
+/* What the SVM peer listing says: {"peered": true|false|null, "state", "applications", "cluster"
+ * (the peer SVM's cluster, as ONTAP names it), "error"}. */
 static json_t *peering_of(int r, const struct ontap_object *obj, const struct ontap_error *err)
 {
 	const json_t *recs = json_object_get(obj ? obj->record : NULL, "records"), *x, *a;
@@ -781,8 +806,9 @@ static json_t *peering_of(int r, const struct ontap_object *obj, const struct on
 		if (!state || !strcmp(json_string_value(json_object_get(x, "state")) ?: "", "peered"))
 			state = json_string_value(json_object_get(x, "state"));
 		if (mirror && !strcmp(json_string_value(json_object_get(x, "state")) ?: "", "peered"))
-			return json_pack("{sbsssO}", "peered", 1, "state", "peered", "applications",
-					 json_object_get(x, "applications"));
+			return json_pack("{sbsssOss?}", "peered", 1, "state", "peered", "applications",
+					 json_object_get(x, "applications"), "cluster",
+					 json_string_value(json_object_get(json_object_get(json_object_get(x, "peer"), "cluster"), "name")));
 	}
 	return json_pack("{sbss}", "peered", 0, "state",
 			 state ? (json_array_size(recs) ? state : "no peering") : "no peering");

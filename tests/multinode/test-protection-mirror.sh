@@ -22,6 +22,8 @@
 #     without snapmirror, resync of a relationship that is not broken off, failover while a
 #     transfer runs); `dr resync ds1`: back
 #     to snapmirrored, the destination read-only (dp), updates again; `dr status`;
+#   - a destination SVM peered from another cluster: dr status and kvmcctl status say that SnapMirror
+#     to another cluster is not supported by this version, naming the cluster;
 #   - the snapmirror (and a policy) leaving the spec: the relationship and its destination volume
 #     stay on ONTAP, no more updates, `kvmcctl status` warns that it was left and what to do; the
 #     admin deletes it on ONTAP -> its record goes (`kvmcctl records`) and the warning with it; the
@@ -34,7 +36,7 @@ mkdir -p "$MN_RUN_BASE"
 echo "@$T" >"$CLOCK.tmp" && mv "$CLOCK.tmp" "$CLOCK"
 export MN_KVMCD_EXTRA="[protection]
 test_clock_offset_file = $CLOCK"
-mn_begin protection-mirror 360
+mn_begin protection-mirror 290
 mn_up 3 --ontap
 
 RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
@@ -227,6 +229,21 @@ wait_until 30 "updates again after the resync" eval '[ "$(transfers)" -gt "$t2" 
 ctl "$s1" dr status
 assert_eq "$RC" 0 "dr status"
 assert_true "dr status: ds1 snapmirrored" grep -q "^ds1 .*svm_dr:$DST .*snapmirrored" <<<"$OUT"
+
+# --- a destination SVM on another cluster: not supported by this version, and said so ---
+sim -X POST "$SIM/_sim/config" -d '{"peer_clusters":["cluster2"]}' >/dev/null
+sim -u "$AUTH" -X POST "$SIM/api/svm/peers" \
+	-d '{"svm":{"name":"svm1"},"peer":{"svm":{"name":"svm_far"},"cluster":{"name":"cluster2"}},"applications":["snapmirror"]}' \
+	>/dev/null || fail "cannot peer svm1 with svm_far on cluster2"
+FAR=$(jq -c '(.protection[] | select(.name == "plain")).snapmirror = {destination_svm: "svm_far"}' <<<"$SPEC")
+apply_spec 2 "$FAR" || fail "apply with a mirror of ds2 to svm_far: $APPLY_OUT"
+far() { OUT=$("$CLUSTER" exec "$s1" timeout 20 kvmcctl dr status ds2 --json) &&
+	jq -e '.datastores[0].error | test("SnapMirror to another cluster is not supported")' <<<"$OUT" >/dev/null; }
+wait_until 30 "dr status ds2: a destination on another cluster is not supported" far
+assert_true "it names the peer cluster and what to do" \
+	jq -e '.datastores[0].error | test("peered from cluster cluster2") and test("use a destination SVM of this cluster")' <<<"$OUT"
+ctl "$s1" status
+assert_true "kvmcctl status warns" grep -q "WARNING: .*SnapMirror of datastore ds2 (policy plain): .*another cluster" <<<"$OUT"
 
 # --- the snapmirror leaves the spec: kvmcd deletes nothing on ONTAP, and says what it left ---
 records() { "$CLUSTER" exec "$s1" timeout 20 kvmcctl records "$1" 2>/dev/null; }

@@ -32,7 +32,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$MN_DIR/vm/kvmcd-vms.sh"
 export MN_HOST_SIM=1
-mn_begin protection-restore 360
+mn_begin protection-restore 290
 mn_need_libvirt
 mn_need_guest_tools
 mn_up 3 --ontap --libvirt

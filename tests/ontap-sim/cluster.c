@@ -355,11 +355,29 @@ static int h_svm_peers(struct req *r)
 	svm = svm_find(r->sim, jstr(r->body, "svm.name"), jstr(r->body, "svm.uuid"));
 	if (!svm)
 		return req_error(r, 404, "2621462", "svm", "SVM does not exist.");
-	/* intracluster only: a peer cluster other than this one is not simulated */
+	/* A peer cluster other than this one is not simulated, but for its name: one set by
+	 * _sim/config "peer_clusters" takes an SVM peer to an SVM of it, peered at once and listed
+	 * from this side only (nothing of that cluster can be read or driven here). */
 	cl = jstr(r->body, "peer.cluster.name");
-	if (cl && !streq_ci(cl, jstr(json_object_get(r->sim->state, "cluster"), "name")))
-		return req_error(r, 400, "26345574", "peer.cluster.name",
-				 "Cluster \"%s\" is not peered (the simulator has no peer clusters).", cl);
+	if (cl && !streq_ci(cl, jstr(json_object_get(r->sim->state, "cluster"), "name"))) {
+		json_t *known = json_object_get(r->sim->state, "cluster_peers");
+		bool peered = false;
+
+		json_array_foreach(known, i, x)
+			peered |= json_is_string(x) && streq_ci(json_string_value(x), cl);
+		if (!peered)
+			return req_error(r, 400, "26345574", "peer.cluster.name",
+					 "Cluster \"%s\" is not peered (the simulator has no peer clusters).", cl);
+		if (!jstr(r->body, "peer.svm.name"))
+			return req_error(r, 400, "262177", "peer.svm", "Missing value for field \"peer.svm.name\".");
+		if (!json_array_size(json_object_get(r->body, "applications")))
+			return req_error(r, 400, "262177", "applications", "Missing value for field \"applications\".");
+		return job_start(r, "svm_peer_create",
+				 json_pack("{s:o,s:{s:s},s:O,s:s}", "svm", ref_of(svm), "peer", "name",
+					   jstr(r->body, "peer.svm.name"), "applications",
+					   json_object_get(r->body, "applications") ?: json_null(), "remote_cluster", cl),
+				 201);
+	}
 	peer = svm_find(r->sim, jstr(r->body, "peer.svm.name"), jstr(r->body, "peer.svm.uuid"));
 	if (!peer)
 		return req_error(r, 404, "2621462", "peer.svm", "Peer SVM does not exist.");
@@ -386,6 +404,18 @@ static int op_svm_peer_create(struct sim *sim, json_t *args, json_t *job, struct
 
 	sim_uuid(uuid);
 	sim_uuid(uuid2);
+	if (jstr(args, "remote_cluster")) {
+		/* an SVM of a peer cluster: this side's record only */
+		p = json_pack("{s:s,s:s,s:s,s:O,s:O,s:{s:O,s:{s:s}}}", "uuid", uuid, "name", jstr(args, "peer.name"), "state",
+			      "peered", "applications", json_object_get(args, "applications"), "svm",
+			      json_object_get(args, "svm"), "peer", "svm", json_object_get(args, "peer"), "cluster", "name",
+			      jstr(args, "remote_cluster"));
+		if (!p)
+			return sim_err_set(err, 500, 1, "", "out of memory");
+		json_array_append_new(state_array(sim, "svm_peers"), p);
+		json_object_set_new(jsim(job), "result", json_pack("{s:s,s:s}", "coll", "svm_peers", "uuid", uuid));
+		return 0;
+	}
 	/* intracluster: peered at once (no accept on a peer cluster), and listed from both SVMs'
 	 * side, as ONTAP does */
 	p = json_pack("{s:s,s:s,s:s,s:O,s:O,s:{s:O,s:o}}", "uuid", uuid, "name", jstr(args, "peer.name"), "state", "peered",

@@ -312,6 +312,10 @@ static int control_locked(struct sim *sim, const char *method, const char *path,
 			sim->cfg.run_schedules = json_is_true(json_object_get(body, "run_schedules"));
 		if (json_is_boolean(json_object_get(body, "empty_next_page")))
 			sim->cfg.empty_next_page = json_is_true(json_object_get(body, "empty_next_page"));
+		/* peer clusters (names only): SVM peers with their SVMs may then be created, one-sided
+		 * (the other cluster is not simulated: nothing of it can be read or driven here) */
+		if (json_is_array(json_object_get(body, "peer_clusters")))
+			json_object_set(sim->state, "cluster_peers", json_object_get(body, "peer_clusters"));
 		sim->cfg.job_ms = jint(body, "job_ms", sim->cfg.job_ms);
 		sim->cfg.transfer_ms = jint(body, "transfer_ms", sim->cfg.transfer_ms);
 		sim->cfg.job_purge_s = jint(body, "job_purge_seconds", sim->cfg.job_purge_s);
