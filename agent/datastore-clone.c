@@ -81,10 +81,8 @@ json_t *datastore_clone_command(struct service_ctx *ctx, uint64_t conn_id, json_
 json_t *datastore_split_command(struct service_ctx *ctx, uint64_t conn_id, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
-	const json_t *spec = service_spec(ctx), *e, *x;
+	const json_t *spec = service_spec(ctx), *e;
 	json_auto_t *next = NULL;
-	json_t *clone;
-	size_t i;
 	int r;
 
 	if (!name)
@@ -101,12 +99,8 @@ json_t *datastore_split_command(struct service_ctx *ctx, uint64_t conn_id, json_
 				 "unchanged: its split is asked already (`kvmcctl datastore show` says how far it is)", "outcome",
 				 API_OUTCOME_COMMITTED);
 	next = json_deep_copy(spec);
-	if (!next)
+	if (!next || json_object_set_new(json_object_get(entry_of(next, name), "clone"), "split", json_true()) < 0)
 		return api_refusal(-ENOMEM, "out of memory; nothing applied");
-	json_array_foreach(json_object_get(next, "datastores"), i, x)
-		if (!strcmp(json_string_value(json_object_get(x, "name")) ?: "", name) &&
-		    (clone = json_object_get(x, "clone")))
-			json_object_set_new(clone, "split", json_true());
 	r = service_request_spec(ctx, conn_id, next);
 	if (r < 0)
 		return api_refusal(r, "cannot request the change: %s; nothing applied", strerror(-r));

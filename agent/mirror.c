@@ -215,23 +215,16 @@ static const json_t *leader_part(const struct service_ctx *ctx, const char *key)
 	return service_leader_part(ctx, key, NULL);
 }
 
-static int record_patch(struct mirror *p, const char *policy, const char *ds, json_t *value)
+/* The leader's patch over records (borrowed) under the acting epoch; what names it for the log.
+ * Sets wait_version: the pass acts again only once it is committed. */
+static int records_patch(struct mirror *p, const json_t *patch, const char *what)
 {
 	_cleanup_free_ char *error = NULL;
-	json_t *patch = json_object();
 	uint64_t version = 0;
-	char key[512];
-	int r;
+	int r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
 
-	snprintf(key, sizeof(key), RECORD_PREFIX "%s/%s", policy, ds);
-	if (!patch || !value || json_object_set_new(patch, key, value) < 0) {
-		json_decref(patch);
-		return -ENOMEM;
-	}
-	r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
-	json_decref(patch);
 	if (r < 0) {
-		klog(mlog(p), LOG_WARNING, "Cannot record %s: %s", key, error ? error : strerror(-r));
+		klog(mlog(p), LOG_WARNING, "Cannot record %s: %s", what, error ? error : strerror(-r));
 		return r;
 	}
 	if (version > p->wait_version)
@@ -239,21 +232,16 @@ static int record_patch(struct mirror *p, const char *policy, const char *ds, js
 	return 0;
 }
 
-/* Every record of `drop` ({"mirror/<policy>/<ds>": null, ...}, borrowed) removed in one patch. */
-static int records_drop(struct mirror *p, json_t *drop)
+/* records["mirror/<policy>/<ds>"] = value (stolen; json_null() drops the record). */
+static int record_patch(struct mirror *p, const char *policy, const char *ds, json_t *value)
 {
-	_cleanup_free_ char *error = NULL;
-	uint64_t version = 0;
-	int r = service_leader_patch(p->ctx, p->epoch, drop, &version, &error);
+	json_auto_t *patch = json_object();
+	char key[512];
 
-	if (r < 0) {
-		klog(mlog(p), LOG_WARNING, "Cannot drop the records of SnapMirrors that left the spec: %s",
-		     error ? error : strerror(-r));
-		return r;
-	}
-	if (version > p->wait_version)
-		p->wait_version = version;
-	return 0;
+	snprintf(key, sizeof(key), RECORD_PREFIX "%s/%s", policy, ds);
+	if (!patch || !value || json_object_set_new(patch, key, value) < 0)
+		return -ENOMEM;
+	return records_patch(p, patch, key);
 }
 
 /* ---- the leader's section ---------------------------------------------------------------- */
@@ -531,24 +519,26 @@ static void pass_start(struct mirror *p)
 			if (!(slash = strchr(pd, '/')) || !(policy = strndup(pd, (size_t)(slash - pd))) ||
 			    in_spec(pols, n, policy, slash + 1))
 				continue;
-			if (target_fill_left(t, pd, rec) < 0) {
+			int r = target_fill_left(t, pd, rec);
+
+			if (r == -ENOENT && drop) {
+				_cleanup_free_ char *vol = leader_ontap_volume_of(slash + 1);
+
+				json_object_set_new(drop, key, json_null());
+				klog(mlog(p), LOG_WARNING, "SnapMirror of datastore '%s' (policy '%s') left the spec; its "
+				     "record does not say where the destination was (an older kvmcd wrote it), so it is "
+				     "dropped: look on ONTAP for a relationship from volume %s to remove", slash + 1, policy,
+				     vol ? vol : "?");
+			}
+			if (r < 0) {
 				target_clear(t);
 				memset(t, 0, sizeof(*t));
-				if (drop)
-					json_object_set_new(drop, key, json_null());
-				{
-					_cleanup_free_ char *vol = leader_ontap_volume_of(slash + 1);
-					klog(mlog(p), LOG_WARNING, "SnapMirror of datastore '%s' (policy '%s') left the spec; "
-					     "its record does not say where the destination was (an older kvmcd wrote it), so "
-					     "it is dropped: look on ONTAP for a relationship from volume %s to remove",
-					     slash + 1, policy, vol ? vol : "?");
-				}
 				continue;
 			}
 			ps->n++;
 		}
 		if (drop && json_object_size(drop))
-			(void)records_drop(p, drop);
+			(void)records_patch(p, drop, "the drop of SnapMirror records that left the spec");
 		json_decref(drop);
 	}
 	p->pass = ps;
@@ -647,15 +637,9 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 	}
 	rec = record_of(service_records(p->ctx), t->policy, t->ds);
 	if (t->left && op == LEADER_MIRROR_GET && r == -ENOENT) {
-		json_t *drop = json_object();
-		char key[512];
-
 		klog(mlog(p), LOG_NOTICE, "The SnapMirror relationship to %s:%s (datastore '%s', policy '%s', no longer "
 		     "in the spec) is gone from ONTAP: its record is dropped", t->dst_svm, t->dst_volume, t->ds, t->policy);
-		snprintf(key, sizeof(key), RECORD_PREFIX "%s", t->key);
-		if (drop && json_object_set_new(drop, key, json_null()) == 0)
-			(void)records_drop(p, drop);
-		json_decref(drop);
+		(void)record_patch(p, t->policy, t->ds, json_null());
 		ps->cur++;
 		step(p);
 		return;

@@ -710,6 +710,24 @@ static void on_listed(void *userdata, int r, const struct ontap_object *obj, con
 	decide(p, ps);
 }
 
+/* The leader's patch over records (borrowed) under the acting epoch, what naming it for the log;
+ * sets wait_version. */
+static int records_patch(struct prot *p, const json_t *patch, const char *what)
+{
+	_cleanup_free_ char *error = NULL;
+	uint64_t version = 0;
+	int r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
+
+	if (r < 0) {
+		klog(plog(p), LOG_WARNING, "Cannot record %s: %s", what, error ? error : strerror(-r));
+		return r;
+	}
+	klog(plog(p), LOG_DEBUG, "Recording %s (version %" PRIu64 ")", what, version);
+	if (version > p->wait_version)
+		p->wait_version = version;
+	return 0;
+}
+
 /*
  * The schedule records (prot/<policy>/<label>) of policies and schedules no longer in the spec
  * go, in one patch: nothing reads them any more, and a spec that comes and goes must not leave
@@ -749,22 +767,10 @@ static void records_prune(struct prot *p)
 		if (!keep)
 			json_object_set_new(drop, k, json_null());
 	}
-	if (drop && json_object_size(drop)) {
-		_cleanup_free_ char *error = NULL;
-		uint64_t version = 0;
-		int r = service_leader_patch(p->ctx, p->epoch, drop, &version, &error);
-
-		if (r < 0)
-			klog(plog(p), LOG_WARNING, "Cannot drop the records of schedules no longer in the spec: %s",
-			     error ? error : strerror(-r));
-		else {
-			json_object_foreach(drop, k, v)
-				klog(plog(p), LOG_NOTICE, "Dropped the record %s: its policy or schedule left the spec (the "
-				     "snapshots it took stay on ONTAP)", k);
-			if (version > p->wait_version)
-				p->wait_version = version;
-		}
-	}
+	if (drop && json_object_size(drop) && records_patch(p, drop, "the drop of schedule records that left the spec") == 0)
+		json_object_foreach(drop, k, v)
+			klog(plog(p), LOG_NOTICE, "Dropped the record %s: its policy or schedule left the spec (the "
+			     "snapshots it took stay on ONTAP)", k);
 	json_decref(drop);
 }
 
@@ -861,26 +867,13 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 /* A merge patch of records[key] under the acting epoch; sets wait_version. */
 static int record_patch(struct prot *p, const char *key, json_t *value)
 {
-	_cleanup_free_ char *error = NULL;
-	json_t *patch = json_object();
-	uint64_t version = 0;
-	int r;
+	json_auto_t *patch = json_object();
 
 	if (!patch || !value || json_object_set_new(patch, key, value) < 0) {
-		json_decref(patch);
 		klog(plog(p), LOG_ERR, "Cannot record %s: out of memory", key);
 		return -ENOMEM;
 	}
-	r = service_leader_patch(p->ctx, p->epoch, patch, &version, &error);
-	json_decref(patch);
-	if (r < 0) {
-		klog(plog(p), LOG_WARNING, "Cannot record %s: %s", key, error ? error : strerror(-r));
-		return r;
-	}
-	klog(plog(p), LOG_DEBUG, "Recording %s (version %" PRIu64 ")", key, version);
-	if (version > p->wait_version)
-		p->wait_version = version;
-	return 0;
+	return records_patch(p, patch, key);
 }
 
 /* ", VM-consistent: a, b; crash-consistent: c (agent-timeout)" for the log and the answers. */
