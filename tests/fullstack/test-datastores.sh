@@ -48,7 +48,7 @@ set -o pipefail
 HERE=$(dirname "$(readlink -f "$0")")
 TEST_NAME=test-datastores
 export FS_NAME=${FS_NAME:-datastores}
-export FS_LIFETIME=${FS_LIFETIME:-1500}
+export FS_LIFETIME=${FS_LIFETIME:-1790}
 # kvmcd keeps 1 GiB of a host for the host itself (agent/vms.c): 1280 MiB leave room for the VM
 export FS_NODE_MEM=${FS_NODE_MEM:-1280}
 # below meson's 1800 s, so our cleanup runs. It takes ~580 s on the AMD EPYC machines CI has had,
@@ -438,23 +438,45 @@ failover_phases() {
 	# Its cluster network cut (corosync, the DLM, everything to and from n1..n3), its storage
 	# network (t) up, the guest running: alone and not quorate, its kvmcd stops the HA guest and
 	# stops feeding the watchdog, which resets (powers off) the guest one timeout later.
-	t_cut=$("$FS" isolate "$victim") || fail "fs isolate $victim"
-	NODES=$survivors
-	log "$victim isolated: nothing flows between it and $survivors any more; its storage network and the guest run on"
-	# what it does by itself, read in it before its watchdog fires (kvmcd's log is in its memory),
-	# in the background while the survivors are watched. The watchdog leaves ~10 s after the stop
-	# and each kvmcctl or virsh call takes ~1 s under load: the lines are printed (and the clock
-	# sampled) from the poll that found them; libvirt's own word comes last, as time allows.
-	"$FS" exec -t 60 "$victim" sh_c 'end=$(( $(date +%s) + 40 ))
-		until out=$(kvmcctl log) && grep -q "stopped feeding it" <<<"$out" && grep -Eq "VM .$1.: (destroyed|stopped) on this node" <<<"$out"; do
-			[ "$(date +%s)" -lt "$end" ] || { echo "$out" | tail -n 30; exit 1; }
+	# What it does by itself is read in it, in the background while the survivors are watched:
+	# kvmcd's log (`kvmcctl log`: UTC stamps, its clock) is polled from BEFORE the cut (the lines
+	# already there are the baseline), since the watchdog leaves only ~10 s after the quorum loss
+	# and each call takes ~1 s under load, and cutting n3 off takes its guests up to ~8 s. Every
+	# new line is printed (and the clock sampled) by the poll that finds it: what was printed
+	# before the reset is on the share, and so is kvmcd's stderr, copied there as it is written
+	# (kvmcd-log.NODE: for the reader when something is missing). Once kvmcd has asked libvirt to
+	# stop the guest and libvirt has not said it did, the guest's QEMU is shown (state, kernel
+	# wait channel) whenever that changes: a QEMU blocked in the kernel (its disk and serial log
+	# are on GFS2, whose DLM lost its peers) ends only with the reset.
+	rm -f "$SHARE/run/watching.$victim"
+	"$FS" exec -t 150 "$victim" sh_c 'seen=/run/isolated.seen ps_last=
+		pat="quorum (lost|regained)|stopped feeding it|feeding it again|no longer in a quorate view|VM .$1.: (destroyed|stopped) on|VM .$1.: .*([Ff]ail|[Tt]erminat|[Ee]rror)"
+		tail -n 0 -F /var/log/kvmcd.log >/share/run/kvmcd-log.$(hostname) 2>/dev/null &
+		{ kvmcctl log | grep -E "$pat" || true; } >"$seen"
+		touch /share/run/watching.$(hostname)
+		end=$(( $(date +%s) + 120 ))
+		while :; do
+			out=$(kvmcctl log) || out=
+			if new=$(grep -E "$pat" <<<"$out" | grep -vxFf "$seen"); then
+				grep -q "stopped feeding it" <<<"$new" && date +%s.%N >/share/run/clock.$(hostname)
+				echo "$new"; echo "$new" >>"$seen"
+			fi
+			grep -q "stopped feeding it" "$seen" && grep -Eq "VM .$1.: (destroyed|stopped) on this node" "$seen" && break
+			if grep -q "no longer in a quorate view" "$seen"; then
+				p=$(ps -C qemu-system-x86_64 -o pid=,stat=,wchan:32= | tr -s " ")
+				[ "$p" = "$ps_last" ] || { echo "qemu-ps $(date -u +%T.%N | cut -c1-12) ${p:-gone}"; ps_last=$p; }
+			fi
+			[ "$(date +%s)" -lt "$end" ] || { echo "timed out; the log ends:"; tail -n 30 <<<"$out"; exit 1; }
 			sleep 0.3
 		done
-		date +%s.%N >/share/run/clock.$(hostname)
-		grep -E "quorum (lost|regained)|stopped feeding it|feeding it again|no longer in a quorate view|VM .$1.: (destroyed|stopped) on" <<<"$out"
+		kill %1 2>/dev/null
 		echo "domstate $(virsh -q -c qemu:///system domstate "$1" 2>&1 | head -n 1)"' \
 		"$VM" >"$TMP/isolated.out" 2>&1 &
 	iso_pid=$!
+	wait_until_host 60 "$victim's kvmcd log watched" test -e "$SHARE/run/watching.$victim"
+	t_cut=$("$FS" isolate "$victim") || fail "fs isolate $victim"
+	NODES=$survivors
+	log "$victim isolated: nothing flows between it and $survivors any more; its storage network and the guest run on"
 	vm_wait 300 "$VM running again on a survivor after $victim's isolation" "d['state'] == 'running' and d['node'] in '$survivors'.split()"
 	t_run=$(date +%s.%N)
 	owner=$(jget "$TMP/vm.json" 'd["node"]')
@@ -516,19 +538,33 @@ failover_phases() {
 # which was sent before the node lost quorum -- after the isolation began, never before.
 # (Variables of failover_phases: victim, t_cut, iso_pid, run.)
 isolated_checks() {
-	local line stop_at ago last_ka exit_at st after why wd_off
-	# (125: the watchdog reset it while libvirt was asked: the lines are in)
-	wait "$iso_pid" || [ $? = 125 ] && grep -q 'stopped feeding it' "$TMP/isolated.out" ||
-		{ sed 's/^/    /' "$TMP/isolated.out"; fail "$victim (isolated) did not stop $VM and its watchdog's feeding by itself"; }
+	local line stop_at ago last_ka exit_at st after why wd_off iso_rc=0 stopped=""
+	# 125: the watchdog reset it while it was being read (what was printed before is in). Its
+	# log lines only: `fs exec` names the command (which quotes the patterns) when the guest dies.
+	wait "$iso_pid" || iso_rc=$?
 	sed "s/^/    $victim: /" "$TMP/isolated.out"
-	grep -Eq "VM '$VM': (destroyed|stopped) on this node" "$TMP/isolated.out" ||
-		fail "$victim: kvmcd's log does not say libvirt stopped $VM"
-	! grep -q '^domstate ' "$TMP/isolated.out" || grep -q '^domstate shut off' "$TMP/isolated.out" ||
-		fail "$victim: libvirt does not say $VM is shut off: $(grep '^domstate ' "$TMP/isolated.out")"
-	grep -Eq "quorum lost" "$TMP/isolated.out" || fail "$victim: kvmcd's log does not say it lost quorum"
-	grep -Eq "VM '$VM': this node is no longer in a quorate view" "$TMP/isolated.out" ||
+	# kvmcd's stderr as it wrote it, up to the reset (no stamps): what it said of the guest
+	grep -E "quorum|watchdog|VM '$VM'|quorate" "$SHARE/run/kvmcd-log.$victim" 2>/dev/null | tail -n 12 | sed "s/^/    $victim stderr: /" || true
+	grep -E '^([0-9]{4}-[0-9]{2}-[0-9]{2}T|qemu-ps |domstate )' "$TMP/isolated.out" >"$TMP/isolated.log" || true
+	{ [ "$iso_rc" = 0 ] || [ "$iso_rc" = 125 ]; } && grep -q 'stopped feeding it' "$TMP/isolated.log" ||
+		fail "$victim (isolated) did not stop its watchdog's feeding by itself (exec status $iso_rc)"
+	grep -Eq "quorum lost" "$TMP/isolated.log" || fail "$victim: kvmcd's log does not say it lost quorum"
+	grep -Eq "VM '$VM': this node is no longer in a quorate view" "$TMP/isolated.log" ||
 		fail "$victim: kvmcd's log does not say it stopped $VM itself (no longer in a quorate view)"
-	line=$(grep 'stopped feeding it' "$TMP/isolated.out" | tail -n 1)
+	if grep -Eq "VM '$VM': (destroyed|stopped) on this node" "$TMP/isolated.log"; then
+		stopped=libvirt
+		! grep -q '^domstate ' "$TMP/isolated.log" || grep -q '^domstate shut off' "$TMP/isolated.log" ||
+			fail "$victim: libvirt does not say $VM is shut off: $(grep '^domstate ' "$TMP/isolated.log")"
+	elif [ "$iso_rc" = 125 ]; then
+		# kvmcd asked libvirt to stop the guest, and the watchdog's reset (checked below: one
+		# timeout after the last keepalive) came first: that reset is the stop the survivors
+		# count on (coord/timeouts.h 5.), and why it exists
+		stopped=watchdog
+		log "$victim: libvirt had not stopped $VM when the watchdog reset $victim (kvmcd had asked); its QEMU: $(grep '^qemu-ps ' "$TMP/isolated.log" | tail -n 1)"
+	else
+		fail "$victim: kvmcd's log does not say libvirt stopped $VM, and $victim was not reset"
+	fi
+	line=$(grep 'stopped feeding it' "$TMP/isolated.log" | tail -n 1)
 	why=$(sed -n 's/.*stopped feeding it (\([^)]*\)).*/\1/p' <<<"$line")
 	ago=$(sed -n 's/.*last keepalive \([0-9]*\) ms ago.*/\1/p' <<<"$line")
 	[ -n "$ago" ] || fail "$victim: no 'last keepalive N ms ago' in kvmcd's line: $line"
@@ -542,7 +578,7 @@ isolated_checks() {
 	last_ka=$(awk -v s="$stop_at" -v a="$ago" 'BEGIN{printf "%.3f", s - a / 1000}')
 	awk -v s="$stop_at" -v c="$t_cut" 'BEGIN{exit !(s > c)}' ||
 		fail "$victim's kvmcd stopped feeding ($stop_at) before the isolation began ($t_cut)"
-	log "$victim: kvmcd stopped feeding its watchdog $(awk -v a="$t_cut" -v b="$stop_at" 'BEGIN{printf "%.1f", b-a}') s after the isolation began, the last keepalive ${ago} ms before (its clock: $wd_off s off the host's)"
+	log "$victim: kvmcd stopped feeding its watchdog $(awk -v a="$t_cut" -v b="$stop_at" 'BEGIN{printf "%.1f", b-a}') s after the isolation began, the last keepalive ${ago} ms before (its clock: $wd_off s off the host's); $VM stopped by $stopped"
 	local end=$(( $(date +%s) + 60 ))
 	until [ -f "$run/$victim.exit" ]; do
 		[ "$(date +%s)" -lt "$end" ] || fail "$victim's watchdog did not reset it within 60 s of its last keepalive"
