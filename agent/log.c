@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
@@ -15,6 +16,7 @@ struct klog {
 	uint64_t epoch;       /* KVMCD_EPOCH; 0 = none */
 	int level;            /* lowest priority written to the target (the ring keeps all) */
 	bool journal;         /* else stderr */
+	bool stamp_stderr;    /* stderr lines start with the UTC time: the journal does not take them */
 	char *ring[LOG_RING_LINES]; /* owned; a circular buffer of formatted lines */
 	unsigned head;        /* next slot to write */
 	unsigned n;           /* lines held */
@@ -43,9 +45,23 @@ void klog_free(struct klog *l)
 	free(l);
 }
 
+/* systemd's JOURNAL_STREAM names the stream it connected ("DEV:INODE"): stderr is the journal
+ * only if it is still that stream (a child may have inherited the variable with stderr
+ * redirected to a file). */
+static bool stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return v && sscanf(v, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void klog_configure(struct klog *l, int level, int target, bool force_stderr)
 {
 	l->level = level;
+	l->stamp_stderr = !stderr_is_journal();
 	if (force_stderr || target == LOG_TARGET_STDERR)
 		l->journal = false;
 	else if (target == LOG_TARGET_JOURNAL)
@@ -55,17 +71,26 @@ void klog_configure(struct klog *l, int level, int target, bool force_stderr)
 		l->journal = getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID");
 }
 
-static void ring_add(struct klog *l, int level, const char *msg)
+/* The time now as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, milliseconds) into stamp[32]. */
+static void utc_stamp(char stamp[32])
 {
 	struct timespec ts;
 	struct tm tm;
-	char stamp[32];
-	char *line;
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (asprintf(&line, "%s.%03ldZ %s %s", stamp, ts.tv_nsec / 1000000, level_tag[level & 7], msg) < 0)
+	n = strftime(stamp, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static void ring_add(struct klog *l, int level, const char *msg)
+{
+	char stamp[32];
+	char *line;
+
+	utc_stamp(stamp);
+	if (asprintf(&line, "%s %s %s", stamp, level_tag[level & 7], msg) < 0)
 		return; /* the ring is best effort; the line still went to the target */
 	free(l->ring[l->head]);
 	l->ring[l->head] = line;
@@ -169,9 +194,19 @@ static void klog_line(struct klog *l, int level, const struct klog_fields *f, co
 	ring_add(l, level, buf);
 	if (level > l->level)
 		return;
-	/* Without a journal (a container, early boot) the line still goes somewhere. */
-	if (!l->journal || journal_send(l, level, f, buf) < 0)
-		fprintf(stderr, "kvmcd[%d]: %s: %s\n", (int)getpid(), level_tag[level & 7], buf);
+	/* Without a journal (a container, early boot) the line still goes somewhere: stamped like
+	 * `kvmcctl log` unless the journal takes stderr (it stamps lines itself), so a log file it
+	 * is redirected to can be laid beside the other nodes' and corosync's. */
+	if (!l->journal || journal_send(l, level, f, buf) < 0) {
+		char stamp[32];
+
+		if (l->stamp_stderr) {
+			utc_stamp(stamp);
+			fprintf(stderr, "%s kvmcd[%d]: %s: %s\n", stamp, (int)getpid(), level_tag[level & 7], buf);
+		} else {
+			fprintf(stderr, "kvmcd[%d]: %s: %s\n", (int)getpid(), level_tag[level & 7], buf);
+		}
+	}
 }
 
 void klogv(struct klog *l, int level, const char *fmt, va_list ap)

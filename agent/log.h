@@ -3,7 +3,8 @@
  * kvmcd's logger: one object owned by the daemon and handed (borrowed) to every module.
  *
  * Lines go to the journal (with PRIORITY and SYSLOG_IDENTIFIER) or to stderr with a fixed prefix
- * "kvmcd[PID]: LEVEL: ", filtered by the configured level. In the journal every line also
+ * "kvmcd[PID]: LEVEL: ", preceded by the UTC time ("2026-11-27T09:43:46.003Z ", as in
+ * `kvmcctl log`) unless stderr is the journal's stream, filtered by the configured level. In the journal every line also
  * carries structured fields an admin can filter on (`journalctl KVMCD_VM=web1`):
  *   KVMCD_NODE       this node's name (klog_set_context)
  *   KVMCD_EPOCH      the leadership epoch this node follows, when there is one

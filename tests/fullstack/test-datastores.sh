@@ -443,15 +443,14 @@ failover_phases() {
 	# already there are the baseline), since the watchdog leaves only ~10 s after the quorum loss
 	# and each call takes ~1 s under load, and cutting n3 off takes its guests up to ~8 s. Every
 	# new line is printed (and the clock sampled) by the poll that finds it: what was printed
-	# before the reset is on the share, and so is kvmcd's stderr, copied there as it is written
-	# (kvmcd-log.NODE: for the reader when something is missing). Once kvmcd has asked libvirt to
+	# before the reset is on the share, and so is kvmcd's stderr (guest/lib.sh kvmcd_start: for
+	# the reader when something is missing). Once kvmcd has asked libvirt to
 	# stop the guest and libvirt has not said it did, the guest's QEMU is shown (state, kernel
 	# wait channel) whenever that changes: a QEMU blocked in the kernel (its disk and serial log
 	# are on GFS2, whose DLM lost its peers) ends only with the reset.
 	rm -f "$SHARE/run/watching.$victim"
 	"$FS" exec -t 150 "$victim" sh_c 'seen=/run/isolated.seen ps_last=
 		pat="quorum (lost|regained)|stopped feeding it|feeding it again|no longer in a quorate view|VM .$1.: (destroyed|stopped) on|VM .$1.: .*([Ff]ail|[Tt]erminat|[Ee]rror)"
-		tail -n 0 -F /var/log/kvmcd.log >/share/run/kvmcd-log.$(hostname) 2>/dev/null &
 		{ kvmcctl log | grep -E "$pat" || true; } >"$seen"
 		touch /share/run/watching.$(hostname)
 		end=$(( $(date +%s) + 120 ))
@@ -469,7 +468,6 @@ failover_phases() {
 			[ "$(date +%s)" -lt "$end" ] || { echo "timed out; the log ends:"; tail -n 30 <<<"$out"; exit 1; }
 			sleep 0.3
 		done
-		kill %1 2>/dev/null
 		echo "domstate $(virsh -q -c qemu:///system domstate "$1" 2>&1 | head -n 1)"' \
 		"$VM" >"$TMP/isolated.out" 2>&1 &
 	iso_pid=$!
@@ -543,8 +541,8 @@ isolated_checks() {
 	# log lines only: `fs exec` names the command (which quotes the patterns) when the guest dies.
 	wait "$iso_pid" || iso_rc=$?
 	sed "s/^/    $victim: /" "$TMP/isolated.out"
-	# kvmcd's stderr as it wrote it, up to the reset (no stamps): what it said of the guest
-	grep -E "quorum|watchdog|VM '$VM'|quorate" "$SHARE/run/kvmcd-log.$victim" 2>/dev/null | tail -n 12 | sed "s/^/    $victim stderr: /" || true
+	# kvmcd's stderr as it wrote it, up to the reset: what it said of the guest
+	grep -E "quorum|watchdog|VM '$VM'|quorate" "$SHARE/run/kvmcd.$victim.log" 2>/dev/null | tail -n 12 | sed "s/^/    $victim stderr: /" || true
 	grep -E '^([0-9]{4}-[0-9]{2}-[0-9]{2}T|qemu-ps |domstate )' "$TMP/isolated.out" >"$TMP/isolated.log" || true
 	{ [ "$iso_rc" = 0 ] || [ "$iso_rc" = 125 ]; } && grep -q 'stopped feeding it' "$TMP/isolated.log" ||
 		fail "$victim (isolated) did not stop its watchdog's feeding by itself (exec status $iso_rc)"

@@ -419,7 +419,8 @@ net_uncut() {
 }
 
 # kvmcd_start ONTAP_ADDR USER PASSWORD [EXTRA_CONF_LINES]: /etc/kvmcd/kvmcd.conf, then kvmcd
-# (the build copied to /opt/kvmcd) in the background, its log in /var/log/kvmcd.log.
+# (the build copied to /opt/kvmcd) in the background, its log in /var/log/kvmcd.log: a link to
+# /share/run/kvmcd.NODE.log, so that it outlives the guest (a watchdog reset) and `fs down` keeps it.
 kvmcd_start() {
 	mkdir -p /etc/kvmcd /var/lib/kvmcd /run/kvmcd
 	printf 'username=%s\npassword=%s\n' "$2" "$3" >/etc/kvmcd/ontap-credentials
@@ -451,6 +452,7 @@ backend=real
 ${4:-}
 EOC
 	pgrep -x kvmcd >/dev/null && return 0
+	[ -L /var/log/kvmcd.log ] || ln -sf "/share/run/kvmcd.$(hostname).log" /var/log/kvmcd.log
 	KVMCD_ONTAP_MODULE=/opt/kvmcd/kvmcd-ontap.so setsid /opt/kvmcd/kvmcd --config /etc/kvmcd/kvmcd.conf \
 		--foreground </dev/null >>/var/log/kvmcd.log 2>&1 &
 	wait_until 60 "kvmcd answers" kvmcctl status
