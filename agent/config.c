@@ -201,6 +201,7 @@ const struct config_section *const config_sections[] = {
 	&api_section,
 	&log_section,
 	&ontap_config_section,   /* resources/ontap/ontap-config.c */
+	&ontap_peer_config_section, /* resources/ontap/ontap-config.c */
 	&host_config_section,    /* resources/host/host-config.c */
 	&vms_config_section,     /* agent/vms-config.c */
 	&ha_config_section,      /* agent/ha-config.c */
@@ -547,6 +548,11 @@ void config_check_error(struct config_check *chk, const char *key, const char *f
 	}
 	chk->x->line = key_line(chk->x->set_line, chk->section, key);
 	ctx_error(chk->x, "[%s] %s: %s", chk->section->name, key, s);
+}
+
+bool config_check_key_set(const struct config_check *chk, const char *key)
+{
+	return key_line(chk->x->set_line, chk->section, key) != 0;
 }
 
 static bool is_key_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }

@@ -95,6 +95,8 @@ struct kvmcd_config {
 	int log_target;               /* enum log_target */
 	/* [ontap] (resources/ontap/ontap-config.c) */
 	struct ontap_options ontap;
+	/* [ontap_peer] (resources/ontap/ontap-config.c): the SnapMirror destination cluster */
+	struct ontap_peer_options ontap_peer;
 	/* [host] */
 	struct host_options host;
 	/* [vms] (agent/vms-config.c) */
@@ -159,6 +161,9 @@ struct config_check;
  * "file:line: [section] key: problem" (no line when the key kept its default). */
 void config_check_error(struct config_check *chk, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Whether `key` of the section being checked was set in the file, even to a value refused (its
+ * field then keeps the default): rules across keys that are about what the admin wrote. */
+bool config_check_key_set(const struct config_check *chk, const char *key);
 
 struct config_section {
 	const char *name;                 /* [name] */

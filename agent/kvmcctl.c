@@ -510,6 +510,21 @@ static void print_ontap(json_t *o)
 		printf("reached by this leader (epoch %" JSON_INTEGER_FORMAT "), ONTAP %s\n", epoch, version);
 	else
 		printf("leader (epoch %" JSON_INTEGER_FORMAT ") connecting\n", epoch);
+	/* [ontap_peer]: the SnapMirror destination cluster, reached by the leader too */
+	json_t *peer = json_object_get(o, "peer");
+	if (json_is_object(peer)) {
+		const char *pv = str_or(peer, "version", NULL), *pe = str_or(peer, "last_error", NULL);
+
+		printf("ONTAP peer:  cluster %s at %s: ", str_or(peer, "cluster", "?"), str_or(peer, "address", "?"));
+		if (epoch == 0)
+			printf("not this node's job\n");
+		else if (pe)
+			printf("this leader CANNOT reach it: %s\n", pe);
+		else if (pv)
+			printf("reached by this leader, ONTAP %s\n", pv);
+		else
+			printf("%s\n", json_is_true(json_object_get(peer, "client_loaded")) ? "connecting" : "not connected yet");
+	}
 }
 
 static void print_status(json_t *st)

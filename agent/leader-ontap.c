@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,13 @@ struct leader_ontap {
 	unsigned grants_outstanding;
 	bool grants_wanted;            /* a plan waits for {epoch, in_flight: true} to commit */
 	sd_event_source *grants_timer; /* owned: writes {epoch, in_flight: false} when it is true */
+	/* [ontap_peer] (ontap-options.h): the SnapMirror destination cluster. Its client is built
+	 * with the main one (and again at the next mirror call after a failure), gets the same
+	 * epoch, and is cancelled with it; peer_opts.cluster NULL: none configured. */
+	struct ontap_peer_options peer_opts; /* owned deep copy */
+	struct ontap_client *peer;           /* owned; NULL until this node first leads */
+	char peer_version[128];              /* "" until discovered under some leadership */
+	char peer_error[512];                /* why the peer client is missing or unreachable, "" */
 };
 
 /* ---- what the clients this node ran did, for metrics (leader_ontap_metrics) ------------------ */
@@ -244,10 +252,17 @@ static int options_copy(struct ontap_options *dst, const struct ontap_options *s
 static void leader_ontap_free(struct leader_ontap *l);
 static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t epoch);
 
+static int peer_options_copy(struct ontap_peer_options *dst, const struct ontap_peer_options *src)
+{
+	if (strdup_opt(&dst->cluster, src->cluster) < 0)
+		return -ENOMEM;
+	return options_copy(&dst->ontap, &src->ontap);
+}
+
 /* Returns 0 with *out NULL when [ontap] has no address (not configured). On error *error
  * (owned) says what is wrong for the admin. */
 static int leader_ontap_new(struct leader_ontap **out, sd_event *event, const struct ontap_options *opts,
-			    const char *node_name, struct klog *log, char **error)
+			    const struct ontap_peer_options *peer, const char *node_name, struct klog *log, char **error)
 {
 	struct leader_ontap *l;
 	struct ontap_error err = { 0 };
@@ -265,6 +280,12 @@ static int leader_ontap_new(struct leader_ontap **out, sd_event *event, const st
 		ontap_error_clear(&err);
 		return r;
 	}
+	if (peer->cluster && (r = ontap_options_check(&peer->ontap, &err)) < 0) {
+		if (asprintf(error, "[ontap_peer] (cluster %s): %s", peer->cluster, ontap_error_format(&err, buf, sizeof(buf))) < 0)
+			*error = NULL;
+		ontap_error_clear(&err);
+		return r;
+	}
 	module = ontap_module_path(buf, sizeof(buf));
 	if (access(module, R_OK) < 0) {
 		r = -errno;
@@ -278,12 +299,17 @@ static int leader_ontap_new(struct leader_ontap **out, sd_event *event, const st
 		return -ENOMEM;
 	l->log = log;
 	l->event = sd_event_ref(event);
-	if (options_copy(&l->opts, opts) < 0 || strdup_opt(&l->node_name, node_name) < 0) {
+	l->peer_opts = (struct ontap_peer_options)ONTAP_PEER_OPTIONS_DEFAULTS;
+	if (options_copy(&l->opts, opts) < 0 || strdup_opt(&l->node_name, node_name) < 0 ||
+	    (peer->cluster && peer_options_copy(&l->peer_opts, peer) < 0)) {
 		leader_ontap_free(l);
 		return -ENOMEM;
 	}
 	if (!opts->tls_verify)
 		klog(log, LOG_WARNING, "[ontap] tls_verify=false: TLS verification of %s is DISABLED", opts->address);
+	if (peer->cluster && !peer->ontap.tls_verify)
+		klog(log, LOG_WARNING, "[ontap_peer] tls_verify=false: TLS verification of %s (cluster %s) is DISABLED",
+		     peer->ontap.address, peer->cluster);
 	*out = l;
 	return 0;
 }
@@ -295,12 +321,16 @@ static void leader_ontap_free(struct leader_ontap *l)
 	/* The client first: freeing it cancels what is in flight, and those callbacks
 	 * (-ECANCELED) land in the datastore loop, which must still exist to take them. */
 	leader_ds_set_client(l->ds, NULL, NULL);
+	if (l->peer)
+		ontap_dl.ontap_client_free(l->peer);
 	if (l->client)
 		ontap_dl.ontap_client_free(l->client);
 	leader_ds_free(l->ds);
 	sd_event_source_disable_unref(l->retry);
 	sd_event_source_disable_unref(l->grants_timer);
 	ontap_options_clear(&l->opts);
+	free(l->peer_opts.cluster);
+	ontap_options_clear(&l->peer_opts.ontap);
 	free(l->node_name);
 	sd_event_unref(l->event);
 	free(l);
@@ -336,6 +366,64 @@ static int client_create(struct leader_ontap *l)
 	}
 	ontap_dl.ontap_client_set_log(l->client, on_client_log, l);
 	ontap_dl.ontap_client_set_observer(l->client, on_client_observe, l);
+	return 0;
+}
+
+static void on_peer_discovered(void *userdata, int r, const struct ontap_object *obj, const struct ontap_error *err)
+{
+	struct leader_ontap *l = userdata;
+	const struct ontap_version *v;
+	char buf[512];
+
+	if (r == -ECANCELED || !l->peer)
+		return;
+	if (r < 0) {
+		snprintf(l->peer_error, sizeof(l->peer_error), "%s", ontap_error_format(err, buf, sizeof(buf)));
+		klog(l->log, LOG_ERR, "Leader cannot reach the peer ONTAP cluster %s at %s: %s", l->peer_opts.cluster,
+		     l->peer_opts.ontap.address, l->peer_error);
+		return;
+	}
+	v = ontap_dl.ontap_client_version(l->peer);
+	l->peer_error[0] = 0;
+	snprintf(l->peer_version, sizeof(l->peer_version), "%d.%d.%d", v->generation, v->major, v->minor);
+	klog(l->log, LOG_NOTICE, "Leader (epoch %" PRIu64 ") reached the peer ONTAP cluster %s at %s: %s", l->epoch,
+	     l->peer_opts.cluster, l->peer_opts.ontap.address, v->full);
+}
+
+/*
+ * The [ontap_peer] client under the main client's epoch (built first if need be, then
+ * discovered): 0, -ENOENT when none is configured, or the failure (logged once per distinct
+ * problem, in peer_error; tried again at the next call). Needs the module, so the main client.
+ */
+static int peer_ensure(struct leader_ontap *l)
+{
+	struct ontap_error err = { 0 };
+	char buf[512];
+	int r;
+
+	if (!l->peer_opts.cluster)
+		return -ENOENT;
+	if (!l->client || !l->epoch)
+		return -ENOTCONN;
+	if (l->peer)
+		return 0;
+	r = ontap_dl.ontap_client_new(&l->peer, l->event, &l->peer_opts.ontap, l->node_name, &err);
+	if (r < 0) {
+		if (strncmp(l->peer_error, ontap_error_format(&err, buf, sizeof(buf)), sizeof(l->peer_error) - 1) != 0)
+			klog(l->log, LOG_ERR, "Leader cannot set up the client of the peer ONTAP cluster %s (%s): %s",
+			     l->peer_opts.cluster, l->peer_opts.ontap.address, buf);
+		snprintf(l->peer_error, sizeof(l->peer_error), "%s", buf);
+		ontap_error_clear(&err);
+		l->peer = NULL;
+		return r;
+	}
+	ontap_dl.ontap_client_set_log(l->peer, on_client_log, l);
+	ontap_dl.ontap_client_set_observer(l->peer, on_client_observe, l);
+	ontap_dl.ontap_client_set_epoch(l->peer, l->epoch, true);
+	l->peer_version[0] = 0;
+	r = ontap_dl.ontap_cluster_discover(l->peer, on_peer_discovered, l);
+	if (r < 0)
+		snprintf(l->peer_error, sizeof(l->peer_error), "cannot start talking to it: %s", strerror(-r));
 	return 0;
 }
 
@@ -386,11 +474,20 @@ static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t e
 		l->version[0] = l->last_error[0] = 0;
 	/* Cancels queued and in-flight mutations of an older leadership before anything new goes. */
 	ontap_dl.ontap_client_set_epoch(l->client, epoch, is_leader);
+	if (l->peer) {
+		ontap_dl.ontap_client_set_epoch(l->peer, epoch, is_leader);
+		if (is_leader)
+			l->peer_version[0] = l->peer_error[0] = 0;
+	}
 	if (!is_leader)
 		return;
 	r = ontap_dl.ontap_cluster_discover(l->client, on_discovered, l);
 	if (r < 0)
 		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->opts.address, strerror(-r));
+	if (l->peer && ontap_dl.ontap_cluster_discover(l->peer, on_peer_discovered, l) < 0)
+		snprintf(l->peer_error, sizeof(l->peer_error), "cannot start talking to it");
+	else if (!l->peer)
+		(void)peer_ensure(l);
 }
 
 /* The one instance (the service's state), for the HA service's narrow entry below. */
@@ -737,9 +834,43 @@ char *leader_ontap_volume_of(const char *datastore)
 	return dsplan_volume_name(leader_ds_prefix(l->ds), datastore);
 }
 
-/* LEADER_MIRROR_SETUP in three steps: the source's size, the DP volume, the relationship. */
+/* The client that holds t's destination: [ontap_peer]'s when t names its cluster, else the main
+ * one; NULL with *r (-ENOLINK: the peer client is not set up, leader_ontap_peer_error says
+ * why; -EINVAL: a cluster that is not [ontap_peer]'s). */
+static struct ontap_client *dst_client(struct leader_ontap *l, const char *cluster, int *r)
+{
+	if (!cluster)
+		return l->client;
+	if (!l->peer_opts.cluster || strcasecmp(cluster, l->peer_opts.cluster) != 0) {
+		*r = -EINVAL;
+		return NULL;
+	}
+	if (peer_ensure(l) < 0 || !l->peer) {
+		*r = -ENOLINK;
+		return NULL;
+	}
+	return l->peer;
+}
+
+const char *leader_ontap_peer_cluster(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	return l ? l->peer_opts.cluster : NULL;
+}
+
+const char *leader_ontap_peer_error(void)
+{
+	struct leader_ontap *l = the_leader_ontap;
+
+	return l && l->peer_error[0] ? l->peer_error : NULL;
+}
+
+/* LEADER_MIRROR_SETUP in three steps: the source's size (the main client), the DP volume and the
+ * relationship (the destination's client). */
 struct mirror_run {
 	char *src_path, *dst_path, *dst_svm, *dst_volume, *policy, *src_volume; /* owned */
+	char *dst_cluster;       /* owned: [ontap_peer]'s cluster, NULL = the main one */
 	ontap_done_fn done;
 	void *userdata;
 };
@@ -754,6 +885,7 @@ static void mirror_run_free(struct mirror_run *m)
 	free(m->dst_volume);
 	free(m->policy);
 	free(m->src_volume);
+	free(m->dst_cluster);
 	free(m);
 }
 
@@ -773,7 +905,9 @@ static void on_mirror_dp(void *userdata, int r, const struct ontap_object *obj, 
 	if (r >= 0) {
 		struct ontap_snapmirror_spec sp = { .source_path = m->src_path, .destination_path = m->dst_path,
 						    .policy = m->policy };
-		r = snapshots_usable(l) ? ontap_dl.ontap_snapmirror_ensure(l->client, &sp, on_mirror_last, m) : -ECANCELED;
+		struct ontap_client *dst = snapshots_usable(l) ? dst_client(l, m->dst_cluster, &r) : NULL;
+
+		r = !snapshots_usable(l) ? -ECANCELED : dst ? ontap_dl.ontap_snapmirror_ensure(dst, &sp, on_mirror_last, m) : r;
 		if (r >= 0)
 			return;
 		obj = NULL;
@@ -790,11 +924,13 @@ static void on_mirror_src(void *userdata, int r, const struct ontap_object *obj,
 
 	if (r >= 0) {
 		json_int_t size = json_integer_value(json_object_get(obj ? obj->record : NULL, "size"));
+		struct ontap_client *dst = snapshots_usable(l) ? dst_client(l, m->dst_cluster, &r) : NULL;
 
 		r = !snapshots_usable(l) ? -ECANCELED
+		    : !dst	      ? r
 		    : size <= 0	      ? -EIO
-					: ontap_dl.ontap_dp_volume_ensure(l->client, m->dst_svm, m->dst_volume,
-									  (uint64_t)size, on_mirror_dp, m);
+				      : ontap_dl.ontap_dp_volume_ensure(dst, m->dst_svm, m->dst_volume, (uint64_t)size,
+									on_mirror_dp, m);
 		if (r >= 0)
 			return;
 		obj = NULL;
@@ -809,6 +945,7 @@ int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirr
 {
 	struct leader_ontap *l = the_leader_ontap;
 	struct mirror_run *m = NULL;
+	struct ontap_client *c;
 	_cleanup_free_ char *dst = NULL;
 	int r = -ENOMEM;
 
@@ -820,21 +957,25 @@ int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirr
 		dst = NULL;
 		return -ENOMEM;
 	}
+	/* the relationship lives on its destination's cluster; the peerings on the source's */
+	c = op == LEADER_MIRROR_PEERS ? l->client : dst_client(l, t->dst_cluster, &r);
+	if (!c)
+		return r;
 	switch (op) {
 	case LEADER_MIRROR_GET:
-		return ontap_dl.ontap_snapmirror_get(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_get(c, dst, done, userdata);
 	case LEADER_MIRROR_INITIALIZE:
-		return ontap_dl.ontap_snapmirror_initialize(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_initialize(c, dst, done, userdata);
 	case LEADER_MIRROR_UPDATE:
-		return ontap_dl.ontap_snapmirror_update(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_update(c, dst, done, userdata);
 	case LEADER_MIRROR_QUIESCE:
-		return ontap_dl.ontap_snapmirror_quiesce(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_quiesce(c, dst, done, userdata);
 	case LEADER_MIRROR_BREAK:
-		return ontap_dl.ontap_snapmirror_break(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_break(c, dst, done, userdata);
 	case LEADER_MIRROR_RESYNC:
-		return ontap_dl.ontap_snapmirror_resync(l->client, dst, done, userdata);
+		return ontap_dl.ontap_snapmirror_resync(c, dst, done, userdata);
 	case LEADER_MIRROR_PEERS:
-		return ontap_dl.ontap_svm_peer_list(l->client, t->dst_svm, done, userdata);
+		return ontap_dl.ontap_svm_peer_list(c, t->dst_svm, done, userdata);
 	case LEADER_MIRROR_SETUP:
 		break;
 	default:
@@ -849,8 +990,9 @@ int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirr
 		m->src_path = NULL;
 		goto out;
 	}
+	r = -ENOMEM;
 	if (!(m->dst_svm = strdup(t->dst_svm)) || !(m->dst_volume = strdup(t->dst_volume)) ||
-	    (t->policy && !(m->policy = strdup(t->policy))))
+	    (t->policy && !(m->policy = strdup(t->policy))) || (t->dst_cluster && !(m->dst_cluster = strdup(t->dst_cluster))))
 		goto out;
 	m->done = done;
 	m->userdata = userdata;
@@ -878,11 +1020,16 @@ static json_t *leader_ontap_status(const struct leader_ontap *l)
 {
 	if (!l)
 		return NULL;
-	return json_pack("{sssssIsbss?ss?so?}", "address", l->opts.address, "svm", l->opts.svm ? l->opts.svm : "",
+	return json_pack("{sssssIsbss?ss?so?so?}", "address", l->opts.address, "svm", l->opts.svm ? l->opts.svm : "",
 			 "leader_epoch", (json_int_t)l->epoch, "client_loaded", l->client != NULL,
 			 "version", l->version[0] ? l->version : NULL,
 			 "last_error", l->last_error[0] ? l->last_error : NULL,
-			 "datastores", leader_ds_status(l->ds));
+			 "datastores", leader_ds_status(l->ds),
+			 "peer", !l->peer_opts.cluster ? NULL
+				 : json_pack("{sssssbss?ss?}", "cluster", l->peer_opts.cluster, "address",
+					     l->peer_opts.ontap.address, "client_loaded", l->peer != NULL, "version",
+					     l->peer_version[0] ? l->peer_version : NULL, "last_error",
+					     l->peer_error[0] ? l->peer_error : NULL));
 }
 
 /* ---- the service (service.h) ---------------------------------------------------------------- */
@@ -894,7 +1041,7 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	struct leader_ontap *l = NULL;
 	int r;
 
-	r = leader_ontap_new(&l, service_event(ctx), &cfg->ontap, cfg->node_name, service_log(ctx), &why);
+	r = leader_ontap_new(&l, service_event(ctx), &cfg->ontap, &cfg->ontap_peer, cfg->node_name, service_log(ctx), &why);
 	if (r < 0) {
 		if (asprintf(error, "[ontap] in %s is unusable: %s", cfg->path, why ? why : strerror(-r)) < 0)
 			*error = NULL;

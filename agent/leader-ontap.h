@@ -7,7 +7,8 @@
  * on and checks before every mutating request; losing it cancels what is in flight.
  *
  * Off (status "ontap": null) when [ontap] has no address. Status section:
- * {"address","svm","leader_epoch","client_loaded","version","last_error"}.
+ * {"address","svm","leader_epoch","client_loaded","version","last_error","datastores","peer"}, peer
+ * being [ontap_peer]'s {"cluster","address","client_loaded","version","last_error"} or null.
  */
 #pragma once
 
@@ -139,9 +140,18 @@ struct leader_mirror_target {
 	const char *dst_svm;
 	const char *dst_volume;
 	const char *policy;      /* SETUP: the SnapMirror policy; NULL: ONTAP's default */
+	const char *dst_cluster; /* [ontap_peer]'s cluster when the destination SVM is on it (every op
+				  * but PEERS then goes through that cluster's client); NULL: this one */
 };
+/* As above; also -ENOLINK: the destination is on [ontap_peer]'s cluster and its client is not set
+ * up (leader_ontap_peer_error says why), -EINVAL: dst_cluster is not [ontap_peer]'s. */
 int leader_ontap_mirror(enum leader_ontap_mirror_op op, const struct leader_mirror_target *t, ontap_done_fn done,
 			void *userdata);
+/* [ontap_peer]'s cluster name (borrowed), NULL when none is configured or [ontap] is off. */
+const char *leader_ontap_peer_cluster(void);
+/* Why the peer cluster's client is not set up or could not reach it (borrowed), NULL: no problem
+ * known. */
+const char *leader_ontap_peer_error(void);
 /* The volume of a datastore (<prefix>_<datastore>), owned; NULL when this node does not act with
  * an ONTAP client (or ENOMEM). */
 char *leader_ontap_volume_of(const char *datastore);

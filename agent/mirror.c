@@ -44,6 +44,8 @@ struct target {
 	char *error;                 /* owned: the step that failed, NULL */
 	bool left;                   /* no longer in the spec: only read (GET), never changed; its
 				      * record goes once ONTAP has no such relationship */
+	char *left_cluster;          /* owned: a left target's destination cluster as its record
+				      * names it ([ontap_peer]'s), NULL: this one */
 };
 
 struct pass {
@@ -105,6 +107,7 @@ static void step(struct mirror *p);
 static void publish(struct mirror *p);
 static void rel_of_reading(const json_t *x, struct mirror_rel *rel);
 static json_t *peering_of(int r, const struct ontap_object *obj, const struct ontap_error *err);
+static const char *target_cluster(const struct mirror *p, const struct target *t);
 
 static struct klog *mlog(struct mirror *p)
 {
@@ -148,6 +151,7 @@ static void target_clear(struct target *t)
 	free(t->dst_volume);
 	free(t->sm_policy);
 	free(t->key);
+	free(t->left_cluster);
 	json_decref(t->observed);
 	free(t->error);
 }
@@ -363,10 +367,13 @@ static int target_fill_left(struct target *t, const char *key, const json_t *rec
 	const json_t *dst = json_object_get(rec, "destination");
 	const char *svm = json_string_value(json_object_get(dst, "svm"));
 	const char *vol = json_string_value(json_object_get(dst, "volume"));
+	const char *cluster = json_string_value(json_object_get(dst, "cluster"));
 
 	if (!slash || !svm || !*svm || !vol || !*vol)
 		return -ENOENT;
 	t->left = true;
+	if (cluster && !(t->left_cluster = strdup(cluster)))
+		return -ENOMEM;
 	t->policy = strndup(key, (size_t)(slash - key));
 	t->ds = strdup(slash + 1);
 	t->dst_svm = strdup(svm);
@@ -686,22 +693,30 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		const char *why = err && (err->message || err->code) ? ontap_error_format(err, buf, sizeof(buf)) : strerror(-r);
 		_cleanup_free_ char *e = NULL;
 
+		if (r == -ENOLINK && (!err || (!err->message && !err->code))) {
+			snprintf(buf, sizeof(buf), "the destination is on the peer ONTAP cluster %s, which the leader cannot "
+				 "reach ([ontap_peer]): %s", target_cluster(p, t) ?: "?", leader_ontap_peer_error() ?: "no client");
+			why = buf;
+		}
+
 		if (asprintf(&e, "%s failed: %s", op_name(op), why) < 0)
 			e = NULL;
-		/* The destination SVM peered, yet this cluster's REST API cannot make the volume there:
-		 * most likely it is on another cluster, which this version does not drive (ONTAP
-		 * manages a relationship from its destination's cluster): say so, with ONTAP's words. */
-		if (e && op == LEADER_MIRROR_SETUP && r == -ENOENT) {
+		/* The destination SVM peered, yet the cluster kvmcd asked cannot make the volume there:
+		 * it is on another cluster (ONTAP manages a relationship from its destination's
+		 * cluster), one kvmcd has no [ontap_peer] connection to: say so, with ONTAP's words. */
+		if (e && op == LEADER_MIRROR_SETUP && r == -ENOENT && !target_cluster(p, t)) {
 			const json_t *peer = json_object_get(ps->peers, t->dst_svm);
 			const char *cl = json_string_value(json_object_get(peer, "cluster"));
+			const char *configured = leader_ontap_peer_cluster();
 			char *hint = NULL;
 
 			if (json_is_true(json_object_get(peer, "peered")) &&
-			    asprintf(&hint, "%s; SVM %s is peered from cluster %s but is not an SVM this cluster's REST API "
-				     "reaches: SnapMirror to another cluster is not supported by this version (kvmcd drives "
-				     "ONTAP only through its own cluster, and a relationship is managed from its "
-				     "destination's cluster); use a destination SVM of this cluster", e, t->dst_svm,
-				     cl ? cl : "(unnamed)") >= 0) {
+			    asprintf(&hint, "%s; SVM %s is peered from cluster %s, which kvmcd has no connection to%s%s%s: "
+				     "a relationship is managed from its destination's cluster, so give kvmcd one (an "
+				     "[ontap_peer] section with cluster = %s, its management address and credentials, in "
+				     "kvmcd.conf on every node), or use a destination SVM of this cluster", e, t->dst_svm,
+				     cl ? cl : "(unnamed)", configured ? " ([ontap_peer] is cluster " : "",
+				     configured ? configured : "", configured ? ")" : "", cl ? cl : "NAME") >= 0) {
 				free(e);
 				e = hint;
 			}
@@ -739,14 +754,18 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		t->observed = obj && obj->record ? json_deep_copy(obj->record) : NULL;
 		/* the record names the destination, so that a relationship whose snapmirror leaves the
 		 * spec can still be found (and reported) after the spec stops saying where it is */
+		const char *cluster = target_cluster(p, t);
+
 		if (t->observed && !t->left &&
 		    (strcmp(json_string_value(json_object_get(dst, "svm")) ?: "", t->dst_svm) ||
-		     strcmp(json_string_value(json_object_get(dst, "volume")) ?: "", t->dst_volume))) {
+		     strcmp(json_string_value(json_object_get(dst, "volume")) ?: "", t->dst_volume) ||
+		     strcmp(json_string_value(json_object_get(dst, "cluster")) ?: "", cluster ?: ""))) {
 			json_t *v = json_deep_copy(rec) ?: json_object();
 
 			if (v)
 				json_object_set_new(v, "destination",
-						    json_pack("{ssss}", "svm", t->dst_svm, "volume", t->dst_volume));
+						    json_pack("{sssss*}", "svm", t->dst_svm, "volume", t->dst_volume,
+							      "cluster", cluster));
 			record_patch(p, t->policy, t->ds, v);
 		}
 	} else {
@@ -798,10 +817,26 @@ static json_t *peering_of(int r, const struct ontap_object *obj, const struct on
 			 state ? (json_array_size(recs) ? state : "no peering") : "no peering");
 }
 
+/*
+ * The cluster that holds t's destination, when it is not [ontap]'s: [ontap_peer]'s, when this
+ * pass's peering of the destination SVM names it as the peer cluster (a left target: its
+ * record's); NULL: [ontap]'s own. A peering with a cluster kvmcd has no [ontap_peer] for stays
+ * NULL: the setup then fails on this cluster, and on_done says what to configure.
+ */
+static const char *target_cluster(const struct mirror *p, const struct target *t)
+{
+	const char *peer = leader_ontap_peer_cluster(), *cl;
+
+	if (t->left)
+		return peer && t->left_cluster && !strcasecmp(t->left_cluster, peer) ? peer : NULL;
+	cl = p->pass ? json_string_value(json_object_get(json_object_get(p->pass->peers, t->dst_svm), "cluster")) : NULL;
+	return peer && cl && !strcasecmp(cl, peer) ? peer : NULL;
+}
+
 static int call(struct mirror *p, struct target *t, enum leader_ontap_mirror_op op)
 {
 	struct leader_mirror_target lt = { .datastore = t->ds, .dst_svm = t->dst_svm, .dst_volume = t->dst_volume,
-					   .policy = t->sm_policy };
+					   .policy = t->sm_policy, .dst_cluster = target_cluster(p, t) };
 	struct ticket *tk = ticket_new(p, op);
 	int r;
 
@@ -919,7 +954,10 @@ static void step(struct mirror *p)
 		}
 		{
 			char *e = NULL;
-			if (asprintf(&e, "%s failed: %s", op_name(op), strerror(-r)) < 0)
+			if ((r == -ENOLINK ? asprintf(&e, "%s failed: the destination is on the peer ONTAP cluster %s, "
+						      "which the leader cannot reach ([ontap_peer]): %s", op_name(op),
+						      target_cluster(p, t), leader_ontap_peer_error() ?: "no client")
+					   : asprintf(&e, "%s failed: %s", op_name(op), strerror(-r))) < 0)
 				e = NULL;
 			target_error(p, t, e);
 		}

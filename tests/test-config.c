@@ -197,6 +197,15 @@ static void test_each_error(void)
 	/* An address alone: the daemon cannot log in, so the parse already refuses it. */
 	expect_one("[ontap]\naddress = cluster1\nsvm = svm1\n",
 		   "t.conf:2: [ontap] address: neither credentials_file nor client_cert is configured");
+	/* [ontap_peer]: the cluster's name and its address go together; its login as [ontap]'s */
+	expect_one("[ontap_peer]\ncluster = c2\n", "t.conf:2: [ontap_peer] cluster: needs the address of that cluster's management LIF");
+	expect_one("[ontap_peer]\naddress = c2.example\ncredentials_file = /f\n",
+		   "t.conf:2: [ontap_peer] address: needs the name of the cluster it reaches");
+	expect_one("[ontap_peer]\ncluster = c2\naddress = c2.example\n",
+		   "t.conf:3: [ontap_peer] address: neither credentials_file nor client_cert is configured");
+	expect_one("[ontap_peer]\ncluster = c 2\naddress = h\ncredentials_file = /f\n", "[ontap_peer] cluster: 'c 2' must hold only letters, digits");
+	expect_one("[ontap_peer]\ncluster = c2\naddress = https://c2\ncredentials_file = /f\n",
+		   "t.conf:3: [ontap_peer] address: 'https://c2'");
 	/* A duplicated key with a bad value: both problems. */
 	{
 		struct config_errors e = { 0 };
@@ -328,6 +337,12 @@ static void test_schema(void)
 						 strcmp(k->name, "client_cert") == 0 ? "client_key = /k\n"
 						 : strcmp(k->name, "client_key") == 0 ? "client_cert = /c\n"
 						 : strcmp(k->name, "address") == 0 ? "credentials_file = /f\n" : "");
+				else if (strcmp((*s)->name, "ontap_peer") == 0)
+					snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s",
+						 strcmp(k->name, "client_cert") == 0 ? "client_key = /k\n"
+						 : strcmp(k->name, "client_key") == 0 ? "client_cert = /c\n"
+						 : strcmp(k->name, "address") == 0 ? "cluster = c2\ncredentials_file = /f\n"
+						 : strcmp(k->name, "cluster") == 0 ? "address = h\ncredentials_file = /f\n" : "");
 				else if (strcmp((*s)->name, "ha") == 0 && strcmp(k->name, "levels") == 0)
 					strcat(text, "agent_dir = /d\n"); /* the agent level needs its parameters */
 				else if (strcmp((*s)->name, "paths") == 0 && strcmp(k->name, "run_dir") == 0)
@@ -374,7 +389,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 11 && n_keys == 49, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 12 && n_keys == 59, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */
@@ -519,6 +534,13 @@ static void test_check_runtime(void)
 	snprintf(text, sizeof(text), "[ontap]\naddress = cluster1\nca_file = %s\nclient_cert = %s\nclient_key = %s\n",
 		 ca, cert, key);
 	check_runtime("certificate login", text, NULL, NULL);
+	/* [ontap_peer]'s files as [ontap]'s, named with its section and line */
+	snprintf(text, sizeof(text), "[ontap_peer]\ncluster = c2\naddress = c2.example\ncredentials_file = %s/none\n", dir);
+	check_runtime("[ontap_peer]: missing credentials file", text,
+		      "t.conf:4: [ontap_peer] credentials_file: credentials file '", "/none': cannot open: No such file");
+	snprintf(text, sizeof(text), "[ontap_peer]\ncluster = c2\naddress = c2.example\nca_file = %s\nclient_cert = %s\n"
+		 "client_key = %s\n", ca, cert, key);
+	check_runtime("[ontap_peer]: certificate login", text, NULL, NULL);
 
 	unlink(cred);
 	unlink(ca);
@@ -539,6 +561,19 @@ static void test_ontap_defaults(void)
 	if (!c)
 		return;
 	CHECK(memcmp(&o, &c->ontap, sizeof(o)) == 0, "ontap_options_clear() == the section's defaults");
+	CHECK(!c->ontap_peer.cluster && memcmp(&o, &c->ontap_peer.ontap, sizeof(o)) == 0, "[ontap_peer]: none, [ontap]'s defaults");
+	config_free(c);
+	c = NULL;
+	/* a whole [ontap_peer] lands in its struct */
+	CHECK(parse("[ontap_peer]\ncluster = dr-site.1\naddress = 10.0.0.9:8443\ncredentials_file = /etc/kvmcd/dr\n"
+		    "ca_file = /etc/kvmcd/dr.pem\nmax_concurrency = 4\n", &c, &e) == 0 && c, "[ontap_peer] parsed");
+	dump(&e);
+	config_errors_clear(&e);
+	if (c)
+		CHECK(!strcmp(c->ontap_peer.cluster, "dr-site.1") && !strcmp(c->ontap_peer.ontap.address, "10.0.0.9:8443") &&
+		      !strcmp(c->ontap_peer.ontap.credentials_file, "/etc/kvmcd/dr") &&
+		      !strcmp(c->ontap_peer.ontap.ca_file, "/etc/kvmcd/dr.pem") && c->ontap_peer.ontap.max_concurrency == 4 &&
+		      c->ontap_peer.ontap.tls_verify && !c->ontap.address, "[ontap_peer] fields");
 	config_free(c);
 }
 

@@ -63,6 +63,24 @@ int ontap_options_validate(const struct ontap_options *opts, const char **ret_ke
  * (*ret_key, may be NULL): the one implementation of both. */
 int ontap_options_check_key(const struct ontap_options *opts, const char **ret_key, struct ontap_error *err);
 
-/* The [ontap] section of kvmcd.conf (ontap-config.c; collected by agent/config.c). */
+/*
+ * [ontap_peer]: the ONTAP cluster that holds SnapMirror destinations of another cluster than
+ * [ontap]'s (agent/mirror.c). ONTAP manages a relationship from its destination's cluster, so
+ * the leader creates the DP volume and the relationship, and drives its transfers and DR
+ * transitions, through a second client built from these options; the source's snapshots and
+ * its SVM peerings stay on [ontap]'s. A destination SVM is on this cluster when [ontap]'s SVM
+ * peering with it names `cluster` as the peer cluster. ontap.svm is not used (the destination SVM
+ * comes from the spec).
+ */
+struct ontap_peer_options {
+	char *cluster;               /* the peer cluster's name, as ONTAP's SVM peerings give it;
+				      * NULL = no [ontap_peer] */
+	struct ontap_options ontap;  /* its management LIF, login and limits */
+};
+
+#define ONTAP_PEER_OPTIONS_DEFAULTS { .ontap = ONTAP_OPTIONS_DEFAULTS }
+
+/* The [ontap] and [ontap_peer] sections of kvmcd.conf (ontap-config.c; collected by agent/config.c). */
 struct config_section;
 extern const struct config_section ontap_config_section;
+extern const struct config_section ontap_peer_config_section;

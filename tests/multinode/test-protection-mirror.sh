@@ -22,8 +22,13 @@
 #     without snapmirror, resync of a relationship that is not broken off, failover while a
 #     transfer runs); `dr resync ds1`: back
 #     to snapmirrored, the destination read-only (dp), updates again; `dr status`;
-#   - a destination SVM peered from another cluster: dr status and kvmcctl status say that SnapMirror
-#     to another cluster is not supported by this version, naming the cluster;
+#   - a destination SVM on another cluster (a second simulator, the ONTAP cluster "cluster2", which
+#     kvmcd reaches through its [ontap_peer] section: `cluster up --ontap-peer cluster2`): one peered
+#     from a cluster kvmcd has no connection to (cluster3) fails its setup, and dr status and
+#     kvmcctl status say what to configure, naming the cluster; svm_far on cluster2: the DP volume
+#     and the relationship are made on cluster2 (none on the source cluster), initialized, updated
+#     after the policy's snapshot, failed over and resynced there; the record names the cluster and
+#     `kvmcctl status --json` the peer link;
 #   - the snapmirror (and a policy) leaving the spec: the relationship and its destination volume
 #     stay on ONTAP, no more updates, `kvmcctl status` warns that it was left and what to do; the
 #     admin deletes it on ONTAP -> its record goes (`kvmcctl records`) and the warning with it; the
@@ -37,7 +42,7 @@ echo "@$T" >"$CLOCK.tmp" && mv "$CLOCK.tmp" "$CLOCK"
 export MN_KVMCD_EXTRA="[protection]
 test_clock_offset_file = $CLOCK"
 mn_begin protection-mirror 290
-mn_up 3 --ontap
+mn_up 3 --ontap --ontap-peer cluster2
 
 RUN=$MN_RUN_BASE/${MN_PREFIX:-kvmcd}
 HUB=/run/netns/${MN_PREFIX:-kvmcd}-hub
@@ -49,6 +54,10 @@ SIM=https://10.213.0.254:8443
 AUTH="kvmcd:$(sed -n 's/^password=//p' "$RUN/ontap/credentials")"
 sim() { nsenter --net="$HUB" curl -sk --max-time 5 "$@"; }
 state() { sim "$SIM/_sim/state"; }
+SIM2=https://10.213.0.254:8444                    # the peer cluster "cluster2" (svm_far)
+AUTH2="kvmcd:$(sed -n 's/^password=//p' "$RUN/ontap-peer/credentials")"
+REQLOG2=$RUN/ontap-peer/requests.log
+state2() { sim "$SIM2/_sim/state"; }
 rel() { state | jq -c --arg d "svm_dr:$DST" '[.snapmirror_relationships[] | select(.destination.path == $d)][0]'; }
 rel_state() { rel | jq -r '.state // "none"'; }
 dst_type() { state | jq -r --arg v "$DST" '[.volumes[] | select(.name == $v)][0] | "\(.svm.name) \(.type)"'; }
@@ -67,6 +76,7 @@ ctl() { # NODE ARGS...: kvmcctl on NODE; sets OUT (stdout+stderr) and RC
 	OUT=$("$CLUSTER" exec "$1" timeout 200 kvmcctl "${@:2}" 2>&1); RC=$?
 	log "n$1: kvmcctl ${*:2} -> exit $RC: $(printf '%s' "$OUT" | tr '\n' ' ' | cut -c1-300)"
 }
+records() { "$CLUSTER" exec "$s1" timeout 20 kvmcctl records "$1" 2>/dev/null; }
 pstatus() { "$CLUSTER" exec "$1" timeout 20 kvmcctl protection status --json | jq -c '.policies[] | select(.name == "gold") | .snapmirror'; }
 
 wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
@@ -230,23 +240,61 @@ ctl "$s1" dr status
 assert_eq "$RC" 0 "dr status"
 assert_true "dr status: ds1 snapmirrored" grep -q "^ds1 .*svm_dr:$DST .*snapmirrored" <<<"$OUT"
 
-# --- a destination SVM on another cluster: not supported by this version, and said so ---
-sim -X POST "$SIM/_sim/config" -d '{"peer_clusters":["cluster2"]}' >/dev/null
-sim -u "$AUTH" -X POST "$SIM/api/svm/peers" \
-	-d '{"svm":{"name":"svm1"},"peer":{"svm":{"name":"svm_far"},"cluster":{"name":"cluster2"}},"applications":["snapmirror"]}' \
-	>/dev/null || fail "cannot peer svm1 with svm_far on cluster2"
+# --- a destination SVM on another cluster ---
+# one kvmcd has no connection to (cluster3): its setup fails, and every view says what to configure
+sim -X POST "$SIM/_sim/config" -d '{"peer_clusters":["cluster2","cluster3"]}' >/dev/null
+for pc in "svm_far cluster2" "svm_x cluster3"; do
+	set -- $pc
+	sim -u "$AUTH" -X POST "$SIM/api/svm/peers" \
+		-d '{"svm":{"name":"svm1"},"peer":{"svm":{"name":"'"$1"'"},"cluster":{"name":"'"$2"'"}},"applications":["snapmirror"]}' \
+		>/dev/null || fail "cannot peer svm1 with $1 on $2"
+done
+X3=$(jq -c '(.protection[] | select(.name == "plain")).snapmirror = {destination_svm: "svm_x"}' <<<"$SPEC")
+apply_spec 2 "$X3" || fail "apply with a mirror of ds2 to svm_x: $APPLY_OUT"
+far() { OUT=$("$CLUSTER" exec "$s1" timeout 20 kvmcctl dr status ds2 --json) &&
+	jq -e '.datastores[0].error | test("peered from cluster cluster3, which kvmcd has no connection to")' <<<"$OUT" >/dev/null; }
+wait_until 30 "dr status ds2: svm_x is on a cluster kvmcd has no connection to" far
+assert_true "it says what to configure" \
+	jq -e '.datastores[0].error | test("\\[ontap_peer\\] is cluster cluster2") and test("an \\[ontap_peer\\] section with cluster = cluster3")' <<<"$OUT"
+ctl "$s1" status
+assert_true "kvmcctl status warns" grep -q "WARNING: .*SnapMirror of datastore ds2 (policy plain): .*no connection to" <<<"$OUT"
+assert_eq "$(state2 | jq '[.volumes[] | select(.name | startswith("'"$P"'"))] | length')" 0 "nothing on cluster2"
+
+# svm_far on cluster2, which kvmcd reaches through [ontap_peer]: everything of the relationship there
+DST2=${P}_ds2_dr
+rel2() { state2 | jq -c --arg d "svm_far:$DST2" '[.snapmirror_relationships[] | select(.destination.path == $d)][0]'; }
+rel2_state() { rel2 | jq -r '.state // "none"'; }
+dst2_type() { state2 | jq -r --arg v "$DST2" '[.volumes[] | select(.name == $v)][0] | "\(.svm.name) \(.type)"'; }
+transfers2() { grep -c '"method":"POST","path":"/api/snapmirror/relationships/[^"]*/transfers[?"]' "$REQLOG2"; }
 FAR=$(jq -c '(.protection[] | select(.name == "plain")).snapmirror = {destination_svm: "svm_far"}' <<<"$SPEC")
 apply_spec 2 "$FAR" || fail "apply with a mirror of ds2 to svm_far: $APPLY_OUT"
-far() { OUT=$("$CLUSTER" exec "$s1" timeout 20 kvmcctl dr status ds2 --json) &&
-	jq -e '.datastores[0].error | test("SnapMirror to another cluster is not supported")' <<<"$OUT" >/dev/null; }
-wait_until 30 "dr status ds2: a destination on another cluster is not supported" far
-assert_true "it names the peer cluster and what to do" \
-	jq -e '.datastores[0].error | test("peered from cluster cluster2") and test("use a destination SVM of this cluster")' <<<"$OUT"
-ctl "$s1" status
-assert_true "kvmcctl status warns" grep -q "WARNING: .*SnapMirror of datastore ds2 (policy plain): .*another cluster" <<<"$OUT"
+wait_until 60 "the relationship to svm_far:$DST2 is snapmirrored on cluster2" eval '[ "$(rel2_state)" = snapmirrored ]'
+assert_eq "$(dst2_type)" "svm_far dp" "the destination volume $DST2 is on cluster2's svm_far, type dp"
+assert_eq "$(rel2 | jq -r '"\(.source.path) \(.policy.name)"')" "svm1:${P}_ds2 MirrorAllSnapshots" "source and policy"
+assert_eq "$(state | jq '[.snapmirror_relationships[] | select(.destination.path | startswith("svm_far:"))] | length')" 0 \
+	"no relationship to svm_far on the source cluster"
+assert_eq "$(state | jq --arg v "$DST2" '[.volumes[] | select(.name == $v)] | length')" 0 "nor a volume $DST2"
+assert_eq "$(records mirror/plain/ | jq -r '."mirror/plain/ds2".destination | "\(.cluster) \(.svm):\(.volume)"')" \
+	"cluster2 svm_far:$DST2" "the record names the destination's cluster"
+all_agree_leader 1 2 3 || all_agree_leader $(printf '%s\n' 1 2 3 | grep -vx "$L") || fail "no leader"
+ctl "${AGREED_LEADER%/*}" status --json
+assert_eq "$(jq -r '.ontap.peer | "\(.cluster) \(.client_loaded) \(.version != null) \(.last_error)"' <<<"$OUT")" \
+	"cluster2 true true null" "status --json: the leader's link to the peer cluster"
+t4=$(transfers2)
+advance 3600
+wait_until 60 "plain's hourly snapshot, then its update transfer on cluster2" eval '[ "$(transfers2)" -gt "$t4" ]'
+ctl "$s1" dr failover ds2
+assert_eq "$RC" 0 "dr failover ds2 (on cluster2)"
+assert_eq "$(rel2_state)" broken_off "broken off on cluster2"
+assert_eq "$(dst2_type)" "svm_far rw" "the destination volume on cluster2 is writable"
+ctl "$s1" dr resync ds2
+assert_eq "$RC" 0 "dr resync ds2 (on cluster2)"
+assert_eq "$(rel2_state)" snapmirrored "snapmirrored again on cluster2"
+assert_eq "$(dst2_type)" "svm_far dp" "read-only (dp) again"
+wait_until 30 "protection status: ds2's mirror snapmirrored and ok" eval \
+	'"$CLUSTER" exec $s1 timeout 20 kvmcctl protection status --json | jq -e ".policies[] | select(.name == \"plain\") | .snapmirror | .state == \"snapmirrored\" and .health == \"ok\"" >/dev/null'
 
 # --- the snapmirror leaves the spec: kvmcd deletes nothing on ONTAP, and says what it left ---
-records() { "$CLUSTER" exec "$s1" timeout 20 kvmcctl records "$1" 2>/dev/null; }
 assert_eq "$(records mirror/ | jq -r '."mirror/gold/ds1".destination | "\(.svm):\(.volume)"')" "svm_dr:$DST" \
 	"kvmcctl records: the mirror's record names its destination"
 assert_true "the policy 'plain' has its schedule record" eval 'records prot/plain/ | jq -e "length == 1" >/dev/null'
@@ -271,7 +319,13 @@ assert_eq "$(transfers)" "$t3" "no update once the snapmirror left the spec"
 ruuid=$(rel | jq -r .uuid)
 sim -u "$AUTH" -X DELETE "$SIM/api/snapmirror/relationships/$ruuid" >/dev/null || fail "cannot delete the relationship"
 wait_until 30 "the relationship gone from the simulator" eval '[ "$(rel_state)" = none ]'
-wait_until 30 "the mirror's record goes once ONTAP has no relationship" eval 'records mirror/ | jq -e "length == 0" >/dev/null'
+wait_until 30 "ds1's mirror record goes once ONTAP has no relationship" eval 'records mirror/gold/ | jq -e "length == 0" >/dev/null'
+assert_eq "$(rel2_state)" snapmirrored "ds2's relationship on cluster2 stays too"
+assert_true "and its record (read there)" eval 'records mirror/plain/ | jq -e "length == 1" >/dev/null'
+ruuid=$(rel2 | jq -r .uuid)
+sim -u "$AUTH2" -X DELETE "$SIM2/api/snapmirror/relationships/$ruuid" >/dev/null || fail "cannot delete the relationship on cluster2"
+wait_until 30 "the relationship gone from cluster2" eval '[ "$(rel2_state)" = none ]'
+wait_until 30 "ds2's mirror record goes once cluster2 has no relationship" eval 'records mirror/ | jq -e "length == 0" >/dev/null'
 ctl "$s1" status
 assert_true "no warning about it any more" eval '! grep -q "SnapMirror relationship" <<<"$OUT"'
 mn_pass

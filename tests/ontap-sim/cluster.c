@@ -212,7 +212,7 @@ void state_init_cluster(struct sim *sim)
 	sim_uuid(uuid);
 	json_object_set_new(sim->state, "cluster",
 			    json_pack("{s:s,s:s,s:s,s:s,s:[s],s:{s:s},s:[{s:s,s:{s:s}}]}", "name",
-				      "ontap-sim", "uuid", uuid, "contact", "", "location", "lab",
+				      sim->cfg.cluster_name ? sim->cfg.cluster_name : "ontap-sim", "uuid", uuid, "contact", "", "location", "lab",
 				      "dns_domains", "sim.local", "timezone", "name", "Etc/UTC",
 				      "management_interfaces", "name", "cluster_mgmt", "ip", "address",
 				      sim->cfg.listen_host));

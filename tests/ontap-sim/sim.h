@@ -53,6 +53,7 @@ struct sim_config {
 	bool run_schedules;   /* snapshot policies and SnapMirror schedules act on the clock */
 	char *target_hook;    /* owned or NULL: program run with the target document (target.c) */
 	char *target_dir;     /* borrowed (backing_dir): where target.json is written */
+	char *cluster_name;   /* owned or NULL ("ontap-sim"): the simulated cluster's name */
 };
 
 struct sim {
