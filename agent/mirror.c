@@ -760,13 +760,18 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		    (strcmp(json_string_value(json_object_get(dst, "svm")) ?: "", t->dst_svm) ||
 		     strcmp(json_string_value(json_object_get(dst, "volume")) ?: "", t->dst_volume) ||
 		     strcmp(json_string_value(json_object_get(dst, "cluster")) ?: "", cluster ?: ""))) {
-			json_t *v = json_deep_copy(rec) ?: json_object();
+			json_t *d = json_pack("{ssss}", "svm", t->dst_svm, "volume", t->dst_volume);
+			json_t *v = d ? json_deep_copy(rec) ?: json_object() : NULL;
 
-			if (v)
-				json_object_set_new(v, "destination",
-						    json_pack("{sssss*}", "svm", t->dst_svm, "volume", t->dst_volume,
-							      "cluster", cluster));
-			record_patch(p, t->policy, t->ds, v);
+			/* (no patch without the destination: it would be made again at every pass) */
+			if (d && cluster)
+				json_object_set_new(d, "cluster", json_string(cluster));
+			if (!v)
+				json_decref(d);
+			else if (json_object_set_new(v, "destination", d) == 0)
+				record_patch(p, t->policy, t->ds, v);
+			else
+				json_decref(v);
 		}
 	} else {
 		free(t->error);

@@ -258,13 +258,13 @@ assert_true "it says what to configure" \
 	jq -e '.datastores[0].error | test("\\[ontap_peer\\] is cluster cluster2") and test("an \\[ontap_peer\\] section with cluster = cluster3")' <<<"$OUT"
 ctl "$s1" status
 assert_true "kvmcctl status warns" grep -q "WARNING: .*SnapMirror of datastore ds2 (policy plain): .*no connection to" <<<"$OUT"
-assert_eq "$(state2 | jq '[.volumes[] | select(.name | startswith("'"$P"'"))] | length')" 0 "nothing on cluster2"
+assert_eq "$(state2 | jq '[(.volumes // [])[] | select(.name | startswith("'"$P"'"))] | length')" 0 "nothing on cluster2"
 
 # svm_far on cluster2, which kvmcd reaches through [ontap_peer]: everything of the relationship there
 DST2=${P}_ds2_dr
-rel2() { state2 | jq -c --arg d "svm_far:$DST2" '[.snapmirror_relationships[] | select(.destination.path == $d)][0]'; }
+rel2() { state2 | jq -c --arg d "svm_far:$DST2" '[(.snapmirror_relationships // [])[] | select(.destination.path == $d)][0]'; }
 rel2_state() { rel2 | jq -r '.state // "none"'; }
-dst2_type() { state2 | jq -r --arg v "$DST2" '[.volumes[] | select(.name == $v)][0] | "\(.svm.name) \(.type)"'; }
+dst2_type() { state2 | jq -r --arg v "$DST2" '[(.volumes // [])[] | select(.name == $v)][0] | "\(.svm.name) \(.type)"'; }
 transfers2() { grep -c '"method":"POST","path":"/api/snapmirror/relationships/[^"]*/transfers[?"]' "$REQLOG2"; }
 FAR=$(jq -c '(.protection[] | select(.name == "plain")).snapmirror = {destination_svm: "svm_far"}' <<<"$SPEC")
 apply_spec 2 "$FAR" || fail "apply with a mirror of ds2 to svm_far: $APPLY_OUT"
