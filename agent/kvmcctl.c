@@ -88,7 +88,7 @@ static void usage(FILE *f)
 		"  records [PREFIX]         the leader's records this node holds (JSON; those whose key\n"
 		"                           starts with PREFIX: ds/, vm/, prot/, mirror/, fence/, ...)\n"
 		"  metrics                  the Prometheus metrics ([metrics] listen serves the same)\n"
-		"  ontap check [--config FILE] [--json]\n"
+		"  ontap check [--peer] [--config FILE] [--json]\n"
 		"                           check the ONTAP connection configured in [ontap]\n"
 		"  datastore list [--json]  every datastore: ONTAP state, hosts ready\n"
 		"  datastore show NAME [--json]\n"
@@ -868,9 +868,10 @@ static int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' }, { "config", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' }, { "config", required_argument, NULL, 'c' },
+		{ "peer", no_argument, NULL, 'p' }, { NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, peer = false;
 	int c;
 
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
@@ -882,6 +883,8 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 			json = true;
 		else if (c == 'c')
 			ctl->config_path = optarg;
+		else if (c == 'p')
+			peer = true;
 		else
 			return usage_error("ontap check: unknown option");
 	}
@@ -889,6 +892,11 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 		return usage_error("ontap check: unexpected argument '%s'", argv[optind]);
 	if (load_config(ctl, true) < 0)
 		return EXIT_OTHER;
+	if (peer && !ctl->cfg->ontap_peer.cluster) {
+		fprintf(stderr, "kvmcctl: ontap check --peer: %s has no [ontap_peer] section (the SnapMirror destination "
+			"cluster's connection)\n", ctl->cfg->path ? ctl->cfg->path : "the configuration");
+		return EXIT_OTHER;
+	}
 #ifdef HAVE_ONTAP_CHECK
 	{
 		/* the check lives in the ONTAP module (ontap-module.h): kvmcctl itself does not link
@@ -907,7 +915,8 @@ static int cmd_ontap(struct ctl *ctl, int argc, char **argv)
 			fprintf(stderr, "kvmcctl: the ONTAP client module %s lacks ontap_check_run\n", path);
 			return EXIT_OTHER;
 		}
-		return check(&ctl->cfg->ontap, json, stdout);
+		return peer ? check(&ctl->cfg->ontap_peer.ontap, ctl->cfg->ontap_peer.cluster, json, stdout)
+			    : check(&ctl->cfg->ontap, NULL, json, stdout);
 	}
 #else
 	(void)json;

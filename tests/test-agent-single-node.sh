@@ -287,6 +287,10 @@ if [ -x "$SIM" ]; then
 	[ $rc = 0 ] && [ "$(jq -r '"\(.ok) \(.svm.state)"' "$T/check.json")" = "true running" ] &&
 		ok "kvmcctl ontap check through the module: ok, SVM running" ||
 		{ fail "kvmcctl ontap check: exit $rc"; cat "$T/check.json" "$T/check.err"; }
+	in_node "$KVMCCTL" ontap check --peer -c "$T/kvmcd.conf" >"$T/check.out" 2>&1; rc=$?
+	[ $rc = 1 ] && grep -q "has no \[ontap_peer\] section" "$T/check.out" &&
+		ok "kvmcctl ontap check --peer without [ontap_peer]: exit 1, says so" ||
+		{ fail "kvmcctl ontap check --peer without [ontap_peer]: exit $rc"; cat "$T/check.out"; }
 	ldd "$KVMCCTL" | grep -q libcurl && fail "kvmcctl links libcurl" || ok "kvmcctl does not link libcurl"
 	kill -KILL "$COROSYNC_PID"
 	wait_until 5 "corosync gone: the ONTAP link has no leadership" jq_is '.ontap.leader_epoch' 0

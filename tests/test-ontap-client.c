@@ -1163,7 +1163,7 @@ static void test_check(void)
 	sim_options(&S, &o);
 	f = open_memstream(&buf, &len);
 	/* the check requires a root-owned credentials file: skip that part when not root */
-	rc = ontap_check_run(&o, true, f);
+	rc = ontap_check_run(&o, NULL, true, f);
 	fclose(f);
 	j = json_loads(buf, 0, NULL);
 	if (getuid() == 0) {
@@ -1183,10 +1183,31 @@ static void test_check(void)
 
 	/* human output */
 	f = open_memstream(&buf, &len);
-	rc = ontap_check_run(&o, false, f);
+	rc = ontap_check_run(&o, NULL, false, f);
 	fclose(f);
 	if (getuid() == 0)
 		CHECK(strstr(buf, "OK: everything") != NULL);
+	free(buf);
+	buf = NULL;
+
+	/* a SnapMirror destination cluster ([ontap_peer]): no SVM, only the families kvmcd uses there */
+	f = open_memstream(&buf, &len);
+	rc = ontap_check_run(&o, "cluster2", true, f);
+	fclose(f);
+	j = json_loads(buf, 0, NULL);
+	CHECK(j && strcmp(jstring(j, "peer_cluster") ?: "", "cluster2") == 0);
+	CHECK(j && !json_object_get(j, "svm") && !json_object_get(j, "protocols"));
+	if (getuid() == 0) {
+		CHECK(rc == 0);
+		CHECK(j && json_array_size(jget(j, "permissions.checked")) == 3);
+	}
+	json_decref(j);
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	rc = ontap_check_run(&o, "cluster2", false, f);
+	fclose(f);
+	CHECK(strstr(buf, "role:         SnapMirror destination cluster cluster2") != NULL);
 	free(buf);
 	buf = NULL;
 
@@ -1196,7 +1217,7 @@ static void test_check(void)
 	free(o.credentials_file);
 	o.credentials_file = strdup(path);
 	f = open_memstream(&buf, &len);
-	rc = ontap_check_run(&o, true, f);
+	rc = ontap_check_run(&o, NULL, true, f);
 	fclose(f);
 	CHECK(rc == 1);
 	j = json_loads(buf, 0, NULL);
@@ -1210,7 +1231,7 @@ static void test_check(void)
 	free(o.ca_file);
 	o.ca_file = strdup("/etc/ssl/certs/ca-certificates.crt");
 	f = open_memstream(&buf, &len);
-	rc = ontap_check_run(&o, true, f);
+	rc = ontap_check_run(&o, NULL, true, f);
 	fclose(f);
 	CHECK(rc == 1);
 	j = json_loads(buf, 0, NULL);

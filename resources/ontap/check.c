@@ -103,8 +103,9 @@ static const struct {
 	const char *path;       /* read probe (GET, keys only, one record) */
 	const char *write;      /* write probe: DELETE of a UUID that cannot exist, NULL = none */
 	int min_minor;          /* ONTAP 9.x minor version where the endpoint appeared */
+	bool destination;       /* needed on a SnapMirror destination cluster ([ontap_peer]) too */
 } probes[] = {
-	{ "volumes",            "/storage/volumes?max_records=1",             "/storage/volumes/00000000-0000-0000-0000-000000000000", 0 },
+	{ "volumes",            "/storage/volumes?max_records=1",             "/storage/volumes/00000000-0000-0000-0000-000000000000", 0, true },
 	{ "luns",               "/storage/luns?max_records=1",                "/storage/luns/00000000-0000-0000-0000-000000000000", 0 },
 	{ "igroups",            "/protocols/san/igroups?max_records=1",       "/protocols/san/igroups/00000000-0000-0000-0000-000000000000", 0 },
 	{ "lun-maps",           "/protocols/san/lun-maps?max_records=1",      NULL, 0 },
@@ -113,9 +114,9 @@ static const struct {
 	{ "nvme-subsystem-maps","/protocols/nvme/subsystem-maps?max_records=1", NULL, 0 },
 	{ "snapshot-policies",  "/storage/snapshot-policies?max_records=1",   NULL, 0 },
 	{ "schedules",          "/cluster/schedules?max_records=1",           NULL, 0 },
-	{ "snapmirror",         "/snapmirror/relationships?max_records=1",    NULL, 0 },
+	{ "snapmirror",         "/snapmirror/relationships?max_records=1",    NULL, 0, true },
 	{ "consistency-groups", "/application/consistency-groups?max_records=1", NULL, 10 },
-	{ "jobs",               "/cluster/jobs?max_records=1",                NULL, 0 },
+	{ "jobs",               "/cluster/jobs?max_records=1",                NULL, 0, true },
 	{ "interfaces",         "/network/ip/interfaces?max_records=1",       NULL, 0 },
 	{ "export-policies",    "/protocols/nfs/export-policies?max_records=1", NULL, 0 },
 	{ "cifs-shares",        "/protocols/cifs/shares?max_records=1",
@@ -188,7 +189,8 @@ static void check_protocols(struct ontap_client *c, sd_event *ev, struct report 
 		waiter_clear(&w[i]);
 }
 
-static void check_permissions(struct ontap_client *c, sd_event *ev, struct report *rep)
+/* destination_only: the families kvmcd uses on a SnapMirror destination cluster alone. */
+static void check_permissions(struct ontap_client *c, sd_event *ev, struct report *rep, bool destination_only)
 {
 	struct waiter w[2 * ARRAY_SIZE(probes)] = {};
 	json_t *missing = json_array(), *checked = json_array();
@@ -196,8 +198,9 @@ static void check_permissions(struct ontap_client *c, sd_event *ev, struct repor
 
 	json_object_set_new(rep->root, "permissions", json_pack("{s:o,s:o}", "checked", checked, "missing", missing));
 	for (size_t i = 0; i < ARRAY_SIZE(probes); i++) {
-		if (probes[i].min_minor && ontap_client_version(c) &&
-		    !ontap_client_version_at_least(c, 9, probes[i].min_minor, 0)) {
+		if ((destination_only && !probes[i].destination) ||
+		    (probes[i].min_minor && ontap_client_version(c) &&
+		     !ontap_client_version_at_least(c, 9, probes[i].min_minor, 0))) {
 			w[2 * i].done = w[2 * i + 1].done = true;
 			w[2 * i].r = -EOPNOTSUPP;
 			continue;
@@ -239,7 +242,11 @@ static void print_human(FILE *out, const json_t *root)
 	fprintf(out, "  TLS:          %s\n", jstring(root, "tls.result") ?: "?");
 	fprintf(out, "  credentials:  %s\n", jstring(root, "credentials.result") ?: "?");
 	fprintf(out, "  ONTAP:        %s\n", jstring(root, "version.full") ?: "unknown");
-	fprintf(out, "  SVM:          %s (%s)\n", jstring(root, "svm.name") ?: "?", jstring(root, "svm.state") ?: "unknown");
+	if (jstring(root, "peer_cluster"))
+		fprintf(out, "  role:         SnapMirror destination cluster %s ([ontap_peer]; its SVMs come from the spec)\n",
+			jstring(root, "peer_cluster"));
+	else
+		fprintf(out, "  SVM:          %s (%s)\n", jstring(root, "svm.name") ?: "?", jstring(root, "svm.state") ?: "unknown");
 	json_object_foreach((json_t *) json_object_get(root, "protocols"), key, p) {
 		const json_t *l;
 
@@ -263,7 +270,7 @@ static void print_human(FILE *out, const json_t *root)
 		"NOT OK: see the problems above");
 }
 
-int ontap_check_run(const struct ontap_options *opts, bool json, FILE *out)
+int ontap_check_run(const struct ontap_options *opts, const char *peer_cluster, bool json, FILE *out)
 {
 	_cleanup_ontap_client_ struct ontap_client *c = NULL;
 	sd_event *ev = NULL;
@@ -278,6 +285,8 @@ int ontap_check_run(const struct ontap_options *opts, bool json, FILE *out)
 		return 1;
 	json_object_set_new(rep.root, "address", json_string(opts && opts->address ? opts->address : ""));
 	json_object_set_new(rep.root, "problems", rep.problems);
+	if (peer_cluster)
+		json_object_set_new(rep.root, "peer_cluster", json_string(peer_cluster));
 
 	r = sd_event_new(&ev);
 	if (r < 0) {
@@ -339,6 +348,12 @@ int ontap_check_run(const struct ontap_options *opts, bool json, FILE *out)
 				v->generation, v->major, v->minor);
 	}
 	waiter_clear(&w);
+	if (peer_cluster) {
+		/* a destination cluster: kvmcd makes DP volumes and relationships there, in the SVMs
+		 * the spec names */
+		check_permissions(c, ev, &rep, true);
+		goto print;
+	}
 
 	started(&w, ontap_svm_get(c, on_op_done, &w));
 	(void) wait_all(ev, &w, 1);
@@ -355,7 +370,7 @@ int ontap_check_run(const struct ontap_options *opts, bool json, FILE *out)
 		check_protocols(c, ev, &rep, w.rec);
 	}
 	waiter_clear(&w);
-	check_permissions(c, ev, &rep);
+	check_permissions(c, ev, &rep, false);
 
 print:
 	waiter_clear(&w);

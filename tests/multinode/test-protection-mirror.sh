@@ -280,6 +280,9 @@ all_agree_leader 1 2 3 || all_agree_leader $(printf '%s\n' 1 2 3 | grep -vx "$L"
 ctl "${AGREED_LEADER%/*}" status --json
 assert_eq "$(jq -r '.ontap.peer | "\(.cluster) \(.client_loaded) \(.version != null) \(.last_error)"' <<<"$OUT")" \
 	"cluster2 true true null" "status --json: the leader's link to the peer cluster"
+ctl "$s1" ontap check --peer --json
+assert_eq "$RC $(jq -r '"\(.ok) \(.peer_cluster) \(.permissions.checked | length)"' <<<"$OUT")" "0 true cluster2 3" \
+	"kvmcctl ontap check --peer: the destination cluster reached, its three families usable"
 t4=$(transfers2)
 advance 3600
 wait_until 60 "plain's hourly snapshot, then its update transfer on cluster2" eval '[ "$(transfers2)" -gt "$t4" ]'
