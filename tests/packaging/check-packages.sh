@@ -209,7 +209,7 @@ got=$(/usr/sbin/kvmcd --version 2>&1)
 /usr/sbin/kvmcd --print-example-config | cmp -s - /etc/kvmcd/kvmcd.conf &&
 	ok "/etc/kvmcd/kvmcd.conf is kvmcd --print-example-config" || bad "/etc/kvmcd/kvmcd.conf differs from kvmcd --print-example-config"
 # Every line of the shipped config is a comment or a section header: the defaults, written down.
-grep -v -e '^#' -e '^$' -e '^\[[a-z]*\]$' /etc/kvmcd/kvmcd.conf | head -3 | grep -q . &&
+grep -v -e '^#' -e '^$' -e '^\[[a-z_]*\]$' /etc/kvmcd/kvmcd.conf | head -3 | grep -q . &&
 	bad "/etc/kvmcd/kvmcd.conf sets keys (it should only comment the defaults)" || ok "/etc/kvmcd/kvmcd.conf only comments the defaults"
 grep -q '^#group = kvmcd$' /etc/kvmcd/kvmcd.conf && ok "[api] group defaults to kvmcd" || bad "[api] group's default is not kvmcd"
 /usr/bin/kvmcd-ontap-sim --help >/dev/null 2>&1; rc=$?
