@@ -280,12 +280,6 @@ static int leader_ontap_new(struct leader_ontap **out, sd_event *event, const st
 		ontap_error_clear(&err);
 		return r;
 	}
-	if (peer->cluster && (r = ontap_options_check(&peer->ontap, &err)) < 0) {
-		if (asprintf(error, "[ontap_peer] (cluster %s): %s", peer->cluster, ontap_error_format(&err, buf, sizeof(buf))) < 0)
-			*error = NULL;
-		ontap_error_clear(&err);
-		return r;
-	}
 	module = ontap_module_path(buf, sizeof(buf));
 	if (access(module, R_OK) < 0) {
 		r = -errno;
@@ -390,6 +384,17 @@ static void on_peer_discovered(void *userdata, int r, const struct ontap_object 
 	     l->peer_opts.cluster, l->peer_opts.ontap.address, v->full);
 }
 
+/* Reads the peer cluster's version (on_peer_discovered), under this leadership. */
+static void peer_discover(struct leader_ontap *l)
+{
+	int r;
+
+	l->peer_version[0] = l->peer_error[0] = 0;
+	r = ontap_dl.ontap_cluster_discover(l->peer, on_peer_discovered, l);
+	if (r < 0)
+		snprintf(l->peer_error, sizeof(l->peer_error), "cannot start talking to it: %s", strerror(-r));
+}
+
 /*
  * The [ontap_peer] client under the main client's epoch (built first if need be, then
  * discovered): 0, -ENOENT when none is configured, or the failure (logged once per distinct
@@ -420,10 +425,7 @@ static int peer_ensure(struct leader_ontap *l)
 	ontap_dl.ontap_client_set_log(l->peer, on_client_log, l);
 	ontap_dl.ontap_client_set_observer(l->peer, on_client_observe, l);
 	ontap_dl.ontap_client_set_epoch(l->peer, l->epoch, true);
-	l->peer_version[0] = 0;
-	r = ontap_dl.ontap_cluster_discover(l->peer, on_peer_discovered, l);
-	if (r < 0)
-		snprintf(l->peer_error, sizeof(l->peer_error), "cannot start talking to it: %s", strerror(-r));
+	peer_discover(l);
 	return 0;
 }
 
@@ -474,20 +476,17 @@ static void leader_ontap_role(struct leader_ontap *l, bool is_leader, uint64_t e
 		l->version[0] = l->last_error[0] = 0;
 	/* Cancels queued and in-flight mutations of an older leadership before anything new goes. */
 	ontap_dl.ontap_client_set_epoch(l->client, epoch, is_leader);
-	if (l->peer) {
+	if (l->peer)
 		ontap_dl.ontap_client_set_epoch(l->peer, epoch, is_leader);
-		if (is_leader)
-			l->peer_version[0] = l->peer_error[0] = 0;
-	}
 	if (!is_leader)
 		return;
 	r = ontap_dl.ontap_cluster_discover(l->client, on_discovered, l);
 	if (r < 0)
 		klog(l->log, LOG_ERR, "Leader cannot start talking to ONTAP at %s: %s", l->opts.address, strerror(-r));
-	if (l->peer && ontap_dl.ontap_cluster_discover(l->peer, on_peer_discovered, l) < 0)
-		snprintf(l->peer_error, sizeof(l->peer_error), "cannot start talking to it");
-	else if (!l->peer)
-		(void)peer_ensure(l);
+	if (l->peer)
+		peer_discover(l);
+	else
+		(void)peer_ensure(l); /* builds and discovers it */
 }
 
 /* The one instance (the service's state), for the HA service's narrow entry below. */
@@ -905,9 +904,12 @@ static void on_mirror_dp(void *userdata, int r, const struct ontap_object *obj, 
 	if (r >= 0) {
 		struct ontap_snapmirror_spec sp = { .source_path = m->src_path, .destination_path = m->dst_path,
 						    .policy = m->policy };
-		struct ontap_client *dst = snapshots_usable(l) ? dst_client(l, m->dst_cluster, &r) : NULL;
+		struct ontap_client *dst;
 
-		r = !snapshots_usable(l) ? -ECANCELED : dst ? ontap_dl.ontap_snapmirror_ensure(dst, &sp, on_mirror_last, m) : r;
+		if (!snapshots_usable(l))
+			r = -ECANCELED;
+		else if ((dst = dst_client(l, m->dst_cluster, &r)))
+			r = ontap_dl.ontap_snapmirror_ensure(dst, &sp, on_mirror_last, m);
 		if (r >= 0)
 			return;
 		obj = NULL;
@@ -924,11 +926,12 @@ static void on_mirror_src(void *userdata, int r, const struct ontap_object *obj,
 
 	if (r >= 0) {
 		json_int_t size = json_integer_value(json_object_get(obj ? obj->record : NULL, "size"));
-		struct ontap_client *dst = snapshots_usable(l) ? dst_client(l, m->dst_cluster, &r) : NULL;
+		struct ontap_client *dst;
 
-		r = !snapshots_usable(l) ? -ECANCELED
-		    : !dst	      ? r
-		    : size <= 0	      ? -EIO
+		if (!snapshots_usable(l))
+			r = -ECANCELED;
+		else if ((dst = dst_client(l, m->dst_cluster, &r)))
+			r = size <= 0 ? -EIO
 				      : ontap_dl.ontap_dp_volume_ensure(dst, m->dst_svm, m->dst_volume, (uint64_t)size,
 									on_mirror_dp, m);
 		if (r >= 0)

@@ -198,14 +198,13 @@ static void klog_line(struct klog *l, int level, const struct klog_fields *f, co
 	 * `kvmcctl log` unless the journal takes stderr (it stamps lines itself), so a log file it
 	 * is redirected to can be laid beside the other nodes' and corosync's. */
 	if (!l->journal || journal_send(l, level, f, buf) < 0) {
-		char stamp[32];
+		char stamp[32] = "";
 
 		if (l->stamp_stderr) {
 			utc_stamp(stamp);
-			fprintf(stderr, "%s kvmcd[%d]: %s: %s\n", stamp, (int)getpid(), level_tag[level & 7], buf);
-		} else {
-			fprintf(stderr, "kvmcd[%d]: %s: %s\n", (int)getpid(), level_tag[level & 7], buf);
+			strcat(stamp, " ");
 		}
+		fprintf(stderr, "%skvmcd[%d]: %s: %s\n", stamp, (int)getpid(), level_tag[level & 7], buf);
 	}
 }
 

@@ -108,6 +108,8 @@ static void publish(struct mirror *p);
 static void rel_of_reading(const json_t *x, struct mirror_rel *rel);
 static json_t *peering_of(int r, const struct ontap_object *obj, const struct ontap_error *err);
 static const char *target_cluster(const struct mirror *p, const struct target *t);
+static const char *failure_text(const struct mirror *p, const struct target *t, int r, char *buf, size_t size);
+static json_t *destination_json(const struct target *t, const char *cluster);
 
 static struct klog *mlog(struct mirror *p)
 {
@@ -690,14 +692,9 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		return;
 	}
 	if (r < 0) {
-		const char *why = err && (err->message || err->code) ? ontap_error_format(err, buf, sizeof(buf)) : strerror(-r);
+		const char *why = err && (err->message || err->code) ? ontap_error_format(err, buf, sizeof(buf))
+								     : failure_text(p, t, r, buf, sizeof(buf));
 		_cleanup_free_ char *e = NULL;
-
-		if (r == -ENOLINK && (!err || (!err->message && !err->code))) {
-			snprintf(buf, sizeof(buf), "the destination is on the peer ONTAP cluster %s, which the leader cannot "
-				 "reach ([ontap_peer]): %s", target_cluster(p, t) ?: "?", leader_ontap_peer_error() ?: "no client");
-			why = buf;
-		}
 
 		if (asprintf(&e, "%s failed: %s", op_name(op), why) < 0)
 			e = NULL;
@@ -760,15 +757,10 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		    (strcmp(json_string_value(json_object_get(dst, "svm")) ?: "", t->dst_svm) ||
 		     strcmp(json_string_value(json_object_get(dst, "volume")) ?: "", t->dst_volume) ||
 		     strcmp(json_string_value(json_object_get(dst, "cluster")) ?: "", cluster ?: ""))) {
-			json_t *d = json_pack("{ssss}", "svm", t->dst_svm, "volume", t->dst_volume);
-			json_t *v = d ? json_deep_copy(rec) ?: json_object() : NULL;
+			json_t *v = json_deep_copy(rec) ?: json_object();
 
 			/* (no patch without the destination: it would be made again at every pass) */
-			if (d && cluster)
-				json_object_set_new(d, "cluster", json_string(cluster));
-			if (!v)
-				json_decref(d);
-			else if (json_object_set_new(v, "destination", d) == 0)
+			if (v && json_object_set_new(v, "destination", destination_json(t, cluster)) == 0)
 				record_patch(p, t->policy, t->ds, v);
 			else
 				json_decref(v);
@@ -792,6 +784,18 @@ static void on_done(void *userdata, int r, const struct ontap_object *obj, const
 		record_patch(p, t->policy, t->ds, v);
 	}
 	step(p);
+}
+
+/* A record's "destination": {"svm", "volume", "cluster" when not [ontap]'s}; NULL on ENOMEM. */
+static json_t *destination_json(const struct target *t, const char *cluster)
+{
+	json_t *d = json_pack("{ssss}", "svm", t->dst_svm, "volume", t->dst_volume);
+
+	if (d && cluster && json_object_set_new(d, "cluster", json_string(cluster)) < 0) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
 }
 
 /* What the SVM peer listing says: {"peered": true|false|null, "state", "applications", "cluster"
@@ -836,6 +840,17 @@ static const char *target_cluster(const struct mirror *p, const struct target *t
 		return peer && t->left_cluster && !strcasecmp(t->left_cluster, peer) ? peer : NULL;
 	cl = p->pass ? json_string_value(json_object_get(json_object_get(p->pass->peers, t->dst_svm), "cluster")) : NULL;
 	return peer && cl && !strcasecmp(cl, peer) ? peer : NULL;
+}
+
+/* Why a call failed with r when ONTAP said nothing (in buf, or static): -ENOLINK names the peer
+ * cluster the leader cannot reach. */
+static const char *failure_text(const struct mirror *p, const struct target *t, int r, char *buf, size_t size)
+{
+	if (r != -ENOLINK)
+		return strerror(-r);
+	snprintf(buf, size, "the destination is on the peer ONTAP cluster %s, which the leader cannot reach "
+		 "([ontap_peer]): %s", target_cluster(p, t) ?: "?", leader_ontap_peer_error() ?: "no client");
+	return buf;
 }
 
 static int call(struct mirror *p, struct target *t, enum leader_ontap_mirror_op op)
@@ -958,11 +973,8 @@ static void step(struct mirror *p)
 			return;
 		}
 		{
-			char *e = NULL;
-			if ((r == -ENOLINK ? asprintf(&e, "%s failed: the destination is on the peer ONTAP cluster %s, "
-						      "which the leader cannot reach ([ontap_peer]): %s", op_name(op),
-						      target_cluster(p, t), leader_ontap_peer_error() ?: "no client")
-					   : asprintf(&e, "%s failed: %s", op_name(op), strerror(-r))) < 0)
+			char *e = NULL, buf[512];
+			if (asprintf(&e, "%s failed: %s", op_name(op), failure_text(p, t, r, buf, sizeof(buf))) < 0)
 				e = NULL;
 			target_error(p, t, e);
 		}
