@@ -188,7 +188,9 @@ for N in $SIZES; do
 		wait_until 30 "all 3 agree on a leader" all_agree_leader 1 2 3
 		L=${AGREED_LEADER%/*}
 		# The leader acts (after the lease, when the cluster was restarted) and has reached ONTAP.
-		acting() { "$CLUSTER" logs "$L" kvmcd 2>/dev/null | awk '/kvmcd start ---/ { a = 0 } /reached ONTAP/ { a = 1 } END { exit !a }'; }
+		# A restarted leader reaches ONTAP while it only records (its predecessor's lease has
+		# not ended): its last "Recording as leader" must be followed by "Acting as leader".
+		acting() { "$CLUSTER" logs "$L" kvmcd 2>/dev/null | awk '/kvmcd start ---/ { a = o = 0 } /Recording as leader/ { a = 0 } /Acting as leader/ { a = 1 } /reached ONTAP/ { o = 1 } END { exit !(a && o) }'; }
 		wait_until 40 "n$L acts as leader and has reached ONTAP" acting
 		sim_post /_sim/faults "{\"type\":\"latency\",\"ms\":$LATENCY_MS}" >/dev/null || fail "cannot install the latency fault"
 		# Every node has published its inventory (the leader needs each IQN / NQN / address).

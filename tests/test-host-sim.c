@@ -6,7 +6,8 @@
  * host removed, export rule changed) visible to probe at once, the simulated cluster file system
  * (mkfs refusals, mount / umount idempotent, what one node writes the other sees), symlink mounts
  * always and bind mounts when root can make a private mount namespace; transport errors (nothing
- * listening, a wrong CA, a simulator that never answers). Exit 77 without the simulator or curl.
+ * listening, a wrong CA, a simulator that never answers); the same asks over the simulator's access
+ * socket (--access-socket), with no curl at all. Exit 77 without the simulator or curl.
  * About 10 s.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
@@ -766,6 +768,64 @@ static void test_transport(void)
 	simcfg = saved;
 }
 
+/* ---------------------------------------------------------------- the access socket */
+
+static char sock_path[200];
+
+static void test_socket(void)
+{
+	struct host_target blk = { .protocol = DS_PROTO_ISCSI, .lun_serial = lun3 };
+	struct host_target nas = { .protocol = DS_PROTO_NFS, .export_path = "/v3" };
+	struct host_sim saved = simcfg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char mp[256], mute[256];
+	uint64_t t0;
+	int fd;
+
+	fprintf(stderr, "--- access socket\n");
+	simcfg.access_socket = sock_path;
+	simcfg.curl = "/nonexistent/curl"; /* proves no ask goes through curl */
+	simcfg.mount = HOST_SIM_MOUNT_SYMLINK;
+	CHECK(attach(&N1, &blk) == 0, "block attach over the socket: %d %s", R.r, R.detail);
+	CHECK(probe(&N1, &blk) == 0, "probe: %d %s", R.r, R.detail);
+	CHECK(attach(&N2, &blk) == -EACCES, "n2 has no igroup: %d %s", R.r, R.detail);
+	snprintf(mp, sizeof(mp), "%s/mnt-sock/n1/nfs3", base);
+	nas.mount_point = mp;
+	/* no client_address: the address this host reaches sim_url's host from (127.0.0.1) */
+	CHECK(attach(&N1, &nas) == 0 && strcmp(R.detail, mp) == 0, "nfs attach over the socket: %d %s", R.r, R.detail);
+	simcfg.client_address = "10.9.9.9";
+	CHECK(probe(&N1, &nas) == -EACCES && strstr(R.detail, "10.9.9.9"), "another client: %d %s", R.r, R.detail);
+	simcfg.client_address = NULL;
+	CHECK(detach(&N1, &nas) == 0, "nfs detach: %d %s", R.r, R.detail);
+
+	/* no socket there */
+	snprintf(mute, sizeof(mute), "%s/none.sock", base);
+	simcfg.access_socket = mute;
+	CHECK(attach(&N1, &blk) == -ENOENT && strstr(R.detail, "none.sock") && strstr(R.detail, "connect"),
+	      "no socket: %d %s", R.r, R.detail);
+	/* a socket that accepts nothing and never answers: the step deadline */
+	snprintf(mute, sizeof(mute), "%s/mute.sock", base);
+	strcpy(sa.sun_path, mute);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0, "a mute socket");
+	N1.ctx.step_timeout_usec = 2 * USEC_PER_SEC;
+	t0 = now_usec();
+	CHECK(attach(&N1, &blk) == -ETIMEDOUT, "mute simulator: %d %s", R.r, R.detail);
+	CHECK(now_usec() - t0 < 4 * USEC_PER_SEC, "within the deadline");
+	N1.ctx.step_timeout_usec = 10 * USEC_PER_SEC;
+	close(fd);
+	/* a relative path is refused by the configuration check */
+	{
+		struct host_sim s = saved;
+		char *why = NULL;
+		s.access_socket = "access.sock";
+		CHECK(host_sim_check(&s, &why) == -EINVAL && why && strstr(why, "sim_access_socket"), "relative socket: %s",
+		      why ? why : "");
+		free(why);
+	}
+	simcfg = saved;
+}
+
 static void test_inventory(void)
 {
 	json_auto_t *inv = NULL;
@@ -789,7 +849,7 @@ static bool private_mount_ns(void)
 
 int main(void)
 {
-	const char *extra[4];
+	const char *extra[6];
 	char backing[200], shared[200];
 	sigset_t ss;
 	bool bind_ok;
@@ -806,9 +866,12 @@ int main(void)
 	snprintf(backing, sizeof(backing), "%s/backing", base);
 	snprintf(shared, sizeof(shared), "%s/shared", base);
 	sh("mkdir -p '%s'", shared);
+	snprintf(sock_path, sizeof(sock_path), "%s/access.sock", base);
 	extra[0] = "--backing-dir";
 	extra[1] = backing;
-	extra[2] = NULL;
+	extra[2] = "--access-socket";
+	extra[3] = sock_path;
+	extra[4] = NULL;
 	r = sim_start(&S, extra);
 	if (r == -ENOENT) {
 		fprintf(stderr, "ontap-sim not built: skipped\n");
@@ -851,6 +914,7 @@ int main(void)
 	if (bind_ok)
 		test_nas(true);
 	test_transport();
+	test_socket();
 	test_inventory();
 
 	worker_pool_free(pool);

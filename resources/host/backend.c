@@ -18,7 +18,8 @@ const struct host_backend *host_backend_setup(const struct host_options *o, stru
 	ctx->sim = NULL;
 	if (o->backend != HOST_BACKEND_SIM)
 		return &host_backend_real;
-	*sim = (struct host_sim){ .url = o->sim_url, .ca_file = o->sim_ca_file, .shared_dir = o->sim_shared_dir,
+	*sim = (struct host_sim){ .url = o->sim_url, .ca_file = o->sim_ca_file,
+				  .access_socket = o->sim_access_socket, .shared_dir = o->sim_shared_dir,
 				  .mount = (enum host_sim_mount)o->sim_mount, .missing = o->sim_missing };
 	if (host_sim_check(sim, error) < 0)
 		return NULL;

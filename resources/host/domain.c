@@ -643,64 +643,6 @@ static int job_agent(struct djob *j, virDomainPtr d)
 	}
 }
 
-/*
- * Freeze and thaw keep their worker thread's connection to libvirtd open: a VM-consistent
- * snapshot freezes and thaws every guest in scope at once, and opening a connection per call
- * (several RPCs: authentication, features) was most of a call's time (bench/freeze.sh). One per
- * thread: libvirt's errors are per thread, and a call waits on its own connection only. Closed
- * when the thread exits (the key's destructor); reopened when libvirtd went away.
- */
-struct kept_conn {
-	virConnectPtr conn;
-	char *uri;
-};
-
-static pthread_key_t kept_key;
-static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
-
-static void kept_free(void *p)
-{
-	struct kept_conn *k = p;
-
-	if (!k)
-		return;
-	if (k->conn)
-		virConnectClose(k->conn);
-	free(k->uri);
-	free(k);
-}
-
-static void kept_init(void)
-{
-	(void)pthread_key_create(&kept_key, kept_free);
-}
-
-/* This thread's open connection to uri (borrowed: never closed by the caller), or NULL. */
-static virConnectPtr kept_conn(const char *uri)
-{
-	struct kept_conn *k;
-
-	pthread_once(&kept_once, kept_init);
-	k = pthread_getspecific(kept_key);
-	if (!k) {
-		k = calloc(1, sizeof(*k));
-		if (!k || pthread_setspecific(kept_key, k) != 0) {
-			free(k);
-			return NULL;
-		}
-	}
-	if (k->conn && (!k->uri || strcmp(k->uri, uri) != 0 || virConnectIsAlive(k->conn) != 1)) {
-		virConnectClose(k->conn);
-		k->conn = NULL;
-	}
-	if (!k->conn) {
-		free(k->uri);
-		k->uri = strdup(uri);
-		k->conn = k->uri ? virConnectOpen(uri) : NULL;
-	}
-	return k->conn;
-}
-
 static int domain_job(void *arg)
 {
 	struct djob *j = arg;
@@ -712,7 +654,7 @@ static int domain_job(void *arg)
 	r = host_virt_init();
 	if (r < 0)
 		return djob_result(j, r, "virInitialize failed");
-	c = kept ? kept_conn(j->uri) : virConnectOpen(j->uri);
+	c = kept ? host_virt_kept_conn(j->uri) : virConnectOpen(j->uri);
 	if (!c)
 		return virt_fail(j, j->uri);
 	if (j->kind == DJOB_LIST) {

@@ -37,6 +37,10 @@ static const struct config_key keys[] = {
 	  .description = "sim: the ONTAP simulator's base URL (https://host:port)." },
 	{ .name = "sim_ca_file", CONFIG_PATH_AT(H, sim_ca_file), .max = CONFIG_PATH_MAX, .optional = true,
 	  .description = "sim: PEM CA verifying the simulator's certificate." },
+	{ .name = "sim_access_socket", CONFIG_PATH_AT(H, sim_access_socket), .max = CONFIG_PATH_MAX, .optional = true,
+	  .default_text = "ask over sim_url",
+	  .description = "sim: the simulator's access socket (ontap-sim --access-socket): the attach and probe "
+			 "steps ask it what the array grants, instead of running curl against sim_url." },
 	{ .name = "sim_shared_dir", CONFIG_PATH_AT(H, sim_shared_dir), .max = CONFIG_PATH_MAX, .optional = true,
 	  .description = "sim: the directory every node sees (stands for the cluster file systems)." },
 	{ .name = "sim_mount", CONFIG_ENUM_AT(H, sim_mount), .enums = mounts,

@@ -17,6 +17,7 @@ struct host_options {
 	char *cluster_name;           /* the fs lock tables' cluster name; NULL = corosync's */
 	char *sim_url;                /* sim: the ONTAP simulator */
 	char *sim_ca_file;            /* sim: PEM verifying it; NULL = not verified */
+	char *sim_access_socket;      /* sim: its access endpoint's unix socket; NULL = ask over sim_url */
 	char *sim_shared_dir;         /* sim: the directory every node sees (the "cluster fs") */
 	int sim_mount;                /* sim: enum host_sim_mount */
 	char *sim_missing;            /* sim: tools / modules the simulated host lacks (tests) */

@@ -11,8 +11,8 @@
  *   remove  lookup (none: done), refuse a pool of that name that is not this one (-EEXIST),
  *           virStoragePoolDestroy when active, virStoragePoolUndefine when persistent
  *
- * Each hook is one job on the worker pool (libvirt blocks) with the step deadline; the
- * connection is opened and closed inside it. libvirt's errors are translated in one place
+ * Each hook is one job on the worker pool (libvirt blocks) with the step deadline, on the
+ * worker thread's kept connection (host_virt_kept_conn). libvirt's errors are translated in one place
  * (virt_errno). The XML builder, parser and hash are pure and built without libvirt too (the
  * fuzzer, and a build with -Dlibvirt=disabled, whose hooks then return -EOPNOTSUPP).
  */
@@ -680,7 +680,7 @@ static int pool_job(void *arg)
 	if (init_r < 0)
 		return pjob_result(j, init_r, "virInitialize failed");
 
-	virConnectPtr c = virConnectOpen(j->uri);
+	virConnectPtr c = host_virt_kept_conn(j->uri);
 	if (!c)
 		return virt_errno(j, j->uri);
 	virStoragePoolPtr p = virStoragePoolLookupByName(c, j->name);
@@ -772,7 +772,6 @@ static int pool_job(void *arg)
 out:
 	if (p)
 		virStoragePoolFree(p);
-	virConnectClose(c);
 	return r;
 }
 

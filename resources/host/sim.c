@@ -16,9 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
+#include <netdb.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -107,6 +111,9 @@ int host_sim_check(const struct host_sim *s, char **why)
 		n = asprintf(why, "sim_shared_dir: \"%s\" is not an absolute path", s->shared_dir ? s->shared_dir : "");
 	else if (s->ca_file && s->ca_file[0] != '/')
 		n = asprintf(why, "sim_ca_file: \"%s\" is not an absolute path", s->ca_file);
+	else if (s->access_socket && (s->access_socket[0] != '/' || strlen(s->access_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
+		n = asprintf(why, "sim_access_socket: \"%s\" is not an absolute path of at most %zu characters", s->access_socket,
+			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	else if ((unsigned)s->mount >= _HOST_SIM_MOUNT_MAX)
 		n = asprintf(why, "sim_mount: must be \"bind\" or \"symlink\"");
 	else if (!s->missing || (n = missing_check(s->missing, why)) == 0)
@@ -958,6 +965,7 @@ struct ask {
 	char *cmd;                     /* owned: the curl command, for the runner's messages */
 	sd_event_source *defer;        /* owned: starts it */
 	bool started;
+	uint64_t asked_at, started_at; /* CLOCK_MONOTONIC: first asked, curl started (debug line) */
 	struct op *waiters;            /* borrowed: linked by op->ask_next */
 	struct ask *next;              /* ctx->sim_asks */
 };
@@ -1260,15 +1268,50 @@ static void ask_deliver(struct ask *a, json_t *answer, int r, const char *fmt, .
 	}
 }
 
+/* The debug line of an answered ask: how long its askers waited, how long the asking took. */
+static void ask_log_timing(const struct ask *a, const char *via)
+{
+	uint64_t now = 0;
+	unsigned waiting = 0;
+	char line[256];
+
+	if (!a->ctx->log)
+		return;
+	sd_event_now(a->ctx->event, CLOCK_MONOTONIC, &now);
+	for (const struct op *op = a->waiters; op; op = op->ask_next)
+		waiting++;
+	snprintf(line, sizeof(line), "simulated host: access?%.120s for %u operation(s): %" PRIu64 " ms after the first asked, %s %" PRIu64 " ms",
+		 a->query, waiting, (now - a->asked_at) / 1000, via, (now - a->started_at) / 1000);
+	a->ctx->log(a->ctx->log_userdata, LOG_DEBUG, line);
+}
+
+/* The simulator's answer (HTTP status, JSON body) to a, from either transport. */
+static void ask_answered(struct ask *a, long status, const char *body, const char *where)
+{
+	json_auto_t *answer = json_loads(body, 0, NULL);
+
+	if (status != 200 || !json_is_object(answer)) {
+		const char *m = json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
+		ask_deliver(a, NULL, status == 404 ? -EOPNOTSUPP : -EBADMSG, "asking the array (%s?%s): HTTP %ld: %s%s", where,
+			    a->query, status, m ? m : "not a JSON object",
+			    status == 404 ? " (a simulator without /sim/access?)" : "");
+		return;
+	}
+	ask_deliver(a, answer, 0, NULL);
+}
+
 static void ask_done(struct runner_result *res, void *userdata)
 {
 	struct ask *a = userdata;
 	const char *url = ((const struct host_sim *)a->ctx->sim)->url;
-	json_auto_t *answer = NULL;
+	_cleanup_free_ char *where = NULL;
 	char msg[512];
 	char *nl;
 	long status;
 
+	ask_log_timing(a, "curl");
+	if (asprintf(&where, "GET %s/sim/access", url) < 0)
+		where = NULL;
 	if (!runner_result_ok(res) || res->out_truncated) {
 		char how[128];
 		tool_message(res, msg, sizeof(msg));
@@ -1282,15 +1325,201 @@ static void ask_done(struct runner_result *res, void *userdata)
 	status = nl ? strtol(nl + 1, NULL, 10) : 0;
 	if (nl)
 		*nl = '\0';
-	answer = json_loads(res->out, 0, NULL);
-	if (status != 200 || !json_is_object(answer)) {
-		const char *m = json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
-		ask_deliver(a, NULL, status == 404 ? -EOPNOTSUPP : -EBADMSG, "asking the array (GET %s/sim/access?%s): HTTP %ld: %s%s",
-			    url, a->query, status, m ? m : "not a JSON object",
-			    status == 404 ? " (a simulator without /sim/access?)" : "");
+	ask_answered(a, status, res->out, where ? where : "GET /sim/access");
+}
+
+/*
+ * The ask over the simulator's access socket (host_sim.access_socket; tests/ontap-sim/fabric.c):
+ * one connection, the query and a newline out, "<status>\n<JSON>" back until the simulator
+ * closes. On a worker thread (a socket may block); the socket's own timeouts end before the
+ * job's deadline, so a silent simulator does not keep the thread.
+ */
+struct socket_ask {
+	char *path;        /* owned */
+	char *query;       /* owned */
+	char *url;         /* owned: sim_url, whose host the NAS client address is found towards */
+	uint64_t timeout_usec;
+	char *out;         /* owned: what the simulator answered */
+	size_t len;
+	char *error;       /* owned: what failed, when the job returns < 0 */
+};
+
+static void socket_ask_free(void *arg)
+{
+	struct socket_ask *j = arg;
+
+	if (!j)
+		return;
+	free(j->path);
+	free(j->query);
+	free(j->url);
+	free(j->out);
+	free(j->error);
+	free(j);
+}
+
+static int socket_ask_fail(struct socket_ask *j, int r, const char *what)
+{
+	if (asprintf(&j->error, "%s: %s", what, strerror(-r)) < 0)
+		j->error = NULL;
+	return r;
+}
+
+/* Without client=, the simulator over HTTPS would answer for the caller's address: the one this
+ * host reaches the simulator's host from (a UDP socket's source after connect; nothing sent). */
+static int socket_ask_client(struct socket_ask *j)
+{
+	const struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
+	_cleanup_free_ char *host = NULL;
+	const char *h = strstr(j->url, "://"), *port = NULL, *end;
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN + 1];
+	int fd = -1, r;
+
+	h = h ? h + 3 : j->url;
+	if (*h == '[') {
+		end = strchr(h, ']');
+		host = end ? strndup(h + 1, (size_t)(end - h - 1)) : NULL;
+		port = end && end[1] == ':' ? end + 2 : NULL;
+	} else {
+		end = strchr(h, ':');
+		host = end ? strndup(h, (size_t)(end - h)) : strdup(h);
+		port = end ? end + 1 : NULL;
+	}
+	if (!host)
+		return socket_ask_fail(j, -ENOMEM, "the NAS client address");
+	r = getaddrinfo(host, port ? port : "443", &hints, &res);
+	if (r != 0)
+		return socket_ask_fail(j, -EHOSTUNREACH, "resolving sim_url's host for the NAS client address");
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	r = fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0
+		    ? -errno
+		    : getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0 ? -EINVAL : 0;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	if (r < 0)
+		return socket_ask_fail(j, r, "finding this host's address towards sim_url (the NAS client address)");
+	free(j->query);
+	if (asprintf(&j->query, "client=%s", addr) < 0) {
+		j->query = NULL;
+		return socket_ask_fail(j, -ENOMEM, "the NAS client address");
+	}
+	return 0;
+}
+
+static int socket_ask_run(void *arg)
+{
+	struct socket_ask *j = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t t = j->timeout_usec > USEC_PER_SEC ? j->timeout_usec - USEC_PER_SEC : j->timeout_usec;
+	struct timeval tv = { .tv_sec = (time_t)(t / USEC_PER_SEC), .tv_usec = (suseconds_t)(t % USEC_PER_SEC) };
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, off = 0;
+	int fd, r = 0;
+
+	if (!*j->query && (r = socket_ask_client(j)) < 0)
+		return r;
+	if (asprintf(&line, "%s\n", j->query) < 0)
+		return socket_ask_fail(j, -ENOMEM, "the query");
+	strncpy(sa.sun_path, j->path, sizeof(sa.sun_path) - 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return socket_ask_fail(j, -errno, "socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = socket_ask_fail(j, -errno, "connect");
+		close(fd);
+		return r;
+	}
+	for (size_t n = strlen(line); off < n;) {
+		ssize_t w = write(fd, line + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = socket_ask_fail(j, w < 0 ? -errno : -EPIPE, "sending the query");
+			close(fd);
+			return r;
+		}
+		off += (size_t)w;
+	}
+	for (;;) {
+		ssize_t n;
+		if (cap - j->len < 4096) {
+			char *b;
+			if (cap >= ANSWER_MAX) {
+				r = socket_ask_fail(j, -EFBIG, "the answer is over 8 MiB");
+				break;
+			}
+			b = realloc(j->out, cap + 65536 + 1);
+			if (!b) {
+				r = socket_ask_fail(j, -ENOMEM, "reading the answer");
+				break;
+			}
+			j->out = b;
+			cap += 65536;
+		}
+		n = read(fd, j->out + j->len, cap - j->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = socket_ask_fail(j, errno == EAGAIN ? -ETIMEDOUT : -errno, "reading the answer");
+			break;
+		}
+		if (n == 0)
+			break;
+		j->len += (size_t)n;
+	}
+	close(fd);
+	if (j->out)
+		j->out[j->len] = '\0';
+	return r;
+}
+
+static void socket_ask_done(int r, void *arg, void *userdata)
+{
+	struct ask *a = userdata;
+	struct socket_ask *j = arg;
+	const char *path = ((const struct host_sim *)a->ctx->sim)->access_socket;
+	_cleanup_free_ char *where = NULL;
+	char *body = NULL;
+	long status;
+
+	ask_log_timing(a, "socket");
+	if (r < 0 || !j) {
+		ask_deliver(a, NULL, r < 0 ? r : -EIO, "asking the array (socket %s, %s): %s", path, a->query,
+			    j && j->error ? j->error : "no answer within the step deadline");
 		return;
 	}
-	ask_deliver(a, answer, 0, NULL);
+	status = j->out ? strtol(j->out, &body, 10) : 0;
+	if (!j->out || !body || *body != '\n') {
+		ask_deliver(a, NULL, -EBADMSG, "asking the array (socket %s, %s): the answer does not begin with a status line",
+			    path, a->query);
+		return;
+	}
+	if (asprintf(&where, "socket %s", path) < 0)
+		where = NULL;
+	ask_answered(a, status, body + 1, where ? where : "the access socket");
+}
+
+static int socket_ask_start(struct ask *a)
+{
+	const struct host_sim *sim = a->ctx->sim;
+	struct socket_ask *j = calloc(1, sizeof(*j));
+	int r;
+
+	if (!j || !(j->path = strdup(sim->access_socket)) || !(j->query = strdup(a->query)) || !(j->url = strdup(sim->url))) {
+		socket_ask_free(j);
+		return -ENOMEM;
+	}
+	j->timeout_usec = step_timeout(a->ctx);
+	r = worker_submit(a->ctx->workers, socket_ask_run, j, socket_ask_free, socket_ask_done, a, j->timeout_usec);
+	if (r < 0)
+		socket_ask_free(j);
+	return r;
 }
 
 /* The end of the turn in which a was first asked: its GET starts. */
@@ -1306,6 +1535,13 @@ static int ask_start(sd_event_source *s, void *userdata)
 
 	(void)s;
 	a->started = true;
+	sd_event_now(a->ctx->event, CLOCK_MONOTONIC, &a->started_at);
+	if (sim->access_socket) {
+		r = socket_ask_start(a);
+		if (r < 0)
+			ask_deliver(a, NULL, r, "asking the array: cannot start asking its socket: %s", strerror(-r));
+		return 0;
+	}
 	while (l && sim->url[l - 1] == '/')
 		l--;
 	/* curl gives up a second before the runner's deadline, so its own message wins */
@@ -1373,6 +1609,7 @@ static int op_ask(struct op *op, const char *key, const char *value, op_json_the
 		if (!a)
 			return -ENOMEM;
 		a->ctx = op->ctx;
+		sd_event_now(op->ctx->event, CLOCK_MONOTONIC, &a->asked_at);
 		a->query = strdup(op->query);
 		r = a->query ? sd_event_add_defer(op->ctx->event, &a->defer, ask_start, a) : -ENOMEM;
 		if (r >= 0)

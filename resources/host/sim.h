@@ -17,9 +17,12 @@
  *             grants it (else -EACCES: a storage fence shows at once) AND it still points at the
  *             backing file the array names (else -ESTALE).
  *   detach  = remove the symlink (succeeds when there is none).
- * The simulator is asked by running `curl` through the runner (the step deadline applies and
- * kvmcd itself stays free of libcurl, which only the leader's ONTAP module loads); its TLS
- * certificate is verified against ca_file when one is configured.
+ * The simulator is asked over its access socket when access_socket is set (a worker job: one
+ * connection, the query line out, "<status>\n<JSON>" back; the NAS client address is the one
+ * this host reaches url's host from; tests/ontap-sim/fabric.c), else by running `curl` against
+ * url through the runner (kvmcd itself stays free of libcurl, which only the leader's ONTAP
+ * module loads; the TLS certificate is verified against ca_file when one is configured). The
+ * step deadline applies either way.
  *
  * Cluster file system. A simulated OCFS2 / GFS2 is a directory every node sees: shared_dir,
  * which the harness provides (a bindfs FUSE mount with subtype glusterfs, so libvirt takes it for
@@ -91,6 +94,8 @@ void host_sim_cancel(struct host_ctx *ctx);
 struct host_sim {
 	const char *url;             /* the ONTAP simulator, "https://10.213.0.254:8443" */
 	const char *ca_file;         /* PEM verifying its certificate; NULL: not verified (curl -k) */
+	const char *access_socket;   /* its access endpoint's unix socket (ontap-sim --access-socket);
+				      * NULL: ask GET url/sim/access with curl */
 	const char *shared_dir;      /* absolute: the directory every node sees */
 	enum host_sim_mount mount;
 	const char *client_address;  /* NFS client address to ask about; NULL: the caller's */

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "virt-common.h"
 
@@ -26,6 +27,56 @@ int host_virt_init(void)
 {
 	pthread_once(&libvirt_once, libvirt_init);
 	return libvirt_init_r;
+}
+
+struct kept_conn {
+	virConnectPtr conn;
+	char *uri;
+};
+
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_free(void *p)
+{
+	struct kept_conn *k = p;
+
+	if (!k)
+		return;
+	if (k->conn)
+		virConnectClose(k->conn);
+	free(k->uri);
+	free(k);
+}
+
+static void kept_init(void)
+{
+	(void)pthread_key_create(&kept_key, kept_free);
+}
+
+virConnectPtr host_virt_kept_conn(const char *uri)
+{
+	struct kept_conn *k;
+
+	pthread_once(&kept_once, kept_init);
+	k = pthread_getspecific(kept_key);
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k || pthread_setspecific(kept_key, k) != 0) {
+			free(k);
+			return NULL;
+		}
+	}
+	if (k->conn && (!k->uri || strcmp(k->uri, uri) != 0 || virConnectIsAlive(k->conn) != 1)) {
+		virConnectClose(k->conn);
+		k->conn = NULL;
+	}
+	if (!k->conn) {
+		free(k->uri);
+		k->uri = strdup(uri);
+		k->conn = k->uri ? virConnectOpen(uri) : NULL;
+	}
+	return k->conn;
 }
 
 int host_virt_error(const char *step, char **detail)

@@ -346,6 +346,12 @@ static int access_locked(struct sim *sim, const char *method, const char *path, 
 	else {
 		if (!client || !*client)
 			client = peer;
+		if (!*client) {
+			*status = 400;
+			*resp = json_pack("{s:{s:s,s:s}}", "error", "message",
+					  "Give client=ADDR: the access socket has no peer address.", "code", "2");
+			return -EINVAL;
+		}
 		*resp = json_pack("{s:s,s:o}", "client", client, "exports", exports_for(sim, client));
 	}
 	return *resp ? 0 : -ENOMEM;

@@ -24,7 +24,7 @@ static void usage(void)
 	      "                 [--control-token TOKEN] [--job-purge-seconds N] [--job-ms N]\n"
 	      "                 [--transfer-ms N] [--empty-next-page] [--run-schedules]\n"
 	      "                 [--fault JSON]... [--port-file FILE] [--target-hook PROG]\n"
-	      "                 [--cluster-name NAME]\n"
+	      "                 [--cluster-name NAME] [--access-socket PATH]\n"
 	      "See tests/ontap-sim/README.md.\n", stderr);
 }
 
@@ -155,7 +155,7 @@ fail:
 int main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_USER, O_CERT, O_KEY, O_CERT_OUT, O_VERSION, O_STATE, O_BACKING, O_HOST_DATA,
-	       O_CLUSTER_NAME, O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
+	       O_CLUSTER_NAME, O_ACCESS_SOCKET, O_SVM, O_LOG, O_TOKEN, O_PURGE, O_PORT_FILE, O_JOB_MS, O_XFER_MS, O_EMPTY, O_FAULT,
 	       O_DATA_IP, O_RUN_SCHED, O_CLIENT_CA, O_TARGET_HOOK, O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "target-hook", required_argument, NULL, O_TARGET_HOOK },
 		{ "cluster-name", required_argument, NULL, O_CLUSTER_NAME },
+		{ "access-socket", required_argument, NULL, O_ACCESS_SOCKET },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 		case O_PORT_FILE: cfg->port_file = strdup(optarg); break;
 		case O_TARGET_HOOK: cfg->target_hook = strdup(optarg); break;
 		case O_CLUSTER_NAME: cfg->cluster_name = strdup(optarg); break;
+		case O_ACCESS_SOCKET: cfg->access_socket = strdup(optarg); break;
 		case O_FAULT: {
 			json_error_t jerr;
 			json_t *spec = json_loads(optarg, 0, &jerr);
@@ -341,6 +343,10 @@ int main(int argc, char **argv)
 	ret = jobs_thread_start(&sim, &jobs_tid);
 	if (ret < 0) {
 		fprintf(stderr, "ontap-sim: cannot start the job thread: %s\n", strerror(-ret));
+		return 1;
+	}
+	if (cfg->access_socket && (ret = fabric_start(&sim, cfg->access_socket)) < 0) {
+		fprintf(stderr, "ontap-sim: cannot serve the access socket '%s': %s\n", cfg->access_socket, strerror(-ret));
 		return 1;
 	}
 	ret = http_start(&sim, fd, cert, key, trust, &daemon);

@@ -54,6 +54,7 @@ struct sim_config {
 	char *target_hook;    /* owned or NULL: program run with the target document (target.c) */
 	char *target_dir;     /* borrowed (backing_dir): where target.json is written */
 	char *cluster_name;   /* owned or NULL ("ontap-sim"): the simulated cluster's name */
+	char *access_socket;  /* owned or NULL: the access endpoint's unix socket (fabric.c) */
 };
 
 struct sim {
@@ -214,6 +215,9 @@ int control_handle(struct sim *sim, const char *method, const char *path, json_t
 /* ---- access.c: GET /sim/access, what a host reaches through the fabric (README) ---- */
 int access_handle(struct sim *sim, const char *method, const char *path, json_t *query,
 		  const char *peer, int *status, json_t **resp);
+
+/* ---- fabric.c: the same answers on a unix socket (--access-socket; README) ---- */
+int fabric_start(struct sim *sim, const char *path); /* 0 or -errno; serves until exit */
 
 /* ---- target.c: the target hook, a real LIO / nvmet target driven by the state (README) ---- */
 json_t *target_doc(struct sim *sim);   /* new: what the data path must serve now */
