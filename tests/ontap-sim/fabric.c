@@ -114,6 +114,11 @@ static void *conn_thread(void *arg)
 	free(body);
 	json_decref(resp);
 	json_decref(query);
+	/* The answer is complete; what the host still sends (a query over 4 KiB) is read and dropped
+	 * until it closes, so that closing with unread data does not reset the answer away. */
+	shutdown(c->fd, SHUT_WR);
+	while (read(c->fd, line, sizeof(line)) > 0)
+		;
 	close(c->fd);
 	free(c);
 	return NULL;

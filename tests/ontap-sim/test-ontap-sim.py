@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -36,6 +37,7 @@ class Sim:
         self.log = os.path.join(workdir, "requests.log")
         self.state = os.path.join(workdir, "state.json")
         self.backing = os.path.join(workdir, "backing")
+        self.access_socket = os.path.join(workdir, "access.sock")
         self.version = version
         self.extra = list(extra)
         self.proc = None
@@ -51,7 +53,8 @@ class Sim:
                 "--user", "%s:%s:vsadmin" % VS,
                 "--control-token", TOKEN, "--ontap-version", self.version,
                 "--state", self.state, "--backing-dir", self.backing,
-                "--job-ms", "150", "--transfer-ms", "800"] + self.extra
+                "--job-ms", "150", "--transfer-ms", "800",
+                "--access-socket", self.access_socket] + self.extra
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.fullmatch(r"ontap-sim listening on https://127\.0\.0\.1:(\d+)", line)
@@ -1274,13 +1277,66 @@ def test_fence_cut_target_hook(sim):
         hs.stop()
 
 
+def ask_socket(sim, line):
+    """One ask on the access socket: (status, JSON answer)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(sim.access_socket)
+        s.sendall(line if isinstance(line, bytes) else line.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\n")
+    return int(head), json.loads(body)
+
+
+def test_access_socket(sim):
+    """--access-socket: the same answers as GET /sim/access, with client= required (no peer)."""
+    q = urllib.parse.quote
+    st, _, ig = sim.raw("POST", "/api/protocols/san/igroups",
+                        {"svm": {"name": "svm1"}, "name": "sockgrp", "protocol": "iscsi", "os_type": "linux",
+                         "initiators": [{"name": "iqn.2024-01.test:sock1"}]})
+    assert st == 201, ig
+    checked = 0
+    for g in sim.get("/api/protocols/san/igroups?fields=initiators")["records"]:
+        for i in g.get("initiators", []):
+            want = sim.get("/sim/access?initiator=" + q(i["name"], safe=""), user=None)
+            st, got = ask_socket(sim, "initiator=%s\n" % q(i["name"], safe=""))
+            assert st == 200 and got == want, (i["name"], got, want)
+            checked += 1
+    assert checked >= 1
+    for nqn in ("nqn.2014-08.org.nvmexpress:uuid:sock", ):
+        st, got = ask_socket(sim, "hostnqn=%s\n" % q(nqn, safe=""))
+        assert st == 200 and got == sim.get("/sim/access?hostnqn=" + q(nqn, safe=""), user=None), got
+    st, got = ask_socket(sim, "client=10.9.9.9\n")
+    assert st == 200 and got == sim.get("/sim/access?client=10.9.9.9", user=None), got
+    # errors: no peer address, an unknown key, two keys, no newline within 4 KiB, not key=value
+    st, got = ask_socket(sim, "\n")
+    assert st == 400 and "client=" in got["error"]["message"], got
+    st, got = ask_socket(sim, "color=blue\n")
+    assert st == 400 and got["error"]["code"] == "262179", got
+    st, got = ask_socket(sim, "initiator=a&hostnqn=b\n")
+    assert st == 400 and got["error"]["code"] == "2", got
+    st, got = ask_socket(sim, "initiator=" + "x" * 5000)
+    assert st == 400 and "newline" in got["error"]["message"], got
+    st, got = ask_socket(sim, "justtext\n")
+    assert st == 400 and "Malformed" in got["error"]["message"], got
+    assert os.stat(sim.access_socket).st_mode & 0o777 == 0o600
+    uuid = sim.get("/api/protocols/san/igroups?name=sockgrp")["records"][0]["uuid"]
+    st, _, _ = sim.raw("DELETE", "/api/protocols/san/igroups/%s" % uuid)
+    assert st == 200, st
+
+
 TESTS = [
     test_transport_and_auth, test_cluster_version, test_envelope_and_fields,
     test_volume_job_lifecycle, test_job_purge, test_luns_and_identity, test_san_maps, test_nvme,
     test_filters, test_pagination, test_snapshots_clone_restore, test_snapshot_data, test_snapmirror, test_svm_peers,
     test_policies_schedules_cg, test_nfs, test_cifs, test_faults, test_permissions_and_log,
     test_version_switch, test_concurrency, test_run_schedules, test_client_cert, test_persistence,
-    test_fence_cut_target_hook,
+    test_fence_cut_target_hook, test_access_socket,
 ]
 
 
