@@ -389,7 +389,7 @@ static void test_schema(void)
 			}
 		}
 	}
-	CHECK(n_sections == 12 && n_keys == 59, "%zu sections, %zu keys", n_sections, n_keys);
+	CHECK(n_sections == 12 && n_keys == 60, "%zu sections, %zu keys", n_sections, n_keys);
 }
 
 /* [ontap] address: host, host:port, [IPv6], [IPv6]:port, port 1..65535; the value named. */
