@@ -723,6 +723,18 @@ static void test_nas_setup(void)
 
 /* ---------------------------------------------------------------- transport errors */
 
+/* A simulator that never answers: attach ends by the step deadline (2 s here), not later. */
+static void check_hung(const struct host_target *t, const char *what)
+{
+	uint64_t t0;
+
+	N1.ctx.step_timeout_usec = 2 * USEC_PER_SEC;
+	t0 = now_usec();
+	CHECK(attach(&N1, t) == -ETIMEDOUT, "%s: %d %s", what, R.r, R.detail);
+	CHECK(now_usec() - t0 < 5 * USEC_PER_SEC, "%s: within the deadline", what);
+	N1.ctx.step_timeout_usec = 10 * USEC_PER_SEC;
+}
+
 static void test_transport(void)
 {
 	struct host_target t = { .protocol = DS_PROTO_ISCSI, .lun_serial = lun3 };
@@ -730,7 +742,6 @@ static void test_transport(void)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	socklen_t len = sizeof(sa);
 	char url[128], badca[256];
-	uint64_t t0;
 	int fd;
 
 	fprintf(stderr, "--- transport\n");
@@ -744,11 +755,7 @@ static void test_transport(void)
 
 	/* listening, never answering: the step deadline */
 	CHECK(listen(fd, 4) == 0, "listen");
-	N1.ctx.step_timeout_usec = 2 * USEC_PER_SEC;
-	t0 = now_usec();
-	CHECK(attach(&N1, &t) == -ETIMEDOUT, "hung simulator: %d %s", R.r, R.detail);
-	CHECK(now_usec() - t0 < 5 * USEC_PER_SEC, "within the deadline");
-	N1.ctx.step_timeout_usec = 10 * USEC_PER_SEC;
+	check_hung(&t, "hung simulator");
 	close(fd);
 	simcfg = saved;
 
@@ -779,7 +786,6 @@ static void test_socket(void)
 	struct host_sim saved = simcfg;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char mp[256], mute[256];
-	uint64_t t0;
 	int fd;
 
 	fprintf(stderr, "--- access socket\n");
@@ -808,11 +814,7 @@ static void test_socket(void)
 	strcpy(sa.sun_path, mute);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0, "a mute socket");
-	N1.ctx.step_timeout_usec = 2 * USEC_PER_SEC;
-	t0 = now_usec();
-	CHECK(attach(&N1, &blk) == -ETIMEDOUT, "mute simulator: %d %s", R.r, R.detail);
-	CHECK(now_usec() - t0 < 4 * USEC_PER_SEC, "within the deadline");
-	N1.ctx.step_timeout_usec = 10 * USEC_PER_SEC;
+	check_hung(&blk, "mute simulator");
 	close(fd);
 	/* a relative path is refused by the configuration check */
 	{
