@@ -438,13 +438,14 @@ failover_phases() {
 	# Its cluster network cut (corosync, the DLM, everything to and from n1..n3), its storage
 	# network (t) up, the guest running: alone and not quorate, its kvmcd stops the HA guest and
 	# stops feeding the watchdog, which resets (powers off) the guest one timeout later.
-	# What it does by itself is read in it, in the background while the survivors are watched:
-	# kvmcd's log (`kvmcctl log`: UTC stamps, its clock) is polled from BEFORE the cut (the lines
-	# already there are the baseline), since the watchdog leaves only ~10 s after the quorum loss
-	# and each call takes ~1 s under load, and cutting n3 off takes its guests up to ~8 s. Every
-	# new line is printed (and the clock sampled) by the poll that finds it: what was printed
-	# before the reset is on the share, and so is kvmcd's stderr (guest/lib.sh kvmcd_start: for
-	# the reader when something is missing). Once kvmcd has asked libvirt to
+	# What it does by itself is what its kvmcd writes to its stderr, a file on the share
+	# (guest/lib.sh kvmcd_start) kept through the reset: its lines after the cut, with kvmcd's
+	# UTC stamps (its clock). A watcher in the guest also polls `kvmcctl log` from BEFORE the cut
+	# (the lines already there are its baseline), since the watchdog leaves only ~10 s after the
+	# quorum loss and cutting n3 off takes its guests up to ~8 s: every new line it finds is
+	# printed and the guest's clock sampled against the host's (a `kvmcctl log` call can take
+	# seconds under load, so it may find nothing before the reset; then kvmcd's last line on the
+	# share is the clock sample). Once kvmcd has asked libvirt to
 	# stop the guest and libvirt has not said it did, the guest's QEMU is shown (state, kernel
 	# wait channel) whenever that changes: a QEMU blocked in the kernel (its disk and serial log
 	# are on GFS2, whose DLM lost its peers) ends only with the reset.
@@ -472,6 +473,10 @@ failover_phases() {
 		"$VM" >"$TMP/isolated.out" 2>&1 &
 	iso_pid=$!
 	wait_until_host 60 "$victim's kvmcd log watched" test -e "$SHARE/run/watching.$victim"
+	# kvmcd's stderr on the share (written line by line, kept through the reset): its lines from
+	# here on are the evidence; the watcher's output may miss the last seconds before the reset
+	# (seen: kvmcctl log too slow under load to catch any line in the ~10 s the watchdog leaves)
+	iso_base=$(wc -l <"$SHARE/run/kvmcd.$victim.log" 2>/dev/null) || iso_base=0
 	t_cut=$("$FS" isolate "$victim") || fail "fs isolate $victim"
 	NODES=$survivors
 	log "$victim isolated: nothing flows between it and $survivors any more; its storage network and the guest run on"
@@ -534,18 +539,23 @@ failover_phases() {
 # isolated_checks: what the isolated victim did by itself (read in it by the background exec
 # $iso_pid), then its watchdog's reset: its QEMU exits about one timeout after the last keepalive,
 # which was sent before the node lost quorum -- after the isolation began, never before.
-# (Variables of failover_phases: victim, t_cut, iso_pid, run.)
+# (Variables of failover_phases: victim, t_cut, iso_pid, iso_base, run.)
 isolated_checks() {
-	local line stop_at ago last_ka exit_at st after why wd_off iso_rc=0 stopped=""
+	local line stop_at ago last_ka exit_at st after why wd_off klog iso_rc=0 stopped=""
 	# 125: the watchdog reset it while it was being read (what was printed before is in). Its
 	# log lines only: `fs exec` names the command (which quotes the patterns) when the guest dies.
 	wait "$iso_pid" || iso_rc=$?
 	sed "s/^/    $victim: /" "$TMP/isolated.out"
-	# kvmcd's stderr as it wrote it, up to the reset: what it said of the guest
-	grep -E "quorum|watchdog|VM '$VM'|quorate" "$SHARE/run/kvmcd.$victim.log" 2>/dev/null | tail -n 12 | sed "s/^/    $victim stderr: /" || true
-	grep -E '^([0-9]{4}-[0-9]{2}-[0-9]{2}T|qemu-ps |domstate )' "$TMP/isolated.out" >"$TMP/isolated.log" || true
+	# The evidence: kvmcd's stderr as it wrote it on the share, from the cut to the reset (its
+	# UTC stamps, its clock), and the watcher's QEMU and libvirt lines.
+	klog="$SHARE/run/kvmcd.$victim.log"
+	tail -n +"$((iso_base + 1))" "$klog" 2>/dev/null |
+		grep -E "quorum (lost|regained)|stopped feeding it|feeding it again|no longer in a quorate view|VM '$VM': (destroyed|stopped) on|VM '$VM': .*([Ff]ail|[Tt]erminat|[Ee]rror)" \
+		>"$TMP/isolated.log" || true
+	sed "s/^/    $victim kvmcd: /" "$TMP/isolated.log"
+	grep -E '^(qemu-ps |domstate )' "$TMP/isolated.out" >>"$TMP/isolated.log" || true
 	{ [ "$iso_rc" = 0 ] || [ "$iso_rc" = 125 ]; } && grep -q 'stopped feeding it' "$TMP/isolated.log" ||
-		fail "$victim (isolated) did not stop its watchdog's feeding by itself (exec status $iso_rc)"
+		fail "$victim (isolated) did not stop its watchdog's feeding by itself (watcher exec status $iso_rc)"
 	grep -Eq "quorum lost" "$TMP/isolated.log" || fail "$victim: kvmcd's log does not say it lost quorum"
 	grep -Eq "VM '$VM': this node is no longer in a quorate view" "$TMP/isolated.log" ||
 		fail "$victim: kvmcd's log does not say it stopped $VM itself (no longer in a quorate view)"
@@ -570,8 +580,17 @@ isolated_checks() {
 	# its log's UTC stamps (its clock) on the host's: the clock file it wrote on the share last
 	# has its time inside and the host's as mtime. (A TCG guest's clock can run several % off
 	# under load, so the sample is taken right after the line, not before the isolation.)
-	[ -s "$SHARE/run/clock.$victim" ] || fail "$victim: no clock sample on the share"
-	wd_off=$(awk -v g="$(cat "$SHARE/run/clock.$victim")" -v h="$(stat -c %.6Y "$SHARE/run/clock.$victim")" 'BEGIN{printf "%.3f", g - h}')
+	if [ -s "$SHARE/run/clock.$victim" ]; then
+		wd_off=$(awk -v g="$(cat "$SHARE/run/clock.$victim")" -v h="$(stat -c %.6Y "$SHARE/run/clock.$victim")" 'BEGIN{printf "%.3f", g - h}')
+	else
+		# the watcher saw nothing before the reset: kvmcd's log is the sample, its last line's
+		# stamp (guest clock) against the file's mtime (host clock, that line's write)
+		local g_last
+		g_last=$(date -u -d "$(tail -n 1 "$klog" | cut -d' ' -f1)" +%s.%N 2>/dev/null) ||
+			fail "$victim: no clock sample on the share, and kvmcd's last log line has no time stamp: $(tail -n 1 "$klog")"
+		wd_off=$(awk -v g="$g_last" -v h="$(stat -c %.6Y "$klog")" 'BEGIN{printf "%.3f", g - h}')
+		log "$victim: its clock from kvmcd's last log line on the share (the watcher took no sample)"
+	fi
 	stop_at=$(awk -v g="$(date -u -d "${line%% *}" +%s.%N)" -v o="$wd_off" 'BEGIN{printf "%.3f", g - o}')
 	last_ka=$(awk -v s="$stop_at" -v a="$ago" 'BEGIN{printf "%.3f", s - a / 1000}')
 	awk -v s="$stop_at" -v c="$t_cut" 'BEGIN{exit !(s > c)}' ||
