@@ -1310,8 +1310,6 @@ static void ask_done(struct runner_result *res, void *userdata)
 	long status;
 
 	ask_log_timing(a, "curl");
-	if (asprintf(&where, "GET %s/sim/access", url) < 0)
-		where = NULL;
 	if (!runner_result_ok(res) || res->out_truncated) {
 		char how[128];
 		tool_message(res, msg, sizeof(msg));
@@ -1325,6 +1323,8 @@ static void ask_done(struct runner_result *res, void *userdata)
 	status = nl ? strtol(nl + 1, NULL, 10) : 0;
 	if (nl)
 		*nl = '\0';
+	if (asprintf(&where, "GET %s/sim/access", url) < 0)
+		where = NULL;
 	ask_answered(a, status, res->out, where ? where : "GET /sim/access");
 }
 
