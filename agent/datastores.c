@@ -178,7 +178,7 @@ static void publish(struct datastores *d)
 	json_object_set_new(sec, "datastores", dss);
 	/* Until then a removed datastore this node still has attached may simply be missing from
 	 * "datastores" (a kvmcd just started publishes its inventory first): not a detach. */
-	json_object_set_new(sec, "datastores_reconciled", json_boolean(d->reconciled));
+	json_object_set_new(sec, DATASTORES_RECONCILED_KEY, json_boolean(d->reconciled));
 	r = service_node_publish(d->ctx, sec, &error);
 	d->last_publish = now_usec(d);
 	if (r < 0 && r != -EOPNOTSUPP)
@@ -1325,6 +1325,10 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 		return -EINVAL;
 	}
 	*state = d;
+	/* This service's part of the node's section exists from the start ("not reconciled yet"):
+	 * another service publishing first must not send a section that seems to say this node has
+	 * no datastore attached (inventory.h, node_section_datastores_reconciled()). */
+	publish(d);
 	return 0;
 }
 

@@ -105,7 +105,7 @@ static uint64_t sections_signature(struct leader_ds *l)
 						      "iqn", json_object_get(inv, "iscsi_iqn"), "nqn", json_object_get(inv, "nvme_nqn"),
 						      "wwpns", json_object_get(inv, "fc_wwpns"), "addresses",
 						      json_object_get(inv, "addresses"), "attached", attached, "reconciled",
-						      json_object_get(sec, "datastores_reconciled")));
+						      json_boolean(node_section_datastores_reconciled(sec))));
 	}
 	text = json_dumps(sig, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(sig);
@@ -305,14 +305,13 @@ static bool is_member(struct leader_ds *l, const char *name)
 }
 
 /* The member of this name has published that its datastore list follows the committed state
- * (agent/datastores.c "datastores_reconciled"); a section without the key (an older kvmcd)
- * counts as reconciled, as before. */
+ * (inventory.h, node_section_datastores_reconciled(): a section holding only another service's
+ * part, as a kvmcd that just started may publish first, does not). */
 static bool reconciled(struct leader_ds *l, const char *name)
 {
 	const json_t *v = section_of(l, name);
-	const json_t *r = json_object_get(json_object_get(v, "section"), "datastores_reconciled");
 
-	return v && (!r || json_is_true(r));
+	return v && node_section_datastores_reconciled(json_object_get(v, "section"));
 }
 
 #define ALLOC_FOR(ptr, arr) (ptr = calloc(json_array_size(arr) + 1, sizeof(*(ptr))))

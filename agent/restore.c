@@ -12,6 +12,7 @@
 
 #include "api-server.h"
 #include "datastore.h"
+#include "inventory.h"
 #include "leader-ontap.h"
 #include "log.h"
 #include "macros.h"
@@ -156,8 +157,9 @@ static bool all_down(struct restore *r, const char *ds, const char **why, char *
 		const char *stp = js(st, "step");
 
 		/* a kvmcd that just started has not gone through the committed datastores yet: its
-		 * word that it has nothing mounted counts only once it has (datastores.c) */
-		if (json_is_false(json_object_get(part, "datastores_reconciled"))) {
+		 * word that it has nothing mounted counts only once it has (datastores.c), and a
+		 * section with another service's part alone says nothing of them (inventory.h) */
+		if (!node_section_datastores_reconciled(part)) {
 			snprintf(buf, size, "node %s has not gone through its datastores yet", node);
 			*why = buf;
 			return false;

@@ -162,6 +162,33 @@ static json_t *section(const char *name, const char *iqn, const char *nqn, const
 			 nested ? json_pack("{s:o,s:{}}", INVENTORY_SECTION_KEY, inv, "datastores") : inv);
 }
 
+/* Whether a section speaks for the node's datastores: the leader destroys a removed datastore's
+ * data, and a restore reverts one, only once every member's does and says it has none. */
+static void test_datastores_reconciled(void)
+{
+	static const struct {
+		const char *section, *why;
+		bool want;
+	} cases[] = {
+		{ "{\"datastores\":{},\"datastores_reconciled\":true}", "reconciled", true },
+		{ "{\"datastores\":{\"a\":{\"attached\":true}},\"datastores_reconciled\":true}", "reconciled, one attached", true },
+		{ "{\"inventory\":{},\"datastores\":{},\"datastores_reconciled\":false}", "just started: not yet", false },
+		{ "{\"vms\":{},\"capacity\":{}}", "another service's part alone (published first)", false },
+		{ "{}", "an empty section", false },
+		{ "{\"inventory\":{},\"datastores\":{}}", "a kvmcd from before the flag", true },
+		{ "{\"datastores\":{},\"datastores_reconciled\":\"yes\"}", "a flag that is not a boolean", false },
+		{ "{\"datastores\":[],\"vms\":{}}", "\"datastores\" not an object", false },
+		{ "[]", "not an object", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_auto_t *sec = json_loads(cases[i].section, 0, NULL);
+		CHECK(sec && node_section_datastores_reconciled(sec) == cases[i].want, "%s: %s", cases[i].why,
+		      cases[i].want ? "speaks for its datastores" : "does not");
+	}
+	CHECK(!node_section_datastores_reconciled(NULL), "no section: does not");
+}
+
 static void test_duplicates(void)
 {
 	json_auto_t *s = json_object(), *out = NULL, *none = NULL, *bad = json_array();
@@ -484,6 +511,7 @@ int main(void)
 	test_parse_iqn();
 	test_addresses();
 	test_duplicates();
+	test_datastores_reconciled();
 	test_os_release();
 	test_collect_tree();
 	test_libvirt_down_and_hung();

@@ -974,6 +974,15 @@ static void dup_add(json_t *index, const char *kind, const char *value, const ch
 	json_object_set_new(nodes, node, json_true());
 }
 
+bool node_section_datastores_reconciled(const json_t *section)
+{
+	const json_t *flag = json_object_get(section, DATASTORES_RECONCILED_KEY);
+
+	if (flag)
+		return json_is_true(flag);
+	return json_is_object(json_object_get(section, "datastores"));
+}
+
 int inventory_duplicates(const json_t *sections, json_t **out)
 {
 	json_auto_t *index = json_object(), *result = json_array(), *keys = NULL;

@@ -76,6 +76,8 @@ struct ifaddrs;
 #define INVENTORY_SCHEMA 1
 /* The key of the node's soft section under which the inventory object is published. */
 #define INVENTORY_SECTION_KEY "inventory"
+/* Its datastore list ("datastores") follows the committed spec and records (agent/datastores.c). */
+#define DATASTORES_RECONCILED_KEY "datastores_reconciled"
 
 /* The names under "tools" and "modules", in this order. NULL-terminated. */
 extern const char *const INVENTORY_TOOLS[];
@@ -166,3 +168,17 @@ json_t *inventory_addresses(const struct ifaddrs *list);
  * sections is not an object, -ENOMEM.
  */
 int inventory_duplicates(const json_t *sections, json_t **out);
+
+/*
+ * Whether a node's section (the "section" object of one core_node_sections() entry) speaks for
+ * the datastores it has: only then does a datastore missing from its "datastores" mean "not
+ * attached here", which a removal that destroys data and a restore wait for. Pure.
+ *   DATASTORES_RECONCILED_KEY true                -> yes;
+ *   DATASTORES_RECONCILED_KEY false               -> no (the datastore service has not gone
+ *                                                    through the committed state yet);
+ *   no such key, but a "datastores" object        -> yes (a kvmcd from before the key, which
+ *                                                    published both at once);
+ *   neither (another service's part alone, a kvmcd
+ *   that just started), or not an object          -> no.
+ */
+bool node_section_datastores_reconciled(const json_t *section);
