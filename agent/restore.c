@@ -12,6 +12,7 @@
 
 #include "api-server.h"
 #include "datastore.h"
+#include "handover.h"
 #include "inventory.h"
 #include "leader-ontap.h"
 #include "log.h"
@@ -169,9 +170,16 @@ static bool all_down(struct restore *r, const char *ds, const char **why, char *
 			*why = buf;
 			return false;
 		}
+		/* likewise a node whose VM service has not listed its libvirtd yet (ha.c, node_clean) */
+		if (json_array_size(vms) && !json_is_object(json_object_get(part, "vms"))) {
+			snprintf(buf, size, "node %s has not listed its VMs yet", node);
+			*why = buf;
+			return false;
+		}
 		json_array_foreach(vms, i, v) {
 			const char *s = js(json_object_get(json_object_get(part, "vms"), json_string_value(v)), "state");
-			if (s && (!strcmp(s, "running") || !strcmp(s, "paused"))) {
+			/* "unknown" too: not listed since its last operation (handover.h) */
+			if (handover_state_may_run(s)) {
 				snprintf(buf, size, "VM %s is %s on node %s", json_string_value(v), s, node);
 				*why = buf;
 				return false;
