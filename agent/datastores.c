@@ -67,7 +67,11 @@ struct ds_local {
 	unsigned failures;           /* consecutive, for the backoff */
 	uint64_t ready_at;           /* when it last reached STEP_DONE (the next check is due after) */
 	bool rechecking;             /* the periodic walk of a ready datastore: no "ready" log line */
+	bool fs_probed;              /* "fs" in status is a probe of the device attached now */
+	size_t probed_members;       /* the members then (STEP_GROW counts on the probe's slots) */
 	uint64_t retry_at;           /* CLOCK_MONOTONIC; 0 = now */
+	unsigned formatter_probes;   /* device probes while waiting for the formatter (its backoff) */
+	bool formatter_told_probed;  /* one of them after its section said it was done */
 	uint64_t formatter_wait;     /* since when it waits for the node that formats it (to begin
 				      * or to finish); 0 = not */
 	json_t *status;              /* owned: what the section says about it */
@@ -356,6 +360,8 @@ static void step_done(struct ds_local *l, int r, const char *detail, enum step n
 		set_status(l, "error", NULL);
 		l->step = next;
 		if (next == STEP_DONE) {
+			l->formatter_probes = 0;
+			l->formatter_told_probed = false;
 			if (!l->rechecking)
 				klogf(service_log(d->ctx), LOG_INFO, KLOG_DS(l->name), "Datastore '%s' is ready on this node", l->name);
 			l->rechecking = false;
@@ -374,6 +380,10 @@ static void on_attached(void *userdata, int r, const char *detail)
 	struct ds_local *l = userdata;
 
 	if (r >= 0) {
+		const char *was = json_string_value(json_object_get(l->status, "device"));
+
+		if (!was || !detail || strcmp(was, detail) != 0)
+			l->fs_probed = false; /* another device: its file system is not known */
 		set_status(l, "attached", json_true());
 		set_status(l, "device", json_string(detail ? detail : ""));
 	}
@@ -386,6 +396,8 @@ static void on_fs_probed(void *userdata, int r, const char *detail)
 
 	if (r >= 0)
 		set_status(l, "fs", json_string(detail ? detail : ""));
+	l->fs_probed = r >= 0;
+	l->probed_members = json_object_size(service_node_sections(l->d->ctx));
 	/* Where it goes next is decided in the walk (it needs the record's mkfs_by). */
 	step_done(l, r, detail, STEP_MKFS);
 }
@@ -512,8 +524,10 @@ static void on_umounted(void *userdata, int r, const char *detail)
 {
 	struct ds_local *l = userdata;
 
-	if (r >= 0)
+	if (r >= 0) {
 		set_status(l, "mounted", json_false());
+		l->fs_probed = false;
+	}
 	step_done(l, r, detail, STEP_DETACH);
 }
 
@@ -555,6 +569,30 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 static void on_made_distinct(void *userdata, int r, const char *detail)
 {
 	step_done(userdata, r, detail, STEP_FS_PROBE);
+}
+
+/*
+ * While another node formats a datastore (or makes a clone distinct), this node looks at that
+ * node's section every FORMATTER_POLL and probes the device itself once that section says the
+ * formatter's own probe found the file system (TOLD) -- at once the first time, and as a
+ * fallback for a formatter whose section does not tell (it restarted, an older kvmcd): RETRY_MIN
+ * after the wait began, then twice as long after each probe, up to RETRY_MAX. Each probe reads
+ * the shared device's superblock (blkid, debugfs.ocfs2 / gfs2_edit): in the full-stack tier's
+ * nested guests, probing every RETRY_MIN while the formatter attached and formatted (minutes
+ * there) took the CPU the formatter needed. Whether a probe is due now; counts it when it is.
+ */
+static bool formatter_probe_due(struct ds_local *l, uint64_t now, bool told)
+{
+	uint64_t after = RETRY_MIN_USEC << (l->formatter_probes < 5 ? l->formatter_probes : 5);
+
+	if (after > RETRY_MAX_USEC)
+		after = RETRY_MAX_USEC;
+	if (told && !l->formatter_told_probed)
+		l->formatter_told_probed = true;
+	else if (now < l->formatter_wait + after)
+		return false;
+	l->formatter_probes++;
+	return true;
 }
 
 /*
@@ -600,15 +638,15 @@ static int walk_clone_fs(struct datastores *d, struct ds_local *l, const struct 
 		return ops->make_distinct(&d->host, json_string_value(json_object_get(l->status, "device")), &p,
 					  on_made_distinct, l);
 	}
-	/* Another node makes it distinct: probe again once its section shows the clone's label,
-	 * at the latest RETRY_MIN after this wait began. */
+	/* Another node makes it distinct: probe again once its section shows the clone's label
+	 * (formatter_probe_due()). */
 	{
 		uint64_t now = now_usec(d);
 
 		l->busy = false;
 		if (!l->formatter_wait)
 			l->formatter_wait = now;
-		if ((by && formatted_by(d, by, spec->name, want)) || now >= l->formatter_wait + RETRY_MIN_USEC) {
+		if (formatter_probe_due(l, now, by && formatted_by(d, by, spec->name, want))) {
 			l->formatter_wait = 0;
 			l->step = STEP_FS_PROBE;
 			walk(d, l, spec, rec);
@@ -667,6 +705,17 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 			l->busy = false;
 			return walk(d, l, spec, rec);
 		}
+		/* The periodic check of a ready datastore, on the device it probed when it mounted it:
+		 * the mount step probes the mount itself, and only a node added or gone changes what
+		 * this probe says (the slots STEP_GROW counts). Each probe reads the shared device's
+		 * superblock with two tools (blkid, debugfs.ocfs2 / gfs2_edit) -- on every node, for
+		 * every datastore, every RECONCILE_PERIOD -- for nothing. */
+		if (l->rechecking && l->fs_probed && json_is_true(json_object_get(l->status, "mounted")) &&
+		    l->probed_members == json_object_size(service_node_sections(d->ctx))) {
+			l->step = STEP_MOUNT;
+			l->busy = false;
+			return walk(d, l, spec, rec);
+		}
 		r = d->backend->fs[spec->fs] ? d->backend->fs[spec->fs]->probe(&d->host, json_string_value(json_object_get(l->status, "device")), on_fs_probed, l)
 					     : -EOPNOTSUPP;
 		break;
@@ -717,14 +766,14 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		}
 		if (!by || strcmp(by, me) != 0) {
 			/* Another node formats it: probe again once that node's section says its probe
-			 * found the file system, at the latest RETRY_MIN after this wait began; until
-			 * then look at its section (not the device) every FORMATTER_POLL. */
+			 * found the file system (formatter_probe_due()); until then look at its
+			 * section (not the device) every FORMATTER_POLL. */
 			uint64_t now = now_usec(d);
 
 			l->busy = false;
 			if (!l->formatter_wait)
 				l->formatter_wait = now;
-			if ((by && formatted_by(d, by, spec->name, want)) || now >= l->formatter_wait + RETRY_MIN_USEC) {
+			if (formatter_probe_due(l, now, by && formatted_by(d, by, spec->name, want))) {
 				l->formatter_wait = 0;
 				l->step = STEP_FS_PROBE;
 				return walk(d, l, spec, rec);

@@ -735,24 +735,45 @@ main() {
 	log "every node read the other nodes' files on both datastores"
 
 	phase reapply
-	local m0 l0 c0 m1 l1 c1
+	local m0 l0 c0 m1 l1 c1 end
 	m0=$(mutations); l0=0; c0=0; mkfs_i=0
 	for n in $NODES; do
 		l0=$((l0 + $(ran "$n" 'iscsiadm .*--login'))); c0=$((c0 + $(ran "$n" 'nvme connect')))
 		mkfs_i=$((mkfs_i + $(ran "$n" mkfs)))
 	done
+	# Every node checks every ready datastore again every 30 s (datastores.c): wait for one such
+	# check of both on every node after the apply -- its last step, the pool, logged "done" --
+	# instead of sleeping through one. A check probes the attachment, the mount and the pool,
+	# not the file system it mounted (no blkid: nothing reads the shared superblocks again).
+	local checks0="" blkid0=0 checked
+	pool_checks() { "$FS" exec "$1" sh_c 'grep -c "Datastore .$1.: libvirt pool: done" /var/log/kvmcd.log || true' "$2"; }
+	for n in $NODES; do
+		checks0="$checks0 $(pool_checks "$n" ds_iscsi) $(pool_checks "$n" ds_nvme)"
+		blkid0=$((blkid0 + $(ran "$n" blkid)))
+	done
 	on n1 sh_c 'kvmcctl spec apply /root/spec.json' | grep -q '^unchanged' || fail "the same spec applied again was not 'unchanged'"
-	sleep 45   # more than one re-walk of every ready datastore (30 s) and several leader passes
+	end=$(( $(date +%s) + 150 ))
+	while :; do
+		checked=1; set -- $checks0
+		for n in $NODES; do
+			[ "$(pool_checks "$n" ds_iscsi)" -gt "$1" ] && [ "$(pool_checks "$n" ds_nvme)" -gt "$2" ] || checked=0
+			shift 2
+		done
+		[ "$checked" = 1 ] && break
+		[ "$(date +%s)" -lt "$end" ] || fail "not every node checked both ready datastores again within 150 s"
+		sleep 5
+	done
 	wait_ready 60
-	m1=$(mutations); l1=0; c1=0
+	m1=$(mutations); l1=0; c1=0; blkid1=0
 	for n in $NODES; do
 		l1=$((l1 + $(ran "$n" 'iscsiadm .*--login'))); c1=$((c1 + $(ran "$n" 'nvme connect')))
-		mkfs_i=$((mkfs_i - $(ran "$n" mkfs)))
+		mkfs_i=$((mkfs_i - $(ran "$n" mkfs))); blkid1=$((blkid1 + $(ran "$n" blkid)))
 	done
 	[ "$m1" = "$m0" ] || fail "the same spec again changed ONTAP: $((m1 - m0)) mutating requests"
 	[ "$l1" = "$l0" ] && [ "$c1" = "$c0" ] || fail "the same spec again logged in ($l0 → $l1) or connected ($c0 → $c1) again"
 	[ "$mkfs_i" = 0 ] || fail "the same spec again ran mkfs"
-	log "the same spec again: no ONTAP change, no mkfs, no login, no connect"
+	[ "$blkid1" = "$blkid0" ] || fail "the check of a ready datastore probed its file system again ($((blkid1 - blkid0)) blkid runs)"
+	log "the same spec again, and every node's check of both ready datastores: no ONTAP change, no mkfs, no login, no connect, no file system probe"
 
 	clone_phases "$token"
 
