@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,6 +183,15 @@ static void mi_add(const char *fstype, const char *source, const char *where)
 			 100 + mi_n, 60 + mi_n, where, 400 + mi_n, fstype, source);
 		mi_n++;
 	}
+	mi_write();
+}
+
+/* Mounted from a block device: its device number, as the kernel lists it. */
+static void mi_add_dev(const char *fstype, const char *source, const char *where, unsigned major, unsigned minor)
+{
+	if (mi_n < 8 && snprintf(mi_extra[mi_n], sizeof mi_extra[0], "%u 22 %u:%u / %s rw,noatime shared:%u - %s %s rw",
+				 100 + mi_n, major, minor, where, 400 + mi_n, fstype, source) < (int)sizeof mi_extra[0])
+		mi_n++;
 	mi_write();
 }
 
@@ -859,6 +869,56 @@ static void test_mount(void)
 	CHECK_CALLS("blkid -p -o export DEV\ndebugfs.ocfs2 -R stats DEV\n");
 	CHECK(stat(unit, &st2) == 0 && st1.st_ino == st2.st_ino && st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec,
 	      "an identical unit is not rewritten");
+
+	/* Mounted already as a block device, which udev's by-uuid link names (a datastore's periodic
+	 * check, every 30 s): no tool at all -- the superblock is not read again -- and the unit
+	 * stays right. Mounted from another device, or no link: probed as before. */
+	{
+		char bdev[PATH_MAX + 32], dir[PATH_MAX + 32], devroot[PATH_MAX], line[PATH_MAX + 80];
+		const char *uuid = "6162b7fb-ebb6-4f56-a870-74a13bb1dde3";
+
+		snprintf(devroot, sizeof devroot, "%s/dev", root);
+		snprintf(bdev, sizeof bdev, "%s/kvmcd-test-blk", devroot);
+		unlink(bdev);
+		if (mknod(bdev, S_IFBLK | 0600, makedev(7, 213)) < 0) {
+			printf("# skipped the mounted-in-place case: mknod: %s (not root)\n", strerror(errno));
+		} else {
+			snprintf(dir, sizeof dir, "%s/disk/by-uuid", devroot);
+			mkdirs(dir);
+			snprintf(line, sizeof line, "%s/%s", dir, uuid);
+			unlink(line);
+			CHECK(symlink("../../kvmcd-test-blk", line) == 0, "by-uuid link: %s", strerror(errno));
+			ctx.dev_root = devroot;
+			mi_add_dev("ocfs2", bdev, mp, 7, 213);
+			runner_capture_reset(run);
+			seen = 0;
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(res.r == 0 && !strcmp(res.detail, mp), "in place: %d '%s'", res.r, res.detail);
+			CHECK_CALLS("");
+			free(got);
+			got = read_all(unit);
+			CHECK(got && !strcmp(got, want_unit), "in place: the unit is left right:\n%s", got);
+			/* the link gone (udev without by-uuid): probed */
+			unlink(line);
+			canned((const char *[]){ "blkid", NULL }, F("blkid-ocfs2.txt"), NULL, 0, 0);
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(res.r == 0 && contains(keep(calls()), "blkid -p -o export ROOT/dev/kvmcd-test-blk\n"),
+			      "no by-uuid link: probed: %d '%s'", res.r, res.detail);
+			/* mounted from another device number: probed too (and refused by the mount flow) */
+			CHECK(symlink("../../kvmcd-test-blk", line) == 0, "by-uuid link again");
+			mi_remove(mp);
+			mi_add("ocfs2", bdev, mp);
+			runner_capture_reset(run);
+			seen = 0;
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(contains(keep(calls()), "blkid -p -o export ROOT/dev/kvmcd-test-blk\n"),
+			      "another device number at the mount point: probed: %d '%s'", res.r, res.detail);
+			mi_remove(mp);
+			unlink(line);
+			unlink(bdev);
+			ctx.dev_root = NULL;
+		}
+	}
 
 	/* A unit kvmcd wrote but that differs (an older kvmcd): rewritten. */
 	write_file(unit, MOUNT_UNIT_MARKER "[Unit]\n", 0644);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Parsers of tool output, the asynchronous step machinery and the flows OCFS2, GFS2 and the NAS
  * mounts share (fs-common.h says what each does). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1422,6 +1423,50 @@ static void mount_probed(struct fsop *op)
 		hop_finish(&op->hop, r, "mounting %s at %s: %s", op->device, op->mount_point, strerror(-r));
 }
 
+/*
+ * The mount already in place -- a datastore's periodic check finds it so every 30 s: the
+ * kernel's mount table has DEVICE (its device number) mounted at the mount point as this type,
+ * and udev's /dev/disk/by-uuid link to that device names the UUID the unit's What= wants. Then
+ * mount_probed() goes on from these, without the probe: blkid and the file system's own tool
+ * reading the shared superblock, on every node, for every datastore, at every check. False when
+ * either does not tell (not mounted, mounted otherwise, no such link): the probe decides.
+ */
+static bool mounted_in_place(struct fsop *op)
+{
+	char dir[PATH_MAX];
+	struct fs_mount e = { 0 };
+	struct stat dev, st;
+	struct dirent *de;
+	bool ok;
+	DIR *d;
+
+	if (stat(op->device, &dev) < 0 || !S_ISBLK(dev.st_mode) ||
+	    fs_mountinfo_lookup(op->hop.ctx, op->mount_point, &e, NULL) < 0)
+		return false;
+	ok = e.fstype && strcmp(e.fstype, op->t->name) == 0 && e.major == major(dev.st_rdev) &&
+	     e.minor == minor(dev.st_rdev);
+	fs_mount_done(&e);
+	if (!ok)
+		return false;
+	snprintf(dir, sizeof dir, "%s/disk/by-uuid", op->hop.ctx->dev_root ? op->hop.ctx->dev_root : "/dev");
+	if (!(d = opendir(dir)))
+		return false;
+	while ((de = readdir(d))) {
+		/* udev escapes anything but plain characters ("\x2f"): a UUID is hex and dashes */
+		if (de->d_name[0] == '.' || strspn(de->d_name, "0123456789abcdefABCDEF-") != strlen(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == dev.st_rdev) {
+			op->blkid.uuid = strdup(de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	if (!op->blkid.uuid)
+		return false;
+	op->found = op->t;
+	return true;
+}
+
 int fs_mount(const struct fs_type *t, struct host_ctx *ctx, const char *device, const char *mount_point,
 	     host_done_fn done, void *userdata)
 {
@@ -1433,6 +1478,10 @@ int fs_mount(const struct fs_type *t, struct host_ctx *ctx, const char *device, 
 	_cleanup_free_ char *name = NULL;
 	if (mount_unit_name(mount_point, &name) < 0) {
 		hop_finish(&op->hop, -EINVAL, "%s is not an absolute, normalised mount point", mount_point);
+		return 0;
+	}
+	if (mounted_in_place(op)) {
+		mount_probed(op);
 		return 0;
 	}
 	probe_start(op, mount_probed);
