@@ -898,12 +898,34 @@ static void test_mount(void)
 			free(got);
 			got = read_all(unit);
 			CHECK(got && !strcmp(got, want_unit), "in place: the unit is left right:\n%s", got);
-			/* the link gone (udev without by-uuid): probed */
+			/* no by-uuid link (udev does not watch a multipath map another host formatted):
+			 * the UUID of kvmcd's own unit, written from the probe that mounted it */
 			unlink(line);
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(res.r == 0, "in place, no link: %d '%s'", res.r, res.detail);
+			CHECK_CALLS("");
+			free(got);
+			got = read_all(unit);
+			CHECK(got && !strcmp(got, want_unit), "in place, no link: the unit is left right:\n%s", got);
+			/* neither a link nor a unit of kvmcd's: probed */
+			unlink(unit);
 			canned((const char *[]){ "blkid", NULL }, F("blkid-ocfs2.txt"), NULL, 0, 0);
 			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
 			CHECK(res.r == 0 && contains(keep(calls()), "blkid -p -o export ROOT/dev/kvmcd-test-blk\n"),
-			      "no by-uuid link: probed: %d '%s'", res.r, res.detail);
+			      "no by-uuid link, no unit: probed: %d '%s'", res.r, res.detail);
+			free(got);
+			got = read_all(unit);
+			CHECK(got && !strcmp(got, want_unit), "the unit written again from the probe:\n%s", got);
+			/* someone else's unit (no marker): not believed */
+			write_file(unit, "[Mount]\nWhat=/dev/disk/by-uuid/6162b7fb-ebb6-4f56-a870-74a13bb1dde3\n", 0644);
+			runner_capture_reset(run);
+			seen = 0;
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(contains(keep(calls()), "blkid -p -o export ROOT/dev/kvmcd-test-blk\n") && res.r == -EEXIST,
+			      "a foreign unit's What= is not believed: probed, refused: %d '%s'", res.r, res.detail);
+			unlink(unit);
+			RUN(res, host_fs_ocfs2_ops.mount(&ctx, bdev, mp, on_done, &res));
+			CHECK(res.r == 0, "the unit written again: %d '%s'", res.r, res.detail);
 			/* mounted from another device number: probed too (and refused by the mount flow) */
 			CHECK(symlink("../../kvmcd-test-blk", line) == 0, "by-uuid link again");
 			mi_remove(mp);

@@ -1423,22 +1423,79 @@ static void mount_probed(struct fsop *op)
 		hop_finish(&op->hop, r, "mounting %s at %s: %s", op->device, op->mount_point, strerror(-r));
 }
 
+/* A UUID as blkid and udev print it: hex digits and dashes. */
+static bool plain_uuid(const char *s, size_t len)
+{
+	return len > 0 && len < 64 && strspn(s, "0123456789abcdefABCDEF-") >= len;
+}
+
+/* The UUID of block device RDEV from udev's /dev/disk/by-uuid links; NULL when none names it
+ * (udev does not watch device-mapper devices: a file system another host made on a multipath
+ * map gets no link here until something makes udev look again). */
+static char *uuid_from_udev(struct host_ctx *ctx, dev_t rdev)
+{
+	char dir[PATH_MAX], *uuid = NULL;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "%s/disk/by-uuid", ctx->dev_root ? ctx->dev_root : "/dev");
+	if (!(d = opendir(dir)))
+		return NULL;
+	while (!uuid && (de = readdir(d)))
+		if (plain_uuid(de->d_name, strlen(de->d_name)) && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    S_ISBLK(st.st_mode) && st.st_rdev == rdev)
+			uuid = strdup(de->d_name);
+	closedir(d);
+	return uuid;
+}
+
+/* The UUID kvmcd's own mount unit for the mount point names (What=/dev/disk/by-uuid/UUID),
+ * written from a probe when it mounted the file system; NULL when there is no such unit. */
+static char *uuid_from_own_unit(struct host_ctx *ctx, const char *mount_point)
+{
+	static const char key[] = "\nWhat=/dev/disk/by-uuid/";
+	_cleanup_free_ char *name = NULL;
+	char path[PATH_MAX], text[4096];
+	const char *w;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	if (mount_unit_name(mount_point, &name) < 0 ||
+	    snprintf(path, sizeof path, "%s/systemd/system/%s", ctx->etc_root ? ctx->etc_root : "/etc", name) >=
+		    (int)sizeof path)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	text[n] = '\0';
+	if (strncmp(text, MOUNT_UNIT_MARKER, strlen(MOUNT_UNIT_MARKER)) != 0 || !(w = strstr(text, key)))
+		return NULL;
+	w += strlen(key);
+	len = strcspn(w, "\n");
+	return plain_uuid(w, len) && w[len] == '\n' ? strndup(w, len) : NULL;
+}
+
 /*
  * The mount already in place -- a datastore's periodic check finds it so every 30 s: the
  * kernel's mount table has DEVICE (its device number) mounted at the mount point as this type,
- * and udev's /dev/disk/by-uuid link to that device names the UUID the unit's What= wants. Then
- * mount_probed() goes on from these, without the probe: blkid and the file system's own tool
- * reading the shared superblock, on every node, for every datastore, at every check. False when
- * either does not tell (not mounted, mounted otherwise, no such link): the probe decides.
+ * and its UUID (the unit's What=) is known without reading the device: udev's by-uuid link to
+ * it, or else the UUID in kvmcd's own unit for the mount point (from the probe when it mounted
+ * it; a mounted file system's UUID does not change). Then mount_probed() goes on from these,
+ * without the probe: blkid and the file system's own tool reading the shared superblock, on
+ * every node, for every datastore, at every check. False when any of these does not tell: the
+ * probe decides.
  */
 static bool mounted_in_place(struct fsop *op)
 {
-	char dir[PATH_MAX];
 	struct fs_mount e = { 0 };
-	struct stat dev, st;
-	struct dirent *de;
+	struct stat dev;
 	bool ok;
-	DIR *d;
 
 	if (stat(op->device, &dev) < 0 || !S_ISBLK(dev.st_mode) ||
 	    fs_mountinfo_lookup(op->hop.ctx, op->mount_point, &e, NULL) < 0)
@@ -1448,19 +1505,9 @@ static bool mounted_in_place(struct fsop *op)
 	fs_mount_done(&e);
 	if (!ok)
 		return false;
-	snprintf(dir, sizeof dir, "%s/disk/by-uuid", op->hop.ctx->dev_root ? op->hop.ctx->dev_root : "/dev");
-	if (!(d = opendir(dir)))
-		return false;
-	while ((de = readdir(d))) {
-		/* udev escapes anything but plain characters ("\x2f"): a UUID is hex and dashes */
-		if (de->d_name[0] == '.' || strspn(de->d_name, "0123456789abcdefABCDEF-") != strlen(de->d_name))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == dev.st_rdev) {
-			op->blkid.uuid = strdup(de->d_name);
-			break;
-		}
-	}
-	closedir(d);
+	op->blkid.uuid = uuid_from_udev(op->hop.ctx, dev.st_rdev);
+	if (!op->blkid.uuid)
+		op->blkid.uuid = uuid_from_own_unit(op->hop.ctx, op->mount_point);
 	if (!op->blkid.uuid)
 		return false;
 	op->found = op->t;
