@@ -1454,31 +1454,12 @@ static char *uuid_from_udev(struct host_ctx *ctx, dev_t rdev)
  * written from a probe when it mounted the file system; NULL when there is no such unit. */
 static char *uuid_from_own_unit(struct host_ctx *ctx, const char *mount_point)
 {
-	static const char key[] = "\nWhat=/dev/disk/by-uuid/";
-	_cleanup_free_ char *name = NULL;
-	char path[PATH_MAX], text[4096];
-	const char *w;
-	ssize_t n;
-	size_t len;
-	int fd;
+	static const char prefix[] = "/dev/disk/by-uuid/";
+	_cleanup_free_ char *what = NULL;
 
-	if (mount_unit_name(mount_point, &name) < 0 ||
-	    snprintf(path, sizeof path, "%s/systemd/system/%s", ctx->etc_root ? ctx->etc_root : "/etc", name) >=
-		    (int)sizeof path)
+	if (mount_unit_read_what(ctx->etc_root, mount_point, &what) < 0 || strncmp(what, prefix, strlen(prefix)) != 0)
 		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return NULL;
-	n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	text[n] = '\0';
-	if (strncmp(text, MOUNT_UNIT_MARKER, strlen(MOUNT_UNIT_MARKER)) != 0 || !(w = strstr(text, key)))
-		return NULL;
-	w += strlen(key);
-	len = strcspn(w, "\n");
-	return plain_uuid(w, len) && w[len] == '\n' ? strndup(w, len) : NULL;
+	return plain_uuid(what + strlen(prefix), strlen(what + strlen(prefix))) ? strdup(what + strlen(prefix)) : NULL;
 }
 
 /*

@@ -119,6 +119,36 @@ static char *unit_value(const char *v)
 	return s;
 }
 
+int mount_unit_read_what(const char *etc_root, const char *where, char **what)
+{
+	static const char key[] = "\nWhat=";
+	_cleanup_free_ char *name = NULL;
+	char path[PATH_MAX], text[4096];
+	const char *w;
+	ssize_t n;
+	int fd, r;
+
+	*what = NULL;
+	r = mount_unit_name(where, &name);
+	if (r < 0)
+		return r;
+	if (snprintf(path, sizeof path, "%s" UNIT_DIR "/%s", etc_root ? etc_root : "/etc", name) >= (int)sizeof path)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	if (strncmp(text, MOUNT_UNIT_MARKER, strlen(MOUNT_UNIT_MARKER)) != 0 || !(w = strstr(text, key)))
+		return -ENOENT;
+	w += strlen(key);
+	*what = strndup(w, strcspn(w, "\n"));
+	return *what ? 0 : -ENOMEM;
+}
+
 int mount_unit_render(const struct mount_unit *u, char **out)
 {
 	if (!u || !u->what || !*u->what || !u->type || !*u->type || !path_normalised(u->where))

@@ -81,6 +81,11 @@ struct mount_unit {
  * (or is "/"), -ENOMEM. */
 int mount_unit_name(const char *where, char **out);
 
+/* What= of kvmcd's own unit for `where` under etc_root ("/etc" or a test tree), read on the
+ * caller's thread (one small local file). Returns 0 and *what (owned), -ENOENT when there is no
+ * unit, or it is not kvmcd's (no MOUNT_UNIT_MARKER) or has no What= line, -EINVAL, -ENOMEM. */
+int mount_unit_read_what(const char *etc_root, const char *where, char **what);
+
 /* The unit file's text (the format above). Returns 0 and *out (owned), -EINVAL (what/where/type
  * missing, a newline in any value), -ENOMEM. */
 int mount_unit_render(const struct mount_unit *u, char **out);
