@@ -307,6 +307,146 @@ static void two_node_alone(void)
 	core_free(l.c);
 }
 
+/* ---- node sections travel as merge patches (protocol 3) --------------------------------- */
+
+struct sent { uint16_t type; uint32_t len; };
+
+/* pump() that also notes the type and size of every message sent */
+static size_t pump_noting(struct loop *l, struct sent *out, size_t max)
+{
+	struct core_action a;
+	size_t n_out = 0;
+	bool any;
+
+	do {
+		uint8_t *q[64];
+		size_t qlen[64], n = 0;
+		any = false;
+		while (core_next_action(l->c, &a)) {
+			if (a.type == CORE_ACT_SEND && n < 64) {
+				struct wire_msg m;
+				if (wire_decode(a.data, a.len, 1, WIRE_PROTO_MAX, &m) == WIRE_OK && n_out < max)
+					out[n_out++] = (struct sent){ m.type, (uint32_t)a.len };
+				q[n] = TAKE_PTR(a.data);
+				qlen[n++] = a.len;
+			}
+			core_action_clear(&a);
+		}
+		for (size_t i = 0; i < n; i++) {
+			core_message(l->c, ++l->now, 1, q[i], qlen[i]);
+			free(q[i]);
+			any = true;
+		}
+	} while (any);
+	return n_out;
+}
+
+static const json_t *own_view(struct core *c)
+{
+	return json_object_get(json_object_get(core_node_sections(c), "1"), "section");
+}
+
+static void section_patches(uint16_t proto_max)
+{
+	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = proto_max,
+				   .cluster_id_candidate = ID1 };
+	struct loop l = { .now = 1000 };
+	struct sent sent[16];
+	char *err = NULL;
+	uint32_t m[] = { 1 };
+	json_t *sec, *ds;
+	size_t n, whole_len;
+	int rc;
+
+	rc = core_new(&cfg, NULL, NULL, &l.c, &err);
+	CHECK(rc == 0, "core_new: %s", err);
+	core_connected(l.c, ++l.now, 1);
+	core_quorum(l.c, ++l.now, true, 1, 1);
+	core_confchg(l.c, ++l.now, m, 1, NULL, 0);
+	pump(&l);
+
+	/* 20 datastores, then one of them changes, one goes, one comes */
+	sec = json_pack("{sss{}}", "iqn", "iqn.2024-01.test:kvm1", "datastores");
+	ds = json_object_get(sec, "datastores");
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "ds%02d", i);
+		json_object_set_new(ds, name, json_pack("{sbsssb}", "attached", 1, "device", "/dev/mapper/3600a0980383030",
+							"pool_active", 1));
+	}
+	CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
+	n = pump_noting(&l, sent, 16);
+	CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION, "the first publish goes whole (%zu, type %u)", n,
+	      n ? sent[0].type : 0);
+	whole_len = n ? sent[0].len : 0;
+	CHECK(json_equal(own_view(l.c), sec), "the whole section taken");
+
+	json_object_set_new(json_object_get(ds, "ds03"), "pool_active", json_false());
+	json_object_del(ds, "ds07");
+	json_object_set_new(ds, "new1", json_pack("{sbsn}", "attached", 0, "device"));
+	json_object_set_new(sec, "list", json_pack("[n]"));
+	CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
+	n = pump_noting(&l, sent, 16);
+	if (proto_max >= 3) {
+		/* "device": null inside an object cannot be a merge patch: whole */
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION, "a null member: whole (type %u)", n ? sent[0].type : 0);
+		json_object_set_new(json_object_get(ds, "new1"), "device", json_string("/dev/nvme0n1"));
+		json_object_set_new(json_object_get(ds, "ds04"), "attached", json_false());
+		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
+		n = pump_noting(&l, sent, 16);
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH && sent[0].len * 8 < whole_len,
+		      "a change of two datastores goes as a patch (type %u, %u bytes, whole %zu)", n ? sent[0].type : 0,
+		      n ? sent[0].len : 0, whole_len);
+		json_object_del(ds, "ds08");
+		json_object_set_new(json_object_get(ds, "ds05"), "device", json_string("/dev/mapper/other"));
+		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
+		n = pump_noting(&l, sent, 16);
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH, "a deletion goes as a patch too");
+	} else {
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION, "protocol 2: whole (type %u)", n ? sent[0].type : 0);
+	}
+	CHECK(json_equal(own_view(l.c), sec), "the patched section is the one published");
+
+	if (proto_max >= 3) {
+		/* a patch over a section this member does not hold: the section is dropped (unknown, not
+		 * stale), a warning says why */
+		struct wire_msg bad = { .version = 3, .type = WIRE_NODE_SECTION_PATCH };
+		uint64_t gen = core_node_sections_generation(l.c);
+		uint8_t *buf;
+		size_t len;
+		const char *p = "{\"iqn\":\"x\"}";
+		bad.section.seq = 1000;
+		bad.section.base_seq = 998;
+		bad.section.payload = (struct wire_bytes){ (const uint8_t *)p, (uint32_t)strlen(p) };
+		CHECK(wire_encode(&bad, &buf, &len) == 0, "encode");
+		core_message(l.c, ++l.now, 1, buf, len);
+		free(buf);
+		pump(&l);
+		CHECK(!own_view(l.c) && core_node_sections_generation(l.c) > gen, "a patch over another base drops the section");
+		/* the next change goes whole once SECTION_WHOLE_EVERY_USEC has passed: the gap closes */
+		json_object_set_new(sec, "iqn", json_string("iqn.2024-01.test:kvm1b"));
+		l.now += 11 * 1000000ull;
+		CHECK(core_node_publish(l.c, l.now, sec, &err) == 0, "publish: %s", err);
+		n = pump_noting(&l, sent, 16);
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION && json_equal(own_view(l.c), sec),
+		      "10 s after the last whole one the section goes whole again");
+		/* a sync round: the section goes whole again (a joining member holds nothing of it),
+		 * patches follow it */
+		core_confchg(l.c, ++l.now, m, 1, NULL, 0);
+		n = pump_noting(&l, sent, 16);
+		CHECK(n >= 1 && sent[n - 1].type == WIRE_NODE_SECTION && json_equal(own_view(l.c), sec),
+		      "after a sync round: whole (%zu messages, the last of type %u)", n, n ? sent[n - 1].type : 0);
+		json_object_set_new(sec, "iqn", json_string("iqn.2024-01.test:kvm1c"));
+		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
+		n = pump_noting(&l, sent, 16);
+		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH && json_equal(own_view(l.c), sec),
+		      "then a patch over it");
+	}
+	json_decref(sec);
+	free(err);
+	core_free(l.c);
+}
+
 int main(void)
 {
 	struct core *c;
@@ -384,5 +524,7 @@ int main(void)
 	free(text);
 	leader_records();
 	two_node_alone();
+	section_patches(2);
+	section_patches(3);
 	return tap_done("test-core");
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Wire protocol: every message round-trips; every kind of damage is refused, never crashes. */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "tap.h"
@@ -162,6 +163,26 @@ int main(void)
 		CHECK(wire_decode(buf, len, 1, 2, &d) == WIRE_OK && d.section.seq == 4 && d.section.payload.len == strlen(sec),
 		      "section fields");
 		free(buf);
+		/* protocol 3: a section patch names the section it applies to, which came before it */
+		{
+			struct wire_msg pm = { .version = 3, .type = WIRE_NODE_SECTION_PATCH };
+			pm.section = (struct wire_node_section){ .seq = 9, .base_seq = 8,
+				.payload = { (const uint8_t *)sec, (uint32_t)strlen(sec) } };
+			CHECK(wire_encode(&pm, &buf, &len) == 0, "encode section patch");
+			CHECK(wire_decode(buf, len, 1, 2, &d) == WIRE_ERR_VERSION, "a protocol-2 build reads a patch");
+			CHECK(wire_decode(buf, len, 1, 3, &d) == WIRE_OK && d.type == WIRE_NODE_SECTION_PATCH &&
+			      d.section.seq == 9 && d.section.base_seq == 8 && d.section.payload.len == strlen(sec) &&
+			      !memcmp(d.section.payload.data, sec, strlen(sec)), "section patch fields");
+			free(buf);
+			CHECK(!strcmp(wire_type_name(WIRE_NODE_SECTION_PATCH), "node-section-patch"), "type name");
+			for (int bad = 0; bad < 2; bad++) {
+				pm.section.base_seq = bad ? 0 : 9; /* none, or not before it */
+				CHECK(wire_encode(&pm, &buf, &len) == 0, "encode");
+				CHECK(wire_decode(buf, len, 1, 3, &d) == WIRE_ERR_MALFORMED, "a patch with base %" PRIu64
+				      " for seq 9 is refused", pm.section.base_seq);
+				free(buf);
+			}
+		}
 		for (uint16_t k = 1; k <= 6; k++) {
 			struct wire_msg p = { .version = 2, .type = WIRE_PROPOSE };
 			p.propose = (struct wire_propose){ .leader_epoch = 2, .base_version = 1, .kind = k,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "section-delta.h"
 #include "macros.h"
 #include "datastore.h"
 #include "spec.h"
@@ -108,6 +109,12 @@ struct core {
 	json_t *own_section;             /* owned; what this node publishes; NULL = nothing */
 	bool own_section_due;            /* (re)send it when the view is synced */
 	uint64_t own_section_seq;
+	/* The section this node last sent in this synced view (owned; NULL = none since the view
+	 * synced): every member that takes its messages applies them in order, so the next change
+	 * can go as a merge patch over it (protocol 3). */
+	json_t *sent_section;
+	unsigned sent_patches;           /* patches sent since the last whole section */
+	uint64_t sent_whole_at;          /* when that whole section was sent */
 	char id_candidate[CORE_CLUSTER_ID_LEN + 1]; /* minted if this node first leads an id-less cluster */
 
 	/* "may act" as last reported (CORE_ACT_LEADING / CORE_ACT_COMMITTED) */
@@ -278,6 +285,8 @@ static const struct {
 	{ "cluster-id", "the cluster's identity is {cluster_id} (minted by its first leader, node {leader})" },
 	{ "section", "node {node} published its section ({bytes} bytes)" },
 	{ "section-refused", "section of node {node} not taken: {why}" },
+	{ "section-patch", "node {node} changed its section ({bytes} bytes of patch)" },
+	{ "section-patch-refused", "section patch of node {node} not applied, its section is dropped until it comes whole: {why}" },
 	{ "dropped", "dropped {type} from {from}: {why}" },
 	{ "dropped-message", "dropped message from {from} ({bytes} bytes): {why}" },
 };
@@ -752,20 +761,60 @@ static void sections_drop_departed(struct core *c)
 	}
 }
 
+/*
+ * A section goes whole after every sync round (a member that joined holds nothing of it), and
+ * otherwise as a merge patch over the last one sent (protocol 3) when that is clearly smaller.
+ * A member that cannot apply a patch drops the sender's section (on_section_patch); so that such
+ * a gap cannot last, the section goes whole again after SECTION_PATCHES_MAX patches or
+ * SECTION_WHOLE_EVERY_USEC.
+ */
+#define SECTION_PATCHES_MAX 64u
+#define SECTION_WHOLE_EVERY_USEC (10 * 1000000ull)
+
 static void send_own_section(struct core *c)
 {
 	struct wire_msg m = { .type = WIRE_NODE_SECTION };
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *patch_text = NULL;
+	json_t *patch = NULL;
 
 	if (!c->own_section || !c->own_section_due || c->phase != PHASE_SYNCED || c->cluster_proto < 2)
 		return;
 	text = json_dumps(c->own_section, JSON_SORT_KEYS | JSON_COMPACT);
 	if (!text)
 		abort();
+	if (c->cluster_proto >= 3 && c->sent_section && c->sent_patches < SECTION_PATCHES_MAX &&
+	    c->now - c->sent_whole_at < SECTION_WHOLE_EVERY_USEC &&
+	    (patch = section_delta_diff(c->sent_section, c->own_section)))
+		patch_text = json_dumps(patch, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(patch);
 	m.section.seq = ++c->own_section_seq;
-	m.section.payload = (struct wire_bytes){ (const uint8_t *)text, (uint32_t)strlen(text) };
+	if (patch_text && strlen(patch_text) * 4 < strlen(text) * 3) {
+		m.type = WIRE_NODE_SECTION_PATCH;
+		m.section.base_seq = m.section.seq - 1;
+		m.section.payload = (struct wire_bytes){ (const uint8_t *)patch_text, (uint32_t)strlen(patch_text) };
+		c->sent_patches++;
+	} else {
+		m.section.payload = (struct wire_bytes){ (const uint8_t *)text, (uint32_t)strlen(text) };
+		c->sent_patches = 0;
+		c->sent_whole_at = c->now;
+	}
 	send_msg(c, &m);
+	json_decref(c->sent_section);
+	c->sent_section = json_incref(c->own_section); /* replaced, never changed in place */
 	c->own_section_due = false;
+}
+
+static void take_section(struct core *c, uint32_t sender, uint64_t seq, json_t *doc, size_t bytes, bool patch)
+{
+	char key[12];
+
+	section_key(sender, key);
+	json_object_set_new(c->sections, key,
+			    json_pack("{sssIso}", "name", member_name(c, sender) ? member_name(c, sender) : "",
+				      "seq", (json_int_t)seq, "section", doc));
+	c->sections_gen++;
+	decide(c, CORE_LOG_DEBUG, patch ? "section-patch" : "section", "{sIsI}", "node", (json_int_t)sender,
+	       "bytes", (json_int_t)bytes);
 }
 
 static void on_section(struct core *c, uint64_t now, uint32_t sender, const struct wire_node_section *in)
@@ -773,7 +822,6 @@ static void on_section(struct core *c, uint64_t now, uint32_t sender, const stru
 	_cleanup_free_ char *why = NULL;
 	json_error_t jerr;
 	json_t *doc = NULL;
-	char key[12];
 
 	/* The CPG sender IS the owner: a node can only ever write its own section. */
 	if (in->payload.len > CORE_MAX_SECTION_BYTES)
@@ -786,12 +834,53 @@ static void on_section(struct core *c, uint64_t now, uint32_t sender, const stru
 		decide(c, CORE_LOG_WARNING, "section-refused", "{sIss}", "node", (json_int_t)sender, "why", why);
 		return;
 	}
+	take_section(c, sender, in->seq, doc, in->payload.len, false);
+}
+
+/*
+ * A patch applies only over the section it was made from (base_seq). In one view every member
+ * takes a sender's messages in the same order, so a mismatch means this member missed the base
+ * (it joined after it was sent, the patch crossing the view change): the sender's section is
+ * dropped here -- unknown, not stale -- until it comes whole, after the sync round at the latest.
+ */
+static void on_section_patch(struct core *c, uint64_t now, uint32_t sender, const struct wire_node_section *in)
+{
+	_cleanup_free_ char *why = NULL;
+	json_error_t jerr;
+	json_t *patch = NULL, *doc = NULL, *have;
+	char key[12];
+	size_t bytes;
+
 	section_key(sender, key);
-	json_object_set_new(c->sections, key,
-			    json_pack("{sssIso}", "name", member_name(c, sender) ? member_name(c, sender) : "",
-				      "seq", (json_int_t)in->seq, "section", doc));
-	c->sections_gen++;
-	decide(c, CORE_LOG_DEBUG, "section", "{sIsI}", "node", (json_int_t)sender, "bytes", (json_int_t)in->payload.len);
+	have = json_object_get(c->sections, key);
+	if (!have)
+		why = strdup("this member holds no section of that node to apply it to");
+	else if ((uint64_t)json_integer_value(json_object_get(have, "seq")) != in->base_seq) {
+		if (asprintf(&why, "made over its section %" PRIu64 ", this member holds %" PRIu64, in->base_seq,
+			     (uint64_t)json_integer_value(json_object_get(have, "seq"))) < 0)
+			why = NULL;
+	} else if (in->payload.len > CORE_MAX_SECTION_BYTES)
+		why = strdup("larger than the section limit");
+	else if (!(patch = json_loadb((const char *)in->payload.data, in->payload.len, JSON_REJECT_DUPLICATES, &jerr)))
+		why = strdup(jerr.text);
+	else if (!json_is_object(patch))
+		why = strdup("a section patch is a JSON object");
+	else if (!(doc = section_delta_apply(json_object_get(have, "section"), patch)))
+		why = strdup("out of memory");
+	else if ((bytes = json_dumpb(doc, NULL, 0, JSON_SORT_KEYS | JSON_COMPACT)) > CORE_MAX_SECTION_BYTES)
+		why = strdup("the patched section is larger than the section limit");
+	json_decref(patch);
+	if (why || !have) {
+		json_decref(doc);
+		decide(c, CORE_LOG_WARNING, "section-patch-refused", "{sIss}", "node", (json_int_t)sender, "why",
+		       why ? why : "out of memory");
+		if (have) {
+			json_object_del(c->sections, key);
+			c->sections_gen++;
+		}
+		return;
+	}
+	take_section(c, sender, in->seq, doc, in->payload.len, true);
 }
 
 int core_node_publish(struct core *c, uint64_t now, const json_t *section, char **error)
@@ -1265,6 +1354,8 @@ static void sync_complete(struct core *c, uint64_t now)
 	}
 	update_role(c, now);
 	c->own_section_due = c->own_section != NULL; /* soft state is rebuilt after every sync */
+	json_decref(c->sent_section);                /* ... from whole sections */
+	c->sent_section = NULL;
 	/* Every member of the view now holds this state. It is committed -- and what a local client
 	 * changed and survived is answered -- only in a view that elected a leader: a view that is
 	 * not a majority of the kvmcd members may hold a change the majority never saw. */
@@ -1741,6 +1832,7 @@ static void handle_message(struct core *c, uint64_t now, uint32_t sender, const 
 	case WIRE_REJECT:      on_reject(c, now, sender, &m.reject); break;
 	case WIRE_HEARTBEAT:   break; /* its delivery is the point */
 	case WIRE_NODE_SECTION: on_section(c, now, sender, &m.section); break;
+	case WIRE_NODE_SECTION_PATCH: on_section_patch(c, now, sender, &m.section); break;
 	}
 }
 
@@ -2338,6 +2430,7 @@ void core_free(struct core *c)
 	json_decref(c->proposed_spec);
 	json_decref(c->sections);
 	json_decref(c->own_section);
+	json_decref(c->sent_section);
 	free(c->xfer_buf);
 	free(c->name);
 	free(c);

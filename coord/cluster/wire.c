@@ -133,6 +133,15 @@ static void decode_section(struct rd *r, struct wire_node_section *m)
 	rd_blob(r, WIRE_MAX_PAYLOAD, &m->payload);
 }
 
+static void decode_section_patch(struct rd *r, struct wire_node_section *m)
+{
+	m->seq = rd_u64(r);
+	m->base_seq = rd_u64(r);
+	rd_blob(r, WIRE_MAX_PAYLOAD, &m->payload);
+	if (!r->bad && (m->base_seq == 0 || m->base_seq >= m->seq))
+		r->bad = true;
+}
+
 static void decode_chunk(struct rd *r, struct wire_state_chunk *m)
 {
 	m->round = rd_u32(r);
@@ -226,6 +235,7 @@ enum wire_error wire_decode(const void *buf, size_t len, uint16_t proto_min, uin
 	case WIRE_REJECT:      decode_reject(&r, &m.reject); break;
 	case WIRE_HEARTBEAT:   decode_heartbeat(&r, &m.heartbeat); break;
 	case WIRE_NODE_SECTION: decode_section(&r, &m.section); break;
+	case WIRE_NODE_SECTION_PATCH: decode_section_patch(&r, &m.section); break;
 	}
 	/* Trailing bytes are allowed (fields appended by a later version); missing ones are not. */
 	if (r.bad)
@@ -388,6 +398,11 @@ int wire_encode(const struct wire_msg *m, uint8_t **out, size_t *out_len)
 		wr_u64(&w, m->section.seq);
 		wr_blob(&w, &m->section.payload, WIRE_MAX_PAYLOAD);
 		break;
+	case WIRE_NODE_SECTION_PATCH:
+		wr_u64(&w, m->section.seq);
+		wr_u64(&w, m->section.base_seq);
+		wr_blob(&w, &m->section.payload, WIRE_MAX_PAYLOAD);
+		break;
 	}
 	if (w.err) {
 		free(w.buf);
@@ -429,6 +444,7 @@ const char *wire_type_name(uint16_t type)
 		[WIRE_REJECT] = "reject",
 		[WIRE_HEARTBEAT] = "heartbeat",
 		[WIRE_NODE_SECTION] = "node-section",
+		[WIRE_NODE_SECTION_PATCH] = "node-section-patch",
 	};
 	return type > 0 && type < _WIRE_TYPE_MAX ? names[type] : "unknown";
 }

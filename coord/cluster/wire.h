@@ -35,9 +35,10 @@
 #define WIRE_HEADER_SIZE 12u
 #define WIRE_PROTO_BASE 1u    /* the version WIRE_SYNC_INFO is always encoded in */
 #define WIRE_PROTO_MIN 1u     /* oldest version this build reads and writes */
-#define WIRE_PROTO_MAX 2u     /* newest version this build reads and writes */
+#define WIRE_PROTO_MAX 3u     /* newest version this build reads and writes */
 /* Protocol 2 adds leader patches and the cluster identity (request/propose kinds 3 and 5) and
- * node sections (WIRE_NODE_SECTION); a cluster that speaks 1 uses none of them. */
+ * node sections (WIRE_NODE_SECTION); a cluster that speaks 1 uses none of them. Protocol 3 adds
+ * section patches (WIRE_NODE_SECTION_PATCH); a cluster that speaks 2 sends sections whole. */
 
 #define WIRE_MAX_MEMBERS 128u      /* CPG_MEMBERS_MAX */
 #define WIRE_MAX_NAME 255u         /* node names */
@@ -56,6 +57,7 @@ enum wire_type {
 	WIRE_REJECT = 6,      /* the leader refuses a request */
 	WIRE_HEARTBEAT = 7,   /* the leader is alive and its messages are being delivered */
 	WIRE_NODE_SECTION = 8, /* protocol 2: a member replaces its own soft section */
+	WIRE_NODE_SECTION_PATCH = 9, /* protocol 3: a member changes its own section by a merge patch */
 	_WIRE_TYPE_MAX,
 };
 
@@ -103,8 +105,12 @@ struct wire_sync_info {
 #define WIRE_MAX_CLUSTER_ID 64u
 
 struct wire_node_section {
-	uint64_t seq;            /* per sender, grows with each section it sends */
-	struct wire_bytes payload; /* the section, canonical JSON object */
+	uint64_t seq;            /* per sender, grows with each section or patch it sends */
+	/* WIRE_NODE_SECTION_PATCH only (0 in WIRE_NODE_SECTION): the seq of the section the patch
+	 * applies to, which the sender sent last, in this view */
+	uint64_t base_seq;
+	struct wire_bytes payload; /* the section, canonical JSON object; for a patch an RFC 7386
+				      merge patch (a JSON object) */
 };
 
 struct wire_state_chunk {

@@ -1839,7 +1839,19 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 		if (scn_rng_chance(g, 15))
 			snprintf(buf + o, size - (size_t)o, " epoch %" PRIu64, e ? e - 1 + 2 * scn_rng_below(g, 2) : 1);
 	} else if (roll < 44 && nau) {
-		snprintf(buf, size, "publish %d {\"facts\":%u}", pick(g, agent_up, nau), ++s->labels);
+		/* a section with a constant part and datastore-like entries that come, change and go,
+		 * so that changes travel as merge patches (protocol 3) with deletions among them */
+		int o = snprintf(buf, size, "publish %d {\"facts\":%u,\"host\":\"kvm-host-with-a-long-name.example\""
+				 ",\"ds\":{", pick(g, agent_up, nau), ++s->labels);
+		const char *sep = "";
+		for (unsigned k = 0; k < 4; k++) {
+			if (scn_rng_chance(g, 30))
+				continue;
+			o += snprintf(buf + o, size - (size_t)o, "%s\"d%u\":{\"step\":%u,\"paths\":[%s]}", sep, k,
+				      (unsigned)scn_rng_below(g, 3), scn_rng_chance(g, 20) ? "null" : "\"a\",\"b\"");
+			sep = ",";
+		}
+		snprintf(buf + o, size - (size_t)o, "}}");
 	} else if (roll < 50 && nup) {
 		snprintf(buf, size, "kill %d", pick(g, up, nup));
 	} else if (roll < 58 && ndown) {
