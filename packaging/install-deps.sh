@@ -21,8 +21,9 @@ QDEVICE="corosync-qnetd corosync-qdevice"
 LIBVIRT="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 bindfs python3-fusepy"
 # The full-stack tier (tests/fullstack/): QEMU (already in LIBVIRT) and the guest image build's
 # tools -- debootstrap and busybox-static add about 2.5 MB -- so the tier runs on every machine
-# that runs the tests (CI included). KVMCD_FULLSTACK=0 leaves them out (its test then skips).
-FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fsprogs"
+# that runs the tests (CI included); xfsprogs formats the target guest's data disk (XFS with
+# reflink, about 3.5 MB). KVMCD_FULLSTACK=0 leaves them out (its test then skips).
+FULLSTACK="qemu-system-x86 debootstrap busybox-static cpio kmod xz-utils e2fsprogs xfsprogs"
 [ "${KVMCD_FULLSTACK:-1}" = 0 ] && FULLSTACK=""
 # Power fencing (fencing/agent.c runs fence-agents' programs: fence_ipmilan, fence_redfish, ...);
 # test-fence-agent also runs its fence_dummy. Python; brings about 28 python3 modules along.

@@ -43,14 +43,16 @@ PACKAGES="
 # Kernel modules, with their dependency closure (modprobe --show-depends).
 # Stage 1 loads these to reach the root disk and the share:
 STAGE1_MODULES="virtio_pci virtio_blk ext4 crc32c_generic 9pnet_virtio 9p"
-# The root image carries these (stage 2 and the scenarios modprobe them):
+# The root image carries these (stage 2 and the scenarios modprobe them; xfs for the target's
+# data disk, which fs up formats as XFS with reflink for the simulator's LUN copies):
 ROOT_MODULES="$STAGE1_MODULES virtio_net virtio_console virtio_rng
 	iscsi_tcp scsi_dh_alua sd_mod sg dm_multipath dm_round_robin dm_service_time dm_queue_length
 	nvme_tcp nvme_fabrics nvmet nvmet_tcp
 	target_core_mod target_core_iblock target_core_file target_core_user iscsi_target_mod
 	configfs dlm ocfs2 ocfs2_stack_user gfs2
 	i6300esb softdog ib700wdt
-	inet_diag tcp_diag udp_diag sctp tun bridge loop fuse overlay"
+	inet_diag tcp_diag udp_diag sctp tun bridge loop fuse overlay
+	xfs"
 ROOT_FREE_MB=384   # room left in the root image (guests write to a snapshot overlay anyway)
 
 msg() { printf 'build-image: %s\n' "$*" >&2; }

@@ -93,7 +93,7 @@ prerequisites() {
 	[ "${KVMCD_FULLSTACK_SANITIZED:-0}" != 1 ] ||
 		skip "sanitizer build: the full-stack tier runs once, in the plain build"
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
-	for t in qemu-system-x86_64 debootstrap busybox cpio depmod mkfs.ext4 xz python3 flock ss; do
+	for t in qemu-system-x86_64 debootstrap busybox cpio depmod mkfs.ext4 mkfs.xfs xz python3 flock ss; do
 		command -v "$t" >/dev/null 2>&1 || skip "host prerequisite '$t' missing (KVMCD_FULLSTACK=1 packaging/install-deps.sh)"
 	done
 }

@@ -11,7 +11,7 @@
 #                          nqn.2024-01.test.fsvm:host:NAME, a hostid derived from NAME)
 #   fsvm.ip=A/P[,B/P...]   addresses of eth0
 #   fsvm.role=target|node
-#   fsvm.data=1            mount the disk with virtio serial fsvmdata (ext4) at /srv
+#   fsvm.data=1            mount the disk with virtio serial fsvmdata (XFS with reflink, or ext4) at /srv
 # Progress goes to the serial console (the host's <guest>.serial log) and as event files
 # /share/run/ev/NAME.EVENT holding the guest uptime.
 set -u
@@ -82,6 +82,7 @@ data_disk() {
 		[ "$(cat "$s")" = fsvmdata ] && { d=${s%/serial}; d=/dev/${d##*/}; }
 	done
 	[ -n "$d" ] || { log "no data disk (serial fsvmdata)"; return 1; }
+	modprobe xfs 2>/dev/null   # XFS with reflink (fs up; FS_DATA_FSTYPE=ext4 for ext4)
 	mkdir -p /srv && mount -o noatime "$d" /srv
 }
 
