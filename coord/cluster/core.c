@@ -111,7 +111,7 @@ struct core {
 	uint64_t own_section_seq;
 	/* The section this node last sent in this synced view (owned; NULL = none since the view
 	 * synced): every member that takes its messages applies them in order, so the next change
-	 * can go as a merge patch over it (protocol 3). */
+	 * can go as a delta over it (protocol 3). */
 	json_t *sent_section;
 	unsigned sent_patches;           /* patches sent since the last whole section */
 	uint64_t sent_whole_at;          /* when that whole section was sent */
@@ -763,7 +763,8 @@ static void sections_drop_departed(struct core *c)
 
 /*
  * A section goes whole after every sync round (a member that joined holds nothing of it), and
- * otherwise as a merge patch over the last one sent (protocol 3) when that is clearly smaller.
+ * otherwise as a delta over the last one sent (protocol 3, section-delta.h) when that is clearly
+ * smaller.
  * A member that cannot apply a patch drops the sender's section (on_section_patch); so that such
  * a gap cannot last, the section goes whole again after SECTION_PATCHES_MAX patches or
  * SECTION_WHOLE_EVERY_USEC.
@@ -850,6 +851,7 @@ static void on_section_patch(struct core *c, uint64_t now, uint32_t sender, cons
 	json_t *patch = NULL, *doc = NULL, *have;
 	char key[12];
 	size_t bytes;
+	int r;
 
 	section_key(sender, key);
 	have = json_object_get(c->sections, key);
@@ -863,10 +865,8 @@ static void on_section_patch(struct core *c, uint64_t now, uint32_t sender, cons
 		why = strdup("larger than the section limit");
 	else if (!(patch = json_loadb((const char *)in->payload.data, in->payload.len, JSON_REJECT_DUPLICATES, &jerr)))
 		why = strdup(jerr.text);
-	else if (!json_is_object(patch))
-		why = strdup("a section patch is a JSON object");
-	else if (!(doc = section_delta_apply(json_object_get(have, "section"), patch)))
-		why = strdup("out of memory");
+	else if ((r = section_delta_apply(json_object_get(have, "section"), patch, &doc)) < 0)
+		why = strdup(r == -ENOMEM ? "out of memory" : "not a delta over the section this member holds");
 	else if ((bytes = json_dumpb(doc, NULL, 0, JSON_SORT_KEYS | JSON_COMPACT)) > CORE_MAX_SECTION_BYTES)
 		why = strdup("the patched section is larger than the section limit");
 	json_decref(patch);

@@ -63,9 +63,9 @@
  *        SOFT state: not persisted, not part of the version or hash; every member re-sends
  *        its section after each completed sync, and the sections of members that left the
  *        view are dropped, so the map always describes the current view. In between, a
- *        cluster of protocol 3 sends a changed section as a merge patch over the one sent
- *        before (WIRE_NODE_SECTION_PATCH, section-delta.h): a member that does not hold that
- *        one drops the sender's section until it comes whole again (at the latest 10 s or 64
+ *        cluster of protocol 3 sends a changed section as a delta over the one sent before
+ *        (WIRE_NODE_SECTION_PATCH, section-delta.h): a member that does not hold that one
+ *        drops the sender's section until it comes whole again (at the latest 10 s or 64
  *        patches later, or after the next sync).
  *    Durable updates are versioned: (state_epoch, version) orders them and the hash covers
  *    spec, records and cluster_id. Applying one costs its own size, not the document's: the

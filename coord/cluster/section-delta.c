@@ -1,31 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "section-delta.h"
 
-#include <stdbool.h>
-
-/* A null reachable through objects alone: applying the value as a patch would delete there. */
-static bool holds_object_null(const json_t *v)
-{
-	const char *k;
-	json_t *m;
-
-	if (!json_is_object(v))
-		return false;
-	json_object_foreach((json_t *)v, k, m)
-		if (json_is_null(m) || holds_object_null(m))
-			return true;
-	return false;
-}
+#include <errno.h>
+#include <string.h>
 
 json_t *section_delta_diff(const json_t *from, const json_t *to)
 {
-	json_t *patch = json_object(), *f, *t;
+	json_t *kids = json_object(), *node = NULL, *f, *t;
 	const char *k;
 
-	if (!patch || !json_is_object(from) || !json_is_object(to))
+	if (!kids || !json_is_object(from) || !json_is_object(to))
 		goto fail;
 	json_object_foreach((json_t *)from, k, f)
-		if (!json_object_get(to, k) && json_object_set_new(patch, k, json_null()) < 0)
+		if (!json_object_get(to, k) && json_object_set_new(kids, k, json_pack("{sb}", "-", 1)) < 0)
 			goto fail;
 	json_object_foreach((json_t *)to, k, t) {
 		json_t *d;
@@ -33,45 +20,53 @@ json_t *section_delta_diff(const json_t *from, const json_t *to)
 		f = json_object_get(from, k);
 		if (f && json_equal(f, t))
 			continue;
-		if (json_is_null(t))
-			goto fail;
-		if (json_is_object(t) && json_is_object(f))
+		if (json_is_object(f) && json_is_object(t))
 			d = section_delta_diff(f, t);
-		else if (holds_object_null(t))
-			goto fail;
 		else
-			d = json_incref(t);
-		if (!d || json_object_set_new(patch, k, d) < 0)
+			d = json_pack("{sO}", "=", t);
+		if (!d || json_object_set_new(kids, k, d) < 0)
 			goto fail;
 	}
-	return patch;
+	node = json_pack("{so}", "/", kids);
+	return node; /* json_pack took kids, also on failure */
 fail:
-	json_decref(patch);
+	json_decref(kids);
 	return NULL;
 }
 
-json_t *section_delta_apply(const json_t *target, const json_t *patch)
+int section_delta_apply(const json_t *target, const json_t *delta, json_t **out)
 {
-	json_t *out, *p;
+	json_t *v, *kids, *res, *child;
 	const char *k;
 
-	if (!json_is_object(patch))
-		return json_incref((json_t *)patch);
-	out = json_is_object(target) ? json_copy((json_t *)target) : json_object(); /* shallow */
-	if (!out)
-		return NULL;
-	json_object_foreach((json_t *)patch, k, p) {
-		json_t *v;
+	*out = NULL;
+	if (!json_is_object(delta) || json_object_size(delta) != 1)
+		return -EINVAL;
+	if ((v = json_object_get(delta, "="))) {
+		*out = json_incref(v);
+		return 0;
+	}
+	kids = json_object_get(delta, "/");
+	if (!json_is_object(kids) || !json_is_object(target))
+		return -EINVAL;
+	if (!(res = json_copy((json_t *)target))) /* shallow: unchanged members are shared */
+		return -ENOMEM;
+	json_object_foreach(kids, k, child) {
+		int r;
 
-		if (json_is_null(p)) {
-			json_object_del(out, k);
+		if (json_is_object(child) && json_object_size(child) == 1 && json_object_get(child, "-")) {
+			if (json_object_del(res, k) < 0) {
+				json_decref(res);
+				return -EINVAL;
+			}
 			continue;
 		}
-		v = section_delta_apply(json_object_get(out, k), p);
-		if (!v || json_object_set_new(out, k, v) < 0) {
-			json_decref(out);
-			return NULL;
+		r = section_delta_apply(json_object_get(res, k), child, &v);
+		if (r < 0 || json_object_set_new(res, k, v) < 0) {
+			json_decref(res);
+			return r < 0 ? r : -ENOMEM;
 		}
 	}
-	return out;
+	*out = res;
+	return 0;
 }

@@ -57,7 +57,7 @@ enum wire_type {
 	WIRE_REJECT = 6,      /* the leader refuses a request */
 	WIRE_HEARTBEAT = 7,   /* the leader is alive and its messages are being delivered */
 	WIRE_NODE_SECTION = 8, /* protocol 2: a member replaces its own soft section */
-	WIRE_NODE_SECTION_PATCH = 9, /* protocol 3: a member changes its own section by a merge patch */
+	WIRE_NODE_SECTION_PATCH = 9, /* protocol 3: a member changes its own section by a delta */
 	_WIRE_TYPE_MAX,
 };
 
@@ -109,8 +109,8 @@ struct wire_node_section {
 	/* WIRE_NODE_SECTION_PATCH only (0 in WIRE_NODE_SECTION): the seq of the section the patch
 	 * applies to, which the sender sent last, in this view */
 	uint64_t base_seq;
-	struct wire_bytes payload; /* the section, canonical JSON object; for a patch an RFC 7386
-				      merge patch (a JSON object) */
+	struct wire_bytes payload; /* the section, canonical JSON object; for a patch the delta
+				      (coord/cluster/section-delta.h, a JSON object) */
 };
 
 struct wire_state_chunk {

@@ -1840,15 +1840,16 @@ static int random_step(void *d, struct scn *r, struct scn_rng *g, char *buf, siz
 			snprintf(buf + o, size - (size_t)o, " epoch %" PRIu64, e ? e - 1 + 2 * scn_rng_below(g, 2) : 1);
 	} else if (roll < 44 && nau) {
 		/* a section with a constant part and datastore-like entries that come, change and go,
-		 * so that changes travel as merge patches (protocol 3) with deletions among them */
+		 * so that changes travel as deltas (protocol 3) with deletions and nulls among them */
 		int o = snprintf(buf, size, "publish %d {\"facts\":%u,\"host\":\"kvm-host-with-a-long-name.example\""
 				 ",\"ds\":{", pick(g, agent_up, nau), ++s->labels);
 		const char *sep = "";
 		for (unsigned k = 0; k < 4; k++) {
 			if (scn_rng_chance(g, 30))
 				continue;
-			o += snprintf(buf + o, size - (size_t)o, "%s\"d%u\":{\"step\":%u,\"paths\":[%s]}", sep, k,
-				      (unsigned)scn_rng_below(g, 3), scn_rng_chance(g, 20) ? "null" : "\"a\",\"b\"");
+			o += snprintf(buf + o, size - (size_t)o, "%s\"d%u\":{\"step\":%u,\"error\":%s,\"paths\":[%s]}",
+				      sep, k, (unsigned)scn_rng_below(g, 3), scn_rng_chance(g, 50) ? "null" : "\"failed\"",
+				      scn_rng_chance(g, 20) ? "null" : "\"a\",\"b\"");
 			sep = ",";
 		}
 		snprintf(buf + o, size - (size_t)o, "}}");
