@@ -233,6 +233,9 @@ static void job_poll(struct ontap_request *parent, bool full)
 	if (!full) {
 		parent->job_polls++;
 		parent->job_poll_at = ontap_now_usec(c) - parent->job_since;
+		ontap_log(c, LOG_DEBUG, "job %.8s: poll %u, %llu ms after its 202 (%u of %u slots busy)", parent->job_uuid,
+			  parent->job_polls, (unsigned long long)(parent->job_poll_at / USEC_PER_MSEC), c->in_flight,
+			  c->max_concurrency);
 	}
 	r = ontap_request_submit(c, "GET", path, NULL, ONTAP_REQ_URGENT, 0, on_job_reply, parent,
 				 &parent->job_child);
@@ -259,6 +262,9 @@ void ontap_job_start(struct ontap_request *req, const char *uuid)
 	req->job_scout = req->job_timed = false;
 	/* When to look first: the top of this file. */
 	t = req->rt_waited ? NULL : timing_of(c, req, true);
+	ontap_log(c, LOG_DEBUG, "job %.8s: 202 for %s %s; first poll %s", uuid, req->method, req->path,
+		  t && t->known && t->first_usec > 0 ? "at the learned time" : t && !t->known && t->scouting ?
+		  "once the scout learns" : "now");
 	if (t && t->known && t->first_usec > 0) {
 		req->job_timed = true;
 		(void) job_arm(req, t->first_usec);
