@@ -40,6 +40,8 @@ static int last_reply(struct core *c, char **text)
 
 #define ID1 "00112233445566778899aabbccddeeff"
 
+struct sent { uint16_t type; uint32_t len; };
+
 struct loop {
 	struct core *c;
 	uint64_t now;
@@ -49,6 +51,8 @@ struct loop {
 	uint64_t leading_epoch, committed;
 	bool may_act;
 	int replies;
+	struct sent sent[16];     /* the messages pump() sent since n_sent was last zeroed */
+	size_t n_sent;
 };
 
 static void pump(struct loop *l)
@@ -62,6 +66,11 @@ static void pump(struct loop *l)
 		while (core_next_action(l->c, &a)) {
 			switch (a.type) {
 			case CORE_ACT_SEND:
+				if (l->n_sent < sizeof(l->sent) / sizeof(l->sent[0])) {
+					struct wire_msg m;
+					if (wire_decode(a.data, a.len, 1, WIRE_PROTO_MAX, &m) == WIRE_OK)
+						l->sent[l->n_sent++] = (struct sent){ m.type, (uint32_t)a.len };
+				}
 				if (n < 64) {
 					q[n] = TAKE_PTR(a.data);
 					qlen[n++] = a.len;
@@ -98,6 +107,21 @@ static void pump(struct loop *l)
 	} while (n);
 }
 
+/* l->c made from cfg, alone in its view and quorate: its own leader */
+static void start_alone(struct loop *l, const struct core_config *cfg)
+{
+	uint32_t m[] = { cfg->nodeid };
+	char *err = NULL;
+	int rc = core_new(cfg, NULL, NULL, &l->c, &err);
+
+	CHECK(rc == 0, "core_new: %s", err);
+	free(err);
+	core_connected(l->c, ++l->now, cfg->nodeid);
+	core_quorum(l->c, ++l->now, true, 1, 1);
+	core_confchg(l->c, ++l->now, m, 1, NULL, 0);
+	pump(l);
+}
+
 static void leader_records(void)
 {
 	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = 2,
@@ -105,17 +129,11 @@ static void leader_records(void)
 	struct loop l = { .now = 1000 };
 	char *err = NULL;
 	uint64_t v = 0, v2 = 0, hash;
-	uint32_t m[] = { 1 };
 	json_t *patch;
 	struct core *r;
 	int rc;
 
-	rc = core_new(&cfg, NULL, NULL, &l.c, &err);
-	CHECK(rc == 0, "core_new: %s", err);
-	core_connected(l.c, ++l.now, 1);
-	core_quorum(l.c, ++l.now, true, 1, 1);
-	core_confchg(l.c, ++l.now, m, 1, NULL, 0);
-	pump(&l);
+	start_alone(&l, &cfg);
 	CHECK(core_is_leader(l.c) && l.acting && l.leading_epoch == 1, "leading under epoch 1 (%d %" PRIu64 ")",
 	      l.acting, l.leading_epoch);
 	/* the first leader of an id-less cluster minted its identity, spending no version */
@@ -307,38 +325,14 @@ static void two_node_alone(void)
 	core_free(l.c);
 }
 
-/* ---- node sections travel as merge patches (protocol 3) --------------------------------- */
+/* ---- node sections travel as deltas (protocol 3) --------------------------------------- */
 
-struct sent { uint16_t type; uint32_t len; };
-
-/* pump() that also notes the type and size of every message sent */
-static size_t pump_noting(struct loop *l, struct sent *out, size_t max)
+/* pump() and the number of messages it sent, in l->sent */
+static size_t pump_sent(struct loop *l)
 {
-	struct core_action a;
-	size_t n_out = 0;
-	bool any;
-
-	do {
-		uint8_t *q[64];
-		size_t qlen[64], n = 0;
-		any = false;
-		while (core_next_action(l->c, &a)) {
-			if (a.type == CORE_ACT_SEND && n < 64) {
-				struct wire_msg m;
-				if (wire_decode(a.data, a.len, 1, WIRE_PROTO_MAX, &m) == WIRE_OK && n_out < max)
-					out[n_out++] = (struct sent){ m.type, (uint32_t)a.len };
-				q[n] = TAKE_PTR(a.data);
-				qlen[n++] = a.len;
-			}
-			core_action_clear(&a);
-		}
-		for (size_t i = 0; i < n; i++) {
-			core_message(l->c, ++l->now, 1, q[i], qlen[i]);
-			free(q[i]);
-			any = true;
-		}
-	} while (any);
-	return n_out;
+	l->n_sent = 0;
+	pump(l);
+	return l->n_sent;
 }
 
 static const json_t *own_view(struct core *c)
@@ -351,19 +345,13 @@ static void section_patches(uint16_t proto_max)
 	struct core_config cfg = { .nodeid = 1, .name = "kvm1", .proto_min = 1, .proto_max = proto_max,
 				   .cluster_id_candidate = ID1 };
 	struct loop l = { .now = 1000 };
-	struct sent sent[16];
+	const struct sent *sent = l.sent;
 	char *err = NULL;
 	uint32_t m[] = { 1 };
 	json_t *sec, *ds;
 	size_t n, whole_len;
-	int rc;
 
-	rc = core_new(&cfg, NULL, NULL, &l.c, &err);
-	CHECK(rc == 0, "core_new: %s", err);
-	core_connected(l.c, ++l.now, 1);
-	core_quorum(l.c, ++l.now, true, 1, 1);
-	core_confchg(l.c, ++l.now, m, 1, NULL, 0);
-	pump(&l);
+	start_alone(&l, &cfg);
 
 	/* 20 datastores, then one of them changes, one goes, one comes */
 	sec = json_pack("{sss{}}", "iqn", "iqn.2024-01.test:kvm1", "datastores");
@@ -375,7 +363,7 @@ static void section_patches(uint16_t proto_max)
 							"pool_active", 1));
 	}
 	CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
-	n = pump_noting(&l, sent, 16);
+	n = pump_sent(&l);
 	CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION, "the first publish goes whole (%zu, type %u)", n,
 	      n ? sent[0].type : 0);
 	whole_len = n ? sent[0].len : 0;
@@ -386,7 +374,7 @@ static void section_patches(uint16_t proto_max)
 	json_object_set_new(ds, "new1", json_pack("{sbsn}", "attached", 0, "device"));
 	json_object_set_new(sec, "list", json_pack("[n]"));
 	CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
-	n = pump_noting(&l, sent, 16);
+	n = pump_sent(&l);
 	if (proto_max >= 3) {
 		/* nulls and deletions are changes like any other */
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH && sent[0].len * 8 < whole_len,
@@ -395,12 +383,12 @@ static void section_patches(uint16_t proto_max)
 		json_object_set_new(json_object_get(ds, "new1"), "device", json_string("/dev/nvme0n1"));
 		json_object_set_new(json_object_get(ds, "ds04"), "attached", json_false());
 		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
-		n = pump_noting(&l, sent, 16);
+		n = pump_sent(&l);
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH, "and the next");
 		json_object_del(ds, "ds08");
 		json_object_set_new(json_object_get(ds, "ds05"), "device", json_string("/dev/mapper/other"));
 		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
-		n = pump_noting(&l, sent, 16);
+		n = pump_sent(&l);
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH, "a deletion goes as a patch too");
 	} else {
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION, "protocol 2: whole (type %u)", n ? sent[0].type : 0);
@@ -427,18 +415,18 @@ static void section_patches(uint16_t proto_max)
 		json_object_set_new(sec, "iqn", json_string("iqn.2024-01.test:kvm1b"));
 		l.now += 11 * 1000000ull;
 		CHECK(core_node_publish(l.c, l.now, sec, &err) == 0, "publish: %s", err);
-		n = pump_noting(&l, sent, 16);
+		n = pump_sent(&l);
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION && json_equal(own_view(l.c), sec),
 		      "10 s after the last whole one the section goes whole again");
 		/* a sync round: the section goes whole again (a joining member holds nothing of it),
 		 * patches follow it */
 		core_confchg(l.c, ++l.now, m, 1, NULL, 0);
-		n = pump_noting(&l, sent, 16);
+		n = pump_sent(&l);
 		CHECK(n >= 1 && sent[n - 1].type == WIRE_NODE_SECTION && json_equal(own_view(l.c), sec),
 		      "after a sync round: whole (%zu messages, the last of type %u)", n, n ? sent[n - 1].type : 0);
 		json_object_set_new(sec, "iqn", json_string("iqn.2024-01.test:kvm1c"));
 		CHECK(core_node_publish(l.c, ++l.now, sec, &err) == 0, "publish: %s", err);
-		n = pump_noting(&l, sent, 16);
+		n = pump_sent(&l);
 		CHECK(n == 1 && sent[0].type == WIRE_NODE_SECTION_PATCH && json_equal(own_view(l.c), sec),
 		      "then a patch over it");
 	}

@@ -846,34 +846,30 @@ static void on_section(struct core *c, uint64_t now, uint32_t sender, const stru
  */
 static void on_section_patch(struct core *c, uint64_t now, uint32_t sender, const struct wire_node_section *in)
 {
-	_cleanup_free_ char *why = NULL;
 	json_error_t jerr;
 	json_t *patch = NULL, *doc = NULL, *have;
-	char key[12];
-	size_t bytes;
+	char key[12], why[256] = "";
 	int r;
 
 	section_key(sender, key);
 	have = json_object_get(c->sections, key);
 	if (!have)
-		why = strdup("this member holds no section of that node to apply it to");
-	else if ((uint64_t)json_integer_value(json_object_get(have, "seq")) != in->base_seq) {
-		if (asprintf(&why, "made over its section %" PRIu64 ", this member holds %" PRIu64, in->base_seq,
-			     (uint64_t)json_integer_value(json_object_get(have, "seq"))) < 0)
-			why = NULL;
-	} else if (in->payload.len > CORE_MAX_SECTION_BYTES)
-		why = strdup("larger than the section limit");
+		snprintf(why, sizeof(why), "this member holds no section of that node to apply it to");
+	else if ((uint64_t)json_integer_value(json_object_get(have, "seq")) != in->base_seq)
+		snprintf(why, sizeof(why), "made over its section %" PRIu64 ", this member holds %" PRIu64, in->base_seq,
+			 (uint64_t)json_integer_value(json_object_get(have, "seq")));
+	else if (in->payload.len > CORE_MAX_SECTION_BYTES)
+		snprintf(why, sizeof(why), "larger than the section limit");
 	else if (!(patch = json_loadb((const char *)in->payload.data, in->payload.len, JSON_REJECT_DUPLICATES, &jerr)))
-		why = strdup(jerr.text);
+		snprintf(why, sizeof(why), "%s", jerr.text);
 	else if ((r = section_delta_apply(json_object_get(have, "section"), patch, &doc)) < 0)
-		why = strdup(r == -ENOMEM ? "out of memory" : "not a delta over the section this member holds");
-	else if ((bytes = json_dumpb(doc, NULL, 0, JSON_SORT_KEYS | JSON_COMPACT)) > CORE_MAX_SECTION_BYTES)
-		why = strdup("the patched section is larger than the section limit");
+		snprintf(why, sizeof(why), "%s", r == -ENOMEM ? "out of memory" : "not a delta over the section this member holds");
+	else if (json_dumpb(doc, NULL, 0, JSON_SORT_KEYS | JSON_COMPACT) > CORE_MAX_SECTION_BYTES)
+		snprintf(why, sizeof(why), "the patched section is larger than the section limit");
 	json_decref(patch);
-	if (why || !have) {
+	if (why[0]) {
 		json_decref(doc);
-		decide(c, CORE_LOG_WARNING, "section-patch-refused", "{sIss}", "node", (json_int_t)sender, "why",
-		       why ? why : "out of memory");
+		decide(c, CORE_LOG_WARNING, "section-patch-refused", "{sIss}", "node", (json_int_t)sender, "why", why);
 		if (have) {
 			json_object_del(c->sections, key);
 			c->sections_gen++;
