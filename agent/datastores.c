@@ -1242,6 +1242,29 @@ static void svc_committed(void *state, uint64_t version, bool may_act)
 		kick(d);
 }
 
+/*
+ * A member's section changed. A datastore waiting for the node that formats it looks at that
+ * node's section every FORMATTER_POLL; the section that says the formatter is done is here now,
+ * so the walk looks at once (walk() decides, as at any poll) instead of up to a poll later --
+ * with 50 datastores formatted by one node, each of its peers' waits ended that much sooner.
+ */
+static void svc_sections(void *state)
+{
+	struct datastores *d = state;
+	uint64_t now = now_usec(d);
+	bool any = false;
+
+	if (!d->may_act)
+		return;
+	for (struct ds_local *l = d->list; l; l = l->next)
+		if (l->formatter_wait && !l->busy && l->retry_at > now) {
+			l->retry_at = now;
+			any = true;
+		}
+	if (any)
+		kick(d);
+}
+
 static json_t *svc_status(void *state)
 {
 	struct datastores *d = state;
@@ -1393,6 +1416,7 @@ const struct service_ops datastores_service = {
 	.init = svc_init,
 	.free = svc_free,
 	.committed = svc_committed,
+	.sections = svc_sections,
 	.commands = commands,
 	.status = svc_status,
 };

@@ -27,7 +27,8 @@
 #              body); NFS: volume (junction + policy in the body), once the export policy and
 #              3 rules;
 #   GETs       one read of what ONTAP holds (the leader's observe: 15 requests + 1 per export
-#              policy) and one job poll per volume (a volume create is an async job);
+#              policy) and the volume jobs' polls (a volume create is an async job): one GET
+#              answers up to 32 jobs (resources/ontap/jobs.c), so one per 32 volumes;
 #   ONTAP critical path  the longest chain of dependent calls: read -> volume POST -> its job
 #              poll -> LUN POST -> map POST = 5 calls x LATENCY_MS, plus the simulator's job
 #              time (--job-ms, 300 ms: ONTAP-side time on that path);
@@ -140,7 +141,7 @@ ni = len(range(0, n, 3)); nv = len(range(1, n, 3)); nf = len(range(2, n, 3))
 nodes = 3
 min_mut = ni * (2 + nodes) + (nodes if ni else 0) + nv * 3 + (1 if nv else 0) + nf + ((1 + nodes) if nf else 0)
 observe = 15 + (1 if nf else 0)  # ontap_ds_observe(): 9 lists, iSCSI service, 4 LIF lists, SVM
-min_get = observe + ni + nv + nf
+min_get = observe + -(-(ni + nv + nf) // 32)  # polls: up to 32 jobs per GET
 chain = 5 if (ni or nv) else 4
 cp = chain * lat + job_ms
 conc = int(os.environ.get("ONTAP_MAX_CONCURRENCY") or 16)

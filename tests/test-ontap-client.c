@@ -595,6 +595,11 @@ static void test_protect(void)
 
 /* ---------------------------------------------------------------- jobs */
 
+static void print_log(void *userdata, int prio, const char *msg)
+{
+	fprintf(stderr, "  client: %s\n", msg);
+}
+
 static void test_jobs(void)
 {
 	struct ontap_client *c;
@@ -774,6 +779,82 @@ static void test_jobs(void)
 		}
 		if (r == 0)
 			ontap_client_free(c);
+	}
+
+	/* polls that wait for a slot go together (jobs.c): 2 slots; once ten volume jobs are
+	 * started, two slow reads (500 ms) hold both slots while the jobs' polls come due -- every
+	 * job is followed to its end, with fewer job GETs than jobs. Then the same with ONTAP
+	 * refusing the GET of several jobs (400) once: the client polls one job per GET from then
+	 * on, and every job still ends. Then with jobs purged as soon as they end: a job missing
+	 * from the answer is asked for alone, and its 404 decides (the volume is re-read). */
+	for (int refuse = 0; refuse < 3; refuse++) {
+		struct ontap_options o = {};
+		struct ontap_error e = {};
+		struct wait ws[10] = {}, wd[2] = {};
+		bool all;
+		int r, single, batch;
+
+		sim_options(&S, &o);
+		o.max_concurrency = 2;
+		r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
+		CHECK(r == 0);
+		ontap_options_clear(&o);
+		ontap_error_clear(&e);
+		if (r < 0)
+			break;
+		ontap_client_set_epoch(c, 1, true);
+		ontap_client_set_job_poll(c, 50000, 200000);
+		ontap_client_set_return_timeout(c, 0);
+		if (getenv("ONTAP_TEST_VERBOSE"))
+			ontap_client_set_log(c, print_log, NULL);
+		sim_fault(&S, "{\"type\":\"latency\",\"method\":\"GET\",\"path\":\"/api/cluster\",\"ms\":500}");
+		if (refuse == 2)
+			sim_control(&S, "POST", "/_sim/config", "{\"job_purge_seconds\":0}");
+		if (refuse == 1)
+			sim_fault(&S, "{\"type\":\"error\",\"method\":\"GET\",\"path\":\"/api/cluster/jobs\",\"count\":1,"
+				      "\"status\":400,\"code\":\"262197\",\"message\":\"Unexpected argument.\"}");
+		sim_log_mark(&S);
+		for (int i = 0; i < 10; i++) {
+			char name[16];
+			snprintf(name, sizeof name, "b%d%d", refuse, i);
+			CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
+				.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
+		}
+		while (sim_log_count(&S, "/api/storage/volumes", "\"status\":202") < 10 && sd_event_run(ev, 20000) >= 0)
+			;
+		for (int i = 0; i < 2; i++)
+			CHECK(ontap_cluster_discover(c, wait_done, &wd[i]) == 0);
+		do {
+			all = wd[0].done && wd[1].done;
+			for (int i = 0; i < 10; i++)
+				all = all && ws[i].done;
+		} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
+		for (int i = 0; i < 10; i++) {
+			CHECK(ws[i].r == 0 && ws[i].uuid[0]);
+			wait_reset(&ws[i]);
+		}
+		for (int i = 0; i < 2; i++) {
+			CHECK(wd[i].r == 0);
+			wait_reset(&wd[i]);
+		}
+		sim_control(&S, "DELETE", "/_sim/faults", NULL);
+		sim_control(&S, "POST", "/_sim/config", "{\"job_purge_seconds\":300}");
+		single = sim_log_count(&S, "/api/cluster/jobs/", "\"status\":200");
+		batch = sim_log_count(&S, "/api/cluster/jobs?uuid=", NULL);
+		CHECK(sim_log_count(&S, "/api/storage/volumes", "\"status\":202") == 10);
+		if (refuse == 0) {
+			CHECK(batch >= 1 && sim_log_count(&S, "/api/cluster/jobs?uuid=", "\"status\":200") == batch);
+			CHECK(single + batch < 10);
+		} else if (refuse == 2) {
+			CHECK(batch >= 1 && sim_log_count(&S, "/api/cluster/jobs/", "\"status\":404") >= 1);
+		} else {
+			CHECK(batch == 1 && sim_log_count(&S, "/api/cluster/jobs?uuid=", "\"status\":400") == 1);
+			CHECK(single >= 10);
+		}
+		if (getenv("ONTAP_TEST_VERBOSE"))
+			fprintf(stderr, "  ten volume jobs at 2 slots%s: %d single job GETs, %d of several\n",
+				refuse == 1 ? ", several refused" : refuse == 2 ? ", purged at once" : "", single, batch);
+		ontap_client_free(c);
 	}
 }
 

@@ -250,7 +250,7 @@ void ontap_request_finish(struct ontap_request *req, int r, long http_status, co
 	err->error = r;
 	if (r < 0 && err->http_status == 0)
 		err->http_status = http_status;
-	if (c->observe_fn)
+	if (c->observe_fn && !req->job_answered_in_batch)
 		c->observe_fn(c->observe_userdata, req->method ?: "?", http_status, r < 0 ? err->code_text : "",
 			      req->first_usec ? ontap_now_usec(c) - req->first_usec : 0);
 	request_free(req);   /* before the callback: it may submit, cancel or free the client */
@@ -495,6 +495,10 @@ static void dispatch(struct ontap_client *c)
 			}
 			if (c->in_flight >= c->max_concurrency)
 				continue;  /* keep scanning: stale queued requests still fail fast */
+			if (req->job_state_poll && ontap_job_batch_polls(c, req)) {
+				c->dispatch_again = true;  /* the list changed under us */
+				break;
+			}
 			if (attempt_start(req) < 0) {
 				struct ontap_error err = {};
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 
 #include "macros.h"
@@ -244,7 +245,143 @@ static void job_poll(struct ontap_request *parent, bool full)
 		return;
 	}
 	parent->job_child->job_parent = parent;
+	parent->job_child->job_state_poll = !full;
 	parent->job_full_read = full;
+}
+
+/*
+ * Several jobs in one GET. When the slots are all busy, the polls that come due wait in the queue
+ * (at its front: they are urgent). When a slot frees and more than one waits, they go together,
+ * GET /api/cluster/jobs?uuid=A|B|...&fields=uuid,state (a query with "|" alternatives, as on any
+ * ONTAP collection; notes §2), and each waiting poll is answered from its job's record as if it
+ * had gone alone. Fifty volume jobs then cost a few requests instead of fifty, which leaves the
+ * slots to the LUNs and maps that follow. With slots to spare nothing waits and nothing changes.
+ * What a batch cannot answer goes alone: a job missing from its answer (purged, or a query this
+ * ONTAP reads differently: only a GET of the job itself says 404), and, once ONTAP refused such
+ * a GET with a 4xx, every poll of this client from then on.
+ */
+#define JOB_BATCH_MAX 32
+
+struct job_batch {
+	size_t n;
+	struct ontap_request *member[JOB_BATCH_MAX];  /* borrowed; NULL once dropped (ontap_job_abort) */
+};
+
+static bool batchable(const struct ontap_request *q)
+{
+	/* A UUID goes into the query as it is: only one made of hex digits and dashes. */
+	return q->state == REQ_QUEUED && q->job_state_poll && !q->job_alone && q->attempts == 0 && q->job_parent &&
+	       q->job_parent->job_uuid[0] &&
+	       strspn(q->job_parent->job_uuid, "0123456789abcdefABCDEF-") == strlen(q->job_parent->job_uuid);
+}
+
+/* Back to the queue as a poll of its own (front: it was urgent). */
+static void batch_member_requeue(struct ontap_request *m, bool alone)
+{
+	m->job_batch = NULL;
+	m->job_alone = m->job_alone || alone;
+	m->state = REQ_QUEUED;
+}
+
+static void on_batch_reply(struct ontap_client *c, int r, const struct ontap_reply *reply, void *userdata)
+{
+	_cleanup_free_ struct job_batch *b = userdata;
+	const json_t *records = r >= 0 ? json_object_get(reply->body, "records") : NULL;
+
+	/* A query this ONTAP does not take (a bad field or value, not found, a URI too long); not
+	 * 401/403/429, which every request would meet alone just as well. */
+	if (r < 0 && (reply->http_status == 400 || reply->http_status == 404 || reply->http_status == 414) &&
+	    !c->job_batch_off) {
+		c->job_batch_off = true;
+		ontap_log(c, LOG_NOTICE, "ONTAP refused a GET of several jobs (HTTP %ld: %s): jobs are polled one per GET "
+			  "from now on", reply->http_status, reply->error && reply->error->message ? reply->error->message : "");
+	}
+	/* Each member's callback may finish parents and drop other members (they then leave the
+	 * batch: ontap_job_abort), so the member is taken out before its callback runs. */
+	for (size_t i = 0; i < b->n; i++) {
+		struct ontap_request *m = b->member[i];
+		const json_t *rec = NULL, *v;
+		size_t k;
+
+		if (!m)
+			continue;
+		b->member[i] = NULL;
+		if (c->closing || c->job_batch_off) {
+			batch_member_requeue(m, c->job_batch_off);
+			continue;
+		}
+		if (r < 0) {
+			/* As if its own poll had failed: the parent counts it (three in a row end the wait). */
+			struct ontap_error e = {};
+
+			ontap_error_setf(&e, r, "%s", reply->error && reply->error->message ? reply->error->message
+											: strerror(-r));
+			m->job_batch = NULL;
+			m->job_answered_in_batch = true;
+			ontap_request_finish(m, r, reply->http_status, NULL, &e);
+			ontap_error_clear(&e);
+			continue;
+		}
+		json_array_foreach(records, k, v) {
+			const char *u = json_string_value(json_object_get(v, "uuid"));
+
+			if (u && strcasecmp(u, m->job_parent->job_uuid) == 0) {
+				rec = v;
+				break;
+			}
+		}
+		if (!rec || !json_is_string(json_object_get(rec, "state"))) {
+			batch_member_requeue(m, true);
+			continue;
+		}
+		m->job_batch = NULL;
+		m->job_answered_in_batch = true;
+		ontap_request_finish(m, 0, 200, rec, NULL);
+	}
+	/* ontap_request_finish() of the batch dispatches the requeued members after this returns. */
+}
+
+bool ontap_job_batch_polls(struct ontap_client *c, struct ontap_request *first)
+{
+	_cleanup_free_ char *path = NULL;
+	struct job_batch *b;
+	struct ontap_request *breq = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	if (c->job_batch_off || c->closing || !batchable(first))
+		return false;
+	if (!(b = calloc(1, sizeof *b)))
+		return false;
+	b->member[b->n++] = first;
+	for (struct ontap_request *q = c->requests; q && b->n < JOB_BATCH_MAX; q = q->next)
+		if (q != first && batchable(q))
+			b->member[b->n++] = q;
+	if (b->n < 2 || !(f = open_memstream(&path, &len))) {
+		free(b);
+		return false;
+	}
+	fputs("/api/cluster/jobs?uuid=", f);
+	for (size_t i = 0; i < b->n; i++)
+		fprintf(f, "%s%s", i ? "%7C" : "", b->member[i]->job_parent->job_uuid);
+	fputs("&fields=uuid,state", f);
+	if (fclose(f) != 0 || !path) {
+		free(b);
+		return false;
+	}
+	r = ontap_request_submit(c, "GET", path, NULL, ONTAP_REQ_URGENT | ONTAP_REQ_ALL_PAGES, 0, on_batch_reply, b,
+				 &breq);
+	if (r < 0) {
+		free(b);
+		return false;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		b->member[i]->state = REQ_BATCHED;
+		b->member[i]->job_batch = b;
+	}
+	ontap_log(c, LOG_DEBUG, "jobs: %zu polls in one GET (%u of %u slots busy)", b->n, c->in_flight, c->max_concurrency);
+	return true;
 }
 
 void ontap_job_start(struct ontap_request *req, const char *uuid)
@@ -280,6 +417,13 @@ void ontap_job_start(struct ontap_request *req, const char *uuid)
 void ontap_job_abort(struct ontap_request *req)
 {
 	struct ontap_job_timing *t;
+
+	if (req->job_batch) {
+		for (size_t i = 0; i < req->job_batch->n; i++)
+			if (req->job_batch->member[i] == req)
+				req->job_batch->member[i] = NULL;
+		req->job_batch = NULL;
+	}
 
 	/* A scout that ends without a success taught nothing: the others of its kind poll now. */
 	if (req->job_scout && (t = timing_of(req->client, req, false)) && t->scouting) {

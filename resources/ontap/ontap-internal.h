@@ -15,6 +15,8 @@ struct ontap_request {
 		REQ_RUNNING,       /* an easy handle is in the multi */
 		REQ_WAIT_RETRY,    /* timer armed for the next attempt */
 		REQ_WAIT_JOB,      /* 202 seen: polling the job through child requests */
+		REQ_BATCHED,       /* a job GET whose question rides in one GET of several jobs
+				      (jobs.c); not in a slot, not queued */
 	} state;
 	char *method;                        /* owned */
 	char *path;                          /* owned, from the server root: "/api/…" */
@@ -50,6 +52,10 @@ struct ontap_request {
 	bool job_full_read;                  /* the child in progress reads code + message */
 	struct ontap_request *job_child;     /* borrowed: the job GET in progress, NULL once done */
 	struct ontap_request *job_parent;    /* borrowed: for a job GET, its parent */
+	bool job_state_poll;                 /* a job GET of its state only: may ride in a batch */
+	bool job_alone;                      /* ... but goes alone: a batch's answer lacked its job */
+	bool job_answered_in_batch;          /* finished from a batch's answer: never sent itself */
+	struct job_batch *job_batch;         /* borrowed: the batch it rides in (REQ_BATCHED) */
 
 	ontap_request_fn cb;
 	void *userdata;
@@ -85,6 +91,7 @@ struct ontap_client {
 	unsigned return_timeout_s;      /* return_timeout= on mutations; 0: none (202 + polls) */
 	struct ontap_job_timing job_timing[ONTAP_JOB_KINDS];
 	unsigned job_timing_next;       /* the slot a new kind takes when none is free */
+	bool job_batch_off;             /* ONTAP refused a GET of several jobs: one per GET now */
 
 	uint64_t epoch;
 	bool epoch_valid;
@@ -133,6 +140,9 @@ uint64_t ontap_now_usec(struct ontap_client *c);
 /* jobs.c */
 void ontap_job_start(struct ontap_request *req, const char *uuid);
 void ontap_job_abort(struct ontap_request *req);
+/* A slot is free for first, a job GET of its state only, and others like it wait: they all go
+ * as one GET of several jobs, started now (jobs.c). True when it did: first is no longer queued. */
+bool ontap_job_batch_polls(struct ontap_client *c, struct ontap_request *first);
 
 /* client.c, used by jobs.c */
 int ontap_request_submit(struct ontap_client *c, const char *method, const char *path_from_root,
