@@ -185,6 +185,31 @@ static void list_remove(struct ontap_client *c, struct ontap_request *req)
 	req->prev = req->next = NULL;
 }
 
+/*
+ * An urgent request (ONTAP_REQ_URGENT: a job poll, the next step of a chain already under way)
+ * goes ahead of every request that is not, but behind the urgent ones already waiting: first
+ * come, first served among them. At the very front, each new one went first: under a full
+ * queue the LUNs and maps of chains started later kept passing the job polls that would start
+ * the next chains, which waited 350 ms for a slot (bench/datastores.sh).
+ */
+static void list_insert_urgent(struct ontap_client *c, struct ontap_request *req)
+{
+	struct ontap_request *last = NULL;
+
+	for (struct ontap_request *t = c->requests; t; t = t->next)
+		if (t->state == REQ_QUEUED && (t->flags & ONTAP_REQ_URGENT))
+			last = t;
+	if (!last) {
+		list_append(c, req, true);
+		return;
+	}
+	req->prev = last;
+	req->next = last->next;
+	if (last->next)
+		last->next->prev = req;
+	last->next = req;
+}
+
 /* Moves a request to the back (or front) of the FIFO, for a new attempt or page. */
 static void requeue(struct ontap_request *req, bool front)
 {
@@ -696,7 +721,10 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 	req->cb = cb;
 	req->userdata = userdata;
 	req->state = REQ_QUEUED;
-	list_append(c, req, flags & ONTAP_REQ_URGENT);
+	if (flags & ONTAP_REQ_URGENT)
+		list_insert_urgent(c, req);
+	else
+		list_append(c, req, false);
 	if (ret)
 		*ret = req;
 	/* A mutation that may wait for its job in the round trip starts once this loop iteration
