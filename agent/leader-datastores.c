@@ -632,11 +632,11 @@ static json_t *svm_record(struct leader_ds *l, const json_t *obs)
 /*
  * records["ds/<name>"] of a datastore of the spec, what every node's walk reads: from what ONTAP
  * holds (obs: ontap-datastores.h's observed document), the plan's verdict (blocked: why it
- * cannot go on, or NULL) and the node that formats it when the record names none yet (mkfs_by,
- * NULL = none). Owned; NULL on ENOMEM.
+ * cannot go on, or NULL) and the nodes one of which formats it when the record names none yet
+ * (formatters: formatters_of(), NULL = none; dsplan_formatter() picks). Owned; NULL on ENOMEM.
  */
 static json_t *ds_record(struct leader_ds *l, const json_t *obs, const struct ds_spec *s, const char *blocked,
-			 const char *mkfs_by)
+			 const json_t *formatters)
 {
 	_cleanup_free_ char *vol = dsplan_volume_name(l->prefix, s->name);
 	const json_t *records = service_records(l->ctx);
@@ -657,9 +657,14 @@ static json_t *ds_record(struct leader_ds *l, const json_t *obs, const struct ds
 	 * (a node that died while formatting leaves a device the next one refuses to touch:
 	 * it holds something -- safe, and status says so). */
 	{
-		const char *prev = js(json_object_get(records, key), "mkfs_by");
+		const char *prev = js(json_object_get(records, key), "mkfs_by"), *names[64], *mkfs_by;
 		bool still = prev && *prev && is_member(l, prev);
-		json_object_set_new(rec, "mkfs_by", json_string(still ? prev : mkfs_by ? mkfs_by : ""));
+		size_t n = 0;
+
+		for (size_t i = 0; i < json_array_size(formatters) && n < ARRAY_SIZE(names); i++)
+			names[n++] = json_string_value(json_array_get(formatters, i));
+		mkfs_by = still ? prev : dsplan_formatter(names, n, s->name);
+		json_object_set_new(rec, "mkfs_by", json_string(mkfs_by ? mkfs_by : ""));
 	}
 	/* a clone: what it was made from and, as ONTAP says, whether it is still one ("flexclone"),
 	 * being split ("splitting") or a volume of its own ("split") */
@@ -728,16 +733,19 @@ static bool ds_record_complete(const json_t *rec)
 	return false;
 }
 
-/* One node formats: the lowest name among the plan's nodes that are members right now (a node
- * whose kvmcd is down would never do it). NULL when none. Borrowed from b. */
-static const char *formatter_of(struct leader_ds *l, const struct input_buf *b)
+/* The nodes that may format a datastore: the plan's nodes that are members right now (a node
+ * whose kvmcd is down would never do it); ds_record() picks one per datastore. A JSON array of
+ * names, owned; NULL on ENOMEM. */
+static json_t *formatters_of(struct leader_ds *l, const struct input_buf *b)
 {
-	const char *mkfs_by = NULL;
+	json_t *names = json_array();
 
-	for (size_t i = 0; i < b->in.n_nodes; i++)
-		if (is_member(l, b->nodes[i].name) && (!mkfs_by || strcmp(b->nodes[i].name, mkfs_by) < 0))
-			mkfs_by = b->nodes[i].name;
-	return mkfs_by;
+	for (size_t i = 0; names && i < b->in.n_nodes; i++)
+		if (is_member(l, b->nodes[i].name) && json_array_append_new(names, json_string(b->nodes[i].name)) < 0) {
+			json_decref(names);
+			return NULL;
+		}
+	return names;
 }
 
 static void write_records(struct leader_ds *l, const json_t *obs, const struct input_buf *b, const struct dsplan *plan,
@@ -746,7 +754,7 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 	_cleanup_free_ char *error = NULL;
 	json_t *patch = json_object();
 	const json_t *records = service_records(l->ctx);
-	const char *mkfs_by = NULL;
+	_cleanup_(json_decrefp) json_t *formatters = NULL;
 	uint64_t version;
 	int r;
 
@@ -773,7 +781,8 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 				json_decref(rec);
 		}
 	}
-	mkfs_by = formatter_of(l, b); /* kept while it stays a member: ds_record() */
+	/* NULL (out of memory): no formatter named yet; the next plan names one */
+	formatters = formatters_of(l, b); /* a record's formatter stays while it is a member: ds_record() */
 	for (size_t i = 0; i < b->in.n_datastores; i++) {
 		const struct ds_spec *s = &b->specs[i];
 		const char *blocked = NULL;
@@ -784,7 +793,7 @@ static void write_records(struct leader_ds *l, const json_t *obs, const struct i
 		for (size_t k = 0; k < plan->n_blocked; k++)
 			if (strcmp(plan->blocked[k].datastore, s->name) == 0)
 				blocked = plan->blocked[k].why;
-		rec = ds_record(l, obs, s, blocked, mkfs_by);
+		rec = ds_record(l, obs, s, blocked, formatters);
 		if (rec && !json_equal(json_object_get(records, key), rec))
 			json_object_set_new(patch, key, rec);
 		else
@@ -897,7 +906,7 @@ struct run_ctx {
 	struct leader_ds *l;
 	struct dsplan *plan;         /* owned while executing */
 	json_t *obs;                 /* owned: what ONTAP held, plus what this plan's ops made */
-	char *mkfs_by;               /* owned: the formatter the plan's records name, or NULL */
+	json_t *formatters;          /* owned: the nodes the plan's records pick formatters from */
 	bool *ok;                    /* owned: per op, it succeeded */
 	json_t *done;                /* owned: {datastore: true} ready to record, not recorded yet */
 	sd_event_source *flush;      /* owned: records `done` from the loop, one patch for a burst */
@@ -914,7 +923,7 @@ static void run_ctx_free(struct run_ctx *rc)
 	dsplan_free(rc->plan);
 	json_decref(rc->obs);
 	json_decref(rc->done);
-	free(rc->mkfs_by);
+	json_decref(rc->formatters);
 	free(rc->ok);
 	sd_event_source_disable_unref(rc->flush);
 	free(rc);
@@ -1003,7 +1012,7 @@ static void flush_done(struct run_ctx *rc)
 
 		for (size_t i = 0; i < n && !rec; i++)
 			if (strcmp(specs[i].name, name) == 0)
-				rec = ds_record(l, rc->obs, &specs[i], NULL, rc->mkfs_by);
+				rec = ds_record(l, rc->obs, &specs[i], NULL, rc->formatters);
 		snprintf(key, sizeof(key), "ds/%s", name);
 		if (rec && ds_record_complete(rec) && !json_equal(json_object_get(records, key), rec))
 			json_object_set_new(patch, key, rec);
@@ -1315,20 +1324,19 @@ static void on_observed(void *userdata, int r, const json_t *obs, const struct o
 	}
 	if (plan->n_ops && ++l->rounds <= MAX_ROUNDS) {
 		struct run_ctx *rc = calloc(1, sizeof(*rc));
-		const char *by = formatter_of(l, &b);
 
 		klog(service_log(l->ctx), LOG_INFO, "Datastores on ONTAP: %zu operation%s in %u wave%s", plan->n_ops,
 		     plan->n_ops == 1 ? "" : "s", plan->n_waves, plan->n_waves == 1 ? "" : "s");
 		if (rc) {
 			*rc = (struct run_ctx){ .l = l, .plan = plan, .obs = json_deep_copy(obs),
-						.mkfs_by = by ? strdup(by) : NULL, .ok = calloc(plan->n_ops, sizeof(bool)),
+						.formatters = formatters_of(l, &b), .ok = calloc(plan->n_ops, sizeof(bool)),
 						.done = json_object() };
 			r = sd_event_add_defer(service_event(l->ctx), &rc->flush, on_flush, rc);
 			if (r >= 0)
 				r = sd_event_source_set_enabled(rc->flush, SD_EVENT_OFF);
 		}
 		input_free(&b);
-		if (!rc || !rc->obs || !rc->ok || !rc->done || (by && !rc->mkfs_by) || !rc->flush) {
+		if (!rc || !rc->obs || !rc->ok || !rc->done || !rc->formatters || !rc->flush) {
 			if (rc)
 				run_ctx_free(rc);
 			else

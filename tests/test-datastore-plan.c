@@ -48,6 +48,33 @@ static void test_names(void)
 	free(s);
 }
 
+/* Which node formats: spread by name, the same whatever order the members come in. */
+static void test_formatter(void)
+{
+	const char *abc[] = { "n1", "n2", "n3" }, *cba[] = { "n3", NULL, "n2", "", "n1" }, *one[] = { "n2" };
+	unsigned per[3] = { 0 };
+	char name[16];
+
+	CHECK(dsplan_formatter(NULL, 0, "ds1") == NULL, "no node: none");
+	CHECK(dsplan_formatter((const char *[]){ NULL, "" }, 2, "ds1") == NULL, "no named node: none");
+	CHECK(!strcmp(dsplan_formatter(one, 1, "ds1"), "n2"), "one node: that one");
+	for (int i = 0; i < 300; i++) {
+		const char *a, *b;
+
+		snprintf(name, sizeof(name), "b%03d", i);
+		a = dsplan_formatter(abc, 3, name);
+		b = dsplan_formatter(cba, 5, name);
+		CHECK(a && b && !strcmp(a, b), "%s: %s in one order, %s in another", name, a, b);
+		if (a)
+			per[a[1] - '1']++;
+	}
+	CHECK(per[0] >= 60 && per[1] >= 60 && per[2] >= 60, "300 datastores over 3 nodes: %u / %u / %u", per[0],
+	      per[1], per[2]);
+	/* a node named twice counts once per entry, never out of the list */
+	CHECK(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1") && !strcmp(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1"), "n1"),
+	      "duplicates");
+}
+
 static void test_sizes(void)
 {
 	CHECK(dsplan_volume_size(DS_PROTO_NFS, 20ull << 20) == 20ull << 20, "NAS: the size");
@@ -214,6 +241,7 @@ static void test_scale(void)
 int main(void)
 {
 	test_names();
+	test_formatter();
 	test_sizes();
 	test_op_json();
 	test_edges();

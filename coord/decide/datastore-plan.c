@@ -117,6 +117,36 @@ static char *strf(const char *fmt, ...)
 	return s;
 }
 
+const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore)
+{
+	const char *pick = NULL;
+	size_t count = 0, want;
+	uint32_t h = 2166136261u; /* FNV-1a: stable across builds and hosts */
+
+	for (size_t i = 0; i < n_nodes; i++)
+		count += nodes[i] && *nodes[i];
+	if (!count)
+		return NULL;
+	for (const char *c = datastore ? datastore : ""; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	/* the want-th name in sorted order: the same whatever order the members came in */
+	want = h % count;
+	for (size_t i = 0; i < n_nodes; i++) {
+		size_t below = 0;
+
+		if (!nodes[i] || !*nodes[i])
+			continue;
+		for (size_t j = 0; j < n_nodes; j++)
+			below += nodes[j] && *nodes[j] && (strcmp(nodes[j], nodes[i]) < 0 ||
+							   (strcmp(nodes[j], nodes[i]) == 0 && j < i));
+		if (below == want) {
+			pick = nodes[i];
+			break;
+		}
+	}
+	return pick;
+}
+
 char *dsplan_volume_name(const char *prefix, const char *datastore)
 {
 	return strf("%s_%s", prefix, datastore);

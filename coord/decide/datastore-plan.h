@@ -324,6 +324,14 @@ char *dsplan_igroup_name(const char *prefix, const char *node);
 /* "kvmcd_" + the corosync cluster name with every character outside [A-Za-z0-9_] replaced by
  * '_' (ONTAP names), at most 40 characters. Owned. */
 char *dsplan_prefix(const char *cluster_name);
+/*
+ * The node that formats a new block datastore (its record's mkfs_by): one of `nodes` (names,
+ * any order; NULL or empty entries ignored) chosen by a hash of the datastore's name, so a
+ * spec of many datastores has them formatted by all the nodes side by side rather than one
+ * after another by one node, and every leader picks the same one from the same members.
+ * Borrowed from nodes; NULL when there is none.
+ */
+const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore);
 /* The volume size for a datastore of `size` bytes: NAS the size itself; block the size plus a
  * tenth for the LUN/namespace's metadata; rounded up to 4 KiB. */
 uint64_t dsplan_volume_size(enum ds_protocol protocol, uint64_t size);
