@@ -112,6 +112,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
 	if (sd_event_add_io(c->event, &io, fd, events, on_curl_io, c) < 0)
 		return -1;
 	(void) sd_event_source_set_description(io, "ontap-curl-io");
+	(void) sd_event_source_set_priority(io, ONTAP_EVENT_PRIORITY);
 	if (curl_multi_assign(c->multi, fd, io) != CURLM_OK) {
 		sd_event_source_disable_unref(io);
 		return -1;
@@ -149,6 +150,7 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 				       on_curl_timer, c) < 0)
 		return -1;
 	(void) sd_event_source_set_description(c->curl_timer, "ontap-curl-timer");
+	(void) sd_event_source_set_priority(c->curl_timer, ONTAP_EVENT_PRIORITY);
 	return 0;
 }
 

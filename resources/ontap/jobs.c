@@ -110,6 +110,7 @@ static bool job_arm(struct ontap_request *parent, uint64_t delay)
 		job_fail(parent, -ENOMEM, 0, false, "cannot arm poll timer");
 		return false;
 	}
+	(void) sd_event_source_set_priority(parent->timer, ONTAP_EVENT_PRIORITY);
 	return true;
 }
 

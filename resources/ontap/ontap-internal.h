@@ -73,6 +73,15 @@ struct ontap_job_timing {
 };
 #define ONTAP_JOB_KINDS 8
 
+/*
+ * The client's own event sources (curl's sockets and timer, job poll timers) run before the
+ * loop's ordinary ones, after the daemon's drain (SD_EVENT_PRIORITY_IMPORTANT): an answer from
+ * ONTAP frees its slot and starts the next step of its chain (a LUN after its volume, a fence
+ * after the verdict) without waiting behind the walks, publishes and API requests the same
+ * loop iteration found pending.
+ */
+#define ONTAP_EVENT_PRIORITY (SD_EVENT_PRIORITY_IMPORTANT / 2)
+
 struct ontap_client {
 	sd_event *event;                     /* owned ref */
 	CURLM *multi;                        /* owned */
