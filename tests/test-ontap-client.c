@@ -600,6 +600,58 @@ static void print_log(void *userdata, int prio, const char *msg)
 	fprintf(stderr, "  client: %s\n", msg);
 }
 
+/* A client with `slots` requests in flight (0: the default), quick job polls and the given
+ * return_timeout; NULL (a failed check) when it cannot be made. */
+static struct ontap_client *client_with_slots(unsigned slots, unsigned return_timeout)
+{
+	struct ontap_options o = {};
+	struct ontap_error e = {};
+	struct ontap_client *c = NULL;
+	int r;
+
+	sim_options(&S, &o);
+	if (slots)
+		o.max_concurrency = slots;
+	r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
+	CHECK(r == 0);
+	ontap_options_clear(&o);
+	ontap_error_clear(&e);
+	if (r < 0)
+		return NULL;
+	ontap_client_set_epoch(c, 1, true);
+	ontap_client_set_job_poll(c, 50000, 200000);
+	ontap_client_set_return_timeout(c, return_timeout);
+	return c;
+}
+
+/* Starts n volume ensures at once, <prefix><i>, 1 GiB each. */
+static void volumes_start(struct ontap_client *c, const char *prefix, struct wait *ws, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "%s%d", prefix, i);
+		CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
+			.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
+	}
+}
+
+/* Runs the loop until all n are done; each must have succeeded with a UUID. */
+static void volumes_done(struct wait *ws, int n)
+{
+	bool all;
+
+	do {
+		all = true;
+		for (int i = 0; i < n; i++)
+			all = all && ws[i].done;
+	} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
+	for (int i = 0; i < n; i++) {
+		CHECK(ws[i].r == 0 && ws[i].uuid[0]);
+		wait_reset(&ws[i]);
+	}
+}
+
 static void test_jobs(void)
 {
 	struct ontap_client *c;
@@ -693,92 +745,40 @@ static void test_jobs(void)
 	/* slots short (2 in flight, 6 volumes at once): while other requests wait for a slot, a
 	 * mutation asks for the 202 at once (return_timeout=0) and its job is polled without a slot
 	 * held; the last ones, with nobody waiting, still wait in the round trip (201) */
-	{
-		struct ontap_options o = {};
-		struct ontap_error e = {};
+	if ((c = client_with_slots(2, 15))) {
 		struct wait ws[6] = {};
-		bool all;
-		int r;
 
-		sim_options(&S, &o);
-		o.max_concurrency = 2;
-		r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
-		CHECK(r == 0);
-		ontap_options_clear(&o);
-		ontap_error_clear(&e);
-		if (r == 0) {
-			ontap_client_set_epoch(c, 1, true);
-			ontap_client_set_job_poll(c, 50000, 200000);
-			ontap_client_set_return_timeout(c, 15);
-			sim_log_mark(&S);
-			for (int i = 0; i < 6; i++) {
-				char name[16];
-				snprintf(name, sizeof name, "k%d", i);
-				CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
-					.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
-			}
-			do {
-				all = true;
-				for (int i = 0; i < 6; i++)
-					all = all && ws[i].done;
-			} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
-			for (int i = 0; i < 6; i++) {
-				CHECK(ws[i].r == 0 && ws[i].uuid[0]);
-				wait_reset(&ws[i]);
-			}
-			CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") >= 1);
-			CHECK(sim_log_count(&S, "return_timeout=15", "\"status\":201") >= 1);
-			CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") +
-			      sim_log_count(&S, "return_timeout=15", "\"status\":201") == 6);
-			ontap_client_free(c);
-		}
+		sim_log_mark(&S);
+		volumes_start(c, "k", ws, 6);
+		volumes_done(ws, 6);
+		CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") >= 1);
+		CHECK(sim_log_count(&S, "return_timeout=15", "\"status\":201") >= 1);
+		CHECK(sim_log_count(&S, "return_timeout=0", "\"status\":202") +
+		      sim_log_count(&S, "return_timeout=15", "\"status\":201") == 6);
+		ontap_client_free(c);
 	}
 
 	/* when a job is first polled (jobs.c): 202s only; of six volume jobs at once one polls at
 	 * once and learns, the other five wait for it and find theirs done with one poll each; the
 	 * next six, timed from what was learned, need one poll each (two for one that ends late) */
-	{
-		struct ontap_options o = {};
-		struct ontap_error e = {};
+	if ((c = client_with_slots(0, 0))) {
 		struct wait ws[6] = {};
-		bool all;
-		int r, polls;
+		int polls;
 
-		sim_options(&S, &o);
-		r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
-		CHECK(r == 0);
-		ontap_options_clear(&o);
-		ontap_error_clear(&e);
-		for (int round = 0; r == 0 && round < 2; round++) {
-			if (round == 0) {
-				ontap_client_set_epoch(c, 1, true);
-				ontap_client_set_job_poll(c, 50000, 200000);
-				ontap_client_set_return_timeout(c, 0);
-			}
+		for (int round = 0; round < 2; round++) {
+			char prefix[8];
+
+			snprintf(prefix, sizeof prefix, "p%d", round);
 			sim_log_mark(&S);
-			for (int i = 0; i < 6; i++) {
-				char name[16];
-				snprintf(name, sizeof name, "p%d%d", round, i);
-				CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
-					.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
-			}
-			do {
-				all = true;
-				for (int i = 0; i < 6; i++)
-					all = all && ws[i].done;
-			} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
-			for (int i = 0; i < 6; i++) {
-				CHECK(ws[i].r == 0 && ws[i].uuid[0]);
-				wait_reset(&ws[i]);
-			}
+			volumes_start(c, prefix, ws, 6);
+			volumes_done(ws, 6);
 			polls = sim_log_count(&S, "/api/cluster/jobs/", "\"status\":200");
 			CHECK(sim_log_count(&S, "/api/storage/volumes", "\"status\":202") == 6);
 			CHECK(polls >= 6 && polls <= (round == 0 ? 6 + 4 : 6 + 2));
 			if (polls > (round == 0 ? 6 + 4 : 6 + 2))
 				fprintf(stderr, "job polls for six volume jobs, round %d: %d\n", round, polls);
 		}
-		if (r == 0)
-			ontap_client_free(c);
+		ontap_client_free(c);
 	}
 
 	/* polls that wait for a slot go together (jobs.c): 2 slots; once ten volume jobs are
@@ -787,24 +787,11 @@ static void test_jobs(void)
 	 * refusing the GET of several jobs (400) once: the client polls one job per GET from then
 	 * on, and every job still ends. Then with jobs purged as soon as they end: a job missing
 	 * from the answer is asked for alone, and its 404 decides (the volume is re-read). */
-	for (int refuse = 0; refuse < 3; refuse++) {
-		struct ontap_options o = {};
-		struct ontap_error e = {};
+	for (int refuse = 0; refuse < 3 && (c = client_with_slots(2, 0)); refuse++) {
 		struct wait ws[10] = {}, wd[2] = {};
-		bool all;
-		int r, single, batch;
+		char prefix[8];
+		int single, batch;
 
-		sim_options(&S, &o);
-		o.max_concurrency = 2;
-		r = ontap_client_new_for_test(&c, ev, &o, "node-a", getuid(), &e);
-		CHECK(r == 0);
-		ontap_options_clear(&o);
-		ontap_error_clear(&e);
-		if (r < 0)
-			break;
-		ontap_client_set_epoch(c, 1, true);
-		ontap_client_set_job_poll(c, 50000, 200000);
-		ontap_client_set_return_timeout(c, 0);
 		if (getenv("ONTAP_TEST_VERBOSE"))
 			ontap_client_set_log(c, print_log, NULL);
 		sim_fault(&S, "{\"type\":\"latency\",\"method\":\"GET\",\"path\":\"/api/cluster\",\"ms\":500}");
@@ -814,26 +801,16 @@ static void test_jobs(void)
 			sim_fault(&S, "{\"type\":\"error\",\"method\":\"GET\",\"path\":\"/api/cluster/jobs\",\"count\":1,"
 				      "\"status\":400,\"code\":\"262197\",\"message\":\"Unexpected argument.\"}");
 		sim_log_mark(&S);
-		for (int i = 0; i < 10; i++) {
-			char name[16];
-			snprintf(name, sizeof name, "b%d%d", refuse, i);
-			CHECK(ontap_volume_ensure(c, &(struct ontap_volume_spec) { .name = name, .size = 1ULL << 30,
-				.aggregate = "aggr1" }, wait_done, &ws[i]) == 0);
-		}
+		snprintf(prefix, sizeof prefix, "b%d", refuse);
+		volumes_start(c, prefix, ws, 10);
 		while (sim_log_count(&S, "/api/storage/volumes", "\"status\":202") < 10 && sd_event_run(ev, 20000) >= 0)
 			;
 		for (int i = 0; i < 2; i++)
 			CHECK(ontap_cluster_discover(c, wait_done, &wd[i]) == 0);
-		do {
-			all = wd[0].done && wd[1].done;
-			for (int i = 0; i < 10; i++)
-				all = all && ws[i].done;
-		} while (!all && sd_event_run(ev, UINT64_MAX) >= 0);
-		for (int i = 0; i < 10; i++) {
-			CHECK(ws[i].r == 0 && ws[i].uuid[0]);
-			wait_reset(&ws[i]);
-		}
+		volumes_done(ws, 10);
 		for (int i = 0; i < 2; i++) {
+			while (!wd[i].done && sd_event_run(ev, UINT64_MAX) >= 0)
+				;
 			CHECK(wd[i].r == 0);
 			wait_reset(&wd[i]);
 		}

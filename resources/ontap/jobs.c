@@ -284,6 +284,14 @@ static void batch_member_requeue(struct ontap_request *m, bool alone)
 	m->state = REQ_QUEUED;
 }
 
+/* Answered from the batch, as if its own GET had come back with (r, http, body). */
+static void batch_member_finish(struct ontap_request *m, int r, long http, const json_t *body, struct ontap_error *err)
+{
+	m->job_batch = NULL;
+	m->job_answered_in_batch = true;
+	ontap_request_finish(m, r, http, body, err);
+}
+
 static void on_batch_reply(struct ontap_client *c, int r, const struct ontap_reply *reply, void *userdata)
 {
 	_cleanup_free_ struct job_batch *b = userdata;
@@ -317,9 +325,7 @@ static void on_batch_reply(struct ontap_client *c, int r, const struct ontap_rep
 
 			ontap_error_setf(&e, r, "%s", reply->error && reply->error->message ? reply->error->message
 											: strerror(-r));
-			m->job_batch = NULL;
-			m->job_answered_in_batch = true;
-			ontap_request_finish(m, r, reply->http_status, NULL, &e);
+			batch_member_finish(m, r, reply->http_status, NULL, &e);
 			ontap_error_clear(&e);
 			continue;
 		}
@@ -335,9 +341,7 @@ static void on_batch_reply(struct ontap_client *c, int r, const struct ontap_rep
 			batch_member_requeue(m, true);
 			continue;
 		}
-		m->job_batch = NULL;
-		m->job_answered_in_batch = true;
-		ontap_request_finish(m, 0, 200, rec, NULL);
+		batch_member_finish(m, 0, 200, rec, NULL);
 	}
 	/* ontap_request_finish() of the batch dispatches the requeued members after this returns. */
 }
