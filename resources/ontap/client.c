@@ -461,8 +461,9 @@ static int attempt_start(struct ontap_request *req)
 			  curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, b) != CURLE_OK))
 			goto fail;
 	}
+	req->attempt_usec = ontap_now_usec(c);
 	if (req->attempts == 0 || req->first_usec == 0)
-		req->first_usec = ontap_now_usec(c);
+		req->first_usec = req->attempt_usec;
 	req->attempts++;
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
 		goto fail;
@@ -556,6 +557,32 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/*
+ * At debug level, where each attempt's time went: waiting for a slot (since the submit, retries
+ * included), in flight as kvmcd saw it, and curl's own split of that flight (the TCP connect and
+ * TLS handshake, 0 on a reused connection; the first byte of the answer). What a slow ONTAP
+ * phase is made of -- slots, the array, or this loop's own lateness -- reads from these lines.
+ */
+static void attempt_log(struct ontap_request *req, long http)
+{
+	struct ontap_client *c = req->client;
+	curl_off_t tls = 0, ttfb = 0, total = 0;
+	uint64_t now = ontap_now_usec(c);
+
+	if (!c->log_fn)
+		return;
+	curl_easy_getinfo(req->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+	curl_easy_getinfo(req->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+	curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME_T, &total);
+	ontap_log(c, LOG_DEBUG, "%s %s: HTTP %ld, %llu ms in flight (tls %lld, first byte %lld, curl total %lld ms), "
+		  "%llu ms for a slot, %u in flight", req->method, req->path, http,
+		  (unsigned long long) ((now - req->attempt_usec) / USEC_PER_MSEC), (long long) (tls / 1000),
+		  (long long) (ttfb / 1000), (long long) (total / 1000),
+		  (unsigned long long) (req->queued_usec && req->attempt_usec > req->queued_usec
+					? (req->attempt_usec - req->queued_usec) / USEC_PER_MSEC : 0),
+		  c->in_flight);
+}
+
 static void attempt_done(struct ontap_request *req, CURLcode cc)
 {
 	struct ontap_client *c = req->client;
@@ -572,6 +599,7 @@ static void attempt_done(struct ontap_request *req, CURLcode cc)
 		sent = 1;  /* unknown: assume it went out */
 	if (req->buf && req->len > 0)
 		body = json_loadb(req->buf, req->len, 0, NULL);
+	attempt_log(req, http);
 	curl_multi_remove_handle(c->multi, req->easy);
 	c->in_flight--;
 	curl_easy_cleanup(req->easy);
@@ -723,6 +751,7 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 	req->cb = cb;
 	req->userdata = userdata;
 	req->state = REQ_QUEUED;
+	req->queued_usec = ontap_now_usec(c);
 	if (flags & ONTAP_REQ_URGENT)
 		list_insert_urgent(c, req);
 	else

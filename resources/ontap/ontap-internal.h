@@ -35,6 +35,8 @@ struct ontap_request {
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned attempts;
 	uint64_t first_usec;                 /* CLOCK_MONOTONIC of the first attempt of this page */
+	uint64_t queued_usec;                /* CLOCK_MONOTONIC when it was submitted (debug log) */
+	uint64_t attempt_usec;               /* CLOCK_MONOTONIC when the current attempt started */
 	sd_event_source *timer;              /* owned: retry or job poll timer */
 
 	json_t *acc;                         /* owned: pages collected so far (ALL_PAGES) */
