@@ -663,7 +663,7 @@ static json_t *ds_record(struct leader_ds *l, const json_t *obs, const struct ds
 
 		for (size_t i = 0; i < json_array_size(formatters) && n < ARRAY_SIZE(names); i++)
 			names[n++] = json_string_value(json_array_get(formatters, i));
-		mkfs_by = still ? prev : dsplan_formatter(names, n, s->name);
+		mkfs_by = still ? prev : dsplan_formatter(names, n, s->name, service_config(l->ctx)->node_name);
 		json_object_set_new(rec, "mkfs_by", json_string(mkfs_by ? mkfs_by : ""));
 	}
 	/* a clone: what it was made from and, as ONTAP says, whether it is still one ("flexclone"),
@@ -1025,8 +1025,11 @@ static void flush_done(struct run_ctx *rc)
 		if (r < 0)
 			klog(service_log(l->ctx), LOG_WARNING, "Cannot record the datastores' state: %s",
 			     error ? error : strerror(-r));
-		else
+		else {
 			rc->flushed_version = version;
+			klog(service_log(l->ctx), LOG_DEBUG, "Recorded %zu datastore(s) for the nodes (version %" PRIu64 ")",
+			     json_object_size(patch), version);
+		}
 	}
 	json_decref(patch);
 }

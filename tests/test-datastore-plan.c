@@ -48,31 +48,44 @@ static void test_names(void)
 	free(s);
 }
 
-/* Which node formats: spread by name, the same whatever order the members come in. */
+/* Which node formats: spread by name, the same whatever order the members come in, never the
+ * node to avoid (the leader) while another can. */
 static void test_formatter(void)
 {
 	const char *abc[] = { "n1", "n2", "n3" }, *cba[] = { "n3", NULL, "n2", "", "n1" }, *one[] = { "n2" };
-	unsigned per[3] = { 0 };
+	unsigned per[3] = { 0 }, avoided[3] = { 0 };
 	char name[16];
 
-	CHECK(dsplan_formatter(NULL, 0, "ds1") == NULL, "no node: none");
-	CHECK(dsplan_formatter((const char *[]){ NULL, "" }, 2, "ds1") == NULL, "no named node: none");
-	CHECK(!strcmp(dsplan_formatter(one, 1, "ds1"), "n2"), "one node: that one");
+	CHECK(dsplan_formatter(NULL, 0, "ds1", NULL) == NULL, "no node: none");
+	CHECK(dsplan_formatter((const char *[]){ NULL, "" }, 2, "ds1", NULL) == NULL, "no named node: none");
+	CHECK(!strcmp(dsplan_formatter(one, 1, "ds1", NULL), "n2"), "one node: that one");
+	CHECK(!strcmp(dsplan_formatter(one, 1, "ds1", "n2"), "n2"), "one node, the one to avoid: still that one");
 	for (int i = 0; i < 300; i++) {
 		const char *a, *b;
 
 		snprintf(name, sizeof(name), "b%03d", i);
-		a = dsplan_formatter(abc, 3, name);
-		b = dsplan_formatter(cba, 5, name);
+		a = dsplan_formatter(abc, 3, name, NULL);
+		b = dsplan_formatter(cba, 5, name, NULL);
 		CHECK(a && b && !strcmp(a, b), "%s: %s in one order, %s in another", name, a, b);
 		if (a)
 			per[a[1] - '1']++;
+		/* the leader (n1) formats none while n2 or n3 can, whatever the order */
+		a = dsplan_formatter(abc, 3, name, "n1");
+		b = dsplan_formatter(cba, 5, name, "n1");
+		CHECK(a && b && !strcmp(a, b) && strcmp(a, "n1"), "%s, avoiding n1: %s in one order, %s in another", name, a, b);
+		if (a)
+			avoided[a[1] - '1']++;
 	}
 	CHECK(per[0] >= 60 && per[1] >= 60 && per[2] >= 60, "300 datastores over 3 nodes: %u / %u / %u", per[0],
 	      per[1], per[2]);
+	CHECK(avoided[0] == 0 && avoided[1] >= 100 && avoided[2] >= 100, "300 datastores over 3 nodes avoiding n1: %u / %u / %u",
+	      avoided[0], avoided[1], avoided[2]);
+	CHECK(!strcmp(dsplan_formatter(abc, 3, "ds1", "n9"), dsplan_formatter(abc, 3, "ds1", NULL)),
+	      "avoiding a node that is not a member changes nothing");
 	/* a node named twice counts once per entry, never out of the list */
-	CHECK(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1") && !strcmp(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1"), "n1"),
-	      "duplicates");
+	CHECK(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1", NULL) &&
+	      !strcmp(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1", NULL), "n1"), "duplicates");
+	CHECK(!strcmp(dsplan_formatter((const char *[]){ "n1", "n1" }, 2, "ds1", "n1"), "n1"), "duplicates of the one to avoid");
 }
 
 static void test_sizes(void)

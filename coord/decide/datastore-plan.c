@@ -117,14 +117,23 @@ static char *strf(const char *fmt, ...)
 	return s;
 }
 
-const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore)
+static bool formatter_candidate(const char *node, const char *avoid, bool avoiding)
+{
+	return node && *node && !(avoiding && strcmp(node, avoid) == 0);
+}
+
+const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore, const char *avoid)
 {
 	const char *pick = NULL;
 	size_t count = 0, want;
 	uint32_t h = 2166136261u; /* FNV-1a: stable across builds and hosts */
+	bool avoiding = false;
 
+	/* avoid is left out only when someone else can format */
+	for (size_t i = 0; avoid && *avoid && i < n_nodes && !avoiding; i++)
+		avoiding = formatter_candidate(nodes[i], avoid, true);
 	for (size_t i = 0; i < n_nodes; i++)
-		count += nodes[i] && *nodes[i];
+		count += formatter_candidate(nodes[i], avoid, avoiding);
 	if (!count)
 		return NULL;
 	for (const char *c = datastore ? datastore : ""; *c; c++)
@@ -134,11 +143,11 @@ const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const cha
 	for (size_t i = 0; i < n_nodes; i++) {
 		size_t below = 0;
 
-		if (!nodes[i] || !*nodes[i])
+		if (!formatter_candidate(nodes[i], avoid, avoiding))
 			continue;
 		for (size_t j = 0; j < n_nodes; j++)
-			below += nodes[j] && *nodes[j] && (strcmp(nodes[j], nodes[i]) < 0 ||
-							   (strcmp(nodes[j], nodes[i]) == 0 && j < i));
+			below += formatter_candidate(nodes[j], avoid, avoiding) &&
+				 (strcmp(nodes[j], nodes[i]) < 0 || (strcmp(nodes[j], nodes[i]) == 0 && j < i));
 		if (below == want) {
 			pick = nodes[i];
 			break;

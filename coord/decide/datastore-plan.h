@@ -329,9 +329,12 @@ char *dsplan_prefix(const char *cluster_name);
  * any order; NULL or empty entries ignored) chosen by a hash of the datastore's name, so a
  * spec of many datastores has them formatted by all the nodes side by side rather than one
  * after another by one node, and every leader picks the same one from the same members.
- * Borrowed from nodes; NULL when there is none.
+ * `avoid` (NULL: none) is picked only when no other node can be: the leader passes its own
+ * name, since it is the node that provisions on ONTAP meanwhile -- with many new datastores
+ * its workers and loop are the busiest, and a datastore it formats is ready on the others
+ * only after its mkfs. Borrowed from nodes; NULL when there is none.
  */
-const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore);
+const char *dsplan_formatter(const char *const *nodes, size_t n_nodes, const char *datastore, const char *avoid);
 /* The volume size for a datastore of `size` bytes: NAS the size itself; block the size plus a
  * tenth for the LUN/namespace's metadata; rounded up to 4 KiB. */
 uint64_t dsplan_volume_size(enum ds_protocol protocol, uint64_t size);
