@@ -91,6 +91,7 @@ struct datastores {
 	struct host_ctx host;
 	struct runner *runner;       /* owned */
 	struct worker_pool *workers; /* owned */
+	struct worker_pool *sim_workers; /* owned: the simulated backend's (host.h), NULL otherwise */
 	char *run_dir, *sim_dir;     /* owned */
 	char *cluster_name;          /* owned: corosync's cluster_name (the fs lock tables) */
 	struct host_options opts;    /* owned copies of the [host] strings the backend keeps using
@@ -1328,6 +1329,7 @@ static void svc_free(void *state)
 	}
 	runner_free(d->runner);
 	worker_pool_free(d->workers);
+	worker_pool_free(d->sim_workers);
 	host_ctx_cancel(&d->host);
 	host_sim_cancel(&d->host);
 	json_decref(d->inventory);
@@ -1402,6 +1404,16 @@ static int svc_init(struct service_ctx *ctx, void **state, char **error)
 	if (!d->backend || !d->cluster_name) {
 		svc_free(d);
 		return -EINVAL;
+	}
+	if (d->host.sim) {
+		r = worker_pool_new(service_event(ctx), DS_WORKER_THREADS, &d->sim_workers);
+		if (r < 0) {
+			if (asprintf(error, "the datastore service cannot start: %s", strerror(-r)) < 0)
+				*error = NULL;
+			svc_free(d);
+			return r;
+		}
+		d->host.sim_workers = d->sim_workers;
 	}
 	*state = d;
 	/* This service's part of the node's section exists from the start ("not reconciled yet"):

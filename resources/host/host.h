@@ -39,6 +39,9 @@ struct host_ctx {
 	sd_event *event;
 	struct runner *runner;        /* children with deadlines (real or argv-capture in tests) */
 	struct worker_pool *workers;  /* blocking library calls */
+	struct worker_pool *sim_workers; /* the simulated backend's own jobs (device and file-system
+					    I/O, access asks), NULL = workers: what the real backend
+					    runs as children must not queue behind libvirt calls */
 	const char *sys_root;         /* "/sys" (tests: a fake tree) */
 	const char *dev_root;         /* "/dev" */
 	const char *etc_root;         /* "/etc" (mount units go to <etc_root>/systemd/system) */

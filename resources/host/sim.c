@@ -1069,6 +1069,12 @@ void host_sim_cancel(struct host_ctx *ctx)
 		ask_free(ctx->sim_asks);
 }
 
+/* Where the simulator's jobs run (host.h: sim_workers). */
+static struct worker_pool *sim_pool(const struct host_ctx *ctx)
+{
+	return ctx->sim_workers ? ctx->sim_workers : ctx->workers;
+}
+
 static int op_check(struct host_ctx *ctx, host_done_fn done)
 {
 	if (!ctx || !ctx->sim || !ctx->runner || !ctx->workers || !ctx->run_dir || !done)
@@ -1116,7 +1122,7 @@ static int op_work(struct op *op, struct job *j, op_work_then then)
 	if (!j)
 		return -ENOMEM;
 	op->work_then = then;
-	r = worker_submit(op->ctx->workers, job_run, j, job_free, work_done, op, step_timeout(op->ctx));
+	r = worker_submit(sim_pool(op->ctx), job_run, j, job_free, work_done, op, step_timeout(op->ctx));
 	if (r < 0)
 		job_free(j);
 	return r;
@@ -1522,7 +1528,7 @@ static int socket_ask_start(struct ask *a)
 		return -ENOMEM;
 	}
 	j->timeout_usec = step_timeout(a->ctx);
-	r = worker_submit(a->ctx->workers, socket_ask_run, j, socket_ask_free, socket_ask_done, a, j->timeout_usec);
+	r = worker_submit(sim_pool(a->ctx), socket_ask_run, j, socket_ask_free, socket_ask_done, a, j->timeout_usec);
 	if (r < 0)
 		socket_ask_free(j);
 	return r;
