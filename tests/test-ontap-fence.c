@@ -403,6 +403,58 @@ static const struct ds_spec block_nfs[] = {
 	{ .name = "files", .protocol = DS_PROTO_NFS, .size = 1ULL << 30 },
 };
 
+/* The line number (from 1, past the mark) of the first request-log line holding both, 0 if none. */
+static int log_line_of(const char *a, const char *b)
+{
+	char line[4096];
+	int n = 0, at = 0;
+	FILE *f = fopen(S.log, "r");
+
+	if (!f)
+		return 0;
+	fseek(f, S.log_mark, SEEK_SET);
+	while (!at && fgets(line, sizeof line, f))
+		if (++n && strstr(line, a) && strstr(line, b))
+			at = n;
+	fclose(f);
+	return at;
+}
+
+/*
+ * Ops that may start together start critical path first: with one request at a time, a block
+ * datastore's volume (then its LUN, then its maps) is created before an NFS volume that comes
+ * first in the spec and that nothing follows -- and everything is still done.
+ */
+static void test_order(void)
+{
+	static const struct ds_spec spec[] = {
+		{ .name = "aaa", .protocol = DS_PROTO_NFS, .size = 1ULL << 30 },
+		{ .name = "zzz", .protocol = DS_PROTO_ISCSI, .size = 1ULL << 30 },
+	};
+	struct ontap_options o = {};
+	struct ontap_client *c = NULL;
+	struct ontap_error e = {};
+	int block, nfs;
+
+	reset("order");
+	sim_options(&S, &o);
+	o.max_concurrency = 1;
+	CHECK(ontap_client_new_for_test(&c, ev, &o, "n1", getuid(), &e) == 0);
+	ontap_options_clear(&o);
+	ontap_error_clear(&e);
+	if (!c)
+		return;
+	ontap_client_set_epoch(c, 1, true);
+	ontap_client_set_job_poll(c, 50000, 200000);
+	CHECK(converge(c, spec, 2, NULL, 0) > 0);
+	block = log_line_of("\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_zzz\"");
+	nfs = log_line_of("\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_aaa\"");
+	CHECK(block > 0 && nfs > 0 && block < nfs);
+	if (!(block > 0 && nfs > 0 && block < nfs))
+		fprintf(stderr, "  block volume at line %d, NFS volume at line %d\n", block, nfs);
+	ontap_client_free(c);
+}
+
 static void test_fence(void)
 {
 	struct ontap_client *c;
@@ -827,7 +879,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; void (*fn)(void); } tests[] = {
 		{ "assess", test_assess }, { "fence", test_fence }, { "half-done", test_half_done },
 		{ "remaining", test_remaining }, { "smb", test_smb }, { "claim", test_claim },
-		{ "jobs", test_jobs },
+		{ "jobs", test_jobs }, { "order", test_order },
 	};
 	int r;
 

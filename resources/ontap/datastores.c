@@ -386,6 +386,7 @@ struct execute {
 	size_t n;
 	char *comment;                /* owned */
 	unsigned char *state;         /* owned: EX_* per op */
+	size_t *order;                /* owned: the op indices, longest chain after them first */
 	size_t running;
 	bool pumping;                 /* inside exec_pump(): completions do not recurse */
 	int r;
@@ -408,6 +409,7 @@ static void exec_finish(struct execute *e)
 	e->done(e->userdata, e->r, e->results);
 	json_decref(e->results);
 	free(e->state);
+	free(e->order);
 	free(e->comment);
 	free(e);
 }
@@ -558,7 +560,8 @@ static void exec_pump(struct execute *e)
 	e->pumping = true;
 	while (again && e->r == 0) {
 		again = false;
-		for (size_t i = 0; i < e->n && e->r == 0; i++) {
+		for (size_t oi = 0; oi < e->n && e->r == 0; oi++) {
+			size_t i = e->order[oi];
 			struct exec_req *q;
 			int r;
 
@@ -604,6 +607,47 @@ static void exec_pump(struct execute *e)
 	exec_finish(e);
 }
 
+/*
+ * The order in which ops that may start together are started: the longest chain of ops still to
+ * follow each one first (critical path first). The client queues what does not find a slot in
+ * that order, so a block datastore's volume -- a job, then its LUN, then its maps -- goes before
+ * an NFS volume that nothing follows: with 50 new datastores the last LUNs and maps start earlier
+ * and the NFS volumes fill the slots meanwhile. Ties keep the plan's order. Owned; NULL on ENOMEM.
+ */
+static size_t *exec_order(const struct dsplan_op *ops, size_t n)
+{
+	size_t *order = calloc(n ? n : 1, sizeof(*order)), *height = calloc(n ? n : 1, sizeof(*height));
+
+	if (!order || !height) {
+		free(order);
+		free(height);
+		return NULL;
+	}
+	/* ops are sorted by wave and wait only for earlier waves: from the last one backwards, each
+	 * op's height is 1 + the highest height of the ops that wait for it (exec_ready's rule: an
+	 * op of a later wave listing nothing waits for all) */
+	for (size_t j = n; j-- > 0;) {
+		height[j] += 1;
+		for (size_t k = 0; k < ops[j].n_after; k++)
+			if (height[ops[j].after[k]] < height[j])
+				height[ops[j].after[k]] = height[j];
+		for (size_t i = 0; !ops[j].n_after && i < j; i++)
+			if (ops[i].wave < ops[j].wave && height[i] < height[j])
+				height[i] = height[j];
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t at = i;
+
+		while (at > 0 && height[order[at - 1]] < height[i]) { /* stable insertion */
+			order[at] = order[at - 1];
+			at--;
+		}
+		order[at] = i;
+	}
+	free(height);
+	return order;
+}
+
 /* The first ops start from the loop, so `done` never runs inside ontap_ds_execute(). */
 static int on_exec_start(sd_event_source *s, void *userdata)
 {
@@ -630,11 +674,12 @@ int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t
 	if (!e)
 		return -ENOMEM;
 	*e = (struct execute){ .client = c, .ops = ops, .n = n, .progress = progress, .done = done, .userdata = userdata,
-			       .results = json_array(), .state = calloc(n, 1),
+			       .results = json_array(), .state = calloc(n, 1), .order = exec_order(ops, n),
 			       .comment = comment ? strdup(comment) : NULL };
-	if (!e->results || !e->state || (comment && !e->comment)) {
+	if (!e->results || !e->state || !e->order || (comment && !e->comment)) {
 		json_decref(e->results);
 		free(e->state);
+		free(e->order);
 		free(e->comment);
 		free(e);
 		return -ENOMEM;
@@ -644,6 +689,7 @@ int ontap_ds_execute(struct ontap_client *c, const struct dsplan_op *ops, size_t
 		if (r < 0) {
 			json_decref(e->results);
 			free(e->state);
+			free(e->order);
 			free(e->comment);
 			free(e);
 			return r;

@@ -179,6 +179,9 @@ static void log_request(struct sim *sim, struct MHD_Connection *con, struct req 
 		json_object_set_new(line, "code", json_string(r->err_code));
 	if (r->job_uuid)
 		json_object_set_new(line, "job", json_string(r->job_uuid));
+	/* what a POST creates, by the name it gives (the order of creations in a plan's run) */
+	if (r->body && json_is_string(json_object_get(r->body, "name")))
+		json_object_set(line, "name", json_object_get(r->body, "name"));
 	node = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Kvmcd-Node");
 	epoch = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Kvmcd-Epoch");
 	if (node)
