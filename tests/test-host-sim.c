@@ -572,6 +572,19 @@ static void test_fs_data(void)
 	fprintf(stderr, "--- data\n");
 	CHECK(attach(&N1, &t) == 0, "attach lun2");
 	fd = open(dev2, O_WRONLY);
+	/* "empty" is the first MiB all zero, holes or written zeros alike; past it nothing counts */
+	{
+		static const char zeros[8192];
+
+		CHECK(fd >= 0 && pwrite(fd, zeros, sizeof(zeros), 256 * 1024) == sizeof(zeros) &&
+		      pwrite(fd, "x", 1, 1024 * 1024) == 1, "write zeros, and a byte past the first MiB");
+		CHECK(DO(B->fs[DS_FS_OCFS2]->probe(&N1.ctx, dev2, on_done, &R)) == 0 && strcmp(R.detail, "empty") == 0,
+		      "zeros and a byte past the MiB: %s", R.detail);
+		CHECK(fd >= 0 && pwrite(fd, "x", 1, 1024 * 1024 - 1) == 1, "write the MiB's last byte");
+		CHECK(DO(B->fs[DS_FS_OCFS2]->probe(&N1.ctx, dev2, on_done, &R)) == 0 && strcmp(R.detail, "data") == 0,
+		      "the MiB's last byte: %s", R.detail);
+		CHECK(fd >= 0 && pwrite(fd, zeros, 1, 1024 * 1024 - 1) == 1, "and zero it again");
+	}
 	CHECK(fd >= 0 && pwrite(fd, "x", 1, 512 * 1024) == 1, "write a byte");
 	if (fd >= 0)
 		close(fd);
