@@ -762,10 +762,12 @@ int ontap_request_submit(struct ontap_client *c, const char *method, const char 
 	 * has queued everything it submits (a plan's whole wave comes in one go): only then can
 	 * attempt_url() tell whether others wait for a slot. Were the first ones started at once,
 	 * they would each hold a slot for their whole job while the rest of the wave queues. */
-	if (req->wait_job && c->in_flight < c->max_concurrency) {
+	if ((req->wait_job || (flags & ONTAP_REQ_TURN_END)) && c->in_flight < c->max_concurrency) {
 		if (!c->dispatch_defer) {
 			if (sd_event_add_defer(c->event, &c->dispatch_defer, on_dispatch_defer, c) < 0)
 				c->dispatch_defer = NULL;
+			else /* after this turn's answers and poll timers, before everything else */
+				(void) sd_event_source_set_priority(c->dispatch_defer, ONTAP_EVENT_PRIORITY + 1);
 		} else {
 			(void) sd_event_source_set_enabled(c->dispatch_defer, SD_EVENT_ONESHOT);
 		}

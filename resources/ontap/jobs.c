@@ -36,6 +36,15 @@
 
 static void job_poll(struct ontap_request *parent, bool full);
 
+/*
+ * How late a poll may go so that polls coming due close together go in one GET (see "Several
+ * jobs in one GET" below): their timers fire in one wakeup, and a poll starts at the end of its
+ * loop turn (ONTAP_REQ_TURN_END), where the queue sends the polls of the turn together. Fifty
+ * volume creates answered over 250 ms come due over 250 ms: one GET per few polls instead of one
+ * each, which leaves the slots to the LUNs and maps their answers start.
+ */
+#define JOB_POLL_SLACK_USEC (10 * USEC_PER_MSEC)
+
 static int on_job_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct ontap_request *parent = userdata;
@@ -105,8 +114,8 @@ static bool job_arm(struct ontap_request *parent, uint64_t delay)
 		job_fail(parent, -ETIME, 0, false, t);
 		return false;
 	}
-	if (sd_event_add_time_relative(c->event, &parent->timer, CLOCK_MONOTONIC, delay, 1, on_job_timer,
-				       parent) < 0) {
+	if (sd_event_add_time_relative(c->event, &parent->timer, CLOCK_MONOTONIC, delay, JOB_POLL_SLACK_USEC,
+				       on_job_timer, parent) < 0) {
 		job_fail(parent, -ENOMEM, 0, false, "cannot arm poll timer");
 		return false;
 	}
@@ -239,8 +248,8 @@ static void job_poll(struct ontap_request *parent, bool full)
 			  parent->job_polls, (unsigned long long)(parent->job_poll_at / USEC_PER_MSEC), c->in_flight,
 			  c->max_concurrency);
 	}
-	r = ontap_request_submit(c, "GET", path, NULL, ONTAP_REQ_URGENT, 0, on_job_reply, parent,
-				 &parent->job_child);
+	r = ontap_request_submit(c, "GET", path, NULL, ONTAP_REQ_URGENT | (full ? 0 : ONTAP_REQ_TURN_END), 0,
+				 on_job_reply, parent, &parent->job_child);
 	if (r < 0) {
 		job_fail(parent, r, 0, false, "cannot poll");
 		return;
@@ -256,7 +265,9 @@ static void job_poll(struct ontap_request *parent, bool full)
  * GET /api/cluster/jobs?uuid=A|B|...&fields=uuid,state (a query with "|" alternatives, as on any
  * ONTAP collection; notes §2), and each waiting poll is answered from its job's record as if it
  * had gone alone. Fifty volume jobs then cost a few requests instead of fifty, which leaves the
- * slots to the LUNs and maps that follow. With slots to spare nothing waits and nothing changes.
+ * slots to the LUNs and maps that follow. Polls that come due in one loop turn (their timers have
+ * JOB_POLL_SLACK_USEC of slack to meet) go together the same way with slots to spare; a poll due
+ * alone goes alone.
  * What a batch cannot answer goes alone: a job missing from its answer (purged, or a query this
  * ONTAP reads differently: only a GET of the job itself says 404), and, once ONTAP refused such
  * a GET with a 4xx, every poll of this client from then on.

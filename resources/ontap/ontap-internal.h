@@ -83,6 +83,9 @@ struct ontap_job_timing {
  * loop iteration found pending.
  */
 #define ONTAP_EVENT_PRIORITY (SD_EVENT_PRIORITY_IMPORTANT / 2)
+/* Internal request flag (beside ontap-client.h's): start at the end of this loop turn, not at
+ * once, so that job polls coming due together can go in one GET (jobs.c). */
+#define ONTAP_REQ_TURN_END (1u << 15)
 
 struct ontap_client {
 	sd_event *event;                     /* owned ref */
