@@ -20,7 +20,8 @@
 #     mutations (POST / PATCH / DELETE), by collection, against the minimum (below);
 #   - one node's attach time, alone: n3's kvmcd stopped, its pools, mounts and simulated
 #     devices removed, started again: its first "synced" -> n3 logs all N ready (no ONTAP work
-#     left; n3 does not format, as in the run, where n1, the lowest name, formats).
+#     left, and nothing to format: the file systems exist -- in the run the nodes but the
+#     leader format them, each datastore's formatter picked by dsplan_formatter()).
 # The minimum, for the layout of coord/decide/datastore-plan.h (one POST per object):
 #   mutations  iSCSI: per datastore volume + LUN + 3 LUN maps, once 3 igroups (initiators in the
 #              body); NVMe/TCP: volume + namespace + 1 map, once the subsystem (hosts in the
