@@ -213,6 +213,23 @@ static inline int sim_log_count(struct sim *s, const char *a, const char *b)
 	return n;
 }
 
+/* The line number (from 1, past the mark) of the first request-log line holding both, 0 if none. */
+static inline int sim_log_line(struct sim *s, const char *a, const char *b)
+{
+	char line[4096];
+	int n = 0, at = 0;
+	FILE *f = fopen(s->log, "r");
+
+	if (!f)
+		return 0;
+	fseek(f, s->log_mark, SEEK_SET);
+	while (!at && fgets(line, sizeof line, f))
+		if (++n && strstr(line, a) && (!b || strstr(line, b)))
+			at = n;
+	fclose(f);
+	return at;
+}
+
 /* ---------------------------------------------------------------- waiting for operations */
 
 struct wait {

@@ -403,23 +403,6 @@ static const struct ds_spec block_nfs[] = {
 	{ .name = "files", .protocol = DS_PROTO_NFS, .size = 1ULL << 30 },
 };
 
-/* The line number (from 1, past the mark) of the first request-log line holding both, 0 if none. */
-static int log_line_of(const char *a, const char *b)
-{
-	char line[4096];
-	int n = 0, at = 0;
-	FILE *f = fopen(S.log, "r");
-
-	if (!f)
-		return 0;
-	fseek(f, S.log_mark, SEEK_SET);
-	while (!at && fgets(line, sizeof line, f))
-		if (++n && strstr(line, a) && strstr(line, b))
-			at = n;
-	fclose(f);
-	return at;
-}
-
 /*
  * Ops that may start together start critical path first: with one request at a time, a block
  * datastore's volume (then its LUN, then its maps) is created before an NFS volume that comes
@@ -447,8 +430,8 @@ static void test_order(void)
 	ontap_client_set_epoch(c, 1, true);
 	ontap_client_set_job_poll(c, 50000, 200000);
 	CHECK(converge(c, spec, 2, NULL, 0) > 0);
-	block = log_line_of("\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_zzz\"");
-	nfs = log_line_of("\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_aaa\"");
+	block = sim_log_line(&S, "\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_zzz\"");
+	nfs = sim_log_line(&S, "\"POST\",\"path\":\"/api/storage/volumes", "\"name\":\"" PREFIX "_aaa\"");
 	CHECK(block > 0 && nfs > 0 && block < nfs);
 	if (!(block > 0 && nfs > 0 && block < nfs))
 		fprintf(stderr, "  block volume at line %d, NFS volume at line %d\n", block, nfs);

@@ -747,23 +747,11 @@ static int pool_job(void *arg)
 	/* ensure: a transient pool of ours becomes persistent; then autostart; then running. A pool
 	 * this job just defined is known to be persistent, not autostarted and inactive: three
 	 * round trips fewer to a libvirtd that, with many datastores attaching, is busy. */
-	if (defined_now) {
-		if (virStoragePoolSetAutostart(p, 1) < 0) {
-			r = virt_errno(j, "virStoragePoolSetAutostart");
-			goto out;
-		}
-		if (virStoragePoolCreate(p, 0) < 0) {
-			r = virt_errno(j, "virStoragePoolCreate");
-			goto out;
-		}
-		r = pool_report(j, p, false);
-		goto out;
-	}
-	if ((k = virStoragePoolIsPersistent(p)) < 0) {
+	if (!defined_now && (k = virStoragePoolIsPersistent(p)) < 0) {
 		r = virt_errno(j, "virStoragePoolIsPersistent");
 		goto out;
 	}
-	if (!k) {
+	if (!defined_now && !k) {
 		virStoragePoolPtr d = virStoragePoolDefineXML(c, j->xml, 0);
 		if (!d) {
 			r = virt_errno(j, "virStoragePoolDefineXML");
@@ -772,7 +760,7 @@ static int pool_job(void *arg)
 		virStoragePoolFree(d);
 	}
 	int autostart = 0;
-	if (virStoragePoolGetAutostart(p, &autostart) < 0) {
+	if (!defined_now && virStoragePoolGetAutostart(p, &autostart) < 0) {
 		r = virt_errno(j, "virStoragePoolGetAutostart");
 		goto out;
 	}
@@ -780,7 +768,7 @@ static int pool_job(void *arg)
 		r = virt_errno(j, "virStoragePoolSetAutostart");
 		goto out;
 	}
-	if ((k = virStoragePoolIsActive(p)) < 0 || (!k && virStoragePoolCreate(p, 0) < 0)) {
+	if ((k = defined_now ? 0 : virStoragePoolIsActive(p)) < 0 || (!k && virStoragePoolCreate(p, 0) < 0)) {
 		r = virt_errno(j, k < 0 ? "virStoragePoolIsActive" : "virStoragePoolCreate");
 		goto out;
 	}

@@ -187,7 +187,6 @@ _Static_assert(HOST_GFS2_FSNAME_MAX < sizeof(((struct super *)0)->label), "label
 
 enum { SUPER_EMPTY, SUPER_SIMFS, SUPER_DATA };
 
-/* What the device holds: SUPER_EMPTY, SUPER_SIMFS (*s filled), SUPER_DATA; or -errno. */
 /* Is every byte of buf[0..n) zero? */
 static bool all_zero(const char *buf, size_t n)
 {
@@ -236,6 +235,7 @@ static int rest_is_zero(int fd, off_t from, char *buf, size_t size)
 	return 1;
 }
 
+/* What the device holds: SUPER_EMPTY, SUPER_SIMFS (*s filled), SUPER_DATA; or -errno. */
 static int super_read(const char *device, struct super *s)
 {
 	_cleanup_close_ int fd = open(device, O_RDONLY | O_CLOEXEC);

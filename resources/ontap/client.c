@@ -578,8 +578,7 @@ static void attempt_log(struct ontap_request *req, long http)
 		  "%llu ms for a slot, %u in flight", req->method, req->path, http,
 		  (unsigned long long) ((now - req->attempt_usec) / USEC_PER_MSEC), (long long) (tls / 1000),
 		  (long long) (ttfb / 1000), (long long) (total / 1000),
-		  (unsigned long long) (req->queued_usec && req->attempt_usec > req->queued_usec
-					? (req->attempt_usec - req->queued_usec) / USEC_PER_MSEC : 0),
+		  (unsigned long long) ((req->attempt_usec - req->queued_usec) / USEC_PER_MSEC),
 		  c->in_flight);
 }
 
