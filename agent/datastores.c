@@ -693,6 +693,15 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		publish(d);
 		return;
 	}
+	if (l->step == STEP_DONE && now_usec(d) + RECHECK_SLACK_USEC < l->ready_at + RECONCILE_PERIOD_USEC) {
+		/* Walk it again every RECONCILE_PERIOD (every step probes first, so this only
+		 * checks): a fence or an admin's hand shows up as a failed step. Not sooner: the
+		 * walk kicks the reconcile after every step. Its own time: the reconcile's period
+		 * timer, armed before it was ready, would come back up to a whole period late (a
+		 * check every 60 s instead of 30). */
+		arm_timer(d, l->ready_at + RECONCILE_PERIOD_USEC);
+		return;
+	}
 	make_target(spec, rec, &tb);
 	l->busy = true;
 	l->step_started = now_usec(d);
@@ -825,17 +834,7 @@ static void walk(struct datastores *d, struct ds_local *l, const struct ds_spec 
 		pool_spec(d, spec, uuid, &ps);
 		r = d->backend->pool ? d->backend->pool->ensure(&d->host, &ps, on_pool, l) : -EOPNOTSUPP;
 		break;
-	case STEP_DONE:
-		/* Walk it again every RECONCILE_PERIOD (every step probes first, so this only
-		 * checks): a fence or an admin's hand shows up as a failed step. Not sooner: the
-		 * walk kicks the reconcile after every step. */
-		if (now_usec(d) + RECHECK_SLACK_USEC < l->ready_at + RECONCILE_PERIOD_USEC) {
-			l->busy = false;
-			/* its own time: the reconcile's period timer, armed before it was ready, would
-			 * come back up to a whole period late (a check every 60 s instead of 30) */
-			arm_timer(d, l->ready_at + RECONCILE_PERIOD_USEC);
-			return;
-		}
+	case STEP_DONE: /* due for its check (not due: returned above) */
 		{
 			const struct host_attach_ops *a = d->backend->attach[spec->protocol];
 			l->step = STEP_ATTACH;
@@ -902,10 +901,37 @@ static int spec_of_record(const char *name, const json_t *rec, struct ds_spec *o
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether names (n of them, sorted by cmp_name) include name. */
+static bool names_have(const char **names, size_t n, const char *name)
+{
+	return n && bsearch(&name, names, n, sizeof(*names), cmp_name);
+}
+
+/* The spec's entry (borrowed) for the i-th of service_ds_specs(), which lists them in the spec's
+ * order; NULL when there is none of that name. */
+static const json_t *spec_entry(const json_t *list, size_t i, const char *name)
+{
+	const json_t *e = json_array_get(list, i);
+	size_t k;
+
+	if (e && json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+		return e;
+	json_array_foreach(list, k, e)
+		if (json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+			return e;
+	return NULL;
+}
+
 static void reconcile(struct datastores *d)
 {
 	const struct ds_spec *specs = NULL;
-	const json_t *records;
+	const json_t *records, *spec_list;
+	_cleanup_free_ const char **names = NULL;
 	size_t n = 0;
 	uint64_t next = now_usec(d) + RECONCILE_PERIOD_USEC;
 
@@ -915,6 +941,18 @@ static void reconcile(struct datastores *d)
 	if (service_ds_specs(d->ctx, &specs, &n) < 0)
 		return;
 	records = service_records(d->ctx);
+	spec_list = json_object_get(service_spec(d->ctx), "datastores");
+	/* The spec's names, sorted: a pass asks of every record and every tracked datastore whether
+	 * the spec still has it (n lookups, not n^2 comparisons: this runs after every step). */
+	names = n ? calloc(n, sizeof(*names)) : NULL;
+	if (n && !names) {
+		arm_timer(d, next); /* out of memory: again at the next period */
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = specs[i].name;
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < n; i++) {
 		char key[64];
 		const json_t *rec;
@@ -934,18 +972,12 @@ static void reconcile(struct datastores *d)
 			l->last_record = json_deep_copy(rec);
 		}
 		{
-			const json_t *e;
-			size_t k;
+			const json_t *e = spec_entry(spec_list, i, l->name);
 			/* Kept only when it changed: this runs after every step of every datastore. */
-			json_array_foreach(json_object_get(service_spec(d->ctx), "datastores"), k, e)
-				if (json_is_string(json_object_get(e, "name")) &&
-				    strcmp(json_string_value(json_object_get(e, "name")), l->name) == 0) {
-					if (!json_equal(json_array_get(json_object_get(l->last_spec, "datastores"), 0), e)) {
-						json_decref(l->last_spec);
-						l->last_spec = json_pack("{s[O]}", "datastores", e);
-					}
-					break;
-				}
+			if (e && !json_equal(json_array_get(json_object_get(l->last_spec, "datastores"), 0), e)) {
+				json_decref(l->last_spec);
+				l->last_spec = json_pack("{s[O]}", "datastores", e);
+			}
 		}
 		walk(d, l, &specs[i], rec);
 	}
@@ -963,8 +995,7 @@ static void reconcile(struct datastores *d)
 
 			if (strncmp(key, "ds/", 3) != 0 || !json_string_value(json_object_get(rec, "protocol")))
 				continue;
-			for (size_t i = 0; i < n; i++)
-				in_spec |= strcmp(specs[i].name, key + 3) == 0;
+			in_spec = names_have(names, n, key + 3);
 			if (in_spec || local_get(d, key + 3, false) || !(l = local_get(d, key + 3, true)))
 				continue;
 			l->removing = true;
@@ -975,10 +1006,7 @@ static void reconcile(struct datastores *d)
 		}
 	}
 	for (struct ds_local *l = d->list; l; l = l->next) {
-		bool in_spec = false;
-		for (size_t i = 0; i < n; i++)
-			in_spec |= strcmp(specs[i].name, l->name) == 0;
-		if (!in_spec && l->step != STEP_GONE) {
+		if (!names_have(names, n, l->name) && l->step != STEP_GONE) {
 			_cleanup_free_ struct ds_spec *gone = NULL;
 			struct ds_spec from_record;
 			char path[sizeof(DS_PATH_DEFAULT_DIR) + DS_NAME_MAX + 1];

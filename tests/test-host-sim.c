@@ -535,6 +535,18 @@ static void test_fs(bool bind)
 	/* something else at the mount point */
 	CHECK(DO(ocfs2->mount(&N2.ctx, dev1, mp2, on_done, &R)) == -EEXIST, "mp2 holds lun3's fs: %d %s", R.r, R.detail);
 
+	if (bind) {
+		/* a file open on it: busy, said so, and still mounted */
+		int busy;
+
+		snprintf(path, sizeof(path), "%s/disk-b.img", mp1);
+		busy = open(path, O_RDONLY);
+		CHECK(busy >= 0 && DO(ocfs2->umount(&N2.ctx, mp1, on_done, &R)) == -EBUSY && strstr(R.detail, "busy") &&
+			      exists(path),
+		      "umount while a file is open: %d %s", R.r, R.detail);
+		if (busy >= 0)
+			close(busy);
+	}
 	CHECK(DO(ocfs2->umount(&N2.ctx, mp1, on_done, &R)) == 0 && strcmp(R.detail, "unmounted") == 0, "umount: %d %s", R.r,
 	      R.detail);
 	CHECK(DO(ocfs2->umount(&N2.ctx, mp1, on_done, &R)) == 0 && strcmp(R.detail, "not mounted") == 0,
