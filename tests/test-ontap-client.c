@@ -600,6 +600,40 @@ static void print_log(void *userdata, int prio, const char *msg)
 	fprintf(stderr, "  client: %s\n", msg);
 }
 
+/* From the client's debug lines: each job's age at its last poll (the one that found it done),
+ * and which job was its kind's scout ("first poll now"). */
+struct poll_ages {
+	int n, scout;
+	char job[8][9];
+	int last_age[8];
+};
+
+static void record_poll_age(void *userdata, int prio, const char *msg)
+{
+	struct poll_ages *pa = userdata;
+	char id[9];
+	unsigned n, age;
+	int i;
+
+	if (getenv("ONTAP_TEST_VERBOSE"))
+		print_log(NULL, prio, msg);
+	if (sscanf(msg, "job %8[0-9a-f]: ", id) != 1)
+		return;
+	for (i = 0; i < pa->n && strcmp(pa->job[i], id) != 0; i++)
+		;
+	if (i == pa->n) {
+		if (pa->n == 8)
+			return;
+		snprintf(pa->job[pa->n++], sizeof pa->job[0], "%s", id);
+		if (pa->n == 1)
+			pa->scout = -1;
+	}
+	if (strstr(msg, "first poll now"))
+		pa->scout = i;
+	if (sscanf(msg, "job %*8[0-9a-f]: poll %u, %u ms after its 202", &n, &age) == 2)
+		pa->last_age[i] = (int)age;
+}
+
 /* A client with `slots` requests in flight (0: the default), quick job polls and the given
  * return_timeout; NULL (a failed check) when it cannot be made. */
 static struct ontap_client *client_with_slots(unsigned slots, unsigned return_timeout)
@@ -779,6 +813,35 @@ static void test_jobs(void)
 			/* the second six come due together: one GET, one more for a job that ends late */
 			CHECK(polls >= (round == 0 ? 2 : 1) && polls <= (round == 0 ? 6 + 4 : 3));
 			fprintf(stderr, "job GETs for six volume jobs, round %d: %d\n", round, polls);
+		}
+		ontap_client_free(c);
+	}
+
+	/* a fresh client's jobs that wait for their kind's scout look when they are as old as the
+	 * scout at its next poll (jobs.c), not once its answer is back: with every job GET answered
+	 * 150 ms late, each job is found done at about the age the scout was (a job GET is answered
+	 * as ONTAP finds the job after the delay: job_ms 300 outlasts the scout's first poll). With
+	 * job_ms 500 the scout's second poll finds it running too: the others' looks then find theirs
+	 * running, wait for the scout again, and still end with it. */
+	for (int slow = 0; slow < 2 && (c = client_with_slots(0, 0)); slow++) {
+		struct wait ws[6] = {};
+		struct poll_ages pa = {};
+		char prefix[8];
+
+		ontap_client_set_log(c, record_poll_age, &pa);
+		ontap_client_set_job_poll(c, 50000, 1000000); /* the others' cap well past the scout's answer */
+		sim_control(&S, "POST", "/_sim/config", slow ? "{\"job_ms\":500}" : "{\"job_ms\":300}");
+		sim_fault(&S, "{\"type\":\"latency\",\"method\":\"GET\",\"path\":\"/api/cluster/jobs*\",\"ms\":150}");
+		snprintf(prefix, sizeof prefix, "s%d", slow);
+		volumes_start(c, prefix, ws, 6);
+		volumes_done(ws, 6);
+		sim_control(&S, "DELETE", "/_sim/faults", NULL);
+		sim_control(&S, "POST", "/_sim/config", "{\"job_ms\":100}");
+		CHECK(pa.n == 6 && pa.scout >= 0);
+		for (int i = 0; i < pa.n && pa.scout >= 0; i++) {
+			fprintf(stderr, "  job %s%s: found done %d ms after its 202\n", pa.job[i], i == pa.scout ? " (scout)" : "",
+				pa.last_age[i]);
+			CHECK(pa.last_age[i] <= pa.last_age[pa.scout] + 75);
 		}
 		ontap_client_free(c);
 	}

@@ -50,6 +50,7 @@ struct ontap_request {
 	unsigned job_polls;                  /* polls started */
 	bool job_scout;                      /* polls at once to learn its kind's timing (jobs.c) */
 	bool job_timed;                      /* the first poll waited for its kind's learned time */
+	bool job_waits_scout;                /* waits for its kind's scout to learn (jobs.c) */
 	unsigned job_errors;                 /* consecutive failed job GETs */
 	bool job_full_read;                  /* the child in progress reads code + message */
 	struct ontap_request *job_child;     /* borrowed: the job GET in progress, NULL once done */
@@ -72,6 +73,8 @@ struct ontap_job_timing {
 	uint64_t first_usec;            /* valid when known */
 	bool known;
 	bool scouting;                  /* a job of this kind polls at once to learn it; the others wait */
+	uint64_t scout_next_age;        /* while scouting: the age (after its 202) at which the scout
+					 * polls next; 0 until it has armed a poll */
 };
 #define ONTAP_JOB_KINDS 8
 
