@@ -587,13 +587,15 @@ static void attempt_done(struct ontap_request *req, CURLcode cc)
 	struct ontap_client *c = req->client;
 	_cleanup_(json_decrefp) json_t *body = NULL;
 	struct ontap_error err = {};
-	long http = 0;
+	long http = 0, connects = 0;
 	curl_off_t sent = 0;
 	char jobuuid[64];
 	uint64_t delay;
 	int r;
 
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		c->stats.connections_opened += (uint64_t) connects;
 	if (curl_easy_getinfo(req->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK)
 		sent = 1;  /* unknown: assume it went out */
 	if (req->buf && req->len > 0)
@@ -924,7 +926,11 @@ int ontap_client_new_for_test(struct ontap_client **ret, sd_event *event,
 	    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
 	    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb) != CURLM_OK ||
 	    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK ||
-	    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->max_concurrency) != CURLM_OK)
+	    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->max_concurrency) != CURLM_OK ||
+	    /* A connection per slot stays open between bursts. libcurl's default keeps four per
+	     * transfer in progress: a lull of one job poll closed a dozen, and the next burst paid
+	     * a TCP and TLS handshake for each (bench/datastores.sh: 20 per round). */
+	    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long) c->max_concurrency) != CURLM_OK)
 		return -ENOMEM;
 	*ret = TAKE_PTR(c);
 	return 0;

@@ -139,6 +139,7 @@ bool ontap_client_version_at_least(struct ontap_client *c, int gen, int major, i
 struct ontap_client_stats {
 	unsigned in_flight, queued, max_in_flight_seen;
 	uint64_t requests_sent, retries, jobs_polled, cancelled_stale;
+	uint64_t connections_opened;    /* TCP (and TLS) connections made: the others reused one */
 };
 void ontap_client_get_stats(struct ontap_client *c, struct ontap_client_stats *st);
 
