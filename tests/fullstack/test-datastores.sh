@@ -112,6 +112,14 @@ jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)"
 ran() { # NODE PATTERN (of the command line, after "deadline N s: ")
 	"$FS" exec "$1" sh_c 'grep -c "deadline [0-9.]* s: $1" /var/log/kvmcd.log || true' "$2"
 }
+# The same in one exec: "<iSCSI logins> <NVMe connects> <mkfs> <blkid> <ds_iscsi pool steps done>
+# <ds_nvme pool steps done>" of NODE.
+node_counts() { # NODE
+	"$FS" exec "$1" sh_c 'c() { grep -c "$1" /var/log/kvmcd.log || true; }
+		echo "$(c "deadline [0-9.]* s: iscsiadm .*--login") $(c "deadline [0-9.]* s: nvme connect")" \
+			"$(c "deadline [0-9.]* s: mkfs") $(c "deadline [0-9.]* s: blkid")" \
+			"$(c "Datastore .ds_iscsi.: libvirt pool: done") $(c "Datastore .ds_nvme.: libvirt pool: done")"'
+}
 mutations() { "$FS" exec t sh_c 'grep -vc "\"method\":\"GET\"" /srv/sim/requests.log || true'; }
 
 wait_ready() { # SECS: until both datastores are ready everywhere and pool verify passes
@@ -152,23 +160,33 @@ print(sorted(s)[0] if s else "")') && [ -n "$snap" ]; do
 	log "snapshot $snap of ds_iscsi and ds_nvme (taken with both mounted on every node)"
 	on n1 sh_c 'kvmcctl datastore clone ds_iscsi "$1" ds_iscsi_c && kvmcctl datastore clone ds_nvme "$1" ds_nvme_c' "$snap" >/dev/null
 	wait_ready 600
+	# Each node's checks in one exec (a guest command costs ~1 s under TCG): the lines say what
+	# was found, "FAIL <why>" ends them at the first check that does not hold.
 	for n in $NODES; do
-		on "$n" sh_c 'findmnt -n -o FSTYPE /srv/kvmcd/ds_iscsi_c | grep -qx ocfs2 && findmnt -n -o FSTYPE /srv/kvmcd/ds_nvme_c | grep -qx gfs2 &&
-			findmnt -n /srv/kvmcd/ds_iscsi >/dev/null && findmnt -n /srv/kvmcd/ds_nvme >/dev/null' ||
-			fail "$n: the clones are not mounted beside their parents"
+		"$FS" exec "$n" sh_c '
+		findmnt -n -o FSTYPE /srv/kvmcd/ds_iscsi_c | grep -qx ocfs2 && findmnt -n -o FSTYPE /srv/kvmcd/ds_nvme_c | grep -qx gfs2 &&
+			findmnt -n /srv/kvmcd/ds_iscsi >/dev/null && findmnt -n /srv/kvmcd/ds_nvme >/dev/null ||
+			{ echo "FAIL the clones are not mounted beside their parents"; exit 0; }
 		for o in ds_iscsi ds_nvme; do
-			dev=$(on "$n" sh_c 'findmnt -n -o SOURCE "/srv/kvmcd/$1"' "${o}_c")
-			pdev=$(on "$n" sh_c 'findmnt -n -o SOURCE "/srv/kvmcd/$1"' "$o")
-			on "$n" sh_c 'u=$(blkid -o value -s UUID "$1") && p=$(blkid -o value -s UUID "$2") && l=$(blkid -o value -s LABEL "$1") &&
-				echo "$3: $1 uuid $u label $l; parent $2 uuid $p" && [ -n "$u" ] && [ "$u" != "$p" ] &&
-				case $l in "$3"|*:"$3") ;; *) exit 1;; esac' "$dev" "$pdev" "${o}_c" >"$TMP/distinct.$n" ||
-				fail "$n: ${o}_c is not distinct from its parent: $(cat "$TMP/distinct.$n")"
-			log "$n: $(cat "$TMP/distinct.$n")"
-			for w in $NODES; do
-				on "$n" sh_c '[ "$(cat /srv/kvmcd/$1/hello-$2)" = "$2 $3" ]' "${o}_c" "$w" "$token" ||
-					fail "$n: ${o}_c does not hold $w's file of the snapshot"
+			c=${o}_c
+			dev=$(findmnt -n -o SOURCE "/srv/kvmcd/$c") && pdev=$(findmnt -n -o SOURCE "/srv/kvmcd/$o") &&
+				u=$(blkid -o value -s UUID "$dev") && p=$(blkid -o value -s UUID "$pdev") && l=$(blkid -o value -s LABEL "$dev") ||
+				{ echo "FAIL cannot read $c or $o (findmnt, blkid)"; exit 0; }
+			line="$c: $dev uuid $u label $l; parent $pdev uuid $p"
+			echo "$line"
+			[ -n "$u" ] && [ "$u" != "$p" ] && case $l in "$c"|*:"$c") true ;; *) false ;; esac ||
+				{ echo "FAIL $c is not distinct from its parent: $line"; exit 0; }
+			for w in $2; do
+				[ "$(cat "/srv/kvmcd/$c/hello-$w")" = "$w $1" ] || { echo "FAIL $c does not hold $w'"'"'s file of the snapshot"; exit 0; }
 			done
-		done
+		done' "$token" "$NODES" >"$TMP/clone.$n" || fail "$n: the clone checks did not run (exit $?)"
+		while IFS= read -r line; do
+			case $line in
+			"FAIL "*) fail "$n: ${line#FAIL }" ;;
+			*) log "$n: $line" ;;
+			esac
+		done <"$TMP/clone.$n"
+		[ "$(grep -c '_c: ' "$TMP/clone.$n")" = 2 ] || fail "$n: the clone checks stopped early: $(cat "$TMP/clone.$n")"
 	done
 	local i=0 g=0
 	for n in $NODES; do
@@ -726,48 +744,45 @@ main() {
 	token=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	on_nodes sh_c 'for d in ds_iscsi ds_nvme; do f=/srv/kvmcd/$d/hello-$(hostname); echo "$(hostname) $1" >$f.tmp && sync $f.tmp && mv $f.tmp $f; done' "$token"
 	for n in $NODES; do
-		for o in $NODES; do
-			[ "$o" = "$n" ] && continue
-			on "$n" sh_c 'for d in ds_iscsi ds_nvme; do [ "$(cat /srv/kvmcd/$d/hello-$1)" = "$1 $2" ] || exit 1; done' "$o" "$token" ||
-				fail "$n cannot read $o's file on both datastores"
-		done
+		o=$("$FS" exec "$n" sh_c 'for o in $3; do [ "$o" = "$1" ] && continue
+			for d in ds_iscsi ds_nvme; do [ "$(cat /srv/kvmcd/$d/hello-$o)" = "$o $2" ] || { echo "$o"; exit 0; }; done; done' \
+			"$n" "$token" "$NODES") || fail "$n: reading the other nodes' files did not run (exit $?)"
+		[ -z "$o" ] || fail "$n cannot read $o's file on both datastores"
 	done
 	log "every node read the other nodes' files on both datastores"
 
 	phase reapply
-	local m0 l0 c0 m1 l1 c1 end
-	m0=$(mutations); l0=0; c0=0; mkfs_i=0
-	for n in $NODES; do
-		l0=$((l0 + $(ran "$n" 'iscsiadm .*--login'))); c0=$((c0 + $(ran "$n" 'nvme connect')))
-		mkfs_i=$((mkfs_i + $(ran "$n" mkfs)))
-	done
+	local m0 l0=0 c0=0 m1 l1=0 c1=0 end k
 	# Every node checks every ready datastore again every 30 s (datastores.c): wait for one such
 	# check of both on every node after the apply -- its last step, the pool, logged "done" --
 	# instead of sleeping through one. A check probes the attachment, the mount and the pool,
 	# not the file system it mounted (no blkid: nothing reads the shared superblocks again).
-	local checks0="" blkid0=0 checked
-	pool_checks() { "$FS" exec "$1" sh_c 'grep -c "Datastore .$1.: libvirt pool: done" /var/log/kvmcd.log || true' "$2"; }
+	# node_counts: one exec per node (a guest command costs ~1 s under TCG).
+	local checks0="" blkid0=0 blkid1=0 checked
+	m0=$(mutations); mkfs_i=0
 	for n in $NODES; do
-		checks0="$checks0 $(pool_checks "$n" ds_iscsi) $(pool_checks "$n" ds_nvme)"
-		blkid0=$((blkid0 + $(ran "$n" blkid)))
+		set -- $(node_counts "$n")
+		l0=$((l0 + $1)); c0=$((c0 + $2)); mkfs_i=$((mkfs_i + $3)); blkid0=$((blkid0 + $4)); checks0="$checks0 $5 $6"
 	done
 	on n1 sh_c 'kvmcctl spec apply /root/spec.json' | grep -q '^unchanged' || fail "the same spec applied again was not 'unchanged'"
 	end=$(( $(date +%s) + 150 ))
 	while :; do
-		checked=1; set -- $checks0
+		checked=1; k=0
 		for n in $NODES; do
-			[ "$(pool_checks "$n" ds_iscsi)" -gt "$1" ] && [ "$(pool_checks "$n" ds_nvme)" -gt "$2" ] || checked=0
-			shift 2
+			set -- $checks0; shift $k; local was_i=$1 was_n=$2
+			set -- $(node_counts "$n")
+			[ "$5" -gt "$was_i" ] && [ "$6" -gt "$was_n" ] || checked=0
+			k=$((k + 2))
 		done
 		[ "$checked" = 1 ] && break
 		[ "$(date +%s)" -lt "$end" ] || fail "not every node checked both ready datastores again within 150 s"
 		sleep 5
 	done
 	wait_ready 60
-	m1=$(mutations); l1=0; c1=0; blkid1=0
+	m1=$(mutations)
 	for n in $NODES; do
-		l1=$((l1 + $(ran "$n" 'iscsiadm .*--login'))); c1=$((c1 + $(ran "$n" 'nvme connect')))
-		mkfs_i=$((mkfs_i - $(ran "$n" mkfs))); blkid1=$((blkid1 + $(ran "$n" blkid)))
+		set -- $(node_counts "$n")
+		l1=$((l1 + $1)); c1=$((c1 + $2)); mkfs_i=$((mkfs_i - $3)); blkid1=$((blkid1 + $4))
 	done
 	[ "$m1" = "$m0" ] || fail "the same spec again changed ONTAP: $((m1 - m0)) mutating requests"
 	[ "$l1" = "$l0" ] && [ "$c1" = "$c0" ] || fail "the same spec again logged in ($l0 → $l1) or connected ($c0 → $c1) again"
