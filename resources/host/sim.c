@@ -915,8 +915,9 @@ static int job_mount_prep(struct job *j)
 		if (r < 0)
 			return job_fail(j, r, "creating %s: %s", j->mount_point, strerror(-r));
 		/* mount(2) on this worker, not a mount(8) child: 50 datastores on 3 nodes spawned 150
-		 * of them at once, a fifth of a saturated run's CPU (bench/datastores.sh). The real
-		 * file systems keep mount(8) and its helpers (fs-common.c). */
+		 * of them at once, ~9 % of a round's CPU while both CPUs were saturated
+		 * (bench/datastores.sh). The real file systems keep mount(8) and its helpers
+		 * (fs-common.c). */
 		if (mount(j->src_out, j->mount_point, NULL, MS_BIND, NULL) < 0)
 			return job_fail(j, -errno, "mount --bind %s %s: %s", j->src_out, j->mount_point, strerror(errno));
 		/* seen mounted: the mount point is now the data directory itself (mount_state()
