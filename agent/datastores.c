@@ -213,15 +213,15 @@ static int on_publish(sd_event_source *s, uint64_t usec, void *userdata)
 static void publish_soon(struct datastores *d, bool urgent)
 {
 	int enabled = SD_EVENT_OFF;
-	uint64_t at, now = now_usec(d), armed = 0;
+	uint64_t at = now_usec(d) + (urgent ? 0 : PUBLISH_DELAY_USEC), armed = 0;
+	uint64_t gap = urgent ? PUBLISH_URGENT_INTERVAL_USEC : PUBLISH_INTERVAL_USEC;
 
 	if (!d->publish_timer) {
 		publish(d);
 		return;
 	}
-	at = now + (urgent ? 0 : PUBLISH_DELAY_USEC);
-	if (d->last_publish && d->last_publish + (urgent ? PUBLISH_URGENT_INTERVAL_USEC : PUBLISH_INTERVAL_USEC) > at)
-		at = d->last_publish + (urgent ? PUBLISH_URGENT_INTERVAL_USEC : PUBLISH_INTERVAL_USEC);
+	if (d->last_publish && d->last_publish + gap > at)
+		at = d->last_publish + gap;
 	sd_event_source_get_enabled(d->publish_timer, &enabled);
 	if (enabled != SD_EVENT_OFF && sd_event_source_get_time(d->publish_timer, &armed) >= 0 && armed <= at)
 		return; /* armed already, as soon or sooner */
@@ -926,15 +926,22 @@ static bool names_have(const char **names, size_t n, const char *name)
 
 /* The spec's entry (borrowed) for the i-th of service_ds_specs(), which lists them in the spec's
  * order; NULL when there is none of that name. */
+static bool entry_named(const json_t *e, const char *name)
+{
+	const char *s = json_string_value(json_object_get(e, "name"));
+
+	return s && strcmp(s, name) == 0;
+}
+
 static const json_t *spec_entry(const json_t *list, size_t i, const char *name)
 {
 	const json_t *e = json_array_get(list, i);
 	size_t k;
 
-	if (e && json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+	if (entry_named(e, name))
 		return e;
 	json_array_foreach(list, k, e)
-		if (json_is_string(json_object_get(e, "name")) && strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+		if (entry_named(e, name))
 			return e;
 	return NULL;
 }

@@ -603,7 +603,7 @@ static void print_log(void *userdata, int prio, const char *msg)
 /* From the client's debug lines: each job's age at its last poll (the one that found it done),
  * and which job was its kind's scout ("first poll now"). */
 struct poll_ages {
-	int n, scout;
+	int n, scout;   /* scout: -1 until a "first poll now" line names it */
 	char job[8][9];
 	int last_age[8];
 };
@@ -625,8 +625,6 @@ static void record_poll_age(void *userdata, int prio, const char *msg)
 		if (pa->n == 8)
 			return;
 		snprintf(pa->job[pa->n++], sizeof pa->job[0], "%s", id);
-		if (pa->n == 1)
-			pa->scout = -1;
 	}
 	if (strstr(msg, "first poll now"))
 		pa->scout = i;
@@ -825,7 +823,7 @@ static void test_jobs(void)
 	 * running, wait for the scout again, and still end with it. */
 	for (int slow = 0; slow < 2 && (c = client_with_slots(0, 0)); slow++) {
 		struct wait ws[6] = {};
-		struct poll_ages pa = {};
+		struct poll_ages pa = { .scout = -1 };
 		char prefix[8];
 
 		ontap_client_set_log(c, record_poll_age, &pa);
